@@ -1,0 +1,49 @@
+# xnatpic — every install step lives here; a fresh clone needs only `make test` / `make demo`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_TOOLS := dicom3tools:dciodvfy dcm2niix:dcm2niix dcmtk:storescp
+DEMO_OUT ?= demo-out
+
+.PHONY: install venv tools test demo lint bench clean
+
+install: venv tools
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: shared/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e 'shared[test]'
+	touch $@
+
+# External oracles (dciodvfy, dcm2niix, storescp) from Debian, installed only when missing.
+tools:
+	@missing=""; for pair in $(APT_TOOLS); do \
+	  pkg=$${pair%%:*}; exe=$${pair##*:}; \
+	  command -v $$exe >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: install
+	$(BIN)/pytest -q tests
+
+lint: venv
+	$(BIN)/ruff check shared pipelines tests
+
+demo: install
+	rm -rf $(DEMO_OUT)
+	$(BIN)/xnatpic phantom $(DEMO_OUT)/phantom --snr 100 --seed 0
+	$(BIN)/xnatpic info $(DEMO_OUT)/phantom
+	$(BIN)/xnatpic convert $(DEMO_OUT)/phantom -o $(DEMO_OUT)/dicom --report $(DEMO_OUT)/report.json
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT)

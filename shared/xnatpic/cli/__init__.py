@@ -1,0 +1,1 @@
+"""The ``xnatpic`` command line: one entry point, one module per subcommand."""
