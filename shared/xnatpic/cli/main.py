@@ -23,6 +23,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "xnatpic.cli.info",
     "xnatpic.cli.convert",
     "xnatpic.cli.phantom",
+    "xnatpic.cli.commands",
+    "xnatpic.cli.launch",
+    "xnatpic.cli.xnat",
 )
 
 _log = logging.getLogger("xnatpic")
