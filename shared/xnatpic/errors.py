@@ -14,6 +14,7 @@ __all__ = [
     "MissingParameterError",
     "NotParaVisionError",
     "ParaVisionError",
+    "SelectionError",
     "UnsafeArchiveError",
     "UnsupportedDataError",
     "XnatpicError",
@@ -68,6 +69,13 @@ class NotParaVisionError(ParaVisionError):
 
 class UnsafeArchiveError(ParaVisionError):
     """An archive member would be extracted outside its extraction folder."""
+
+
+class SelectionError(XnatpicError, KeyError):
+    """The user asked for something the data does not have (a scan id, a wrapper...)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class UnsupportedDataError(XnatpicError):

@@ -1,0 +1,100 @@
+"""``xnatpic convert``: ParaVision study → DICOM (classic or enhanced) or NIfTI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xnatpic.conversion import FORMATS, ConversionReport, RecoResult, convert_study
+from xnatpic.errors import SelectionError
+
+__all__ = ["add_parser", "run"]
+
+_STYLE = {"converted": "green", "skipped": "yellow", "failed": "red"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``convert`` subcommand."""
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a ParaVision study (folder or zip) to DICOM or NIfTI",
+        description="Convert every image scan of a ParaVision study. Exit 0 when every image "
+        "scan converted, 1 when any failed, 2 on usage errors.",
+    )
+    p.add_argument("source", type=Path, help="study, scan or reco folder, or a .zip of one")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=FORMATS, default="dicom",
+                   help="dicom: classic MR, one file per image (default); enhanced: one "
+                   "multi-frame Enhanced MR file per series; nifti: NIfTI-1 + JSON sidecar")
+    p.add_argument("--scans", help="comma-separated scan ids to convert, e.g. 3,9")
+    p.add_argument("--jobs", type=int, default=1, help="recos converted in parallel")
+    p.add_argument("--deidentify", action="store_true",
+                   help="apply the animal de-identification profile (docs/deidentification.md)")
+    p.add_argument("--report", type=Path, help="write the JSON report here "
+                   "(default: OUTPUT/conversion-report.json)")
+    return p
+
+
+def _summary_table(report: ConversionReport) -> Table:
+    table = Table(title=f"xnatpic convert → {report.output}", show_lines=False)
+    for column in ("scan", "reco", "method", "status", "files", "detail"):
+        table.add_column(column)
+    for r in report.results:
+        detail = r.output if r.status == "converted" else (r.reason or "")
+        table.add_row(r.scan, r.reco, r.method or "", f"[{_STYLE[r.status]}]{r.status}[/]",
+                      str(r.files) if r.files else "", detail)
+    counts = report.counts()
+    table.caption = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the conversion; see :func:`xnatpic.conversion.convert_study`."""
+    err = Console(stderr=True)
+    if args.jobs < 1:
+        err.print("xnatpic convert: error: --jobs must be at least 1")
+        return 2
+    scans = None
+    if args.scans:
+        scans = [s.strip() for s in args.scans.split(",") if s.strip()]
+    if not args.source.exists():
+        err.print(f"xnatpic convert: error: {args.source}: no such file or folder")
+        return 2
+    with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        started = False
+
+        def on_start(n: int) -> None:
+            nonlocal started
+            started = True
+            progress.update(task, total=n)
+
+        def on_progress(result: RecoResult) -> None:
+            if started:  # results before the start are scans skipped while planning
+                progress.advance(task)
+            progress.update(task, description=f"scan {result.scan}-{result.reco} {result.status}")
+
+        try:
+            report = convert_study(args.source, args.output, fmt=args.format, scans=scans,
+                                   jobs=args.jobs, deidentify=args.deidentify,
+                                   on_progress=on_progress, on_start=on_start)
+        except SelectionError as exc:
+            err.print(f"xnatpic convert: error: {exc}")
+            return 2
+    report_path = args.report or args.output / "conversion-report.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    err.print(_summary_table(report))
+    for failure in report.failed:
+        print(f"xnatpic convert: scan {failure.scan} reco {failure.reco} failed: "
+              f"{failure.reason}", file=sys.stderr)
+    return 1 if report.failed else 0

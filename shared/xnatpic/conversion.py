@@ -1,0 +1,318 @@
+"""Convert a ParaVision study scan by scan, each reco in its own try, with a report.
+
+One bad scan never stops the others: every reco ends as ``converted``, ``skipped``
+(with the reason: spectroscopy, nothing reconstructed...) or ``failed`` (with the
+error). Output of a reco is written into a temporary folder beside its destination and
+renamed into place only when complete, so nothing partial is left looking complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xnatpic import __version__
+from xnatpic.errors import SelectionError, UnsupportedDataError, XnatpicError
+from xnatpic.paravision.dataset import Reco, Study, open_dataset
+from xnatpic.paravision.jcamp import ParameterSet
+from xnatpic.paravision.series import classify_reco, load_series
+
+__all__ = [
+    "FORMATS",
+    "ConversionReport",
+    "RecoResult",
+    "convert_study",
+    "output_labels",
+    "sanitize_label",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Output formats of :func:`convert_study`.
+FORMATS = ("dicom", "enhanced", "nifti")
+
+
+@dataclass
+class RecoResult:
+    """What happened to one reco."""
+
+    scan: str
+    reco: str
+    status: str  # converted | skipped | failed
+    reason: str | None = None
+    output: str | None = None
+    files: int = 0
+    series_uids: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    method: str | None = None
+
+
+@dataclass
+class ConversionReport:
+    """The outcome of a conversion, serialisable to JSON."""
+
+    source: str
+    output: str
+    format: str
+    xnatpic_version: str = __version__
+    results: list[RecoResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RecoResult]:
+        """Recos that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """Number of recos per status."""
+        out = {"converted": 0, "skipped": 0, "failed": 0}
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "source": self.source,
+            "output": self.output,
+            "format": self.format,
+            "xnatpic_version": self.xnatpic_version,
+            "summary": self.counts(),
+            "recos": [asdict(r) for r in self.results],
+        }
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def sanitize_label(text: str, fallback: str) -> str:
+    """Make ``text`` safe as a folder name and XNAT label (letters, digits, ``_ . -``)."""
+    label = _UNSAFE.sub("_", text.strip()).strip("._")
+    return label[:64] or fallback
+
+
+def _text(params: ParameterSet | None, *names: str) -> str | None:
+    if params is None:
+        return None
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, np.ndarray):
+            value = " ".join(map(str, value.ravel()))
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def output_labels(study: Study) -> tuple[str, str]:
+    """Subject and session folder names of a study (from subject, else first visu_pars)."""
+    visu = None
+    for scan in study.scans:
+        for reco in scan.recos:
+            if (reco.path / "visu_pars").is_file():
+                visu = reco.visu_pars
+                break
+        if visu is not None:
+            break
+    subject = (_text(study.subject, "SUBJECT_id") or _text(visu, "VisuSubjectId")
+               or _text(study.subject, "SUBJECT_name_string") or "subject")
+    session = (_text(visu, "VisuStudyId") or _text(study.subject, "SUBJECT_study_name")
+               or study.name)
+    return sanitize_label(subject, "subject"), sanitize_label(session, "session")
+
+
+def _reco_dir_name(reco: Reco) -> str:
+    scan = sanitize_label(reco.scan.id, "scan")
+    return scan if reco.number == "1" else f"{scan}-{sanitize_label(reco.number, 'reco')}"
+
+
+def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tuple[int, list[str]]:
+    """Worker: convert one reco folder into ``destination`` (atomically)."""
+    study = open_dataset(reco_path)
+    reco = study.scans[0].recos[0]
+    series = load_series(reco)
+    final = Path(destination)
+    staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        if fmt == "nifti":
+            from xnatpic.nifti import write_nifti_series
+
+            files = write_nifti_series(series, staging)
+            uids: list[str] = []
+        else:
+            from xnatpic.dicom import DeidentifyProfile, write_dicom_series
+
+            profile = DeidentifyProfile() if deidentify else None
+            written = write_dicom_series(series, staging, enhanced=(fmt == "enhanced"),
+                                         deidentify=profile)
+            files = [f for w in written for f in w.files]
+            uids = [w.series_instance_uid for w in written]
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return len(files), uids
+
+
+def _method_name(reco: Reco) -> str | None:
+    try:
+        return _text(reco.scan.method, "Method") or _text(reco.scan.acqp, "ACQ_method")
+    except XnatpicError:
+        return None
+
+
+def _plan(study: Study, scans: Iterable[str] | None) -> tuple[list[Reco], list[RecoResult]]:
+    wanted = None if scans is None else {str(s) for s in scans}
+    if wanted is not None:
+        missing = sorted(wanted - {scan.id for scan in study.scans}, key=_sort_key)
+        if missing:
+            raise SelectionError(
+                f"{study.path}: no scan {', '.join(missing)} "
+                f"(scans: {', '.join(s.id for s in study.scans)})"
+            )
+    todo: list[Reco] = []
+    results: list[RecoResult] = []
+    for scan in study.scans:
+        if wanted is not None and scan.id not in wanted:
+            continue
+        if not scan.recos:
+            results.append(RecoResult(scan.id, "-", "skipped",
+                                      f"{scan.path}: no pdata/<n> reco (raw data only)"))
+            continue
+        for reco in scan.recos:
+            try:
+                reason = classify_reco(reco)
+            except XnatpicError as exc:
+                results.append(RecoResult(scan.id, reco.number, "failed", str(exc)))
+                continue
+            if reason is not None:
+                results.append(RecoResult(scan.id, reco.number, "skipped", reason,
+                                          method=_method_name(reco)))
+            else:
+                todo.append(reco)
+    return todo, results
+
+
+def convert_study(
+    source: str | Path,
+    output: str | Path,
+    *,
+    fmt: str = "dicom",
+    scans: Iterable[str] | None = None,
+    jobs: int = 1,
+    deidentify: bool = False,
+    on_progress: Callable[[RecoResult], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ConversionReport:
+    """Convert every image reco of a ParaVision study.
+
+    Parameters
+    ----------
+    source : str or Path
+        Study, scan or reco folder, or a zip of one.
+    output : str or Path
+        Root of the output tree ``<subject>/<session>/<scan>[-<reco>]/``.
+    fmt : {"dicom", "enhanced", "nifti"}
+        Classic MR Image Storage, Enhanced MR Image Storage, or NIfTI-1.
+    scans : iterable of str, optional
+        Scan ids to convert (default: all).
+    jobs : int
+        Recos converted in parallel (processes).
+    deidentify : bool
+        Apply the de-identification profile (DICOM only).
+    on_progress : callable, optional
+        Called with each :class:`RecoResult` as it completes.
+    on_start : callable, optional
+        Called once with the number of recos to convert.
+
+    Returns
+    -------
+    ConversionReport
+        One result per reco (and per scan without recos).
+
+    Raises
+    ------
+    NotParaVisionError, UnsafeArchiveError
+        When the source itself cannot be opened; per-reco problems are reported instead.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    output = Path(output)
+    with open_dataset(source) as study:
+        subject, session = output_labels(study)
+        todo, results = _plan(study, scans)
+        report = ConversionReport(str(source), str(output), fmt, results=results)
+        for r in results:
+            if on_progress:
+                on_progress(r)
+        if on_start:
+            on_start(len(todo))
+        base = output / subject / session
+        base.mkdir(parents=True, exist_ok=True)
+        jobs_list = [(reco, base / _reco_dir_name(reco)) for reco in todo]
+        if jobs <= 1 or len(jobs_list) <= 1:
+            for reco, dest in jobs_list:
+                result = _run_one(reco, dest, fmt, deidentify)
+                report.results.append(result)
+                if on_progress:
+                    on_progress(result)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [
+                    (reco, dest, time.perf_counter(),
+                     pool.submit(_write, str(reco.path), str(dest), fmt, deidentify))
+                    for reco, dest in jobs_list
+                ]
+                for reco, dest, start, future in futures:
+                    result = _collect(reco, dest, start, future.result, fmt)
+                    report.results.append(result)
+                    if on_progress:
+                        on_progress(result)
+    report.results.sort(key=lambda r: (_sort_key(r.scan), _sort_key(r.reco)))
+    return report
+
+
+def _sort_key(text: str) -> tuple[int, int | str]:
+    return (0, int(text)) if text.isdigit() else (1, text)
+
+
+def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool) -> RecoResult:
+    start = time.perf_counter()
+    return _collect(reco, dest, start,
+                    lambda: _write(str(reco.path), str(dest), fmt, deidentify), fmt)
+
+
+def _collect(reco: Reco, dest: Path, start: float, call: Callable[[], tuple[int, list[str]]],
+             fmt: str) -> RecoResult:
+    method = _method_name(reco)
+    try:
+        n_files, uids = call()
+    except UnsupportedDataError as exc:
+        return RecoResult(reco.scan.id, reco.number, "skipped", str(exc), method=method)
+    except XnatpicError as exc:
+        _log.error("scan %s reco %s: %s", reco.scan.id, reco.number, exc)
+        return RecoResult(reco.scan.id, reco.number, "failed", str(exc), method=method,
+                          seconds=time.perf_counter() - start)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        # Unexpected data the reader did not foresee: report it against this reco,
+        # with the exception type so it can be fixed, and carry on with the others.
+        _log.error("scan %s reco %s: %s: %s", reco.scan.id, reco.number,
+                   type(exc).__name__, exc)
+        return RecoResult(reco.scan.id, reco.number, "failed",
+                          f"{reco.path}: {type(exc).__name__}: {exc}", method=method,
+                          seconds=time.perf_counter() - start)
+    return RecoResult(reco.scan.id, reco.number, "converted", None, str(dest), n_files, uids,
+                      time.perf_counter() - start, method)
