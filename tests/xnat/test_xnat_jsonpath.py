@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from xnatpic.xnat import jsonpath
 from xnatpic.xnat.errors import MatcherSyntaxError
 

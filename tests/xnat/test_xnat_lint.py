@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from xnatpic.cli.main import main
 from xnatpic.xnat.lint import RULES, lint_command, lint_commands
 from xnatpic.xnat.schema import LoadedCommand, load_commands

@@ -1,0 +1,191 @@
+"""``xnatpic launch``: run a Container Service command locally on archived sessions.
+
+One session::
+
+    xnatpic launch commands/mri2dicom.json --wrapper xnatpic-mri2dicom-session \\
+        --session ARCHIVE/PRECLIN/arc001/mouse1_d0 --param format=enhanced
+
+Every session of a project, two at a time (``--project`` accepts
+``ARCHIVE/<project>``, its ``arc001`` folder or a folder of sessions)::
+
+    xnatpic launch commands/mri2dicom.json --project ARCHIVE/PRECLIN --jobs 2
+
+Outputs are stored in the session folder (RESOURCES/<label>/ or SCANS/<id>/<label>/) only
+when the container exits 0; logs and a launch.json stay in ``--build-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xnatpic.xnat.archive import find_sessions
+from xnatpic.xnat.bulk import bulk_launch, report
+from xnatpic.xnat.errors import CommandFileError
+from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch
+from xnatpic.xnat.lint import lint_commands
+from xnatpic.xnat.schema import load_commands
+
+__all__ = ["add_parser", "parse_params", "run", "select_command"]
+
+_log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``xnatpic launch``."""
+    parser = subparsers.add_parser(
+        "launch", help="run a Container Service command locally on archived sessions",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", metavar="COMMAND.json",
+                        help="command.json, a JSON array of commands, or image:NAME")
+    parser.add_argument("--wrapper", help="wrapper name (default: the only one)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--session", type=Path, help="one session folder (archive layout)")
+    where.add_argument("--project", type=Path, help="launch on every session of a project")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="value of a wrapper or command input (repeatable)")
+    parser.add_argument("--runtime", choices=("auto", "docker", "podman", "local"),
+                        default="auto", help="auto: docker with an engine, else podman")
+    parser.add_argument("--image-override", metavar="IMAGE",
+                        help="run this image instead of the command's")
+    parser.add_argument("--entrypoint", metavar="CMD",
+                        help="--runtime local: program given the command line "
+                             "(default: the image's ENTRYPOINT)")
+    parser.add_argument("--build-dir", type=Path, default=Path("xnatpic-launches"),
+                        help="where each launch keeps its logs and output mounts")
+    parser.add_argument("--network", help="container network (default none, host when "
+                                          "XNAT_HOST is set)")
+    parser.add_argument("--timeout", type=float, help="seconds before a launch is stopped")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="do not apply the command's memory/CPU limits")
+    parser.add_argument("--jobs", type=int, default=1, help="--project: launches at once")
+    parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    return parser
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """Turn ``["a=1", "b=x=y"]`` into ``{"a": "1", "b": "x=y"}``.
+
+    Raises
+    ------
+    CommandFileError
+        When an item has no ``=``.
+    """
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandFileError(f"--param {item!r}: expected NAME=VALUE")
+        params[name] = value
+    return params
+
+
+def select_command(spec: str, wrapper: str | None) -> dict[str, Any]:
+    """Load ``spec``, refuse it when it has lint errors, return the command with ``wrapper``.
+
+    Raises
+    ------
+    CommandFileError
+        When the file cannot be read, has lint errors (as XNAT would refuse to save it),
+        or no command has the wrapper.
+    """
+    loaded = load_commands(spec)
+    findings = lint_commands(loaded)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        details = "; ".join(str(f) for f in errors[:5])
+        raise CommandFileError(f"{spec}: {len(errors)} lint error(s), XNAT would refuse this "
+                               f"command: {details}")
+    for finding in findings:
+        _log.warning("%s", finding)
+    candidates = [c.data for c in loaded if wrapper is None or any(
+        w.get("name") == wrapper for w in c.data.get("xnat", []))]
+    if not candidates:
+        raise CommandFileError(f"{spec}: no command has a wrapper named {wrapper!r}")
+    if len(candidates) > 1:
+        names = [c.get("name") for c in candidates]
+        raise CommandFileError(f"{spec}: several commands {names} match; give --wrapper")
+    return candidates[0]
+
+
+def _options(args: argparse.Namespace) -> LaunchOptions:
+    return LaunchOptions(
+        runtime=args.runtime, image_override=args.image_override,
+        entrypoint=shlex.split(args.entrypoint) if args.entrypoint else None,
+        build_root=args.build_dir, network=args.network, timeout=args.timeout,
+        limits=not args.no_limits,
+    )
+
+
+def _table(results: list[LaunchResult]) -> Table:
+    table = Table(title="xnatpic launch")
+    for column in ("session", "status", "exit", "seconds", "stored / error"):
+        table.add_column(column)
+    for r in results:
+        detail = ", ".join(Path(p).name for p in r.stored) if r.ok else (r.error or "")
+        style = "green" if r.ok else "red"
+        table.add_row(r.session, f"[{style}]{r.status}[/]", str(r.exit_code),
+                      f"{r.seconds:.1f}", detail)
+    return table
+
+
+def _write_report(args: argparse.Namespace, data: dict[str, Any]) -> Path:
+    path = args.report
+    if path is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        path = args.build_dir / f"report-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``xnatpic launch``."""
+    if args.jobs < 1:
+        print("xnatpic launch: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    command = select_command(args.command, args.wrapper)
+    params = parse_params(args.param)
+    options = _options(args)
+    console = Console(stderr=True)
+    if args.session is not None:
+        results = [launch(command, args.wrapper, args.session, params, options)]
+    else:
+        sessions = find_sessions(args.project)
+        columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(f"{command.get('name')}", total=len(sessions), failed=0)
+            failed = 0
+
+            def done(result: LaunchResult) -> None:
+                nonlocal failed
+                failed += 0 if result.ok else 1
+                progress.update(task, advance=1, failed=failed)
+
+            results = bulk_launch(command, args.wrapper, sessions, params, options,
+                                  jobs=args.jobs, on_done=done)
+    data = report(results, command=command.get("name"), version=command.get("version"),
+                  wrapper=results[0].wrapper if results else args.wrapper, params=params)
+    path = _write_report(args, data)
+    console.print(_table(results))
+    for result in results:
+        if not result.ok:
+            console.print(f"[red]{result.session_dir}: {result.error}[/]", highlight=False)
+    console.print(f"report: {path}", highlight=False)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    return 0 if all(r.ok for r in results) else 1
