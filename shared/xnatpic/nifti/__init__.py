@@ -1,0 +1,18 @@
+"""NIfTI-1 export of ParaVision recos (float32 real values, DICOM-consistent affine).
+
+:func:`write_nifti_series` is the entry point; :func:`volume_layouts` and
+:func:`nifti_image` give the same result in memory.
+"""
+
+from __future__ import annotations
+
+from xnatpic.nifti.volumes import VolumeLayout, volume_layouts
+from xnatpic.nifti.writer import layout_data, nifti_image, write_nifti_series
+
+__all__ = [
+    "VolumeLayout",
+    "layout_data",
+    "nifti_image",
+    "volume_layouts",
+    "write_nifti_series",
+]

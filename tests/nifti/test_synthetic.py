@@ -1,0 +1,130 @@
+"""NIfTI export of synthetic recos whose geometry and values are known by construction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.nifti.synthetic import SyntheticReco, write_synthetic_reco
+from xnatpic.errors import ConversionError
+from xnatpic.nifti import write_nifti_series
+from xnatpic.paravision.dataset import open_dataset
+from xnatpic.paravision.series import load_series
+
+RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def _convert(reco: SyntheticReco, out: Path) -> list[Path]:
+    out.mkdir()
+    series = load_series(open_dataset(reco.path).scans[0].recos[0])
+    return write_nifti_series(series, out)
+
+
+def _expected_affine(reco: SyntheticReco, order: list[int]) -> np.ndarray:
+    """Hand-built RAS affine: slices in ``order`` (indices into the 2dseq slices)."""
+    p = reco.positions[order]
+    step = (p[-1] - p[0]) / (len(p) - 1)
+    lps = np.eye(4)
+    lps[:3, 0] = reco.orientation[0] * reco.column_spacing
+    lps[:3, 1] = reco.orientation[1] * reco.row_spacing
+    lps[:3, 2] = step
+    lps[:3, 3] = p[0]
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def test_oblique_non_square_descending_stack(tmp_path):
+    reco = write_synthetic_reco(tmp_path / "study" / "5")
+    written = _convert(reco, tmp_path / "out")
+    assert [p.name for p in written] == ["5-1.nii.gz", "5-1.json"]
+    image = nib.load(written[0])
+    header = image.header
+    nslices = len(reco.positions)
+    assert image.shape == (7, 5, nslices, 2)  # x = columns, y = rows, z, t = echoes
+    assert image.get_data_dtype() == np.float32
+    expected = _expected_affine(reco, list(range(nslices)))
+    np.testing.assert_allclose(image.get_sform(), expected, atol=1e-6)
+    np.testing.assert_allclose(image.get_qform(), expected, atol=1e-5)
+    assert int(header["sform_code"]) == 1 and int(header["qform_code"]) == 1
+    # descending heights: k runs against the normal, so the determinant is negative
+    assert np.linalg.det(image.affine[:3, :3]) < 0
+    np.testing.assert_allclose(header.get_zooms()[:3], [0.3, 0.45, 1.7], atol=1e-6)
+    assert header.get_xyzt_units() == ("mm", "sec")
+    assert header.get_zooms()[3] == pytest.approx(1.2)  # TR in s
+    data = np.asarray(image.dataobj)
+    for frame in range(reco.stored.shape[0]):
+        echo, z = frame % 2, frame // 2
+        real = reco.stored[frame].astype(np.float64) * reco.slopes[frame] + reco.offsets[frame]
+        np.testing.assert_array_equal(data[:, :, z, echo], real.T.astype(np.float32))
+        # world position of voxel (0, 0, z) is the slice's first-voxel centre (RAS)
+        world = image.affine @ np.array([0, 0, z, 1.0])
+        np.testing.assert_allclose(world[:3], RAS @ reco.positions[z], atol=1e-6)
+        # voxel (i, j) is i columns along the row direction and j rows down
+        far = image.affine @ np.array([6, 4, z, 1.0])
+        lps = reco.positions[z] + 6 * 0.3 * reco.orientation[0] + 4 * 0.45 * reco.orientation[1]
+        np.testing.assert_allclose(far[:3], RAS @ lps, atol=1e-6)
+    meta = json.loads(written[1].read_text())
+    assert meta["EchoTimes"] == [0.008, 0.016] and "EchoTime" not in meta
+    assert meta["RepetitionTime"] == 1.2 and meta["FlipAngle"] == 30.0
+    assert meta["VolumeAxes"] == {"echo": [0, 1]}
+    assert meta["PixelSpacing"] == [0.45, 0.3]
+
+
+def test_ascending_stack_keeps_positive_slice_axis(tmp_path):
+    reco = write_synthetic_reco(tmp_path / "study" / "6", heights=(-2.0, 0.0, 2.0))
+    image = nib.load(_convert(reco, tmp_path / "out")[0])
+    np.testing.assert_allclose(image.affine, _expected_affine(reco, [0, 1, 2]), atol=1e-6)
+    assert np.linalg.det(image.affine[:3, :3]) > 0
+
+
+def test_interleaved_storage_is_sorted_along_the_normal(tmp_path):
+    heights = (0.0, 3.0, 1.5, 4.5)
+    reco = write_synthetic_reco(tmp_path / "study" / "7", heights=heights)
+    image = nib.load(_convert(reco, tmp_path / "out")[0])
+    order = list(np.argsort(heights))
+    np.testing.assert_allclose(image.affine, _expected_affine(reco, order), atol=1e-6)
+    data = np.asarray(image.dataobj)
+    for k, z in enumerate(order):
+        frame = 2 * z  # echo 0 of stored slice z
+        real = reco.stored[frame].astype(np.float64) * reco.slopes[frame] + reco.offsets[frame]
+        np.testing.assert_array_equal(data[:, :, k, 0], real.T.astype(np.float32))
+
+
+def test_unequal_slice_spacing_is_refused(tmp_path):
+    reco = write_synthetic_reco(tmp_path / "study" / "8", heights=(0.0, 1.0, 3.0))
+    with pytest.raises(ConversionError, match="not equally spaced"):
+        _convert(reco, tmp_path / "out")
+
+
+@pytest.mark.parametrize(("heights", "flip_x"), [((0.0, 2.0), True), ((2.0, 0.0), False)])
+def test_diffusion_bval_bvec_fsl_convention(tmp_path, heights, flip_x):
+    reco = write_synthetic_reco(tmp_path / "study" / "9", heights=heights, inner="diffusion")
+    written = _convert(reco, tmp_path / "out")
+    names = [p.name for p in written]
+    assert names == ["9-1.nii.gz", "9-1.json", "9-1.bval", "9-1.bvec"]
+    bval = np.loadtxt(written[2])
+    bvec = np.loadtxt(written[3])
+    np.testing.assert_allclose(bval, [0, 1000, 1000])
+    assert bvec.shape == (3, 3)
+    # read gradient = row direction = voxel axis i; phase = column direction = axis j.
+    # FSL: x negated when det(affine) > 0 (ascending stack), kept when det < 0.
+    sign = -1.0 if flip_x else 1.0
+    np.testing.assert_allclose(bvec[:, 0], [0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(bvec[:, 1], [sign, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(bvec[:, 2], [0, 1, 0], atol=1e-6)
+    meta = json.loads(written[1].read_text())
+    np.testing.assert_allclose(meta["DiffusionGradients"], [[0, 0, 0], [1, 0, 0], [0, 1, 0]],
+                               atol=1e-6)
+    assert meta["BValues"] == [0.0, 1000.0, 1000.0]
+    image = nib.load(written[0])
+    assert (np.linalg.det(image.affine[:3, :3]) > 0) == flip_x
+
+
+def test_missing_output_folder_is_an_error(tmp_path):
+    reco = write_synthetic_reco(tmp_path / "study" / "5")
+    series = load_series(open_dataset(reco.path).scans[0].recos[0])
+    with pytest.raises(ConversionError, match="does not exist"):
+        write_nifti_series(series, tmp_path / "nowhere")
