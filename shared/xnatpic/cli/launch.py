@@ -134,7 +134,8 @@ def _table(results: list[LaunchResult]) -> Table:
     for column in ("session", "status", "exit", "seconds", "stored / error"):
         table.add_column(column)
     for r in results:
-        detail = ", ".join(Path(p).name for p in r.stored) if r.ok else (r.error or "")
+        error = (r.error or "").split(";")[0]
+        detail = ", ".join(Path(p).name for p in r.stored) if r.ok else error[:70]
         style = "green" if r.ok else "red"
         table.add_row(r.session, f"[{style}]{r.status}[/]", str(r.exit_code),
                       f"{r.seconds:.1f}", detail)
