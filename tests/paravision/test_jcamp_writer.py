@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from xnatpic.errors import ParaVisionError
 from xnatpic.paravision.jcamp_writer import (
     Strings,
