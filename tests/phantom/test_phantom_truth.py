@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from xnatpic import __version__
+from xnatpic.errors import XnatpicError
+from xnatpic.phantom import read_truth, read_truth_map
 from xnatpic.phantom.compartments import COMPARTMENTS
 from xnatpic.phantom.geometry import GEOMETRIES
 
@@ -55,6 +57,15 @@ class TestTruthFile:
             inside = labels == comp.label
             assert np.all(truth_maps(geometry, "T1")[inside] == comp.t1)
             assert np.all(truth_maps(geometry, "T2")[inside] == comp.t2)
+
+    def test_readers(self, phantom_dir, truth, truth_maps, tmp_path):
+        assert read_truth(phantom_dir) == truth
+        t2 = read_truth_map(phantom_dir, "axial", "T2")
+        assert np.array_equal(t2, truth_maps("axial", "T2"))
+        with pytest.raises(XnatpicError, match="no phantom truth here"):
+            read_truth(tmp_path)
+        with pytest.raises(XnatpicError, match="no truth map 'T9'"):
+            read_truth_map(phantom_dir, "axial", "T9")
 
     def test_every_compartment_in_the_axial_slices(self, truth_maps):
         labels = truth_maps("axial", "labels")

@@ -15,6 +15,7 @@ The study is the data of ``make demo`` and of the project's accuracy tests. Modu
 
 from __future__ import annotations
 
+from xnatpic.phantom.truth import read_truth, read_truth_map
 from xnatpic.phantom.writer import PhantomReport, write_phantom
 
-__all__ = ["PhantomReport", "write_phantom"]
+__all__ = ["PhantomReport", "read_truth", "read_truth_map", "write_phantom"]

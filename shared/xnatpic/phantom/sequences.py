@@ -198,7 +198,7 @@ def _z_spectrum(proto: Protocol, geom: SlicePack) -> Encoding:
     x = proto.extra
     values = _arr(x["offsets"])
     ppm = values if x["unit"] == "unit_ppm" else values / FREQUENCY_MHZ
-    hz = ppm * FREQUENCY_MHZ
+    hz = np.round(ppm * FREQUENCY_MHZ, 6)
     module_ms = x["n_pulses"] * (x["pulse_ms"] + x["interpulse_ms"])
     method, acqp, visu = _timing(proto, proto.te, proto.tr)
     method.update({

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from xnatpic import __version__
+from xnatpic.errors import XnatpicError
 from xnatpic.phantom.compartments import (
     AIR_LABEL,
     B0_FIELD_PPM,
@@ -33,7 +34,13 @@ from xnatpic.phantom.geometry import GEOMETRIES
 from xnatpic.phantom.protocols import FREQUENCY_MHZ
 from xnatpic.phantom.signals import FORMULAE, SIGNAL_SCALE
 
-__all__ = ["TRUTH_FORMAT_VERSION", "compartment_table", "write_truth"]
+__all__ = [
+    "TRUTH_FORMAT_VERSION",
+    "compartment_table",
+    "read_truth",
+    "read_truth_map",
+    "write_truth",
+]
 
 #: Version of the layout of truth.json; bump when a key changes meaning.
 TRUTH_FORMAT_VERSION = 1
@@ -148,3 +155,41 @@ def write_truth(
     path = root / "truth.json"
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def read_truth(study: str | Path) -> dict[str, Any]:
+    """Return the truth.json of a phantom study folder.
+
+    Raises
+    ------
+    XnatpicError
+        When the folder holds no phantom truth.
+    """
+    path = Path(study) / "truth" / "truth.json"
+    if not path.is_file():
+        raise XnatpicError(f"{path}: no phantom truth here; write one with `xnatpic phantom`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_truth_map(study: str | Path, geometry: str, name: str) -> np.ndarray:
+    """Return one truth map, shape (slices, rows, columns) (``D``: plus (3, 3)).
+
+    Parameters
+    ----------
+    study : str or pathlib.Path
+        The phantom study folder.
+    geometry : str
+        Geometry of the scan (``truth.json["scans"][i]["geometry"]``).
+    name : str
+        Map name (``labels``, ``T1``, ``T2``, ``T2s``, ``ADC``, ``MD``, ``FA``, ``D``,
+        ``M0``, ``B0_ppm``, ``B0_Hz``, ``cest_amine``, ``cest_amide``).
+
+    Raises
+    ------
+    XnatpicError
+        When the map does not exist.
+    """
+    path = Path(study) / "truth" / "maps" / geometry / f"{name}.npy"
+    if not path.is_file():
+        raise XnatpicError(f"{path}: no truth map {name!r} for geometry {geometry!r}")
+    return np.load(path, allow_pickle=False)
