@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         )
     err.print(
         f"xnatpic phantom: wrote {len(report.scans)} scans to {report.out} "
-        f"({report.n_bytes / 1e6:.1f} MB in {report.seconds:.1f} s); truth in {report.truth}"
+        f"({report.n_bytes / 1e6:.1f} MB in {report.seconds:.1f} s); truth in {report.truth}",
+        soft_wrap=True,
     )
     return 0
