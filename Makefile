@@ -30,7 +30,7 @@ tools:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-test: install
+test: install container-tools
 	$(BIN)/pytest -q tests
 
 lint: venv
@@ -47,3 +47,37 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)
+
+# --- Container images (containers/, commands/) ---------------------------------------
+.PHONY: container-tools labels images
+CONTAINER_TOOLS := podman:podman runc:runc debootstrap:debootstrap
+
+# podman, runc and debootstrap from Debian, only when missing and only where no Docker
+# engine runs; without apt (a laptop with Docker) there is nothing to do.
+container-tools:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then exit 0; fi; \
+	missing=""; for pair in $(CONTAINER_TOOLS); do \
+	  pkg=$${pair%%:*}; exe=$${pair##*:}; \
+	  command -v $$exe >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	  else \
+	    echo "container-tools: no apt-get; install$$missing yourself (container tests will skip)"; \
+	  fi; \
+	fi
+
+# Regenerate each step's org.nrg.commands LABEL block from commands/<step>.json.
+labels: venv
+	@for f in commands/*.json; do \
+	  step=$$(basename $$f .json); \
+	  if [ -f containers/$$step/Dockerfile ]; then \
+	    $(BIN)/xnatpic commands label $$f --dockerfile containers/$$step/Dockerfile || exit 1; \
+	  fi; \
+	done
+
+# Build xnatpic-base and every step image (docker, or podman where docker has no engine).
+images: container-tools venv
+	containers/build-images.sh

@@ -169,7 +169,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         reports = convert(sources, args)
         imported = import_into_session(args.output / "dicom", args)
     except XnatpicError as exc:
-        _log.error("%s", exc)
+        print(f"{STEP}: error: {exc}", file=sys.stderr, flush=True)  # the last line
         return 1
     provenance = {
         "step": STEP, "xnatpic-version": __version__, "started": started,

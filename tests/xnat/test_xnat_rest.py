@@ -92,7 +92,7 @@ class TestRegister:
         assert [(r.method, r.path) for r in xnat.requests] == [
             ("POST", "/xapi/commands"), ("PUT", site), ("PUT", proj)]
         assert all(r.headers["Authorization"] == AUTH for r in xnat.requests)
-        assert "added xnatpic-mri2dicom 0.1.0 as command 17" in _no_secret(capsys)
+        assert "added xnatpic-mri2dicom 0.1.1 as command 17" in _no_secret(capsys)
 
     def test_register_image_reads_label(self, xnat, monkeypatch):
         label = json.dumps([json.loads(MRI2DICOM.read_text())])
@@ -102,8 +102,8 @@ class TestRegister:
         xnat.routes[("POST", "/xapi/commands")] = lambda r: (201, "5")
         xnat.routes[("PUT", f"/xapi/commands/5/wrappers/{WRAPPER}/enabled")] = (
             lambda r: (200, ""))
-        assert main(["xnat", "register", "xnatpic-mri2dicom:0.1.0"]) == 0
-        assert seen == ["xnatpic-mri2dicom:0.1.0"]
+        assert main(["xnat", "register", "xnatpic-mri2dicom:0.1.1"]) == 0
+        assert seen == ["xnatpic-mri2dicom:0.1.1"]
         assert len(xnat.requests) == 2
 
     def test_register_existing_version_fails_clearly(self, xnat, capsys):

@@ -1,0 +1,80 @@
+"""Fixtures of the container tests: the mri2dicom step module, archive sessions, images."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from xnatpic.xnat.errors import ContainerRuntimeError
+from xnatpic.xnat.runtime import detect_runtime, runtime_env
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STEP_SCRIPT = PROJECT_ROOT / "pipelines" / "mri2dicom" / "run.py"
+BUILD_SCRIPT = PROJECT_ROOT / "containers" / "build-images.sh"
+ACIDOCEST = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-acidocest" / "study"
+
+
+@pytest.fixture(scope="session")
+def step_module() -> ModuleType:
+    """pipelines/mri2dicom/run.py imported as a module."""
+    spec = importlib.util.spec_from_file_location("mri2dicom_step", STEP_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mri2dicom_step"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def acidocest_session(tmp_path) -> Path:
+    """A session in archive layout holding the real pv6-acidocest study as PARAVISION."""
+    if not ACIDOCEST.is_dir():
+        pytest.skip(f"real ParaVision study not found at {ACIDOCEST} (it lives beside the "
+                    "project in ../shared)")
+    session = tmp_path / "archive" / "PRECLIN" / "arc001" / "acido_d0"
+    shutil.copytree(ACIDOCEST, session / "RESOURCES" / "PARAVISION" / "study")
+    (session / "session.json").write_text(
+        '{"id": "XNAT_E00001", "label": "acido_d0", "project": "PRECLIN", '
+        '"subject": "XNAT_S00001", "subject-label": "mouse1", '
+        '"xsiType": "xnat:mrSessionData"}'
+    )
+    return session
+
+
+@pytest.fixture(scope="session")
+def container_runtime() -> str:
+    """docker (with an engine) or podman; skips only when neither can run containers."""
+    try:
+        return detect_runtime()
+    except ContainerRuntimeError as exc:
+        pytest.skip(f"no container runtime can run here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def built_images(container_runtime) -> dict[str, float]:
+    """Build xnatpic-base and every step image once per test run (containers/build-images.sh).
+
+    Returns
+    -------
+    dict
+        ``{"seconds": build time}``.
+    """
+    start = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False,
+        env={**runtime_env(container_runtime), "RUNTIME": container_runtime,
+             "XNATPIC": str(Path(sys.executable).parent / "xnatpic"),
+             "PYTHON": sys.executable},
+        timeout=1800,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"containers/build-images.sh failed ({proc.returncode}):\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return {"seconds": time.monotonic() - start}
