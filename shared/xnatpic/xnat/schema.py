@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xnatpic.xnat.errors import CommandFileError
+from xnatpic.xnat.errors import CommandFileError, ContainerRuntimeError
+from xnatpic.xnat.runtime import detect_runtime, runtime_env
 
 __all__ = [
     "COMMAND_INPUT_TYPES",
@@ -128,9 +129,12 @@ class LoadedCommand:
 
 
 def _container_cli() -> str:
-    for exe in ("podman", "docker"):
-        if shutil.which(exe):
-            return exe
+    try:
+        return detect_runtime()  # the store images are built into: docker's, else podman's
+    except ContainerRuntimeError:
+        for exe in ("podman", "docker"):
+            if shutil.which(exe):
+                return exe
     raise CommandFileError("reading an image label needs podman or docker on PATH")
 
 
@@ -153,7 +157,7 @@ def read_image_label(image: str, *, cli: str | None = None) -> str:
     fmt = '{{ index .Config.Labels "' + LABEL_NAME + '" }}'
     proc = subprocess.run(
         [exe, "image", "inspect", "--format", fmt, image],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=runtime_env(exe),
     )
     if proc.returncode != 0:
         raise CommandFileError(
