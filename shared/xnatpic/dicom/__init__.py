@@ -1,0 +1,13 @@
+"""ParaVision → DICOM: classic MR or Enhanced MR series, with JSON sidecars.
+
+Use :func:`write_dicom_series` on an :class:`~xnatpic.paravision.series.ImageSeries`.
+The mapping is data: one table per DICOM module in :mod:`xnatpic.dicom.modules` and
+:mod:`xnatpic.dicom.enhanced_modules`, applied by :mod:`xnatpic.dicom.engine`.
+"""
+
+from __future__ import annotations
+
+from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.writer import WrittenSeries, write_dicom_series
+
+__all__ = ["DeidentifyProfile", "WrittenSeries", "write_dicom_series"]

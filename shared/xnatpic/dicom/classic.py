@@ -1,0 +1,73 @@
+"""Classic MR Image Storage: one file per image.
+
+The series-level rows of every module are applied once into a template, which is
+encoded once (:class:`~xnatpic.dicom.part10.EncodedDataset`); each image then encodes
+only its per-image rows, private elements and pixels, and joins them with the template.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from xnatpic.dicom.context import Frame, SeriesContext
+from xnatpic.dicom.deidentify import deidentify_dataset
+from xnatpic.dicom.engine import Module, apply_rows, image_rows, series_rows
+from xnatpic.dicom.modules import CLASSIC_MR_IOD
+from xnatpic.dicom.part10 import EncodedDataset, write_part10
+from xnatpic.dicom.private import apply_private
+
+__all__ = ["series_template", "write_classic"]
+
+_PIXEL_DATA = 0x7FE00010
+
+
+def series_template(ctx: SeriesContext, modules: tuple[Module, ...]) -> Dataset:
+    """The series-level part of every image: all rows without ``image:`` sources."""
+    template = Dataset()
+    for module in modules:
+        apply_rows(template, series_rows(module), ctx, module=module)
+    apply_private(template, ctx, per_image=False)
+    if ctx.deidentify is not None:
+        deidentify_dataset(template, ctx)
+    return template
+
+
+def image_dataset(ctx: SeriesContext, frame: Frame) -> Dataset:
+    """The per-image elements of one classic image (without the template)."""
+    own = Dataset()
+    for module in CLASSIC_MR_IOD:
+        rows = image_rows(module)
+        if rows:
+            apply_rows(own, rows, ctx, frame, module=module)
+    apply_private(own, ctx, frame, per_image=True)
+    own[_PIXEL_DATA] = DataElement(_PIXEL_DATA, "OW", frame.encoded.pixels.tobytes())
+    return own
+
+
+def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[int]]:
+    """Write one MR Image Storage file per image of the series.
+
+    Returns
+    -------
+    files : list of Path
+        ``<package>-<number:05d>.dcm``, in InstanceNumber order.
+    image_indices : list of int
+        The series image index (:attr:`Image.index`) of each file.
+    """
+    template = EncodedDataset(series_template(ctx, CLASSIC_MR_IOD), cache={})
+    sop_class = ctx.series_value("sop_class_uid")
+    files: list[Path] = []
+    indices: list[int] = []
+    for number, image in enumerate(ctx.images, 1):
+        frame = Frame(image, number, ctx.pixels.encode(ctx.series, image))
+        own = image_dataset(ctx, frame)
+        encoded = template.copy()
+        encoded.update(own)
+        path = out_dir / f"{ctx.package}-{number:05d}.dcm"
+        write_part10(path, encoded, sop_class, str(own.SOPInstanceUID), ctx.where)
+        files.append(path)
+        indices.append(image.index)
+    return files, indices
