@@ -128,3 +128,21 @@ def test_missing_output_folder_is_an_error(tmp_path):
     series = load_series(open_dataset(reco.path).scans[0].recos[0])
     with pytest.raises(ConversionError, match="does not exist"):
         write_nifti_series(series, tmp_path / "nowhere")
+
+
+def test_streamed_file_equals_in_memory_image(tmp_path):
+    """write_nifti_series streams plane by plane; nibabel's own save of nifti_image agrees."""
+    import nibabel as nib
+
+    from xnatpic.nifti import nifti_image, volume_layouts
+
+    reco = write_synthetic_reco(tmp_path / "study" / "5", inner="diffusion")
+    series = load_series(open_dataset(reco.path).scans[0].recos[0])
+    out = tmp_path / "out"
+    out.mkdir()
+    streamed = nib.load(write_nifti_series(series, out)[0])
+    (layout,) = volume_layouts(series)
+    nib.save(nifti_image(series, layout), tmp_path / "memory.nii.gz")
+    saved = nib.load(tmp_path / "memory.nii.gz")
+    assert streamed.header.binaryblock == saved.header.binaryblock
+    np.testing.assert_array_equal(np.asanyarray(streamed.dataobj), np.asanyarray(saved.dataobj))

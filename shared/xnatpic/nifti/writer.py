@@ -11,17 +11,23 @@ DICOM positions and orientations, both with code 1 (NIFTI_XFORM_SCANNER_ANAT: th
 scanner's patient coordinates, as ParaVision reports them); the qform is left unset
 (code 0) only when the voxel axes are not orthogonal. Units mm and s; ``pixdim[4]`` is
 the repetition time in seconds when all volumes share one (dcm2niix's convention), else
-1; ``slice_dim`` = 2; ``cal_min``/``cal_max`` span the data.
+1; ``slice_dim`` = 2; ``cal_min``/``cal_max`` are 0 (viewers scale to the data).
+
+The file is streamed: header first, then one image plane at a time in NIfTI order, so
+writing holds one 2dseq frame, not the volume (:func:`nifti_image` builds the same image
+in memory).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.openers import Opener
 
 from xnatpic import __version__
 from xnatpic.errors import ConversionError
@@ -37,27 +43,37 @@ XFORM_SCANNER = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
-def layout_data(series: ImageSeries, layout: VolumeLayout) -> np.ndarray:
-    """Real values of a layout as float32, shape (x, y, z) or (x, y, z, t).
+def _frames(series: ImageSeries, layout: VolumeLayout) -> Iterator[np.ndarray]:
+    """Real values (float32, rows × columns) of every image in NIfTI order (z, then t).
 
-    The result is a Fortran-ordered view, so writing it needs no copy.
+    One 2dseq frame is held at a time (:meth:`FrameStack.stored_frame`), so a 3D frame
+    is read once for all its slices and memory stays at one frame.
     """
-    rows, columns = series.rows, series.columns
-    stack = series.stack
-    stored = stack.stored()
-    data = np.empty((layout.volumes, layout.slices, rows, columns), dtype=np.float32)
     cached: tuple[int, np.ndarray] | None = None
-    for z, column in enumerate(layout.grid):
-        for t, image in enumerate(column):
+    for t in range(layout.volumes):
+        for image in layout.volume_images(t):
             if cached is None or cached[0] != image.frame:
-                frame = np.asarray(stored[image.frame]).astype(np.float64)
+                frame = series.stack.stored_frame(image.frame).astype(np.float64)
                 frame *= image.slope
                 frame += image.intercept
                 cached = (image.frame, frame)
             frame = cached[1]
-            data[t, z] = frame[image.slice_in_frame] if frame.ndim == 3 else frame
-    array = data.transpose(3, 2, 1, 0)
-    return array[..., 0] if layout.volumes == 1 else array
+            plane = frame[image.slice_in_frame] if frame.ndim == 3 else frame
+            yield plane.astype(np.float32)
+
+
+def _shape(series: ImageSeries, layout: VolumeLayout) -> tuple[int, ...]:
+    shape = (series.columns, series.rows, layout.slices)
+    return shape if layout.volumes == 1 else (*shape, layout.volumes)
+
+
+def layout_data(series: ImageSeries, layout: VolumeLayout) -> np.ndarray:
+    """Real values of a layout as float32, shape (x, y, z) or (x, y, z, t), in memory."""
+    data = np.empty(_shape(series, layout), dtype=np.float32, order="F")
+    flat = data.reshape((series.columns, series.rows, -1), order="F")
+    for n, plane in enumerate(_frames(series, layout)):
+        flat[:, :, n] = plane.T
+    return data
 
 
 def _orthogonal(affine: np.ndarray) -> bool:
@@ -65,9 +81,7 @@ def _orthogonal(affine: np.ndarray) -> bool:
     return bool(np.allclose(axes.T @ axes, np.eye(3), atol=1e-4))
 
 
-def nifti_image(series: ImageSeries, layout: VolumeLayout) -> nib.Nifti1Image:
-    """The NIfTI-1 image of one layout (header as described in the module docstring)."""
-    data = layout_data(series, layout)
+def _image(series: ImageSeries, layout: VolumeLayout, data: np.ndarray) -> nib.Nifti1Image:
     affine = layout.affine_ras
     image = nib.Nifti1Image(data, affine)
     header = image.header
@@ -82,11 +96,26 @@ def nifti_image(series: ImageSeries, layout: VolumeLayout) -> nib.Nifti1Image:
         trs = {im.repetition_time for im in layout.first_images()}
         tr = trs.pop() if len(trs) == 1 else None
         header["pixdim"][4] = tr / 1000.0 if tr else 1.0
-    if data.size:
-        header["cal_min"] = float(np.nanmin(data))
-        header["cal_max"] = float(np.nanmax(data))
     header["descrip"] = f"xnatpic {__version__} {series.reco.label}".encode()[:79]
+    image.update_header()
     return image
+
+
+def nifti_image(series: ImageSeries, layout: VolumeLayout) -> nib.Nifti1Image:
+    """The NIfTI-1 image of one layout, in memory (header as in the module docstring)."""
+    return _image(series, layout, layout_data(series, layout))
+
+
+def _stream(series: ImageSeries, layout: VolumeLayout, path: Path) -> None:
+    """Write header then data plane by plane: memory stays at one 2dseq frame."""
+    # np.empty pages are never touched: the array only gives nibabel shape and dtype.
+    placeholder = np.empty(_shape(series, layout), dtype=np.float32, order="F")
+    header = _image(series, layout, placeholder).header
+    header.set_slope_inter(None, None)
+    with Opener(str(path), "wb") as f:
+        header.write_to(f)
+        for plane in _frames(series, layout):
+            f.write(np.ascontiguousarray(plane).tobytes())
 
 
 def _stem(series: ImageSeries, layout: VolumeLayout) -> str:
@@ -125,7 +154,7 @@ def write_nifti_series(series: ImageSeries, out_dir: Path) -> list[Path]:
         stem = _stem(series, layout)
         nii = out_dir / f"{stem}.nii.gz"
         try:
-            nib.save(nifti_image(series, layout), nii)
+            _stream(series, layout, nii)
             written.append(nii)
             meta = out_dir / f"{stem}.json"
             meta.write_text(json.dumps(sidecar(series, layout), indent=2) + "\n")
