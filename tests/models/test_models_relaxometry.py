@@ -70,8 +70,9 @@ def test_t2_is_efficient() -> None:
     gen, s0, t2 = _t2_truth(12)
     signal = gaussian(gen, decay(s0, t2, TE_T2), s0 / 100)
     err = rel_err(fit_t2(signal, TE_T2).t2, t2)
-    bound = crlb_rel(lambda th, x: decay(th[:, 0], th[:, 1], x), np.stack([s0, t2], 1), TE_T2,
-                     s0 / 100, 1)
+    bound = crlb_rel(
+        lambda th, x: decay(th[:, 0], th[:, 1], x), np.stack([s0, t2], 1), TE_T2, s0 / 100, 1
+    )
     assert np.median(err / bound) <= 0.674 * 1.1
     assert np.percentile(err / bound, 95) <= 1.96 * 1.15
 
@@ -118,8 +119,9 @@ def test_t1_vtr_accuracy_and_efficiency() -> None:
     signal = rician(gen, recovery(s0, t1, TR_VTR), s0 / 100)
     fit = fit_t1_vtr(signal, TR_VTR)
     err = rel_err(fit.t1, t1)
-    bound = crlb_rel(lambda th, x: recovery(th[:, 0], th[:, 1], x), np.stack([s0, t1], 1),
-                     TR_VTR, s0 / 100, 1)
+    bound = crlb_rel(
+        lambda th, x: recovery(th[:, 0], th[:, 1], x), np.stack([s0, t1], 1), TR_VTR, s0 / 100, 1
+    )
     assert np.median(bound) > 0.02  # why the 1 % median target cannot hold here
     assert np.percentile(err, 95) <= 0.05
     assert np.median(err / bound) <= 0.674 * 1.1
@@ -134,8 +136,13 @@ def test_t1_ir_accuracy_and_efficiency() -> None:
     signal = rician(gen, inversion(a, b, t1, TI_IR), a / 100)
     fit = fit_t1_ir(signal, TI_IR)
     err = rel_err(fit.t1, t1)
-    bound = crlb_rel(lambda th, x: inversion(th[:, 0], th[:, 1], th[:, 2], x),
-                     np.stack([a, b, t1], 1), TI_IR, a / 100, 2)
+    bound = crlb_rel(
+        lambda th, x: inversion(th[:, 0], th[:, 1], th[:, 2], x),
+        np.stack([a, b, t1], 1),
+        TI_IR,
+        a / 100,
+        2,
+    )
     assert not fit.failed.any()
     assert np.percentile(err, 95) <= 0.05
     assert np.median(err / bound) <= 0.674 * 1.15
@@ -187,21 +194,33 @@ def test_agreement_with_curve_fit() -> None:
         assert np.median(rel_err(ours, theirs)) <= 1e-3
 
     signal = rician(gen, decay(s0, t2, TE_T2), s0 / 100)
-    ref = _curve_fit_each(lambda t, a, tau: a * np.exp(-t / tau), TE_T2, signal,
-                          np.stack([signal[:, 0] * 1.2, np.full(n, 60.0)], 1))
+    ref = _curve_fit_each(
+        lambda t, a, tau: a * np.exp(-t / tau),
+        TE_T2,
+        signal,
+        np.stack([signal[:, 0] * 1.2, np.full(n, 60.0)], 1),
+    )
     close(fit_t2(signal, TE_T2).t2, ref[:, 1])
 
     signal = rician(gen, recovery(s0, t1, TR_VTR), s0 / 100)
-    ref = _curve_fit_each(lambda t, a, tau: a * (1 - np.exp(-t / tau)), TR_VTR, signal,
-                          np.stack([signal[:, -1], np.full(n, 1000.0)], 1))
+    ref = _curve_fit_each(
+        lambda t, a, tau: a * (1 - np.exp(-t / tau)),
+        TR_VTR,
+        signal,
+        np.stack([signal[:, -1], np.full(n, 1000.0)], 1),
+    )
     close(fit_t1_vtr(signal, TR_VTR).t1, ref[:, 1])
 
     signal = rician(gen, inversion(s0, -2 * s0, t1, TI_IR), s0 / 100)
     fit = fit_t1_ir(signal, TI_IR)
     # curve_fit on |a + b exp(-TI/T1)| needs a start on the right side of the polarity
     # ambiguity; start it near the truth, as a careful user would.
-    ref = _curve_fit_each(lambda t, a, b, tau: np.abs(a + b * np.exp(-t / tau)), TI_IR,
-                          signal, np.stack([s0 * 1.1, -1.8 * s0, t1 * 1.2], 1))
+    ref = _curve_fit_each(
+        lambda t, a, b, tau: np.abs(a + b * np.exp(-t / tau)),
+        TI_IR,
+        signal,
+        np.stack([s0 * 1.1, -1.8 * s0, t1 * 1.2], 1),
+    )
     close(fit.t1, ref[:, 2])
 
 

@@ -272,8 +272,10 @@ def fit_exponential(
         max_iter=max_iter,
         xtol=1e-6,
         ftol=1e-7,
-        # float32 exponentials and sums leave ~1e-7 relative noise on |y|² - projection.
-        cost_tol=2e-6 * data[2],
+        # float32 exponentials and sums leave ~1e-7 relative noise on |y|² - projection,
+        # and ~1e-13 |y|² on the predicted decrease of a step.
+        cost_tol=1e-6 * data[2],
+        cost_floor=1e-11 * data[2],
     )
     k = res.params[:, 0]
     sol = problem.solve(k, data)

@@ -214,7 +214,7 @@ def eigh_sym3(
         best = np.maximum(best, nrm)
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = 1.0 / np.sqrt(best)
-    v1 = np.stack([vx * inv, vy * inv, vz * inv], axis=1)
+        v1 = np.stack([vx * inv, vy * inv, vz * inv], axis=1)
     degenerate = ~(best > 0) | ~np.isfinite(inv)
     v1[degenerate] = (1.0, 0.0, 0.0)
     return evals, v1

@@ -114,6 +114,7 @@ def levenberg_marquardt(
     ftol: float = 1e-8,
     lambda0: float = 1e-3,
     cost_tol: np.ndarray | None = None,
+    cost_floor: np.ndarray | None = None,
 ) -> LMResult:
     """Minimise ``sum_m (w (y - model(p)))**2`` independently for every row of ``y``.
 
@@ -145,8 +146,11 @@ def levenberg_marquardt(
     lambda0 : float
         Initial Marquardt damping (relative to the diagonal of JᵀJ).
     cost_tol : ndarray, shape (n,), optional
-        Absolute rounding noise of the cost: a step that raises the cost by less is still
-        accepted (for problems whose cost is a difference of large sums).
+        Absolute rounding noise of the cost (for problems whose cost is a difference of
+        large sums): a step that raises the cost by less is still accepted.
+    cost_floor : ndarray, shape (n,), optional
+        A predicted cost decrease below this counts as converged even when ``ftol * cost``
+        is smaller (noise-free data, whose cost tends to zero).
 
     Returns
     -------
@@ -171,6 +175,7 @@ def levenberg_marquardt(
     wa = None if weights is None else np.broadcast_to(weights, np.shape(y))
     sa = scale
     ta = np.zeros(n) if cost_tol is None else np.broadcast_to(cost_tol, (n,)).astype(np.float64)
+    fa = np.zeros(n) if cost_floor is None else np.broadcast_to(cost_floor, (n,)).astype(float)
     cost, cache = problem.evaluate(pa, ya, wa)
     cost = np.where(np.isfinite(cost), cost, np.inf)
     cache = tuple(np.array(c, copy=True) for c in cache)  # updated in place below
@@ -191,7 +196,7 @@ def levenberg_marquardt(
         # Reduction of the cost predicted by the linearised model for the projected step.
         predicted = 2.0 * np.einsum("np,np->n", step, g) - np.einsum("np,npq,nq->n", step, a, step)
         small = np.all(np.abs(step) <= xtol * (np.abs(pa) + sa), axis=1)
-        small |= ok & (predicted <= ftol * cost)
+        small |= ok & (predicted <= np.maximum(ftol * cost, fa))
         small |= accept & (np.abs(cost - cost_t) <= ftol * cost_t)
         np.copyto(pa, trial, where=accept[:, None])
         for old, new in zip(cache, cache_t, strict=True):
@@ -214,14 +219,8 @@ def levenberg_marquardt(
                 break
             # Dropping rows copies every working array: only worth it once enough finished.
             if n_live < 0.8 * live.size:
-                idx, pa, sa, ta, cost, lam = (
-                    idx[live],
-                    pa[live],
-                    sa[live],
-                    ta[live],
-                    cost[live],
-                    lam[live],
-                )
+                idx, pa, sa, ta, fa = idx[live], pa[live], sa[live], ta[live], fa[live]
+                cost, lam = cost[live], lam[live]
                 ya = tuple(v[live] for v in ya) if isinstance(ya, tuple) else ya[live]
                 cache = tuple(c[live] for c in cache)
                 if wa is not None:

@@ -201,7 +201,7 @@ def _spectrum_rows(
 ) -> tuple:
     """Layout, sorted unique saturated offsets and the matching averaged rows."""
     arr = np.asarray(spectrum)
-    layout = prepare(arr, mask, what="offsets", require_positive=False)
+    layout = prepare(arr, mask, what="offsets", require_positive=True)
     off = _offsets(offsets_ppm, arr.shape[-1])
     keep = np.abs(off) < m0_threshold_ppm
     uniq, avg = _unique_average(off[keep])
