@@ -193,8 +193,9 @@ class ImageSeries:
 
     def stored(self, image: Image) -> np.ndarray:
         """Stored values of one image, shape (rows, columns), native byte order."""
-        frame = self.stack.stored_frame(image.frame)
-        return frame[image.slice_in_frame] if frame.ndim == 3 else frame
+        if self.geometry.dim == 3:
+            return self.stack.stored_plane(image.frame, image.slice_in_frame)
+        return self.stack.stored_frame(image.frame)
 
     def real(self, image: Image, dtype: type = np.float64) -> np.ndarray:
         """Real values (stored × slope + intercept) of one image."""

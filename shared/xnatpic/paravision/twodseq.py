@@ -116,6 +116,11 @@ class FrameStack:
         frame = np.asarray(self.stored()[index])
         return frame.astype(frame.dtype.newbyteorder("="), copy=False)
 
+    def stored_plane(self, index: int, plane: int) -> np.ndarray:
+        """Stored values of one plane of a 3D frame, reading only that plane."""
+        values = np.asarray(self.stored()[index, plane])
+        return values.astype(values.dtype.newbyteorder("="), copy=False)
+
     def frame(self, index: int, dtype: type = np.float64) -> np.ndarray:
         """Real values of frame ``index``: stored × slope + offset."""
         stored = self.stored_frame(index).astype(dtype)
