@@ -9,8 +9,7 @@ import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from xnatpic.dicom import modules
-from xnatpic.dicom.context import PARAMETER_SETS
-from xnatpic.dicom.derived import CONDITIONS, IMAGE_VALUES, SERIES_VALUES
+from xnatpic.dicom.context import CONDITIONS, IMAGE_VALUES, PARAMETER_SETS, SERIES_VALUES
 from xnatpic.dicom.engine import TYPES, Module
 from xnatpic.dicom.private import PRIVATE_ELEMENTS
 from xnatpic.dicom.transforms import TRANSFORMS
@@ -81,9 +80,9 @@ def test_every_derived_value_is_used_or_private():
     used |= {s for p in PRIVATE_ELEMENTS for s in p.sources}
     unused = {f"series:{n}" for n in SERIES_VALUES} | {f"image:{n}" for n in IMAGE_VALUES}
     unused -= used
-    internal = {"series:slice_ranks", "series:rescaled", "series:frame_count",
-                "series:dimension_organization_uid", "image:stack_position",
-                "image:repetition", "image:complex_component"}
+    # Values other derived values (or conditions) are computed from:
+    internal = {"series:slice_ranks", "series:rescaled", "series:dimensions",
+                "series:dimension_indices", "series:dimension_organization_uid"}
     assert unused <= internal, sorted(unused - internal)
 
 

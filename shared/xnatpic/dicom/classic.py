@@ -7,6 +7,7 @@ only its per-image rows, private elements and pixels, and joins them with the te
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from pydicom.dataelem import DataElement
@@ -14,12 +15,20 @@ from pydicom.dataset import Dataset
 
 from xnatpic.dicom.context import Frame, SeriesContext
 from xnatpic.dicom.deidentify import deidentify_dataset
-from xnatpic.dicom.engine import Module, apply_rows, image_rows, series_rows
+from xnatpic.dicom.engine import (
+    Module,
+    apply_rows,
+    element,
+    evaluate_rows,
+    image_rows,
+    series_rows,
+    tag_and_vr,
+)
 from xnatpic.dicom.modules import CLASSIC_MR_IOD
 from xnatpic.dicom.part10 import EncodedDataset, write_part10
-from xnatpic.dicom.private import apply_private
+from xnatpic.dicom.private import apply_private, private_values
 
-__all__ = ["series_template", "write_classic"]
+__all__ = ["image_dataset", "series_template", "write_classic"]
 
 _PIXEL_DATA = 0x7FE00010
 
@@ -59,15 +68,25 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
     """
     template = EncodedDataset(series_template(ctx, CLASSIC_MR_IOD), cache={})
     sop_class = ctx.series_value("sop_class_uid")
+    per_image = [(m, image_rows(m)) for m in CLASSIC_MR_IOD if image_rows(m)]
+    data = ctx.series.stack.stored()
     files: list[Path] = []
     indices: list[int] = []
     for number, image in enumerate(ctx.images, 1):
-        frame = Frame(image, number, ctx.pixels.encode(ctx.series, image))
-        own = image_dataset(ctx, frame)
+        frame = Frame(image, number, ctx.pixels.encode(ctx.series, image, data))
         encoded = template.copy()
-        encoded.update(own)
+        sop_instance = ""
+        for module, rows in per_image:
+            for keyword, value in evaluate_rows(rows, ctx, frame, module=module):
+                tag, vr = tag_and_vr(keyword)
+                encoded.set_value(tag, vr, value, partial(element, keyword, value))
+                if keyword == "SOPInstanceUID":
+                    sop_instance = value
+        for tag, vr, value in private_values(ctx, frame, per_image=True):
+            encoded.set_value(tag, vr, value, partial(DataElement, tag, vr, value))
+        encoded.set(DataElement(_PIXEL_DATA, "OW", frame.encoded.pixels.tobytes()))
         path = out_dir / f"{ctx.package}-{number:05d}.dcm"
-        write_part10(path, encoded, sop_class, str(own.SOPInstanceUID), ctx.where)
+        write_part10(path, encoded, sop_class, sop_instance, ctx.where)
         files.append(path)
         indices.append(image.index)
     return files, indices

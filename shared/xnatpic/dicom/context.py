@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from xnatpic.dicom import derived, derived_enhanced
 from xnatpic.dicom.pixels import EncodedImage, PixelEncoding
 from xnatpic.dicom.uids import SeriesUids
 from xnatpic.errors import ConversionError
@@ -23,10 +24,15 @@ from xnatpic.paravision.series import Image, ImageSeries
 if TYPE_CHECKING:
     from xnatpic.dicom.deidentify import DeidentifyProfile
 
-__all__ = ["PARAMETER_SETS", "Frame", "SeriesContext"]
+__all__ = ["CONDITIONS", "IMAGE_VALUES", "PARAMETER_SETS", "SERIES_VALUES", "Frame",
+           "SeriesContext"]
 
 #: Source prefixes that name ParaVision parameter files.
 PARAMETER_SETS = ("visu", "method", "acqp", "subject", "reco")
+#: ``series:`` values, ``image:`` values and conditions of both IODs.
+SERIES_VALUES = {**derived.SERIES_VALUES, **derived_enhanced.SERIES_VALUES}
+IMAGE_VALUES = {**derived.IMAGE_VALUES, **derived_enhanced.IMAGE_VALUES}
+CONDITIONS = {**derived.CONDITIONS, **derived_enhanced.CONDITIONS}
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,6 @@ class SeriesContext:
 
     def series_value(self, name: str) -> Any:
         """A ``series:`` value, computed once per series."""
-        from xnatpic.dicom.derived import SERIES_VALUES
-
         if name not in self._cache:
             try:
                 function = SERIES_VALUES[name]
@@ -115,8 +119,6 @@ class SeriesContext:
 
     def value(self, source: str, image: Frame | None) -> Any:
         """Resolve one table source (see :class:`xnatpic.dicom.engine.Row`)."""
-        from xnatpic.dicom.derived import IMAGE_VALUES
-
         kind, _, name = source.partition(":")
         if kind in PARAMETER_SETS:
             return self.param(kind, name)
@@ -132,6 +134,4 @@ class SeriesContext:
 
     def condition(self, name: str, image: Frame | None) -> bool:
         """Evaluate a named condition of a 1C/2C row."""
-        from xnatpic.dicom.derived import CONDITIONS
-
         return bool(CONDITIONS[name](self, image))

@@ -44,9 +44,11 @@ __all__ = [
     "apply_rows",
     "build_item",
     "element",
+    "evaluate_rows",
     "image_rows",
     "resolve",
     "series_rows",
+    "tag_and_vr",
 ]
 
 _log = logging.getLogger(__name__)
@@ -196,15 +198,18 @@ def resolve(sources: tuple[str, ...], transform_name: str, ctx: Resolver,
     return None
 
 
-def apply_rows(ds: Dataset, rows: Iterable[Row], ctx: Resolver, image: Any = None, *,
-               module: Module | None = None) -> None:
-    """Apply table rows to ``ds`` following the Type rules.
+def evaluate_rows(rows: Iterable[Row], ctx: Resolver, image: Any = None, *,
+                  module: Module | None = None) -> list[tuple[str, Any]]:
+    """(keyword, value) of every attribute to write, after the Type rules.
+
+    The value is None for an empty (Type 2) attribute; omitted attributes are absent.
 
     Raises
     ------
     ConversionError
         When a Type 1 (or required 1C) attribute has no value.
     """
+    values: list[tuple[str, Any]] = []
     for row in rows:
         if row.condition is not None and not ctx.condition(row.condition, image):
             continue
@@ -218,9 +223,28 @@ def apply_rows(ds: Dataset, rows: Iterable[Row], ctx: Resolver, image: Any = Non
                     "missing parameter or report the dataset"
                 )
             if row.type.startswith("2"):
-                ds[_tag_vr(row.keyword)[0]] = element(row.keyword, None)
+                values.append((row.keyword, None))
             continue
-        ds[_tag_vr(row.keyword)[0]] = element(row.keyword, value)
+        values.append((row.keyword, value))
+    return values
+
+
+def apply_rows(ds: Dataset, rows: Iterable[Row], ctx: Resolver, image: Any = None, *,
+               module: Module | None = None) -> None:
+    """Apply table rows to ``ds`` following the Type rules.
+
+    Raises
+    ------
+    ConversionError
+        When a Type 1 (or required 1C) attribute has no value.
+    """
+    for keyword, value in evaluate_rows(rows, ctx, image, module=module):
+        ds[_tag_vr(keyword)[0]] = element(keyword, value)
+
+
+def tag_and_vr(keyword: str) -> tuple[int, str]:
+    """The tag and dictionary VR of a keyword (cached)."""
+    return _tag_vr(keyword)
 
 
 @cache

@@ -10,7 +10,10 @@ times faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -38,6 +41,8 @@ IMPLEMENTATION_CLASS_UID = derived_uid("xnatpic implementation", xnatpic.__versi
 IMPLEMENTATION_VERSION_NAME = f"XNATPIC_{xnatpic.__version__}"[:16]
 _PREAMBLE = b"\x00" * 128 + b"DICM"
 _ENCODINGS = ["utf_8"]  # SpecificCharacterSet ISO_IR 192
+#: VRs never cached (large or nested values).
+_UNCACHED = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 
 
 def encode_element(elem: DataElement) -> bytes:
@@ -49,16 +54,10 @@ def encode_element(elem: DataElement) -> bytes:
     return fp.getvalue()
 
 
-def _cache_key(elem: DataElement) -> tuple | None:
-    """A hashable identity of a small non-sequence element, None when not cacheable."""
-    if elem.VR in ("SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"):
-        return None
-    value = elem.value
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        value = tuple(str(v) for v in value)
-    elif value is not None:
-        value = (type(value).__name__, str(value))
-    return (int(elem.tag), elem.VR, value)
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    return (type(value).__name__, value)
 
 
 class EncodedDataset:
@@ -88,14 +87,22 @@ class EncodedDataset:
 
     def set(self, elem: DataElement) -> None:
         """Add or replace one element."""
-        key = None if self.cache is None else _cache_key(elem)
-        if key is None:
-            self.elements[int(elem.tag)] = encode_element(elem)
+        self.elements[int(elem.tag)] = encode_element(elem)
+
+    def set_value(self, tag: int, vr: str, value: Any,
+                  make: Callable[[], DataElement]) -> None:
+        """Add or replace one element from its value, encoding it only when not cached.
+
+        ``make`` builds the DataElement when the (tag, VR, value) was not seen before.
+        """
+        if self.cache is None or vr in _UNCACHED:
+            self.elements[tag] = encode_element(make())
             return
+        key = (tag, vr, _hashable(value))
         encoded = self.cache.get(key)
         if encoded is None:
-            encoded = self.cache[key] = encode_element(elem)
-        self.elements[int(elem.tag)] = encoded
+            encoded = self.cache[key] = encode_element(make())
+        self.elements[tag] = encoded
 
     def update(self, ds: Dataset) -> None:
         """Add or replace every element of ``ds``."""
@@ -111,17 +118,22 @@ class EncodedDataset:
         return b"".join(self.elements[tag] for tag in sorted(self.elements))
 
 
+@cache
+def _meta_parts(sop_class_uid: str) -> tuple[bytes, bytes]:
+    """Encoded meta elements before and after MediaStorageSOPInstanceUID."""
+    before = [DataElement(0x00020001, "OB", b"\x00\x01"),
+              DataElement(0x00020002, "UI", sop_class_uid)]
+    after = [DataElement(0x00020010, "UI", ExplicitVRLittleEndian),
+             DataElement(0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+             DataElement(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)]
+    return (b"".join(encode_element(e) for e in before),
+            b"".join(encode_element(e) for e in after))
+
+
 def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str) -> bytes:
     """Preamble, ``DICM`` and the File Meta Information group (Explicit VR LE)."""
-    elements = [
-        DataElement(0x00020001, "OB", b"\x00\x01"),
-        DataElement(0x00020002, "UI", sop_class_uid),
-        DataElement(0x00020003, "UI", sop_instance_uid),
-        DataElement(0x00020010, "UI", ExplicitVRLittleEndian),
-        DataElement(0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
-        DataElement(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
-    ]
-    body = b"".join(encode_element(e) for e in elements)
+    before, after = _meta_parts(sop_class_uid)
+    body = before + encode_element(DataElement(0x00020003, "UI", sop_instance_uid)) + after
     length = encode_element(DataElement(0x00020000, "UL", len(body)))
     return _PREAMBLE + length + body
 

@@ -35,7 +35,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from xnatpic.paravision.series import Image, ImageSeries
 
-__all__ = ["EncodedImage", "PixelEncoding", "choose_encoding"]
+__all__ = ["EncodedImage", "PixelEncoding", "choose_encoding", "stored_image"]
 
 _log = logging.getLogger(__name__)
 
@@ -84,12 +84,17 @@ class PixelEncoding:
         """DICOM PixelRepresentation."""
         return 1 if self.signed else 0
 
-    def encode(self, series: ImageSeries, image: Image) -> EncodedImage:
-        """The pixels of ``image`` and their rescale slope and intercept."""
+    def encode(self, series: ImageSeries, image: Image,
+               data: np.ndarray | None = None) -> EncodedImage:
+        """The pixels of ``image`` and their rescale slope and intercept.
+
+        ``data`` is the whole 2dseq (``series.stack.stored()``), opened once by callers
+        that encode many images; without it the image is read on its own.
+        """
+        stored = series.stored(image) if data is None else stored_image(data, image)
         if not self.requantise:
-            stored = series.stored(image)
             return EncodedImage(stored.astype(self.dtype), image.slope, image.intercept)
-        real = series.real(image)
+        real = stored.astype(np.float64) * image.slope + image.intercept
         finite = np.isfinite(real)
         if not finite.all():
             _log.warning("%s: image %d has %d non-finite values, written as 0",
@@ -101,11 +106,19 @@ class PixelEncoding:
         return EncodedImage(pixels, slope, 0.0)
 
 
+def stored_image(data: np.ndarray, image: Image) -> np.ndarray:
+    """The stored values of ``image`` from the whole 2dseq, native byte order."""
+    frame = data[image.frame]
+    values = np.asarray(frame[image.slice_in_frame] if frame.ndim == 3 else frame)
+    return values.astype(values.dtype.newbyteorder("="), copy=False)
+
+
 def _stored_range(series: ImageSeries, images: list[Image]) -> tuple[float, float, bool]:
     """Min and max stored value of ``images`` and whether all are finite integers."""
     low, high, integral = np.inf, -np.inf, True
+    data = series.stack.stored()
     for image in images:
-        stored = series.stored(image)
+        stored = stored_image(data, image)
         if stored.size == 0:
             continue
         if stored.dtype.kind == "f":

@@ -26,7 +26,9 @@ __all__ = [
     "PrivateElement",
     "add_creator",
     "apply_private",
+    "frame_sequence",
     "private_tag",
+    "private_values",
 ]
 
 GROUP = 0x0029
@@ -55,6 +57,8 @@ class PrivateElement:
         Transform name.
     identifying : bool
         True when the value identifies the study (removed by de-identification).
+    classic_only : bool
+        Not written in enhanced files, where a standard attribute holds the value.
     """
 
     offset: int
@@ -63,6 +67,7 @@ class PrivateElement:
     sources: tuple[str, ...]
     transform: str = "identity"
     identifying: bool = False
+    classic_only: bool = False
 
     @property
     def tag(self) -> int:
@@ -93,9 +98,10 @@ PRIVATE_ELEMENTS: tuple[PrivateElement, ...] = (
     P(0x03, "UI", "ParaVision VisuUid", ("visu:VisuUid",), "text", identifying=True),
     P(0x04, "LT", "Pixel encoding", ("series:pixel_encoding",), "text"),
     P(0x05, "IS", "Slice package", ("series:package",), "integer"),
-    P(0x10, "IS", "2dseq frame index", ("image:frame",), "integer"),
+    P(0x10, "IS", "2dseq frame index", ("image:frame_index",), "integer"),
     P(0x11, "IS", "Slice in frame", ("image:slice_in_frame",), "integer"),
-    P(0x12, "LO", "Frame group indices", ("image:frame_group_indices",), "text_list"),
+    P(0x12, "LO", "Frame group indices", ("image:frame_group_indices",), "text_list",
+      classic_only=True),
     P(0x14, "FD", "VisuCoreDataSlope", ("image:visu_slope",), "ds"),
     P(0x15, "FD", "VisuCoreDataOffs", ("image:visu_offset",), "ds"),
     P(0x20, "FD", "Saturation offset Hz", ("image:saturation_offset_hz",), "ds"),
@@ -123,33 +129,45 @@ def add_creator(ds: Dataset) -> None:
     ds[(GROUP << 16) | BLOCK] = DataElement((GROUP << 16) | BLOCK, "LO", CREATOR)
 
 
-def apply_private(ds: Dataset, ctx: Resolver, image: object = None, *,
-                  per_image: bool | None = None) -> int:
-    """Write the private elements that have a value; return how many were written.
+def private_values(ctx: Resolver, image: object = None, *, per_image: bool | None = None,
+                   enhanced: bool = False) -> list[tuple[int, str, object]]:
+    """(tag, VR, value) of the private elements that have a value.
 
     Parameters
     ----------
-    ds : Dataset
-        Target dataset; the creator element is added when anything is written.
     ctx : Resolver
         The conversion context.
     image : Frame or None
         The image for per-image elements.
     per_image : bool or None
         Only the per-image elements (True), only the per-series ones (False), or all.
+    enhanced : bool
+        Leave out the elements a standard enhanced attribute already holds.
     """
-    written = 0
+    values = []
     for element in PRIVATE_ELEMENTS:
         if per_image is not None and element.per_image != per_image:
             continue
-        value = resolve(element.sources, element.transform, ctx, image)
-        if value is None:
+        if enhanced and element.classic_only:
             continue
-        if not written and ((GROUP << 16) | BLOCK) not in ds:
-            add_creator(ds)
-        ds[element.tag] = DataElement(element.tag, element.vr, value)
-        written += 1
-    return written
+        value = resolve(element.sources, element.transform, ctx, image)
+        if value is not None:
+            values.append((element.tag, element.vr, value))
+    return values
+
+
+def apply_private(ds: Dataset, ctx: Resolver, image: object = None, *,
+                  per_image: bool | None = None, enhanced: bool = False) -> int:
+    """Write the private elements that have a value (see :func:`private_values`).
+
+    The creator element is added when anything is written; returns how many were.
+    """
+    values = private_values(ctx, image, per_image=per_image, enhanced=enhanced)
+    if values and ((GROUP << 16) | BLOCK) not in ds:
+        add_creator(ds)
+    for tag, vr, value in values:
+        ds[tag] = DataElement(tag, vr, value)
+    return len(values)
 
 
 def frame_sequence(item: Dataset) -> DataElement:
