@@ -33,13 +33,18 @@ __all__ = ["image_dataset", "series_template", "write_classic"]
 _PIXEL_DATA = 0x7FE00010
 
 
-def series_template(ctx: SeriesContext, modules: tuple[Module, ...]) -> Dataset:
-    """The series-level part of every image: all rows without ``image:`` sources."""
+def series_template(ctx: SeriesContext, modules: tuple[Module, ...], *,
+                    deidentify: bool = True) -> Dataset:
+    """The series-level part of every image: all rows without ``image:`` sources.
+
+    With ``deidentify`` (and a profile in the context) the profile is applied to it;
+    the enhanced writer applies it later, to the whole dataset, instead.
+    """
     template = Dataset()
     for module in modules:
         apply_rows(template, series_rows(module), ctx, module=module)
     apply_private(template, ctx, per_image=False)
-    if ctx.deidentify is not None:
+    if deidentify and ctx.deidentify is not None:
         deidentify_dataset(template, ctx)
     return template
 

@@ -22,13 +22,15 @@ from pydicom.dataset import Dataset
 
 from xnatpic.dicom.engine import element
 from xnatpic.dicom.private import PRIVATE_ELEMENTS
-from xnatpic.dicom.transforms import shift_da
+from xnatpic.dicom.transforms import person_name, shift_da
 
 if TYPE_CHECKING:
     from xnatpic.dicom.context import SeriesContext
 
 __all__ = [
     "ACTIONS",
+    "DESCRIPTION_PARAMETERS",
+    "HEADER_DROP",
     "METHOD_CODES",
     "PARAMETER_DROP",
     "SUBJECT_KEEP",
@@ -37,9 +39,11 @@ __all__ = [
     "keep_parameter",
 ]
 
-#: Action per attribute: ``pseudonym`` (D: keyed hash of the original), ``blank`` (Z),
-#: ``remove`` (X), ``shift`` (date moved by the study offset), ``describe`` (kept when
-#: the profile keeps descriptions, removed otherwise).
+#: Action per attribute (PS3.15 Table E.1-1 letter in brackets): ``pseudonym`` (D: keyed
+#: hash of the original subject), ``study_pseudonym`` (Z with a dummy value: keyed hash of
+#: the study), ``dummy`` (D: ``UNKNOWN``, for attributes Type 1 in an IOD), ``blank`` (Z),
+#: ``remove`` (X), ``shift`` (date moved by the study offset), ``describe`` (kept when the
+#: profile keeps descriptions, removed otherwise).
 ACTIONS: dict[str, str] = {
     "PatientName": "pseudonym",
     "PatientID": "pseudonym",
@@ -51,9 +55,12 @@ ACTIONS: dict[str, str] = {
     "ResponsibleOrganization": "blank",
     "InstitutionName": "remove",
     "StationName": "remove",
-    "DeviceSerialNumber": "remove",
+    "DeviceSerialNumber": "dummy",
+    # Filled from the station name (VisuStation), like ParaVision's own export does:
+    # device identity, not a model name.
+    "ManufacturerModelName": "dummy",
     "OperatorsName": "remove",
-    "StudyID": "blank",
+    "StudyID": "study_pseudonym",
     "AccessionNumber": "blank",
     "StudyDescription": "remove",
     "TimezoneOffsetFromUTC": "remove",
@@ -62,9 +69,12 @@ ACTIONS: dict[str, str] = {
     "AcquisitionDate": "shift",
     "ContentDate": "shift",
     "AcquisitionDateTime": "shift",
+    "FrameAcquisitionDateTime": "shift",
+    "FrameReferenceDateTime": "shift",
     "SeriesDescription": "describe",
     "ProtocolName": "describe",
     "ImageComments": "describe",
+    "FrameComments": "describe",
 }
 
 #: DeidentificationMethodCodeSequence (CID 7050) entries always written.
@@ -89,7 +99,13 @@ PARAMETER_DROP: frozenset[str] = frozenset({
     "VisuStudyReferringPhysician", "VisuStudyDescription", "VisuStudyDate", "VisuSeriesDate",
     "VisuAcqDate", "VisuCreationDate", "VisuInstitution", "VisuStation",
     "VisuSystemOrderNumber", "VisuUid", "ACQ_operator", "ACQ_institution", "ACQ_station",
-    "ACQ_time", "ACQ_abs_time", "RECO_time", "RECO_abs_time", "RECO_base_image_uid",
+    "ACQ_time", "ACQ_abs_time", "INSTRUM", "RECO_time", "RECO_abs_time",
+    "RECO_base_image_uid",
+})
+#: Free-text descriptions kept only when the profile keeps descriptions.
+DESCRIPTION_PARAMETERS: frozenset[str] = frozenset({
+    "ACQ_scan_name", "ACQ_protocol_name", "VisuAcquisitionProtocol", "VisuSeriesComment",
+    "VisuFGElemComment",
 })
 #: Header records dropped from the sidecar (OWNER is the ParaVision user).
 HEADER_DROP: frozenset[str] = frozenset({"OWNER"})
@@ -126,8 +142,12 @@ class DeidentifyProfile:
         return hmac.new(self.salt.encode("utf-8"), message, hashlib.sha256).digest()
 
     def pseudonym(self, study_key: str, original: str) -> str:
-        """``ANON-`` and 12 hex digits of a keyed hash of ``original``."""
+        """``ANON-`` and 12 hex digits of a keyed hash of ``original`` (the subject)."""
         return "ANON-" + self._digest("subject", original or study_key).hex()[:12].upper()
+
+    def study_pseudonym(self, study_key: str) -> str:
+        """``S`` and 12 hex digits of a keyed hash of the study (fits StudyID, SH)."""
+        return "S" + self._digest("study", study_key).hex()[:12].upper()
 
     def offset_days(self, study_key: str) -> int:
         """The date offset of a study (fixed, or derived from the salt and the study)."""
@@ -163,24 +183,46 @@ def _shift(value: Any, days: int) -> str:
     return shift_da(value, days)
 
 
-def deidentify_dataset(ds: Dataset, ctx: SeriesContext) -> None:
-    """Apply the profile to a (template) dataset in place."""
-    profile = ctx.deidentify
-    if profile is None:
-        return
-    study_key = _study_key(ctx)
-    days = profile.offset_days(study_key)
+def _apply_actions(ds: Dataset, ctx: SeriesContext, profile: DeidentifyProfile,
+                   study_key: str, days: int) -> None:
     for keyword, action in ACTIONS.items():
         if keyword not in ds:
             continue
         if action == "pseudonym":
-            ds[keyword] = element(keyword, profile.pseudonym(study_key, _original_subject(ctx)))
+            value = profile.pseudonym(study_key, _original_subject(ctx))
+            ds[keyword] = element(keyword, person_name(value) if keyword == "PatientName"
+                                  else value)
+        elif action == "study_pseudonym":
+            ds[keyword] = element(keyword, profile.study_pseudonym(study_key))
+        elif action == "dummy":
+            ds[keyword] = element(keyword, "UNKNOWN")
         elif action == "blank":
             ds[keyword] = element(keyword, None)
         elif action == "shift":
             ds[keyword] = element(keyword, _shift(ds[keyword].value, days) or None)
         elif action == "remove" or (action == "describe" and not profile.keep_descriptions):
             del ds[keyword]
+
+
+def _datasets(ds: Dataset) -> list[Dataset]:
+    """``ds`` and every sequence item nested in it."""
+    found = [ds]
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                found.extend(_datasets(item))
+    return found
+
+
+def deidentify_dataset(ds: Dataset, ctx: SeriesContext) -> None:
+    """Apply the profile in place to ``ds`` and the items nested in it (call once)."""
+    profile = ctx.deidentify
+    if profile is None:
+        return
+    study_key = _study_key(ctx)
+    days = profile.offset_days(study_key)
+    for target in _datasets(ds):
+        _apply_actions(target, ctx, profile, study_key, days)
     for private in PRIVATE_ELEMENTS:
         if private.identifying and private.tag in ds:
             del ds[private.tag]
@@ -200,10 +242,12 @@ def deidentify_dataset(ds: Dataset, ctx: SeriesContext) -> None:
         "LongitudinalTemporalInformationModified", "MODIFIED")
 
 
-def keep_parameter(file: str, name: str, value: Any) -> bool:
+def keep_parameter(file: str, name: str, value: Any, profile: DeidentifyProfile) -> bool:
     """Whether a ParaVision parameter may go into a de-identified sidecar."""
     if file == "subject":
         return name in SUBJECT_KEEP
     if name in PARAMETER_DROP or _IDENTIFYING_NAME.search(name):
+        return False
+    if name in DESCRIPTION_PARAMETERS and not profile.keep_descriptions:
         return False
     return not (isinstance(value, str) and _IDENTIFYING_VALUE.search(value))

@@ -207,7 +207,8 @@ IMAGE_VALUES: dict[str, Callable[[SeriesContext, Frame], Any]] = {
     "inversion_time": lambda c, f: f.image.inversion_time,
     "flip_angle": lambda c, f: f.image.flip_angle,
     "temporal_position": lambda c, f: f.image.repetition + 1,
-    "comment": lambda c, f: f.image.comment,
+    "comment": lambda c, f: (None if c.deidentify is not None
+                             and not c.deidentify.keep_descriptions else f.image.comment),
     "rescale_slope": lambda c, f: f.encoded.slope,
     "rescale_intercept": lambda c, f: f.encoded.intercept,
     "window_center": lambda c, f: (w := _window(f)) and w[0],

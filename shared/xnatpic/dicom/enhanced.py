@@ -19,6 +19,7 @@ from pydicom.sequence import Sequence
 
 from xnatpic.dicom.classic import series_template
 from xnatpic.dicom.context import Frame, SeriesContext
+from xnatpic.dicom.deidentify import deidentify_dataset
 from xnatpic.dicom.engine import Module, element, evaluate_rows, image_rows
 from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, PER_FRAME_ONLY
 from xnatpic.dicom.part10 import write_dataset
@@ -98,7 +99,7 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
     image_indices : list of int
         The series image index (:attr:`Image.index`) of each frame, in frame order.
     """
-    ds = series_template(ctx, ENHANCED_MR_IOD)
+    ds = series_template(ctx, ENHANCED_MR_IOD, deidentify=False)
     data = ctx.series.stack.stored()
     frames = [Frame(image, number, ctx.pixels.encode(ctx.series, image, data))
               for number, image in enumerate(ctx.images, 1)]
@@ -106,6 +107,7 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
     ds["SharedFunctionalGroupsSequence"] = element("SharedFunctionalGroupsSequence", [shared])
     ds["PerFrameFunctionalGroupsSequence"] = DataElement(
         0x52009230, "SQ", Sequence(per_frame))
+    deidentify_dataset(ds, ctx)  # no-op without a profile; dates in frames shift too
     ds[_PIXEL_DATA] = DataElement(
         _PIXEL_DATA, "OW", b"".join(f.encoded.pixels.tobytes() for f in frames))
     path = out_dir / f"{ctx.package}-enhanced.dcm"

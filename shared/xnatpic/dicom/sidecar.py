@@ -19,7 +19,7 @@ import numpy as np
 
 import xnatpic
 from xnatpic.dicom.context import SeriesContext
-from xnatpic.dicom.deidentify import HEADER_DROP, keep_parameter
+from xnatpic.dicom.deidentify import HEADER_DROP, DeidentifyProfile, keep_parameter
 from xnatpic.errors import ConversionError
 from xnatpic.paravision.jcamp import ParameterSet
 
@@ -65,11 +65,12 @@ def _relative(path: str | None, root: Path) -> str | None:
         return Path(path).name
 
 
-def _parameters(file: str, params: ParameterSet, root: Path, deidentify: bool) -> dict:
+def _parameters(file: str, params: ParameterSet, root: Path,
+                profile: DeidentifyProfile | None) -> dict:
     headers = {k: v for k, v in params.headers.items()
-               if not (deidentify and k in HEADER_DROP)}
+               if not (profile is not None and k in HEADER_DROP)}
     values = {name: jsonable(value) for name, value in params.items()
-              if not deidentify or keep_parameter(file, name, value)}
+              if profile is None or keep_parameter(file, name, value, profile)}
     return {"file": _relative(params.path, root), "headers": headers, "parameters": values}
 
 
@@ -104,7 +105,7 @@ def sidecar_document(ctx: SeriesContext, files: list[Path], indices: list[int]) 
     for key, file in FILES:
         params = ctx.parameter_sets[file]
         if params is not None:
-            document["parameters"][key] = _parameters(file, params, root, deidentify)
+            document["parameters"][key] = _parameters(file, params, root, ctx.deidentify)
     return document
 
 
