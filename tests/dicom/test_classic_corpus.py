@@ -23,7 +23,6 @@ ALLOWED_WARNINGS = (
     r"Attribute is not present in standard DICOM IOD - \(0x0018,0x9073\)",  # duration
     r"Attribute is not present in standard DICOM IOD - \(0x0018,0x90(75|87|89)\)",  # DWI
     r"this is a Standard Extended SOP Class",
-    r"attribute <Laterality>",  # empty: body part unknown, absent would be an error
 )
 
 ACIDOCEST = "pv6-acidocest/study"

@@ -150,3 +150,41 @@ class TestPart10:
 def _uids_of(written) -> SeriesUids:
     ds = pydicom.dcmread(written.files[0], stop_before_pixels=True)
     return SeriesUids(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID)
+
+
+class TestSaturationModule:
+    def test_pv360_sat_trans_parameters(self, tmp_path):
+        stored = np.ones((3, 4, 4), dtype="i2")
+        visu = {
+            "VisuFGOrderDesc": "( 1 )\n(3, <FG_CYCLE>, <>, 0, 0)",
+            "VisuGroupDepVals": None,
+            "VisuCoreOrientation": "( 1, 9 )\n1 0 0 0 1 0 0 0 1",
+            "VisuCorePosition": "( 1, 3 )\n-4 -6 0",
+        }
+        method = {
+            "PVM_SatTransOnOff": "On",
+            "PVM_SatTransFreqUnit": "unit_ppm",
+            "PVM_SatTransFreqValues": "( 3 )\n-3.5 0 3.5",
+            "PVM_SatTransPulseAmpl_uT": "2.5",
+            "PVM_SatTransNPulses": "10",
+            "PVM_SatTransInterPulseDelay": "0.1",
+            "PVM_SatTransModuleTime": "1000.5",
+            "PVM_SatTransPulseEnum": "<gauss>",
+            "PVM_SatTransPulse": "(100, 27.4, 900, Yes, 3, 1, 1, 1, 0, 50, 0.2, <gauss.exc>)",
+        }
+        _, written = _write(tmp_path, stored, visu=visu, method=method)
+        datasets = [pydicom.dcmread(p) for p in written[0].files]
+        ppm = [float(d[private_tag(0x21)].value) for d in datasets]
+        hz = [float(d[private_tag(0x20)].value) for d in datasets]
+        np.testing.assert_allclose(ppm, [-3.5, 0, 3.5])
+        np.testing.assert_allclose(hz, np.array(ppm) * 300.3)  # f0 = 300.3 MHz
+        first = datasets[0]
+        assert first[private_tag(0x23)].value == "PVM_SatTrans"
+        values = {offset: first[private_tag(offset)].value for offset in range(0x24, 0x2C)}
+        assert float(values[0x24]) == 2.5 and int(values[0x25]) == 10
+        assert float(values[0x26]) == 0.1 and float(values[0x27]) == 1000.5
+        assert values[0x28] == "gauss"
+        assert [float(values[k]) for k in (0x29, 0x2A, 0x2B)] == [100, 27.4, 900]
+        assert [d[private_tag(0x22)].value for d in datasets] == ["NO"] * 3
+        assert [int(d.TemporalPositionIdentifier) for d in datasets] == [1, 2, 3]
+        assert "MTC" in first.SequenceVariant

@@ -136,6 +136,7 @@ SERIES_VALUES: dict[str, Callable[[SeriesContext], Any]] = {
     "dimension_organization_uid": lambda c: c.uids.instance(0),
     "slice_ranks": _slice_ranks,
     "rescaled": _rescaled,
+    "image_laterality": lambda c: None if c.enhanced else "U",
     "scan_id": lambda c: c.series.reco.scan.id,
     "reco_number": lambda c: c.series.reco.number,
     "package": lambda c: c.package,
@@ -244,15 +245,14 @@ def _animal(ctx: SeriesContext, frame: Frame | None) -> bool:
 CONDITIONS: dict[str, Callable[[SeriesContext, Any], bool]] = {
     "animal": _animal,
     "inversion_recovery": lambda c, f: "IR" in c.series_value("scanning_sequence"),
-    "responsible_person": lambda c, f: _animal(c, f) and c.value(
-        "visu:VisuStudyReferringPhysician", f) not in (None, ""),
-    # MR series are temporally related; the body part is unknown, so Laterality is
-    # written empty (dciodvfy requires it for animals).
+    "responsible_person": lambda c, f: _animal(c, f) and any(
+        text(c.value(s, f)) for s in ("visu:VisuStudyReferringPhysician",
+                                      "subject:SUBJECT_referral")),
+    # The images of an MR series are temporally related (ContentDate/Time required).
     "temporally_related": lambda c, f: True,
     # ParaVision text may hold any character: every file declares UTF-8 (ISO_IR 192).
     "utf8_text": lambda c, f: True,
     "rescaled": lambda c, f: c.series_value("rescaled"),
-    "laterality_unknown": lambda c, f: not c.enhanced,  # enhanced: FrameLaterality
     "not_epi_single_shot": lambda c, f: not ("EP" in c.series_value("scanning_sequence")
                                              and "SK" not in c.series_value("sequence_variant")),
     "diffusion": lambda c, f: f.image.diffusion is not None,

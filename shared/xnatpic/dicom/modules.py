@@ -64,7 +64,8 @@ GENERAL_SERIES = Module("General Series", "C.7.3.1", (
     R("Modality", "1", ("const:MR",)),
     R("SeriesInstanceUID", "1", ("series:series_uid",), "identity"),
     R("SeriesNumber", "2", ("series:series_number",), "integer"),
-    R("Laterality", "2C", (), "text", "laterality_unknown"),
+    # Laterality (2C) is not required: ImageLaterality (classic) or FrameLaterality
+    # (enhanced) is present.
     R("SeriesDate", "3", ("visu:VisuSeriesDate", "visu:VisuCreationDate",
                           "visu:VisuAcqDate"), "da"),
     R("SeriesTime", "3", ("visu:VisuSeriesDate", "visu:VisuCreationDate",
@@ -106,6 +107,9 @@ GENERAL_IMAGE = Module("General Image", "C.7.6.1", (
     R("ContentTime", "2C", ("visu:VisuCreationDate", "visu:VisuSeriesDate"), "tm",
       "temporally_related"),
     R("ImageComments", "3", ("image:comment",)),
+    # Body part unknown: "U" (unpaired), as FrameLaterality in enhanced files; with it,
+    # the series-level Laterality is not required.
+    R("ImageLaterality", "3", ("series:image_laterality",)),
     R("BurnedInAnnotation", "3", ("const:NO",)),
 ))
 
