@@ -8,6 +8,7 @@ renamed into place only when complete, so nothing partial is left looking comple
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -167,6 +168,11 @@ def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tupl
     return len(files), uids
 
 
+def _import_writer(fmt: str) -> None:
+    """Import the writer of ``fmt`` (they are imported lazily: pydicom is slow to load)."""
+    importlib.import_module("xnatpic.nifti" if fmt == "nifti" else "xnatpic.dicom")
+
+
 def _method_name(reco: Reco) -> str | None:
     try:
         return _text(reco.scan.method, "Method") or _text(reco.scan.acqp, "ACQ_method")
@@ -270,6 +276,7 @@ def convert_study(
                 if on_progress:
                     on_progress(result)
         else:
+            _import_writer(fmt)  # once, before the workers fork, instead of once per worker
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = [
                     (reco, dest, time.perf_counter(),

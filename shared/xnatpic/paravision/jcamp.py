@@ -39,11 +39,15 @@ _SIZE_HEADER = re.compile(r"^\(\s+(\d+(?:\s*,\s*\d+)*)\s+\)$")
 _RANGE_HEADER = re.compile(r"^\(\s*(\d+)\s*\.\.\s*(\d+)\s*\)$")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|nan)$", re.I)
+_INT_BODY = re.compile(r"\s*[+-]?\d+(?:\s+[+-]?\d+)*\s*")
+#: Struct tokens: a string (with backslash escapes), punctuation, or an atom.
+_STRUCT_TOKEN = re.compile(r"<(?:\\.|[^\\>])*>|[(),]|[^\s(),<>]+|[<>]")
 _RUN_LENGTH = re.compile(r"@(\d+)\*\(([^()]*)\)")
 #: Refuse declared sizes larger than this many elements: no real parameter comes close,
 #: and a corrupt header must not allocate gigabytes.
 _MAX_ELEMENTS = 50_000_000
 _MAX_DEPTH = 64
+_UNESCAPE = re.compile(r"\\(.)", re.S)
 
 
 class ParameterSet(dict[str, Any]):
@@ -268,14 +272,13 @@ def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
     tokens = body.split()
     if len(tokens) != count:
         raise JcampSyntaxError(f"declared shape {shape} needs {count} values, found {len(tokens)}")
-    values = [_atom(t) for t in tokens]
-    if all(isinstance(v, int) for v in values):
+    if _INT_BODY.fullmatch(body):
         try:
-            return np.array(values, dtype=np.int64).reshape(shape)
-        except OverflowError:
-            return np.array(values, dtype=np.float64).reshape(shape)
-    if all(isinstance(v, (int, float)) for v in values):
-        return np.array(values, dtype=np.float64).reshape(shape)
+            return np.array(tokens, dtype=np.int64).reshape(shape)
+        except (OverflowError, ValueError):
+            return np.array(tokens, dtype=np.float64).reshape(shape)
+    if all(_FLOAT.match(t) for t in tokens):
+        return np.array(tokens, dtype=np.float64).reshape(shape)
     return np.array(tokens, dtype=str).reshape(shape)
 
 
@@ -344,63 +347,47 @@ def _tokenize_strings(body: str) -> list[str]:
 
 def _parse_structs(body: str, *, single: bool) -> Any:
     """Parse ``(a, b c, (d, e)) (f, ...)`` into tuples (one, or a list of them)."""
+    tokens = _STRUCT_TOKEN.findall(body)
     structs: list[tuple[Any, ...]] = []
-    i, n = 0, len(body)
-    while i < n:
-        if body[i].isspace():
-            i += 1
-            continue
-        if body[i] != "(":
-            raise JcampSyntaxError(f"expected '(' to open a struct, found {body[i]!r}")
-        struct, i = _parse_tuple(body, i, 0)
+    i = 0
+    while i < len(tokens):
+        if tokens[i] != "(":
+            raise JcampSyntaxError(f"expected '(' to open a struct, found {tokens[i][:20]!r}")
+        struct, i = _parse_tuple(tokens, i, 0)
         structs.append(struct)
-    if single:
-        if len(structs) == 1:
-            return structs[0]
-        return structs
+    if single and len(structs) == 1:
+        return structs[0]
     return structs
 
 
-def _parse_tuple(text: str, i: int, depth: int) -> tuple[tuple[Any, ...], int]:
+def _string_token(token: str) -> str:
+    if token == "<":
+        raise JcampSyntaxError("unterminated string (missing '>')")
+    if token == ">":
+        raise JcampSyntaxError("'>' without a matching '<'")
+    return _UNESCAPE.sub(r"\1", token[1:-1]).replace("\n", "")
+
+
+def _parse_tuple(tokens: list[str], i: int, depth: int) -> tuple[tuple[Any, ...], int]:
     if depth > _MAX_DEPTH:
         raise JcampSyntaxError("structs nested too deeply")
     i += 1  # skip "("
     fields: list[Any] = []
     items: list[Any] = []
-    atom: list[str] = []
-    n = len(text)
-
-    def flush_atom() -> None:
-        if atom:
-            items.append(_atom("".join(atom)))
-            atom.clear()
-
-    while i < n:
-        ch = text[i]
-        if ch == "<":
-            flush_atom()
-            s, i = _read_string(text, i)
-            items.append(s)
-            continue
-        if ch == "(":
-            flush_atom()
-            sub, i = _parse_tuple(text, i, depth + 1)
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "(":
+            sub, i = _parse_tuple(tokens, i, depth + 1)
             items.append(sub)
             continue
-        if ch in ",)":
-            flush_atom()
+        if token in (",", ")"):
             fields.append(_field_value(items))
             items = []
             i += 1
-            if ch == ")":
+            if token == ")":
                 return tuple(fields), i
             continue
-        if ch.isspace():
-            flush_atom()
-        elif ch == ">":
-            raise JcampSyntaxError("'>' without a matching '<'")
-        else:
-            atom.append(ch)
+        items.append(_string_token(token) if token[0] in "<>" else _atom(token))
         i += 1
     raise JcampSyntaxError("unterminated struct (missing ')')")
 
