@@ -43,8 +43,8 @@ ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
 def _software_versions(ctx: SeriesContext) -> list[str]:
     creator = text(ctx.param("visu", "VisuCreator")) or "ParaVision"
-    version = text(ctx.param("visu", "VisuAcqSoftwareVersion")) or text(
-        ctx.param("visu", "VisuCreatorVersion")) or text(ctx.param("acqp", "ACQ_sw_version"))
+    version = text(ctx.param("visu", "VisuCreatorVersion")) or text(
+        ctx.param("visu", "VisuAcqSoftwareVersion")) or text(ctx.param("acqp", "ACQ_sw_version"))
     values = [f"{creator} {version}" if version else creator]
     return [*values, f"xnatpic {xnatpic.__version__}"]
 

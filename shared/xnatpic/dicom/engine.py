@@ -81,12 +81,13 @@ class Row:
         Where the value comes from, tried in order: ``visu:NAME``, ``method:NAME``,
         ``acqp:NAME``, ``subject:NAME``, ``reco:NAME`` (ParaVision parameters),
         ``series:NAME`` / ``image:NAME`` (values computed in
-        :mod:`xnatpic.dicom.derived`) or ``const:VALUE``.
+        :mod:`xnatpic.dicom.derived` and :mod:`xnatpic.dicom.derived_enhanced`) or
+        ``const:VALUE``.
     transform : str
         Name of the transform applied to each source value.
     condition : str or None
         For 1C/2C rows: name of the condition (in
-        :data:`xnatpic.dicom.derived.CONDITIONS`) that makes the attribute required.
+        :data:`xnatpic.dicom.context.CONDITIONS`) that makes the attribute required.
     """
 
     keyword: str

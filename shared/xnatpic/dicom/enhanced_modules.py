@@ -176,7 +176,8 @@ MR_IMAGE_FRAME_TYPE = Module("MR Image Frame Type", "C.8.13.5.1", (
 ), sequence="MRImageFrameTypeSequence")
 
 MR_TIMING = Module("MR Timing and Related Parameters", "C.8.13.5.2", (
-    R("RepetitionTime", "1C", ("image:repetition_time", "const:0"), "ds", "original"),
+    R("RepetitionTime", "1C", ("image:repetition_time", "method:PVM_RepetitionTime",
+                               "const:0"), "ds", "original"),
     R("FlipAngle", "1C", ("image:flip_angle", "acqp:ACQ_flip_angle"), "ds", "original"),
     R("EchoTrainLength", "1C", ("visu:VisuAcqEchoTrainLength", "const:1"),
       "positive_integer", "original"),
@@ -205,7 +206,8 @@ MR_FOV_GEOMETRY = Module("MR FOV/Geometry", "C.8.13.5.3", (
 ), sequence="MRFOVGeometrySequence")
 
 MR_ECHO = Module("MR Echo", "C.8.13.5.4", (
-    R("EffectiveEchoTime", "1C", ("image:echo_time", "const:0"), "ds", "original"),
+    R("EffectiveEchoTime", "1C", ("image:echo_time", "method:PVM_EchoTime", "const:0"), "ds",
+      "original"),
 ), sequence="MREchoSequence")
 
 MR_MODIFIER = Module("MR Modifier", "C.8.13.5.5", (
