@@ -6,6 +6,7 @@ import doctest
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 from scipy.optimize import least_squares
 
 import xnatpic.models.cest
@@ -14,6 +15,7 @@ import xnatpic.models.relaxometry
 from xnatpic.models._expfit import fit_exponential, grid_search
 from xnatpic.models._linalg import eigh_sym3, solve_spd, solve_spd_packed
 from xnatpic.models._lm import levenberg_marquardt
+from xnatpic.models._spline import spline_eval
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 7])
@@ -150,6 +152,33 @@ def test_exponential_engine_recovers_parameters(recovery: bool, constant: bool) 
     np.testing.assert_allclose(fit.k, k, rtol=1e-4)
     np.testing.assert_allclose(fit.beta, beta, rtol=1e-4)
     np.testing.assert_allclose(fit.alpha, alpha, atol=1e-3 * beta.max())
+
+
+@pytest.mark.parametrize("k", [4, 5, 13, 49])
+def test_spline_matches_scipy_not_a_knot(k: int) -> None:
+    gen = np.random.default_rng(k)
+    x = np.sort(gen.uniform(-6, 6, k)) if k != 49 else np.linspace(-6, 6, k)
+    rows = gen.normal(size=(40, k))
+    q = np.linspace(x[0], x[-1], 57)
+    ref = CubicSpline(x, rows, axis=1)(q)
+    np.testing.assert_allclose(spline_eval(x, rows, q), ref, rtol=1e-9, atol=1e-9)
+    per_row = q[None, :] + gen.uniform(-0.1, 0.1, (40, 1))
+    got = spline_eval(x, rows, per_row)
+    inside = (per_row >= x[0]) & (per_row <= x[-1])
+    expected = np.array([CubicSpline(x, r)(p) for r, p in zip(rows, per_row, strict=True)])
+    np.testing.assert_allclose(got[inside], expected[inside], rtol=1e-9, atol=1e-9)
+    assert np.all(np.isnan(got[~inside]))
+
+
+def test_spline_uses_the_finite_run_of_each_row() -> None:
+    x = np.linspace(-3, 3, 13)
+    rows = np.cos(x)[None, :].repeat(3, axis=0)
+    rows[1, :2] = np.nan
+    rows[2, 5] = np.nan  # a gap inside: unusable
+    got = spline_eval(x, rows, np.array([-2.9, 0.3]))
+    assert np.isfinite(got[0]).all()
+    assert np.isnan(got[1, 0]) and got[1, 1] == pytest.approx(CubicSpline(x[2:], rows[1, 2:])(0.3))
+    assert np.isnan(got[2]).all()
 
 
 @pytest.mark.parametrize(

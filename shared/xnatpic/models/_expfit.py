@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xnatpic.models._blocks import map_rows
 from xnatpic.models._lm import levenberg_marquardt
+from xnatpic.models._validate import row_count, row_sum
 
 __all__ = ["ExpFit", "fit_exponential", "grid_search", "loglinear"]
 
@@ -63,12 +65,14 @@ def grid_search(
     """
     h = _basis(t, k_grid, recovery)  # (M, K)
     m = t.size
-    sh = h.sum(axis=0)
-    hh = np.einsum("mk,mk->k", h, h)
-    with np.errstate(divide="ignore"):
-        inv_det = 1.0 / (m * hh - sh * sh)
-    # The SSE at grid point j is |y|² - proj_j; maximising proj_j minimises the SSE.
-    u, v, w = m * inv_det, -2.0 * sh * inv_det, hh * inv_det
+    # With a constant, project it out: against the centred basis h - mean(h) the constant
+    # and the exponential are orthogonal, so every grid point is a one-column problem
+    # (and float32 is safe: no determinant of nearly collinear columns).
+    h_mean = h.mean(axis=0) if constant else np.zeros(k_grid.size)
+    basis = h - h_mean
+    hh = np.einsum("mk,mk->k", basis, basis)
+    inv_hh32 = (1.0 / hh).astype(np.float32)
+    basis32 = basis.astype(np.float32)
     n = y.shape[0]
     alpha = np.zeros(n)
     beta = np.empty(n)
@@ -77,31 +81,13 @@ def grid_search(
     kk = k_grid.size
     logk = np.log(k_grid)
     step = logk[1] - logk[0] if kk > 1 else 0.0
-
-    def linear(cj: np.ndarray, s1: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if constant:
-            return (
-                (hh[j] * s1 - sh[j] * cj) * inv_det[j],
-                (m * cj - sh[j] * s1) * inv_det[j],
-            )
-        return np.zeros_like(cj), cj / hh[j]
-
-    # Without a constant the projection is a scaled square: float32 locates its maximum
-    # safely and twice as fast; with one, det can be tiny and float64 is needed.
-    work = np.float64 if constant else np.float32
-    hw = h.astype(work)
-    inv_hh = (1.0 / hh).astype(work)
     for start in range(0, n, _CHUNK):
-        yc = np.asarray(y[start : start + _CHUNK], dtype=np.float64)
+        yc = np.asarray(y[start : start + _CHUNK], dtype=np.float32)
         rows = np.arange(yc.shape[0])
-        c = yc.astype(work) @ hw  # (c, K)
-        s1 = yc.sum(axis=1)
-        if constant:
-            proj = c * c * u + c * (v * s1[:, None]) + w * (s1 * s1)[:, None]
-            proj[~np.isfinite(proj)] = -np.inf
-        else:
-            proj = c * c
-            proj *= inv_hh
+        c = yc @ basis32  # (c, K)
+        # SSE_j = |y|² (- M mean(y)²) - c_j² / hh_j: maximise the projection.
+        proj = c * c
+        proj *= inv_hh32
         j = np.argmax(proj, axis=1)
         jm = np.clip(j - 1, 0, kk - 1)
         jp = np.clip(j + 1, 0, kk - 1)
@@ -112,16 +98,21 @@ def grid_search(
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(inner, 0.5 * (pp - pm) / np.where(inner, denom, 1.0), 0.0)
         frac = np.clip(frac, -0.5, 0.5)
-        a0, b0 = linear(c[rows, j].astype(np.float64), s1, j)
         # Linear parameters interpolated towards the neighbour on the side of the minimum.
         jn = np.where(frac >= 0, jp, jm)
-        a1, b1 = linear(c[rows, jn].astype(np.float64), s1, jn)
         f = np.abs(frac)
+        b0 = c[rows, j] / hh[j]
+        b1 = c[rows, jn] / hh[jn]
+        s1 = row_sum(yc).astype(np.float64)
+        yy = np.einsum("nm,nm->n", yc, yc, dtype=np.float64)
         sl = slice(start, start + yc.shape[0])
-        alpha[sl] = a0 + f * (a1 - a0)
         beta[sl] = b0 + f * (b1 - b0)
+        if constant:
+            mean = s1 / m
+            alpha[sl] = mean - beta[sl] * (h_mean[j] + f * (h_mean[jn] - h_mean[j]))
+            yy -= s1 * mean
         k[sl] = np.exp(logk[j] + frac * step)
-        sse[sl] = np.einsum("nm,nm->n", yc, yc) - p0
+        sse[sl] = yy - p0
     return alpha, beta, k, sse
 
 
@@ -243,43 +234,47 @@ def fit_exponential(
     -------
     ExpFit
     """
-    n = y.shape[0]
     k_lo, k_hi = k_bounds
-    if p0 is None:
-        decades = np.log10(k_hi / k_lo)
-        size = max(int(np.ceil(decades * grid_per_decade)) + 1, 8)
-        k_grid = np.geomspace(k_lo, k_hi, size)
-        alpha, beta, k, sse = grid_search(y, t, k_grid, recovery=recovery, constant=constant)
-    else:
-        alpha, beta, k = (np.asarray(v, dtype=np.float64) for v in p0)
-        sse = np.full(n, np.nan)
-    if not refine or n == 0:
-        return ExpFit(alpha, beta, k, sse, np.ones(n, dtype=bool))
-    y32 = np.asarray(y, dtype=np.float32)
-    data = (
-        y32,
-        np.add.reduce(y32, axis=1, dtype=np.float64),
-        np.einsum("nm,nm->n", y32, y32, dtype=np.float64),
-    )
+    decades = np.log10(k_hi / k_lo)
+    k_grid = np.geomspace(k_lo, k_hi, max(int(np.ceil(decades * grid_per_decade)) + 1, 8))
     problem = _VarProProblem(t, recovery, constant)
-    res = levenberg_marquardt(
-        problem,
-        data,
-        k[:, None],
-        lower=np.array([k_lo]),
-        upper=np.array([k_hi]),
-        x_scale=np.array([k_lo]),
-        max_iter=max_iter,
-        xtol=1e-6,
-        ftol=1e-7,
-        # float32 exponentials and sums leave ~1e-7 relative noise on |y|² - projection,
-        # and ~1e-13 |y|² on the predicted decrease of a step.
-        cost_tol=1e-6 * data[2],
-        cost_floor=1e-11 * data[2],
-    )
-    k = res.params[:, 0]
-    sol = problem.solve(k, data)
-    return ExpFit(sol["alpha"], sol["beta"], k, sol["cost"], res.converged)
+
+    def block(yb: np.ndarray, *start: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = yb.shape[0]
+        if start:
+            alpha, beta, k = (np.asarray(v, dtype=np.float64) for v in start)
+            sse = np.full(n, np.nan)
+        else:
+            alpha, beta, k, sse = grid_search(yb, t, k_grid, recovery=recovery, constant=constant)
+        if not refine or n == 0:
+            return alpha, beta, k, sse, np.ones(n, dtype=bool)
+        y32 = np.asarray(yb, dtype=np.float32)
+        data = (
+            y32,
+            row_sum(y32).astype(np.float64),
+            np.einsum("nm,nm->n", y32, y32, dtype=np.float64),
+        )
+        res = levenberg_marquardt(
+            problem,
+            data,
+            k[:, None],
+            lower=np.array([k_lo]),
+            upper=np.array([k_hi]),
+            x_scale=np.array([k_lo]),
+            max_iter=max_iter,
+            xtol=1e-6,
+            ftol=1e-7,
+            # float32 exponentials and sums leave ~1e-7 relative noise on |y|² minus the
+            # projection, and ~1e-13 |y|² on the predicted decrease of a step.
+            cost_tol=1e-6 * data[2],
+            cost_floor=1e-11 * data[2],
+        )
+        k = res.params[:, 0]
+        sol = problem.solve(k, data)
+        return sol["alpha"], sol["beta"], k, sol["cost"], res.converged
+
+    starts = () if p0 is None else tuple(np.asarray(v, dtype=np.float64) for v in p0)
+    return ExpFit(*map_rows(block, y, *starts))
 
 
 def loglinear(
@@ -290,31 +285,47 @@ def loglinear(
     var(log S) ~ σ²/S², so the weights are S²: first the measured, then (``reweight``)
     the fitted signal squared, which removes the bias of noisy weights. Non-positive
     samples get weight 0 and rows with fewer than two positive samples get ``k = NaN``.
+    The per-sample work is float32 with ``t`` centred (no cancellation in the sums).
     """
-    y64 = np.asarray(y, dtype=np.float64)
-    positive = y64 > 0
-    with np.errstate(divide="ignore"):
-        logy = np.where(positive, np.log(np.where(positive, y64, 1.0)), 0.0)
-    powers = np.stack([np.ones_like(t), t, t * t], axis=1)
+    return map_rows(lambda rows: _loglinear_block(rows, t, reweight), y)
+
+
+def _loglinear_block(
+    y: np.ndarray, t: np.ndarray, reweight: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    y32 = np.asarray(y, dtype=np.float32)
+    t0 = float(np.mean(t))
+    tc = (np.asarray(t, dtype=np.float64) - t0).astype(np.float32)
+    powers = np.stack([np.ones_like(tc), tc, tc * tc], axis=1)
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    logy = np.log(np.maximum(y32, tiny))  # finite; non-positive samples get weight 0
+    # Weights are scaled by the row mean to stay well inside the float32 range.
+    scale = (row_sum(y32) / y32.shape[1])[:, None]
+    scale[~(scale > 0)] = 1.0
 
     def solve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sw, st, stt = (w @ powers).T
-        sl, stl = ((w * logy) @ powers[:, :2]).T
+        sw, st, stt = (w @ powers).astype(np.float64).T
+        sl, stl = (np.multiply(w, logy, out=w) @ powers[:, :2]).astype(np.float64).T
         with np.errstate(divide="ignore", invalid="ignore"):
             det = sw * stt - st * st
             slope = (sw * stl - st * sl) / det
             intercept = (stt * sl - st * stl) / det
         return intercept, slope
 
-    intercept, slope = solve(np.where(positive, y64 * y64, 0.0))
+    # Weights relative to the row maximum (float32 range), zero for non-positive samples.
+    rel = np.maximum(y32, 0) / scale
+    intercept, slope = solve(np.multiply(rel, rel, out=rel))
+    positive = y32 > 0
     if reweight:
+        log_scale = np.log(scale[:, 0].astype(np.float64))
         with np.errstate(over="ignore", invalid="ignore"):
-            fitted = np.exp(2.0 * (intercept[:, None] + slope[:, None] * t))
-        good = np.isfinite(fitted).all(axis=1)
-        w = np.where(positive & good[:, None], fitted, np.where(positive, y64 * y64, 0.0))
+            fitted = (2.0 * (intercept - log_scale)).astype(np.float32)[:, None] + (
+                (2.0 * slope).astype(np.float32)[:, None] * tc
+            )
+            w = np.exp(fitted, out=fitted)
+        w *= positive
         intercept, slope = solve(w)
-    with np.errstate(over="ignore"):
-        s0 = np.exp(intercept)
-    too_few = positive.sum(axis=1) < 2
-    slope[too_few] = np.nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        s0 = np.exp(intercept - slope * t0)
+    slope[row_count(positive) < 2] = np.nan
     return s0, -slope

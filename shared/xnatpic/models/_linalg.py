@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["eigh_sym3", "solve_spd", "solve_spd_packed"]
+__all__ = ["eigh_sym3", "solve_spd", "solve_spd_components", "solve_spd_packed"]
 
 
 def solve_spd(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +65,29 @@ def solve_spd_packed(packed: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     return np.stack(x, axis=1), ok
 
 
+def solve_spd_components(packed: np.ndarray, b: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`solve_spd_packed` with voxels on the last axis (no transposition).
+
+    Parameters
+    ----------
+    packed : ndarray, shape (P (P + 1) / 2, n)
+        Lower-triangle entries in the order of ``numpy.tril_indices(P)``.
+    b : ndarray, shape (P, n)
+        Right-hand sides.
+
+    Returns
+    -------
+    x : list of P ndarrays, shape (n,)
+    ok : ndarray of bool, shape (n,)
+    """
+
+    # Rows are read (and promoted to float64) one at a time: float32 input is fine.
+    def entry(i: int, j: int) -> np.ndarray:
+        return packed[i * (i + 1) // 2 + j]
+
+    return _cholesky_solve(entry, list(b), packed.shape[1])
+
+
 def _cholesky_solve(
     entry: Callable[[int, int], np.ndarray], b: list[np.ndarray], n: int
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -73,40 +96,47 @@ def _cholesky_solve(
     inv_diag: list[np.ndarray] = [np.empty(0)] * p
     ok = np.ones(n, dtype=bool)
     tmp = np.empty(n)
+
+    def reduced(first: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``first - sum(u * v)`` in a fresh float64 array."""
+        if not pairs:
+            return np.array(first, dtype=np.float64)
+        u, v = pairs[0]
+        out = np.subtract(first, u * v, dtype=np.float64)
+        for u, v in pairs[1:]:
+            out -= np.multiply(u, v, out=tmp)
+        return out
+
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for j in range(p):
-            ajj = np.asarray(entry(j, j), dtype=np.float64)
-            s = ajj.copy()
-            for k in range(j):
-                s -= np.multiply(low[j][k], low[j][k], out=tmp)
+            ajj = entry(j, j)
+            s = reduced(ajj, [(low[j][k], low[j][k]) for k in range(j)])
             good = s > 1e-13 * np.abs(ajj)
             ok &= good
-            inv = 1.0 / np.sqrt(np.where(good, s, 1.0))
+            s[~good] = 1.0
+            inv = np.sqrt(s, out=s)
+            np.divide(1.0, inv, out=inv)
             inv_diag[j] = inv
             for i in range(j + 1, p):
-                t = np.array(entry(i, j), dtype=np.float64)
-                for k in range(j):
-                    t -= np.multiply(low[i][k], low[j][k], out=tmp)
+                t = reduced(entry(i, j), [(low[i][k], low[j][k]) for k in range(j)])
                 t *= inv
                 low[i][j] = t
         z: list[np.ndarray] = []
         for i in range(p):
-            t = np.array(b[i], dtype=np.float64)
-            for k in range(i):
-                t -= np.multiply(low[i][k], z[k], out=tmp)
+            t = reduced(b[i], [(low[i][k], z[k]) for k in range(i)])
             t *= inv_diag[i]
             z.append(t)
         x: list[np.ndarray] = [np.empty(0)] * p
         for i in reversed(range(p)):
-            t = z[i].copy()
-            for k in range(i + 1, p):
-                t -= np.multiply(low[k][i], x[k], out=tmp)
+            t = reduced(z[i], [(low[k][i], x[k]) for k in range(i + 1, p)])
             t *= inv_diag[i]
             x[i] = t
     for xi in x:
         ok &= np.isfinite(xi)
-    for xi in x:
-        xi[~ok] = 0.0
+    bad = ~ok
+    if bad.any():
+        for xi in x:
+            xi[bad] = 0.0
     return x, ok
 
 

@@ -12,9 +12,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from xnatpic.errors import FittingError
+from xnatpic.models._blocks import map_rows
 from xnatpic.models.results import FitStatus
 
-__all__ = ["Layout", "as_axis", "as_bounds", "check_unique_sorted", "prepare", "result_dtype"]
+__all__ = [
+    "Layout",
+    "as_axis",
+    "as_bounds",
+    "check_unique_sorted",
+    "goodness",
+    "prepare",
+    "result_dtype",
+    "row_count",
+    "row_sum",
+]
 
 
 def result_dtype(arr: np.ndarray) -> np.dtype:
@@ -105,8 +116,12 @@ class Layout:
         self, values: np.ndarray, among: np.ndarray, *, tail: tuple[int, ...] = ()
     ) -> np.ndarray:
         """A full map: ``values`` (one per ``among`` row) where status is clean, else NaN."""
-        out = np.full((self.n_total, *tail), np.nan, dtype=self.dtype)
         good = self.status[among] == 0
+        if among.size == self.n_total and good.all():
+            # Every voxel fitted (rows and ``among`` are then both the identity).
+            out = np.asarray(values).astype(self.dtype, copy=True)
+            return out.reshape(self.shape + tail)
+        out = np.full((self.n_total, *tail), np.nan, dtype=self.dtype)
         out[self.rows[among[good]]] = np.asarray(values)[good]
         return out.reshape(self.shape + tail)
 
@@ -161,16 +176,50 @@ def prepare(
     layout = Layout(shape, rows, y, result_dtype(arr))
     if y.size:
         with np.errstate(invalid="ignore", over="ignore"):
-            # A row sum is finite exactly when every sample is (float64: no overflow).
-            bad = ~np.isfinite(np.add.reduce(y, axis=1, dtype=np.float64))
+            # Row reductions as matrix-vector products: far faster than ``axis=1``
+            # reductions over a short last axis. A row sum is non-finite when any sample
+            # is (or when it overflows float64, which no real image reaches).
+            bad = ~np.isfinite(row_sum(y))
             if require_positive:
-                bad |= ~(y.max(axis=1) > 0)
+                bad |= row_count(y > 0) == 0
             else:
-                bad |= ~np.any(y != 0, axis=1)
+                bad |= row_count(y != 0) == 0
             if not allow_negative:
-                bad |= y.min(axis=1) < 0
+                bad |= row_count(y < 0) > 0
         layout.flag(bad, FitStatus.INVALID_INPUT)
     return layout
+
+
+def goodness(y: np.ndarray, sse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R² and RMS residual of every row from its sum of squared residuals ``sse``.
+
+    R² is NaN for rows without variation (total sum of squares below 1e-10 of the
+    signal energy): a constant signal carries nothing to fit, and flags as non-finite.
+    """
+    return map_rows(_goodness_block, y, np.asarray(sse, dtype=np.float64))
+
+
+def _goodness_block(y: np.ndarray, sse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = y.shape[1]
+    mean = row_sum(y) / m
+    centred = np.subtract(y, mean[:, None], dtype=np.float32 if y.dtype == np.float32 else None)
+    sst = np.einsum("nm,nm->n", centred, centred).astype(np.float64)
+    energy = m * mean.astype(np.float64) ** 2 + sst
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(sst > 1e-10 * energy, 1.0 - sse / sst, np.nan)
+        rmse = np.sqrt(sse / m)
+    return r2, rmse
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over the last axis of a 2-D array (float32 input stays float32)."""
+    dtype = np.float32 if a.dtype == np.float32 else np.float64
+    return np.asarray(a, dtype=dtype) @ np.ones(a.shape[-1], dtype=dtype)
+
+
+def row_count(mask: np.ndarray) -> np.ndarray:
+    """Number of True values per row of a 2-D boolean array."""
+    return mask @ np.ones(mask.shape[-1], dtype=np.float32)
 
 
 def check_unique_sorted(values: np.ndarray, name: str) -> None:

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from xnatpic.errors import FittingError
-from xnatpic.models._linalg import solve_spd
+from xnatpic.models._blocks import map_rows
 from xnatpic.models._lm import levenberg_marquardt
+from xnatpic.models._spline import spline_eval
 from xnatpic.models._validate import as_axis, prepare, result_dtype
 from xnatpic.models.results import B0Fit, FitStatus, ZSpectrum
 
@@ -39,8 +39,6 @@ __all__ = [
 
 #: Frames with ``|offset| >=`` this many ppm are unsaturated (M0) references by default.
 M0_THRESHOLD_PPM = 20.0
-
-_CHUNK = 16384
 
 
 def _offsets(values: object, n: int, name: str = "offsets_ppm") -> np.ndarray:
@@ -116,13 +114,24 @@ def _m0_mask(off: np.ndarray, m0_frames: object | None, threshold_ppm: float) ->
     return m0
 
 
-def _unique_average(off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique offsets and the (K, U) matrix averaging repeated offsets."""
+def _unique_average(off: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Sorted unique offsets, the (K, U) matrix averaging repeats (None if none) and the
+    sorting order of the frames."""
     uniq, inverse = np.unique(off, return_inverse=True)
+    order = np.argsort(off, kind="stable")
+    if uniq.size == off.size:
+        return uniq, None, order
     avg = np.zeros((off.size, uniq.size))
     avg[np.arange(off.size), inverse] = 1.0
     avg /= avg.sum(axis=0, keepdims=True)
-    return uniq, avg
+    return uniq, avg, order
+
+
+def _saturated(y: np.ndarray, frames: np.ndarray, avg: np.ndarray | None, order: np.ndarray):
+    """The saturated frames of ``y`` sorted by offset, repeated offsets averaged."""
+    if avg is None:
+        return y[:, frames[order]]
+    return y[:, frames] @ avg.astype(y.dtype)
 
 
 def normalize_zspectrum(
@@ -179,13 +188,21 @@ def normalize_zspectrum(
     layout = prepare(arr, mask, what="frames", require_positive=True)
     off = _offsets(offsets_ppm, arr.shape[-1])
     m0_sel = _m0_mask(off, m0_frames, m0_threshold_ppm)
-    uniq, avg = _unique_average(off[~m0_sel])
+    frames = np.flatnonzero(~m0_sel)
+    uniq, avg, order = _unique_average(off[frames])
+    m0_weights = m0_sel / m0_sel.sum()
+    work = np.float32 if layout.dtype == np.float32 else np.float64
+
+    def block(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = np.asarray(y, dtype=work)
+        m0 = y @ m0_weights.astype(work)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = _saturated(y, frames, avg, order) / m0[:, None]
+        return z, m0
+
     sub = layout.ok()
-    y = np.asarray(layout.rows_of(sub), dtype=np.float64)
-    m0 = y[:, m0_sel].mean(axis=1)
+    z, m0 = map_rows(block, layout.rows_of(sub))
     layout.flag(~(m0 > 0), FitStatus.INVALID_INPUT, sub)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (y[:, ~m0_sel] @ avg) / m0[:, None]
     status, failed = layout.status_map()
     return ZSpectrum(
         z=layout.scatter(z, sub, tail=(uniq.size,)),
@@ -203,10 +220,10 @@ def _spectrum_rows(
     arr = np.asarray(spectrum)
     layout = prepare(arr, mask, what="offsets", require_positive=True)
     off = _offsets(offsets_ppm, arr.shape[-1])
-    keep = np.abs(off) < m0_threshold_ppm
-    uniq, avg = _unique_average(off[keep])
+    frames = np.flatnonzero(np.abs(off) < m0_threshold_ppm)
+    uniq, avg, order = _unique_average(off[frames])
     sub = layout.ok()
-    y = np.asarray(layout.rows_of(sub), dtype=np.float64)[:, keep] @ avg
+    y = _saturated(np.asarray(layout.rows_of(sub), dtype=np.float32), frames, avg, order)
     return layout, uniq, sub, y
 
 
@@ -215,44 +232,46 @@ def _parabola(
 ) -> tuple[np.ndarray, ...]:
     """Least-squares parabola around the minimum of every row over the columns ``cols``.
 
+    The window of ``2 * half_width + 1`` samples is centred on the minimum (shifted
+    inwards at the edges of ``cols``); every window position has its own precomputed
+    least-squares projector, so the fit is a gather and two small contractions.
+
     Returns ``(vertex, curvature, value at the vertex, r2, rmse, status)`` with status
     bits for minima on the edge of ``cols`` (AT_BOUND) and non-convex fits or vertices
     outside the window (NONPHYSICAL).
     """
-    n = y.shape[0]
     lo, hi = int(cols[0]), int(cols[-1])
     width = 2 * half_width + 1
-    masked = np.full_like(y, np.inf)
-    masked[:, lo : hi + 1] = y[:, lo : hi + 1]
-    i_min = np.argmin(masked, axis=1)
-    status = np.zeros(n, dtype=np.uint8)
-    status[(i_min == lo) | (i_min == hi)] |= np.uint8(FitStatus.AT_BOUND)
-    start = np.clip(i_min - half_width, lo, hi + 1 - width)
-    idx = start[:, None] + np.arange(width)
-    rows = np.arange(n)[:, None]
-    u = x[idx] - x[i_min][:, None]
-    yw = y[rows, idx]
-    u2 = u * u
-    s = [np.full(n, float(width)), u.sum(1), u2.sum(1), (u2 * u).sum(1), (u2 * u2).sum(1)]
-    a = np.empty((n, 3, 3))
-    for i in range(3):
-        for j in range(3):
-            a[:, i, j] = s[i + j]
-    rhs = np.stack([yw.sum(1), (yw * u).sum(1), (yw * u2).sum(1)], axis=1)
-    coef, ok = solve_spd(a, rhs)
-    c0, c1, c2 = coef[:, 0], coef[:, 1], coef[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vertex_u = -c1 / (2.0 * c2)
-    inside = (vertex_u >= u.min(axis=1)) & (vertex_u <= u.max(axis=1))
-    status[~ok | ~(c2 > 0) | ~inside] |= np.uint8(FitStatus.NONPHYSICAL)
-    resid = yw - (c0[:, None] + c1[:, None] * u + c2[:, None] * u2)
-    sse = np.einsum("nm,nm->n", resid, resid)
-    centred = yw - yw.mean(axis=1, keepdims=True)
-    sst = np.einsum("nm,nm->n", centred, centred)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = 1.0 - sse / sst
-    vertex = x[i_min] + vertex_u
-    return vertex, c2, c0 + c1 * vertex_u + c2 * vertex_u**2, r2, np.sqrt(sse / width), status
+    starts = np.arange(lo, hi + 2 - width)
+    centre = x[starts + half_width]
+    local = x[starts[:, None] + np.arange(width)] - centre[:, None]  # (S, width)
+    vander = local[:, :, None] ** np.arange(3)  # (S, width, 3)
+    proj = np.linalg.pinv(vander)  # (S, 3, width)
+
+    def block(yb: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = yb.shape[0]
+        i_min = lo + np.argmin(yb[:, lo : hi + 1], axis=1)
+        status = np.zeros(n, dtype=np.uint8)
+        status[(i_min == lo) | (i_min == hi)] |= np.uint8(FitStatus.AT_BOUND)
+        si = np.clip(i_min - half_width, lo, hi + 1 - width) - lo
+        yw = np.asarray(yb, dtype=np.float64)[
+            np.arange(n)[:, None], (si + lo)[:, None] + np.arange(width)
+        ]
+        coef = np.einsum("ncw,nw->nc", proj[si], yw)
+        resid = yw - np.einsum("nwc,nc->nw", vander[si], coef)
+        c0, c1, c2 = coef[:, 0], coef[:, 1], coef[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = -c1 / (2.0 * c2)
+        inside = (u >= local[si, 0]) & (u <= local[si, -1])
+        status[~(c2 > 0) | ~inside] |= np.uint8(FitStatus.NONPHYSICAL)
+        sse = np.einsum("nw,nw->n", resid, resid)
+        centred = yw - yw.mean(axis=1, keepdims=True)
+        sst = np.einsum("nw,nw->n", centred, centred)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - sse / sst
+        return centre[si] + u, c2, c0 + c1 * u + c2 * u * u, r2, np.sqrt(sse / width), status
+
+    return map_rows(block, y)
 
 
 def _lorentzian_model(x: np.ndarray):
@@ -446,47 +465,6 @@ def _as_spectra(z: object, offsets_ppm: object) -> tuple[np.ndarray, np.ndarray,
     return arr, off, result_dtype(arr)
 
 
-def _spline_eval(x: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Not-a-knot cubic spline of every row at ``q`` ((Q,) shared or (n, Q) per row).
-
-    Rows may have non-finite samples at their ends (e.g. B0-corrected spectra): such a
-    row is interpolated over its finite run only. NaN outside the interpolated range, and
-    for rows with a gap inside or fewer than 4 finite samples.
-    """
-    n, k = rows.shape
-    out = np.full((n, q.shape[-1]), np.nan)
-    finite = np.isfinite(rows)
-    first = np.argmax(finite, axis=1)
-    last = k - 1 - np.argmax(finite[:, ::-1], axis=1)
-    count = finite.sum(axis=1)
-    usable = (count == last - first + 1) & (count >= 4)
-    key = first * (k + 1) + last
-    for run in np.unique(key[usable]):
-        lo, hi = divmod(int(run), k + 1)
-        group = np.flatnonzero(usable & (key == run))
-        _spline_group(x[lo : hi + 1], rows[:, lo : hi + 1], q, group, out)
-    return out
-
-
-def _spline_group(
-    x: np.ndarray, rows: np.ndarray, q: np.ndarray, group: np.ndarray, out: np.ndarray
-) -> None:
-    per_row = q.ndim == 2
-    tol = 1e-9 * (x[-1] - x[0])
-    for start in range(0, group.size, _CHUNK):
-        sel = group[start : start + _CHUNK]
-        coef = CubicSpline(x, rows[sel], axis=1).c  # (4, K - 1, n)
-        qq = q[sel] if per_row else np.broadcast_to(q, (sel.size, q.size))
-        inside = (qq >= x[0] - tol) & (qq <= x[-1] + tol)
-        qc = np.clip(np.where(np.isfinite(qq), qq, x[0]), x[0], x[-1])
-        seg = np.clip(np.searchsorted(x, qc, side="right") - 1, 0, x.size - 2)
-        dx = qc - x[seg]
-        col = np.arange(sel.size)[:, None]
-        val = coef[0][seg, col] * dx + coef[1][seg, col]
-        val = (val * dx + coef[2][seg, col]) * dx + coef[3][seg, col]
-        out[sel] = np.where(inside, val, np.nan)
-
-
 def correct_b0(
     z: object,
     offsets_ppm: object,
@@ -536,9 +514,9 @@ def correct_b0(
     arr, off, dtype = _as_spectra(z, offsets_ppm)
     b0 = _shift(b0_ppm, arr.shape[:-1])
     target = off if target_ppm is None else as_axis(target_ppm, "target_ppm", unit=" (ppm)")
-    rows = np.asarray(arr.reshape(-1, off.size), dtype=np.float64)
+    rows = arr.reshape(-1, off.size)
     q = target[None, :] + b0[:, None]
-    out = _spline_eval(off, rows, q)
+    out = spline_eval(off, rows, q)
     return out.reshape((*arr.shape[:-1], target.size)).astype(dtype, copy=False)
 
 
@@ -599,8 +577,8 @@ def z_at(
     b0 = _shift(b0_ppm, arr.shape[:-1])
     if b0 is not None:
         q = q[None, :] + b0[:, None]
-    rows = np.asarray(arr.reshape(-1, off.size), dtype=np.float64)
-    out = _spline_eval(off, rows, q).reshape((*arr.shape[:-1], q.shape[-1]))
+    rows = arr.reshape(-1, off.size)
+    out = spline_eval(off, rows, q).reshape((*arr.shape[:-1], q.shape[-1]))
     out = out.astype(dtype, copy=False)
     return out[..., 0] if scalar else out
 

@@ -12,9 +12,17 @@ from typing import Literal
 import numpy as np
 
 from xnatpic.errors import FittingError
+from xnatpic.models._blocks import map_rows
 from xnatpic.models._expfit import fit_exponential, loglinear
-from xnatpic.models._linalg import eigh_sym3, solve_spd_packed
-from xnatpic.models._validate import as_axis, as_bounds, prepare
+from xnatpic.models._linalg import eigh_sym3, solve_spd_components
+from xnatpic.models._validate import (
+    as_axis,
+    as_bounds,
+    goodness,
+    prepare,
+    row_count,
+    row_sum,
+)
 from xnatpic.models.results import ADCFit, DTIFit, FitStatus
 
 __all__ = ["fit_adc", "fit_dti"]
@@ -159,12 +167,7 @@ def fit_adc(
         with np.errstate(over="ignore", invalid="ignore"):
             r = np.asarray(y, dtype=np.float64) - s0[:, None] * np.exp(-np.outer(adc, b))
         sse = np.einsum("nm,nm->n", r, r)
-    y64 = np.asarray(y, dtype=np.float64)
-    centred = y64 - y64.mean(axis=1, keepdims=True)
-    sst = np.einsum("nm,nm->n", centred, centred)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = 1.0 - sse / sst
-        rmse = np.sqrt(sse / b.size)
+    r2, rmse = goodness(y, sse)
     layout.flag(~converged, FitStatus.NOT_CONVERGED, sub)
     with np.errstate(invalid="ignore"):
         at_bound = (adc <= k_bounds[0] * (1 + 1e-6)) | (adc >= k_bounds[1] * (1 - 1e-6))
@@ -304,54 +307,59 @@ def fit_dti(
             f"measurements (got {n_dirs} distinct directions, {b.size} measurements)"
         )
     # Scale the columns to unit norm so that the normal equations are well conditioned;
-    # the per-sample work runs in float32, the 7x7 solves in float64.
+    # the per-sample work runs in float32, the 7x7 solves in float64 with voxels on the
+    # last axis (matrix products write that layout directly, no transposition).
     col = np.linalg.norm(design, axis=0)
     x_mat = (design / col).astype(np.float32)
-    sub = layout.ok()
-    y = np.asarray(layout.rows_of(sub), dtype=np.float32)
-    m = y.shape[1]
-    positive = y > 0
-    layout.flag(np.count_nonzero(positive, axis=1) < 7, FitStatus.INVALID_INPUT, sub)
-    # OLS on the logs (non-positive samples replaced by a small fraction of the row max;
-    # they only shape the weights, their own weight is zero below).
-    floor = np.maximum(1e-3 * np.max(y, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-    logy = np.log(np.maximum(y, floor))
-    x_ols = logy @ np.linalg.pinv(x_mat.astype(np.float64)).T.astype(np.float32)
-    # Weights: squared OLS-predicted signal, scaled by the row maximum (no overflow).
-    w = x_ols @ (2.0 * x_mat.T)
-    w -= w.max(axis=1, keepdims=True)
-    np.exp(w, out=w)
-    w *= positive
+    pinv = np.linalg.pinv(x_mat.astype(np.float64)).T.astype(np.float32)
     iu, ju = np.tril_indices(7)
-    outer = x_mat[:, iu] * x_mat[:, ju]  # (M, 28)
-    packed = w @ outer
-    rhs = np.multiply(w, logy, out=w) @ x_mat
-    x, ok = solve_spd_packed(packed, rhs)
-    x /= col
-    with np.errstate(over="ignore", invalid="ignore"):
-        pred = np.exp(x.astype(np.float32) @ design.T.astype(np.float32))
-    resid = np.subtract(y, pred, out=pred)
-    sse = np.einsum("nm,nm->n", resid, resid).astype(np.float64)
-    centred = y - y.mean(axis=1, keepdims=True)
-    sst = np.einsum("nm,nm->n", centred, centred).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r2 = 1.0 - sse / sst
-        rmse = np.sqrt(sse / m)
-        s0 = np.exp(x[:, 0])
-    tensor = x[:, 1:]
-    evals, v1 = eigh_sym3(*np.ascontiguousarray(tensor.T))
-    md = evals.mean(axis=1)
-    ad = evals[:, 0]
-    rd = 0.5 * (evals[:, 1] + evals[:, 2])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dev = evals - md[:, None]
-        fa = np.sqrt(1.5 * np.einsum("ni,ni->n", dev, dev) / np.einsum("ni,ni->n", evals, evals))
+    outer_t = np.ascontiguousarray((x_mat[:, iu] * x_mat[:, ju]).T)  # (28, M)
+    design32 = design.T.astype(np.float32)
+    weight_mat = np.ascontiguousarray(2.0 * x_mat[:, 1:].T)
+    tiny = np.finfo(np.float32).tiny
+
+    def block(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        y = np.asarray(y, dtype=np.float32)
+        positive = y > 0
+        # OLS on the logs (non-positive samples replaced by a small fraction of the row
+        # mean; they only shape the weights, their own weight is zero below).
+        floor = np.maximum(1e-3 * row_sum(y) / y.shape[1], tiny)
+        logy = np.log(np.maximum(y, floor[:, None]))
+        x_ols = logy @ pinv
+        # Weights: squared OLS-predicted signal relative to the predicted S0.
+        w = x_ols[:, 1:] @ weight_mat
+        np.exp(w, out=w)
+        w *= positive
+        packed = outer_t @ w.T  # (28, n)
+        rhs = x_mat.T @ np.multiply(w, logy, out=w).T  # (7, n)
+        x, ok = solve_spd_components(packed, rhs)
+        for i in range(7):
+            x[i] /= col[i]
+        coef = np.stack(x, axis=1)  # (n, 7)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = np.exp(coef.astype(np.float32) @ design32)
+        resid = np.subtract(y, pred, out=pred)
+        sse = np.einsum("nm,nm->n", resid, resid, dtype=np.float64)
+        r2, rmse = goodness(y, sse)
+        with np.errstate(over="ignore"):
+            s0 = np.exp(x[0])
+        evals, v1 = eigh_sym3(*x[1:])
+        l1, l2, l3 = evals[:, 0], evals[:, 1], evals[:, 2]
+        md = (l1 + l2 + l3) / 3.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fa = np.sqrt(
+                0.5
+                * ((l1 - l2) ** 2 + (l2 - l3) ** 2 + (l3 - l1) ** 2)
+                / (l1 * l1 + l2 * l2 + l3 * l3)
+            )
+        few = row_count(positive) < 7
+        return s0, coef[:, 1:], evals, v1, fa, md, l1, 0.5 * (l2 + l3), r2, rmse, ok, few
+
+    sub = layout.ok()
+    s0, tensor, evals, v1, fa, md, ad, rd, r2, rmse, ok, few = map_rows(block, layout.rows_of(sub))
+    layout.flag(few, FitStatus.INVALID_INPUT, sub)
     finite = (
-        ok
-        & np.isfinite(s0)
-        & np.isfinite(r2)
-        & np.isfinite(fa)
-        & np.all(np.isfinite(evals), axis=1)
+        ok & np.isfinite(s0) & np.isfinite(r2) & np.isfinite(fa) & np.isfinite(evals).all(axis=1)
     )
     layout.flag(~finite, FitStatus.NONFINITE_RESULT, sub)
     with np.errstate(invalid="ignore"):

@@ -13,8 +13,9 @@ from typing import Literal
 import numpy as np
 
 from xnatpic.errors import FittingError
+from xnatpic.models._blocks import map_rows
 from xnatpic.models._expfit import ExpFit, fit_exponential, grid_search, loglinear
-from xnatpic.models._validate import Layout, as_axis, as_bounds, prepare
+from xnatpic.models._validate import Layout, as_axis, as_bounds, goodness, prepare
 from xnatpic.models.results import FitStatus, T1Fit, T1IRFit, T2Fit, T2StarFit
 
 __all__ = ["fit_t1_ir", "fit_t1_vtr", "fit_t2", "fit_t2star"]
@@ -39,15 +40,6 @@ def _times(values: object, name: str, n: int, *, minimum: int, quantity: str) ->
             f"{name} has {distinct} distinct value(s); fitting {quantity} needs at least {minimum}"
         )
     return t
-
-
-def _goodness(y: np.ndarray, sse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """R² and RMS residual from the sum of squared residuals."""
-    centred = y - y.mean(axis=1, keepdims=True)
-    sst = np.einsum("nm,nm->n", centred, centred).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = 1.0 - sse / sst
-    return r2, np.sqrt(sse / y.shape[1])
 
 
 def _flag_common(
@@ -84,19 +76,28 @@ def _arlo(y: np.ndarray, t: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarr
             f"use method='nlls' or 'loglinear'"
         )
     dt = float(np.mean(spacing))
-    ys = np.asarray(y, dtype=np.float64)[:, order]
-    s = dt / 3.0 * (ys[:, :-2] + 4.0 * ys[:, 1:-1] + ys[:, 2:])
+    return map_rows(lambda rows: _arlo_block(rows, t, order, dt), y)
+
+
+def _arlo_block(
+    y: np.ndarray, t: np.ndarray, order: np.ndarray, dt: float
+) -> tuple[np.ndarray, np.ndarray]:
+    y32 = np.asarray(y, dtype=np.float32)
+    ys = y32[:, order]
+    third = np.float32(dt / 3.0)
+    s = third * (ys[:, :-2] + 4.0 * ys[:, 1:-1] + ys[:, 2:])
     d = ys[:, :-2] - ys[:, 2:]
-    ss = np.einsum("nm,nm->n", s, s)
-    sd = np.einsum("nm,nm->n", s, d)
-    dd = np.einsum("nm,nm->n", d, d)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    ss = np.einsum("nm,nm->n", s, s, dtype=np.float64)
+    sd = np.einsum("nm,nm->n", s, d, dtype=np.float64)
+    dd = np.einsum("nm,nm->n", d, d, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         tau = (ss + dt / 3.0 * sd) / (dt / 3.0 * dd + sd)
-        e = np.exp(-np.outer(1.0 / tau, t))
-        s0 = np.einsum("nm,nm->n", np.asarray(y, dtype=np.float64), e) / np.einsum(
-            "nm,nm->n", e, e
-        )
         k = 1.0 / tau
+        # S0 by linear least squares at the ARLO rate.
+        e = np.exp(-(k.astype(np.float32)[:, None] * t.astype(np.float32)))
+        s0 = np.einsum("nm,nm->n", y32, e, dtype=np.float64) / np.einsum(
+            "nm,nm->n", e, e, dtype=np.float64
+        )
     return s0, k
 
 
@@ -110,14 +111,22 @@ def _sse(
     recovery: bool = False,
     magnitude: bool = False,
 ) -> np.ndarray:
-    with np.errstate(over="ignore", invalid="ignore"):
-        e = np.exp(-np.outer(k, t))
-        h = 1.0 - e if recovery else e
-        pred = alpha[:, None] + beta[:, None] * h
-        if magnitude:
-            pred = np.abs(pred)
-        r = np.asarray(y, dtype=np.float64) - pred
-    return np.einsum("nm,nm->n", r, r)
+    """Sum of squared residuals of ``alpha + beta h(k t)`` (float32 work, float64 sums)."""
+    t32 = t.astype(np.float32)
+
+    def block(yb: np.ndarray, a: np.ndarray, b: np.ndarray, kb: np.ndarray) -> tuple:
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(-(kb.astype(np.float32)[:, None] * t32))
+            if recovery:
+                e = np.subtract(1.0, e, out=e)
+            pred = e * b.astype(np.float32)[:, None]
+            pred += a.astype(np.float32)[:, None]
+            if magnitude:
+                np.abs(pred, out=pred)
+            r = np.subtract(np.asarray(yb, dtype=np.float32), pred, out=pred)
+        return (np.einsum("nm,nm->n", r, r, dtype=np.float64),)
+
+    return map_rows(block, y, alpha, beta, k)[0]
 
 
 def _decay(
@@ -174,7 +183,7 @@ def _decay(
             outside = (k < k_bounds[0]) | (k > k_bounds[1])
         k = np.where(outside, np.clip(k, *k_bounds), k)
         sse = _sse(y, t, alpha, s0, k)
-    r2, rmse = _goodness(y, sse)
+    r2, rmse = goodness(y, sse)
     with np.errstate(invalid="ignore"):
         nonphysical = ~(s0 > 0)
     _flag_common(
@@ -434,7 +443,7 @@ def fit_t1_vtr(
     fit = fit_exponential(
         y, t, recovery=True, constant=offset, k_bounds=k_bounds, max_iter=max_iter
     )
-    r2, rmse = _goodness(y, fit.cost)
+    r2, rmse = goodness(y, fit.cost)
     with np.errstate(invalid="ignore", divide="ignore"):
         nonphysical = ~(fit.beta > 0)
         t1 = 1.0 / fit.k
@@ -531,48 +540,43 @@ def fit_t1_ir(
     order = np.argsort(t, kind="stable")
     t = t[order]
     sub = layout.ok()
-    y = np.asarray(layout.rows_of(sub)[:, order], dtype=np.float64)
-    n, m = y.shape
+    y = np.asarray(layout.rows_of(sub)[:, order], dtype=np.float32)
     decades = np.log10(k_bounds[1] / k_bounds[0])
     k_grid = np.geomspace(k_bounds[0], k_bounds[1], max(int(np.ceil(decades * 12)) + 1, 8))
-    i_min = np.argmin(y, axis=1)
-    columns = np.arange(m)
-    best: ExpFit | None = None
-    for extra in (0, 1):
-        # Candidate polarity: the points before ``split`` are on the negative branch.
-        split = i_min + extra
-        signed = y * np.where(columns[None, :] < split[:, None], -1.0, 1.0)
-        alpha, beta, k, sse = grid_search(signed, t, k_grid, recovery=False, constant=True)
-        if refine and n:
-            fit = fit_exponential(
-                signed,
-                t,
-                recovery=False,
-                constant=True,
-                k_bounds=k_bounds,
-                max_iter=max_iter,
-                p0=(alpha, beta, k),
-            )
-        else:
-            fit = ExpFit(alpha, beta, k, sse, np.ones(n, dtype=bool))
-        if best is None:
-            best = fit
-        else:
-            better = fit.cost < best.cost
-            best = ExpFit(
-                *(
-                    np.where(better, new, old)
-                    for new, old in zip(
-                        (fit.alpha, fit.beta, fit.k, fit.cost, fit.converged),
-                        (best.alpha, best.beta, best.k, best.cost, best.converged),
-                        strict=True,
-                    )
+    columns = np.arange(t.size)
+
+    def block(yb: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = yb.shape[0]
+        i_min = np.argmin(yb, axis=1)
+        best: tuple[np.ndarray, ...] | None = None
+        for extra in (0, 1):
+            # Candidate polarity: the points before ``split`` are on the negative branch.
+            split = i_min + extra
+            signed = np.where(columns[None, :] < split[:, None], -yb, yb)
+            alpha, beta, k, sse = grid_search(signed, t, k_grid, recovery=False, constant=True)
+            fit = (alpha, beta, k, sse, np.ones(n, dtype=bool))
+            if refine and n:
+                refined = fit_exponential(
+                    signed,
+                    t,
+                    recovery=False,
+                    constant=True,
+                    k_bounds=k_bounds,
+                    max_iter=max_iter,
+                    p0=(alpha, beta, k),
                 )
-            )
-    assert best is not None
-    alpha, beta, k, converged = best.alpha, best.beta, best.k, best.converged
+                fit = (refined.alpha, refined.beta, refined.k, refined.cost, refined.converged)
+            if best is None:
+                best = fit
+            else:
+                better = fit[3] < best[3]
+                best = tuple(np.where(better, a, b) for a, b in zip(fit, best, strict=True))
+        assert best is not None
+        return best
+
+    alpha, beta, k, _, converged = map_rows(block, y)
     sse = _sse(y, t, alpha, beta, k, magnitude=True)
-    r2, rmse = _goodness(y, sse)
+    r2, rmse = goodness(y, sse)
     with np.errstate(invalid="ignore", divide="ignore"):
         nonphysical = ~(alpha > 0) | ~(beta < 0)
         t1 = 1.0 / k
