@@ -165,6 +165,15 @@ class TestCorpusSeries:
         assert series.images[0].is_m0 and not series.images[15].is_m0
         assert series.images[3].saturation_offset_ppm == pytest.approx(-3003 / 300.319057478109)
 
+    def test_repetition_time_stamps(self, corpus):
+        series = load_series(open_dataset(corpus / "pv6-acidocest/study").scan("4").recos[0])
+        period = 34489.84 / 1000 / 176  # VisuAcqScanTime over the 176 repetitions
+        offsets = [im.acquisition_offset for im in series.images]
+        assert offsets[0] == 0 and offsets[1] == pytest.approx(period)
+        assert offsets[-1] == pytest.approx(175 * period)
+        msme = load_series(open_dataset(corpus / "pv6-dicomifier/study").scan("9").recos[0])
+        assert {im.acquisition_offset for im in msme.images} == {None}
+
     def test_localizer_packages(self, corpus):
         series = load_series(open_dataset(corpus / "pv6-dicomifier/study").scan("1").recos[0])
         assert series.package_count == 3

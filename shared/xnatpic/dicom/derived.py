@@ -9,6 +9,7 @@ the row's transform then turns into the DICOM value.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from xnatpic.dicom.mr_acquisition import (
     scanning_sequence,
     sequence_variant,
 )
-from xnatpic.dicom.transforms import text
+from xnatpic.dicom.transforms import parse_pv_datetime, text
 
 if TYPE_CHECKING:
     from xnatpic.dicom.context import Frame, SeriesContext
@@ -196,7 +197,20 @@ def _diffusion_b(ctx: SeriesContext, frame: Frame) -> float | None:
 
 
 #: ``image:NAME`` → function of the context and the frame.
+def _acquisition_datetime(ctx: SeriesContext, frame: Frame) -> str | None:
+    """VisuAcqDate moved on by the frame's repetition start, in ParaVision's format."""
+    offset = frame.image.acquisition_offset
+    start = parse_pv_datetime(ctx.param("visu", "VisuAcqDate"))
+    if offset is None or start is None:
+        return None
+    moment, zone = start
+    moment += timedelta(seconds=offset)
+    return (moment.strftime("%Y-%m-%dT%H:%M:%S") + f",{moment.microsecond:06d}"
+            + (zone or ""))
+
+
 IMAGE_VALUES: dict[str, Callable[[SeriesContext, Frame], Any]] = {
+    "acquisition_datetime": _acquisition_datetime,
     "number": lambda c, f: f.number,
     "sop_instance_uid": lambda c, f: c.uids.instance(f.number),
     "position": lambda c, f: [float(v) for v in f.image.position],

@@ -96,8 +96,8 @@ GENERAL_EQUIPMENT = Module("General Equipment", "C.7.5.1", (
 
 GENERAL_ACQUISITION = Module("General Acquisition", "C.7.10.1", (
     R("AcquisitionNumber", "3", ("image:temporal_position",), "integer"),
-    R("AcquisitionDate", "3", ("visu:VisuAcqDate",), "da"),
-    R("AcquisitionTime", "3", ("visu:VisuAcqDate",), "tm"),
+    R("AcquisitionDate", "3", ("image:acquisition_datetime", "visu:VisuAcqDate"), "da"),
+    R("AcquisitionTime", "3", ("image:acquisition_datetime", "visu:VisuAcqDate"), "tm"),
 ))
 
 GENERAL_IMAGE = Module("General Image", "C.7.6.1", (

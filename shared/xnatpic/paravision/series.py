@@ -80,6 +80,9 @@ class Image:
         CEST/MT saturation offset.
     repetition : int
         0-based index along repetition-like axes (cycle, movie).
+    acquisition_offset : float or None
+        Start of this frame's repetition in seconds after the scan started, for
+        repeated acquisitions (FG_CYCLE): repetition × VisuAcqScanTime / repetitions.
     slope, intercept : float
         Real value = stored × slope + intercept.
     complex_component : str
@@ -104,6 +107,7 @@ class Image:
     saturation_offset_hz: float | None
     saturation_offset_ppm: float | None
     repetition: int
+    acquisition_offset: float | None
     slope: float
     intercept: float
     complex_component: str
@@ -278,6 +282,16 @@ def load_series(reco: Reco) -> ImageSeries:
     return series
 
 
+def _repetition_period(visu: ParameterSet, layout: FrameLayout) -> float | None:
+    """Seconds between repetitions (FG_CYCLE), from the scan time, or None."""
+    cycle = layout.group("repetition")
+    scan_time = visu.get("VisuAcqScanTime")
+    if cycle is None or cycle.size < 2 or scan_time is None:
+        return None
+    seconds = float(np.atleast_1d(np.asarray(scan_time, dtype=np.float64))[0]) / 1000.0
+    return seconds / cycle.size if seconds > 0 else None
+
+
 def _per_frame_array(visu: ParameterSet, name: str, frame_count: int,
                      default: float) -> np.ndarray:
     if name not in visu:
@@ -318,6 +332,7 @@ def _images(series: ImageSeries, method: ParameterSet | None,
     frame_types = layout.per_frame(visu, "VisuCoreFrameType") or ["MAGNITUDE_IMAGE"] * n
     rep_axes = [k for k, g in enumerate(layout.groups)
                 if g.name in ("repetition", "movie", "frame")]
+    period = _repetition_period(visu, layout)
 
     images: list[Image] = []
     oriented = [orientation_matrix(o, path=str(visu.path)) for o in orientations]
@@ -356,6 +371,8 @@ def _images(series: ImageSeries, method: ParameterSet | None,
                 repetition_time=tr[frame], inversion_time=ti[frame], flip_angle=flip[frame],
                 diffusion=diffusion[frame], saturation_offset_hz=sat_hz[frame],
                 saturation_offset_ppm=ppm, repetition=repetition,
+                acquisition_offset=None if period is None else
+                period * (layout.index(frame, "repetition") or 0),
                 slope=float(series.stack.slopes[frame]),
                 intercept=float(series.stack.offsets[frame]),
                 complex_component=COMPLEX_COMPONENTS.get(str(frame_types[frame]), "MAGNITUDE"),
