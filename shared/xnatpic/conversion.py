@@ -30,9 +30,11 @@ from xnatpic.paravision.series import classify_reco, load_series
 
 __all__ = [
     "FORMATS",
+    "SALT_VARIABLE",
     "ConversionReport",
     "RecoResult",
     "convert_study",
+    "deidentify_salt",
     "output_labels",
     "sanitize_label",
 ]
@@ -135,6 +137,15 @@ def _reco_dir_name(reco: Reco) -> str:
     return scan if reco.number == "1" else f"{scan}-{sanitize_label(reco.number, 'reco')}"
 
 
+#: Environment variable holding the secret salt of the de-identification profile.
+SALT_VARIABLE = "XNATPIC_DEIDENTIFY_SALT"
+
+
+def deidentify_salt() -> str:
+    """The de-identification salt from the environment (never from the command line)."""
+    return os.environ.get(SALT_VARIABLE, "")
+
+
 def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tuple[int, list[str]]:
     """Worker: convert one reco folder into ``destination`` (atomically)."""
     study = open_dataset(reco_path)
@@ -154,7 +165,7 @@ def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tupl
         else:
             from xnatpic.dicom import DeidentifyProfile, write_dicom_series
 
-            profile = DeidentifyProfile() if deidentify else None
+            profile = DeidentifyProfile(salt=deidentify_salt()) if deidentify else None
             written = write_dicom_series(series, staging, enhanced=(fmt == "enhanced"),
                                          deidentify=profile)
             files = [f for w in written for f in w.files]

@@ -120,3 +120,27 @@ class TestInfo:
         assert main(["info", str(study)]) == 0
         out = capsys.readouterr().out
         assert "scan 2" in out and "[echo 3 × slice 2]" in out
+
+
+class TestDeidentify:
+    def _uids(self, out):
+        import pydicom
+
+        files = sorted(out.rglob("*.dcm"))
+        ds = pydicom.dcmread(files[0])
+        return ds.StudyInstanceUID, ds.PatientID
+
+    def test_salt_comes_from_the_environment(self, study, tmp_path, monkeypatch, capsys):
+        monkeypatch.delenv("XNATPIC_DEIDENTIFY_SALT", raising=False)
+        assert main(["convert", str(study), "-o", str(tmp_path / "a"), "--scans", "1",
+                     "--deidentify"]) == 0
+        assert "XNATPIC_DEIDENTIFY_SALT is not set" in capsys.readouterr().err
+        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "s3cret")
+        assert main(["convert", str(study), "-o", str(tmp_path / "b"), "--scans", "1",
+                     "--deidentify"]) == 0
+        assert main(["convert", str(study), "-o", str(tmp_path / "c"), "--scans", "1",
+                     "--deidentify"]) == 0
+        unsalted, salted, again = (self._uids(tmp_path / d) for d in "abc")
+        assert salted == again, "the same salt gives the same pseudonyms and UIDs"
+        assert salted[0] != unsalted[0] and salted[1] != unsalted[1]
+        assert salted[1].startswith("ANON-") and "mouse" not in salted[1]

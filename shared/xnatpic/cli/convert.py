@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xnatpic.conversion import FORMATS, ConversionReport, RecoResult, convert_study
+from xnatpic.conversion import (
+    FORMATS,
+    SALT_VARIABLE,
+    ConversionReport,
+    RecoResult,
+    convert_study,
+    deidentify_salt,
+)
 from xnatpic.errors import SelectionError
 
 __all__ = ["add_parser", "run"]
@@ -35,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--scans", help="comma-separated scan ids to convert, e.g. 3,9")
     p.add_argument("--jobs", type=int, default=1, help="recos converted in parallel")
     p.add_argument("--deidentify", action="store_true",
-                   help="apply the animal de-identification profile (docs/deidentification.md)")
+                   help="apply the animal de-identification profile (docs/deidentification.md); "
+                   f"its secret salt comes from the environment variable {SALT_VARIABLE}")
     p.add_argument("--report", type=Path, help="write the JSON report here "
                    "(default: OUTPUT/conversion-report.json)")
     return p
@@ -66,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.source.exists():
         err.print(f"xnatpic convert: error: {args.source}: no such file or folder")
         return 2
+    if args.deidentify and not deidentify_salt():
+        err.print(f"xnatpic convert: warning: {SALT_VARIABLE} is not set: pseudonyms, UIDs and "
+                  "the date shift can be recomputed by anyone holding the original data; set "
+                  "it to a secret kept by the data steward")
     with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
                   transient=True) as progress:
