@@ -31,8 +31,24 @@ SUBCOMMANDS: tuple[str, ...] = (
 _log = logging.getLogger("xnatpic")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every available subcommand registered."""
+def _command_of(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named in ``argv`` (first argument not starting with '-'), if any."""
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser.
+
+    Parameters
+    ----------
+    command : str, optional
+        When it names a subcommand (the module's last name, e.g. ``convert``), only that
+        module is imported, so a conversion does not pay for the imports of the others;
+        otherwise every subcommand is registered (for ``--help``).
+    """
     parser = argparse.ArgumentParser(
         prog="xnatpic",
         description="XNAT for Preclinical Imaging Centers: ParaVision to DICOM and analysis.",
@@ -41,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMANDS:
+    modules = [m for m in SUBCOMMANDS if m.rsplit(".", 1)[1] == command] or SUBCOMMANDS
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -66,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit status: 0 on success, 1 when the work failed (any scan failed, any session
     failed), 2 on usage errors.
     """
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     if not getattr(args, "_run", None):
