@@ -1,0 +1,99 @@
+"""Automatic foreground mask: Otsu's threshold on an image (by default the first map)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from xnatpic.roi.errors import RoiError
+from xnatpic.roi.grid import Grid
+from xnatpic.roi.masks import GriddedMasks
+
+__all__ = ["AUTO_ROI", "foreground_mask", "otsu_threshold"]
+
+#: Name of the automatic ROI.
+AUTO_ROI = "foreground"
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (maximum between-class variance) of the finite values.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Any shape; NaN and inf are ignored.
+    bins : int
+        Histogram bins.
+
+    Returns
+    -------
+    float
+        Values strictly above it are foreground.
+
+    Raises
+    ------
+    RoiError
+        When fewer than two distinct finite values exist.
+
+    References
+    ----------
+    N. Otsu, IEEE Trans. Syst. Man Cybern. 9 (1979) 62-66, doi:10.1109/TSMC.1979.4310076
+
+    Examples
+    --------
+    >>> t = otsu_threshold(np.array([1.0] * 50 + [9.0] * 50))
+    >>> 1.0 <= t < 9.0
+    True
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0 or v.min() == v.max():
+        raise RoiError("automatic mask: the image has fewer than two distinct finite "
+                       "values, no foreground can be told from background")
+    hist, edges = np.histogram(v, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def foreground_mask(image: np.ndarray, affine: np.ndarray, *, source: str,
+                    frame_of_reference_uid: str | None = None) -> GriddedMasks:
+    """One ROI ``foreground``: voxels above Otsu's threshold, holes filled per volume.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, shape (ni, nj, nk) or (ni, nj, nk, n)
+        Only the first volume of a 4-D image is used; NaN counts as background.
+    affine : numpy.ndarray, shape (4, 4)
+        Voxel to RAS.
+    source : str
+        What the image is, for messages and provenance.
+    frame_of_reference_uid : str, optional
+
+    Returns
+    -------
+    GriddedMasks
+
+    Raises
+    ------
+    RoiError
+        When the image is constant or all NaN.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    while img.ndim > 3:
+        img = img[..., 0]
+    if img.ndim == 2:
+        img = img[..., None]
+    try:
+        threshold = otsu_threshold(img)
+    except RoiError as exc:
+        raise RoiError(f"{source}: {exc}") from exc
+    mask = np.nan_to_num(img, nan=-np.inf) > threshold
+    mask = ndimage.binary_fill_holes(mask)
+    return GriddedMasks({AUTO_ROI: mask}, Grid(img.shape, affine),
+                        f"auto (Otsu > {threshold:.6g} on {source})", frame_of_reference_uid)

@@ -1,0 +1,188 @@
+"""Parametric maps stored by the map steps, and the frame of reference they come from.
+
+Convention of the map steps (t2map, t2starmap, t1map, adcmap, cest): a session resource
+whose label is the step name upper-case and ends in ``MAP`` (``T2MAP``...), holding
+``maps/<NAME>.nii.gz`` (float32 NIfTI on the source geometry, NaN where the fit failed),
+``stats.json``, ``stats.csv`` and ``provenance.json``.
+
+Frame of reference of a map, first found of: a ``FrameOfReferenceUID`` key (also
+``frame-of-reference-uid``, ``frame_of_reference_uid``) anywhere in ``maps/<NAME>.json``,
+then in the resource's ``provenance.json``; else the FrameOfReferenceUIDs of the DICOM
+series of the session (``SCANS/*/DICOM``), any of which the map may come from.
+
+Units: a ``units``/``Units`` key in ``maps/<NAME>.json``, else in ``stats.json`` under
+the map's name, else :data:`DEFAULT_UNITS`, else empty.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from nibabel.filebasedimages import ImageFileError
+from pydicom.errors import InvalidDicomError
+
+from xnatpic.roi.errors import RoiError
+from xnatpic.roi.grid import Grid
+from xnatpic.roi.labelmap import NIFTI_SUFFIXES, nifti_stem
+
+__all__ = [
+    "DEFAULT_UNITS",
+    "MapVolume",
+    "find_map_resources",
+    "load_maps",
+    "session_frames_of_reference",
+]
+
+_log = logging.getLogger(__name__)
+_FOR_KEYS = {"frameofreferenceuid", "frame-of-reference-uid", "frame_of_reference_uid"}
+
+#: Units of the maps the map steps write, when their files do not say.
+DEFAULT_UNITS = {
+    "T1": "ms", "T2": "ms", "T2star": "ms", "T2s": "ms", "R1": "1/s", "R2": "1/s",
+    "R2star": "1/s", "R2s": "1/s", "ADC": "mm2/s", "MD": "mm2/s", "FA": "1", "M0": "a.u.",
+    "S0": "a.u.",
+}
+
+
+@dataclass
+class MapVolume:
+    """One map: its resource, name, values, grid, units and frame(s) of reference."""
+
+    resource: str
+    name: str
+    path: Path
+    data: np.ndarray
+    grid: Grid
+    units: str
+    frames_of_reference: set[str]
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        _log.warning("%s: ignored, not valid JSON (%s)", path, exc)
+        return None
+
+
+def _find_uids(data: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if str(key).lower() in _FOR_KEYS and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= _find_uids(value)
+    elif isinstance(data, list):
+        for item in data:
+            found |= _find_uids(item)
+    return found
+
+
+def session_frames_of_reference(session_dir: Path) -> set[str]:
+    """FrameOfReferenceUIDs of the session's DICOM scans (one file read per scan resource)."""
+    uids: set[str] = set()
+    for resource in sorted(Path(session_dir).glob("SCANS/*/DICOM")):
+        for path in sorted(resource.rglob("*")):
+            if not path.is_file() or path.name.endswith(".xml"):
+                continue
+            try:
+                ds = pydicom.dcmread(str(path), stop_before_pixels=True,
+                                     specific_tags=["FrameOfReferenceUID"])
+            except (InvalidDicomError, OSError):
+                continue
+            if getattr(ds, "FrameOfReferenceUID", ""):
+                uids.add(str(ds.FrameOfReferenceUID))
+            break
+    return uids
+
+
+def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> list[Path]:
+    """Map resources of a session: ``RESOURCES/*MAP`` holding ``maps/*.nii*``.
+
+    Parameters
+    ----------
+    session_dir : Path
+    labels : list of str, optional
+        Resource labels to use (default: every ``*MAP`` resource).
+
+    Raises
+    ------
+    RoiError
+        When a named resource is absent or no map resource exists.
+    """
+    root = Path(session_dir) / "RESOURCES"
+    present = sorted(p.name for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    if labels:
+        missing = [label for label in labels if label not in present]
+        if missing:
+            raise RoiError(f"{root}: no map resource {missing} in this session (resources: "
+                           f"{', '.join(present) or 'none'})")
+        chosen = [root / label for label in labels]
+    else:
+        chosen = [root / label for label in present if label.upper().endswith("MAP")]
+    chosen = [c for c in chosen if any((c / "maps").glob("*.nii*"))]
+    if not chosen:
+        raise RoiError(f"{root}: no map resource with maps/*.nii.gz (resources: "
+                       f"{', '.join(present) or 'none'}); run a map step first")
+    return chosen
+
+
+def _units(name: str, sidecar: Any, stats: Any) -> str:
+    for source in (sidecar, stats.get(name) if isinstance(stats, dict) else None,
+                   (stats.get("maps") or {}).get(name) if isinstance(stats, dict)
+                   and isinstance(stats.get("maps"), dict) else None):
+        if isinstance(source, dict):
+            for key in ("units", "Units", "unit"):
+                if source.get(key):
+                    return str(source[key])
+    return DEFAULT_UNITS.get(name, "")
+
+
+def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
+    """Load every map of a map resource.
+
+    Parameters
+    ----------
+    resource : Path
+        ``RESOURCES/<LABEL>``.
+    session_uids : set of str
+        FrameOfReferenceUIDs of the session's series (used when the map does not say).
+
+    Raises
+    ------
+    RoiError
+        When a map file cannot be read or is not 3-D.
+    """
+    provenance = _read_json(resource / "provenance.json")
+    stats = _read_json(resource / "stats.json")
+    out = []
+    for path in sorted((resource / "maps").iterdir()):
+        if not path.name.endswith(NIFTI_SUFFIXES):
+            continue
+        name = nifti_stem(path)
+        try:
+            img = nib.load(str(path))
+            data = np.asarray(img.dataobj, dtype=np.float32)
+        except (OSError, ValueError, EOFError, ImageFileError) as exc:
+            raise RoiError(f"{path}: cannot read the map: {exc}") from exc
+        while data.ndim > 3 and data.shape[-1] == 1:
+            data = data[..., 0]
+        if data.ndim == 2:
+            data = data[..., None]
+        if data.ndim != 3:
+            raise RoiError(f"{path}: maps must be 3-D, got shape {data.shape}")
+        sidecar = _read_json(path.with_name(name + ".json"))
+        uids = _find_uids(sidecar) or _find_uids(provenance) or set(session_uids)
+        out.append(MapVolume(resource.name, name, path, data, Grid(data.shape, img.affine),
+                             _units(name, sidecar, stats), uids))
+    return out
