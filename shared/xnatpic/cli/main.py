@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "xnatpic.cli.commands",
     "xnatpic.cli.launch",
     "xnatpic.cli.xnat",
+    "xnatpic.cli.upload",
 )
 
 _log = logging.getLogger("xnatpic")

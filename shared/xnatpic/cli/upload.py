@@ -1,0 +1,195 @@
+"""``xnatpic upload``: studies into XNAT (xnatpy), a local archive or a DICOM node."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from xnatpic.upload import (
+    ArchiveTarget,
+    Callbacks,
+    DicomNodeTarget,
+    RetryPolicy,
+    ServerTarget,
+    SessionPlan,
+    SessionResult,
+    UploadReport,
+    build_plans,
+    discover_sources,
+    load_metadata,
+    parse_dicom_node,
+    upload_sessions,
+)
+from xnatpic.upload.labels import DEFAULT_SESSION_TEMPLATE, DEFAULT_SUBJECT_TEMPLATE
+
+__all__ = ["add_parser", "run"]
+
+_STYLE = {"uploaded": "green", "complete": "cyan", "failed": "red"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``upload`` subcommand."""
+    p = subparsers.add_parser(
+        "upload",
+        help="upload ParaVision (converted on the fly) and DICOM studies to XNAT",
+        description="Find ParaVision studies (folders, zips) and DICOM studies below SRC, "
+        "convert and send them: to an XNAT server (--server or XNAT_HOST; credentials from "
+        "XNAT_USER/XNAT_PASS or ~/.netrc, never on the command line), to a local archive "
+        "(--archive, the default without a server) or to a DICOM node. Re-running skips "
+        "complete sessions and finishes partial ones. Exit 0 when every session is complete, "
+        "1 when any failed, 2 on usage errors.",
+    )
+    p.add_argument("sources", nargs="+", type=Path, metavar="SRC",
+                   help="folders searched recursively, study folders or zips")
+    p.add_argument("--project", required=True, help="XNAT project id (must exist on a server)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--server", help="XNAT address, e.g. https://xnat.example.org "
+                       "(default: XNAT_HOST)")
+    where.add_argument("--archive", type=Path, help="local archive folder (XNAT layout)")
+    p.add_argument("--dicom-node", metavar="AE@host:port",
+                   help="C-STORE the DICOM to this node (instead of XNAT)")
+    p.add_argument("--jobs", type=int, default=1, help="sessions uploaded in parallel")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, send nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
+    p.add_argument("--metadata", type=Path,
+                   help="CSV or JSON of subject/session fields keyed by study folder, session "
+                   "label or animal id")
+    p.add_argument("--deidentify", action="store_true",
+                   help="convert with the de-identification profile; the raw ParaVision "
+                   "data (which names the animal and operator) is then not uploaded")
+    p.add_argument("--subject-template", default=DEFAULT_SUBJECT_TEMPLATE,
+                   help="subject label from {field}s (default: %(default)s)")
+    p.add_argument("--session-template", default=DEFAULT_SESSION_TEMPLATE,
+                   help="session label from {field}s (default: study name and date)")
+    p.add_argument("--no-raw", action="store_true",
+                   help="do not upload the raw ParaVision study (resource PARAVISION)")
+    p.add_argument("--insecure", action="store_true",
+                   help="do not verify HTTPS certificates (test servers only)")
+    p.add_argument("--retries", type=int, default=5, help="attempts per step (default 5)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    p.add_argument("--work", type=Path, help="keep converted DICOM and zips here")
+    p.add_argument("--report", type=Path,
+                   help="JSON report (default: ./xnatpic-upload-report.json)")
+    return p
+
+
+def _plan_table(plans: list[SessionPlan], destination: str) -> Table:
+    table = Table(title=f"xnatpic upload plan → {destination}")
+    for column in ("source", "kind", "subject", "session", "fields", "raw"):
+        table.add_column(column)
+    for plan in plans:
+        fields = ", ".join(f"{k}={v}" for k, v in {**plan.subject_fields,
+                                                   **plan.session_fields}.items())
+        raw = "yes" if plan.raw and plan.source.kind == "paravision" else "no"
+        table.add_row(str(plan.source.path), plan.source.kind, plan.subject, plan.session,
+                      fields, raw)
+    table.caption = f"{len(plans)} session(s) in project {plans[0].project}" if plans else ""
+    return table
+
+
+def _result_table(report: UploadReport) -> Table:
+    table = Table(title=f"xnatpic upload → {report.destination}")
+    for column in ("subject", "session", "status", "scans sent", "already there", "MB",
+                   "seconds", "detail"):
+        table.add_column(column)
+    for r in report.results:
+        table.add_row(r.subject, r.session, f"[{_STYLE[r.status]}]{r.status}[/]",
+                      str(r.scans_sent), str(r.scans_present), f"{r.bytes_sent / 1e6:.1f}",
+                      f"{r.seconds:.1f}", r.error or "")
+    table.caption = ", ".join(f"{n} {k}" for k, n in report.counts().items())
+    return table
+
+
+def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None:
+    if args.dicom_node:
+        node = parse_dicom_node(args.dicom_node)
+        return DicomNodeTarget(node, timeout=args.timeout), f"DICOM node {args.dicom_node}"
+    server = args.server or (None if args.archive else os.environ.get("XNAT_HOST"))
+    if server:
+        if "://" not in server:
+            server = f"https://{server}"
+        return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout),
+                server)
+    archive = args.archive or Path("archive")
+    return ArchiveTarget(archive), f"archive {archive}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, then upload with progress bars; see :func:`xnatpic.upload.upload_sessions`."""
+    err = Console(stderr=True)
+    if args.jobs < 1 or args.retries < 1:
+        err.print("xnatpic upload: error: --jobs and --retries must be at least 1")
+        return 2
+    sources = discover_sources(args.sources)
+    plans = build_plans(sources, args.project, metadata=(meta := load_metadata(args.metadata)),
+                        subject_template=args.subject_template,
+                        session_template=args.session_template,
+                        raw=not (args.no_raw or args.deidentify))
+    for key in meta.unused():
+        err.print(f"[yellow]xnatpic upload: metadata row {key!r} matches no study[/]")
+    target, destination = _target(args, err)  # type: ignore[misc]
+    if args.dry_run:
+        if args.json:
+            print(json.dumps({"destination": destination,
+                              "sessions": [p.to_dict() for p in plans]}, indent=2))
+        else:
+            Console().print(_plan_table(plans, destination))
+        return 0
+    report = _upload(plans, target, destination, args, err)
+    path = args.report or Path("xnatpic-upload-report.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    err.print(_result_table(report))
+    err.print(f"report: {path}")
+    for failure in report.failed:
+        print(f"xnatpic upload: {failure.subject}/{failure.session} failed: {failure.error}",
+              file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _upload(plans: list[SessionPlan], target: object, destination: str,
+            args: argparse.Namespace, err: Console) -> UploadReport:
+    lock = threading.Lock()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        overall = progress.add_task("[bold]sessions", total=len(plans))
+        tasks: dict[str, TaskID] = {}
+
+        def start(plan: SessionPlan, total: int) -> None:
+            with lock:
+                tasks[plan.key] = progress.add_task(f"  {plan.session}", total=total)
+
+        def advance(plan: SessionPlan, nbytes: int) -> None:
+            with lock:
+                if plan.key in tasks:
+                    progress.advance(tasks[plan.key], nbytes)
+
+        def done(result: SessionResult) -> None:
+            with lock:
+                key = f"{result.subject}/{result.session}"
+                if key in tasks:
+                    progress.remove_task(tasks.pop(key))
+                progress.advance(overall)
+
+        return upload_sessions(
+            plans, target, jobs=args.jobs, work_dir=args.work, deidentify=args.deidentify,  # type: ignore[arg-type]
+            policy=RetryPolicy(attempts=args.retries), callbacks=Callbacks(start, advance, done),
+            keep_work=args.work is not None, destination=destination)

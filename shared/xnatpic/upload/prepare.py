@@ -1,0 +1,204 @@
+"""Turn a discovered study into what is sent: DICOM grouped by scan, raw zip, report.
+
+ParaVision studies are converted on the fly (:func:`xnatpic.conversion.convert_study`)
+into a work folder; DICOM studies are used as they are. Scans are keyed by SeriesNumber,
+the scan id XNAT's DICOM importer gives them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from xnatpic import __version__
+from xnatpic.upload.discover import Source
+from xnatpic.upload.errors import SessionConflictError, UploadError
+
+__all__ = ["PreparedSession", "ScanFiles", "SessionPlan", "convert_source", "prepare_session",
+           "zip_files"]
+
+_log = logging.getLogger(__name__)
+_HEADER_TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
+                "Modality", "SOPInstanceUID"]
+
+
+@dataclass
+class SessionPlan:
+    """Where one study goes: project, subject and session labels and their fields."""
+
+    source: Source
+    project: str
+    subject: str
+    session: str
+    subject_fields: dict[str, str] = field(default_factory=dict)
+    session_fields: dict[str, str] = field(default_factory=dict)
+    raw: bool = True
+
+    @property
+    def key(self) -> str:
+        """``subject/session``: how messages name the session."""
+        return f"{self.subject}/{self.session}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (the ``--dry-run --json`` plan)."""
+        return {
+            "source": str(self.source.path), "kind": self.source.kind,
+            "project": self.project, "subject": self.subject, "session": self.session,
+            "subject_fields": self.subject_fields, "session_fields": self.session_fields,
+            "raw_resource": self.raw and self.source.kind == "paravision",
+            "study_uid": self.source.fields.get("study_uid", ""),
+        }
+
+
+@dataclass
+class ScanFiles:
+    """The DICOM files of one scan (one series)."""
+
+    id: str
+    series_uid: str
+    description: str
+    modality: str
+    files: list[Path]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the files."""
+        return sum(f.stat().st_size for f in self.files)
+
+
+@dataclass
+class PreparedSession:
+    """A session ready to send."""
+
+    plan: SessionPlan
+    study_uid: str
+    scans: list[ScanFiles]
+    raw_zip: Path | None
+    report: Path | None
+    conversion_failures: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Bytes of DICOM and raw data."""
+        raw = self.raw_zip.stat().st_size if self.raw_zip else 0
+        return raw + sum(s.size for s in self.scans)
+
+    def manifest(self) -> dict[str, Any]:
+        """What a complete session holds; written last, it marks the session complete."""
+        return {
+            "xnatpic_version": __version__, "source": self.plan.source.name,
+            "fingerprint": self.plan.source.fingerprint(), "study_uid": self.study_uid,
+            "scans": {s.id: {"series_uid": s.series_uid, "files": len(s.files),
+                             "description": s.description} for s in self.scans},
+            "raw": self.raw_zip.name if self.raw_zip else None,
+        }
+
+
+def convert_source(source: str, output: str, deidentify: bool) -> tuple[str, list[str]]:
+    """Convert one ParaVision study to classic DICOM (runs in a worker process).
+
+    Returns
+    -------
+    (str, list of str)
+        The report path and one line per failed reco.
+    """
+    from xnatpic.conversion import convert_study
+
+    report = convert_study(source, Path(output) / "dicom", fmt="dicom", deidentify=deidentify)
+    path = Path(output) / "conversion-report.json"
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return str(path), [f"scan {r.scan} reco {r.reco}: {r.reason}" for r in report.failed]
+
+
+def zip_files(files: list[Path], root: Path, destination: Path) -> Path:
+    """Zip ``files`` (stored, names relative to ``root``) into ``destination``."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for f in sorted(files):
+            zf.write(f, f.relative_to(root).as_posix())
+    partial.replace(destination)
+    return destination
+
+
+def _group(files: list[Path], where: str) -> tuple[str, list[ScanFiles]]:
+    scans: dict[str, ScanFiles] = {}
+    study_uids: set[str] = set()
+    for path in files:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+        except (OSError, InvalidDicomError) as exc:
+            raise UploadError(f"{path}: cannot read DICOM header: {exc}") from exc
+        study_uids.add(str(ds.get("StudyInstanceUID", "")))
+        number = ds.get("SeriesNumber")
+        scan_id = str(int(number)) if number not in (None, "") else str(ds.SeriesInstanceUID)
+        scan = scans.setdefault(scan_id, ScanFiles(
+            scan_id, str(ds.get("SeriesInstanceUID", "")), str(ds.get("SeriesDescription", "")),
+            str(ds.get("Modality", "MR")), []))
+        if scan.series_uid != str(ds.get("SeriesInstanceUID", "")):
+            raise SessionConflictError(
+                f"{where}: SeriesNumber {scan_id} holds two series ({scan.series_uid} and "
+                f"{ds.get('SeriesInstanceUID')}); XNAT would merge them into one scan")
+        scan.files.append(path)
+    if len(study_uids) != 1:
+        raise SessionConflictError(
+            f"{where}: files of {len(study_uids)} studies ({sorted(study_uids)}); one session "
+            "holds one StudyInstanceUID")
+    ordered = sorted(scans.values(), key=lambda s: (0, int(s.id)) if s.id.isdigit()
+                     else (1, s.id))
+    return study_uids.pop(), ordered
+
+
+def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
+                    converter: Any = None) -> PreparedSession:
+    """Convert (ParaVision) or index (DICOM) a study and zip its raw data.
+
+    Parameters
+    ----------
+    plan : SessionPlan
+    work : Path
+        Empty work folder of this session.
+    deidentify : bool
+        Convert with the de-identification profile (then no raw data is uploaded).
+    converter : callable, optional
+        ``converter(source, output, deidentify)`` like :func:`convert_source` (e.g. a
+        process-pool submitter); default: in this process.
+
+    Raises
+    ------
+    UploadError
+        When nothing could be converted or the files do not form one study.
+    """
+    source = plan.source
+    failures: list[str] = []
+    report: Path | None = None
+    if source.kind == "paravision":
+        run = converter or convert_source
+        report_path, failures = run(str(source.path), str(work), deidentify)
+        report = Path(report_path)
+        files = sorted(p for p in (work / "dicom").rglob("*") if p.is_file()
+                       and not p.name.endswith(".json"))
+    else:
+        if deidentify:
+            raise UploadError(f"{source.path}: --deidentify applies to ParaVision conversion; "
+                              "de-identify existing DICOM before uploading it")
+        files = list(source.files)
+    if not files:
+        detail = "; ".join(failures) if failures else "no image scan to convert"
+        raise UploadError(f"{source.path}: no DICOM to upload ({detail})")
+    study_uid, scans = _group(files, str(source.path))
+    raw_zip = None
+    if plan.raw and source.kind == "paravision":
+        if source.path.is_file():
+            raw_zip = source.path
+        else:
+            raw = [p for p in source.path.rglob("*") if p.is_file()]
+            raw_zip = zip_files(raw, source.path.parent, work / "raw" / f"{source.name}.zip")
+    return PreparedSession(plan, study_uid, scans, raw_zip, report, failures)

@@ -1,0 +1,271 @@
+"""Send sessions to a destination, several at a time, each in its own try.
+
+Per session: skip it when the destination already holds it complete (its manifest has
+the same source fingerprint and every scan the same file count); else convert, check the
+session does not hold another study, send each missing scan, verify the counts, send the
+raw ParaVision zip and the conversion report, set fields, and write the manifest last.
+Every step is idempotent and retried on transient failures; a session that still fails
+is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xnatpic.errors import XnatpicError
+from xnatpic.upload.errors import SessionConflictError, UploadError
+from xnatpic.upload.prepare import (
+    PreparedSession,
+    ScanFiles,
+    SessionPlan,
+    convert_source,
+    prepare_session,
+    zip_files,
+)
+from xnatpic.upload.report import SessionResult, UploadReport
+from xnatpic.upload.retry import RetryPolicy, with_retry
+from xnatpic.upload.target import MANIFEST_NAME, Target
+
+__all__ = ["Callbacks", "upload_sessions"]
+
+_log = logging.getLogger(__name__)
+
+
+def _noop(*_: Any) -> None:
+    return None
+
+
+@dataclass
+class Callbacks:
+    """Progress hooks (called from worker threads).
+
+    ``start(plan, total_bytes)`` once a session is prepared, ``advance(plan, nbytes)`` as
+    scans and resources are stored, ``done(result)`` when a session ends.
+    """
+
+    start: Callable[[SessionPlan, int], None] = field(default=_noop)
+    advance: Callable[[SessionPlan, int], None] = field(default=_noop)
+    done: Callable[[SessionResult], None] = field(default=_noop)
+
+
+def _complete(target: Target, plan: SessionPlan, policy: RetryPolicy) -> int | None:
+    """Scans of a session already complete at the destination, else None."""
+    if not target.stateful:
+        return None
+    manifest = with_retry(lambda: target.manifest(plan), what=f"{plan.key}: manifest",
+                          policy=policy)
+    if not manifest or manifest.get("fingerprint") != plan.source.fingerprint():
+        return None
+    counts = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: scans",
+                        policy=policy)
+    scans = manifest.get("scans", {})
+    if any(counts.get(sid) != info.get("files") for sid, info in scans.items()):
+        return None
+    raw = manifest.get("raw")
+    if raw and raw not in with_retry(lambda: target.resource_files(plan, "PARAVISION"),
+                                     what=f"{plan.key}: raw resource", policy=policy):
+        return None
+    return len(scans)
+
+
+def _send_scan(target: Target, prepared: PreparedSession, scan: ScanFiles, work: Path,
+               policy: RetryPolicy) -> int:
+    plan = prepared.plan
+    common = Path(*_common_parts([f.parent for f in scan.files]))
+    zip_path = zip_files(scan.files, common, work / "zips" / f"scan-{scan.id}.zip")
+
+    def step() -> None:
+        # A failed attempt may have landed (e.g. 500 after storing): look before sending.
+        if target.stateful and target.scan_counts(plan).get(scan.id, 0) >= len(scan.files):
+            _log.info("%s: scan %s found complete after a failed attempt", plan.key, scan.id)
+            return
+        target.send_scan(plan, scan.id, scan.files, zip_path)
+
+    with_retry(step, what=f"{plan.key}: scan {scan.id}", policy=policy)
+    size = zip_path.stat().st_size
+    zip_path.unlink()
+    return size
+
+
+def _common_parts(folders: Sequence[Path]) -> tuple[str, ...]:
+    parts = folders[0].parts
+    for folder in folders[1:]:
+        n = 0
+        while n < min(len(parts), len(folder.parts)) and parts[n] == folder.parts[n]:
+            n += 1
+        parts = parts[:n]
+    return parts
+
+
+def _ensure_resource(target: Target, plan: SessionPlan, label: str, path: Path, name: str,
+                     policy: RetryPolicy) -> int:
+    size = path.stat().st_size
+
+    def step() -> int:
+        if target.resource_files(plan, label).get(name) == size:
+            return 0
+        target.put_resource_file(plan, label, path, name)
+        return size
+
+    return with_retry(step, what=f"{plan.key}: resource {label}/{name}", policy=policy)
+
+
+def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: RetryPolicy,
+                deidentify: bool, converter: Callable[..., tuple[str, list[str]]] | None,
+                callbacks: Callbacks, keep: bool) -> SessionResult:
+    result = SessionResult(str(plan.source.path), plan.project, plan.subject, plan.session)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=f"{plan.session}-", dir=work_root))
+    try:
+        present = _complete(target, plan, policy)
+        if present is not None:
+            result.status, result.scans_present = "complete", present
+            return result
+        prepared = prepare_session(plan, work, deidentify=deidentify, converter=converter)
+        callbacks.start(plan, prepared.size)
+        held = with_retry(lambda: target.study_uid(plan), what=f"{plan.key}: session",
+                          policy=policy)
+        if held and held != prepared.study_uid:
+            raise SessionConflictError(
+                f"{plan.key}: session {plan.session!r} of project {plan.project} already holds "
+                f"study {held}, not {prepared.study_uid} ({plan.source.path}); choose another "
+                "label with --session-template")
+        with_retry(lambda: target.ensure_session(plan, prepared.study_uid),
+                   what=f"{plan.key}: create", policy=policy)
+        counts = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: scans",
+                            policy=policy)
+        for scan in prepared.scans:
+            have = counts.get(scan.id, 0)
+            if have > len(scan.files):
+                raise SessionConflictError(
+                    f"{plan.key}: scan {scan.id} holds {have} files at the destination but the "
+                    f"study has {len(scan.files)}; another series with SeriesNumber {scan.id}?")
+            if have == len(scan.files) and target.stateful:
+                result.scans_present += 1
+                callbacks.advance(plan, scan.size)
+                continue
+            result.bytes_sent += _send_scan(target, prepared, scan, work, policy)
+            result.scans_sent += 1
+            callbacks.advance(plan, scan.size)
+        result.files = sum(len(s.files) for s in prepared.scans)
+        if target.stateful:
+            final = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: verify",
+                               policy=policy)
+            wrong = [f"scan {s.id}: {final.get(s.id, 0)} of {len(s.files)}"
+                     for s in prepared.scans if final.get(s.id, 0) != len(s.files)]
+            if wrong:
+                raise UploadError(f"{plan.key}: destination holds {'; '.join(wrong)} files "
+                                  "after upload; re-run to finish it")
+        if prepared.raw_zip is not None:
+            result.bytes_sent += _ensure_resource(target, plan, "PARAVISION", prepared.raw_zip,
+                                                  prepared.raw_zip.name, policy)
+            callbacks.advance(plan, prepared.raw_zip.stat().st_size)
+        if prepared.report is not None:
+            result.bytes_sent += _ensure_resource(target, plan, "CONVERSION", prepared.report,
+                                                  prepared.report.name, policy)
+        with_retry(lambda: target.set_fields(plan), what=f"{plan.key}: fields", policy=policy)
+        if prepared.conversion_failures:
+            raise UploadError(f"{plan.key}: uploaded, but {len(prepared.conversion_failures)} "
+                              f"reco(s) failed to convert: "
+                              f"{'; '.join(prepared.conversion_failures)}")
+        manifest = work / MANIFEST_NAME
+        manifest.write_text(json.dumps(prepared.manifest(), indent=2) + "\n")
+        with_retry(lambda: target.put_resource_file(plan, "CONVERSION", manifest,
+                                                    MANIFEST_NAME),
+                   what=f"{plan.key}: manifest", policy=policy)
+        result.status = "uploaded"
+    except XnatpicError as exc:
+        result.error = str(exc)
+        _log.error("%s", exc)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        result.error = f"{plan.key}: {type(exc).__name__}: {exc}"
+        _log.error("%s", result.error)
+    finally:
+        result.seconds = time.perf_counter() - started
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int = 1,
+                    work_dir: str | Path | None = None, deidentify: bool = False,
+                    policy: RetryPolicy | None = None, callbacks: Callbacks | None = None,
+                    keep_work: bool = False, destination: str = "") -> UploadReport:
+    """Upload every planned session; one failing session never stops the others.
+
+    Parameters
+    ----------
+    plans : sequence of SessionPlan
+    target : Target
+        Server, archive or DICOM node.
+    jobs : int
+        Sessions at a time (threads; ParaVision conversion runs in as many processes).
+    work_dir : path, optional
+        Where conversions and zips go (default: a temporary folder, removed after).
+    deidentify : bool
+        Convert with the de-identification profile.
+    policy : RetryPolicy, optional
+        Retries of transient failures.
+    callbacks : Callbacks, optional
+        Progress hooks.
+    keep_work : bool
+        Keep converted DICOM and zips in ``work_dir``.
+
+    Returns
+    -------
+    UploadReport
+
+    Raises
+    ------
+    ProjectNotFoundError
+        Before any session when the project does not exist.
+    """
+    if jobs < 1:
+        raise UploadError(f"--jobs must be at least 1, got {jobs}")
+    policy = policy or RetryPolicy()
+    callbacks = callbacks or Callbacks()
+    report = UploadReport(destination or target.name, plans[0].project if plans else "")
+    started = time.perf_counter()
+    if plans:
+        project = plans[0].project
+        with_retry(lambda: target.check_project(project), what=f"project {project}",
+                   policy=policy)
+    owned = None if work_dir else tempfile.TemporaryDirectory(prefix="xnatpic-upload-")
+    root = Path(work_dir) if work_dir else Path(owned.name)  # type: ignore[union-attr]
+    root.mkdir(parents=True, exist_ok=True)
+    needs_conversion = sum(p.source.kind == "paravision" for p in plans)
+    procs = ProcessPoolExecutor(max_workers=min(jobs, needs_conversion)) if (
+        jobs > 1 and needs_conversion > 1) else None
+    converter = None
+    if procs is not None:
+        def converter(source: str, output: str, deid: bool) -> tuple[str, list[str]]:
+            return procs.submit(convert_source, source, output, deid).result()
+    try:
+        def one(plan: SessionPlan) -> SessionResult:
+            res = _upload_one(plan, target, root, policy, deidentify, converter, callbacks,
+                              keep_work)
+            callbacks.done(res)
+            return res
+
+        if jobs == 1 or len(plans) <= 1:
+            report.results = [one(p) for p in plans]
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="upload") as pool:
+                report.results = list(pool.map(one, plans))
+    finally:
+        if procs is not None:
+            procs.shutdown()
+        target.close()
+        if owned is not None:
+            owned.cleanup()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,52 @@
+"""What every destination offers the runner; each step is idempotent, so it can be retried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from xnatpic.upload.prepare import SessionPlan
+
+__all__ = ["MANIFEST_NAME", "Target"]
+
+#: Written last into the CONVERSION resource; its presence marks a complete session.
+MANIFEST_NAME = "xnatpic-upload.json"
+
+
+class Target(Protocol):
+    """A destination of sessions (XNAT server, local archive, DICOM node)."""
+
+    name: str
+    #: Whether the destination can be asked what it holds (resume, verification).
+    stateful: bool
+
+    def check_project(self, project: str) -> None:
+        """Raise ProjectNotFoundError unless the project exists."""
+
+    def manifest(self, plan: SessionPlan) -> dict[str, Any] | None:
+        """The manifest of a complete session, or None."""
+
+    def study_uid(self, plan: SessionPlan) -> str | None:
+        """The StudyInstanceUID the session already holds, or None when it does not exist."""
+
+    def ensure_session(self, plan: SessionPlan, study_uid: str) -> None:
+        """Create the subject and session when absent (idempotent)."""
+
+    def scan_counts(self, plan: SessionPlan) -> dict[str, int]:
+        """Number of DICOM files of each scan of the session."""
+
+    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path], zip_path: Path
+                  ) -> None:
+        """Store one scan's DICOM files (from ``files`` or their zip ``zip_path``)."""
+
+    def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
+        """Files of a session resource: name → size."""
+
+    def put_resource_file(self, plan: SessionPlan, label: str, path: Path, name: str) -> None:
+        """Store one file in a session resource (creating the resource)."""
+
+    def set_fields(self, plan: SessionPlan) -> None:
+        """Set subject and session fields."""
+
+    def close(self) -> None:
+        """Release connections."""
