@@ -179,6 +179,13 @@ def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tupl
     return len(files), uids
 
 
+def _data_size(reco: Reco) -> int:
+    try:
+        return reco.data_path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _import_writer(fmt: str) -> None:
     """Import the writer of ``fmt`` (they are imported lazily: pydicom is slow to load)."""
     importlib.import_module("xnatpic.nifti" if fmt == "nifti" else "xnatpic.dicom")
@@ -288,6 +295,9 @@ def convert_study(
                     on_progress(result)
         else:
             _import_writer(fmt)  # once, before the workers fork, instead of once per worker
+            # Largest first, so the workers finish together instead of one waiting
+            # on a big reco submitted last.
+            jobs_list.sort(key=lambda job: -_data_size(job[0]))
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = [
                     (reco, dest, time.perf_counter(),
