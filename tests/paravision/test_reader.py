@@ -132,6 +132,24 @@ class TestFrameGroups:
         assert series.spacing_between_slices() == 2.0
 
 
+    def test_complex_frames(self, tmp_path):
+        write_reco(tmp_path / "1", necho=2, nslices=2)
+        visu = tmp_path / "1/pdata/1/visu_pars"
+        text = visu.read_text().replace("<FG_ECHO>", "<FG_COMPLEX>")
+        visu.write_text(text.replace("##END=", "##$VisuCoreFrameType=( 1 )\nCOMPLEX_IMAGE\n##END="))
+        series = load_series(open_dataset(tmp_path / "1").scans[0].recos[0])
+        assert [im.complex_component for im in series.images] == ["REAL", "IMAGINARY"] * 2
+
+    def test_disk_reverse_slice_order(self, tmp_path):
+        write_reco(tmp_path / "1", necho=1, nslices=3)
+        visu = tmp_path / "1/pdata/1/visu_pars"
+        visu.write_text(visu.read_text().replace(
+            "##END=", "##$VisuCoreDiskSliceOrder=disk_reverse_slice_order\n##END="))
+        series = load_series(open_dataset(tmp_path / "1").scans[0].recos[0])
+        # The first stored slice is the last element of VisuCorePosition.
+        assert [im.position[2] for im in series.images] == [4.0, 2.0, 0.0]
+
+
 class TestCorpusSeries:
     def test_msme_echoes(self, corpus):
         study = open_dataset(corpus / "pv6-dicomifier/study")

@@ -282,6 +282,18 @@ def load_series(reco: Reco) -> ImageSeries:
     return series
 
 
+def _complex_component(layout: FrameLayout, frame: int, frame_type: str) -> str:
+    """MAGNITUDE/REAL/IMAGINARY/PHASE of a frame.
+
+    A complex reco stores real and imaginary parts as the two elements of an FG_COMPLEX
+    group, and its VisuCoreFrameType then says COMPLEX_IMAGE for both.
+    """
+    part = layout.index(frame, "complex")
+    if part is not None and frame_type not in COMPLEX_COMPONENTS:
+        return ("REAL", "IMAGINARY")[part] if part < 2 else "MIXED"
+    return COMPLEX_COMPONENTS.get(frame_type, "MAGNITUDE")
+
+
 def _repetition_period(visu: ParameterSet, layout: FrameLayout) -> float | None:
     """Seconds between repetitions (FG_CYCLE), from the scan time, or None."""
     cycle = layout.group("repetition")
@@ -375,7 +387,7 @@ def _images(series: ImageSeries, method: ParameterSet | None,
                 period * (layout.index(frame, "repetition") or 0),
                 slope=float(series.stack.slopes[frame]),
                 intercept=float(series.stack.offsets[frame]),
-                complex_component=COMPLEX_COMPONENTS.get(str(frame_types[frame]), "MAGNITUDE"),
+                complex_component=_complex_component(layout, frame, str(frame_types[frame])),
                 comment=None if comment is None else str(comment),
             ))
     packages = slice_packages([im.orientation for im in images])
