@@ -136,7 +136,8 @@ class TestFrameGroups:
         write_reco(tmp_path / "1", necho=2, nslices=2)
         visu = tmp_path / "1/pdata/1/visu_pars"
         text = visu.read_text().replace("<FG_ECHO>", "<FG_COMPLEX>")
-        visu.write_text(text.replace("##END=", "##$VisuCoreFrameType=( 1 )\nCOMPLEX_IMAGE\n##END="))
+        frame_type = "##$VisuCoreFrameType=( 1 )\nCOMPLEX_IMAGE\n##END="
+        visu.write_text(text.replace("##END=", frame_type))
         series = load_series(open_dataset(tmp_path / "1").scans[0].recos[0])
         assert [im.complex_component for im in series.images] == ["REAL", "IMAGINARY"] * 2
 
