@@ -1,0 +1,485 @@
+"""One DICOM series (classic MR files or an Enhanced MR file) as an analysis volume.
+
+Frames are grouped by their slice position along the slice normal (ascending) and, within
+a slice, ordered by acquisition (TemporalPositionIdentifier / frame index, then
+InstanceNumber). Every slice must hold the same measurements in the same order: the
+per-measurement TE, TR, TI, b-value, gradient and saturation offset come from slice 0
+and are checked against every other slice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from xnatpic.analysis.errors import BadSeriesError
+from xnatpic.dicom.private import CREATOR, GROUP
+from xnatpic.errors import ConversionError
+from xnatpic.nifti.affine import affine_from_slices, image_space_direction, lps_to_ras
+
+__all__ = [
+    "ENHANCED_MR_IMAGE_STORAGE",
+    "MR_IMAGE_STORAGE",
+    "AnalysisSeries",
+    "Frame",
+    "dicom_files",
+    "read_frames",
+    "read_series",
+]
+
+_log = logging.getLogger(__name__)
+
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+#: Offsets in the xnatpic private block (docs/private-tags.md).
+_SAT_PPM = 0x21
+_IS_M0 = 0x22
+_FRAME_SEQUENCE = 0x40
+#: Slice positions closer than this along the normal are one slice (mm).
+_SLICE_TOLERANCE_MM = 1e-3
+#: Measurement attributes compared across slices, with their tolerances.
+_ATTRIBUTES = ("te", "tr", "ti", "b", "sat_ppm")
+
+
+@dataclass
+class Frame:
+    """One 2-D image of a series with the attributes the analyses use."""
+
+    path: Path
+    sop_instance_uid: str
+    sop_class_uid: str
+    rows: int
+    columns: int
+    position: np.ndarray
+    orientation: np.ndarray
+    spacing: tuple[float, float]
+    thickness: float
+    order: tuple[float, ...]
+    te: float | None = None
+    tr: float | None = None
+    ti: float | None = None
+    b: float | None = None
+    gradient_lps: np.ndarray | None = None
+    sat_ppm: float | None = None
+    is_m0: bool | None = None
+    pixels: Any = None
+    frame_number: int | None = None
+
+
+@dataclass
+class AnalysisSeries:
+    """A series ready for voxel-wise fitting.
+
+    Attributes
+    ----------
+    data : ndarray of float32, shape (X, Y, Z, N)
+        Real values (RescaleSlope/Intercept applied); x along a row (columns), y down a
+        column (rows), z through the slices in ascending position along the normal, n the
+        measurements.
+    te, tr, ti, b, sat_ppm : ndarray of float64, shape (N,)
+        Echo, repetition and inversion times (ms), b-values (s/mm²) and saturation offsets
+        (ppm) per measurement; NaN where the file has no value.
+    gradient : ndarray, shape (N, 3)
+        Unit diffusion gradient direction per measurement in image space (voxel axes
+        x, y, z); zeros where there is none.
+    is_m0 : ndarray of bool, shape (N,)
+        The converter's M0 (unsaturated reference) flag per measurement.
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world RAS affine (NIfTI convention).
+    affine_lps : ndarray, shape (4, 4)
+        The same in DICOM LPS.
+    series_instance_uid, frame_of_reference_uid, sop_class_uid : str
+    sop_instance_uids : list of list of str
+        ``[z][n]`` SOP Instance UID of each frame (the same UID for every frame of an
+        Enhanced MR file).
+    frame_numbers : list of list of int or None
+        ``[z][n]`` frame number in an Enhanced MR file (None for classic files).
+    header : pydicom Dataset
+        The first file's header (patient, study, equipment for derived series).
+    source : Path
+        The folder or file read.
+    scanning_sequence : tuple of str
+        ScanningSequence values (``SE``, ``GR``, ``IR``, ``EP``...).
+    description : str
+        SeriesDescription.
+    """
+
+    data: np.ndarray
+    te: np.ndarray
+    tr: np.ndarray
+    ti: np.ndarray
+    b: np.ndarray
+    sat_ppm: np.ndarray
+    gradient: np.ndarray
+    is_m0: np.ndarray
+    affine: np.ndarray
+    affine_lps: np.ndarray
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    sop_class_uid: str
+    sop_instance_uids: list[list[str]]
+    frame_numbers: list[list[int | None]]
+    header: Dataset
+    source: Path
+    scanning_sequence: tuple[str, ...] = ()
+    description: str = ""
+    orientation: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    @property
+    def n_measurements(self) -> int:
+        """Number of measurements (last axis of ``data``)."""
+        return int(self.data.shape[3])
+
+    def distinct(self, name: str) -> np.ndarray:
+        """Sorted distinct finite values of a measurement attribute (``"te"``...)."""
+        values = np.asarray(getattr(self, name), dtype=np.float64)
+        values = values[np.isfinite(values)]
+        return np.unique(np.round(values, 6))
+
+
+def _float(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            value = value[0]
+        return float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _private(ds: Dataset, offset: int) -> object:
+    try:
+        block = ds.private_block(GROUP, CREATOR)
+    except KeyError:
+        return None
+    try:
+        return block[offset].value
+    except KeyError:
+        return None
+
+
+def _lookup(items: Iterable[Dataset], sequence: str, keyword: str) -> object:
+    """First value of ``keyword`` inside functional group ``sequence`` of ``items``."""
+    for item in items:
+        if item is None or sequence not in item:
+            continue
+        seq = item[sequence].value
+        if seq and keyword in seq[0]:
+            return seq[0][keyword].value
+    return None
+
+
+def dicom_files(folder: Path) -> list[Path]:
+    """DICOM files under ``folder`` (recursively; catalogs, JSON and hidden files skipped)."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    skip = {".xml", ".json", ".txt", ".csv", ".html", ".png", ".gz", ".nii"}
+    out = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith(".") or path.suffix.lower() in skip:
+            continue
+        with path.open("rb") as fh:
+            head = fh.read(132)
+        if head[128:132] == b"DICM":
+            out.append(path)
+    return out
+
+
+def _classic_frame(path: Path, ds: Dataset) -> Frame:
+    where = f"{path}"
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        if keyword not in ds:
+            raise BadSeriesError(f"{where}: no {keyword}; cannot place the image in space")
+    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+    gradient = ds.get("DiffusionGradientOrientation")
+    sat = _private(ds, _SAT_PPM)
+    m0 = _private(ds, _IS_M0)
+    order = (_float(ds.get("TemporalPositionIdentifier")) or 0.0,
+             _float(ds.get("InstanceNumber")) or 0.0)
+    return Frame(
+        path=path, sop_instance_uid=str(ds.SOPInstanceUID), sop_class_uid=str(ds.SOPClassUID),
+        rows=int(ds.Rows), columns=int(ds.Columns),
+        position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
+        orientation=_orientation(iop, where),
+        spacing=(float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1])),
+        thickness=_float(ds.get("SliceThickness")) or 0.0, order=order,
+        te=_float(ds.get("EchoTime")), tr=_float(ds.get("RepetitionTime")),
+        ti=_float(ds.get("InversionTime")), b=_float(ds.get("DiffusionBValue")),
+        gradient_lps=None if gradient is None else np.asarray([float(v) for v in gradient]),
+        sat_ppm=_float(sat), is_m0=None if m0 is None else str(m0).upper() == "YES",
+    )
+
+
+def _orientation(iop: np.ndarray, where: str) -> np.ndarray:
+    if iop.shape != (6,) or not np.all(np.isfinite(iop)):
+        raise BadSeriesError(f"{where}: ImageOrientationPatient {iop.tolist()} is not 6 numbers")
+    row, col = iop[:3], iop[3:]
+    normal = np.cross(row, col)
+    if np.linalg.norm(normal) < 0.5:
+        raise BadSeriesError(f"{where}: ImageOrientationPatient rows are not orthogonal")
+    return np.vstack([row, col, normal / np.linalg.norm(normal)])
+
+
+def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    shared_item = shared[0] if shared else None
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    n = int(ds.get("NumberOfFrames", 1))
+    if len(per_frame) != n:
+        raise BadSeriesError(f"{path}: NumberOfFrames {n} but {len(per_frame)} per-frame items")
+    frames = []
+    for index, item in enumerate(per_frame):
+        items = (item, shared_item)
+        where = f"{path} frame {index + 1}"
+        ipp = _lookup(items, "PlanePositionSequence", "ImagePositionPatient")
+        iop = _lookup(items, "PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = _lookup(items, "PixelMeasuresSequence", "PixelSpacing")
+        if ipp is None or iop is None or spacing is None:
+            raise BadSeriesError(f"{where}: no plane position, orientation or pixel spacing")
+        private_item = None
+        for it in items:
+            if it is None:
+                continue
+            try:
+                seq = it.private_block(GROUP, CREATOR)[_FRAME_SEQUENCE].value
+            except KeyError:
+                continue
+            private_item = seq[0] if seq else None
+            break
+        gradient = None
+        diff = _lookup(items, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
+        if diff:
+            g = diff[0].get("DiffusionGradientOrientation")
+            gradient = None if g is None else np.asarray([float(v) for v in g])
+        ti = _lookup(items, "MRModifierSequence", "InversionTimes")
+        temporal = _lookup(items, "FrameContentSequence", "TemporalPositionIndex")
+        m0 = None if private_item is None else _private(private_item, _IS_M0)
+        frames.append(Frame(
+            path=path, sop_instance_uid=str(ds.SOPInstanceUID),
+            sop_class_uid=str(ds.SOPClassUID), rows=int(ds.Rows), columns=int(ds.Columns),
+            position=np.asarray([float(v) for v in ipp]),
+            orientation=_orientation(np.asarray([float(v) for v in iop]), where),
+            spacing=(float(spacing[0]), float(spacing[1])),
+            thickness=_float(_lookup(items, "PixelMeasuresSequence", "SliceThickness")) or 0.0,
+            order=(_float(temporal) or 0.0, float(index)),
+            te=_float(_lookup(items, "MREchoSequence", "EffectiveEchoTime")),
+            tr=_float(_lookup(items, "MRTimingAndRelatedParametersSequence", "RepetitionTime")),
+            ti=_float(ti),
+            b=_float(_lookup(items, "MRDiffusionSequence", "DiffusionBValue")),
+            gradient_lps=gradient,
+            sat_ppm=None if private_item is None else _float(_private(private_item, _SAT_PPM)),
+            is_m0=None if m0 is None else str(m0).upper() == "YES",
+            frame_number=index + 1,
+        ))
+        slope = _float(_lookup(items, "PixelValueTransformationSequence", "RescaleSlope"))
+        intercept = _float(_lookup(items, "PixelValueTransformationSequence",
+                                   "RescaleIntercept"))
+        frames[-1].pixels = (1.0 if slope is None else slope, intercept or 0.0)
+    return frames
+
+
+def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
+    """Read every frame of the one series under ``folder``.
+
+    Parameters
+    ----------
+    folder : Path
+        Folder of classic MR files (searched recursively) or one Enhanced MR file.
+    pixels : bool
+        Also read the pixel values (float32, rescaled) into ``Frame.pixels``.
+
+    Raises
+    ------
+    BadSeriesError
+        When no DICOM file is found, several series are mixed, a file is not MR, or the
+        matrix sizes differ.
+    """
+    files = dicom_files(folder)
+    if not files:
+        raise BadSeriesError(f"{folder}: no DICOM file found")
+    frames: list[Frame] = []
+    series_uids: dict[str, Path] = {}
+    for path in files:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
+        series_uids.setdefault(str(ds.get("SeriesInstanceUID", "")), path)
+        sop_class = str(ds.get("SOPClassUID", ""))
+        if sop_class == ENHANCED_MR_IMAGE_STORAGE:
+            new = _enhanced_frames(path, ds)
+            if pixels:
+                array = np.asarray(ds.pixel_array, dtype=np.float32).reshape(
+                    len(new), int(ds.Rows), int(ds.Columns))
+                for frame, plane in zip(new, array, strict=True):
+                    slope, intercept = frame.pixels
+                    frame.pixels = plane * np.float32(slope) + np.float32(intercept)
+            else:
+                for frame in new:
+                    frame.pixels = None
+        elif sop_class == MR_IMAGE_STORAGE or "PixelData" in ds or "FloatPixelData" in ds \
+                or not pixels:
+            if str(ds.get("Modality", "MR")) != "MR":
+                raise BadSeriesError(f"{path}: modality {ds.get('Modality')}, not MR")
+            frame = _classic_frame(path, ds)
+            if pixels:
+                slope = _float(ds.get("RescaleSlope"))
+                intercept = _float(ds.get("RescaleIntercept"))
+                plane = np.asarray(ds.pixel_array, dtype=np.float32)
+                frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
+                    np.float32(intercept or 0.0)
+            new = [frame]
+        else:
+            raise BadSeriesError(f"{path}: SOP class {sop_class} is not an MR image")
+        frames.extend(new)
+        if len(series_uids) > 1:
+            first, second = list(series_uids.items())[:2]
+            raise BadSeriesError(
+                f"{folder}: holds several series ({first[1].name}: {first[0]}, "
+                f"{second[1].name}: {second[0]}); point the step at one scan")
+    sizes = {(f.rows, f.columns) for f in frames}
+    if len(sizes) > 1:
+        by_size: dict[tuple[int, int], Path] = {}
+        for f in frames:
+            by_size.setdefault((f.rows, f.columns), f.path)
+        detail = ", ".join(f"{r}x{c} in {p.name}" for (r, c), p in by_size.items())
+        raise BadSeriesError(f"{folder}: matrix sizes differ between images ({detail}); "
+                             "the series cannot be stacked into one volume")
+    return frames
+
+
+def _group_slices(frames: list[Frame], where: str) -> list[list[Frame]]:
+    normal = frames[0].orientation[2]
+    for f in frames:
+        if not np.allclose(f.orientation, frames[0].orientation, atol=1e-4):
+            raise BadSeriesError(f"{where}: {f.path.name} has another orientation than "
+                                 f"{frames[0].path.name}; one stack of parallel slices needed")
+    distance = np.array([float(f.position @ normal) for f in frames])
+    order = np.argsort(distance, kind="stable")
+    slices: list[list[Frame]] = []
+    last = None
+    for i in order:
+        if last is None or distance[i] - last > _SLICE_TOLERANCE_MM:
+            slices.append([])
+            last = distance[i]
+        slices[-1].append(frames[i])
+    for group in slices:
+        group.sort(key=lambda f: f.order)
+    counts = {len(g) for g in slices}
+    if len(counts) > 1:
+        raise BadSeriesError(f"{where}: slices hold different numbers of images "
+                             f"({sorted(counts)}); the series is incomplete")
+    return slices
+
+
+def _values(frames: list[Frame], name: str) -> np.ndarray:
+    return np.array([np.nan if getattr(f, name) is None else getattr(f, name) for f in frames])
+
+
+def _check_consistent(slices: list[list[Frame]], where: str) -> None:
+    for name in _ATTRIBUTES:
+        ref = _values(slices[0], name)
+        for k, group in enumerate(slices[1:], start=1):
+            other = _values(group, name)
+            same = np.isclose(ref, other, rtol=1e-4, atol=1e-6) | (np.isnan(ref) & np.isnan(other))
+            if not np.all(same):
+                m = int(np.flatnonzero(~same)[0])
+                raise BadSeriesError(
+                    f"{where}: measurement {m} has {name} {ref[m]} in slice 0 but {other[m]} in "
+                    f"slice {k} ({group[m].path.name}); frames cannot be matched across slices")
+
+
+def read_series(folder: Path) -> AnalysisSeries:
+    """Read one DICOM series into an :class:`AnalysisSeries`.
+
+    Parameters
+    ----------
+    folder : Path
+        A scan resource folder (``SCANS/<id>/DICOM``), any folder holding one series, or an
+        Enhanced MR file.
+
+    Returns
+    -------
+    AnalysisSeries
+
+    Raises
+    ------
+    BadSeriesError
+        Mixed series or matrix sizes, incomplete slices, inconsistent measurements, data
+        that are all zero or contain NaN/infinite values.
+    """
+    folder = Path(folder)
+    frames = read_frames(folder)
+    where = str(folder)
+    slices = _group_slices(frames, where)
+    _check_consistent(slices, where)
+    first = slices[0]
+    n = len(first)
+    rows, cols = frames[0].rows, frames[0].columns
+    data = np.empty((cols, rows, len(slices), n), dtype=np.float32)
+    for k, group in enumerate(slices):
+        for m, frame in enumerate(group):
+            data[:, :, k, m] = np.asarray(frame.pixels, dtype=np.float32).T
+            frame.pixels = None
+    bad = ~np.isfinite(data)
+    if bad.any():
+        voxels = int(np.any(bad, axis=3).sum())
+        i, j, k, m = (int(v) for v in np.argwhere(bad)[0])
+        raise BadSeriesError(
+            f"{where}: {int(bad.sum())} samples in {voxels} voxels are NaN or infinite (first "
+            f"at column {i}, row {j}, slice {k}, measurement {m} in "
+            f"{slices[k][m].path.name}); the series is corrupt, re-export it")
+    if not np.any(data):
+        raise BadSeriesError(f"{where}: every pixel of the series is zero; nothing to fit "
+                             "(an empty or failed reconstruction?)")
+    orientation = frames[0].orientation
+    positions = [group[0].position for group in slices]
+    try:
+        affine_lps = affine_from_slices(positions, orientation, frames[0].spacing,
+                                        frames[0].thickness or 1.0, where=where)
+    except ConversionError as exc:  # irregular slices
+        raise BadSeriesError(str(exc)) from exc
+    gradient = np.zeros((n, 3))
+    for m, frame in enumerate(first):
+        if frame.gradient_lps is not None and np.linalg.norm(frame.gradient_lps) > 0.5:
+            gradient[m] = image_space_direction(frame.gradient_lps, affine_lps)
+    header = pydicom.dcmread(first[0].path, stop_before_pixels=True)
+    if header.SOPClassUID == ENHANCED_MR_IMAGE_STORAGE:
+        scanning = _enhanced_scanning(header)
+    else:
+        scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
+    m0_flags = np.array([bool(f.is_m0) for f in first])
+    return AnalysisSeries(
+        data=data, te=_values(first, "te"), tr=_values(first, "tr"), ti=_values(first, "ti"),
+        b=_values(first, "b"), sat_ppm=_values(first, "sat_ppm"), gradient=gradient,
+        is_m0=m0_flags, affine=lps_to_ras(affine_lps), affine_lps=affine_lps,
+        series_instance_uid=str(header.get("SeriesInstanceUID", "")),
+        frame_of_reference_uid=str(header.get("FrameOfReferenceUID", "")),
+        sop_class_uid=str(header.SOPClassUID),
+        sop_instance_uids=[[f.sop_instance_uid for f in g] for g in slices],
+        frame_numbers=[[f.frame_number for f in g] for g in slices],
+        header=header, source=folder, scanning_sequence=scanning,
+        description=str(header.get("SeriesDescription", "")), orientation=orientation,
+    )
+
+
+def _enhanced_scanning(ds: Dataset) -> tuple[str, ...]:
+    technique = str(ds.get("EchoPulseSequence", ""))
+    out = []
+    if technique in ("SPIN", "BOTH"):
+        out.append("SE")
+    if technique in ("GRADIENT", "BOTH"):
+        out.append("GR")
+    if str(ds.get("InversionRecovery", "NO")) == "YES":
+        out.append("IR")
+    return tuple(out)

@@ -1,0 +1,325 @@
+"""The quantitative maps of each step, computed from :class:`AnalysisSeries` volumes.
+
+Each ``compute_*`` function takes the series (and options), fits the model of
+:mod:`xnatpic.models` inside the foreground mask and returns a :class:`StepResult`: named
+maps with their units, the mask, the failed voxels and the parameters used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xnatpic.analysis.errors import BadSeriesError, StepFailedError
+from xnatpic.analysis.inputs import AnalysisSeries
+from xnatpic.analysis.mask import foreground_mask
+from xnatpic.errors import FittingError
+from xnatpic.models import (
+    b0_map,
+    correct_b0,
+    fit_adc,
+    fit_dti,
+    fit_t1_ir,
+    fit_t1_vtr,
+    fit_t2,
+    fit_t2star,
+    mtr_asym,
+    normalize_zspectrum,
+    ratiometric_index,
+)
+
+__all__ = [
+    "UNITS",
+    "MapImage",
+    "StepResult",
+    "compute_adc",
+    "compute_cest",
+    "compute_t1",
+    "compute_t2",
+    "compute_t2star",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Unit label -> (UCUM code, code meaning).
+UNITS: dict[str, tuple[str, str]] = {
+    "ms": ("ms", "millisecond"),
+    "mm²/s": ("mm2/s", "square millimeter per second"),
+    "ppm": ("[ppm]", "parts per million"),
+    "ratio": ("1", "no units"),
+    "a.u.": ("{a.u.}", "arbitrary unit"),
+}
+
+
+@dataclass
+class MapImage:
+    """One output map.
+
+    Attributes
+    ----------
+    name : str
+        File stem and DICOM series description suffix (``T2``, ``MTRasym_3.5ppm``...).
+    values : ndarray, shape (X, Y, Z) or (X, Y, Z, C)
+        Map values, NaN outside the mask and where the fit failed.
+    unit : str
+        A key of :data:`UNITS`.
+    description : str
+        What the map is.
+    primary : bool
+        Written as DICOM and previewed (secondary maps go to NIfTI only).
+    image_type : str
+        Value 3 of ImageType for the DICOM series (``T2 MAP``, ``DIFFUSION MAP``...).
+    """
+
+    name: str
+    values: np.ndarray
+    unit: str
+    description: str
+    primary: bool = True
+    image_type: str = "OTHER"
+
+
+@dataclass
+class StepResult:
+    """What a step computed.
+
+    Attributes
+    ----------
+    step : str
+    series : list of AnalysisSeries
+        The series used (the first is the reference geometry).
+    maps : list of MapImage
+    mask : ndarray of bool, shape (X, Y, Z)
+    failed : ndarray of bool, shape (X, Y, Z)
+        Mask voxels whose fit failed.
+    parameters : dict
+        Options and model details (for provenance).
+    """
+
+    step: str
+    series: list[AnalysisSeries]
+    maps: list[MapImage]
+    mask: np.ndarray
+    failed: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _mask(series: AnalysisSeries, threshold: float | None) -> np.ndarray:
+    mask = foreground_mask(series.data, threshold=threshold)
+    if not mask.any():
+        raise StepFailedError(f"{series.source}: the foreground mask is empty (threshold "
+                              f"{threshold or 'Otsu'}); lower --threshold")
+    _log.info("mask: %d of %d voxels", int(mask.sum()), mask.size)
+    return mask
+
+
+def _fit(what: str, series: AnalysisSeries, call: Any) -> Any:
+    try:
+        return call()
+    except FittingError as exc:
+        raise StepFailedError(f"{series.source}: {what} fit impossible: {exc}") from exc
+
+
+def _check_failed(failed: np.ndarray, mask: np.ndarray, series: AnalysisSeries,
+                  what: str) -> None:
+    n_failed = int((failed & mask).sum())
+    if n_failed == int(mask.sum()):
+        raise StepFailedError(f"{series.source}: the {what} fit failed in every one of the "
+                              f"{n_failed} foreground voxels; check the series")
+    if n_failed:
+        _log.warning("%s: %d of %d foreground voxels failed", what, n_failed, int(mask.sum()))
+
+
+def _decay(step: str, series: AnalysisSeries, *, method: str, threshold: float | None,
+           offset: bool, drop_first_echo: bool, star: bool) -> StepResult:
+    te = series.te
+    if np.isnan(te).any() or np.unique(te).size < 2:
+        raise BadSeriesError(f"{series.source}: {step} needs several echo times, found "
+                             f"{series.distinct('te').tolist()} ms")
+    mask = _mask(series, threshold)
+    fit_fn = fit_t2star if star else fit_t2
+    fit = _fit("T2*" if star else "T2", series, lambda: fit_fn(
+        series.data, te, method=method, offset=offset, drop_first_echo=drop_first_echo,
+        mask=mask))
+    name = "T2star" if star else "T2"
+    _check_failed(fit.failed, mask, series, name)
+    t2 = fit.t2star if star else fit.t2
+    maps = [
+        MapImage(name, t2, "ms", f"{'T2*' if star else 'T2'} (mono-exponential, {method})",
+                 image_type="T2 MAP"),
+        MapImage("S0", fit.s0, "a.u.", "signal at TE = 0", primary=False),
+        MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
+                 primary=False),
+    ]
+    params = {"method": method, "offset": offset, "drop_first_echo": drop_first_echo,
+              "threshold": threshold, "echo_times_ms": te.tolist()}
+    return StepResult(step, [series], maps, mask, fit.failed & mask, params)
+
+
+def compute_t2(series: AnalysisSeries, *, method: str = "nlls", threshold: float | None = None,
+               offset: bool = False, drop_first_echo: bool = False) -> StepResult:
+    """T2 map of a multi-echo spin-echo series (:func:`xnatpic.models.fit_t2`)."""
+    return _decay("t2map", series, method=method, threshold=threshold, offset=offset,
+                  drop_first_echo=drop_first_echo, star=False)
+
+
+def compute_t2star(series: AnalysisSeries, *, method: str = "nlls",
+                   threshold: float | None = None, offset: bool = False,
+                   drop_first_echo: bool = False) -> StepResult:
+    """T2* map of a multi-gradient-echo series (:func:`xnatpic.models.fit_t2star`)."""
+    return _decay("t2starmap", series, method=method, threshold=threshold, offset=offset,
+                  drop_first_echo=drop_first_echo, star=True)
+
+
+_T1_MODELS = {"vtr": "variable TR, saturation recovery", "ir": "inversion recovery"}
+
+
+def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None = None
+               ) -> StepResult:
+    """T1 map from a variable-TR (``method="vtr"``) or inversion-recovery (``"ir"``) series."""
+    mask = _mask(series, threshold)
+    if method == "vtr":
+        fit = _fit("T1 (VTR)", series, lambda: fit_t1_vtr(series.data, series.tr, mask=mask))
+        extra = MapImage("S0", fit.s0, "a.u.", "fully relaxed signal", primary=False)
+        times = {"repetition_times_ms": series.tr.tolist()}
+    elif method == "ir":
+        fit = _fit("T1 (IR)", series, lambda: fit_t1_ir(series.data, series.ti, mask=mask))
+        extra = MapImage("inversion_efficiency", fit.inversion_efficiency.astype(np.float32),
+                         "ratio", "-b / a (2 for a perfect inversion)", primary=False)
+        times = {"inversion_times_ms": series.ti.tolist()}
+    else:
+        raise BadSeriesError(f"unknown T1 method {method!r}; use vtr or ir")
+    _check_failed(fit.failed, mask, series, "T1")
+    maps = [
+        MapImage("T1", fit.t1, "ms", f"T1 ({_T1_MODELS[method]})", image_type="T1 MAP"),
+        extra,
+        MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
+                 primary=False),
+    ]
+    return StepResult("t1map", [series], maps, mask, fit.failed & mask,
+                      {"method": method, "threshold": threshold, **times})
+
+
+def _n_directions(series: AnalysisSeries, b_min: float = 50.0) -> int:
+    canonical: list[np.ndarray] = []
+    for row in series.gradient[series.b > b_min]:
+        if np.linalg.norm(row) < 0.5:
+            continue
+        row = row / np.linalg.norm(row)
+        if not any(abs(float(row @ c)) > 0.999 for c in canonical):
+            canonical.append(row)
+    return len(canonical)
+
+
+def compute_adc(series: AnalysisSeries, *, method: str = "loglinear",
+                threshold: float | None = None, dti: str = "auto") -> StepResult:
+    """ADC map, plus DTI FA/MD/AD/RD/V1 when the series has at least 6 directions.
+
+    Parameters
+    ----------
+    dti : {"auto", "yes", "no"}
+        Fit the tensor when there are >= 6 non-collinear directions (auto), always (an
+        error without them) or never.
+    """
+    b = series.b
+    if np.isnan(b).any():
+        raise BadSeriesError(f"{series.source}: some images have no DiffusionBValue")
+    mask = _mask(series, threshold)
+    fit = _fit("ADC", series, lambda: fit_adc(series.data, b, method=method, mask=mask))
+    _check_failed(fit.failed, mask, series, "ADC")
+    maps = [MapImage("ADC", fit.adc, "mm²/s", f"apparent diffusion coefficient ({method}, "
+                     "all measurements)", image_type="DIFFUSION MAP")]
+    failed = fit.failed & mask
+    n_dir = _n_directions(series)
+    params: dict[str, Any] = {"method": method, "threshold": threshold, "b_values": b.tolist(),
+                              "directions": n_dir}
+    if dti == "yes" or (dti == "auto" and n_dir >= 6):
+        tensor = _fit("DTI", series, lambda: fit_dti(series.data, b, series.gradient,
+                                                     mask=mask))
+        _check_failed(tensor.failed, mask, series, "DTI")
+        maps += [
+            MapImage("FA", tensor.fa, "ratio", "fractional anisotropy",
+                     image_type="DIFFUSION MAP"),
+            MapImage("MD", tensor.md, "mm²/s", "mean diffusivity", image_type="DIFFUSION MAP"),
+            MapImage("AD", tensor.ad, "mm²/s", "axial diffusivity", image_type="DIFFUSION MAP"),
+            MapImage("RD", tensor.rd, "mm²/s", "radial diffusivity",
+                     image_type="DIFFUSION MAP"),
+            MapImage("V1", tensor.v1, "ratio", "principal eigenvector (image axes x, y, z)",
+                     primary=False),
+        ]
+        failed = failed | (tensor.failed & mask)
+        params["dti"] = True
+    else:
+        params["dti"] = False
+        _log.info("DTI skipped: %d non-collinear directions (6 needed)", n_dir)
+    return StepResult("adcmap", [series], maps, mask, failed, params)
+
+
+def _same_grid(a: AnalysisSeries, b: AnalysisSeries) -> bool:
+    return a.data.shape[:3] == b.data.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
+
+
+def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
+                 mtr_ppm: tuple[float, ...] = (2.0, 3.5),
+                 ratio_ppm: tuple[float, float] | None = (4.2, 5.6),
+                 threshold: float | None = None, b0_method: str = "lorentzian") -> StepResult:
+    """Z-spectrum, B0, B0-corrected MTRasym and a ratiometric index of a CEST series.
+
+    B0 comes from ``wassr`` when given (same grid required), else from the minimum of the
+    Z-spectrum itself. M0 frames are the converter's flagged frames, else offsets beyond
+    ±20 ppm.
+    """
+    sat = series.sat_ppm
+    if np.isnan(sat).any():
+        raise BadSeriesError(f"{series.source}: some images have no saturation offset")
+    m0_frames = series.is_m0 if series.is_m0.any() else None
+    mask = _mask(series, threshold)
+    z = _fit("Z-spectrum", series, lambda: normalize_zspectrum(
+        series.data, sat, m0_frames=m0_frames, mask=mask))
+    _check_failed(z.failed, mask, series, "Z-spectrum")
+    failed = z.failed & mask
+    if wassr is not None:
+        if not _same_grid(series, wassr):
+            raise BadSeriesError(f"{wassr.source}: the WASSR series is not on the grid of the "
+                                 f"CEST series {series.source}; give --wassr-scan none")
+        wm0 = wassr.is_m0 if wassr.is_m0.any() else None
+        wsat = wassr.sat_ppm if wm0 is None else wassr.sat_ppm[~wm0]
+        wdata = wassr.data if wm0 is None else wassr.data[..., ~wm0]
+        b0 = _fit("WASSR B0", wassr, lambda: b0_map(wdata, wsat, method=b0_method, mask=mask))
+        b0_source = f"WASSR ({wassr.source})"
+    else:
+        b0 = _fit("B0", series, lambda: b0_map(
+            z.z, z.offsets, method=b0_method, search_ppm=(-1.5, 1.5),
+            window_ppm=1.5 if b0_method == "lorentzian" else None, mask=mask))
+        b0_source = "Z-spectrum minimum"
+    failed |= b0.failed & mask
+    maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source}")]
+    b0_values = np.where(np.isfinite(b0.b0), b0.b0, 0.0)
+    for ppm in mtr_ppm:
+        value = mtr_asym(z.z, z.offsets, float(ppm), b0_ppm=b0_values)
+        value = np.where(mask & np.isfinite(b0.b0), value, np.nan).astype(np.float32)
+        maps.append(MapImage(f"MTRasym_{float(ppm):g}ppm", value, "ratio",
+                             f"B0-corrected MTRasym at {float(ppm):g} ppm"))
+    if ratio_ppm:
+        p1, p2 = (float(v) for v in ratio_ppm)
+        value = ratiometric_index(z.z, z.offsets, p1, p2, b0_ppm=b0_values)
+        value = np.where(mask & np.isfinite(b0.b0), value, np.nan).astype(np.float32)
+        maps.append(MapImage(f"ratio_{p1:g}_{p2:g}ppm", value, "ratio",
+                             f"ratiometric index (1-Z{p1:g})Z{p2:g}/((1-Z{p2:g})Z{p1:g})"))
+    corrected = correct_b0(z.z, z.offsets, b0_values)
+    corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)
+    maps.append(MapImage("Z_B0corrected", corrected, "ratio",
+                         "B0-corrected Z-spectrum (4th axis: offsets in parameters)",
+                         primary=False))
+    maps.append(MapImage("M0", z.m0, "a.u.", "mean of the M0 frames", primary=False))
+    params = {"threshold": threshold, "mtr_ppm": [float(p) for p in mtr_ppm],
+              "ratio_ppm": None if not ratio_ppm else [float(p) for p in ratio_ppm],
+              "b0_source": b0_source, "b0_method": b0_method,
+              "offsets_ppm": z.offsets.tolist(),
+              "m0_frames": int(np.count_nonzero(m0_frames)) if m0_frames is not None
+              else "offsets beyond ±20 ppm"}
+    used = [series] + ([wassr] if wassr is not None else [])
+    return StepResult("cest", used, maps, mask, failed, params)

@@ -1,0 +1,227 @@
+"""The command line of the map steps (``pipelines/<step>/run.py`` call :func:`main`).
+
+::
+
+    run.py --input /input --output /output [--scan ID] [--threshold F] [step options]
+
+``--input`` is the session in archive layout (``SCANS/<id>/<resource>/*.dcm``); the maps
+go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success; 1 with
+the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from xnatpic.analysis.errors import NoScanError
+from xnatpic.analysis.inputs import read_series
+from xnatpic.analysis.maps import (
+    StepResult,
+    compute_adc,
+    compute_cest,
+    compute_t1,
+    compute_t2,
+    compute_t2star,
+)
+from xnatpic.analysis.outputs import write_outputs
+from xnatpic.analysis.selection import ScanInfo, select_scan, session_scans
+from xnatpic.errors import XnatpicError
+
+__all__ = ["STEPS", "build_parser", "main", "run_step"]
+
+_log = logging.getLogger("xnatpic.analysis")
+
+#: Folder under --output holding the maps (the command's output path).
+OUTPUT_FOLDER = "maps"
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    text = (text or "").strip()
+    if not text or text.lower() == "none":
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") \
+            from exc
+
+
+def _add_decay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=("nlls", "loglinear", "arlo"), default="nlls",
+                   help="fit: non-linear least squares, log-linear or ARLO")
+    p.add_argument("--offset", action="store_true", help="fit a constant offset too")
+    p.add_argument("--drop-first-echo", action="store_true",
+                   help="ignore the first echo (stimulated echoes)")
+
+
+def _add_t1(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=("auto", "vtr", "ir"), default="auto",
+                   help="variable TR, inversion recovery, or from the scan (auto)")
+
+
+def _add_adc(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=("loglinear", "nlls"), default="loglinear")
+    p.add_argument("--dti", choices=("auto", "yes", "no"), default="auto",
+                   help="fit the tensor (auto: with >= 6 directions)")
+
+
+def _add_cest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wassr-scan", default="",
+                   help="WASSR scan id for B0 (blank: found automatically; none: use the "
+                        "Z-spectrum minimum)")
+    p.add_argument("--mtr-ppm", type=_float_list, default=(2.0, 3.5),
+                   help="MTRasym offsets in ppm, comma-separated (default 2.0,3.5)")
+    p.add_argument("--ratio-ppm", type=_float_list, default=(4.2, 5.6),
+                   help="two offsets of the ratiometric index (default 4.2,5.6; none: skip)")
+    p.add_argument("--b0-method", choices=("lorentzian", "parabola"), default="lorentzian")
+
+
+def _t2(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    return _decay(args, session, "t2map", compute_t2)
+
+
+def _t2star(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    return _decay(args, session, "t2starmap", compute_t2star)
+
+
+def _decay(args: argparse.Namespace, session: Path, step: str,
+           compute: Callable[..., StepResult]) -> tuple[StepResult, dict[str, str]]:
+    info = select_scan(session, step, scan_id=args.scan or None)
+    _log.info("%s: scan %s, %s", step, info.scan_id, info.detail)
+    series = read_series(info.folder)
+    return compute(series, method=args.method, threshold=args.threshold, offset=args.offset,
+                   drop_first_echo=args.drop_first_echo), {"source": info.scan_id}
+
+
+def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    kinds = ("vtr", "ir") if args.method == "auto" else (args.method,)
+    info = select_scan(session, "t1map", scan_id=args.scan or None, kinds=kinds)
+    _log.info("t1map: scan %s, %s (%s)", info.scan_id, info.detail, info.kind)
+    series = read_series(info.folder)
+    return compute_t1(series, method=info.kind, threshold=args.threshold), \
+        {"source": info.scan_id}
+
+
+def _adc(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    info = select_scan(session, "adcmap", scan_id=args.scan or None)
+    _log.info("adcmap: scan %s, %s", info.scan_id, info.detail)
+    series = read_series(info.folder)
+    return compute_adc(series, method=args.method, threshold=args.threshold, dti=args.dti), \
+        {"source": info.scan_id}
+
+
+def _wassr(args: argparse.Namespace, session: Path, cest: ScanInfo) -> ScanInfo | None:
+    choice = (args.wassr_scan or "").strip()
+    if choice.lower() == "none":
+        return None
+    if choice:
+        return select_scan(session, "cest", scan_id=choice, kinds=("wassr",))
+    found = [s for s in session_scans(session) if s.kind == "wassr"]
+    if not found:
+        _log.info("cest: no WASSR scan; B0 from the Z-spectrum minimum")
+        return None
+    return found[-1]
+
+
+def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    info = select_scan(session, "cest", scan_id=args.scan or None)
+    _log.info("cest: scan %s, %s", info.scan_id, info.detail)
+    series = read_series(info.folder)
+    wassr_info = _wassr(args, session, info)
+    wassr = None
+    scans = {"cest": info.scan_id}
+    if wassr_info is not None:
+        wassr = read_series(wassr_info.folder)
+        if wassr.data.shape[:3] != series.data.shape[:3]:
+            if args.wassr_scan:
+                raise NoScanError(f"WASSR scan {wassr_info.scan_id} has grid "
+                                  f"{wassr.data.shape[:3]}, CEST scan {info.scan_id} "
+                                  f"{series.data.shape[:3]}; they must match")
+            _log.warning("cest: WASSR scan %s is on another grid; B0 from the Z-spectrum",
+                         wassr_info.scan_id)
+            wassr = None
+        else:
+            scans["wassr"] = wassr_info.scan_id
+            _log.info("cest: B0 from WASSR scan %s", wassr_info.scan_id)
+    ratio = tuple(args.ratio_ppm) or None
+    if ratio is not None and len(ratio) != 2:
+        raise NoScanError(f"--ratio-ppm needs two offsets, got {list(ratio)}")
+    return compute_cest(series, wassr=wassr, mtr_ppm=tuple(args.mtr_ppm), ratio_ppm=ratio,
+                        threshold=args.threshold, b0_method=args.b0_method), scans
+
+
+#: step -> (description, option adder, runner).
+STEPS: dict[str, tuple[str, Callable[..., None], Callable[..., Any]]] = {
+    "t2map": ("T2 map from a multi-echo spin-echo (MSME) scan", _add_decay, _t2),
+    "t2starmap": ("T2* map from a multi-gradient-echo (MGE) scan", _add_decay, _t2star),
+    "t1map": ("T1 map from a variable-TR or inversion-recovery scan", _add_t1, _t1),
+    "adcmap": ("ADC map, and DTI FA/MD/AD/RD/V1 with >= 6 directions", _add_adc, _adc),
+    "cest": ("CEST: Z-spectrum, B0, MTRasym and a ratiometric index", _add_cest, _cest),
+}
+
+
+def build_parser(step: str) -> argparse.ArgumentParser:
+    """The argument parser of ``step``."""
+    description, add_options, _ = STEPS[step]
+    p = argparse.ArgumentParser(prog=step, description=description)
+    p.add_argument("--input", type=Path, default=Path("/input"),
+                   help="the session (archive layout: SCANS/<id>/<resource>/)")
+    p.add_argument("--output", type=Path, default=Path("/output"))
+    p.add_argument("--scan", default="", help="scan id (blank: chosen from DICOM attributes)")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="mask threshold as a fraction of the 99th percentile signal "
+                        "(0: Otsu)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    add_options(p)
+    return p
+
+
+def run_step(step: str, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """Select, read, fit and write; return the statistics summary.
+
+    Raises
+    ------
+    XnatpicError
+        With a message naming the scan and the problem.
+    """
+    _, _, runner = STEPS[step]
+    if args.threshold is not None and not 0 <= args.threshold < 1:
+        raise NoScanError(f"--threshold must be in [0, 1), got {args.threshold}")
+    session = args.input
+    if not (session / "SCANS").is_dir():
+        raise NoScanError(f"{session}: no SCANS folder; mount the session (archive layout "
+                          "SCANS/<id>/<resource>/) at the input")
+    result, scans = runner(args, session)
+    return write_outputs(result, args.output / OUTPUT_FOLDER, scans=scans, argv=argv)
+
+
+def main(step: str, argv: Sequence[str] | None = None) -> int:
+    """Run ``step`` with ``argv``; exit code 0 on success, 1 on a failure (reason on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(step).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=f"{step}: %(levelname)s %(message)s", stream=sys.stderr,
+                        force=True)
+    start = time.monotonic()
+    out = args.output / OUTPUT_FOLDER
+    try:
+        summary = run_step(step, args, argv)
+    except XnatpicError as exc:
+        if out.exists():
+            shutil.rmtree(out)
+        print(f"{step}: error: {exc}", file=sys.stderr)
+        return 1
+    for name, entry in summary["maps"].items():
+        whole = entry["whole"]
+        median = "-" if whole["median"] is None else f"{whole['median']:.4g}"
+        _log.info("%s: median %s %s in %d voxels (%d failed)", name, median, entry["unit"],
+                  whole["n_voxels"], whole["n_failed"])
+    _log.info("done in %.1f s: %s", time.monotonic() - start, out / "report.html")
+    return 0
