@@ -80,7 +80,7 @@ def mr_images(rows: int, cols: int, spacing: tuple[float, float], positions: lis
         ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, sop
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = (
             study, series, frame_uid)
-        ds.Modality, ds.PatientID, ds.PatientName = "MR", "mouse1", "mouse1"
+        ds.Modality, ds.PatientID, ds.PatientName = "MR", "mouse1", "mouse1^"
         ds.PatientBirthDate, ds.PatientSex, ds.StudyID = "", "O", "1"
         ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20260101", "120000", ""
         ds.ReferringPhysicianName, ds.SeriesNumber, ds.InstanceNumber = "", 3, k + 1
