@@ -1,0 +1,171 @@
+"""§3: every map step through the local launcher on the converted phantom (SNR 100).
+
+Accuracy is measured against the phantom's truth maps, compartment by compartment
+(labels 1-6): the signed median relative error ``median((fit - truth) / truth)`` must be
+within 1 % for T2, T2*, T1 (VTR and IR), ADC and MD; FA within 0.02 in the anisotropic
+fibre vial (in isotropic compartments FA has a noise floor, checked separately); B0 from
+WASSR within 0.02 ppm of the truth at every voxel's compartment median; MTRasym within
+0.005 of the analytic value from truth.json's pools and amplitude maps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.analysis.conftest import RESOURCES, launch_step
+from xnatpic.phantom import read_truth, read_truth_map
+
+#: Truth geometry of each step's phantom scan.
+GEOMETRY = {"t2map": "axial", "t2starmap": "axial", "t1map": "axial", "t1map-ir": "axial",
+            "adcmap": "oblique", "cest": "axial"}
+
+
+@pytest.fixture(scope="module")
+def runs(phantom_session, phantom_dicom, tmp_path_factory) -> dict[str, Path]:
+    """Launch every step once; step -> the stored resource folder."""
+    build = tmp_path_factory.mktemp("builds")
+    out: dict[str, Path] = {}
+    for step in ("t2map", "t2starmap", "t1map", "adcmap", "cest"):
+        result = launch_step(step, phantom_session, build)
+        assert result.ok, (step, result.error, Path(result.stderr).read_text()[-3000:])
+        assert [Path(p).name for p in result.stored] == [RESOURCES[step]]
+        out[step] = phantom_session / "RESOURCES" / RESOURCES[step]
+    # T1 by inversion recovery: a session whose only T1 scan is the IR one (auto-detected).
+    ir_root = tmp_path_factory.mktemp("ir")
+    ir_session = ir_root / "PRECLIN" / "arc001" / "ir_only"
+    shutil.copytree(phantom_dicom["4"], ir_session / "SCANS" / "4" / "DICOM")
+    result = launch_step("t1map", ir_session, build)
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+    out["t1map-ir"] = ir_session / "RESOURCES" / "T1MAP"
+    return out
+
+
+def _map(resource: Path, name: str) -> np.ndarray:
+    return np.asarray(nib.load(resource / "nifti" / f"{name}.nii.gz").dataobj)
+
+
+def _truth(study: Path, geometry: str, name: str) -> np.ndarray:
+    """Truth map transposed from (slice, row, column) to the maps' (x, y, z)."""
+    return read_truth_map(study, geometry, name).transpose(2, 1, 0)
+
+
+def _median_relative_errors(fit: np.ndarray, truth: np.ndarray, labels: np.ndarray
+                            ) -> dict[int, float]:
+    out = {}
+    for label in np.unique(labels[labels > 0]):
+        inside = labels == label
+        out[int(label)] = float(np.nanmedian((fit[inside] - truth[inside]) / truth[inside]))
+    return out
+
+
+@pytest.mark.parametrize(("step", "name", "truth_name"), [
+    ("t2map", "T2", "T2"),
+    ("t2starmap", "T2star", "T2s"),
+    ("t1map", "T1", "T1"),
+    ("t1map-ir", "T1", "T1"),
+    ("adcmap", "ADC", "MD"),
+    ("adcmap", "MD", "MD"),
+])
+def test_median_relative_error_within_1_percent(runs, phantom_study, step, name, truth_name):
+    geometry = GEOMETRY[step]
+    labels = _truth(phantom_study, geometry, "labels")
+    fit = _map(runs[step], name)
+    assert fit.shape == labels.shape
+    errors = _median_relative_errors(fit, _truth(phantom_study, geometry, truth_name), labels)
+    assert len(errors) == 6
+    worst = max(errors.values(), key=abs)
+    assert abs(worst) <= 0.01, errors
+    # every compartment voxel was fitted (finite) and inside the automatic mask
+    mask = _map(runs[step], "mask") > 0
+    assert mask[labels > 0].mean() > 0.99
+    assert np.isfinite(fit[labels > 0]).mean() > 0.99
+
+
+def test_t1_methods_auto_detected(runs):
+    vtr = json.loads((runs["t1map"] / "provenance.json").read_text())
+    ir = json.loads((runs["t1map-ir"] / "provenance.json").read_text())
+    assert vtr["parameters"]["method"] == "vtr" and vtr["scans"] == {"source": "3"}
+    assert ir["parameters"]["method"] == "ir" and ir["scans"] == {"source": "4"}
+
+
+def test_fa_in_fibre_vial_within_002(runs, phantom_study):
+    labels = _truth(phantom_study, "oblique", "labels")
+    fa = _map(runs["adcmap"], "FA")
+    truth = _truth(phantom_study, "oblique", "FA")
+    fibre = labels == 5  # vial_D_fibre, the only anisotropic compartment
+    assert truth[fibre].min() > 0.3
+    assert abs(float(np.nanmedian(fa[fibre])) - float(np.median(truth[fibre]))) <= 0.02
+    # isotropic compartments: FA is the noise floor only (truth 0)
+    assert float(np.nanmedian(fa[(labels > 0) & ~fibre])) < 0.1
+
+
+def test_v1_along_fibre(runs, phantom_study):
+    """V1 (image axes) points along the fibre direction of the truth tensor."""
+    labels = _truth(phantom_study, "oblique", "labels")
+    tensor = read_truth_map(phantom_study, "oblique", "D").transpose(2, 1, 0, 3, 4)
+    fibre = labels == 5
+    v1 = _map(runs["adcmap"], "V1")[fibre]
+    affine = nib.load(runs["adcmap"] / "nifti" / "V1.nii.gz").affine
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    world_ras = v1 @ axes.T
+    d = tensor[fibre][0]
+    principal = np.linalg.eigh(d)[1][:, -1]  # subject frame = DICOM LPS
+    principal_ras = principal * np.array([-1.0, -1.0, 1.0])
+    cosine = np.abs(world_ras @ principal_ras)
+    assert np.median(cosine) > 0.99
+
+
+def test_b0_from_wassr_within_002_ppm(runs, phantom_study):
+    labels = _truth(phantom_study, "axial", "labels")
+    b0 = _map(runs["cest"], "B0")
+    truth = _truth(phantom_study, "axial", "B0_ppm")
+    for label in range(1, 7):
+        inside = labels == label
+        assert abs(float(np.nanmedian(b0[inside] - truth[inside]))) <= 0.02, label
+    assert float(np.nanpercentile(np.abs(b0 - truth)[labels > 0], 99)) <= 0.02
+    provenance = json.loads((runs["cest"] / "provenance.json").read_text())
+    assert provenance["scans"] == {"cest": "7", "wassr": "8"}
+
+
+def _lorentzian(x: float, centre: float, fwhm: float) -> float:
+    return (fwhm / 2) ** 2 / ((fwhm / 2) ** 2 + (x - centre) ** 2)
+
+
+@pytest.mark.parametrize("ppm", [2.0, 3.5])
+def test_mtrasym_within_0005_of_analytic(runs, phantom_study, ppm):
+    truth = read_truth(phantom_study)
+    labels = _truth(phantom_study, "axial", "labels")
+    expected = np.zeros(labels.shape)
+    for pool, spec in truth["cest_pools"].items():
+        amplitude = _truth(phantom_study, "axial", f"cest_{pool}")
+        expected += amplitude * (_lorentzian(ppm, spec["offset_ppm"], spec["fwhm_ppm"])
+                                 - _lorentzian(-ppm, spec["offset_ppm"], spec["fwhm_ppm"]))
+    fit = _map(runs["cest"], f"MTRasym_{ppm:g}ppm")
+    assert expected.max() > 0.01  # some compartment has an effect at this offset
+    for label in range(1, 7):
+        inside = labels == label
+        assert abs(float(np.nanmedian(fit[inside] - expected[inside]))) <= 0.005, label
+
+
+def test_each_resource_holds_every_output(runs):
+    for step, resource in runs.items():
+        stats = json.loads((resource / "stats.json").read_text())
+        provenance = json.loads((resource / "provenance.json").read_text())
+        assert provenance["step"] == step.split("-")[0]
+        assert provenance["inputs"][0]["series_instance_uid"].startswith("2.25.")
+        assert provenance["inputs"][0]["sop_instance_uids"]
+        html = (resource / "report.html").read_text()
+        for name, entry in stats["maps"].items():
+            assert (resource / "png" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+            assert (resource / "nifti" / f"{name}.nii.gz").is_file()
+            assert sorted((resource / "dicom" / name).glob("*.dcm"))
+            assert f"<h2>{name}</h2>" in html
+            assert entry["whole"]["n_voxels"] == stats["mask_voxels"]
+        assert html.count("data:image/png;base64,") == len(stats["maps"])
+        assert (resource / "stats.csv").read_text().startswith("map,unit,slice,n_voxels")
