@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from xnatpic.upload.errors import ProjectNotFoundError
+from xnatpic.upload.errors import ProjectNotFoundError, TransientError
 from xnatpic.upload.prepare import SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 from xnatpic.xnat.archive import METADATA_NAME
@@ -27,10 +27,15 @@ FIELDS_NAME = "xnatpic-fields.json"
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    """Copy through a hidden partial file; an OSError (full or dropped network share) is
+    reported as transient: the copy is idempotent, so the runner may retry it."""
     partial = destination.with_name(f".{destination.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.replace(destination)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, partial)
+        partial.replace(destination)
+    except OSError as exc:
+        raise TransientError(f"{destination}: {exc.strerror or exc}") from exc
 
 
 def _atomic_write(destination: Path, text: str) -> None:
