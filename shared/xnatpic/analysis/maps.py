@@ -18,6 +18,7 @@ from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.mask import foreground_mask
 from xnatpic.errors import FittingError
 from xnatpic.models import (
+    M0_THRESHOLD_PPM,
     b0_map,
     correct_b0,
     fit_adc,
@@ -276,6 +277,12 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     if np.isnan(sat).any():
         raise BadSeriesError(f"{series.source}: some images have no saturation offset")
     m0_frames = series.is_m0 if series.is_m0.any() else None
+    if m0_frames is None and not (np.abs(sat) >= M0_THRESHOLD_PPM).any():
+        raise BadSeriesError(
+            f"{series.source}: no M0 (unsaturated) frame: no image is flagged M0 and no "
+            f"saturation offset is beyond ±{M0_THRESHOLD_PPM:g} ppm (offsets "
+            f"{np.nanmin(sat):g} to {np.nanmax(sat):g} ppm); the Z-spectrum cannot be "
+            "normalised, acquire a reference far off resonance")
     mask = _mask(series, threshold)
     z = _fit("Z-spectrum", series, lambda: normalize_zspectrum(
         series.data, sat, m0_frames=m0_frames, mask=mask))

@@ -12,15 +12,16 @@ the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from xnatpic.analysis.errors import NoScanError
+from xnatpic.analysis.errors import AnalysisError, NoScanError
 from xnatpic.analysis.inputs import read_series
 from xnatpic.analysis.maps import (
     StepResult,
@@ -83,6 +84,15 @@ def _add_cest(p: argparse.ArgumentParser) -> None:
     p.add_argument("--b0-method", choices=("lorentzian", "parabola"), default="lorentzian")
 
 
+@contextlib.contextmanager
+def _scan(info: ScanInfo) -> Iterator[None]:
+    """Prefix the errors raised while reading or fitting ``info`` with its scan id."""
+    try:
+        yield
+    except AnalysisError as exc:
+        raise type(exc)(f"scan {info.scan_id}: {exc}") from exc
+
+
 def _t2(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
     return _decay(args, session, "t2map", compute_t2)
 
@@ -95,26 +105,30 @@ def _decay(args: argparse.Namespace, session: Path, step: str,
            compute: Callable[..., StepResult]) -> tuple[StepResult, dict[str, str]]:
     info = select_scan(session, step, scan_id=args.scan or None)
     _log.info("%s: scan %s, %s", step, info.scan_id, info.detail)
-    series = read_series(info.folder)
-    return compute(series, method=args.method, threshold=args.threshold, offset=args.offset,
-                   drop_first_echo=args.drop_first_echo), {"source": info.scan_id}
+    with _scan(info):
+        series = read_series(info.folder)
+        result = compute(series, method=args.method, threshold=args.threshold,
+                         offset=args.offset, drop_first_echo=args.drop_first_echo)
+    return result, {"source": info.scan_id}
 
 
 def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
     kinds = ("vtr", "ir") if args.method == "auto" else (args.method,)
     info = select_scan(session, "t1map", scan_id=args.scan or None, kinds=kinds)
     _log.info("t1map: scan %s, %s (%s)", info.scan_id, info.detail, info.kind)
-    series = read_series(info.folder)
-    return compute_t1(series, method=info.kind, threshold=args.threshold), \
-        {"source": info.scan_id}
+    with _scan(info):
+        result = compute_t1(read_series(info.folder), method=info.kind,
+                            threshold=args.threshold)
+    return result, {"source": info.scan_id}
 
 
 def _adc(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
     info = select_scan(session, "adcmap", scan_id=args.scan or None)
     _log.info("adcmap: scan %s, %s", info.scan_id, info.detail)
-    series = read_series(info.folder)
-    return compute_adc(series, method=args.method, threshold=args.threshold, dti=args.dti), \
-        {"source": info.scan_id}
+    with _scan(info):
+        result = compute_adc(read_series(info.folder), method=args.method,
+                             threshold=args.threshold, dti=args.dti)
+    return result, {"source": info.scan_id}
 
 
 def _wassr(args: argparse.Namespace, session: Path, cest: ScanInfo) -> ScanInfo | None:
@@ -133,12 +147,14 @@ def _wassr(args: argparse.Namespace, session: Path, cest: ScanInfo) -> ScanInfo 
 def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
     info = select_scan(session, "cest", scan_id=args.scan or None)
     _log.info("cest: scan %s, %s", info.scan_id, info.detail)
-    series = read_series(info.folder)
+    with _scan(info):
+        series = read_series(info.folder)
     wassr_info = _wassr(args, session, info)
     wassr = None
     scans = {"cest": info.scan_id}
     if wassr_info is not None:
-        wassr = read_series(wassr_info.folder)
+        with _scan(wassr_info):
+            wassr = read_series(wassr_info.folder)
         if wassr.data.shape[:3] != series.data.shape[:3]:
             if args.wassr_scan:
                 raise NoScanError(f"WASSR scan {wassr_info.scan_id} has grid "
@@ -153,8 +169,11 @@ def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str
     ratio = tuple(args.ratio_ppm) or None
     if ratio is not None and len(ratio) != 2:
         raise NoScanError(f"--ratio-ppm needs two offsets, got {list(ratio)}")
-    return compute_cest(series, wassr=wassr, mtr_ppm=tuple(args.mtr_ppm), ratio_ppm=ratio,
-                        threshold=args.threshold, b0_method=args.b0_method), scans
+    with _scan(info):
+        result = compute_cest(series, wassr=wassr, mtr_ppm=tuple(args.mtr_ppm),
+                              ratio_ppm=ratio, threshold=args.threshold,
+                              b0_method=args.b0_method)
+    return result, scans
 
 
 #: step -> (description, option adder, runner).
