@@ -135,11 +135,15 @@ class TestRoiStatsStep:
         proc = _launch("--session", str(session), build=tmp_path / "build")  # mask=auto
         assert proc.returncode == 0, proc.stderr[-3000:]
         rows = _read_csv(session / "RESOURCES" / "ROISTATS" / "roi_stats.csv")
-        # Otsu on the first map (ADC: 1.5e-3 in the ROIs, 3e-3 elsewhere): the background
-        # 3e-3 voxels are the bright class, 128 - 24 = 104 of them
+        # Otsu on the first map (ADC: 1.5e-3 in the ROIs, 3e-3 elsewhere): the 104
+        # background voxels at 3e-3 are the bright class; the tumour (18 voxels) is
+        # enclosed by them, so hole filling adds it; the muscle touches the edge: not added
         assert {r["roi"] for r in rows} == {"foreground"}
         adc = next(r for r in rows if r["map"] == "ADC")
-        assert (adc["n"], float(adc["mean"])) == ("104", pytest.approx(3e-3))
+        assert (adc["n"], float(adc["mean"])) == (
+            "122", pytest.approx((104 * 3e-3 + 18 * 1.5e-3) / 122))
+        t2 = next(r for r in rows if r["map"] == "T2")
+        assert (t2["n"], t2["n_excluded"]) == ("121", "1")
 
     def test_mask_of_another_frame_of_reference_fails(self, tmp_path):
         project = tmp_path / "archive" / "OTHER"

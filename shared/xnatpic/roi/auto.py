@@ -57,13 +57,15 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     s0 = np.cumsum(hist * centres)
     m0 = s0 / np.maximum(w0, 1)
     m1 = (s0[-1] - s0) / np.maximum(w1, 1)
-    between = w0 * w1 * (m0 - m1) ** 2
-    return float(edges[int(np.argmax(between[:-1])) + 1])
+    between = (w0 * w1 * (m0 - m1) ** 2)[:-1]
+    # empty bins between the classes give a plateau of equal maxima: take its middle
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12))
+    return float((edges[best[0] + 1] + edges[best[-1] + 1]) / 2)
 
 
 def foreground_mask(image: np.ndarray, affine: np.ndarray, *, source: str,
                     frame_of_reference_uid: str | None = None) -> GriddedMasks:
-    """One ROI ``foreground``: voxels above Otsu's threshold, holes filled per volume.
+    """One ROI ``foreground``: voxels above Otsu's threshold, holes filled slice by slice.
 
     Parameters
     ----------
@@ -94,6 +96,7 @@ def foreground_mask(image: np.ndarray, affine: np.ndarray, *, source: str,
     except RoiError as exc:
         raise RoiError(f"{source}: {exc}") from exc
     mask = np.nan_to_num(img, nan=-np.inf) > threshold
-    mask = ndimage.binary_fill_holes(mask)
+    for k in range(mask.shape[2]):  # 2-D: a 3-D fill would see thin stacks as all border
+        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
     return GriddedMasks({AUTO_ROI: mask}, Grid(img.shape, affine),
                         f"auto (Otsu > {threshold:.6g} on {source})", frame_of_reference_uid)
