@@ -182,7 +182,10 @@ def describe_scan(session: Path, scan_id: str) -> ScanInfo:
         When its DICOM cannot be read as one series.
     """
     folder = scan_folder(session, scan_id)
-    frames = read_frames(folder, pixels=False)
+    try:
+        frames = read_frames(folder, pixels=False)
+    except BadSeriesError as exc:
+        raise BadSeriesError(f"scan {scan_id}: {exc}") from exc
     header = pydicom.dcmread(frames[0].path, stop_before_pixels=True)
     scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
     if not scanning and str(header.get("EchoPulseSequence", "")):
