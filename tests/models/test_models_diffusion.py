@@ -54,6 +54,20 @@ def test_adc_accuracy(method: str) -> None:
     assert np.percentile(err, 95) <= 0.05
 
 
+@pytest.mark.parametrize("method", ["loglinear", "nlls"])
+def test_adc_goodness_of_fit_is_on_the_raw_data(method: str) -> None:
+    gen = rng(36)
+    s0 = gen.uniform(500, 1500, 200)
+    adc = gen.uniform(0.3e-3, 3.0e-3, 200)
+    signal = rician(gen, s0[:, None] * np.exp(-BVALS * adc[:, None]), s0 / 100)
+    fit = fit_adc(signal, BVALS, method=method)
+    resid = signal - fit.s0[:, None] * np.exp(-BVALS * fit.adc[:, None])
+    sse = (resid**2).sum(1)
+    sst = ((signal - signal.mean(1, keepdims=True)) ** 2).sum(1)
+    np.testing.assert_allclose(fit.rmse, np.sqrt(sse / BVALS.size), rtol=1e-4)
+    np.testing.assert_allclose(fit.r_squared, 1 - sse / sst, rtol=1e-5)
+
+
 def test_adc_b_range_excludes_perfusion() -> None:
     gen = rng(31)
     b = np.array([0.0, 20.0, 50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0])

@@ -30,5 +30,11 @@ def map_rows(func: Callable[..., T], *arrays: np.ndarray, block: int = ROW_BLOCK
     n = arrays[0].shape[0]
     if n <= block:
         return func(*arrays)
-    parts = [func(*(a[start : start + block] for a in arrays)) for start in range(0, n, block)]
-    return tuple(np.concatenate(column, axis=0) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+    outputs: list[np.ndarray] = []
+    for start in range(0, n, block):
+        part = func(*(a[start : start + block] for a in arrays))
+        if not outputs:
+            outputs = [np.empty((n, *np.shape(v)[1:]), dtype=np.asarray(v).dtype) for v in part]
+        for out, value in zip(outputs, part, strict=True):
+            out[start : start + block] = value
+    return tuple(outputs)  # type: ignore[return-value]

@@ -18,7 +18,7 @@ from xnatpic.models._blocks import map_rows
 from xnatpic.models._lm import levenberg_marquardt
 from xnatpic.models._validate import row_count, row_sum
 
-__all__ = ["ExpFit", "fit_exponential", "grid_search", "loglinear"]
+__all__ = ["ExpFit", "fit_exponential", "grid_search", "loglinear", "residual_sse"]
 
 _CHUNK = 4096
 
@@ -46,6 +46,7 @@ def grid_search(
     *,
     recovery: bool,
     constant: bool,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Best ``(alpha, beta, k, sse)`` over ``k_grid`` (log-spaced), refined by a parabola.
 
@@ -56,6 +57,8 @@ def grid_search(
     k_grid : ndarray, shape (K,), increasing and log-spaced
     recovery, constant : bool
         Model variant (see module docstring).
+    weights : ndarray, shape (M,), optional
+        Weights of the measurements in the sum of squares (default 1).
 
     Returns
     -------
@@ -64,15 +67,17 @@ def grid_search(
         of the best grid point.
     """
     h = _basis(t, k_grid, recovery)  # (M, K)
-    m = t.size
-    # With a constant, project it out: against the centred basis h - mean(h) the constant
-    # and the exponential are orthogonal, so every grid point is a one-column problem
-    # (and float32 is safe: no determinant of nearly collinear columns).
-    h_mean = h.mean(axis=0) if constant else np.zeros(k_grid.size)
+    w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    m = float(w.sum())
+    # With a constant, project it out: against the (weighted-)centred basis h - mean(h)
+    # the constant and the exponential are orthogonal, so every grid point is a one-column
+    # problem (and float32 is safe: no determinant of nearly collinear columns).
+    h_mean = (w @ h) / m if constant else np.zeros(k_grid.size)
     basis = h - h_mean
-    hh = np.einsum("mk,mk->k", basis, basis)
+    hh = np.einsum("m,mk,mk->k", w, basis, basis)
     inv_hh32 = (1.0 / hh).astype(np.float32)
-    basis32 = basis.astype(np.float32)
+    basis32 = (w[:, None] * basis).astype(np.float32)
+    w32 = w.astype(np.float32)
     n = y.shape[0]
     alpha = np.zeros(n)
     beta = np.empty(n)
@@ -103,8 +108,8 @@ def grid_search(
         f = np.abs(frac)
         b0 = c[rows, j] / hh[j]
         b1 = c[rows, jn] / hh[jn]
-        s1 = row_sum(yc).astype(np.float64)
-        yy = np.einsum("nm,nm->n", yc, yc, dtype=np.float64)
+        s1 = (yc @ w32).astype(np.float64)
+        yy = np.einsum("nm,nm,m->n", yc, yc, w32, dtype=np.float64)
         sl = slice(start, start + yc.shape[0])
         beta[sl] = b0 + f * (b1 - b0)
         if constant:
@@ -126,19 +131,32 @@ class _VarProProblem:
     the solver state is a few numbers per voxel rather than residual arrays.
     """
 
-    def __init__(self, t: np.ndarray, recovery: bool, constant: bool):
+    def __init__(
+        self, t: np.ndarray, recovery: bool, constant: bool, weights: np.ndarray | None = None
+    ):
         self.t = t.astype(np.float32)
-        ones = np.ones_like(self.t)
-        self.p2 = np.stack([ones, self.t], axis=1)
-        self.p3 = np.stack([ones, self.t, self.t * self.t], axis=1)
+        w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=np.float64)
+        tw = np.asarray(t, dtype=np.float64)
+        self.weights = w.astype(np.float32)
+        self.p2 = np.stack([w, w * tw], axis=1).astype(np.float32)
+        self.p3 = np.stack([w, w * tw, w * tw * tw], axis=1).astype(np.float32)
         self.recovery = recovery
         self.constant = constant
-        self.m = float(t.size)
+        self.m = float(w.sum())
+
+    def data(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(y float32, weighted sum of y, weighted sum of y²)`` for :meth:`solve`."""
+        y32 = np.asarray(y, dtype=np.float32)
+        return (
+            y32,
+            (y32 @ self.weights).astype(np.float64),
+            np.einsum("nm,nm,m->n", y32, y32, self.weights, dtype=np.float64),
+        )
 
     def solve(self, k: np.ndarray, data: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
         """Linear parameters, cost, gradient ``g`` and curvature ``a`` at rates ``k``.
 
-        ``data`` is ``(y (n, M) float32, sum y (n,), sum y² (n,))``.
+        ``data`` comes from :meth:`data`; all sums are weighted.
         """
         y, s_y, s_yy = data
         e = np.exp(-(k.astype(np.float32)[:, None] * self.t))
@@ -185,12 +203,12 @@ class _VarProProblem:
         self, p: np.ndarray, y: np.ndarray, w: np.ndarray | None
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         sol = self.solve(p[:, 0], y)
-        return sol["cost"], (sol["a"], sol["g"])
+        return sol["cost"], (sol["a"], sol["g"], sol["alpha"], sol["beta"])
 
     def normal_equations(
         self, p: np.ndarray, cache: tuple[np.ndarray, ...]
     ) -> tuple[np.ndarray, np.ndarray]:
-        a, g = cache
+        a, g = cache[0], cache[1]
         return a[:, None, None], g[:, None]
 
 
@@ -237,23 +255,38 @@ def fit_exponential(
     k_lo, k_hi = k_bounds
     decades = np.log10(k_hi / k_lo)
     k_grid = np.geomspace(k_lo, k_hi, max(int(np.ceil(decades * grid_per_decade)) + 1, 8))
-    problem = _VarProProblem(t, recovery, constant)
+    # Repeated times (e.g. several diffusion directions per b-value) share the model value:
+    # the least-squares problem equals the one on the group means weighted by the group
+    # sizes, plus the (constant) spread within the groups.
+    times, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
+    grouped = times.size < t.size
+    weights = counts.astype(np.float64) if grouped else None
+    average = np.zeros((t.size, times.size))
+    average[np.arange(t.size), inverse] = 1.0 / counts[inverse]
+    tt = times if grouped else t
+    problem = _VarProProblem(tt, recovery, constant, weights)
 
     def block(yb: np.ndarray, *start: np.ndarray) -> tuple[np.ndarray, ...]:
         n = yb.shape[0]
+        within = np.zeros(n)
+        if grouped:
+            y64 = np.asarray(yb, dtype=np.float64)
+            means = y64 @ average
+            within = np.einsum("nm,nm->n", y64, y64) - np.einsum(
+                "nu,nu,u->n", means, means, weights
+            )
+            within = np.maximum(within, 0.0)
+            yb = means.astype(np.float32)
         if start:
             alpha, beta, k = (np.asarray(v, dtype=np.float64) for v in start)
             sse = np.full(n, np.nan)
         else:
-            alpha, beta, k, sse = grid_search(yb, t, k_grid, recovery=recovery, constant=constant)
+            alpha, beta, k, sse = grid_search(
+                yb, tt, k_grid, recovery=recovery, constant=constant, weights=weights
+            )
         if not refine or n == 0:
-            return alpha, beta, k, sse, np.ones(n, dtype=bool)
-        y32 = np.asarray(yb, dtype=np.float32)
-        data = (
-            y32,
-            row_sum(y32).astype(np.float64),
-            np.einsum("nm,nm->n", y32, y32, dtype=np.float64),
-        )
+            return alpha, beta, k, sse + within, np.ones(n, dtype=bool)
+        data = problem.data(yb)
         res = levenberg_marquardt(
             problem,
             data,
@@ -268,10 +301,13 @@ def fit_exponential(
             # projection, and ~1e-13 |y|² on the predicted decrease of a step.
             cost_tol=1e-6 * data[2],
             cost_floor=1e-11 * data[2],
+            keep_cache=True,
         )
+        _, _, alpha, beta = res.cache
         k = res.params[:, 0]
-        sol = problem.solve(k, data)
-        return sol["alpha"], sol["beta"], k, sol["cost"], res.converged
+        # The solver's cost is a difference of large float32 sums; report the residuals'.
+        sse = residual_sse(yb, tt, alpha, beta, k, recovery=recovery, weights=weights)
+        return alpha, beta, k, sse + within, res.converged
 
     starts = () if p0 is None else tuple(np.asarray(v, dtype=np.float64) for v in p0)
     return ExpFit(*map_rows(block, y, *starts))
@@ -329,3 +365,36 @@ def _loglinear_block(
         s0 = np.exp(intercept - slope * t0)
     slope[row_count(positive) < 2] = np.nan
     return s0, -slope
+
+
+def residual_sse(
+    y: np.ndarray,
+    t: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    k: np.ndarray,
+    *,
+    recovery: bool = False,
+    magnitude: bool = False,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """(Weighted) sum of squared residuals of ``alpha + beta h(k t)``.
+
+    float32 work with float64 sums; ``magnitude`` compares ``|alpha + beta h|``.
+    """
+    t32 = t.astype(np.float32)
+    w32 = np.ones(t.size, np.float32) if weights is None else weights.astype(np.float32)
+
+    def block(yb: np.ndarray, a: np.ndarray, b: np.ndarray, kb: np.ndarray) -> tuple:
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(-(kb.astype(np.float32)[:, None] * t32))
+            if recovery:
+                e = np.subtract(1.0, e, out=e)
+            pred = e * b.astype(np.float32)[:, None]
+            pred += a.astype(np.float32)[:, None]
+            if magnitude:
+                np.abs(pred, out=pred)
+            r = np.subtract(np.asarray(yb, dtype=np.float32), pred, out=pred)
+        return (np.einsum("nm,nm,m->n", r, r, w32, dtype=np.float64),)
+
+    return map_rows(block, y, alpha, beta, k)[0]

@@ -92,12 +92,16 @@ class LMResult:
         True where a convergence criterion was met before ``max_iter``.
     n_iter : ndarray of int, shape (n,)
         Iterations used.
+    cache : tuple of ndarray
+        The problem's evaluation cache at the final parameters (each with first axis n),
+        when requested with ``keep_cache``; empty otherwise.
     """
 
     params: np.ndarray
     cost: np.ndarray
     converged: np.ndarray
     n_iter: np.ndarray
+    cache: tuple[np.ndarray, ...] = ()
 
 
 def levenberg_marquardt(
@@ -115,6 +119,7 @@ def levenberg_marquardt(
     lambda0: float = 1e-3,
     cost_tol: np.ndarray | None = None,
     cost_floor: np.ndarray | None = None,
+    keep_cache: bool = False,
 ) -> LMResult:
     """Minimise ``sum_m (w (y - model(p)))**2`` independently for every row of ``y``.
 
@@ -151,6 +156,9 @@ def levenberg_marquardt(
     cost_floor : ndarray, shape (n,), optional
         A predicted cost decrease below this counts as converged even when ``ftol * cost``
         is smaller (noise-free data, whose cost tends to zero).
+    keep_cache : bool
+        Return the problem's evaluation cache at the final parameters (saves a final
+        evaluation when it holds derived quantities, e.g. projected linear parameters).
 
     Returns
     -------
@@ -179,6 +187,7 @@ def levenberg_marquardt(
     cost, cache = problem.evaluate(pa, ya, wa)
     cost = np.where(np.isfinite(cost), cost, np.inf)
     cache = tuple(np.array(c, copy=True) for c in cache)  # updated in place below
+    cache_out = tuple(np.empty_like(c) for c in cache) if keep_cache else ()
     lam = np.full(n, lambda0)
     live = np.ones(n, dtype=bool)
     diag_idx = np.arange(p)
@@ -211,6 +220,8 @@ def levenberg_marquardt(
             sel = idx[finished]
             params[sel] = pa[finished]
             cost_out[sel] = cost[finished]
+            for full, part in zip(cache_out, cache, strict=False):
+                full[sel] = part[finished]
             converged[sel] = done[finished]
             n_iter[sel] = it
             live &= ~finished
@@ -226,4 +237,4 @@ def levenberg_marquardt(
                 if wa is not None:
                     wa = wa[live]
                 live = np.ones(n_live, dtype=bool)
-    return LMResult(params, cost_out, converged, n_iter)
+    return LMResult(params, cost_out, converged, n_iter, cache_out)

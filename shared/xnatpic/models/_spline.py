@@ -55,7 +55,7 @@ def spline_eval(x: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n, Q), float64
         NaN outside the interpolated range, and for rows with a gap inside their finite
-        run or fewer than 4 finite samples.
+        run or fewer than 4 finite samples. float32 rows are interpolated in float32.
     """
     n, k = rows.shape
     out = np.full((n, q.shape[-1]), np.nan)
@@ -85,18 +85,24 @@ def _fill(
     tol = 1e-9 * (x[-1] - x[0])
 
     def block(yb: np.ndarray, *qb: np.ndarray) -> tuple[np.ndarray]:
-        y64 = np.asarray(yb, dtype=np.float64)
-        m = y64 @ s_t
+        # float32 samples stay float32 (1e-7 relative), others are evaluated in float64.
+        work = np.float32 if yb.dtype == np.float32 else np.float64
+        yw = np.asarray(yb, dtype=work)
         qq = qb[0] if qb else np.broadcast_to(q, (yb.shape[0], q.size))
         inside = (qq >= x[0] - tol) & (qq <= x[-1] + tol)
         qc = np.clip(np.where(np.isfinite(qq), qq, x[0]), x[0], x[-1])
         seg = np.clip(np.searchsorted(x, qc, side="right") - 1, 0, x.size - 2)
+        # Second derivatives only at the knots that bound an evaluation point.
+        needed = np.union1d(seg, seg + 1)
+        lookup = np.zeros(x.size, dtype=np.intp)
+        lookup[needed] = np.arange(needed.size)
+        m = yw @ s_t[:, needed].astype(work)
         rows_ix = np.arange(yb.shape[0])[:, None]
         hs = h[seg]
         left = qc - x[seg]
         right = hs - left
-        y0, y1 = y64[rows_ix, seg], y64[rows_ix, seg + 1]
-        m0, m1 = m[rows_ix, seg], m[rows_ix, seg + 1]
+        y0, y1 = yw[rows_ix, seg], yw[rows_ix, seg + 1]
+        m0, m1 = m[rows_ix, lookup[seg]], m[rows_ix, lookup[seg + 1]]
         val = (m0 * right**3 + m1 * left**3) / (6.0 * hs)
         val += (y0 / hs - m0 * hs / 6.0) * right + (y1 / hs - m1 * hs / 6.0) * left
         return (np.where(inside, val, np.nan),)

@@ -130,7 +130,13 @@ def _unique_average(off: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.
 def _saturated(y: np.ndarray, frames: np.ndarray, avg: np.ndarray | None, order: np.ndarray):
     """The saturated frames of ``y`` sorted by offset, repeated offsets averaged."""
     if avg is None:
-        return y[:, frames[order]]
+        columns = frames[order]
+        steps = np.diff(columns)
+        if columns.size > 1 and np.all(steps == steps[0]) and steps[0] != 0:
+            # Evenly spaced columns (the usual case): a view, no copy.
+            stop = columns[-1] + steps[0]
+            return y[:, columns[0] : (None if stop < 0 else stop) : steps[0]]
+        return y[:, columns]
     return y[:, frames] @ avg.astype(y.dtype)
 
 
@@ -293,6 +299,59 @@ def _lorentzian_model(x: np.ndarray):
     return model
 
 
+def _lorentzian_block(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    b0: np.ndarray,
+    curv: np.ndarray,
+    depth: np.ndarray,
+    *,
+    window_ppm: float | None,
+    max_iter: int,
+) -> tuple[np.ndarray, ...]:
+    """Lorentzian refinement of the parabola estimates for a block of voxels."""
+    n = ys.shape[0]
+    ys = np.asarray(ys, dtype=np.float64)
+    centre = np.where(np.isfinite(b0), b0, xs[np.argmin(ys, axis=1)])
+    if window_ppm is None:
+        w = np.ones_like(ys)
+    else:
+        w = (np.abs(xs[None, :] - centre[:, None]) <= window_ppm).astype(float)
+    top = np.max(np.where(w > 0, ys, -np.inf), axis=1)
+    amp = np.maximum(top - depth, 1e-6 * np.abs(top) + 1e-12)
+    step = float(np.min(np.diff(xs)))
+    span = float(xs[-1] - xs[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gam = np.sqrt(amp / curv)
+    gam = np.clip(np.where(np.isfinite(gam), gam, span / 4), step / 2, span)
+    p0 = np.stack([top, amp, gam, np.clip(centre, xs[0], xs[-1])], axis=1)
+    scale = np.stack([np.abs(top), amp, np.full(n, step), np.full(n, step)], axis=1)
+    res = levenberg_marquardt(
+        _lorentzian_model(xs),
+        ys,
+        p0,
+        lower=np.array([-np.inf, 0.0, step / 20, xs[0]]),
+        upper=np.array([np.inf, np.inf, 10 * span, xs[-1]]),
+        x_scale=scale,
+        weights=w,
+        max_iter=max_iter,
+        xtol=1e-8,
+        ftol=1e-12,
+    )
+    c, amp, gam, b0 = (res.params[:, i] for i in range(4))
+    pred = c[:, None] - amp[:, None] / (1.0 + ((xs - b0[:, None]) / gam[:, None]) ** 2)
+    r = (ys - pred) * w
+    sse = np.einsum("nm,nm->n", r, r)
+    nw = w.sum(axis=1)
+    mean = (ys * w).sum(axis=1) / nw
+    cen = (ys - mean[:, None]) * w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = 1.0 - sse / np.einsum("nm,nm->n", cen, cen)
+        rmse = np.sqrt(sse / nw)
+    on_edge = (b0 <= xs[0]) | (b0 >= xs[-1]) | (amp <= 0)
+    return b0, r2, rmse, res.converged, on_edge
+
+
 def b0_map(
     spectrum: object,
     offsets_ppm: object,
@@ -388,49 +447,14 @@ def b0_map(
     b0, curv, depth, r2, rmse, st = _parabola(x, y, cols, half_width)
     converged = np.ones(sub.size, dtype=bool)
     if method == "lorentzian" and sub.size:
-        xs = x[cols]
-        ys = y[:, cols]
-        centre = np.where(np.isfinite(b0), b0, xs[np.argmin(ys, axis=1)])
-        if window_ppm is None:
-            w = np.ones_like(ys)
-        else:
-            w = (np.abs(xs[None, :] - centre[:, None]) <= window_ppm).astype(float)
-        top = np.max(np.where(w > 0, ys, -np.inf), axis=1)
-        amp = np.maximum(top - depth, 1e-6 * np.abs(top) + 1e-12)
-        step = float(np.min(np.diff(xs)))
-        span = float(xs[-1] - xs[0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gam = np.sqrt(amp / curv)
-        gam = np.clip(np.where(np.isfinite(gam), gam, span / 4), step / 2, span)
-        p0 = np.stack([top, amp, gam, np.clip(centre, xs[0], xs[-1])], axis=1)
-        scale = np.stack(
-            [np.abs(top), amp, np.full(sub.size, step), np.full(sub.size, step)], axis=1
+        b0, r2, rmse, converged, on_edge = map_rows(
+            lambda *a: _lorentzian_block(x[cols], *a, window_ppm=window_ppm, max_iter=max_iter),
+            y[:, cols],
+            b0,
+            curv,
+            depth,
         )
-        res = levenberg_marquardt(
-            _lorentzian_model(xs),
-            ys,
-            p0,
-            lower=np.array([-np.inf, 0.0, step / 20, xs[0]]),
-            upper=np.array([np.inf, np.inf, 10 * span, xs[-1]]),
-            x_scale=scale,
-            weights=w,
-            max_iter=max_iter,
-            xtol=1e-8,
-            ftol=1e-12,
-        )
-        c, amp, gam, b0 = (res.params[:, i] for i in range(4))
-        converged = res.converged
-        pred = c[:, None] - amp[:, None] / (1.0 + ((xs - b0[:, None]) / gam[:, None]) ** 2)
-        r = (ys - pred) * w
-        sse = np.einsum("nm,nm->n", r, r)
-        nw = w.sum(axis=1)
-        mean = (ys * w).sum(axis=1) / nw
-        cen = (ys - mean[:, None]) * w
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = 1.0 - sse / np.einsum("nm,nm->n", cen, cen)
-            rmse = np.sqrt(sse / nw)
         st = st & np.uint8(FitStatus.AT_BOUND)  # parabola shape problems do not matter here
-        on_edge = (b0 <= xs[0]) | (b0 >= xs[-1]) | (amp <= 0)
         st[on_edge] |= np.uint8(FitStatus.AT_BOUND)
     layout.flag(~converged, FitStatus.NOT_CONVERGED, sub)
     layout.status[sub] |= st

@@ -13,7 +13,7 @@ import numpy as np
 
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
-from xnatpic.models._expfit import fit_exponential, loglinear
+from xnatpic.models._expfit import fit_exponential, loglinear, residual_sse
 from xnatpic.models._linalg import eigh_sym3, solve_spd_components
 from xnatpic.models._validate import (
     as_axis,
@@ -98,8 +98,9 @@ def fit_adc(
     bvals : array_like, shape (N,)
         b-values in s/mm².
     method : {"loglinear", "nlls"}
-        Weighted linear fit of log S (weights S²) or non-linear least squares (grid
-        search plus Levenberg-Marquardt on the rate, S0 projected out).
+        Weighted linear fit of log S (weights S², then the fitted signal squared) or
+        non-linear least squares (Levenberg-Marquardt on the rate with S0 projected out,
+        started from the log-linear fit).
     select : array_like, optional
         Boolean mask or integer indices of the measurements to use.
     b_range : (float, float), optional
@@ -158,15 +159,36 @@ def fit_adc(
         y = y[:, keep]
     converged = np.ones(sub.size, dtype=bool)
     if method == "nlls":
+        # The weighted log-linear fit is an excellent, cheap start; rows where it fails
+        # (or leaves the bounds) start from the grid search instead.
+        s0, adc = loglinear(y, b, reweight=False)
+        usable = np.isfinite(adc) & (adc > k_bounds[0]) & (adc < k_bounds[1]) & (s0 > 0)
+        start = (np.zeros_like(s0), np.where(usable, s0, 1.0), np.where(usable, adc, 1e-3))
         fit = fit_exponential(
-            y, b, recovery=False, constant=False, k_bounds=k_bounds, max_iter=max_iter
+            y,
+            b,
+            recovery=False,
+            constant=False,
+            k_bounds=k_bounds,
+            max_iter=max_iter,
+            p0=start,
         )
+        if not usable.all():
+            again = np.flatnonzero(~usable)
+            redo = fit_exponential(
+                y[again],
+                b,
+                recovery=False,
+                constant=False,
+                k_bounds=k_bounds,
+                max_iter=max_iter,
+            )
+            for field in ("beta", "k", "cost", "converged"):
+                getattr(fit, field)[again] = getattr(redo, field)
         s0, adc, sse, converged = fit.beta, fit.k, fit.cost, fit.converged
     else:
         s0, adc = loglinear(y, b)
-        with np.errstate(over="ignore", invalid="ignore"):
-            r = np.asarray(y, dtype=np.float64) - s0[:, None] * np.exp(-np.outer(adc, b))
-        sse = np.einsum("nm,nm->n", r, r)
+        sse = residual_sse(y, b, np.zeros_like(s0), s0, adc)
     r2, rmse = goodness(y, sse)
     layout.flag(~converged, FitStatus.NOT_CONVERGED, sub)
     with np.errstate(invalid="ignore"):

@@ -14,7 +14,13 @@ import numpy as np
 
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
-from xnatpic.models._expfit import ExpFit, fit_exponential, grid_search, loglinear
+from xnatpic.models._expfit import (
+    ExpFit,
+    fit_exponential,
+    grid_search,
+    loglinear,
+    residual_sse,
+)
 from xnatpic.models._validate import Layout, as_axis, as_bounds, goodness, prepare
 from xnatpic.models.results import FitStatus, T1Fit, T1IRFit, T2Fit, T2StarFit
 
@@ -101,34 +107,6 @@ def _arlo_block(
     return s0, k
 
 
-def _sse(
-    y: np.ndarray,
-    t: np.ndarray,
-    alpha: np.ndarray,
-    beta: np.ndarray,
-    k: np.ndarray,
-    *,
-    recovery: bool = False,
-    magnitude: bool = False,
-) -> np.ndarray:
-    """Sum of squared residuals of ``alpha + beta h(k t)`` (float32 work, float64 sums)."""
-    t32 = t.astype(np.float32)
-
-    def block(yb: np.ndarray, a: np.ndarray, b: np.ndarray, kb: np.ndarray) -> tuple:
-        with np.errstate(over="ignore", invalid="ignore"):
-            e = np.exp(-(kb.astype(np.float32)[:, None] * t32))
-            if recovery:
-                e = np.subtract(1.0, e, out=e)
-            pred = e * b.astype(np.float32)[:, None]
-            pred += a.astype(np.float32)[:, None]
-            if magnitude:
-                np.abs(pred, out=pred)
-            r = np.subtract(np.asarray(yb, dtype=np.float32), pred, out=pred)
-        return (np.einsum("nm,nm->n", r, r, dtype=np.float64),)
-
-    return map_rows(block, y, alpha, beta, k)[0]
-
-
 def _decay(
     signal: object,
     te: object,
@@ -182,7 +160,7 @@ def _decay(
         with np.errstate(invalid="ignore"):
             outside = (k < k_bounds[0]) | (k > k_bounds[1])
         k = np.where(outside, np.clip(k, *k_bounds), k)
-        sse = _sse(y, t, alpha, s0, k)
+        sse = residual_sse(y, t, alpha, s0, k)
     r2, rmse = goodness(y, sse)
     with np.errstate(invalid="ignore"):
         nonphysical = ~(s0 > 0)
@@ -575,7 +553,7 @@ def fit_t1_ir(
         return best
 
     alpha, beta, k, _, converged = map_rows(block, y)
-    sse = _sse(y, t, alpha, beta, k, magnitude=True)
+    sse = residual_sse(y, t, alpha, beta, k, magnitude=True)
     r2, rmse = goodness(y, sse)
     with np.errstate(invalid="ignore", divide="ignore"):
         nonphysical = ~(alpha > 0) | ~(beta < 0)
