@@ -25,24 +25,42 @@ def world(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
 
 def write_map_resource(session: Path, label: str, maps: dict[str, np.ndarray],
                        affine: np.ndarray, *, frame_uid: str | None = None,
-                       units: dict[str, str] | None = None) -> Path:
-    """RESOURCES/<label>/ as the map steps write it (maps/*.nii.gz, stats, provenance)."""
+                       units: dict[str, str] | None = None, layout: str = "nifti") -> Path:
+    """RESOURCES/<label>/ as a map step stores it.
+
+    ``layout="nifti"``: as :mod:`xnatpic.analysis.outputs` writes it (``nifti/<map>.nii.gz``
+    plus the fit mask ``nifti/mask.nii.gz``, stats.json from the real
+    :func:`~xnatpic.analysis.stats.map_statistics`, the source series'
+    ``frame_of_reference_uid`` in provenance ``inputs``). ``layout="maps"``: the
+    ``maps/<map>.nii.gz`` layout of the issue, stats per map, FrameOfReferenceUID under
+    ``source``.
+    """
+    from xnatpic.analysis.stats import map_statistics
+
     res = session / "RESOURCES" / label
-    (res / "maps").mkdir(parents=True, exist_ok=True)
+    folder = res / layout
+    folder.mkdir(parents=True, exist_ok=True)
     stats = {}
+    fit_mask = None
     for name, data in maps.items():
-        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), res / "maps" /
-                 f"{name}.nii.gz")
-        finite = data[np.isfinite(data)]
-        stats[name] = {"mean": float(finite.mean()), "sd": float(finite.std(ddof=1)),
-                       "median": float(np.median(finite)), "n": int(finite.size),
-                       "units": (units or {}).get(name, "ms")}
-    (res / "stats.json").write_text(json.dumps({"maps": stats}))
-    (res / "stats.csv").write_text("map,mean\n" + "".join(
-        f"{k},{v['mean']}\n" for k, v in stats.items()))
-    provenance = {"step": label.lower()}
-    if frame_uid:
-        provenance["source"] = {"FrameOfReferenceUID": frame_uid}
+        nib.save(nib.Nifti1Image(data.astype(np.float32), affine), folder / f"{name}.nii.gz")
+        unit = (units or {}).get(name, "ms")
+        finite = np.isfinite(data)
+        fit_mask = finite if fit_mask is None else fit_mask | finite
+        if layout == "nifti":
+            stats[name] = {"unit": unit, **map_statistics(data, np.ones(data.shape, bool))}
+        else:
+            stats[name] = {"mean": float(data[finite].mean()), "units": unit,
+                           "median": float(np.median(data[finite])), "n": int(finite.sum())}
+    if layout == "nifti":
+        nib.save(nib.Nifti1Image(fit_mask.astype(np.float32), affine), folder / "mask.nii.gz")
+        provenance = {"step": label.lower(),
+                      "inputs": [{"frame_of_reference_uid": frame_uid or ""}]}
+    else:
+        provenance = {"step": label.lower(), "source": {"FrameOfReferenceUID": frame_uid or ""}}
+    (res / "stats.json").write_text(json.dumps({"step": label.lower(), "maps": stats}))
+    (res / "stats.csv").write_text("map,unit\n" + "".join(f"{k},{v.get('unit')}\n"
+                                                           for k, v in stats.items()))
     (res / "provenance.json").write_text(json.dumps(provenance))
     return res
 

@@ -20,6 +20,7 @@ from xnatpic.roi import (
     roi_stats,
     session_roi_stats,
 )
+from xnatpic.roi.maps import load_maps
 from xnatpic.roi.stats import FLAG_ALL_EXCLUDED, FLAG_EMPTY
 from xnatpic.roi.summary import gather_project, session_metadata
 
@@ -130,6 +131,22 @@ class TestMapFrameOfReference:
         write_map_resource(session, "T2MAP", {"T2": np.ones((4, 4, 1))}, np.eye(4))
         with pytest.raises(RoiError, match=r"no map resource \['ADCMAP'\] .*T2MAP"):
             session_roi_stats(session, session_label="s", map_labels=["ADCMAP"], mask="auto")
+
+
+class TestMapResources:
+    def test_maps_layout_and_4d_maps(self, tmp_path):
+        session = tmp_path / "s"
+        mtr = np.stack([np.full((4, 4, 1), 0.1), np.full((4, 4, 1), 0.2)], axis=-1)
+        write_map_resource(session, "CESTMAP", {"MTR": mtr}, np.eye(4), layout="maps")
+        maps = load_maps(session / "RESOURCES" / "CESTMAP", set())
+        assert [(m.name, float(np.nanmean(m.data))) for m in maps] == [
+            ("MTR_0", pytest.approx(0.1)), ("MTR_1", pytest.approx(0.2))]
+
+    def test_fit_mask_is_not_a_map(self, tmp_path):
+        session = tmp_path / "s"
+        write_map_resource(session, "T2MAP", {"T2": np.ones((4, 4, 1))}, np.eye(4))
+        assert (session / "RESOURCES" / "T2MAP" / "nifti" / "mask.nii.gz").is_file()
+        assert [m.name for m in load_maps(session / "RESOURCES" / "T2MAP", set())] == ["T2"]
 
 
 class TestSummaryInputs:

@@ -219,6 +219,10 @@ class TestProjectSummary:
         whole = [r for r in rows if r["session"] == "m4_d7"]
         assert {(r["map"], r["roi"], r["source"], r["timepoint"]) for r in whole} == {
             ("T2", "whole_map", "stats.json", "d7"), ("ADC", "whole_map", "stats.json", "d7")}
+        # m4_d7 has 1 in both ROIs, 5 elsewhere, one NaN: 127 valid voxels of 128
+        t2 = next(r for r in whole if r["map"] == "T2")
+        assert (t2["n"], t2["n_excluded"], t2["units"]) == ("127", "1", "ms")
+        assert float(t2["mean"]) == pytest.approx((23 * 1.0 + 104 * 5.0) / 127)
 
         plots = sorted(p.name for p in (dest / "plots").iterdir())
         assert plots == ["ADC_muscle.png", "ADC_tumour.png", "ADC_whole_map.png",

@@ -1,9 +1,12 @@
 """Parametric maps stored by the map steps, and the frame of reference they come from.
 
 Convention of the map steps (t2map, t2starmap, t1map, adcmap, cest): a session resource
-whose label is the step name upper-case and ends in ``MAP`` (``T2MAP``...), holding
-``maps/<NAME>.nii.gz`` (float32 NIfTI on the source geometry, NaN where the fit failed),
-``stats.json``, ``stats.csv`` and ``provenance.json``.
+whose label ends in ``MAP`` (``T2MAP``, ``CESTMAP``...), holding the maps as float32 NIfTI
+on the source geometry, NaN where the fit failed, in ``nifti/<NAME>.nii.gz`` (as
+:mod:`xnatpic.analysis.outputs` writes them; ``nifti/mask.nii.gz`` is the fit mask, not
+a map) or ``maps/<NAME>.nii.gz``, with ``stats.json``, ``stats.csv`` and
+``provenance.json``. A 4-D map ``(X, Y, Z, C)`` gives one map per component,
+``<NAME>_<c>``.
 
 Frame of reference of a map, first found of: a ``FrameOfReferenceUID`` key (also
 ``frame-of-reference-uid``, ``frame_of_reference_uid``) anywhere in ``maps/<NAME>.json``,
@@ -34,6 +37,7 @@ from xnatpic.roi.labelmap import NIFTI_SUFFIXES, nifti_stem
 
 __all__ = [
     "DEFAULT_UNITS",
+    "MAP_FOLDERS",
     "MapVolume",
     "find_map_resources",
     "load_maps",
@@ -42,6 +46,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _FOR_KEYS = {"frameofreferenceuid", "frame-of-reference-uid", "frame_of_reference_uid"}
+#: Folders of a map resource that hold maps.
+MAP_FOLDERS = ("nifti", "maps")
+#: File stems in those folders that are not maps.
+NOT_MAPS = {"mask"}
 
 #: Units of the maps the map steps write, when their files do not say.
 DEFAULT_UNITS = {
@@ -106,8 +114,13 @@ def session_frames_of_reference(session_dir: Path) -> set[str]:
     return uids
 
 
+def _map_files(resource: Path) -> list[Path]:
+    return [p for folder in MAP_FOLDERS for p in sorted((resource / folder).glob("*.nii*"))
+            if p.name.endswith(NIFTI_SUFFIXES) and nifti_stem(p) not in NOT_MAPS]
+
+
 def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> list[Path]:
-    """Map resources of a session: ``RESOURCES/*MAP`` holding ``maps/*.nii*``.
+    """Map resources of a session: ``RESOURCES/*MAP`` holding ``nifti/`` or ``maps/*.nii*``.
 
     Parameters
     ----------
@@ -130,9 +143,9 @@ def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> li
         chosen = [root / label for label in labels]
     else:
         chosen = [root / label for label in present if label.upper().endswith("MAP")]
-    chosen = [c for c in chosen if any((c / "maps").glob("*.nii*"))]
+    chosen = [c for c in chosen if _map_files(c)]
     if not chosen:
-        raise RoiError(f"{root}: no map resource with maps/*.nii.gz (resources: "
+        raise RoiError(f"{root}: no map resource with nifti/ or maps/*.nii.gz (resources: "
                        f"{', '.join(present) or 'none'}); run a map step first")
     return chosen
 
@@ -166,9 +179,7 @@ def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
     provenance = _read_json(resource / "provenance.json")
     stats = _read_json(resource / "stats.json")
     out = []
-    for path in sorted((resource / "maps").iterdir()):
-        if not path.name.endswith(NIFTI_SUFFIXES):
-            continue
+    for path in _map_files(resource):
         name = nifti_stem(path)
         try:
             img = nib.load(str(path))
@@ -179,10 +190,15 @@ def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
             data = data[..., 0]
         if data.ndim == 2:
             data = data[..., None]
-        if data.ndim != 3:
-            raise RoiError(f"{path}: maps must be 3-D, got shape {data.shape}")
+        if data.ndim not in (3, 4):
+            raise RoiError(f"{path}: maps must be 3-D or 4-D, got shape {data.shape}")
         sidecar = _read_json(path.with_name(name + ".json"))
         uids = _find_uids(sidecar) or _find_uids(provenance) or set(session_uids)
-        out.append(MapVolume(resource.name, name, path, data, Grid(data.shape, img.affine),
-                             _units(name, sidecar, stats), uids))
+        units = _units(name, sidecar, stats)
+        grid = Grid(data.shape[:3], img.affine)
+        if data.ndim == 3:
+            out.append(MapVolume(resource.name, name, path, data, grid, units, uids))
+        else:
+            out += [MapVolume(resource.name, f"{name}_{c}", path, data[..., c], grid, units,
+                              uids) for c in range(data.shape[3])]
     return out

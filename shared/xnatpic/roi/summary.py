@@ -79,7 +79,16 @@ def _stat_entries(data: Any) -> list[tuple[str, str, dict[str, Any]]]:
     entries: list[tuple[str, str, dict[str, Any]]] = []
     if isinstance(data, dict):
         for name, value in data.items():
-            if isinstance(value, dict) and any(k in value for k in ("mean", "median")):
+            if isinstance(value, dict) and isinstance(value.get("whole"), dict):
+                # xnatpic.analysis: {"unit": .., "whole": {"n_voxels", "n_failed", ...}}
+                whole = dict(value["whole"])
+                if "n_voxels" in whole:
+                    failed = whole.get("n_failed") or 0
+                    whole.setdefault("n_excluded", failed)
+                    whole.setdefault("n", (whole["n_voxels"] or 0) - failed)
+                whole.setdefault("units", value.get("unit", value.get("units", "")))
+                entries.append((str(name), WHOLE_MAP, whole))
+            elif isinstance(value, dict) and any(k in value for k in ("mean", "median")):
                 entries.append((str(name), str(value.get("roi") or WHOLE_MAP), value))
     elif isinstance(data, list):
         for value in data:
@@ -107,7 +116,8 @@ def _rows_from_map_stats(session_dir: Path) -> list[dict[str, Any]]:
             for key in STAT_KEYS:
                 alias = next((a for a in _ALIASES.get(key, (key,)) if a in value), key)
                 row[key] = _float(value.get(alias))
-            row.update(units=str(value.get("units", "")), flag="", source="stats.json")
+            row.update(units=str(value.get("units", value.get("unit", ""))), flag="",
+                       source="stats.json")
             rows.append(row)
     return rows
 
