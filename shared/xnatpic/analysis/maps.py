@@ -118,8 +118,11 @@ def _mask(series: AnalysisSeries, threshold: float | None) -> np.ndarray:
 
 
 def _fit(what: str, series: AnalysisSeries, call: Any) -> Any:
+    """Run a model fit; non-finite intermediate values of failing voxels are flagged by the
+    model (status), so numpy's floating-point warnings are silenced."""
     try:
-        return call()
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return call()
     except FittingError as exc:
         raise StepFailedError(f"{series.source}: {what} fit impossible: {exc}") from exc
 
@@ -266,12 +269,13 @@ def _same_grid(a: AnalysisSeries, b: AnalysisSeries) -> bool:
 def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
                  mtr_ppm: tuple[float, ...] = (2.0, 3.5),
                  ratio_ppm: tuple[float, float] | None = (4.2, 5.6),
-                 threshold: float | None = None, b0_method: str = "lorentzian") -> StepResult:
+                 threshold: float | None = None, b0_method: str = "auto") -> StepResult:
     """Z-spectrum, B0, B0-corrected MTRasym and a ratiometric index of a CEST series.
 
     B0 comes from ``wassr`` when given (same grid required), else from the minimum of the
     Z-spectrum itself. M0 frames are the converter's flagged frames, else offsets beyond
-    ±20 ppm.
+    ±20 ppm. ``b0_method="auto"`` refines the minimum with a Lorentzian for WASSR and a
+    parabola for the Z-spectrum (whose minimum CEST pools near water skew a Lorentzian).
     """
     sat = series.sat_ppm
     if np.isnan(sat).any():
@@ -295,12 +299,14 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
         wm0 = wassr.is_m0 if wassr.is_m0.any() else None
         wsat = wassr.sat_ppm if wm0 is None else wassr.sat_ppm[~wm0]
         wdata = wassr.data if wm0 is None else wassr.data[..., ~wm0]
-        b0 = _fit("WASSR B0", wassr, lambda: b0_map(wdata, wsat, method=b0_method, mask=mask))
+        method = "lorentzian" if b0_method == "auto" else b0_method
+        b0 = _fit("WASSR B0", wassr, lambda: b0_map(wdata, wsat, method=method, mask=mask))
         b0_source = f"WASSR ({wassr.source})"
     else:
+        method = "parabola" if b0_method == "auto" else b0_method
         b0 = _fit("B0", series, lambda: b0_map(
-            z.z, z.offsets, method=b0_method, search_ppm=(-1.5, 1.5),
-            window_ppm=1.5 if b0_method == "lorentzian" else None, mask=mask))
+            z.z, z.offsets, method=method, search_ppm=(-1.5, 1.5),
+            window_ppm=1.5 if method == "lorentzian" else None, mask=mask))
         b0_source = "Z-spectrum minimum"
     failed |= b0.failed & mask
     maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source}")]
@@ -324,7 +330,7 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     maps.append(MapImage("M0", z.m0, "a.u.", "mean of the M0 frames", primary=False))
     params = {"threshold": threshold, "mtr_ppm": [float(p) for p in mtr_ppm],
               "ratio_ppm": None if not ratio_ppm else [float(p) for p in ratio_ppm],
-              "b0_source": b0_source, "b0_method": b0_method,
+              "b0_source": b0_source, "b0_method": method,
               "offsets_ppm": z.offsets.tolist(),
               "m0_frames": int(np.count_nonzero(m0_frames)) if m0_frames is not None
               else "offsets beyond ±20 ppm"}

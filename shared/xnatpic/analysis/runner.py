@@ -81,7 +81,9 @@ def _add_cest(p: argparse.ArgumentParser) -> None:
                    help="MTRasym offsets in ppm, comma-separated (default 2.0,3.5)")
     p.add_argument("--ratio-ppm", type=_float_list, default=(4.2, 5.6),
                    help="two offsets of the ratiometric index (default 4.2,5.6; none: skip)")
-    p.add_argument("--b0-method", choices=("lorentzian", "parabola"), default="lorentzian")
+    p.add_argument("--b0-method", choices=("auto", "lorentzian", "parabola"), default="auto",
+                   help="refinement of the water minimum (auto: Lorentzian for WASSR, "
+                        "parabola for the Z-spectrum)")
 
 
 @contextlib.contextmanager
