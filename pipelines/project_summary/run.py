@@ -9,7 +9,9 @@ archive root holding ``<project>/arc001/`` or a folder of sessions). Writes
 ``OUTPUT/summary/summary.csv`` (project, subject, session, group, timepoint, resource,
 map, roi, mean, sd, median, q1, q3, n, n_excluded, units, flag, source),
 ``summary.html``, ``plots/<map>_<roi>.png`` (ROI means per group) and ``provenance.json``.
-Sessions without ROISTATS contribute their maps' whole-map stats.json.
+Sessions without ROISTATS contribute their maps' whole-map stats.json. Subject, group and
+timepoint come from each session.json; with XNAT_HOST/XNAT_USER/XNAT_PASS set (as XNAT
+does) and ``--project``, subject and group missing there are read from XNAT.
 
 Exit 0 on success, 1 when no session has any statistics; the reason is the last line
 on stderr.
@@ -30,6 +32,7 @@ from xnatpic.errors import XnatpicError
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.report import plot_groups, write_csv, write_html
 from xnatpic.roi.summary import gather_project
+from xnatpic.roi.xnatmeta import fetch_project_metadata, xnat_available
 from xnatpic.xnat.archive import find_sessions
 
 _log = logging.getLogger("project-summary")
@@ -57,7 +60,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     out = args.output / "summary"
     try:
         sessions = find_sessions(args.input)
-        rows, empty = gather_project(sessions)
+        extra = None
+        if args.project and xnat_available():
+            try:
+                extra = fetch_project_metadata(args.project)
+            except XnatpicError as exc:  # metadata is optional: the summary goes on
+                _log.warning("subject/group not read from XNAT: %s", exc)
+        rows, empty = gather_project(sessions, extra)
         if not rows:
             raise RoiError(f"{args.input}: none of {len(sessions)} session(s) has ROISTATS "
                            "or map stats.json; run the map and roi-stats steps first")

@@ -122,13 +122,17 @@ def _rows_from_map_stats(session_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def gather_project(sessions: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+def gather_project(sessions: list[Path], extra: dict[str, dict[str, str]] | None = None
+                   ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the project summary and the sessions that contributed nothing.
 
     Parameters
     ----------
     sessions : list of Path
         Session folders (see :func:`xnatpic.xnat.archive.find_sessions`).
+    extra : dict, optional
+        Session label -> metadata (``subject``, ``group``...) filling what session.json
+        leaves empty (e.g. from XNAT, :mod:`xnatpic.roi.xnatmeta`).
 
     Returns
     -------
@@ -141,6 +145,9 @@ def gather_project(sessions: list[Path]) -> tuple[list[dict[str, Any]], list[str
     empty: list[str] = []
     for session_dir in sessions:
         meta = session_metadata(session_dir)
+        for key, value in (extra or {}).get(meta["session"], {}).items():
+            if value and not meta.get(key):
+                meta[key] = value
         roistats = session_dir / "RESOURCES" / "ROISTATS" / "roi_stats.csv"
         found = (_rows_from_roistats(roistats) if roistats.is_file()
                  else _rows_from_map_stats(session_dir))
