@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,32 @@ __all__ = ["DicomNode", "DicomNodeTarget", "parse_dicom_node"]
 
 _log = logging.getLogger(__name__)
 _NODE = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+def _enable_tcp_nodelay() -> None:
+    """Send each PDU at once (TCP_NODELAY) on pynetdicom's requestor sockets.
+
+    Without it Nagle's algorithm and delayed ACKs add ~40-100 ms per C-STORE (measured
+    against storescp on loopback: 50 files in 2.5 s instead of 0.3 s). pynetdicom has no
+    socket-option hook, so its socket factory is wrapped once.
+    """
+    from pynetdicom.transport import AssociationSocket
+
+    with _PATCH_LOCK:
+        original = AssociationSocket._create_socket
+        if getattr(original, "_xnatpic_nodelay", False):
+            return
+
+        def create(self: Any, address: Any) -> socket.socket:
+            sock = original(self, address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+
+        create._xnatpic_nodelay = True  # type: ignore[attr-defined]
+        AssociationSocket._create_socket = create  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -73,6 +101,12 @@ class DicomNodeTarget:
         self.node = node
         self.calling_ae = calling_ae
         self.timeout = timeout
+        _enable_tcp_nodelay()
+        # pynetdicom logs every PDU at DEBUG and every C-STORE at INFO: thousands of lines
+        # per session (and, formatted, most of the time spent); keep its warnings only
+        pynetdicom_log = logging.getLogger("pynetdicom")
+        if pynetdicom_log.level == logging.NOTSET:
+            pynetdicom_log.setLevel(logging.WARNING)
 
     def check_project(self, project: str) -> None:
         """Echo the node (C-ECHO) so a wrong address fails before any conversion."""
