@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -49,14 +50,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def _relative(path: str | None, root: str) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
+
+
 def _summary_table(report: ConversionReport) -> Table:
     table = Table(title=f"xnatpic convert → {report.output}", show_lines=False)
     for column in ("scan", "reco", "method", "status", "files", "detail"):
         table.add_column(column)
     for r in report.results:
-        detail = r.output if r.status == "converted" else (r.reason or "")
+        detail = _relative(r.output, report.output) if r.status == "converted" else r.reason
         table.add_row(r.scan, r.reco, r.method or "", f"[{_STYLE[r.status]}]{r.status}[/]",
-                      str(r.files) if r.files else "", detail)
+                      str(r.files) if r.files else "", escape(detail or ""))
     counts = report.counts()
     table.caption = ", ".join(f"{n} {k}" for k, n in counts.items())
     return table
@@ -64,7 +74,8 @@ def _summary_table(report: ConversionReport) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; see :func:`xnatpic.conversion.convert_study`."""
-    err = Console(stderr=True)
+    # Logs (not a terminal) get a wide table rather than rich's 80-column default.
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     if args.jobs < 1:
         err.print("xnatpic convert: error: --jobs must be at least 1")
         return 2
