@@ -44,8 +44,7 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str) -> P
     fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 1.2, 3.0 * aspect * rows + 0.8),
                              squeeze=False)
     vmin, vmax = display_range(values, unit)
-    cmap = plt.get_cmap(_CMAPS.get(unit, "viridis")).copy()
-    cmap.set_bad("0.15")
+    cmap = plt.get_cmap(_CMAPS.get(unit, "viridis")).with_extremes(bad="0.15")
     image = None
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")

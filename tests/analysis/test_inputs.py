@@ -1,0 +1,117 @@
+"""Reading a DICOM series into an AnalysisSeries: classic and enhanced, geometry, attributes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from xnatpic.analysis import BadSeriesError, read_series
+from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.phantom import read_truth_map
+from xnatpic.phantom.protocols import jones6_directions
+
+
+@pytest.fixture(scope="module")
+def enhanced(phantom_study, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("enhanced")
+    assert xnatpic_main(["convert", str(phantom_study), "-o", str(out), "--format", "enhanced",
+                         "--scans", "2,6,7"]) == 0
+    return {p.name: next(p.glob("*.dcm")) for p in out.glob("*/*/*") if p.is_dir()}
+
+
+class TestClassic:
+    def test_t2_series(self, phantom_dicom, phantom_study):
+        series = read_series(phantom_dicom["2"])
+        assert series.data.shape == (96, 64, 5, 12) and series.data.dtype == np.float32
+        assert series.te.tolist() == [10.0 * (i + 1) for i in range(12)]
+        assert series.distinct("tr").tolist() == [3000.0]
+        assert np.isnan(series.ti).all() and not series.is_m0.any()
+        assert series.scanning_sequence == ("SE",)
+        # x = columns, y = rows, z = slices: the truth labels (slice, row, column) line up
+        labels = read_truth_map(phantom_study, "axial", "labels").transpose(2, 1, 0)
+        first_echo = series.data[..., 0]
+        assert first_echo[labels == 0].mean() < 0.1 * first_echo[labels == 1].mean()
+        n_sops = {u for row in series.sop_instance_uids for u in row}
+        assert len(n_sops) == 60 and series.frame_of_reference_uid.startswith("2.25.")
+
+    def test_rescale_applied(self, phantom_dicom):
+        series = read_series(phantom_dicom["2"])
+        path = sorted(phantom_dicom["2"].glob("*.dcm"))[0]
+        ds = pydicom.dcmread(path)
+        assert float(ds.RescaleSlope) != 1.0
+        expected = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + \
+            float(ds.RescaleIntercept)
+        k = [row[0] for row in series.sop_instance_uids].index(ds.SOPInstanceUID)
+        assert np.allclose(series.data[:, :, k, 0].T, expected, rtol=1e-6)
+
+    def test_affine_is_ras_of_the_dicom_geometry(self, phantom_dicom):
+        series = read_series(phantom_dicom["6"])
+        ds = pydicom.dcmread(sorted(phantom_dicom["6"].glob("*.dcm"))[0])
+        ipp = np.array([float(v) for v in ds.ImagePositionPatient])
+        k = [row[0] for row in series.sop_instance_uids].index(ds.SOPInstanceUID)
+        voxel = series.affine_lps @ np.array([0, 0, k, 1.0])
+        assert np.allclose(voxel[:3], ipp, atol=1e-4)
+        assert np.allclose(series.affine, np.diag([-1, -1, 1, 1]) @ series.affine_lps)
+
+    def test_gradients_in_image_space(self, phantom_dicom):
+        """The oblique DTI scan's gradients, rotated into image axes, are the Jones-6
+        directions of the gradient (read, phase, slice) frame, up to sign."""
+        series = read_series(phantom_dicom["6"])
+        dw = series.gradient[series.b > 50]
+        jones = jones6_directions()
+        for g in dw:
+            assert np.max(np.abs(jones @ g)) == pytest.approx(1.0, abs=1e-4)
+        assert np.allclose(series.gradient[series.b <= 50], 0)
+
+    def test_cest_offsets_and_m0(self, phantom_dicom):
+        series = read_series(phantom_dicom["7"])
+        assert series.is_m0.sum() == 1 and series.sat_ppm[series.is_m0][0] == -300.0
+        assert series.distinct("sat_ppm").size == 50
+
+
+class TestEnhanced:
+    @pytest.mark.parametrize("scan", ["2", "6", "7"])
+    def test_same_as_classic(self, phantom_dicom, enhanced, scan):
+        classic = read_series(phantom_dicom[scan])
+        multi = read_series(enhanced[scan])
+        assert multi.sop_class_uid == "1.2.840.10008.5.1.4.1.1.4.1"
+        assert np.allclose(multi.data, classic.data, rtol=1e-5, atol=1e-4)
+        assert np.allclose(multi.affine, classic.affine, atol=1e-5)
+        for name in ("te", "sat_ppm"):
+            assert np.allclose(getattr(multi, name), getattr(classic, name), equal_nan=True)
+        # enhanced files always carry a b-value (0 outside diffusion scans)
+        assert np.allclose(multi.b, np.nan_to_num(classic.b))
+        assert np.allclose(multi.gradient, classic.gradient, atol=1e-6)
+        assert (multi.is_m0 == classic.is_m0).all()
+        assert multi.frame_numbers[0][0] is not None
+
+
+class TestBadSeries:
+    def test_no_dicom(self, tmp_path):
+        (tmp_path / "x.txt").write_text("x")
+        with pytest.raises(BadSeriesError, match="no DICOM file found"):
+            read_series(tmp_path)
+
+    def test_two_series_in_one_folder(self, phantom_dicom, tmp_path):
+        for scan in ("2", "3"):
+            shutil.copy(sorted(phantom_dicom[scan].glob("*.dcm"))[0], tmp_path / f"{scan}.dcm")
+        with pytest.raises(BadSeriesError, match="holds several series"):
+            read_series(tmp_path)
+
+    def test_missing_frames(self, phantom_dicom, tmp_path):
+        for path in sorted(phantom_dicom["2"].glob("*.dcm"))[:-1]:
+            shutil.copy(path, tmp_path / path.name)
+        with pytest.raises(BadSeriesError, match="slices hold different numbers of images"):
+            read_series(tmp_path)
+
+    def test_missing_geometry(self, phantom_dicom, tmp_path):
+        path = sorted(phantom_dicom["2"].glob("*.dcm"))[0]
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.save_as(tmp_path / "a.dcm")
+        with pytest.raises(BadSeriesError, match="no ImagePositionPatient"):
+            read_series(tmp_path)
