@@ -41,6 +41,7 @@ demo: install
 	$(BIN)/xnatpic phantom $(DEMO_OUT)/phantom --snr 100 --seed 0
 	$(BIN)/xnatpic info $(DEMO_OUT)/phantom
 	$(BIN)/xnatpic convert $(DEMO_OUT)/phantom -o $(DEMO_OUT)/dicom --report $(DEMO_OUT)/report.json
+	$(PY) pipelines/demo.py $(DEMO_OUT)
 
 bench: install
 	$(PY) -m benchmarks
