@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from xnatpic.errors import FittingError
-from xnatpic.models._blocks import map_rows
+from xnatpic.models._blocks import map_rows, serial_blas
 from xnatpic.models.results import FitStatus
 
 __all__ = [
@@ -175,7 +175,7 @@ def prepare(
         y = flat[rows]
     layout = Layout(shape, rows, y, result_dtype(arr))
     if y.size:
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"), serial_blas():
             # Row reductions as matrix-vector products: far faster than ``axis=1``
             # reductions over a short last axis. A row sum is non-finite when any sample
             # is (or when it overflows float64, which no real image reaches).
