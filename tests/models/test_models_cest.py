@@ -182,6 +182,8 @@ def test_cest_errors() -> None:
         normalize_zspectrum(signal, Z_OFFSETS)
     with pytest.raises(FittingError, match="every frame is an M0 frame"):
         normalize_zspectrum(np.ones((2, 2)), [-300.0, 300.0])
+    with pytest.raises(FittingError, match="in ppm, not Hz"):
+        normalize_zspectrum(signal, Z_OFFSETS * 300.0)
     with pytest.raises(FittingError, match="m0_frames indices"):
         normalize_zspectrum(signal, Z_OFFSETS, m0_frames=[99])
     with pytest.raises(FittingError, match="offsets_ppm has 3 values but the spectrum has"):

@@ -178,6 +178,10 @@ def test_adc_errors() -> None:
         fit_adc(signal, b[:3])
     with pytest.raises(FittingError, match=">= 0 s/mm"):
         fit_adc(signal, [-1.0, 500.0, 1000.0, 1500.0])
+    with pytest.raises(FittingError, match="looks like ms/µm²"):
+        fit_adc(signal, [0.0, 0.5, 1.0, 1.5])
+    with pytest.raises(FittingError, match="looks like s/m²"):
+        fit_adc(signal, [0.0, 5e8, 1e9, 1.5e9])
     with pytest.raises(FittingError, match="at least 2 distinct selected b-values"):
         fit_adc(signal, [1000.0] * 4)
     with pytest.raises(FittingError, match="at least 2 distinct selected b-values"):

@@ -257,6 +257,17 @@ def test_t2_errors() -> None:
         fit_t2(np.float64(1.0), [10.0])
 
 
+def test_times_in_seconds_are_rejected() -> None:
+    with pytest.raises(FittingError, match="te must be in milliseconds"):
+        fit_t2(np.ones((2, 16)), TE_T2 / 1000)
+    with pytest.raises(FittingError, match="te must be in milliseconds"):
+        fit_t2star(np.ones((2, 16)), TE_T2STAR / 1000)
+    with pytest.raises(FittingError, match="tr must be in milliseconds"):
+        fit_t1_vtr(np.ones((2, 8)), TR_VTR / 1000)
+    with pytest.raises(FittingError, match="ti must be in milliseconds"):
+        fit_t1_ir(np.ones((2, 8)), TI_IR / 1000)
+
+
 def test_t2star_errors() -> None:
     with pytest.raises(FittingError, match="te has 2 values but signal has 3"):
         fit_t2star(np.ones((2, 3)), [1.0, 2.0])

@@ -188,7 +188,7 @@ def eigh_sym3(
     """Eigenvalues and principal eigenvector of symmetric 3x3 matrices (closed form).
 
     Uses the trigonometric solution of the characteristic cubic (Smith 1961,
-    doi:10.1145/355578.366316) and the largest cross product of two rows of
+    doi:10.1145/355578.366316) and the best-conditioned column of the adjugate of
     ``D - λ1 I`` for the eigenvector.
 
     Parameters
@@ -225,23 +225,18 @@ def eigh_sym3(
     l2 = 3.0 * q - l1 - l3
     evals = np.stack([l1, l2, l3], axis=1)
 
-    # Rows of D - l1 I; the eigenvector is orthogonal to all of them, so the largest of
-    # their pairwise cross products is the most accurate direction.
-    ax, ay, az = dxx - l1, dxy, dxz
-    bx, by, bz = dxy, dyy - l1, dyz
-    cx, cy, cz = dxz, dyz, dzz - l1
-    candidates = [
-        (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx),
-        (ay * cz - az * cy, az * cx - ax * cz, ax * cy - ay * cx),
-        (by * cz - bz * cy, bz * cx - bx * cz, bx * cy - by * cx),
-    ]
-    norms = [u * u + v * v + w * w for u, v, w in candidates]
-    vx, vy, vz = candidates[0]
-    best = norms[0]
-    for (u, v, w), nrm in zip(candidates[1:], norms[1:], strict=True):
-        take = nrm > best
-        vx, vy, vz = np.where(take, u, vx), np.where(take, v, vy), np.where(take, w, vz)
-        best = np.maximum(best, nrm)
+    # D - l1 I has rank 2, so its adjugate is c v1 v1ᵀ: every column is along v1, and the
+    # column with the largest diagonal cofactor (largest |v1_i|) is the most accurate.
+    a, b, c = dxx - l1, dyy - l1, dzz - l1
+    d, e, f = dxy, dxz, dyz
+    c00, c11, c22 = b * c - f * f, a * c - e * e, a * b - d * d
+    c01, c02, c12 = e * f - d * c, d * f - b * e, d * e - a * f
+    take1 = np.abs(c11) > np.abs(c00)
+    vx, vy, vz = np.where(take1, c01, c00), np.where(take1, c11, c01), np.where(take1, c12, c02)
+    big = np.maximum(np.abs(c00), np.abs(c11))
+    take2 = np.abs(c22) > big
+    vx, vy, vz = np.where(take2, c02, vx), np.where(take2, c12, vy), np.where(take2, c22, vz)
+    best = vx * vx + vy * vy + vz * vz
     with np.errstate(invalid="ignore", divide="ignore"):
         inv = 1.0 / np.sqrt(best)
         v1 = np.stack([vx * inv, vy * inv, vz * inv], axis=1)

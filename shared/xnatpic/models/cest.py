@@ -109,8 +109,17 @@ def _m0_mask(off: np.ndarray, m0_frames: object | None, threshold_ppm: float) ->
             f"no M0 (unsaturated) frame: no offset has |offset| >= {threshold_ppm:g} ppm "
             f"(offsets {off.tolist()}); pass m0_frames explicitly"
         )
+    if m0_frames is None and not m0.all() and m0.sum() > (~m0).sum():
+        raise FittingError(
+            f"{int(m0.sum())} of {m0.size} frames have |offset| >= {threshold_ppm:g} ppm and "
+            f"would be M0 references; offsets_ppm must be in ppm, not Hz (got "
+            f"{off.tolist()}). Pass m0_frames explicitly if this is intended"
+        )
     if m0.all():
-        raise FittingError("every frame is an M0 frame; no saturated offsets to normalise")
+        raise FittingError(
+            f"every frame is an M0 frame (|offset| >= {threshold_ppm:g} ppm); no saturated "
+            f"offsets to normalise. offsets_ppm must be in ppm, not Hz (got {off.tolist()})"
+        )
     return m0
 
 

@@ -37,6 +37,17 @@ def _bvals(values: object, n: int) -> np.ndarray:
     b = as_axis(values, "bvals", n, unit=" (s/mm²)")
     if np.any(b < 0):
         raise FittingError(f"bvals must be >= 0 s/mm², got {b.tolist()}")
+    top = float(np.max(b)) if b.size else 0.0
+    if 0 < top <= 10:
+        raise FittingError(
+            f"bvals must be in s/mm²; the largest is {top:g}, which looks like ms/µm² "
+            f"(multiply by 1000)"
+        )
+    if top > 1e5:
+        raise FittingError(
+            f"bvals must be in s/mm²; the largest is {top:g}, which looks like s/m² "
+            f"(divide by 1e6)"
+        )
     return b
 
 
@@ -343,15 +354,20 @@ def fit_dti(
     def block(y: np.ndarray) -> tuple[np.ndarray, ...]:
         y = np.asarray(y, dtype=np.float32)
         positive = y > 0
-        # OLS on the logs (non-positive samples replaced by a small fraction of the row
-        # mean; they only shape the weights, their own weight is zero below).
-        floor = np.maximum(1e-3 * row_sum(y) / y.shape[1], tiny)
-        logy = np.log(np.maximum(y, floor[:, None]))
+        all_positive = bool(positive.all())
+        if all_positive:
+            logy = np.log(y)
+        else:
+            # Non-positive samples are replaced by a small fraction of the row mean for
+            # the OLS step; they only shape the weights, their own weight is zero.
+            floor = np.maximum(1e-3 * row_sum(y) / y.shape[1], tiny)
+            logy = np.log(np.maximum(y, floor[:, None]))
         x_ols = logy @ pinv
         # Weights: squared OLS-predicted signal relative to the predicted S0.
         w = x_ols[:, 1:] @ weight_mat
         np.exp(w, out=w)
-        w *= positive
+        if not all_positive:
+            w *= positive
         packed = outer_t @ w.T  # (28, n)
         rhs = x_mat.T @ np.multiply(w, logy, out=w).T  # (7, n)
         x, ok = solve_spd_components(packed, rhs)
@@ -374,7 +390,7 @@ def fit_dti(
                 * ((l1 - l2) ** 2 + (l2 - l3) ** 2 + (l3 - l1) ** 2)
                 / (l1 * l1 + l2 * l2 + l3 * l3)
             )
-        few = row_count(positive) < 7
+        few = np.zeros(y.shape[0], dtype=bool) if all_positive else row_count(positive) < 7
         return s0, coef[:, 1:], evals, v1, fa, md, l1, 0.5 * (l2 + l3), r2, rmse, ok, few
 
     sub = layout.ok()

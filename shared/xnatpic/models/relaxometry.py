@@ -36,10 +36,20 @@ def _default_bounds(t: np.ndarray) -> tuple[float, float]:
     return 0.1 * float(np.min(np.diff(distinct))), 10.0 * float(np.max(distinct))
 
 
+#: Longest time (ms) below which a protocol is implausible in ms and probably in seconds.
+_SECONDS_HINT = {"T2": 1.0, "T2*": 0.1, "T1": 20.0, "T1 by inversion recovery": 20.0}
+
+
 def _times(values: object, name: str, n: int, *, minimum: int, quantity: str) -> np.ndarray:
     t = as_axis(values, name, n, unit=" (ms)")
     if np.any(t < 0):
         raise FittingError(f"{name} must be >= 0 ms, got {t.tolist()}")
+    limit = _SECONDS_HINT[quantity]
+    if t.size and 0 < np.max(t) < limit:
+        raise FittingError(
+            f"{name} must be in milliseconds; its longest value {np.max(t):g} is below "
+            f"{limit:g} ms, which looks like seconds (multiply by 1000)"
+        )
     distinct = np.unique(t).size
     if distinct < minimum:
         raise FittingError(
