@@ -31,7 +31,7 @@ class TestRoiStats:
         mask = np.array([1, 1, 1, 1, 1, 1, 0], bool)
         s = roi_stats(values, mask)
         assert (s.n, s.n_excluded, s.flag) == (4, 2, "")
-        assert (s.mean, s.median, s.q1, s.q3) == (2.5, 2.5, 1.75, 3.25)
+        assert (s.mean, s.median, s.q1, s.q3, s.iqr) == (2.5, 2.5, 1.75, 3.25, 1.5)
         assert s.sd == pytest.approx(math.sqrt(5 / 3))
 
     def test_empty_roi(self):

@@ -114,6 +114,7 @@ class TestRoiStatsStep:
             assert float(t2t["mean"]) == pytest.approx(tumour)
             assert float(t2t["sd"]) == pytest.approx(0.0, abs=1e-6)
             assert float(got[("T2", "muscle")]["median"]) == pytest.approx(muscle)
+            assert float(got[("T2", "muscle")]["iqr"]) == pytest.approx(0.0)
             assert got[("T2", "muscle")]["n"] == "6"
             adc = got[("ADC", "tumour")]
             assert (float(adc["mean"]), adc["n"], adc["units"]) == (

@@ -25,7 +25,7 @@ _log = logging.getLogger(__name__)
 
 #: Columns of roi_stats.csv.
 CSV_COLUMNS = ("session", "map", "roi", "mean", "sd", "median", "q1", "q3", "n",
-               "n_excluded", "units", "resource", "flag", "mask_source")
+               "n_excluded", "units", "resource", "flag", "mask_source", "iqr")
 
 
 @dataclass
@@ -123,7 +123,8 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
                        **{k: getattr(stats, k) for k in ("mean", "sd", "median", "q1", "q3",
                                                          "n", "n_excluded")},
                        "units": vol.units, "resource": vol.resource, "flag": stats.flag,
-                       "mask_source": Path(src.source).name if src.source else ""}
+                       "mask_source": Path(src.source).name if src.source else "",
+                       "iqr": stats.iqr}
                 result.rows.append(row)
     return result
 

@@ -43,9 +43,14 @@ class RoiStats:
     n_excluded: int
     flag: str = ""
 
+    @property
+    def iqr(self) -> float:
+        """Interquartile range ``q3 - q1``."""
+        return self.q3 - self.q1
+
     def as_dict(self) -> dict[str, Any]:
-        """The statistics as a dict (NaN kept as float NaN)."""
-        return asdict(self)
+        """The statistics as a dict, with ``iqr`` (NaN kept as float NaN)."""
+        return {**asdict(self), "iqr": self.iqr}
 
 
 def roi_stats(values: np.ndarray, mask: np.ndarray) -> RoiStats:
