@@ -1,4 +1,4 @@
-"""The separable exponential model behind every relaxometry fit.
+"""The separable exponential model behind the relaxometry and ADC fits.
 
 ``S(t) = alpha + beta * h(k t)`` with ``h = exp(-k t)`` (decay, inversion recovery) or
 ``h = 1 - exp(-k t)`` (saturation recovery), ``k`` a relaxation rate and ``alpha`` an
@@ -106,12 +106,12 @@ def grid_search(
         # Linear parameters interpolated towards the neighbour on the side of the minimum.
         jn = np.where(frac >= 0, jp, jm)
         f = np.abs(frac)
-        b0 = c[rows, j] / hh[j]
-        b1 = c[rows, jn] / hh[jn]
+        beta_j = c[rows, j] / hh[j]
+        beta_n = c[rows, jn] / hh[jn]
         s1 = (yc @ w32).astype(np.float64)
         yy = np.einsum("nm,nm,m->n", yc, yc, w32, dtype=np.float64)
         sl = slice(start, start + yc.shape[0])
-        beta[sl] = b0 + f * (b1 - b0)
+        beta[sl] = beta_j + f * (beta_n - beta_j)
         if constant:
             mean = s1 / m
             alpha[sl] = mean - beta[sl] * (h_mean[j] + f * (h_mean[jn] - h_mean[j]))
@@ -333,6 +333,7 @@ def _loglinear_block(
     t0 = float(np.mean(t))
     tc = (np.asarray(t, dtype=np.float64) - t0).astype(np.float32)
     powers = np.stack([np.ones_like(tc), tc, tc * tc], axis=1)
+    powers2 = np.ascontiguousarray(powers[:, :2])  # BLAS wants contiguous operands
     tiny = np.float32(np.finfo(np.float32).tiny)
     logy = np.log(np.maximum(y32, tiny))  # finite; non-positive samples get weight 0
     # Weights are scaled by the row mean to stay well inside the float32 range.
@@ -341,14 +342,14 @@ def _loglinear_block(
 
     def solve(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sw, st, stt = (w @ powers).astype(np.float64).T
-        sl, stl = (np.multiply(w, logy, out=w) @ powers[:, :2]).astype(np.float64).T
+        sl, stl = (np.multiply(w, logy, out=w) @ powers2).astype(np.float64).T
         with np.errstate(divide="ignore", invalid="ignore"):
             det = sw * stt - st * st
             slope = (sw * stl - st * sl) / det
             intercept = (stt * sl - st * stl) / det
         return intercept, slope
 
-    # Weights relative to the row maximum (float32 range), zero for non-positive samples.
+    # Weights relative to the row mean (float32 range), zero for non-positive samples.
     rel = np.maximum(y32, 0) / scale
     intercept, slope = solve(np.multiply(rel, rel, out=rel))
     positive = y32 > 0
