@@ -71,11 +71,33 @@ class TestDisc:
         assert mask[:, :, 2].sum() * 0.25 == pytest.approx(np.pi * 36, rel=0.05)
         assert not np.delete(mask, 2, axis=2).any()
 
-    def test_oblique_contour_is_refused(self):
+    def test_oblique_disc(self):
+        """A disc in a plane tilted by 30 degrees: a slab one map voxel thick."""
+        grid = Grid((40, 40, 40), np.diag([0.5, 0.5, 0.5, 1.0]) + np.array(
+            [[0, 0, 0, -10.0], [0, 0, 0, -10.0], [0, 0, 0, -10.0], [0, 0, 0, 0]]))
+        a = np.deg2rad(30)
+        normal = np.array([0.0, np.sin(a), np.cos(a)])       # RAS
+        u = np.array([1.0, 0.0, 0.0])
+        v = np.cross(normal, u)
+        centre, radius = np.array([0.2, -0.4, 0.3]), 6.0
+        t = np.linspace(0, 2 * np.pi, 240, endpoint=False)
+        ras = centre + radius * (np.cos(t)[:, None] * u + np.sin(t)[:, None] * v)
+        lps = (LPS_TO_RAS[:3, :3] @ ras.T).T
+        mask = rtstruct_from_dataset(rtstruct({"d": [lps]}, FOR), "rs").on_grid(grid)["d"]
+        xyz = world(grid.shape, grid.affine) - centre
+        depth = xyz @ normal
+        rho = np.linalg.norm(xyz - depth[..., None] * normal, axis=-1)
+        assert mask[(np.abs(depth) < 0.2) & (rho < radius - 0.5)].all()
+        assert not mask[np.abs(depth) > 0.3].any()
+        assert not mask[rho > radius + 0.5].any()
+        volume = mask.sum() * 0.5**3
+        assert volume == pytest.approx(np.pi * radius**2 * 0.5, rel=0.05)
+
+    def test_non_planar_contour_is_refused(self):
         t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-        poly = np.stack([5 * np.cos(t), 5 * np.sin(t), 3 * np.cos(t)], -1)  # tilted plane
-        contours = rtstruct_from_dataset(rtstruct({"tilted": [poly]}, FOR), "rs.dcm")
-        with pytest.raises(RoiError, match=r"rs\.dcm: ROI 'tilted': contours are not in planes"):
+        poly = np.stack([5 * np.cos(t), 5 * np.sin(t), 3 * np.cos(2 * t)], -1)  # saddle
+        contours = rtstruct_from_dataset(rtstruct({"saddle": [poly]}, FOR), "rs.dcm")
+        with pytest.raises(RoiError, match=r"rs\.dcm: ROI 'saddle': contour 1 is not planar"):
             contours.on_grid(_map_grid())
 
     def test_not_an_rtstruct(self, tmp_path):

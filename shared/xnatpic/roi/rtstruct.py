@@ -2,11 +2,15 @@
 
 Each ROI of the ``StructureSetROISequence`` is matched to its ``ROIContourSequence`` item;
 its ``CLOSED_PLANAR`` contours (``ContourData``: x, y, z triplets in DICOM patient LPS mm)
-are converted to RAS, then to the voxel coordinates of the target grid. Contours must lie
-in planes of that grid (parallel to two of its axes; any orientation or matrix size
-otherwise). Within one contour plane, contours combine by exclusive or (an inner contour
-is a hole); each grid slice takes the nearest contour plane within half a plane spacing,
-and a voxel is inside when its centre is inside the polygon (matplotlib's even-odd test).
+are converted to RAS, then to the voxel coordinates of the target grid. Contours in planes
+of that grid (parallel to two of its axes) are rasterised on it directly: each grid slice
+takes the nearest contour plane within half a plane spacing, and a voxel is inside when
+its centre is inside the polygon (matplotlib's even-odd test). Contours oblique to the
+grid are rasterised on a grid of their own (in-plane step half the smallest map voxel,
+one slice per contour plane, slab thickness the plane spacing or, for a single plane, the
+map voxel size along the plane normal), which is then mapped onto the target grid by
+nearest neighbour. Within one contour plane, contours combine by exclusive or (an inner
+contour is a hole).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pydicom.errors import InvalidDicomError
 
 from xnatpic.nifti.affine import LPS_TO_RAS
 from xnatpic.roi.errors import MaskSourceError, RoiError
-from xnatpic.roi.grid import Grid
+from xnatpic.roi.grid import Grid, resample_masks
 
 __all__ = ["RTSTRUCT_SOP_CLASS", "ContourMasks", "read_rtstruct", "rtstruct_from_dataset"]
 
@@ -64,11 +68,58 @@ class ContourMasks:
         RoiError
             When a contour is not in a plane of the grid.
         """
-        return {name: _rasterise(polys, grid, f"{self.source}: ROI {name!r}")
-                for name, polys in self.contours.items()}
+        out = {}
+        for name, polys in self.contours.items():
+            where = f"{self.source}: ROI {name!r}"
+            mask = _rasterise(polys, grid)
+            if mask is None:
+                aux = _contour_grid(polys, grid, where)
+                mask = _rasterise(polys, aux)
+                if mask is None:
+                    raise RoiError(f"{where}: contours are not parallel to each other")
+                mask = resample_masks({name: mask}, aux, grid)[name]
+            out[name] = mask
+        return out
 
 
-def _rasterise(polys: list[np.ndarray], grid: Grid, where: str) -> np.ndarray:
+def _plane_normal(poly: np.ndarray) -> np.ndarray:
+    centred = poly - poly.mean(axis=0)
+    return np.linalg.svd(centred, full_matrices=False)[2][-1]
+
+
+def _contour_grid(polys: list[np.ndarray], target: Grid, where: str) -> Grid:
+    """A grid whose slices are the planes of ``polys`` (all parallel)."""
+    normal = _plane_normal(polys[0])
+    for i, poly in enumerate(polys):
+        off = np.abs((poly - poly.mean(axis=0)) @ normal).max()
+        if off > _PLANAR_TOLERANCE * float(target.voxel_sizes.min()):
+            raise RoiError(f"{where}: contour {i + 1} is not planar (points up to "
+                           f"{off:.2f} mm off its plane)")
+    u = np.cross(normal, [1.0, 0.0, 0.0])
+    if np.linalg.norm(u) < 0.5:
+        u = np.cross(normal, [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(normal, u)
+    step = float(target.voxel_sizes.min()) / 2
+    points = np.concatenate(polys)
+    pu, pv = points @ u, points @ v
+    depths = np.unique(np.round([float(p.mean(axis=0) @ normal) for p in polys], 4))
+    if len(depths) > 1:
+        thickness = float(np.diff(depths).min())
+    else:  # one plane: as thick as the map voxel along the normal
+        inv = np.linalg.inv(target.affine[:3, :3])
+        thickness = 1.0 / float(np.linalg.norm(inv @ normal))
+    n_slices = int(np.round((depths[-1] - depths[0]) / thickness)) + 1
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2] = u * step, v * step, normal * thickness
+    affine[:3, 3] = (pu.min() - step) * u + (pv.min() - step) * v + depths[0] * normal
+    shape = (int(np.ceil((np.ptp(pu)) / step)) + 3, int(np.ceil(np.ptp(pv) / step)) + 3,
+             n_slices)
+    return Grid(shape, affine)
+
+
+def _rasterise(polys: list[np.ndarray], grid: Grid) -> np.ndarray | None:
+    """Contours rasterised on ``grid``; None when they are not in planes of it."""
     out = np.zeros(grid.shape, dtype=bool)
     if not polys:
         return out
@@ -77,10 +128,7 @@ def _rasterise(polys: list[np.ndarray], grid: Grid, where: str) -> np.ndarray:
     spread = np.array([np.ptp(v, axis=1) for v in voxel])       # (n_contours, 3)
     axis = int(np.argmin(spread.max(axis=0)))
     if spread[:, axis].max() > _PLANAR_TOLERANCE:
-        raise RoiError(
-            f"{where}: contours are not in planes of the map grid (out-of-plane spread "
-            f"{spread[:, axis].max():.2f} voxels along its axis {axis}); oblique contours "
-            "relative to the map are not supported: export the ROI as a SEG or label map")
+        return None
     in_plane = [a for a in range(3) if a != axis]
     planes: dict[float, np.ndarray] = {}
     sizes = (grid.shape[in_plane[0]], grid.shape[in_plane[1]])
