@@ -183,8 +183,9 @@ def normalize_zspectrum(
     Raises
     ------
     FittingError
-        If no M0 frame exists (none detected and none given), every frame is an M0 frame,
-        ``offsets_ppm`` does not match the last axis, or ``m0_frames`` / ``mask`` are invalid.
+        If no M0 frame exists (none detected and none given), every frame (or, when
+        detected, most frames: offsets in Hz?) is an M0 frame, ``offsets_ppm`` does not
+        match the last axis, or ``m0_frames`` / ``mask`` are invalid.
 
     References
     ----------

@@ -133,8 +133,9 @@ def fit_adc(
     Raises
     ------
     FittingError
-        If ``bvals`` does not match the last axis of ``signal`` or is negative, fewer than
-        two distinct b-values are selected, ``select`` / ``b_range`` / ``mask`` /
+        If ``bvals`` does not match the last axis of ``signal``, is negative or looks like
+        ms/µm² (largest <= 10) or s/m² (largest > 1e5), fewer than two distinct b-values
+        are selected, ``select`` / ``b_range`` / ``mask`` /
         ``bounds`` are invalid or ``method`` is unknown.
 
     References
@@ -297,9 +298,9 @@ def fit_dti(
     ------
     FittingError
         If ``bvals`` / ``bvecs`` do not match the last axis of ``signal``, are negative,
-        non-finite or not unit vectors, the design has rank < 7 (fewer than 6
-        non-collinear directions with b > 0, or fewer than 7 measurements), or ``mask`` is
-        invalid.
+        non-finite, in the wrong unit (as :func:`fit_adc`) or not unit vectors, the
+        design has rank < 7 (fewer than 6 non-collinear directions with b > 0, or fewer
+        than 7 measurements), or ``mask`` is invalid.
 
     Notes
     -----

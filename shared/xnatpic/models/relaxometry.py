@@ -246,7 +246,8 @@ def fit_t2(
         If ``signal`` is not a real array, ``te`` does not match its last axis, has
         negative or non-finite values or too few distinct echoes for ``method``, ``mask``
         has the wrong shape, ``method`` is unknown, ``offset`` is used with a closed-form
-        method, ``"arlo"`` gets unequally spaced echoes, or ``bounds`` is invalid.
+        method, ``"arlo"`` gets unequally spaced echoes, ``bounds`` is invalid, or the
+        echo times look like seconds (longest below 1 ms; 0.1 ms for T2*).
 
     Notes
     -----
@@ -403,8 +404,8 @@ def fit_t1_vtr(
     ------
     FittingError
         If ``tr`` does not match the last axis of ``signal``, has negative or non-finite
-        values or fewer distinct values than parameters (2, or 3 with ``offset``), or
-        ``mask`` / ``bounds`` are invalid.
+        values or fewer distinct values than parameters (2, or 3 with ``offset``), looks
+        like seconds (longest below 20 ms), or ``mask`` / ``bounds`` are invalid.
 
     References
     ----------
@@ -501,7 +502,8 @@ def fit_t1_ir(
     ------
     FittingError
         If ``ti`` does not match the last axis of ``signal``, has negative or non-finite
-        values or fewer than 4 distinct values, or ``mask`` / ``bounds`` are invalid.
+        values or fewer than 4 distinct values, looks like seconds (longest below 20 ms),
+        or ``mask`` / ``bounds`` are invalid.
 
     Notes
     -----
