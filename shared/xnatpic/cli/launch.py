@@ -5,13 +5,20 @@ One session::
     xnatpic launch commands/mri2dicom.json --wrapper xnatpic-mri2dicom-session \\
         --session ARCHIVE/PRECLIN/arc001/mouse1_d0 --param format=enhanced
 
-Every session of a project, two at a time (``--project`` accepts
+Every session of a project, two at a time (a bulk launch; ``--project`` accepts
 ``ARCHIVE/<project>``, its ``arc001`` folder or a folder of sessions)::
 
     xnatpic launch commands/mri2dicom.json --project ARCHIVE/PRECLIN --jobs 2
 
-Outputs are stored in the session folder (RESOURCES/<label>/ or SCANS/<id>/<label>/) only
-when the container exits 0; logs and a launch.json stay in ``--build-dir``.
+A project-context wrapper (root input a ``Project``, context ``xnat:projectData``) is
+launched ONCE on the project, as XNAT does; ``--project`` must then be the project
+folder ``ARCHIVE/<project>`` (or its ``arc001``), mounted read-only::
+
+    xnatpic launch commands/project-summary.json --project ARCHIVE/PRECLIN
+
+Outputs are stored in the session folder (RESOURCES/<label>/ or SCANS/<id>/<label>/), or
+for a project launch in ARCHIVE/<project>/RESOURCES/<label>/, only when the container
+exits 0; logs and a launch.json stay in ``--build-dir``.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from rich.table import Table
 from xnatpic.xnat.archive import find_sessions
 from xnatpic.xnat.bulk import bulk_launch, report
 from xnatpic.xnat.errors import CommandFileError
-from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch
+from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch, launch_project
 from xnatpic.xnat.lint import lint_commands
+from xnatpic.xnat.resolve import find_wrapper, wrapper_root_type
 from xnatpic.xnat.schema import load_commands
 
 __all__ = ["add_parser", "parse_params", "run", "select_command"]
@@ -52,7 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--wrapper", help="wrapper name (default: the only one)")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--session", type=Path, help="one session folder (archive layout)")
-    where.add_argument("--project", type=Path, help="launch on every session of a project")
+    where.add_argument("--project", type=Path,
+                       help="a project folder: one launch per session (bulk), or one launch "
+                            "on the project for a project-context wrapper")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a wrapper or command input (repeatable)")
     parser.add_argument("--runtime", choices=("auto", "docker", "podman", "local"),
@@ -69,7 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--timeout", type=float, help="seconds before a launch is stopped")
     parser.add_argument("--no-limits", action="store_true",
                         help="do not apply the command's memory/CPU limits")
-    parser.add_argument("--jobs", type=int, default=1, help="--project: launches at once")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="--project bulk launch: launches at once")
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     return parser
@@ -131,7 +142,7 @@ def _options(args: argparse.Namespace) -> LaunchOptions:
 
 def _table(results: list[LaunchResult]) -> Table:
     table = Table(title="xnatpic launch")
-    for column in ("session", "status", "exit", "seconds", "stored / error"):
+    for column in ("session / project", "status", "exit", "seconds", "stored / error"):
         table.add_column(column)
     for r in results:
         error = (r.error or "").split(";")[0]
@@ -161,8 +172,11 @@ def run(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     options = _options(args)
     console = Console(stderr=True)
+    root_type = wrapper_root_type(find_wrapper(command, args.wrapper))
     if args.session is not None:
         results = [launch(command, args.wrapper, args.session, params, options)]
+    elif root_type == "Project":
+        results = [launch_project(command, args.wrapper, args.project, params, options)]
     else:
         sessions = find_sessions(args.project)
         columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),

@@ -5,6 +5,11 @@ mounted read-only, every other mount is a fresh writable folder of a per-launch 
 directory, XNAT_HOST/XNAT_USER/XNAT_PASS (and XNAT_WORKFLOW_ID, XNAT_EVENT_ID) are in the
 environment, stdout and stderr are kept as logs, and outputs are stored as resources
 on their ``as-a-child-of`` parent in the archive only when the process exits 0.
+
+:func:`launch` starts from a session (session- and scan-context wrappers);
+:func:`launch_project` launches a project-context wrapper (root input a ``Project``) once
+on a project folder, mounted read-only as XNAT mounts the project's archive folder, its
+Resource outputs stored in ``<project>/RESOURCES/<label>/``.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.errors import XnatpicError
-from xnatpic.xnat.archive import XnatObject, load_session
+from xnatpic.xnat.archive import XnatObject, load_project, load_session
 from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError
 from xnatpic.xnat.resolve import ResolvedCommand, find_wrapper, resolve
 from xnatpic.xnat.runtime import detect_runtime, image_entrypoint, runtime_env
@@ -36,6 +42,7 @@ __all__ = [
     "LaunchResult",
     "container_argv",
     "launch",
+    "launch_project",
     "rewrite_paths",
     "store_outputs",
 ]
@@ -80,11 +87,16 @@ class LaunchOptions:
 
 @dataclass
 class LaunchResult:
-    """What happened to one launch (JSON-ready through :meth:`as_dict`)."""
+    """What happened to one launch (JSON-ready through :meth:`as_dict`).
+
+    ``session`` and ``session_dir`` name the root launched on: a session, or the project
+    for a project launch (``root_type`` says which).
+    """
 
     session: str
     session_dir: str
     wrapper: str
+    root_type: str = "Session"
     status: str = "Failed"
     exit_code: int | None = None
     build_dir: str | None = None
@@ -161,15 +173,15 @@ def container_argv(resolved: ResolvedCommand, runtime: str, image: str,
     return [*argv, image, *resolved.arguments]
 
 
-def _parent_folder(parent: XnatObject, session_dir: Path, what: str) -> Path:
-    if parent.type == "Session":
-        return session_dir / "RESOURCES"
-    if parent.type == "Scan":
-        return session_dir / "SCANS" / parent.ident
-    if parent.type == "Assessor" and parent.directory is not None:
-        return parent.directory
+def _parent_folder(parent: XnatObject, what: str) -> Path:
+    if parent.directory is not None:
+        if parent.type in ("Session", "Project"):
+            return parent.directory / "RESOURCES"
+        if parent.type in ("Scan", "Assessor"):
+            return parent.directory
     raise LaunchError(f"{what}: storing on a {parent.type} is not supported by the local "
-                      "archive (only sessions, scans and assessors live in a session folder)")
+                      "archive (only projects launched with --project, sessions, scans and "
+                      "assessors have a folder)")
 
 
 def _write_catalog(folder: Path, label: str) -> None:
@@ -187,9 +199,12 @@ def _write_catalog(folder: Path, label: str) -> None:
     )
 
 
-def store_outputs(resolved: ResolvedCommand, session_dir: Path, hosts: dict[str, Path]
-                  ) -> list[Path]:
+def store_outputs(resolved: ResolvedCommand, hosts: dict[str, Path]) -> list[Path]:
     """Store every handled output in the archive; check all before copying any.
+
+    Each output goes to its ``as-a-child-of`` parent's folder: ``RESOURCES/<label>/`` of a
+    session or project, ``SCANS/<id>/<label>/`` of a scan, the assessor's folder;
+    an Assessor output (one XML file) to ``ASSESSORS/<name>/`` of its session.
 
     Returns
     -------
@@ -199,7 +214,8 @@ def store_outputs(resolved: ResolvedCommand, session_dir: Path, hosts: dict[str,
     Raises
     ------
     LaunchError
-        When a required output is missing, or an Assessor output is not one XML file.
+        When a required output is missing, an Assessor output is not one XML file or
+        not on a session, or a parent has no folder in the local archive.
     """
     outputs = {o["name"]: o for o in resolved.command.get("outputs", [])}
     plans: list[tuple[dict[str, Any], Path, Path]] = []
@@ -220,7 +236,7 @@ def store_outputs(resolved: ResolvedCommand, session_dir: Path, hosts: dict[str,
             parent = resolved.wrapper_inputs[parent_name].obj
             if parent is None:
                 raise LaunchError(f"{what}: parent input {parent_name!r} holds no object")
-            base = _parent_folder(parent, session_dir, what)
+            base = _parent_folder(parent, what)
         htype = handler.get("type", "Resource")
         if htype == "Resource":
             dest = base / handler["label"]
@@ -230,7 +246,12 @@ def store_outputs(resolved: ResolvedCommand, session_dir: Path, hosts: dict[str,
                 raise LaunchError(f"{what}: an Assessor output must be exactly one XML file, "
                                   f"found {len(xmls)} in {source}")
             source = xmls[0]
-            dest = session_dir / "ASSESSORS" / source.stem
+            owner = resolved.wrapper_inputs[parent_name].obj if parent_name in \
+                resolved.wrapper_inputs else None
+            if owner is None or owner.type != "Session" or owner.directory is None:
+                raise LaunchError(f"{what}: an Assessor is stored on a session; parent "
+                                  f"{parent_name!r} is not one")
+            dest = owner.directory / "ASSESSORS" / source.stem
             handler_folders[handler["name"]] = dest
         else:
             raise LaunchError(f"{what}: {htype} handlers are not supported by the local "
@@ -285,8 +306,8 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path | None, stdout: Path, s
     return proc.returncode
 
 
-def _execute(resolved: ResolvedCommand, session: XnatObject, result: LaunchResult,
-             options: LaunchOptions, build: Path) -> None:
+def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOptions,
+             build: Path) -> None:
     image = options.image_override or str(resolved.command.get("image"))
     hosts: dict[str, Path] = {}
     for mount in resolved.mounts:
@@ -332,8 +353,7 @@ def _execute(resolved: ResolvedCommand, session: XnatObject, result: LaunchResul
         tail = stderr.read_text(errors="replace").strip().splitlines()[-3:]
         raise LaunchError(f"exited {code}; outputs not stored; see {stderr}"
                           + (f": {' | '.join(tail)}" if tail else ""))
-    result.stored = [str(p) for p in store_outputs(resolved, Path(session.directory or ""),
-                                                    hosts)]
+    result.stored = [str(p) for p in store_outputs(resolved, hosts)]
 
 
 def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
@@ -360,21 +380,57 @@ def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
         Never raises for a failed launch: ``status`` is ``Failed`` and ``error`` says why
         (resolution, runtime, exit code, missing outputs).
     """
+    return _launch(command, wrapper_name, Path(session_dir), load_session, params, options)
+
+
+def launch_project(command: dict[str, Any], wrapper_name: str | None, project_dir: Path,
+                   params: dict[str, str] | None = None,
+                   options: LaunchOptions | None = None) -> LaunchResult:
+    """Launch a project-context wrapper of ``command`` once on an archived project.
+
+    The wrapper's root input is a ``Project`` (see
+    :func:`xnatpic.xnat.archive.load_project`): a mount it feeds is the whole project
+    folder (``arc001/<session>/``, ``RESOURCES/``), read-only; Resource outputs on the
+    project are stored in ``<project>/RESOURCES/<label>/`` when the process exits 0.
+
+    Parameters
+    ----------
+    command : dict
+        The command.
+    wrapper_name : str or None
+        Which wrapper (None: the only one).
+    project_dir : Path
+        The project folder ``<archive>/<project>`` (or its ``arc001``).
+    params : dict, optional
+        Launch parameters by input name.
+    options : LaunchOptions, optional
+        Runtime, build folder, limits...
+
+    Returns
+    -------
+    LaunchResult
+        ``root_type`` ``Project``; never raises for a failed launch (see :func:`launch`).
+    """
+    return _launch(command, wrapper_name, Path(project_dir), load_project, params, options)
+
+
+def _launch(command: dict[str, Any], wrapper_name: str | None, folder: Path,
+            loader: Callable[[Path], XnatObject], params: dict[str, str] | None,
+            options: LaunchOptions | None) -> LaunchResult:
     options = options or LaunchOptions()
-    session_dir = Path(session_dir)
-    wrapper_label = wrapper_name or "?"
-    result = LaunchResult(session=session_dir.name, session_dir=str(session_dir),
-                          wrapper=wrapper_label)
+    result = LaunchResult(session=folder.name, session_dir=str(folder),
+                          wrapper=wrapper_name or "?",
+                          root_type="Project" if loader is load_project else "Session")
     start = time.monotonic()
     try:
         wrapper = find_wrapper(command, wrapper_name)
         result.wrapper = str(wrapper.get("name"))
-        session = load_session(session_dir)
-        result.session = session.ident
-        resolved = resolve(command, wrapper, session, params)
-        build = _build_dir(Path(options.build_root), session.ident, result.wrapper)
+        root = loader(folder)
+        result.session = root.ident
+        resolved = resolve(command, wrapper, root, params)
+        build = _build_dir(Path(options.build_root), root.ident, result.wrapper)
         result.build_dir = str(build)
-        _execute(resolved, session, result, options, build)
+        _execute(resolved, result, options, build)
         result.status = "Complete"
     except XnatpicError as exc:
         result.error = str(exc)

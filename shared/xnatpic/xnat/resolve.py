@@ -32,6 +32,7 @@ __all__ = [
     "ResolvedMount",
     "find_wrapper",
     "resolve",
+    "wrapper_root_type",
 ]
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -124,6 +125,20 @@ def find_wrapper(command: dict[str, Any], name: str | None) -> dict[str, Any]:
                           f"it has {names}")
 
 
+def wrapper_root_type(wrapper: dict[str, Any]) -> str | None:
+    """Return the type of the wrapper's root: its first external input of an XNAT type.
+
+    ``Project`` for a project-context wrapper (launched once on the project),
+    ``Session`` or ``Scan`` for one launched on sessions; None when no external input
+    holds an XNAT object.
+    """
+    for winp in wrapper.get("external-inputs", []):
+        wtype = winp.get("type", "string")
+        if wtype in XNAT_OBJECT_TYPES:
+            return str(wtype)
+    return None
+
+
 def _check_legal(name: str, value: str | list[str] | None) -> None:
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, str):
@@ -168,8 +183,8 @@ class _Resolver:
         if wtype in XNAT_OBJECT_TYPES:
             if root_taken:
                 raise ResolutionError(f"wrapper input {name!r}: a local launch has one root "
-                                      "object (the session); a second object input is not "
-                                      "supported")
+                                      "object (the session or project); a second object "
+                                      "input is not supported")
             obj = self.root_as(name, wtype)
             value = _object_value(obj, winp.get("derived-from-xnat-object-property"))
             self.inputs[name] = ResolvedInput(name, wtype, value, [obj])
@@ -197,9 +212,20 @@ class _Resolver:
                     f"(scans of session {self.root.ident}: {ids})"
                 )
             return found[0]
+        if wtype == "Project":
+            raise ResolutionError(
+                f"wrapper input {name!r} is a Project: this wrapper is launched once on a "
+                f"project; give --project PROJECT_DIR (not a {self.root.type.lower()})"
+            )
+        if self.root.type == "Project":
+            raise ResolutionError(
+                f"wrapper input {name!r} is a {wtype}: this wrapper is launched on "
+                "sessions, not on the project; give --session DIR (or --project DIR for one "
+                "launch per session)"
+            )
         raise ResolutionError(
             f"wrapper input {name!r} is a {wtype}; a local launch starts from a Session "
-            "(or a Scan of it)"
+            "(or a Scan of it) or a Project"
         )
 
     def derived(self, winp: dict[str, Any]) -> None:
@@ -362,7 +388,7 @@ def _substitute(text: str, replacements: dict[str, str]) -> str:
 
 def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
             params: dict[str, str] | None = None) -> ResolvedCommand:
-    """Resolve one launch of ``wrapper`` on ``root`` (a session).
+    """Resolve one launch of ``wrapper`` on ``root`` (a session or a project).
 
     Parameters
     ----------
@@ -371,7 +397,9 @@ def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
     wrapper : dict
         One of its ``xnat`` wrappers (see :func:`find_wrapper`).
     root : XnatObject
-        The session launched on (from :func:`xnatpic.xnat.archive.load_session`).
+        The session or project launched on (from
+        :func:`xnatpic.xnat.archive.load_session` or
+        :func:`~xnatpic.xnat.archive.load_project`).
     params : dict of str to str, optional
         Launch parameters by wrapper-input or command-input name.
 
