@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nibabel as nib
@@ -169,3 +170,19 @@ def test_each_resource_holds_every_output(runs):
             assert entry["whole"]["n_voxels"] == stats["mask_voxels"]
         assert html.count("data:image/png;base64,") == len(stats["maps"])
         assert (resource / "stats.csv").read_text().startswith("map,unit,slice,n_voxels")
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy not installed "
+                    "('make tools' installs dicom3tools)")
+def test_every_dicom_map_passes_dciodvfy(runs):
+    checked = 0
+    for resource in runs.values():
+        for folder in sorted((resource / "dicom").iterdir()):
+            path = sorted(folder.glob("*.dcm"))[0]
+            proc = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True,
+                                  check=False)
+            errors = [line for line in (proc.stdout + proc.stderr).splitlines()
+                      if line.startswith("Error")]
+            assert errors == [], (str(path), errors)
+            checked += 1
+    assert checked == 13  # T2, T2*, T1 x2, ADC/FA/MD/AD/RD, B0, 2 MTRasym, ratio

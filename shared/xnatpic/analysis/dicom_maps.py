@@ -21,6 +21,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from xnatpic import __version__
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import UNITS, MapImage
+from xnatpic.analysis.previews import display_range
 from xnatpic.dicom.uids import derived_uid
 
 __all__ = ["write_dicom_map"]
@@ -40,7 +41,7 @@ _COPIED = (
     "FrameOfReferenceUID", "PositionReferenceIndicator", "PatientPosition",
     "ScanningSequence", "SequenceVariant", "ScanOptions", "MRAcquisitionType",
     "MagneticFieldStrength", "ImagingFrequency", "ImagedNucleus", "SliceThickness",
-    "AnatomicalOrientationType", "ImageLaterality",
+    "AnatomicalOrientationType", "ImageLaterality", "InversionTime",
 )
 
 
@@ -116,8 +117,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
     src = series.header
     series_uid = derived_uid(series.series_instance_uid, step, image.name)
     now = _dt.datetime.now(_dt.UTC)
-    lo = float(np.nanmin(values)) if finite.any() else 0.0
-    hi = float(np.nanmax(values)) if finite.any() else 1.0
+    lo, hi = display_range(values, image.unit)
     files = []
     for k in range(values.shape[2]):
         ds = Dataset()
@@ -160,6 +160,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         ds.RescaleType = "US"
         ds.WindowCenter = f"{(lo + hi) / 2:.6g}"
         ds.WindowWidth = f"{max(hi - lo, 1e-6):.6g}"
+        ds.VOILUTFunction = "LINEAR_EXACT"  # windows narrower than 1 (FA, ppm) are allowed
         ds.BurnedInAnnotation = "NO"
         ds.RealWorldValueMappingSequence = Sequence([_rwvm(image, slope, intercept)])
         refs = []
