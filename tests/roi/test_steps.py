@@ -1,9 +1,10 @@
 """roi-stats and project-summary run as the Container Service would, on a tiny archive.
 
-roi-stats goes through ``xnatpic launch --runtime local`` (the whole launcher: command
-resolution, mounts, exit status, outputs stored as the ROISTATS resource). The launcher
-starts from sessions only, so project-summary is resolved with the same resolver on a
-Project object and its command line run with the mounts rewritten as the launcher does.
+Both go through ``xnatpic launch --runtime local`` (the whole launcher: command
+resolution, mounts, exit status, outputs stored as resources): roi-stats on every session
+(``--project``, a bulk launch) and stored as each session's ROISTATS resource,
+project-summary once on the project (its wrapper's root is a Project) and stored as the
+project's PROJECT_SUMMARY resource.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +21,6 @@ import numpy as np
 import pytest
 
 from tests.roi.helpers import write_map_resource
-from xnatpic.xnat.archive import XnatObject
-from xnatpic.xnat.launcher import rewrite_paths
-from xnatpic.xnat.resolve import find_wrapper, resolve
-from xnatpic.xnat.schema import load_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 XNATPIC = Path(sys.executable).parent / "xnatpic"
@@ -46,14 +42,16 @@ def _labels() -> np.ndarray:
     return labels
 
 
-def _session(project: Path, label: str, *, mask_for: str = FOR) -> Path:
-    subject, _group, timepoint, tumour, muscle = SESSIONS.get(label, ("x", "", "", 1, 1))
+def _session(project: Path, label: str, *, mask_for: str = FOR,
+             group_timepoint: tuple[str, str] | None = None) -> Path:
+    subject, group, timepoint, tumour, muscle = SESSIONS.get(label, ("x", "", "", 1, 1))
+    group, timepoint = group_timepoint or (group, timepoint)
     session = project / "arc001" / label
     session.mkdir(parents=True)
-    # keys load_session accepts (it refuses 'group' and 'timepoint'; visit-id = timepoint)
+    # group is the subject's (XNAT's subject group); timepoint a custom session field
     (session / "session.json").write_text(json.dumps({
         "id": f"E_{label}", "label": label, "project": project.name, "subject": f"S_{subject}",
-        "subject-label": subject, "visit-id": timepoint}))
+        "subject-label": subject, "group": group, "timepoint": timepoint}))
     labels = _labels()
     t2 = np.where(labels == 1, tumour, np.where(labels == 2, muscle, 5.0)).astype(np.float32)
     t2[1, 1, 0] = np.nan       # one failed fit in the tumour
@@ -168,42 +166,29 @@ class TestRoiStatsStep:
         assert "SEGS: no such mask resource" in stderr.read_text().strip().splitlines()[-1]
 
 
+def _launch_summary(project: Path, build: Path, *args: str) -> subprocess.CompletedProcess:
+    """``xnatpic launch project-summary --project PROJECT``: one launch on the project."""
+    entry = f"{shlex.quote(sys.executable)} {ROOT / 'pipelines' / 'project_summary' / 'run.py'}"
+    return subprocess.run([str(XNATPIC), "launch", str(SUMMARY), "--project", str(project),
+                           *args, "--runtime", "local", "--entrypoint", entry,
+                           "--build-dir", str(build)],
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
 def _run_project_summary(project: Path, build: Path) -> Path:
-    """Resolve the project wrapper on a Project object and run it as the launcher would."""
-    (command,) = [c.data for c in load_commands(str(SUMMARY))]
-    wrapper = find_wrapper(command, None)
-    root = XnatObject("Project", {"id": project.name, "label": project.name,
-                                  "uri": f"/archive/projects/{project.name}",
-                                  "xsiType": "xnat:projectData"}, project)
-    resolved = resolve(command, wrapper, root, {})
-    out = build / "out"
-    out.mkdir(parents=True)
-    mapping = {m.path: str(project if m.fed_by else out) for m in resolved.mounts}
-    argv = [sys.executable, str(ROOT / "pipelines" / "project_summary" / "run.py"),
-            *(rewrite_paths(a, mapping) for a in resolved.arguments)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300,
-                          cwd=build)
+    proc = _launch_summary(project, build)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (handler,) = wrapper["output-handlers"]
-    dest = project / "RESOURCES" / handler["label"]
-    shutil.copytree(out / "summary", dest)
-    return dest
+    assert len(list(build.glob("*/stdout.log"))) == 1  # launched once, not per session
+    return project / "RESOURCES" / "PROJECT_SUMMARY"
 
 
 class TestProjectSummary:
     def test_summary_csv_plots_and_html(self, archive, tmp_path):
         _roi_stats_on_project(archive, tmp_path)
-        # group lives on the subject in XNAT; the local session.json carries it here
-        # (added after the launches: load_session refuses a 'group' key for now)
-        for label, (_s, group, _t, _a, _b) in SESSIONS.items():
-            path = archive / "arc001" / label / "session.json"
-            path.write_text(json.dumps({**json.loads(path.read_text()), "group": group}))
         # a 4th session without ROISTATS: its maps' stats.json are used
-        extra = _session(archive, "m4_d7")
-        meta = json.loads((extra / "session.json").read_text())
-        (extra / "session.json").write_text(json.dumps({**meta, "group": "treated",
-                                                        "timepoint": "d7"}))
+        _session(archive, "m4_d7", group_timepoint=("treated", "d7"))
         dest = _run_project_summary(archive, tmp_path / "summary")
+        assert (dest / "PROJECT_SUMMARY_catalog.xml").exists()
 
         rows = _read_csv(dest / "summary.csv")
         assert list(rows[0])[:8] == ["project", "subject", "session", "group", "timepoint",
@@ -241,12 +226,12 @@ class TestProjectSummary:
     def test_no_statistics_fails(self, tmp_path):
         project = tmp_path / "archive" / "EMPTY"
         (project / "arc001" / "s1" / "RESOURCES" / "OTHER").mkdir(parents=True)
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "pipelines" / "project_summary" / "run.py"),
-             "--input", str(project), "--output", str(tmp_path / "out")],
-            capture_output=True, text=True, check=False, timeout=120)
+        build = tmp_path / "build"
+        proc = _launch_summary(project, build)
         assert proc.returncode == 1
-        assert "none of 1 session(s) has ROISTATS" in proc.stderr.strip().splitlines()[-1]
+        (stderr,) = build.glob("*/stderr.log")
+        assert "none of 1 session(s) has ROISTATS" in stderr.read_text().strip().splitlines()[-1]
+        assert not (project / "RESOURCES").exists()  # nothing stored on a failed launch
 
 
 @pytest.mark.parametrize("path", [ROI_STATS, SUMMARY])

@@ -1,10 +1,15 @@
-"""project-summary reads subject and group from XNAT when session.json does not have them."""
+"""project-summary reads subject and group from XNAT when session.json does not have them.
+
+The step runs through ``xnatpic launch --runtime local`` on the project, which passes
+XNAT_HOST/XNAT_USER/XNAT_PASS to it as the Container Service does.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +21,8 @@ from tests.xnat.fake_xnat import FakeXnat
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = ROOT / "pipelines" / "project_summary" / "run.py"
+SUMMARY = ROOT / "commands" / "project-summary.json"
+XNATPIC = Path(sys.executable).parent / "xnatpic"
 
 
 def _project(tmp_path: Path) -> Path:
@@ -38,23 +45,31 @@ def _routes(xnat: FakeXnat) -> None:
                     "subject_label": "mouseB"}]}})
 
 
-def _run(project: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(STEP), "--input", str(project), "--output",
-                           str(out), "--project", "PRECLIN", "--no-plots"],
+def _run(project: Path, build: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Launch project-summary on the project (--project PRECLIN from the wrapper)."""
+    entry = f"{shlex.quote(sys.executable)} {STEP}"
+    return subprocess.run([str(XNATPIC), "launch", str(SUMMARY), "--project", str(project),
+                           "--param", "plots=false", "--runtime", "local",
+                           "--entrypoint", entry, "--build-dir", str(build)],
                           capture_output=True, text=True, check=False, timeout=120,
                           env={**os.environ, **env})
+
+
+def _summary(project: Path) -> dict[str, dict[str, str]]:
+    with (project / "RESOURCES" / "PROJECT_SUMMARY" / "summary.csv").open() as fh:
+        return {r["session"]: r for r in csv.DictReader(fh)}
 
 
 def test_subject_and_group_from_xnat(tmp_path):
     project = _project(tmp_path)
     with FakeXnat() as xnat:
         _routes(xnat)
-        proc = _run(project, tmp_path / "out", xnat.env())
+        proc = _run(project, tmp_path / "build", xnat.env())
     assert proc.returncode == 0, proc.stderr
-    with (tmp_path / "out" / "summary" / "summary.csv").open() as fh:
-        rows = {r["session"]: r for r in csv.DictReader(fh)}
+    rows = _summary(project)
     assert (rows["a_d0"]["subject"], rows["a_d0"]["group"]) == ("mouseA", "control")
     assert (rows["b_d0"]["subject"], rows["b_d0"]["group"]) == ("mouseB", "local")
+    assert not (project / "RESOURCES" / "PROJECT_SUMMARY" / "plots").exists()  # plots=false
     paths = sorted(r.path for r in xnat.requests)
     assert paths == ["/data/projects/PRECLIN/experiments", "/data/projects/PRECLIN/subjects"]
 
@@ -62,9 +77,10 @@ def test_subject_and_group_from_xnat(tmp_path):
 def test_xnat_failure_is_a_warning(tmp_path):
     project = _project(tmp_path)
     with FakeXnat() as xnat:  # no routes: 404
-        proc = _run(project, tmp_path / "out", xnat.env())
+        proc = _run(project, tmp_path / "build", xnat.env())
     assert proc.returncode == 0, proc.stderr
-    assert "subject/group not read from XNAT" in proc.stderr and "HTTP 404" in proc.stderr
-    with (tmp_path / "out" / "summary" / "summary.csv").open() as fh:
-        rows = {r["session"]: r for r in csv.DictReader(fh)}
+    (log,) = (tmp_path / "build").glob("*/stderr.log")
+    stderr = log.read_text()
+    assert "subject/group not read from XNAT" in stderr and "HTTP 404" in stderr
+    rows = _summary(project)
     assert rows["a_d0"]["group"] == "" and rows["b_d0"]["group"] == "local"

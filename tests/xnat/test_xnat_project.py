@@ -190,6 +190,15 @@ class TestLoadProject:
                                                r".*arc001/a/session.json"):
             load_project(project)
 
+    def test_sessions_without_subject_are_not_merged(self, tmp_path):
+        arc = tmp_path / "P" / "arc001"
+        for label, group in (("x", "control"), ("y", "treated")):
+            (arc / label / "RESOURCES").mkdir(parents=True)
+            (arc / label / "session.json").write_text(json.dumps({"group": group}))
+        subjects = load_project(tmp_path / "P").data["subjects"]
+        assert [(s["id"], s["group"], len(s["sessions"])) for s in subjects] == [
+            ("", "control", 1), ("", "treated", 1)]
+
     @pytest.mark.parametrize(("case", "message"), [
         ("archive-root", r"archive root holding projects \['PRECLIN'\]"),
         ("flat", "sessions must be in .*/arc001/"),

@@ -40,7 +40,8 @@ test ``@.fields.timepoint == 'd0'``.
 :func:`load_session` and :func:`load_project` return :class:`XnatObject` trees whose
 ``data`` is the JSON a matcher or ``derived-from-xnat-object-property`` sees. A project's
 ``subjects[]`` are gathered from its sessions (by subject id); each subject lists its
-``sessions[]``, which is how derived inputs reach sessions from a project.
+``sessions[]``, which is how derived inputs reach sessions from a project (a session
+without a ``subject`` has a subject of its own, with an empty id).
 """
 
 from __future__ import annotations
@@ -401,7 +402,8 @@ def load_project(directory: Path, *, checksums: bool = False) -> XnatObject:
     group_from: dict[str, Path] = {}
     for session in sessions:
         (own,) = session.children["Subject"]
-        sid = own.ident
+        # sessions without a subject id are not merged: each keeps its own subject
+        sid = own.data["id"] or f"\0{session.directory}"
         subject = subjects.get(sid)
         if subject is None:
             subject = XnatObject("Subject", {**own.data, "project-id": pid, "sessions": []},
@@ -411,7 +413,8 @@ def load_project(directory: Path, *, checksums: bool = False) -> XnatObject:
         if group:
             if subject.data["group"] and subject.data["group"] != group:
                 raise ArchiveError(
-                    f"{session.directory / METADATA_NAME}: group {group!r} of subject {sid!r} "
+                    f"{session.directory / METADATA_NAME}: group {group!r} of subject "
+                    f"{own.data['id']!r} "
                     f"differs from {subject.data['group']!r} in "
                     f"{group_from[sid] / METADATA_NAME} (group belongs to the subject)")
             subject.data["group"] = group
