@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -88,6 +89,26 @@ class TestEnhanced:
         assert np.allclose(multi.gradient, classic.gradient, atol=1e-6)
         assert (multi.is_m0 == classic.is_m0).all()
         assert multi.frame_numbers[0][0] is not None
+
+
+    def test_t2map_on_an_enhanced_scan(self, enhanced, phantom_study, tmp_path):
+        from tests.analysis.conftest import launch_step, make_session
+
+        folder = tmp_path / "enh"
+        folder.mkdir()
+        shutil.copy(enhanced["2"], folder / "scan2.dcm")
+        session = make_session(tmp_path / "archive", {"2": folder})
+        result = launch_step("t2map", session, tmp_path / "builds")
+        assert result.ok, Path(result.stderr).read_text()[-2000:]
+        t2 = np.asarray(nib.load(session / "RESOURCES" / "T2MAP" / "nifti" /
+                                 "T2.nii.gz").dataobj)
+        truth = read_truth_map(phantom_study, "axial", "T2").transpose(2, 1, 0)
+        labels = read_truth_map(phantom_study, "axial", "labels").transpose(2, 1, 0)
+        inside = labels > 0
+        assert abs(np.nanmedian((t2[inside] - truth[inside]) / truth[inside])) <= 0.01
+        ds = pydicom.dcmread(next((session / "RESOURCES" / "T2MAP" / "dicom" / "T2")
+                                  .glob("*.dcm")))
+        assert ds.SourceImageSequence[0].ReferencedFrameNumber >= 1
 
 
 class TestBadSeries:

@@ -237,7 +237,7 @@ def main(step: str, argv: Sequence[str] | None = None) -> int:
     except XnatpicError as exc:
         if out.exists():
             shutil.rmtree(out)
-        print(f"{step}: error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"{step}: error: {exc}\n")
         return 1
     for name, entry in summary["maps"].items():
         whole = entry["whole"]

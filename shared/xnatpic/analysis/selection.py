@@ -34,6 +34,7 @@ __all__ = [
     "STEP_KINDS",
     "ScanInfo",
     "classify_frames",
+    "describe_scan",
     "scan_folder",
     "select_scan",
     "session_scans",
