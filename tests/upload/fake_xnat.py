@@ -84,14 +84,19 @@ class FakeXnat:
         ``archive_delay`` seconds, in the background, as XNAT does).
     latency : float
         Seconds added to every answer (a remote server's round trip and processing).
+    file_delay : float
+        Seconds of import work per DICOM file (XNAT writes, catalogs and indexes each
+        file; waiting, not CPU, so parallel imports overlap as on a real server).
     """
 
     def __init__(self, projects: tuple[str, ...] = ("PRECLIN",), *, prearchive: bool = False,
-                 archive_delay: float = 0.3, latency: float = 0.0) -> None:
+                 archive_delay: float = 0.3, latency: float = 0.0,
+                 file_delay: float = 0.0) -> None:
         self.projects = set(projects)
         self.prearchive = prearchive
         self.archive_delay = archive_delay
         self.latency = latency
+        self.file_delay = file_delay
         self.subjects: dict[tuple[str, str], dict[str, str]] = {}
         self.sessions: dict[tuple[str, str], Session] = {}
         self.pending: dict[str, tuple[Session, dict[str, dict[str, bytes]]]] = {}
@@ -173,12 +178,16 @@ class FakeXnat:
                 if info.is_dir():
                     continue
                 data = zf.read(info)
-                ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+                ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
+                                     specific_tags=["StudyInstanceUID", "SeriesNumber",
+                                                    "SOPInstanceUID"])
                 study_uids.add(str(ds.StudyInstanceUID))
                 scan = str(int(ds.SeriesNumber))
                 files.setdefault(scan, {})[str(ds.SOPInstanceUID)] = data
         if len(study_uids) != 1:
             raise _HttpError(400, f"zip holds {len(study_uids)} studies")
+        if self.file_delay:
+            time.sleep(self.file_delay * sum(len(f) for f in files.values()))
         with self.lock:
             for scan in files.values():
                 self.deliveries.update(scan.keys())
@@ -406,6 +415,13 @@ class _Handler(BaseHTTPRequestHandler):
         if rest == "/scans" and method == "GET":
             return 200, _result_set([{"ID": s, "xsiType": "xnat:mrScanData"}
                                      for s in sorted(session.scans)]), "application/json", None
+        if rest == "/scans/ALL/resources/DICOM/files" and method == "GET":
+            return 200, _result_set([
+                {"Name": f"{uid}.dcm", "Size": str(len(data)),
+                 "URI": f"/data/experiments/{session.id}/scans/{sid}/resources/DICOM/files/"
+                        f"{uid}.dcm"}
+                for sid, files in sorted(session.scans.items())
+                for uid, data in files.items()]), "application/json", None
         m = re.fullmatch(r"/scans/([^/]+)/resources/DICOM/files", rest)
         if m and method == "GET":
             files = session.scans.get(m.group(1))
@@ -435,3 +451,23 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HttpError(404, f"no file {name}")
             return 200, files[name], "application/octet-stream", None
         raise _HttpError(404, f"no route {method} {rest}")
+
+
+def _serve() -> None:
+    """``python -m tests.upload.fake_xnat [--latency S] [--file-delay S] PROJECT...``:
+    serve until killed, printing the address on the first line (for benchmarks)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("projects", nargs="*", default=["PRECLIN"])
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--file-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = FakeXnat(tuple(args.projects), latency=args.latency,
+                    file_delay=args.file_delay).start()
+    print(fake.url, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    _serve()

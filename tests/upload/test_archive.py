@@ -24,16 +24,17 @@ def _upload(src: Path, archive: Path, tmp_path: Path, *extra: str) -> tuple[int,
 
 def _crash_on_call(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Make the n-th scan copy die like a killed process (KeyboardInterrupt)."""
-    original = ArchiveTarget.send_scan
+    original = ArchiveTarget.send_scans
     calls = [0]
 
-    def send_scan(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls[0] += 1
-        if calls[0] == n:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+    def send_scans(self, plan, scans, zip_path):  # type: ignore[no-untyped-def]
+        for scan in scans:
+            calls[0] += 1
+            if calls[0] == n:
+                raise KeyboardInterrupt
+            original(self, plan, [scan], zip_path)
 
-    monkeypatch.setattr(ArchiveTarget, "send_scan", send_scan)
+    monkeypatch.setattr(ArchiveTarget, "send_scans", send_scans)
 
 
 class TestArchive:

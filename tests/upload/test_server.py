@@ -62,7 +62,7 @@ class TestCleanUpload:
         src, expected = dicom_studies
         rc, _ = _upload(fake, src, tmp_path, "--jobs", "2", project="PREARC")
         assert rc == 0
-        assert fake.log.count("POST /data/services/archive") == 6
+        assert fake.log.count("POST /data/services/archive") == 3  # one zip per session
         assert_server_holds(fake, "PREARC", expected)
 
     def test_credentials_never_in_output_or_report(self, fake, dicom_studies, tmp_path,
@@ -81,7 +81,7 @@ class TestFaults:
                                                           kind):
         src, expected = dicom_studies
         fake.add_fault(r"POST /data/services/import", kind, times=2, skip=1)
-        rc, report = _upload(fake, src, tmp_path, "--jobs", "2")
+        rc, report = _upload(fake, src, tmp_path, "--jobs", "2", "--batch-mb", "0")
         assert rc == 0, report
         assert_server_holds(fake, "PRECLIN", expected)
 
@@ -105,7 +105,7 @@ class TestFaults:
         src, expected = dicom_studies
         # the first session's two scans go through, then XNAT dies
         fake.add_fault(r"POST /data/services/import", "crash", skip=2)
-        rc, report = _upload(fake, src, tmp_path, "--retries", "2")
+        rc, report = _upload(fake, src, tmp_path, "--retries", "2", "--batch-mb", "0")
         assert rc == 1
         assert report["summary"] == {"uploaded": 1, "complete": 0, "failed": 2}
         fake.recover()
@@ -118,7 +118,7 @@ class TestFaults:
                                                             tmp_path):
         src, expected = dicom_studies
         fake.add_fault(r"POST /data/services/import", "crash", skip=1)
-        assert _upload(fake, src, tmp_path, "--retries", "2")[0] == 1
+        assert _upload(fake, src, tmp_path, "--retries", "2", "--batch-mb", "0")[0] == 1
         fake.recover()
         rc, report = _upload(fake, src, tmp_path)
         assert rc == 0
@@ -130,13 +130,21 @@ class TestFaults:
         src, expected = dicom_studies
         # every import after the first session's two scans fails, however often retried
         fake.add_fault(r"POST /data/services/import", "500", times=100, skip=2)
-        rc, report = _upload(fake, src, tmp_path, "--retries", "2")
+        rc, report = _upload(fake, src, tmp_path, "--retries", "2", "--batch-mb", "0")
         assert rc == 1
         failed = [s for s in report["sessions"] if s["status"] == "failed"]
         assert failed and all("failed 2 times" in s["error"] for s in failed)
         assert report["sessions"][0]["status"] == "uploaded"
         first = fake.session("PRECLIN", "study1_20240101")
         assert {k: set(v) for k, v in first.scans.items()} == expected["study1_20240101"]
+
+    def test_batch_stored_before_a_500_is_not_resent(self, fake, dicom_studies, tmp_path):
+        src, expected = dicom_studies
+        fake.add_fault(r"POST /data/services/import", "500-after", times=1)
+        rc, _ = _upload(fake, src, tmp_path)
+        assert rc == 0
+        assert fake.log.count("POST /data/services/import") == 3  # one per session, no resend
+        assert_server_holds(fake, "PRECLIN", expected)
 
     def test_parallel_uploads_while_server_is_flaky(self, fake, dicom_studies, tmp_path):
         src, expected = dicom_studies

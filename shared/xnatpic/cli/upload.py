@@ -84,6 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="do not verify HTTPS certificates (test servers only)")
     p.add_argument("--retries", type=int, default=5, help="attempts per step (default 5)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    p.add_argument("--batch-mb", type=float, default=64.0,
+                   help="scans are imported in zips of about this size (default 64; 0: one "
+                   "scan per import)")
     p.add_argument("--work", type=Path, help="keep converted DICOM and zips here")
     p.add_argument("--report", type=Path,
                    help="JSON report (default: ./xnatpic-upload-report.json)")
@@ -192,4 +195,5 @@ def _upload(plans: list[SessionPlan], target: object, destination: str,
         return upload_sessions(
             plans, target, jobs=args.jobs, work_dir=args.work, deidentify=args.deidentify,  # type: ignore[arg-type]
             policy=RetryPolicy(attempts=args.retries), callbacks=Callbacks(start, advance, done),
-            keep_work=args.work is not None, destination=destination)
+            keep_work=args.work is not None, destination=destination,
+            batch_bytes=int(args.batch_mb * 1e6))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic.upload.errors import ProjectNotFoundError, TransientError
-from xnatpic.upload.prepare import SessionPlan
+from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 from xnatpic.xnat.archive import METADATA_NAME
 
@@ -121,22 +121,18 @@ class ArchiveTarget:
                             and not f.name.startswith("."))
                 for p in scans.iterdir() if p.is_dir()}
 
-    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path], zip_path: Path
-                  ) -> None:
-        """Copy the files into ``SCANS/<id>/DICOM`` and list the scan in session.json."""
-        import pydicom
-
-        target = self._dir(plan) / "SCANS" / scan_id / "DICOM"
-        for path in files:
-            _atomic_copy(path, target / path.name)
-        head = pydicom.dcmread(files[0], stop_before_pixels=True)
-        entry = {"id": scan_id, "xsiType": "xnat:mrScanData",
-                 "scan-type": str(head.get("SeriesDescription", "")),
-                 "series-description": str(head.get("SeriesDescription", "")),
-                 "modality": str(head.get("Modality", "MR")),
-                 "uid": str(head.get("SeriesInstanceUID", "")), "frames": len(files)}
-        with self._lock:
-            self._write_meta(plan, {scan_id: entry})
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+        """Copy each scan's files into ``SCANS/<id>/DICOM`` and list it in session.json."""
+        for scan in scans:
+            target = self._dir(plan) / "SCANS" / scan.id / "DICOM"
+            for path in scan.files:
+                _atomic_copy(path, target / path.name)
+            entry = {"id": scan.id, "xsiType": "xnat:mrScanData",
+                     "scan-type": scan.description, "series-description": scan.description,
+                     "modality": scan.modality, "uid": scan.series_uid,
+                     "frames": len(scan.files)}
+            with self._lock:
+                self._write_meta(plan, {scan.id: entry})
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of ``RESOURCES/<label>`` (name → size)."""

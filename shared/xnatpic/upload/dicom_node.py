@@ -18,7 +18,7 @@ from typing import Any
 import pydicom
 
 from xnatpic.upload.errors import DicomNodeError, TransientError
-from xnatpic.upload.prepare import SessionPlan
+from xnatpic.upload.prepare import ScanFiles, SessionPlan
 
 __all__ = ["DicomNode", "DicomNodeTarget", "parse_dicom_node"]
 
@@ -142,9 +142,19 @@ class DicomNodeTarget:
         """Unknown: every scan is sent."""
         return {}
 
-    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path], zip_path: Path
-                  ) -> None:
-        """C-STORE the scan's files in one association.
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+        """C-STORE the scans' files, one association per scan.
+
+        Raises
+        ------
+        TransientError, DicomNodeError
+            As :meth:`send_scan`.
+        """
+        for scan in scans:
+            self.send_scan(plan, scan.id, scan.files)
+
+    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path]) -> None:
+        """C-STORE one scan's files in one association.
 
         Raises
         ------

@@ -32,6 +32,8 @@ __all__ = ["Source", "discover_sources", "is_paravision_study"]
 _log = logging.getLogger(__name__)
 _ARCHIVES = (".zip", ".pvdatasets")
 _SKIP_DIRS = {".git", "__pycache__"}
+_SERIES_TAGS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality",
+                "SOPInstanceUID")
 #: Keywords of a DICOM study offered to label templates.
 _DICOM_FIELDS = ("PatientID", "PatientName", "StudyID", "StudyDescription", "StudyDate",
                  "StudyTime", "AccessionNumber", "PatientSex", "PatientSpeciesDescription",
@@ -53,6 +55,8 @@ class Source:
         Values label templates and metadata matching can use.
     files : list of Path
         DICOM files (DICOM sources only).
+    headers : dict
+        Header values read during discovery, by file (DICOM sources only).
     """
 
     kind: str
@@ -60,6 +64,7 @@ class Source:
     name: str
     fields: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    headers: dict[Path, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def fingerprint(self) -> str:
         """A digest of the source's file names and sizes: changes when the data change."""
@@ -144,7 +149,7 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
             if fh.read(4) != b"DICM":
                 return None
         return pydicom.dcmread(path, stop_before_pixels=True,
-                               specific_tags=[*_DICOM_FIELDS, "SeriesInstanceUID"])
+                               specific_tags=[*_DICOM_FIELDS, *_SERIES_TAGS])
     except (OSError, InvalidDicomError) as exc:
         _log.warning("%s: not readable as DICOM (%s); ignored", path, exc)
         return None
@@ -237,7 +242,9 @@ def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
         fields["study_uid"] = uid
         fields["folder"] = parent.name
         _session_default(fields)
-        sources.append(Source("dicom", parent, parent.name, fields, files))
+        headers = {p: {k: _text(ds.get(k)) for k in ("StudyInstanceUID", *_SERIES_TAGS)}
+                   for p, ds in members}
+        sources.append(Source("dicom", parent, parent.name, fields, files, headers))
     if not sources:
         raise SourceError(
             f"nothing to upload below {', '.join(map(str, roots))}: no ParaVision study "

@@ -128,24 +128,32 @@ def zip_files(files: list[Path], root: Path, destination: Path) -> Path:
     return destination
 
 
-def _group(files: list[Path], where: str) -> tuple[str, list[ScanFiles]]:
+def _headers(path: Path, known: dict[Path, dict[str, str]]) -> dict[str, str]:
+    if path in known:
+        return known[path]
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    except (OSError, InvalidDicomError) as exc:
+        raise UploadError(f"{path}: cannot read DICOM header: {exc}") from exc
+    return {k: "" if ds.get(k) is None else str(ds.get(k)) for k in _HEADER_TAGS}
+
+
+def _group(files: list[Path], where: str, known: dict[Path, dict[str, str]] | None = None
+           ) -> tuple[str, list[ScanFiles]]:
     scans: dict[str, ScanFiles] = {}
     study_uids: set[str] = set()
     for path in files:
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-        except (OSError, InvalidDicomError) as exc:
-            raise UploadError(f"{path}: cannot read DICOM header: {exc}") from exc
-        study_uids.add(str(ds.get("StudyInstanceUID", "")))
-        number = ds.get("SeriesNumber")
-        scan_id = str(int(number)) if number not in (None, "") else str(ds.SeriesInstanceUID)
+        head = _headers(path, known or {})
+        study_uids.add(head["StudyInstanceUID"])
+        number = head["SeriesNumber"]
+        scan_id = str(int(number)) if number.strip() else head["SeriesInstanceUID"]
         scan = scans.setdefault(scan_id, ScanFiles(
-            scan_id, str(ds.get("SeriesInstanceUID", "")), str(ds.get("SeriesDescription", "")),
-            str(ds.get("Modality", "MR")), []))
-        if scan.series_uid != str(ds.get("SeriesInstanceUID", "")):
+            scan_id, head["SeriesInstanceUID"], head["SeriesDescription"],
+            head["Modality"] or "MR", []))
+        if scan.series_uid != head["SeriesInstanceUID"]:
             raise SessionConflictError(
                 f"{where}: SeriesNumber {scan_id} holds two series ({scan.series_uid} and "
-                f"{ds.get('SeriesInstanceUID')}); XNAT would merge them into one scan")
+                f"{head['SeriesInstanceUID']}); XNAT would merge them into one scan")
         scan.files.append(path)
     if len(study_uids) != 1:
         raise SessionConflictError(
@@ -193,7 +201,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     if not files:
         detail = "; ".join(failures) if failures else "no image scan to convert"
         raise UploadError(f"{source.path}: no DICOM to upload ({detail})")
-    study_uid, scans = _group(files, str(source.path))
+    study_uid, scans = _group(files, str(source.path), source.headers)
     raw_zip = None
     if plan.raw and source.kind == "paravision":
         if source.path.is_file():

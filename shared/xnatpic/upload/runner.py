@@ -24,7 +24,6 @@ from typing import Any
 from xnatpic.errors import XnatpicError
 from xnatpic.upload.errors import SessionConflictError, UploadError
 from xnatpic.upload.prepare import (
-    PreparedSession,
     ScanFiles,
     SessionPlan,
     convert_source,
@@ -35,7 +34,7 @@ from xnatpic.upload.report import SessionResult, UploadReport
 from xnatpic.upload.retry import RetryPolicy, with_retry
 from xnatpic.upload.target import MANIFEST_NAME, Target
 
-__all__ = ["Callbacks", "upload_sessions"]
+__all__ = ["BATCH_BYTES", "Callbacks", "upload_sessions"]
 
 _log = logging.getLogger(__name__)
 
@@ -77,23 +76,54 @@ def _complete(target: Target, plan: SessionPlan, policy: RetryPolicy) -> int | N
     return len(scans)
 
 
-def _send_scan(target: Target, prepared: PreparedSession, scan: ScanFiles, work: Path,
-               policy: RetryPolicy) -> int:
-    plan = prepared.plan
-    common = Path(*_common_parts([f.parent for f in scan.files]))
-    zip_path = zip_files(scan.files, common, work / "zips" / f"scan-{scan.id}.zip")
+#: Scans are imported in zips of about this size: few round trips, yet a retry or a
+#: re-run resends only the scans of a batch that are not complete.
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+def _batches(scans: Sequence[ScanFiles], limit: int) -> list[list[ScanFiles]]:
+    out: list[list[ScanFiles]] = []
+    current: list[ScanFiles] = []
+    size = 0
+    for scan in scans:
+        if current and size + scan.size > limit:
+            out.append(current)
+            current, size = [], 0
+        current.append(scan)
+        size += scan.size
+    if current:
+        out.append(current)
+    return out
+
+
+def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work: Path,
+                index: int, policy: RetryPolicy) -> int:
+    attempts, sent = [0], [0]
 
     def step() -> None:
-        # A failed attempt may have landed (e.g. 500 after storing): look before sending.
-        if target.stateful and target.scan_counts(plan).get(scan.id, 0) >= len(scan.files):
-            _log.info("%s: scan %s found complete after a failed attempt", plan.key, scan.id)
-            return
-        target.send_scan(plan, scan.id, scan.files, zip_path)
+        attempts[0] += 1
+        todo = batch
+        if attempts[0] > 1 and target.stateful:
+            # a failed attempt may have landed (e.g. 500 after storing): resend only
+            # the scans that are not complete
+            counts = target.scan_counts(plan)
+            todo = [s for s in batch if counts.get(s.id, 0) < len(s.files)]
+            if not todo:
+                _log.info("%s: batch %d found complete after a failed attempt", plan.key,
+                          index)
+                return
+        files = [f for s in todo for f in s.files]
+        common = Path(*_common_parts([f.parent for f in files]))
+        zip_path = zip_files(files, common, work / "zips" / f"batch-{index}.zip")
+        try:
+            target.send_scans(plan, todo, zip_path)
+            sent[0] = zip_path.stat().st_size
+        finally:
+            zip_path.unlink(missing_ok=True)
 
-    with_retry(step, what=f"{plan.key}: scan {scan.id}", policy=policy)
-    size = zip_path.stat().st_size
-    zip_path.unlink()
-    return size
+    scans = ", ".join(s.id for s in batch)
+    with_retry(step, what=f"{plan.key}: scans {scans}", policy=policy)
+    return sent[0]
 
 
 def _common_parts(folders: Sequence[Path]) -> tuple[str, ...]:
@@ -121,7 +151,7 @@ def _ensure_resource(target: Target, plan: SessionPlan, label: str, path: Path, 
 
 def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: RetryPolicy,
                 deidentify: bool, converter: Callable[..., tuple[str, list[str]]] | None,
-                callbacks: Callbacks, keep: bool) -> SessionResult:
+                callbacks: Callbacks, keep: bool, batch_bytes: int) -> SessionResult:
     result = SessionResult(str(plan.source.path), plan.project, plan.subject, plan.session)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"{plan.session}-", dir=work_root))
@@ -143,6 +173,7 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
                    what=f"{plan.key}: create", policy=policy)
         counts = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: scans",
                             policy=policy)
+        missing: list[ScanFiles] = []
         for scan in prepared.scans:
             have = counts.get(scan.id, 0)
             if have > len(scan.files):
@@ -152,10 +183,12 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
             if have == len(scan.files) and target.stateful:
                 result.scans_present += 1
                 callbacks.advance(plan, scan.size)
-                continue
-            result.bytes_sent += _send_scan(target, prepared, scan, work, policy)
-            result.scans_sent += 1
-            callbacks.advance(plan, scan.size)
+            else:
+                missing.append(scan)
+        for index, batch in enumerate(_batches(missing, batch_bytes)):
+            result.bytes_sent += _send_batch(target, plan, batch, work, index, policy)
+            result.scans_sent += len(batch)
+            callbacks.advance(plan, sum(s.size for s in batch))
         result.files = sum(len(s.files) for s in prepared.scans)
         if target.stateful:
             final = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: verify",
@@ -199,7 +232,8 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
 def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int = 1,
                     work_dir: str | Path | None = None, deidentify: bool = False,
                     policy: RetryPolicy | None = None, callbacks: Callbacks | None = None,
-                    keep_work: bool = False, destination: str = "") -> UploadReport:
+                    keep_work: bool = False, destination: str = "",
+                    batch_bytes: int = BATCH_BYTES) -> UploadReport:
     """Upload every planned session; one failing session never stops the others.
 
     Parameters
@@ -219,6 +253,8 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
         Progress hooks.
     keep_work : bool
         Keep converted DICOM and zips in ``work_dir``.
+    batch_bytes : int
+        Scans are imported in zips of about this size (one scan may exceed it).
 
     Returns
     -------
@@ -252,7 +288,7 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
     try:
         def one(plan: SessionPlan) -> SessionResult:
             res = _upload_one(plan, target, root, policy, deidentify, converter, callbacks,
-                              keep_work)
+                              keep_work, batch_bytes)
             callbacks.done(res)
             return res
 

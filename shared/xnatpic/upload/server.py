@@ -9,7 +9,7 @@ Requests (all idempotent; the runner retries them on 5xx, timeouts, dropped conn
 * ``GET /data/projects/P`` (the project must exist);
 * ``PUT /data/projects/P/subjects/S`` and ``.../experiments/E?xsiType=xnat:mrSessionData``;
 * ``POST /data/services/import?import-handler=DICOM-zip&PROJECT_ID&SUBJECT_ID&EXPT_LABEL
-  &overwrite=append&dest=/archive`` per scan; when XNAT answers with a prearchive path,
+  &overwrite=append&dest=/archive`` per batch of scans; when XNAT answers with a prearchive path,
   ``POST /data/services/archive?src=...`` and wait until the scan is archived;
 * ``PUT .../resources/LABEL`` and ``.../resources/LABEL/files/NAME?inbody=true``;
 * fields as ``PUT`` query parameters (``xnat:subjectData/fields/field[name=x]/field=v``).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -32,7 +33,7 @@ import xnat
 from xnat import exceptions as xnat_errors
 
 from xnatpic.upload.errors import ProjectNotFoundError, TransientError, UploadError
-from xnatpic.upload.prepare import SessionPlan
+from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 
 __all__ = ["STUDY_UID_FIELD", "ServerTarget", "field_query"]
@@ -49,6 +50,7 @@ _SUBJECT_NATIVE = {
     "dob": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/dob",
     "weight": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/weight",
 }
+_SCAN_IN_URI = re.compile(r"/scans/([^/]+)/resources/")
 _TRANSPORT = (requests.ConnectionError, requests.Timeout,
               requests.exceptions.ChunkedEncodingError, xnat_errors.XNATConnectionError)
 
@@ -234,18 +236,31 @@ class ServerTarget:
         return len(self._rows(self._json(path, f"{plan.key}: scan {scan_id} files")))
 
     def scan_counts(self, plan: SessionPlan) -> dict[str, int]:
-        """DICOM file count per scan."""
+        """DICOM file count per scan, in one request (``scans/ALL/resources/DICOM/files``)
+        when XNAT's rows name their scan, else one request per scan."""
         rows = self._rows(self._json(f"{self._session_path(plan)}/scans",
                                      f"{plan.key}: scans"))
-        return {str(r["ID"]): self._scan_files(plan, str(r["ID"])) for r in rows}
+        ids = [str(r["ID"]) for r in rows]
+        if not ids:
+            return {}
+        files = self._rows(self._json(
+            f"{self._session_path(plan)}/scans/ALL/resources/DICOM/files",
+            f"{plan.key}: files"))
+        counts = dict.fromkeys(ids, 0)
+        for row in files:
+            match = _SCAN_IN_URI.search(str(row.get("URI", "")))
+            if match is None:
+                return {sid: self._scan_files(plan, sid) for sid in ids}
+            counts[urllib.parse.unquote(match.group(1))] = counts.get(
+                urllib.parse.unquote(match.group(1)), 0) + 1
+        return counts
 
-    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path], zip_path: Path
-                  ) -> None:
-        """Import one scan's zip (to the archive, else through the prearchive)."""
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+        """Import a zip of scans (to the archive, else through the prearchive and wait)."""
         query = {"import-handler": "DICOM-zip", "PROJECT_ID": plan.project,
                  "SUBJECT_ID": plan.subject, "EXPT_LABEL": plan.session,
                  "overwrite": "append", "dest": "/archive", "inbody": "true"}
-        what = f"{plan.key}: import scan {scan_id}"
+        what = f"{plan.key}: import scans {', '.join(s.id for s in scans)}"
         with zip_path.open("rb") as body:
             resp = self._request("post", "/data/services/import", what, data=body, query=query,
                                  headers={"Content-Type": "application/zip"},
@@ -257,16 +272,17 @@ class ServerTarget:
                           query={"src": src, "overwrite": "append", "dest":
                                  f"/archive/projects/{plan.project}"},
                           accepted_status=[200, 201])
-            self._wait_archived(plan, scan_id, len(files))
+            self._wait_archived(plan, scans)
 
-    def _wait_archived(self, plan: SessionPlan, scan_id: str, expected: int) -> None:
+    def _wait_archived(self, plan: SessionPlan, scans: list[ScanFiles]) -> None:
         deadline = time.monotonic() + self.archive_wait
         delay = 0.2
         while True:
-            if self._scan_files(plan, scan_id) >= expected:
+            counts = self.scan_counts(plan)
+            if all(counts.get(s.id, 0) >= len(s.files) for s in scans):
                 return
             if time.monotonic() > deadline:
-                raise TransientError(f"{plan.key}: scan {scan_id} not archived after "
+                raise TransientError(f"{plan.key}: scans not archived after "
                                      f"{self.archive_wait:.0f} s")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from xnatpic.upload.prepare import SessionPlan
+from xnatpic.upload.prepare import ScanFiles, SessionPlan
 
 __all__ = ["MANIFEST_NAME", "Target"]
 
@@ -35,9 +35,8 @@ class Target(Protocol):
     def scan_counts(self, plan: SessionPlan) -> dict[str, int]:
         """Number of DICOM files of each scan of the session."""
 
-    def send_scan(self, plan: SessionPlan, scan_id: str, files: list[Path], zip_path: Path
-                  ) -> None:
-        """Store one scan's DICOM files (from ``files`` or their zip ``zip_path``)."""
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+        """Store some scans' DICOM files (from their paths or their zip ``zip_path``)."""
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of a session resource: name → size."""
