@@ -15,7 +15,7 @@ from xnatpic.cli.main import main
 from xnatpic.xnat import jsonpath
 from xnatpic.xnat.archive import load_project, load_session
 from xnatpic.xnat.errors import ArchiveError, ResolutionError
-from xnatpic.xnat.launcher import LaunchOptions, launch, launch_project
+from xnatpic.xnat.launcher import LaunchOptions, container_argv, launch, launch_project
 from xnatpic.xnat.resolve import resolve, wrapper_root_type
 
 #: A project step: lists the mounted project, writes the value it was given.
@@ -228,6 +228,15 @@ class TestProjectLaunch:
                                       "--project", "PRECLIN", "--subject", "mouse2"]
         (mount,) = [m for m in resolved.mounts if m.name == "in"]
         assert (mount.host, mount.writable, mount.fed_by) == (project, False, "project")
+
+    def test_container_mounts_the_project_read_only(self, tmp_path, command):
+        project = make_project(tmp_path)
+        resolved = resolve(command, command["xnat"][0], load_project(project))
+        hosts = {"in": project, "out": tmp_path / "out"}
+        argv = container_argv(resolved, "podman", "proj:1.0", hosts, [], network="none",
+                              limits=False, name="c1")
+        assert argv[argv.index(f"{project}:/input:ro") - 1] == "-v"
+        assert f"{tmp_path}/out:/output" in argv
 
     def test_launch_once_stores_on_the_project(self, tmp_path, command, step):
         project = make_project(tmp_path)
