@@ -112,3 +112,19 @@ class TestStatistics:
     def test_all_failed_slice(self):
         stats = map_statistics(np.full((2, 2, 1), np.nan), np.ones((2, 2, 1), bool))
         assert stats["whole"]["median"] is None and stats["whole"]["n_failed"] == 4
+
+
+class TestUids:
+    def test_same_inputs_same_uids_other_parameters_new_series(self, phantom_dicom, tmp_path):
+        series = read_series(phantom_dicom["2"])
+
+        def series_uid(result, name):
+            out = tmp_path / name
+            write_outputs(result, out, scans={"source": "2"})
+            return pydicom.dcmread(sorted((out / "dicom" / "T2").glob("*.dcm"))[0]
+                                   ).SeriesInstanceUID
+
+        first = series_uid(compute_t2(series), "a")
+        again = series_uid(compute_t2(series), "b")
+        other = series_uid(compute_t2(series, method="loglinear"), "c")
+        assert first == again != other

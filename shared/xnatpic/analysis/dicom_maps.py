@@ -86,7 +86,7 @@ def _rwvm(image: MapImage, slope: float, intercept: float) -> Dataset:
 
 
 def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
-                    series_number: int, step: str) -> list[Path]:
+                    series_number: int, step: str, salt: str = "") -> list[Path]:
     """Write one 3-D map as a derived MR Image Storage series (one file per slice).
 
     Parameters
@@ -101,6 +101,9 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         SeriesNumber of the new series.
     step : str
         Step name, in the derivation description.
+    salt : str
+        Mixed into the UIDs (e.g. the step's parameters): the same source, step and
+        parameters give the same UIDs, other parameters give a new series.
 
     Returns
     -------
@@ -115,7 +118,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
     stored[finite] = np.clip(np.round((values[finite] - intercept) / slope), _PAD + 1,
                              _MAX).astype(np.int16)
     src = series.header
-    series_uid = derived_uid(series.series_instance_uid, step, image.name)
+    series_uid = derived_uid(series.series_instance_uid, step, image.name, salt)
     now = _dt.datetime.now(_dt.UTC)
     lo, hi = display_range(values, image.unit)
     files = []

@@ -98,7 +98,8 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
         write_nifti(image.values, series, out / "nifti" / f"{image.name}.nii.gz")
     for index, image in enumerate(primary, start=1):
         write_dicom_map(image, series, out / "dicom" / image.name,
-                        series_number=base_number + index, step=result.step)
+                        series_number=base_number + index, step=result.step,
+                        salt=json.dumps(result.parameters, sort_keys=True, default=str))
         png = write_preview(image.values, out / "png" / f"{image.name}.png",
                             title=f"{image.name} ({result.step}, scan "
                                   f"{', '.join(scans.values())})", unit=image.unit)
