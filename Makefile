@@ -34,7 +34,7 @@ test: install container-tools
 	$(BIN)/pytest -q tests
 
 lint: venv
-	$(BIN)/ruff check shared pipelines tests
+	$(BIN)/ruff check shared pipelines tests benchmarks
 
 demo: install
 	rm -rf $(DEMO_OUT)
