@@ -77,6 +77,12 @@ def _server() -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _baseline(url: str, sessions: list[tuple[str, str, list[Path]]], work: Path) -> float:
     start = time.perf_counter()
     for subject, label, files in sessions:
@@ -133,18 +139,22 @@ def main() -> None:
         proc, url = _server()
         try:
             base = _baseline(url, sessions, root)
+            print(f"  server CPU after baseline: {_cpu(proc.pid):.1f} s", flush=True)
             _check(url, "BASE", build_plans(discover_sources([incoming]), "BASE",
                                             session_template="{study_name}"), expected)
             rows = [("baseline (XNAT-PIC: zip per session, sequential)", base)]
             for jobs, project in ((1, "OURS1"), (JOBS, "OURS")):
                 plans = build_plans(discover_sources([incoming]), project,
                                     session_template="{study_name}")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 report = upload_sessions(plans, ServerTarget(url), jobs=jobs)
                 seconds = time.perf_counter() - start
+                print(f"  client CPU --jobs {jobs}: {time.process_time() - cpu:.1f} s",
+                      flush=True)
                 assert not report.failed, [r.error for r in report.failed]
                 _check(url, project, plans, expected)
                 rows.append((f"xnatpic upload --jobs {jobs}", seconds))
+                print(f"  server CPU so far: {_cpu(proc.pid):.1f} s", flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=10)

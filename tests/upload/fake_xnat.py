@@ -255,6 +255,7 @@ def _result_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms ACK stall
     fake: FakeXnat
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
