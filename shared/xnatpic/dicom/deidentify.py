@@ -36,6 +36,7 @@ __all__ = [
     "SUBJECT_KEEP",
     "DeidentifyProfile",
     "deidentify_dataset",
+    "deidentify_element",
     "keep_parameter",
 ]
 
@@ -212,6 +213,28 @@ def _datasets(ds: Dataset) -> list[Dataset]:
             for item in elem.value:
                 found.extend(_datasets(item))
     return found
+
+
+def deidentify_element(keyword: str, value: Any, ctx: SeriesContext) -> tuple[bool, Any]:
+    """Apply the profile to one element written per image (e.g. AcquisitionDate).
+
+    Returns
+    -------
+    keep : bool
+        False when the profile removes the element.
+    value : Any
+        The (possibly replaced or shifted) value.
+    """
+    profile = ctx.deidentify
+    if profile is None or keyword not in ACTIONS:
+        return True, value
+    ds = Dataset()
+    ds[keyword] = element(keyword, value)
+    study_key = _study_key(ctx)
+    _apply_actions(ds, ctx, profile, study_key, profile.offset_days(study_key))
+    if keyword not in ds:
+        return False, None
+    return True, ds[keyword].value
 
 
 def deidentify_dataset(ds: Dataset, ctx: SeriesContext) -> None:
