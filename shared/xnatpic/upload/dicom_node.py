@@ -101,6 +101,10 @@ class DicomNodeTarget:
         self.node = node
         self.calling_ae = calling_ae
         self.timeout = timeout
+        # one association at a time: nodes often accept one per calling AE (storescp
+        # without --fork serves one at a time, and a second one waiting stalled a test run
+        # for the whole network timeout); conversion still runs in parallel
+        self._association = threading.Lock()
         _enable_tcp_nodelay()
         # pynetdicom logs every PDU at DEBUG and every C-STORE at INFO: thousands of lines
         # per session (and, formatted, most of the time spent); keep its warnings only
@@ -172,6 +176,10 @@ class DicomNodeTarget:
                                          for h in headers}):
             ae.add_requested_context(sop_class, [syntax])
         where = f"{plan.key}: scan {scan_id} to {self.node.ae_title}@{self.node.host}"
+        with self._association:
+            self._store(ae, files, where)
+
+    def _store(self, ae: Any, files: list[Path], where: str) -> None:
         assoc = ae.associate(self.node.host, self.node.port, ae_title=self.node.ae_title)
         if not assoc.is_established:
             raise TransientError(f"{where}: association not established")
