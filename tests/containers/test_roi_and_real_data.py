@@ -1,0 +1,107 @@
+"""Images of roi-stats and project-summary, and map steps on real converted scans.
+
+Chain as a study would run it, every step in its container through the launcher:
+t2map on two phantom sessions → roi-stats (automatic mask) on each → project-summary
+once on the project. Then the map steps on real ParaVision scans converted by xnatpic.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.analysis.conftest import make_session
+from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.phantom import write_phantom
+from xnatpic.xnat.launcher import LaunchOptions, launch, launch_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = PROJECT_ROOT / "commands"
+PV6 = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
+
+
+def _command(step: str) -> dict:
+    return json.loads((COMMANDS / f"{step}.json").read_text())
+
+
+def _options(runtime: str, build: Path) -> LaunchOptions:
+    return LaunchOptions(runtime=runtime, build_root=build, timeout=900)
+
+
+def _ok(result) -> None:
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def phantom_dicom(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("phantom-roi")
+    write_phantom(root / "study", snr=100.0, seed=3)
+    assert xnatpic_main(["convert", str(root / "study"), "-o", str(root / "dicom")]) == 0
+    return {p.name: p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
+
+
+def test_t2map_roi_stats_and_project_summary_in_containers(built_images, container_runtime,
+                                                           phantom_dicom, tmp_path):
+    archive = tmp_path / "archive"
+    sessions = []
+    for label, group in (("mouse1_d0", "control"), ("mouse2_d0", "treated")):
+        session = make_session(archive, {"2": phantom_dicom["2"]}, label=label)
+        meta = json.loads((session / "session.json").read_text())
+        meta.update({"subject": f"XNAT_S_{label}", "subject-label": label.split("_")[0],
+                     "group": group, "timepoint": "d0"})
+        (session / "session.json").write_text(json.dumps(meta))
+        sessions.append(session)
+        _ok(launch(_command("t2map"), "xnatpic-t2map-session", session, {},
+                   _options(container_runtime, tmp_path / "b" / label)))
+        _ok(launch(_command("roi-stats"), "xnatpic-roi-stats-session", session, {},
+                   _options(container_runtime, tmp_path / "r" / label)))
+        rows = list(csv.DictReader((session / "RESOURCES" / "ROISTATS" /
+                                    "roi_stats.csv").open()))
+        t2_rows = [r for r in rows if r["map"] == "T2"]
+        assert t2_rows, rows[:3]
+        # The automatic foreground holds the bath (T2 truth in truth.json) and the vials:
+        # its median lies within the phantom's T2 range.
+        assert 20 < float(t2_rows[0]["median"]) < 300, t2_rows[0]
+    project = archive / "PRECLIN"
+    _ok(launch_project(_command("project-summary"), "xnatpic-project-summary-project",
+                       project, {}, _options(container_runtime, tmp_path / "p")))
+    summary = project / "RESOURCES" / "PROJECT_SUMMARY"
+    rows = list(csv.DictReader((summary / "summary.csv").open()))
+    assert {r["session"] for r in rows} == {"mouse1_d0", "mouse2_d0"}
+    assert {r["group"] for r in rows} == {"control", "treated"}
+    assert list((summary / "plots").glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def pv6_dicom(tmp_path_factory) -> dict[str, Path]:
+    if not PV6.is_dir():
+        pytest.skip(f"real ParaVision study not found at {PV6} (it lives beside the project)")
+    out = tmp_path_factory.mktemp("pv6") / "dicom"
+    assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11,21"]) == 0
+    return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+
+
+@pytest.mark.parametrize(("step", "scan", "resource", "name", "low", "high"), [
+    # pasta phantom: T2 of pasta and saline (long), T1 ~3 s at 7 T, ADC of water-like gel
+    ("t2map", "9", "T2MAP", "T2", 150.0, 539.0),
+    ("t1map", "11", "T1MAP", "T1", 2000.0, 4000.0),
+    ("adcmap", "21", "ADCMAP", "ADC", 1.0e-3, 3.5e-3),
+])
+def test_map_steps_on_real_scans_in_containers(built_images, container_runtime, pv6_dicom,
+                                               tmp_path, step, scan, resource, name, low,
+                                               high):
+    session = make_session(tmp_path / "archive", {scan: pv6_dicom[scan]}, label="pv6")
+    _ok(launch(_command(step), f"xnatpic-{step}-session", session, {},
+               _options(container_runtime, tmp_path / "b")))
+    data = np.asarray(nib.load(session / "RESOURCES" / resource / "nifti" /
+                               f"{name}.nii.gz").dataobj)
+    mask = np.asarray(nib.load(session / "RESOURCES" / resource / "nifti" /
+                               "mask.nii.gz").dataobj) > 0
+    values = data[mask & np.isfinite(data)]
+    assert values.size > 0.3 * mask.sum()
+    assert low <= float(np.median(values)) <= high, float(np.median(values))
