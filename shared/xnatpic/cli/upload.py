@@ -62,7 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     where = p.add_mutually_exclusive_group()
     where.add_argument("--server", help="XNAT address, e.g. https://xnat.example.org "
                        "(default: XNAT_HOST)")
-    where.add_argument("--archive", type=Path, help="local archive folder (XNAT layout)")
+    where.add_argument("--archive", type=Path,
+                       help="local archive folder in XNAT's layout (default: ./archive when "
+                       "neither --server nor XNAT_HOST is given)")
     p.add_argument("--dicom-node", metavar="AE@host:port",
                    help="C-STORE the DICOM to this node (instead of XNAT)")
     p.add_argument("--jobs", type=int, default=1, help="sessions uploaded in parallel")
