@@ -142,6 +142,10 @@ class T1IRFit:
         T1 in the unit of the inversion times (ms).
     r_squared, rmse, failed, status : ndarray, shape (...)
         As in :class:`T2Fit`, computed on the magnitude data.
+    model : {"three", "two"}
+        The model fitted: ``"three"`` (``a``, ``b``, ``t1`` free) or ``"two"``
+        (``|s0 (1 - k exp(-TI / t1))|`` with the inversion efficiency ``k`` fixed;
+        ``a = s0``, ``b = -k s0``).
     """
 
     a: np.ndarray
@@ -151,6 +155,7 @@ class T1IRFit:
     rmse: np.ndarray
     failed: np.ndarray
     status: np.ndarray
+    model: str = "three"
 
     @property
     def inversion_efficiency(self) -> np.ndarray:
