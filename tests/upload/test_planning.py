@@ -155,11 +155,13 @@ class TestDryRun:
         assert rows["study2_20240101"]["session_fields"] == {"timepoint": "d3"}
         assert not archive.exists()
 
-    def test_table_plan(self, dicom_studies, capsys):
+    def test_table_plan(self, dicom_studies, capsys, monkeypatch):
         src, _ = dicom_studies
+        monkeypatch.setenv("COLUMNS", "250")
         assert main(["upload", str(src), "--project", "PRECLIN", "--dry-run"]) == 0
         out = capsys.readouterr().out
         assert "study3_20240101" in out and "3 session(s) in project PRECLIN" in out
+        assert out.count("upload (new)") == 3
 
     def test_bad_jobs_is_a_usage_error(self, dicom_studies):
         src, _ = dicom_studies

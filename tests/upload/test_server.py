@@ -156,6 +156,22 @@ class TestFaults:
         assert_server_holds(fake, "PRECLIN", expected)
 
 
+class TestDryRunAgainstServer:
+    def test_actions(self, fake, dicom_studies, tmp_path, capsys):
+        src, _ = dicom_studies
+        assert _upload(fake, src / "mouse1", tmp_path)[0] == 0
+        capsys.readouterr()
+        rc = main(["upload", str(src), "--project", "PRECLIN", "--server", fake.url,
+                   "--dry-run", "--json"])
+        assert rc == 0
+        plan = json.loads(capsys.readouterr().out)
+        actions = {s["session"]: s["action"] for s in plan["sessions"]}
+        assert actions == {"study1_20240101": "skip (complete)",
+                           "study2_20240101": "upload (new)",
+                           "study3_20240101": "upload (new)"}
+        assert fake.log.count("POST /data/services/import") == 1
+
+
 class TestRefusals:
     def test_missing_project(self, fake, dicom_studies, tmp_path, capsys):
         src, _ = dicom_studies

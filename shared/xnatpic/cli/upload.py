@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from xnatpic.errors import XnatpicError
 from xnatpic.upload import (
     ArchiveTarget,
     Callbacks,
@@ -38,6 +39,7 @@ from xnatpic.upload import (
     upload_sessions,
 )
 from xnatpic.upload.labels import DEFAULT_SESSION_TEMPLATE, DEFAULT_SUBJECT_TEMPLATE
+from xnatpic.upload.runner import session_state
 
 __all__ = ["add_parser", "run"]
 
@@ -95,16 +97,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _plan_table(plans: list[SessionPlan], destination: str) -> Table:
+def _plan_table(plans: list[SessionPlan], destination: str, states: list[str]) -> Table:
     table = Table(title=f"xnatpic upload plan → {destination}")
-    for column in ("source", "kind", "subject", "session", "fields", "raw"):
+    for column in ("source", "kind", "subject", "session", "fields", "raw", "action"):
         table.add_column(column)
-    for plan in plans:
+    for plan, state in zip(plans, states, strict=True):
         fields = ", ".join(f"{k}={v}" for k, v in {**plan.subject_fields,
                                                    **plan.session_fields}.items())
         raw = "yes" if plan.raw and plan.source.kind == "paravision" else "no"
         table.add_row(str(plan.source.path), plan.source.kind, plan.subject, plan.session,
-                      fields, raw)
+                      fields, raw, state)
     table.caption = f"{len(plans)} session(s) in project {plans[0].project}" if plans else ""
     return table
 
@@ -120,6 +122,21 @@ def _result_table(report: UploadReport) -> Table:
                       f"{r.seconds:.1f}", r.error or "")
     table.caption = ", ".join(f"{n} {k}" for k, n in report.counts().items())
     return table
+
+
+def _states(plans: list[SessionPlan], target: object, err: Console) -> list[str]:
+    """What the upload would do with each session (the destination is only read)."""
+    if isinstance(target, ArchiveTarget) and not target.root.exists():
+        return ["upload (new)"] * len(plans)
+    try:
+        if plans and not isinstance(target, ArchiveTarget):  # (which would create it)
+            target.check_project(plans[0].project)  # type: ignore[attr-defined]
+        return [session_state(target, p) for p in plans]  # type: ignore[arg-type]
+    except XnatpicError as exc:
+        err.print(f"[yellow]xnatpic upload: cannot ask the destination: {exc}[/]")
+        return ["unknown"] * len(plans)
+    finally:
+        target.close()  # type: ignore[attr-defined]
 
 
 def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None:
@@ -151,11 +168,13 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[yellow]xnatpic upload: metadata row {key!r} matches no study[/]")
     target, destination = _target(args, err)  # type: ignore[misc]
     if args.dry_run:
+        states = _states(plans, target, err)
         if args.json:
-            print(json.dumps({"destination": destination,
-                              "sessions": [p.to_dict() for p in plans]}, indent=2))
+            print(json.dumps({"destination": destination, "sessions": [
+                {**p.to_dict(), "action": s} for p, s in zip(plans, states, strict=True)]},
+                indent=2))
         else:
-            Console().print(_plan_table(plans, destination))
+            Console().print(_plan_table(plans, destination, states))
         return 0
     report = _upload(plans, target, destination, args, err)
     path = args.report or Path("xnatpic-upload-report.json")

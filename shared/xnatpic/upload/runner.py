@@ -34,7 +34,7 @@ from xnatpic.upload.report import SessionResult, UploadReport
 from xnatpic.upload.retry import RetryPolicy, with_retry
 from xnatpic.upload.target import MANIFEST_NAME, Target
 
-__all__ = ["BATCH_BYTES", "Callbacks", "upload_sessions"]
+__all__ = ["BATCH_BYTES", "Callbacks", "session_state", "upload_sessions"]
 
 _log = logging.getLogger(__name__)
 
@@ -94,6 +94,31 @@ def _batches(scans: Sequence[ScanFiles], limit: int) -> list[list[ScanFiles]]:
     if current:
         out.append(current)
     return out
+
+
+def session_state(target: Target, plan: SessionPlan, policy: RetryPolicy | None = None
+                  ) -> str:
+    """What an upload would do with a session: ``skip (complete)``, ``finish (partial)``,
+    ``upload (new)``, or ``send`` for a destination that cannot be asked (DICOM node).
+
+    Raises
+    ------
+    UploadError
+        When the destination cannot be queried.
+    """
+    if not target.stateful:
+        return "send"
+    policy = policy or RetryPolicy(attempts=2)
+    if _complete(target, plan, policy) is not None:
+        return "skip (complete)"
+    held = with_retry(lambda: target.study_uid(plan), what=f"{plan.key}: session",
+                      policy=policy)
+    if held is None:
+        return "upload (new)"
+    study = plan.source.fields.get("study_uid", "")
+    if held and study and held != study and plan.source.kind == "dicom":
+        return f"conflict (holds study {held})"
+    return "finish (partial)"
 
 
 def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work: Path,
