@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.upload.checks import assert_server_holds
-from tests.upload.fake_xnat import PASSWORD, FakeXnat
+from tests.upload.fake_xnat import PASSWORD, USER, FakeXnat
 from xnatpic.cli.main import main
 
 
@@ -170,6 +170,28 @@ class TestDryRunAgainstServer:
                            "study2_20240101": "upload (new)",
                            "study3_20240101": "upload (new)"}
         assert fake.log.count("POST /data/services/import") == 1
+
+
+class TestCredentials:
+    def test_netrc(self, fake, dicom_studies, tmp_path, monkeypatch):
+        src, expected = dicom_studies
+        netrc = tmp_path / "netrc"
+        host = fake.url.split("://", 1)[1]
+        netrc.write_text(f"machine {host} login {USER} password {PASSWORD}\n")
+        netrc.chmod(0o600)
+        monkeypatch.delenv("XNAT_USER")
+        monkeypatch.delenv("XNAT_PASS")
+        monkeypatch.setenv("NETRC", str(netrc))
+        assert _upload(fake, src, tmp_path)[0] == 0
+        assert_server_holds(fake, "PRECLIN", expected)
+
+    def test_user_without_password_is_refused_not_prompted(self, fake, dicom_studies,
+                                                           tmp_path, monkeypatch, capsys):
+        src, _ = dicom_studies
+        monkeypatch.delenv("XNAT_PASS")
+        assert _upload(fake, src, tmp_path)[0] == 1
+        assert "XNAT_USER is set but XNAT_PASS is not" in capsys.readouterr().err
+        assert not fake.sessions
 
 
 class TestRefusals:
