@@ -179,32 +179,62 @@ def compute_t2star(series: AnalysisSeries, *, method: str = "nlls",
 
 
 _T1_MODELS = {"vtr": "variable TR, saturation recovery", "ir": "inversion recovery"}
+#: Inversion-recovery model (``fit_t1_ir(model=...)``) -> description.
+_IR_MODELS = {
+    "three": "three-parameter |a + b exp(-TI/T1)|",
+    "two": "two-parameter |S0 (1 - k exp(-TI/T1))|, inversion efficiency k = {k:g} fixed",
+}
 
 
-def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None = None
-               ) -> StepResult:
-    """T1 map from a variable-TR (``method="vtr"``) or inversion-recovery (``"ir"``) series."""
+def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None = None,
+               ir_model: str = "auto", inversion_efficiency: float = 2.0) -> StepResult:
+    """T1 map from a variable-TR (``method="vtr"``) or inversion-recovery (``"ir"``) series.
+
+    Parameters
+    ----------
+    ir_model : {"auto", "three", "two"}
+        Inversion-recovery model (:func:`xnatpic.models.fit_t1_ir`): ``auto`` fits the
+        three-parameter model with 4 or more inversion times and the two-parameter one
+        (inversion efficiency fixed) with 3.
+    inversion_efficiency : float
+        The fixed inversion efficiency of the two-parameter model (2: perfect inversion).
+    """
     mask = _mask(series, threshold)
+    model_params: dict[str, Any] = {}
     if method == "vtr":
         fit = _fit("T1 (VTR)", series, lambda: fit_t1_vtr(series.data, series.tr, mask=mask))
         extra = MapImage("S0", fit.s0, "a.u.", "fully relaxed signal", primary=False)
         times = {"repetition_times_ms": series.tr.tolist()}
+        description = f"T1 ({_T1_MODELS[method]})"
     elif method == "ir":
-        fit = _fit("T1 (IR)", series, lambda: fit_t1_ir(series.data, series.ti, mask=mask))
-        extra = MapImage("inversion_efficiency", fit.inversion_efficiency.astype(np.float32),
-                         "ratio", "-b / a (2 for a perfect inversion)", primary=False)
+        fit = _fit("T1 (IR)", series, lambda: fit_t1_ir(
+            series.data, series.ti, mask=mask, model=ir_model,
+            inversion_efficiency=inversion_efficiency))
+        model = _IR_MODELS[fit.model].format(k=inversion_efficiency)
+        if fit.model == "two":
+            extra = MapImage("S0", fit.a, "a.u.", "fully relaxed signal", primary=False)
+            model_params["inversion_efficiency"] = inversion_efficiency
+        else:
+            extra = MapImage("inversion_efficiency",
+                             fit.inversion_efficiency.astype(np.float32), "ratio",
+                             "-b / a (2 for a perfect inversion)", primary=False)
+        _log.info("T1 (IR): %s model, %d inversion times", fit.model,
+                  np.unique(series.ti).size)
         times = {"inversion_times_ms": series.ti.tolist()}
+        model_params = {"ir_model": fit.model, "ir_model_requested": ir_model,
+                        "model": model, **model_params}
+        description = f"T1 ({_T1_MODELS[method]}, {model})"
     else:
         raise BadSeriesError(f"unknown T1 method {method!r}; use vtr or ir")
     _check_failed(fit.failed, mask, series, "T1")
     maps = [
-        MapImage("T1", fit.t1, "ms", f"T1 ({_T1_MODELS[method]})", image_type="T1 MAP"),
+        MapImage("T1", fit.t1, "ms", description, image_type="T1 MAP"),
         extra,
         MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
                  primary=False),
     ]
     return StepResult("t1map", [series], maps, mask, fit.failed & mask,
-                      {"method": method, "threshold": threshold, **times})
+                      {"method": method, **model_params, "threshold": threshold, **times})
 
 
 def _n_directions(series: AnalysisSeries, b_min: float = 50.0) -> int:
