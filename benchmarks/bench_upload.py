@@ -14,7 +14,8 @@ and indexing; waiting, not CPU, so that imports can overlap as they do on a real
   stored zips, existence checks, resources, manifest) and with ``jobs=1`` for reference.
 
 Both end with every file on the server (checked). Printed: MB/s of DICOM, sessions/min,
-and the ratio xnatpic/baseline (target ≥ 3 with ``--jobs 4``).
+and the ratio xnatpic/baseline (target ≥ 3 with ``--jobs 4``), best of :data:`REPEATS`
+rounds (the machine may be shared), with the CPU time of client and server.
 
 Run: ``cd /work/main && .venv/bin/python -m benchmarks upload``.
 """
@@ -42,6 +43,7 @@ COPIES = 4
 LATENCY = 0.01
 FILE_DELAY = 0.002
 JOBS = 4
+REPEATS = 2
 
 
 def _copies(converted: Path, name: str, out: Path) -> None:
@@ -112,6 +114,32 @@ def _check(url: str, project: str, plans: list, expected: dict[str, int]) -> Non
         target.close()
 
 
+def _one_round(incoming: Path, sessions: list[tuple[str, str, list[Path]]],
+               expected: dict[str, int], root: Path) -> list[tuple[str, float]]:
+    proc, url = _server()
+    try:
+        base = _baseline(url, sessions, root)
+        print(f"  server CPU after baseline: {_cpu(proc.pid):.1f} s", flush=True)
+        _check(url, "BASE", build_plans(discover_sources([incoming]), "BASE",
+                                        session_template="{study_name}"), expected)
+        rows = [("baseline (XNAT-PIC: zip per session, sequential)", base)]
+        for jobs, project in ((1, "OURS1"), (JOBS, "OURS")):
+            plans = build_plans(discover_sources([incoming]), project,
+                                session_template="{study_name}")
+            start, cpu = time.perf_counter(), time.process_time()
+            report = upload_sessions(plans, ServerTarget(url), jobs=jobs)
+            seconds = time.perf_counter() - start
+            print(f"  client CPU --jobs {jobs}: {time.process_time() - cpu:.1f} s; "
+                  f"server CPU so far: {_cpu(proc.pid):.1f} s", flush=True)
+            assert not report.failed, [r.error for r in report.failed]
+            _check(url, project, plans, expected)
+            rows.append((f"xnatpic upload --jobs {jobs}", seconds))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return rows
+
+
 def main() -> None:
     """Prepare the sessions, run both ways against the same server, print the figures."""
     from tests.upload.fake_xnat import PASSWORD, USER
@@ -136,28 +164,14 @@ def main() -> None:
         print(f"{len(plans)} sessions, {sum(expected.values())} DICOM files, "
               f"{total / 1e6:.1f} MB; fake XNAT on loopback: {LATENCY * 1e3:.0f} ms per "
               f"answer, {FILE_DELAY * 1e3:.0f} ms import work per file")
-        proc, url = _server()
-        try:
-            base = _baseline(url, sessions, root)
-            print(f"  server CPU after baseline: {_cpu(proc.pid):.1f} s", flush=True)
-            _check(url, "BASE", build_plans(discover_sources([incoming]), "BASE",
-                                            session_template="{study_name}"), expected)
-            rows = [("baseline (XNAT-PIC: zip per session, sequential)", base)]
-            for jobs, project in ((1, "OURS1"), (JOBS, "OURS")):
-                plans = build_plans(discover_sources([incoming]), project,
-                                    session_template="{study_name}")
-                start, cpu = time.perf_counter(), time.process_time()
-                report = upload_sessions(plans, ServerTarget(url), jobs=jobs)
-                seconds = time.perf_counter() - start
-                print(f"  client CPU --jobs {jobs}: {time.process_time() - cpu:.1f} s",
-                      flush=True)
-                assert not report.failed, [r.error for r in report.failed]
-                _check(url, project, plans, expected)
-                rows.append((f"xnatpic upload --jobs {jobs}", seconds))
-                print(f"  server CPU so far: {_cpu(proc.pid):.1f} s", flush=True)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; best of "
+              f"{REPEATS} runs, each against a fresh server", flush=True)
+        best: dict[str, float] = {}
+        for _ in range(REPEATS):
+            for label, seconds in _one_round(incoming, sessions, expected, root):
+                best[label] = min(seconds, best.get(label, seconds))
+        rows = list(best.items())
+        base = rows[0][1]
         print(f"{'':52s} {'seconds':>8s} {'MB/s':>7s} {'sessions/min':>13s} {'× baseline':>10s}")
         for label, seconds in rows:
             print(f"{label:52s} {seconds:8.2f} {total / 1e6 / seconds:7.1f} "
