@@ -94,6 +94,17 @@ class TestDiscovery:
         plans = build_plans(sources, "P", session_template="{animal_id}_{study_name}")
         assert sorted(p.session for p in plans) == ["m1_day", "m2_day"]
 
+    def test_unrelated_zip_is_skipped_but_a_named_one_refused(self, tmp_path, caplog):
+        write_dicom_studies(tmp_path / "in", (("m1", "s"),))
+        junk = tmp_path / "in" / "notes.zip"
+        with zipfile.ZipFile(junk, "w") as zf:
+            zf.writestr("notes.txt", "hello")
+        (source,) = discover_sources([tmp_path / "in"])
+        assert source.kind == "dicom"
+        assert "notes.zip: not a ParaVision archive, skipped" in caplog.text
+        with pytest.raises(SourceError, match=r"notes\.zip: cannot read the ParaVision study"):
+            discover_sources([junk])
+
     def test_nothing_to_upload(self, tmp_path):
         (tmp_path / "notes.txt").write_text("hello")
         with pytest.raises(SourceError, match="nothing to upload"):

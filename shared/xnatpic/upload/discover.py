@@ -209,6 +209,10 @@ def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
         try:
             fields = _paravision_fields(path)
         except XnatpicError as exc:
+            if path.is_file() and path not in roots:
+                # any zip lying around (DICOM zips, reports...): not ours to refuse
+                _log.warning("%s: not a ParaVision archive, skipped (%s)", path, exc)
+                continue
             raise SourceError(f"{path}: cannot read the ParaVision study: {exc}") from exc
         name = path.stem if path.is_file() else path.name
         if name == "study" and not path.is_file():  # corpus layout <name>/study
