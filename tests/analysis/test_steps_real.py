@@ -129,6 +129,15 @@ def test_t1_ir_with_two_inversion_times_is_refused(real_sessions, build, tmp_pat
     assert "at least 3" in message, message
 
 
+def test_t1_ir_three_parameter_model_needs_four_inversion_times(real_sessions, build):
+    result = launch_step("t1map", real_sessions["pasta"], build,
+                         {"method": "ir", "ir_model": "three"})
+    assert not result.ok and result.exit_code == 1
+    message = last_error(result)
+    assert "scan 13: " in message and "ti has 3 distinct value(s)" in message, message
+    assert "at least 4" in message, message
+
+
 def test_adc_noisy_dwi(real_sessions, build):
     resource = _run("adcmap", real_sessions["pasta"], build)
     adc, n_mask = _values(resource, "ADC")

@@ -65,6 +65,10 @@ def _add_decay(p: argparse.ArgumentParser) -> None:
 def _add_t1(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("auto", "vtr", "ir"), default="auto",
                    help="variable TR, inversion recovery, or from the scan (auto)")
+    p.add_argument("--ir-model", choices=("auto", "three", "two"), default="auto",
+                   help="inversion-recovery model: three-parameter, two-parameter with the "
+                        "inversion efficiency fixed at 2, or auto (three with >= 4 TIs, "
+                        "two with 3)")
 
 
 def _add_adc(p: argparse.ArgumentParser) -> None:
@@ -120,7 +124,7 @@ def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, 
     _log.info("t1map: scan %s, %s (%s)", info.scan_id, info.detail, info.kind)
     with _scan(info):
         result = compute_t1(read_series(info.folder), method=info.kind,
-                            threshold=args.threshold)
+                            threshold=args.threshold, ir_model=args.ir_model)
     return result, {"source": info.scan_id}
 
 
