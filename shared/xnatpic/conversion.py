@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from xnatpic import __version__
 from xnatpic.errors import SelectionError, UnsupportedDataError, XnatpicError
 from xnatpic.paravision.dataset import Reco, Study, open_dataset
@@ -104,15 +102,7 @@ def sanitize_label(text: str, fallback: str) -> str:
 
 
 def _text(params: ParameterSet | None, *names: str) -> str | None:
-    if params is None:
-        return None
-    for name in names:
-        value = params.get(name)
-        if isinstance(value, np.ndarray):
-            value = " ".join(map(str, value.ravel()))
-        if value not in (None, ""):
-            return str(value)
-    return None
+    return None if params is None else params.text(*names)
 
 
 def output_labels(study: Study) -> tuple[str, str]:

@@ -83,6 +83,19 @@ class ParameterSet(dict[str, Any]):
                 f"{where}: required parameter {name} is missing"
             ) from None
 
+    def text(self, *names: str) -> str | None:
+        """The first of ``names`` present with a non-empty value, as text.
+
+        Arrays are joined with spaces (``VisuCoreDimDesc`` → ``"spatial spatial"``).
+        """
+        for name in names:
+            value = self.get(name)
+            if isinstance(value, np.ndarray):
+                value = " ".join(map(str, value.ravel()))
+            if value is not None and value != "":
+                return str(value)
+        return None
+
     @property
     def title(self) -> str:
         """The ``##TITLE`` header (e.g. ``Parameter List, ParaVision 6.0.1``)."""

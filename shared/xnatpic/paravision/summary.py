@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from xnatpic.errors import XnatpicError
 from xnatpic.paravision.dataset import Reco, Scan, Study
 from xnatpic.paravision.jcamp import ParameterSet
@@ -15,12 +13,7 @@ __all__ = ["study_summary"]
 
 
 def _text(params: ParameterSet | None, name: str) -> str | None:
-    if params is None or name not in params:
-        return None
-    value = params[name]
-    if isinstance(value, np.ndarray):
-        return " ".join(map(str, value.ravel()))
-    return str(value)
+    return None if params is None else params.text(name)
 
 
 def _distinct(values: list[float | None]) -> list[float]:
