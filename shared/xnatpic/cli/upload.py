@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from xnatpic.conversion import deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.upload import (
     ArchiveTarget,
@@ -38,7 +39,7 @@ from xnatpic.upload import (
     parse_dicom_node,
     upload_sessions,
 )
-from xnatpic.upload.labels import DEFAULT_SESSION_TEMPLATE, DEFAULT_SUBJECT_TEMPLATE
+from xnatpic.upload.labels import DEFAULT_SUBJECT_TEMPLATE
 from xnatpic.upload.runner import session_state
 
 __all__ = ["add_parser", "run"]
@@ -78,10 +79,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--deidentify", action="store_true",
                    help="convert with the de-identification profile; the raw ParaVision "
                    "data (which names the animal and operator) is then not uploaded")
-    p.add_argument("--subject-template", default=DEFAULT_SUBJECT_TEMPLATE,
-                   help="subject label from {field}s (default: %(default)s)")
-    p.add_argument("--session-template", default=DEFAULT_SESSION_TEMPLATE,
-                   help="session label from {field}s (default: study name and date)")
+    p.add_argument("--subject-template", default=None,
+                   help=f"subject label from {{field}}s (default: {DEFAULT_SUBJECT_TEMPLATE}; "
+                   "with --deidentify {pseudonym})".replace("%", "%%"))
+    p.add_argument("--session-template", default=None,
+                   help="session label from {field}s (default: study name and date; with "
+                   "--deidentify {pseudonym}_{shifted_date}, the only fields allowed then "
+                   "being {pseudonym}, {shifted_date}, {study_pseudonym} and {time})")
     p.add_argument("--no-raw", action="store_true",
                    help="do not upload the raw ParaVision study (resource PARAVISION)")
     p.add_argument("--insecure", action="store_true",
@@ -163,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     plans = build_plans(sources, args.project, metadata=(meta := load_metadata(args.metadata)),
                         subject_template=args.subject_template,
                         session_template=args.session_template,
-                        raw=not (args.no_raw or args.deidentify))
+                        raw=not (args.no_raw or args.deidentify),
+                        deidentify=args.deidentify, salt=deidentify_salt())
     for key in meta.unused():
         err.print(f"[yellow]xnatpic upload: metadata row {key!r} matches no study[/]")
     target, destination = _target(args, err)  # type: ignore[misc]

@@ -100,7 +100,7 @@ class ArchiveTarget:
         meta = self._meta(plan)
         listed = {str(s["id"]): s for s in meta.get("scans", [])}
         listed.update(scans)
-        date = plan.source.fields.get("date", "")
+        date = plan.date
         meta.update({
             "id": plan.session, "label": plan.session, "project": plan.project,
             "subject": plan.subject, "subject-label": plan.subject,

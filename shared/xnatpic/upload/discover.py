@@ -124,6 +124,7 @@ def _paravision_fields(path: Path) -> dict[str, str]:
                     fields.setdefault("VisuSubjectId", _text(visu.get("VisuSubjectId")))
                     fields.setdefault("VisuStudyId", _text(visu.get("VisuStudyId")))
                     fields.setdefault("VisuStudyUid", _text(visu.get("VisuStudyUid")))
+                    fields.setdefault("VisuSubjectName", _text(visu.get("VisuSubjectName")))
                     visu_date = visu_date or _text(visu.get("VisuStudyDate"))
     fields["animal_id"] = fields.get("SUBJECT_id") or fields.get("VisuSubjectId") or animal
     fields["study_name"] = (fields.get("SUBJECT_study_name") or fields.get("VisuStudyId")
@@ -134,6 +135,13 @@ def _paravision_fields(path: Path) -> dict[str, str]:
         fields["date"] = _digits(stamp[:10])
         fields["time"] = _digits(stamp[11:19])
     fields["study_uid"] = fields.get("VisuStudyUid", "")
+    # what the DICOM writer's de-identification keys on (dicom/deidentify.py): not offered
+    # to templates, used to derive the pseudonym and the date offset
+    fields["_study_key"] = (fields.get("VisuStudyUid") or fields.get("SUBJECT_study_instance_uid")
+                            or fields.get("VisuStudyId") or study.name)
+    fields["_subject_key"] = (fields.get("VisuSubjectId") or fields.get("SUBJECT_id")
+                              or fields.get("VisuSubjectName")
+                              or fields.get("SUBJECT_name_string", ""))
     return fields
 
 

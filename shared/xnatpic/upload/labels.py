@@ -8,6 +8,12 @@ of a DICOM study) plus a few normalised names every source has:
 (the source's folder or zip name), ``study_uid``.
 
 Labels are sanitised for XNAT: anything but ``A-Z a-z 0-9 _ -`` becomes ``_``.
+
+With ``--deidentify`` only the de-identified fields (:data:`DEIDENTIFIED_FIELDS`) exist:
+``pseudonym`` (the DICOM PatientID/PatientName the converter writes), ``shifted_date``
+(the StudyDate it writes), ``study_pseudonym`` (its StudyID) and ``time`` (times are kept
+by the profile). They are derived exactly as :mod:`xnatpic.dicom.deidentify` derives them,
+from the salt in ``XNATPIC_DEIDENTIFY_SALT``, so the same salt gives the same labels.
 """
 
 from __future__ import annotations
@@ -16,11 +22,18 @@ import re
 import string
 from collections.abc import Mapping
 
+from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.transforms import shift_da
 from xnatpic.upload.errors import SourceError
 
 __all__ = [
+    "DEFAULT_DEIDENTIFIED_SESSION_TEMPLATE",
+    "DEFAULT_DEIDENTIFIED_SUBJECT_TEMPLATE",
     "DEFAULT_SESSION_TEMPLATE",
     "DEFAULT_SUBJECT_TEMPLATE",
+    "DEIDENTIFIED_FIELDS",
+    "check_deidentified_template",
+    "deidentified_fields",
     "render_label",
     "sanitize_xnat_label",
     "template_fields",
@@ -29,6 +42,15 @@ __all__ = [
 DEFAULT_SUBJECT_TEMPLATE = "{animal_id}"
 #: ``{study_name}_{date}``, except that the date is not repeated when the name holds it.
 DEFAULT_SESSION_TEMPLATE = "{study_name_date}"
+
+DEFAULT_DEIDENTIFIED_SUBJECT_TEMPLATE = "{pseudonym}"
+DEFAULT_DEIDENTIFIED_SESSION_TEMPLATE = "{pseudonym}_{shifted_date}"
+#: The only fields a template may name with ``--deidentify``.
+DEIDENTIFIED_FIELDS = ("pseudonym", "shifted_date", "study_pseudonym", "time")
+#: The de-identified field to use instead of an identifying one.
+_EQUIVALENT = {"animal_id": "pseudonym", "date": "shifted_date",
+               "study_name": "study_pseudonym", "study_name_date": "pseudonym}_{shifted_date",
+               "study_uid": "study_pseudonym", "folder": "study_pseudonym"}
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -74,3 +96,50 @@ def render_label(template: str, fields: Mapping[str, str], *, fallback: str,
         )
     values = {n: str(fields[n]).strip() for n in names}
     return sanitize_xnat_label(template.format_map(values), fallback)
+
+
+def deidentified_fields(fields: Mapping[str, str], salt: str) -> dict[str, str]:
+    """The de-identified fields of a ParaVision study, as its DICOM conversion writes them.
+
+    Parameters
+    ----------
+    fields : mapping
+        The study's discovered fields (with the private ``_study_key`` and
+        ``_subject_key`` the converter keys on).
+    salt : str
+        The de-identification salt (``xnatpic.conversion.deidentify_salt()``).
+
+    Returns
+    -------
+    dict
+        ``pseudonym``, ``shifted_date`` (YYYYMMDD, empty when the date is unknown),
+        ``study_pseudonym`` and ``time``.
+    """
+    profile = DeidentifyProfile(salt=salt)
+    study_key = str(fields.get("_study_key") or fields.get("study_uid") or "")
+    days = profile.offset_days(study_key)
+    date = str(fields.get("date", ""))
+    return {
+        "pseudonym": profile.pseudonym(study_key, str(fields.get("_subject_key", ""))),
+        "shifted_date": shift_da(date, days) if date else "",
+        "study_pseudonym": profile.study_pseudonym(study_key),
+        "time": str(fields.get("time", "")),
+    }
+
+
+def check_deidentified_template(template: str, option: str) -> None:
+    """Refuse a template naming anything but :data:`DEIDENTIFIED_FIELDS`.
+
+    Raises
+    ------
+    SourceError
+        Naming the identifying fields and their de-identified equivalents.
+    """
+    bad = [n for n in template_fields(template) if n not in DEIDENTIFIED_FIELDS]
+    if bad:
+        hints = "; ".join(f"{{{n}}} -> {{{_EQUIVALENT[n]}}}" for n in bad if n in _EQUIVALENT)
+        raise SourceError(
+            f"{option} {template!r} names {', '.join(bad)}: with --deidentify the label would "
+            f"carry the original identifier or date; use only "
+            f"{', '.join('{' + f + '}' for f in DEIDENTIFIED_FIELDS)}"
+            + (f" ({hints})" if hints else ""))

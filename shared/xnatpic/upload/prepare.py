@@ -40,6 +40,10 @@ class SessionPlan:
     subject_fields: dict[str, str] = field(default_factory=dict)
     session_fields: dict[str, str] = field(default_factory=dict)
     raw: bool = True
+    #: Session date (YYYYMMDD; the shifted date when de-identified; "" when unknown).
+    date: str = ""
+    #: Labels and date come from de-identified values: nothing names the source.
+    deidentified: bool = False
 
     @property
     def key(self) -> str:
@@ -93,7 +97,8 @@ class PreparedSession:
     def manifest(self) -> dict[str, Any]:
         """What a complete session holds; written last, it marks the session complete."""
         return {
-            "xnatpic_version": __version__, "source": self.plan.source.name,
+            "xnatpic_version": __version__,
+            "source": self.plan.session if self.plan.deidentified else self.plan.source.name,
             "fingerprint": self.plan.source.fingerprint(), "study_uid": self.study_uid,
             "scans": {s.id: {"series_uid": s.series_uid, "files": len(s.files),
                              "description": s.description} for s in self.scans},
@@ -112,8 +117,14 @@ def convert_source(source: str, output: str, deidentify: bool) -> tuple[str, lis
     from xnatpic.conversion import convert_study
 
     report = convert_study(source, Path(output) / "dicom", fmt="dicom", deidentify=deidentify)
+    data = report.to_dict()
+    if deidentify:
+        # the report is uploaded: no source path, no output folder named after the animal
+        data["source"] = data["output"] = "(de-identified)"
+        for reco in data["recos"]:
+            reco["output"] = None
     path = Path(output) / "conversion-report.json"
-    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    path.write_text(json.dumps(data, indent=2) + "\n")
     return str(path), [f"scan {r.scan} reco {r.reco}: {r.reason}" for r in report.failed]
 
 

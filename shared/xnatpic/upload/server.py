@@ -225,8 +225,8 @@ class ServerTarget:
         self._request("put", subject, f"{plan.key}: subject", accepted_status=[200, 201])
         query = {"xsiType": "xnat:mrSessionData", **field_query(
             "xnat:mrSessionData", {STUDY_UID_FIELD: study_uid})}
-        if plan.source.fields.get("date"):
-            d = plan.source.fields["date"]
+        if len(plan.date) == 8:
+            d = plan.date
             query["xnat:mrSessionData/date"] = f"{d[:4]}-{d[4:6]}-{d[6:8]}"
         self._request("put", self._session_path(plan), f"{plan.key}: session", query=query,
                       accepted_status=[200, 201])
