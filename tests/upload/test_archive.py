@@ -11,7 +11,7 @@ import pytest
 from tests.upload.checks import assert_archive_holds
 from xnatpic.cli.main import main
 from xnatpic.upload.archive_target import ArchiveTarget
-from xnatpic.xnat.archive import find_sessions
+from xnatpic.xnat.archive import find_sessions, load_session
 
 
 def _upload(src: Path, archive: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
@@ -59,15 +59,29 @@ class TestArchive:
         assert {p: p.stat().st_mtime_ns for p in archive.rglob("*.dcm")} == stamp
         assert_archive_holds(archive, "PRECLIN", expected)
 
-    def test_metadata_fields(self, dicom_studies, tmp_path):
+    def test_metadata_fields_in_session_json(self, dicom_studies, tmp_path):
         src, _ = dicom_studies
         meta = tmp_path / "meta.json"
-        meta.write_text(json.dumps({"mouse1": {"species": "Mus musculus", "timepoint": "d0"}}))
+        meta.write_text(json.dumps({"mouse1": {"species": "Mus musculus", "timepoint": "d0",
+                                               "group": "control", "dose_mg": "2.5"}}))
         archive = tmp_path / "archive"
         assert _upload(src, archive, tmp_path, "--metadata", str(meta))[0] == 0
-        fields = ArchiveTarget(archive).fields("PRECLIN")
-        assert fields["subjects"]["mouse1"] == {"species": "Mus musculus"}
-        assert fields["sessions"]["study1_20240101"]["timepoint"] == "d0"
+        session = load_session(archive / "PRECLIN/arc001/study1_20240101")
+        # what a Container Service matcher sees
+        assert session.children["Subject"][0].data["group"] == "control"
+        fields = session.data["fields"]
+        assert fields["timepoint"] == "d0" and fields["dose_mg"] == "2.5"
+        assert fields["subject.species"] == "Mus musculus"
+        assert fields["xnatpic_study_uid"].startswith("1.2.")
+        other = load_session(archive / "PRECLIN/arc001/study2_20240101")
+        assert "timepoint" not in other.data["fields"]
+        assert other.children["Subject"][0].data["group"] == ""
+        assert not list(archive.rglob("xnatpic-fields.json"))
+        # a re-run finds the sessions complete and keeps the fields
+        rc, report = _upload(src, archive, tmp_path, "--metadata", str(meta))
+        assert rc == 0 and report["summary"]["complete"] == 3
+        again = load_session(archive / "PRECLIN/arc001/study1_20240101")
+        assert again.data["fields"] == fields
 
     @pytest.mark.parametrize("crash_at", [2, 3])  # mid-session, between sessions
     def test_crash_then_rerun(self, dicom_studies, tmp_path, monkeypatch, crash_at):

@@ -1,10 +1,19 @@
 """Local destination in XNAT's archive layout, read back by :mod:`xnatpic.xnat.archive`.
 
 ``DIR/<project>/arc001/<session>/SCANS/<scan>/DICOM/<file>``, ``RESOURCES/PARAVISION/``,
-``RESOURCES/CONVERSION/`` and ``session.json`` (labels, scans with their series UID and
-description, custom fields kept in ``DIR/<project>/xnatpic-fields.json``, since
-session.json only holds the keys the Container Service sees). Every file is written to a
-temporary name and renamed into place, so a crash never leaves a truncated file counted.
+``RESOURCES/CONVERSION/`` and ``session.json`` (labels, date, scans with their series UID
+and description, and the fields, as :mod:`xnatpic.xnat.archive` documents them):
+
+* the subject's ``group`` → ``group``;
+* a session field ``timepoint`` → ``timepoint`` (seen by matchers as
+  ``fields.timepoint``);
+* other session fields → ``fields.NAME``, and the study UID the session holds →
+  ``fields.xnatpic_study_uid`` (as on a server);
+* other subject fields → ``fields["subject.NAME"]`` (session.json describes a session; a
+  subject has no file of its own, so its custom variables ride on each of its sessions).
+
+Every file is written to a temporary name and renamed into place, so a crash never leaves
+a truncated file counted.
 """
 
 from __future__ import annotations
@@ -20,10 +29,35 @@ from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 from xnatpic.xnat.archive import METADATA_NAME
 
-__all__ = ["FIELDS_NAME", "ArchiveTarget"]
+__all__ = ["STUDY_UID_FIELD", "ArchiveTarget", "session_json_fields"]
 
-#: Subject and session fields of a project, beside its arc001 folder.
-FIELDS_NAME = "xnatpic-fields.json"
+#: The session field holding the StudyInstanceUID the session was created for.
+STUDY_UID_FIELD = "xnatpic_study_uid"
+
+
+def session_json_fields(subject: dict[str, str], session: dict[str, str]
+                        ) -> dict[str, Any]:
+    """The ``group``, ``timepoint`` and ``fields`` keys of session.json for these fields.
+
+    Examples
+    --------
+    >>> session_json_fields({"group": "ctl", "sex": "F"}, {"timepoint": "d0", "dose": "2"})
+    {'group': 'ctl', 'timepoint': 'd0', 'fields': {'subject.sex': 'F', 'dose': '2'}}
+    """
+    out: dict[str, Any] = {}
+    custom: dict[str, str] = {}
+    for name, value in subject.items():
+        if name == "group":
+            out["group"] = value
+        else:
+            custom[f"subject.{name}"] = value
+    for name, value in session.items():
+        if name == "timepoint":
+            out["timepoint"] = value
+        else:
+            custom[name] = value
+    out["fields"] = custom
+    return out
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
@@ -86,18 +120,22 @@ class ArchiveTarget:
         """The ``study-uid`` kept for the session, None when it does not exist."""
         if not self._dir(plan).is_dir():
             return None
-        fields = self._fields(plan.project).get("sessions", {}).get(plan.session, {})
-        return str(fields.get("xnatpic_study_uid", ""))
+        return str(self._meta(plan).get("fields", {}).get(STUDY_UID_FIELD, ""))
 
     def ensure_session(self, plan: SessionPlan, study_uid: str) -> None:
-        """Create the folder and session.json."""
+        """Create the folder and session.json (with the study UID among its fields)."""
         self._dir(plan).mkdir(parents=True, exist_ok=True)
         with self._lock:
-            self._update_fields(plan, {}, {"xnatpic_study_uid": study_uid})
-        self._write_meta(plan, {})
+            self._write_meta(plan, {}, {"fields": {STUDY_UID_FIELD: study_uid}})
 
-    def _write_meta(self, plan: SessionPlan, scans: dict[str, dict[str, Any]]) -> None:
+    def _write_meta(self, plan: SessionPlan, scans: dict[str, dict[str, Any]],
+                    fields: dict[str, Any] | None = None) -> None:
         meta = self._meta(plan)
+        for key, value in (fields or {}).items():
+            if key == "fields":
+                meta.setdefault("fields", {}).update(value)
+            else:
+                meta[key] = value
         listed = {str(s["id"]): s for s in meta.get("scans", [])}
         listed.update(scans)
         date = plan.date
@@ -146,26 +184,11 @@ class ArchiveTarget:
         """Copy a file into ``RESOURCES/<label>``."""
         _atomic_copy(path, self._dir(plan) / "RESOURCES" / label / name)
 
-    def _fields(self, project: str) -> dict[str, Any]:
-        path = self.root / project / FIELDS_NAME
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    def _update_fields(self, plan: SessionPlan, subject: dict[str, str],
-                       session: dict[str, str]) -> None:
-        data = self._fields(plan.project)
-        data.setdefault("subjects", {}).setdefault(plan.subject, {}).update(subject)
-        data.setdefault("sessions", {}).setdefault(plan.session, {}).update(session)
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        _atomic_write(self.root / plan.project / FIELDS_NAME, text)
-
     def set_fields(self, plan: SessionPlan) -> None:
-        """Record subject and session fields in ``DIR/<project>/xnatpic-fields.json``."""
+        """Write subject and session fields into session.json (see the module)."""
         with self._lock:
-            self._update_fields(plan, plan.subject_fields, plan.session_fields)
-
-    def fields(self, project: str) -> dict[str, Any]:
-        """Every recorded field of a project (``subjects`` and ``sessions``)."""
-        return self._fields(project)
+            self._write_meta(plan, {}, session_json_fields(plan.subject_fields,
+                                                           plan.session_fields))
 
     def close(self) -> None:
         """Nothing to release."""
