@@ -196,8 +196,9 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
                 "label with --session-template")
         with_retry(lambda: target.ensure_session(plan, prepared.study_uid),
                    what=f"{plan.key}: create", policy=policy)
-        counts = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: scans",
-                            policy=policy)
+        # a session that did not exist holds no scan: two round trips saved per new session
+        counts = {} if held is None else with_retry(
+            lambda: target.scan_counts(plan), what=f"{plan.key}: scans", policy=policy)
         missing: list[ScanFiles] = []
         for scan in prepared.scans:
             have = counts.get(scan.id, 0)
