@@ -93,6 +93,9 @@ class FakeXnat:
                  archive_delay: float = 0.3, latency: float = 0.0,
                  file_delay: float = 0.0) -> None:
         self.projects = set(projects)
+        #: Whether ``PUT /data/projects/<id>`` may create a project, and what it created.
+        self.can_create_projects = True
+        self.created_projects: list[dict[str, str]] = []
         self.prearchive = prearchive
         self.archive_delay = archive_delay
         self.latency = latency
@@ -380,6 +383,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not m:
             raise _HttpError(404, f"no route {method} {path}")
         project, subject, label, rest = m.groups()
+        if subject is None and method == "PUT":
+            if not fake.can_create_projects:
+                raise _HttpError(403, "you may not create projects")
+            with fake.lock:
+                created = project not in fake.projects
+                fake.projects.add(project)
+                fake.created_projects.append(dict(query, id=project))
+            return (201 if created else 200), project, "text/plain", None
         if project not in fake.projects:
             raise _HttpError(404, f"project {project} not found")
         with fake.lock:

@@ -194,13 +194,37 @@ class TestCredentials:
         assert not fake.sessions
 
 
+class TestProjects:
+    def test_missing_project_is_created(self, fake, dicom_studies, tmp_path):
+        src, _ = dicom_studies
+        rc, _ = _upload(fake, src, tmp_path, project="NEWPROJ")
+        assert rc == 0
+        assert [p["id"] for p in fake.created_projects] == ["NEWPROJ"]
+        assert fake.created_projects[0]["xsiType"] == "xnat:projectData"
+        assert fake.created_projects[0]["accessibility"] == "private"
+        assert {project for project, _ in fake.sessions} == {"NEWPROJ"}
+
+    def test_existing_project_is_not_created(self, fake, dicom_studies, tmp_path):
+        src, _ = dicom_studies
+        assert _upload(fake, src, tmp_path)[0] == 0
+        assert fake.created_projects == []
+
+    def test_creation_refused_by_xnat(self, fake, dicom_studies, tmp_path, capsys):
+        src, _ = dicom_studies
+        fake.can_create_projects = False
+        rc, _ = _upload(fake, src, tmp_path, project="NOPE")
+        assert rc == 1
+        assert "may not create projects (HTTP 403)" in capsys.readouterr().err
+        assert not fake.sessions
+
+
 class TestRefusals:
     def test_missing_project(self, fake, dicom_studies, tmp_path, capsys):
         src, _ = dicom_studies
-        rc, _ = _upload(fake, src, tmp_path, project="NOPE")
+        rc, _ = _upload(fake, src, tmp_path, "--no-create-project", project="NOPE")
         assert rc == 1
         assert "project 'NOPE' does not exist" in capsys.readouterr().err
-        assert not fake.sessions
+        assert not fake.sessions and fake.created_projects == []
 
     def test_wrong_password(self, fake, dicom_studies, tmp_path, monkeypatch, capsys):
         src, _ = dicom_studies
@@ -221,3 +245,13 @@ class TestRefusals:
         assert rc == 1
         assert "already holds study 1.2.3.4" in report["sessions"][0]["error"]
 
+
+
+class TestDryRunOnServer:
+    def test_dry_run_does_not_create_the_project(self, fake, dicom_studies, capsys):
+        src, _ = dicom_studies
+        rc = main(["upload", str(src), "--project", "NEWPROJ", "--server", fake.url,
+                   "--dry-run", "--json"])
+        assert rc == 0
+        assert fake.created_projects == [] and not fake.sessions
+        assert "upload (new project)" in capsys.readouterr().out

@@ -39,6 +39,7 @@ from xnatpic.upload import (
     parse_dicom_node,
     upload_sessions,
 )
+from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.labels import DEFAULT_SUBJECT_TEMPLATE
 from xnatpic.upload.runner import session_state
 
@@ -88,6 +89,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "being {pseudonym}, {shifted_date}, {study_pseudonym} and {time})")
     p.add_argument("--no-raw", action="store_true",
                    help="do not upload the raw ParaVision study (resource PARAVISION)")
+    p.add_argument("--no-create-project", action="store_true",
+                   help="refuse a project that does not exist instead of creating it")
     p.add_argument("--insecure", action="store_true",
                    help="do not verify HTTPS certificates (test servers only)")
     p.add_argument("--retries", type=int, default=5, help="attempts per step (default 5)")
@@ -134,8 +137,12 @@ def _states(plans: list[SessionPlan], target: object, err: Console) -> list[str]
         return ["upload (new)"] * len(plans)
     try:
         if plans and not isinstance(target, ArchiveTarget):  # (which would create it)
+            if isinstance(target, ServerTarget):
+                target.create_project = False  # a dry run changes nothing
             target.check_project(plans[0].project)  # type: ignore[attr-defined]
         return [session_state(target, p) for p in plans]  # type: ignore[arg-type]
+    except ProjectNotFoundError:
+        return ["upload (new project)"] * len(plans)
     except XnatpicError as exc:
         err.print(f"[yellow]xnatpic upload: cannot ask the destination: {exc}[/]")
         return ["unknown"] * len(plans)
@@ -151,8 +158,8 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
     if server:
         if "://" not in server:
             server = f"https://{server}"
-        return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout),
-                server)
+        return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout,
+                             create_project=not args.no_create_project), server)
     archive = args.archive or Path("archive")
     return ArchiveTarget(archive), f"archive {archive}"
 

@@ -6,7 +6,7 @@ unless ``verify=False``.
 
 Requests (all idempotent; the runner retries them on 5xx, timeouts, dropped connections):
 
-* ``GET /data/projects/P`` (the project must exist);
+* ``GET /data/projects/P``, and ``PUT /data/projects/P`` when it is missing;
 * ``PUT /data/projects/P/subjects/S`` and ``.../experiments/E?xsiType=xnat:mrSessionData``;
 * ``POST /data/services/import?import-handler=DICOM-zip&PROJECT_ID&SUBJECT_ID&EXPT_LABEL
   &overwrite=append&dest=/archive`` per batch of scans; when XNAT answers with a prearchive path,
@@ -94,7 +94,7 @@ class ServerTarget:
     stateful = True
 
     def __init__(self, server: str, *, verify: bool = True, timeout: float = 300.0,
-                 archive_wait: float = 600.0) -> None:
+                 archive_wait: float = 600.0, create_project: bool = True) -> None:
         if os.environ.get("XNAT_USER") and not os.environ.get("XNAT_PASS"):
             raise UploadError("XNAT_USER is set but XNAT_PASS is not; set both (or use "
                               "~/.netrc) so the password is never asked for or typed")
@@ -102,6 +102,7 @@ class ServerTarget:
         self.verify = verify
         self.timeout = timeout
         self.archive_wait = archive_wait
+        self.create_project = create_project
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
@@ -182,14 +183,35 @@ class ServerTarget:
 
     # -- Target ------------------------------------------------------------------------
     def check_project(self, project: str) -> None:
-        """Raise ProjectNotFoundError unless the project exists and is visible."""
+        """Make sure the project exists: create it when missing (unless told not to).
+
+        XNAT creates a project on ``PUT /data/projects/<id>`` for users allowed to create
+        projects; a refusal is reported with what to do.
+
+        Raises
+        ------
+        ProjectNotFoundError
+            When the project is missing and may not or cannot be created.
+        """
         resp = self._request("get", f"/data/projects/{_q(project)}", f"project {project}",
                              query={"format": "json"}, accepted_status=[200, 403, 404])
-        if resp.status_code != 200:
+        if resp.status_code == 200:
+            return
+        if not self.create_project:
             raise ProjectNotFoundError(
                 f"project {project!r} does not exist on {self.server} or you cannot see it "
-                f"(HTTP {resp.status_code}); create it in XNAT first (xnatpic never creates "
-                "projects)")
+                f"(HTTP {resp.status_code}); create it in XNAT first, or drop "
+                "--no-create-project")
+        created = self._request(
+            "put", f"/data/projects/{_q(project)}", f"project {project}: create",
+            query={"xsiType": "xnat:projectData", "name": project,
+                   "secondary_ID": project, "accessibility": "private"},
+            accepted_status=[200, 201, 403])
+        if created.status_code == 403:
+            raise ProjectNotFoundError(
+                f"project {project!r} does not exist on {self.server} and this account may "
+                "not create projects (HTTP 403); ask an XNAT administrator to create it")
+        _log.warning("created project %s on %s (private)", project, self.server)
 
     def manifest(self, plan: SessionPlan) -> dict[str, Any] | None:
         """The manifest file of the CONVERSION resource, when present."""
