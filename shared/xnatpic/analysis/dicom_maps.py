@@ -22,6 +22,7 @@ from xnatpic import __version__
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import UNITS, MapImage
 from xnatpic.analysis.previews import display_range
+from xnatpic.dicom.codes import code_item
 from xnatpic.dicom.uids import derived_uid
 
 __all__ = ["write_dicom_map"]
@@ -57,14 +58,6 @@ def _scaling(values: np.ndarray) -> tuple[float, float]:
     return slope, intercept
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
-
-
 def _instance(sop_class: str, sop_instance: str) -> Dataset:
     item = Dataset()
     item.ReferencedSOPClassUID = sop_class
@@ -81,7 +74,7 @@ def _rwvm(image: MapImage, slope: float, intercept: float) -> Dataset:
     item.RealWorldValueSlope = float(slope)
     item.LUTExplanation = image.description[:64]
     item.LUTLabel = image.name[:16]
-    item.MeasurementUnitsCodeSequence = Sequence([_code(code, "UCUM", meaning)])
+    item.MeasurementUnitsCodeSequence = Sequence([code_item(code, "UCUM", meaning)])
     return item
 
 
@@ -138,7 +131,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
         ds.InstanceNumber = k + 1
         ds.DerivationDescription = (f"{image.description}; xnatpic {__version__} {step}")[:1024]
-        ds.DerivationCodeSequence = Sequence([_code("110001", "DCM", "Image Processing")])
+        ds.DerivationCodeSequence = Sequence([code_item("110001", "DCM", "Image Processing")])
         position = series.affine_lps[:3, 3] + k * series.affine_lps[:3, 2]
         ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
         ds.ImageOrientationPatient = [f"{v:.8f}" for v in series.orientation[:2].ravel()]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
+from xnatpic.dicom.codes import code_item
 from xnatpic.dicom.engine import element
 from xnatpic.dicom.private import PRIVATE_ELEMENTS
 from xnatpic.dicom.transforms import person_name, shift_da
@@ -252,13 +253,7 @@ def deidentify_dataset(ds: Dataset, ctx: SeriesContext) -> None:
     ds["PatientIdentityRemoved"] = element("PatientIdentityRemoved", "YES")
     ds["DeidentificationMethod"] = element(
         "DeidentificationMethod", "xnatpic animal profile (docs/deidentification.md)")
-    codes = []
-    for value, meaning in METHOD_CODES:
-        item = Dataset()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
-        codes.append(item)
+    codes = [code_item(value, "DCM", meaning) for value, meaning in METHOD_CODES]
     ds["DeidentificationMethodCodeSequence"] = element(
         "DeidentificationMethodCodeSequence", codes)
     ds["LongitudinalTemporalInformationModified"] = element(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from xnatpic.dicom.codes import code_item
 from xnatpic.dicom.dimensions import (
     FRAME_DIMENSION,
     chosen_dimensions,
@@ -192,14 +193,6 @@ def _coil_type(prefix: str) -> Callable[[SeriesContext], str]:
     return value
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
-
-
 def _sar_items(ctx: SeriesContext) -> list[Dataset]:
     item = Dataset()
     item.SpecificAbsorptionRateDefinition = PLACEHOLDERS["sar_definition"]
@@ -274,7 +267,7 @@ SERIES_VALUES: dict[str, Callable[[SeriesContext], Any]] = {
     "receive_coil_quadrature": lambda c: _flag(c, "VisuCoilReceiveIsQuadrature"),
     "transmit_coil_name": _coil_name("Transmit"),
     "transmit_coil_type": _coil_type("Transmit"),
-    "anatomic_region": lambda c: [_code(*WHOLE_BODY)],
+    "anatomic_region": lambda c: [code_item(*WHOLE_BODY)],
     "acquisition_contrast": lambda c: _mixed(
         {"DIFFUSION" if im.diffusion is not None else "UNKNOWN" for im in c.images}),
     "complex_component": lambda c: _mixed({im.complex_component for im in c.images}),
