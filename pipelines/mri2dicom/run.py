@@ -22,8 +22,6 @@ the reason is the last line on stderr.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import logging
 import os
 import sys
@@ -32,9 +30,9 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from xnatpic import __version__
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.errors import XnatpicError
+from xnatpic.provenance import now, write_step_provenance
 from xnatpic.xnat.rest import XnatClient, load_credentials
 
 _log = logging.getLogger("mri2dicom")
@@ -163,7 +161,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"{STEP} %(levelname)s: %(message)s")
     args = parse_args(argv)
-    started = _dt.datetime.now(_dt.UTC).isoformat()
+    started = now()
     try:
         sources = find_sources(args.input, args.resource)
         reports = convert(sources, args)
@@ -171,18 +169,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except XnatpicError as exc:
         print(f"{STEP}: error: {exc}", file=sys.stderr, flush=True)  # the last line
         return 1
-    provenance = {
-        "step": STEP, "xnatpic-version": __version__, "started": started,
-        "finished": _dt.datetime.now(_dt.UTC).isoformat(),
-        "parameters": {k: (str(v) if isinstance(v, Path) else v)
-                       for k, v in vars(args).items()},
-        "sources": [str(s.relative_to(args.input)) for s in sources],
-        "reports": [r.name for r in reports],
-        "dicom-files": sum(1 for _ in (args.output / "dicom").rglob("*.dcm")),
-        "imported": imported,
-    }
-    (args.output / "report" / "provenance.json").write_text(
-        json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    provenance = write_step_provenance(
+        args.output / "report" / "provenance.json", STEP, args, started,
+        sources=[str(s.relative_to(args.input)) for s in sources],
+        reports=[r.name for r in reports],
+        **{"dicom-files": sum(1 for _ in (args.output / "dicom").rglob("*.dcm"))},
+        imported=imported,
+    )
     _log.info("done: %d DICOM file(s)%s", provenance["dicom-files"],
               f", imported: {imported}" if imported else "")
     return 0

@@ -20,15 +20,13 @@ on stderr.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xnatpic import __version__
 from xnatpic.errors import XnatpicError
+from xnatpic.provenance import now, write_step_provenance
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.report import plot_groups, write_csv, write_html
 from xnatpic.roi.summary import gather_project
@@ -56,7 +54,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"{STEP} %(levelname)s: %(message)s")
     args = parse_args(argv)
-    started = _dt.datetime.now(_dt.UTC).isoformat()
+    started = now()
     out = args.output / "summary"
     try:
         sessions = find_sessions(args.input)
@@ -80,16 +78,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except XnatpicError as exc:
         print(f"{STEP}: error: {exc}", file=sys.stderr, flush=True)  # the last line
         return 1
-    provenance = {
-        "step": STEP, "xnatpic-version": __version__, "started": started,
-        "finished": _dt.datetime.now(_dt.UTC).isoformat(),
-        "parameters": {k: (str(v) if isinstance(v, Path) else v)
-                       for k, v in vars(args).items()},
-        "sessions": [s.name for s in sessions], "sessions-without-statistics": empty,
-        "rows": len(rows), "plots": [p.name for p in plots],
-    }
-    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n",
-                                         encoding="utf-8")
+    write_step_provenance(
+        out / "provenance.json", STEP, args, started,
+        sessions=[s.name for s in sessions],
+        **{"sessions-without-statistics": empty},
+        rows=len(rows), plots=[p.name for p in plots],
+    )
     _log.info("done: %d row(s) from %d session(s), %d plot(s)", len(rows),
               len(sessions) - len(empty), len(plots))
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import json
 import logging
 import math
@@ -29,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xnatpic import __version__
 from xnatpic.errors import XnatpicError
+from xnatpic.provenance import now, write_step_provenance
 from xnatpic.roi.analysis import CSV_COLUMNS, format_value, session_roi_stats
 
 _log = logging.getLogger("roi-stats")
@@ -62,7 +61,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"{STEP} %(levelname)s: %(message)s")
     args = parse_args(argv)
-    started = _dt.datetime.now(_dt.UTC).isoformat()
+    started = now()
     label = args.session_label or args.input.resolve().name
     maps = [m.strip() for m in (args.maps or "").split(",") if m.strip()] or None
     try:
@@ -82,17 +81,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     (out / "roi_stats.json").write_text(json.dumps(
         {"session": label, "rows": rows, "flagged": [r for r in rows if r["flag"]]},
         indent=2) + "\n", encoding="utf-8")
-    provenance = {
-        "step": STEP, "xnatpic-version": __version__, "started": started,
-        "finished": _dt.datetime.now(_dt.UTC).isoformat(),
-        "parameters": {k: (str(v) if isinstance(v, Path) else v)
-                       for k, v in vars(args).items()},
-        "maps": result.maps, "masks": result.masks,
-        "statistics": "finite voxels only; sd with ddof=1; quartiles by linear "
-                      "interpolation; NaN/inf voxels counted in n_excluded",
-    }
-    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n",
-                                         encoding="utf-8")
+    write_step_provenance(
+        out / "provenance.json", STEP, args, started, maps=result.maps, masks=result.masks,
+        statistics="finite voxels only; sd with ddof=1; quartiles by linear "
+                   "interpolation; NaN/inf voxels counted in n_excluded",
+    )
     _log.info("done: %d row(s) (%d map(s), %d mask source(s)), %d flagged", len(result.rows),
               len(result.maps), len(result.masks), len(result.flagged))
     return 0
