@@ -3,7 +3,7 @@
 Data: the phantom (``xnatpic phantom OUT --snr 50``) and, when the corpus is beside the
 project, ``pv6-dicomifier/study``, converted to DICOM once; each is copied
 :data:`COPIES` times with new UIDs and animal ids, so there are several sessions to
-send. The fake XNAT of ``tests/upload/fake_xnat.py`` runs in its own process on
+send. The fake XNAT of ``tests/double/server.py`` runs in its own process on
 loopback; it unzips and parses every file, and is given :data:`LATENCY` s per answer and
 :data:`FILE_DELAY` s of import work per file (what a real XNAT spends writing, cataloguing
 and indexing; waiting, not CPU, so that imports can overlap as they do on a real server).
@@ -72,7 +72,7 @@ def _copies(converted: Path, name: str, out: Path) -> None:
 
 def _server() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.upload.fake_xnat", "BASE", "OURS", "OURS1",
+        [sys.executable, "-m", "tests.double.server", "BASE", "OURS", "OURS1",
          "--latency", str(LATENCY), "--file-delay", str(FILE_DELAY)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -142,7 +142,7 @@ def _one_round(incoming: Path, sessions: list[tuple[str, str, list[Path]]],
 
 def main() -> None:
     """Prepare the sessions, run both ways against the same server, print the figures."""
-    from tests.upload.fake_xnat import PASSWORD, USER
+    from tests.double.server import PASSWORD, USER
 
     os.environ["XNAT_USER"], os.environ["XNAT_PASS"] = USER, PASSWORD
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pydicom
 
-from tests.upload.fake_xnat import FakeXnat
+from tests.double.server import XnatDouble
 from xnatpic.xnat.archive import load_session
 
 
-def assert_server_holds(fake: FakeXnat, project: str,
+def assert_server_holds(fake: XnatDouble, project: str,
                         expected: dict[str, dict[str, set[str]]]) -> None:
     """Each session holds exactly the expected SOP instances, each delivered once."""
     labels = {label for (p, label) in fake.sessions if p == project}

@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
-from tests.upload.fake_xnat import PASSWORD, USER, FakeXnat
+from tests.double.server import PASSWORD, USER, XnatDouble
 
 #: (animal, study description) of the synthetic DICOM studies, one session each.
 STUDIES = (("mouse1", "study1"), ("mouse2", "study2"), ("mouse3", "study3"))
@@ -19,9 +19,9 @@ SERIES, IMAGES = (3, 5), 4
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeXnat]:
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[XnatDouble]:
     """A running fake XNAT with project PRECLIN; credentials in the environment."""
-    server = FakeXnat(("PRECLIN", "PREARC")).start()
+    server = XnatDouble(("PRECLIN", "PREARC")).start()
     monkeypatch.setenv("XNAT_USER", USER)
     monkeypatch.setenv("XNAT_PASS", PASSWORD)
     monkeypatch.delenv("XNAT_HOST", raising=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.upload.fake_xnat import FakeXnat
+from tests.double.server import XnatDouble
 from xnatpic.cli.main import main
 from xnatpic.upload import build_plans, discover_sources
 from xnatpic.upload.errors import SourceError
@@ -64,7 +64,7 @@ def _assert_clean(text: str, originals: list[str], what: str) -> None:
         assert original not in text, f"{original!r} found in {what}"
 
 
-def test_server_holds_no_original_identifier(fake: FakeXnat, identified_study: Path,
+def test_server_holds_no_original_identifier(fake: XnatDouble, identified_study: Path,
                                              tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", SALT)

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from tests.upload.checks import assert_archive_holds, assert_raw_complete, assert_server_holds
-from tests.upload.fake_xnat import FakeXnat
+from tests.double.server import XnatDouble
 from xnatpic.cli.main import main
 from xnatpic.conversion import convert_study
 
@@ -36,7 +36,7 @@ def _expected(studies: list[Path], tmp_path: Path) -> dict[str, dict[str, set[st
     return expected
 
 
-def _server(fake: FakeXnat, studies: list[Path], tmp_path: Path, *extra: str) -> dict:
+def _server(fake: XnatDouble, studies: list[Path], tmp_path: Path, *extra: str) -> dict:
     report = tmp_path / "report.json"
     rc = main(["upload", *map(str, studies), "--project", "PRECLIN", "--server", fake.url,
                "--report", str(report), *extra])

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.upload.checks import assert_server_holds
-from tests.upload.fake_xnat import PASSWORD, USER, FakeXnat
+from tests.double.server import PASSWORD, USER, XnatDouble
 from xnatpic.cli.main import main
 
 
-def _upload(fake: FakeXnat, src: Path, tmp_path: Path, *extra: str,
+def _upload(fake: XnatDouble, src: Path, tmp_path: Path, *extra: str,
             project: str = "PRECLIN", verbose: bool = False) -> tuple[int, dict]:
     report = tmp_path / "report.json"
     rc = main([*(["-vv"] if verbose else []), "upload", str(src), "--project", project,

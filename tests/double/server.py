@@ -1,10 +1,15 @@
-"""An XNAT-shaped HTTP server for tests: the REST calls xnatpy and ``xnatpic upload`` make.
+"""The XNAT double: an HTTP server that answers as XNAT's source says XNAT answers.
+
+This module holds the plumbing (HTTP/1.1, login by HTTP Basic or JSESSIONID cookie, XNAT's
+HTML status pages for errors, fault injection), the REST data API and the import service.
+Container Service paths (``/xapi/...`` except site configuration) are answered by
+:mod:`tests.double.container_service`.
 
 It stores what it receives in memory (projects, subjects, sessions, scans with their DICOM
 files keyed by SOPInstanceUID, resources, fields), counts every delivery of every DICOM
 instance (to prove nothing is sent twice), and injects faults: HTTP 500 (before or after
 storing), connections dropped mid-upload, slow answers, and a crash (every request dropped
-until :meth:`FakeXnat.recover`).
+until :meth:`XnatDouble.recover`).
 
 Only what xnatpy's ``connect(no_parse_model=True)`` and the uploader request is served:
 ``GET /``, ``PUT /data/services/auth``, ``GET /data/auth``, ``GET|DELETE /data/JSESSION``,
@@ -14,6 +19,7 @@ resources, files), ``POST /data/services/import`` and ``POST /data/services/arch
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -31,9 +37,12 @@ from typing import Any
 
 import pydicom
 
-__all__ = ["FakeXnat", "Fault", "Session"]
+from tests.double import container_service
+
+__all__ = ["BASIC_AUTH", "PASSWORD", "USER", "Fault", "HttpError", "Session", "XnatDouble"]
 
 USER, PASSWORD = "admin", "s3cret-test-pass"
+BASIC_AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
 @dataclass
@@ -72,7 +81,7 @@ class _Dropped(Exception):
     pass
 
 
-class FakeXnat:
+class XnatDouble:
     """Start with :meth:`start`, stop with :meth:`stop`; ``url`` is the base address.
 
     Parameters
@@ -119,7 +128,7 @@ class FakeXnat:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeXnat:
+    def start(self) -> XnatDouble:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -232,10 +241,39 @@ class FakeXnat:
         return self.sessions[key]
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, text: str) -> None:
+class HttpError(Exception):
+    """An error answer. ``html`` True (XNAT's Restlet status page) unless the XNAT code
+    that answers it writes a body of its own (``html=False``: plain text or JSON)."""
+
+    def __init__(self, status: int, text: str, *, html: bool = True,
+                 content_type: str = "text/plain") -> None:
         super().__init__(text)
-        self.status, self.text = status, text
+        self.status, self.text, self.html, self.content_type = status, text, html, content_type
+
+
+_HttpError = HttpError
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 409: "Conflict", 423: "Locked",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _error_page(exc: HttpError) -> tuple[str, str]:
+    """Body and content type of an error answer.
+
+    Restlet's StatusService renders a status without an entity of its own as an HTML page
+    starting with ``<html>`` (org.restlet.service.StatusService.getRepresentation, used by
+    XNAT's /data API); xnatpy raises on any body starting with ``<html>``.
+    """
+    if not exc.html:
+        return exc.text, exc.content_type
+    reason = _REASONS.get(exc.status, "Error")
+    page = (f"<html>\n<head>\n   <title>Status page</title>\n</head>\n<body>\n"
+            f"<p>{reason}</p>\n<h3>{exc.text}</h3><p>You can get technical details <a href=\"http://www.w3.org"
+            f"/Protocols/rfc2616/rfc2616-sec10.html#sec10.4\">here</a>.<br>\n"
+            f"Please continue your visit at our <a href=\"/\">home page</a>.\n</p>\n"
+            f"</body>\n</html>\n")
+    return page, "text/html"
 
 
 _FIELD = re.compile(r"fields/field\[name=([^\]]+)\]/field$")
@@ -259,7 +297,7 @@ def _result_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms ACK stall
-    fake: FakeXnat
+    fake: XnatDouble
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
@@ -302,6 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Dropped
 
     def _authorised(self) -> bool:
+        # XNAT accepts HTTP Basic on every request as well as the JSESSIONID session
+        # cookie that PUT /data/services/auth (or any authenticated request) hands out.
+        if self.headers.get("Authorization") == BASIC_AUTH:
+            return True
         cookie = self.headers.get("Cookie", "")
         match = re.search(r"JSESSIONID=([^;]+)", cookie)
         return bool(match and match.group(1) in self.fake.tokens)
@@ -329,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(status, answer, ctype, headers)
         except _HttpError as exc:
-            self._send(exc.status, exc.text)
+            self._send(exc.status, *_error_page(exc))
         except _Dropped:
             return
         except (ConnectionError, BrokenPipeError):
@@ -367,7 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/data/JSESSION":
             return 200, "ok", "text/plain", None
         if path == "/xapi/siteConfig/buildInfo":
-            return 200, {"version": "1.8.10", "buildNumber": "fake"}, "application/json", None
+            return 200, {"version": "1.9.3", "buildNumber": "double"}, "application/json", None
+        if path.startswith("/xapi/"):
+            return container_service.route(fake, method, path, query, body, self.headers)
         if path == "/data/services/import" and method == "POST":
             return 200, fake.import_zip(query, body) + "\r\n", "text/plain", None
         if path == "/data/services/archive" and method == "POST":
@@ -466,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _serve() -> None:
-    """``python -m tests.upload.fake_xnat [--latency S] [--file-delay S] PROJECT...``:
+    """``python -m tests.double.server [--latency S] [--file-delay S] PROJECT...``:
     serve until killed, printing the address on the first line (for benchmarks)."""
     import argparse
 
@@ -475,7 +519,7 @@ def _serve() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--file-delay", type=float, default=0.0)
     args = parser.parse_args()
-    fake = FakeXnat(tuple(args.projects), latency=args.latency,
+    fake = XnatDouble(tuple(args.projects), latency=args.latency,
                     file_delay=args.file_delay).start()
     print(fake.url, flush=True)
     threading.Event().wait()
