@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_TOOLS := dicom3tools:dciodvfy dcm2niix:dcm2niix dcmtk:storescp
 DEMO_OUT ?= demo-out
+# Registry prefix of the step images (`make images REGISTRY=127.0.0.1:5000`): tags and
+# labels become <registry>/xnatpic-<step>:<version>; empty: unqualified local names.
+REGISTRY ?=
 
 .PHONY: install venv tools test demo lint bench clean
 
@@ -81,4 +84,4 @@ labels: venv
 
 # Build xnatpic-base and every step image (docker, or podman where docker has no engine).
 images: container-tools venv
-	containers/build-images.sh
+	REGISTRY='$(REGISTRY)' containers/build-images.sh

@@ -2,6 +2,11 @@
 # Build xnatpic-base:latest and the step images (containers/<step>/Dockerfile, tagged with
 # the `image` of commands/<step>.json). Usage: containers/build-images.sh [STEP...]
 #
+# REGISTRY=HOST[:PORT][/path] tags each step image <registry>/<image> instead (e.g.
+# 127.0.0.1:5000/xnatpic-t1map:0.1.1) and builds it from a copy of its Dockerfile whose
+# org.nrg.commands label names that same image, so XNAT records a name every Swarm or
+# Kubernetes node can pull. The Dockerfiles and commands/ stay unqualified.
+#
 # Runtime: docker when its engine answers, else podman set up as container-runtime.md
 # says (CONTAINERS_CONF=containers/containers.conf, a debootstrapped base image,
 # --network host, the host CA bundle mounted for pip). RUNTIME=docker|podman forces one.
@@ -11,6 +16,7 @@ cd "$root"
 XNATPIC="${XNATPIC:-$root/.venv/bin/xnatpic}"
 PYTHON="${PYTHON:-$root/.venv/bin/python}"
 BASE_IMAGE="${BASE_IMAGE:-xnatpic-base:latest}"
+REGISTRY="${REGISTRY:-}"
 
 runtime="${RUNTIME:-}"
 if [ -z "$runtime" ]; then
@@ -45,31 +51,59 @@ else
   done
 fi
 
-# The labels must match commands/ before anything is built.
-for step in "${steps[@]}"; do
-  if [ ! -f "commands/$step.json" ]; then
-    echo "build-images: containers/$step/Dockerfile has no commands/$step.json" >&2
-    exit 1
-  fi
-  "$XNATPIC" commands label "commands/$step.json" --dockerfile "containers/$step/Dockerfile" --check
-done
-
 # A small build context: only what the images copy (no .venv, no .git).
 context="$(mktemp -d /tmp/xnatpic-context.XXXXXX)"
 trap 'rm -rf "$context"' EXIT
 tar -C "$root" --exclude=__pycache__ --exclude='*.egg-info' --exclude='*.pyc' \
     -cf - shared pipelines | tar -C "$context" -xf -
 
+# Prints the tag of a step image; with a registry also writes CONTEXT/Dockerfile.<step>,
+# whose label names the image as tagged. Arguments: command file, Dockerfile, registry, copy.
+tag_and_label='
+import sys
+from pathlib import Path
+from xnatpic.xnat.errors import LabelError
+from xnatpic.xnat.labels import dockerfile_for_registry, qualified_image, read_command_file
+command_file, dockerfile = Path(sys.argv[1]), Path(sys.argv[2])
+registry, copy = sys.argv[3], Path(sys.argv[4])
+try:
+    data = read_command_file(command_file)
+    image = qualified_image((data[0] if isinstance(data, list) else data)["image"], registry)
+    if registry:
+        copy.write_text(dockerfile_for_registry(dockerfile, command_file, registry))
+except LabelError as exc:
+    sys.exit(f"build-images: {exc}")
+print(image)
+'
+
+# The labels must match commands/ (and REGISTRY be a registry) before anything is built.
+images=()
+dockerfiles=()
+for step in "${steps[@]}"; do
+  if [ ! -f "commands/$step.json" ]; then
+    echo "build-images: containers/$step/Dockerfile has no commands/$step.json" >&2
+    exit 1
+  fi
+  "$XNATPIC" commands label "commands/$step.json" --dockerfile "containers/$step/Dockerfile" --check
+  images+=("$("$PYTHON" -c "$tag_and_label" "commands/$step.json" "containers/$step/Dockerfile" \
+              "$REGISTRY" "$context/Dockerfile.$step")")
+  if [ -n "$REGISTRY" ]; then
+    dockerfiles+=("$context/Dockerfile.$step")
+  else
+    dockerfiles+=("containers/$step/Dockerfile")
+  fi
+done
+
 echo "build-images: $runtime build $BASE_IMAGE" >&2
 start=$SECONDS
 "$runtime" build "${build_args[@]}" -f containers/base/Dockerfile -t "$BASE_IMAGE" "$context"
-for step in "${steps[@]}"; do
-  image="$("$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print((d[0] if isinstance(d, list) else d)["image"])' "commands/$step.json")"
+for i in "${!steps[@]}"; do
+  image="${images[$i]}"
   echo "build-images: $runtime build $image" >&2
   step_args=()
   [ "$runtime" = podman ] && step_args+=(--network host)
   "$runtime" build "${step_args[@]}" --build-arg "BASE=$BASE_IMAGE" \
-      -f "containers/$step/Dockerfile" -t "$image" "$context"
+      -f "${dockerfiles[$i]}" -t "$image" "$context"
   "$XNATPIC" commands lint "image:$image"
 done
 echo "build-images: done in $((SECONDS - start)) s" >&2

@@ -33,6 +33,7 @@ from pathlib import Path
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.errors import XnatpicError
 from xnatpic.provenance import now, write_step_provenance
+from xnatpic.step_output import check_output_writable
 from xnatpic.xnat.rest import XnatClient, load_credentials
 
 _log = logging.getLogger("mri2dicom")
@@ -163,6 +164,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = now()
     try:
+        check_output_writable(args.output)
         sources = find_sources(args.input, args.resource)
         reports = convert(sources, args)
         imported = import_into_session(args.output / "dicom", args)

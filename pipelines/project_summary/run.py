@@ -31,6 +31,7 @@ from xnatpic.roi.errors import RoiError
 from xnatpic.roi.report import plot_groups, write_csv, write_html
 from xnatpic.roi.summary import gather_project
 from xnatpic.roi.xnatmeta import fetch_project_metadata, xnat_available
+from xnatpic.step_output import check_output_writable
 from xnatpic.xnat.archive import find_sessions
 
 _log = logging.getLogger("project-summary")
@@ -57,6 +58,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = now()
     out = args.output / "summary"
     try:
+        check_output_writable(args.output)
         sessions = find_sessions(args.input)
         extra = None
         if args.project and xnat_available():

@@ -31,6 +31,7 @@ from typing import Any
 from xnatpic.errors import XnatpicError
 from xnatpic.provenance import now, write_step_provenance
 from xnatpic.roi.analysis import CSV_COLUMNS, format_value, session_roi_stats
+from xnatpic.step_output import check_output_writable
 
 _log = logging.getLogger("roi-stats")
 
@@ -65,6 +66,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     label = args.session_label or args.input.resolve().name
     maps = [m.strip() for m in (args.maps or "").split(",") if m.strip()] or None
     try:
+        check_output_writable(args.output)
         result = session_roi_stats(args.input, session_label=label, map_labels=maps,
                                    mask=args.mask, auto_image=args.auto_image)
     except XnatpicError as exc:

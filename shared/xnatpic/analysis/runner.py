@@ -6,7 +6,8 @@
 
 ``--input`` is the session in archive layout (``SCANS/<id>/<resource>/*.dcm``); the maps
 go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success; 1 with
-the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise.
+the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise; an
+``--output`` the step cannot write fails first, with that one line only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from xnatpic.analysis.maps import (
 from xnatpic.analysis.outputs import write_outputs
 from xnatpic.analysis.selection import ScanInfo, select_scan, session_scans
 from xnatpic.errors import XnatpicError
+from xnatpic.step_output import OutputNotWritableError, check_output_writable
 
 __all__ = ["STEPS", "build_parser", "main", "run_step"]
 
@@ -237,7 +239,11 @@ def main(step: str, argv: Sequence[str] | None = None) -> int:
     start = time.monotonic()
     out = args.output / OUTPUT_FOLDER
     try:
+        check_output_writable(args.output)
         summary = run_step(step, args, argv)
+    except OutputNotWritableError as exc:  # nothing written, nothing to clean up
+        sys.stderr.write(f"{step}: error: {exc}\n")
+        return 1
     except XnatpicError as exc:
         if out.exists():
             shutil.rmtree(out)

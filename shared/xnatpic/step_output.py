@@ -1,0 +1,74 @@
+"""The first thing every step does: make sure it can write its output folder.
+
+XNAT's Container Service creates each output folder as the user XNAT runs as and makes it
+writable by that user only (container-service ``CommandResolutionServiceImpl``
+``getBuildDirectory``: ``Files.createDirectory`` then ``File.setWritable(true)``, owner
+only). A step whose process runs as another uid cannot write there, and would otherwise
+fail late with a traceback. :func:`check_output_writable` fails at once with one line that
+names the owner of the folder and the XNAT setting that fixes it, the *Container User* of
+the compute backend, which CS passes to Docker, Swarm and Kubernetes as the container's
+user.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from xnatpic.errors import XnatpicError
+
+__all__ = ["CONTAINER_USER_SETTING", "OutputNotWritableError", "check_output_writable"]
+
+#: Where an XNAT administrator sets the uid the containers run as (container-service
+#: site-settings.yaml "Compute Backend" tab; containerService-siteAdmin.js field
+#: ``container-user`` labelled "Container User").
+CONTAINER_USER_SETTING = ("Administer > Plugin Settings > Container Service > Compute Backend "
+                          "> (edit the host) > Container User")
+
+
+class OutputNotWritableError(XnatpicError):
+    """The step's output folder cannot be written by the user the step runs as."""
+
+
+def check_output_writable(output: Path) -> None:
+    """Create ``output`` if needed and prove a file can be created in it.
+
+    A probe file is created and removed again, so nothing is left behind; permission
+    bits alone do not tell (read-only mounts, ACLs, root squashing).
+
+    Parameters
+    ----------
+    output : Path
+        The step's output folder (``/output`` in the container).
+
+    Raises
+    ------
+    OutputNotWritableError
+        With one line saying why and what to change.
+    """
+    output = Path(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".xnatpic-write-check-", dir=output)
+    except OSError as exc:
+        raise OutputNotWritableError(_reason(output, exc)) from exc
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _reason(output: Path, exc: OSError) -> str:
+    if exc.errno == errno.EROFS:
+        return (f"{output} is on a read-only mount: the command's output mount must be "
+                "'writable': true")
+    if exc.errno not in (errno.EACCES, errno.EPERM):
+        return f"{output} cannot be written: {exc.strerror or exc}"
+    existing = next((p for p in (output, *output.parents) if p.exists()), output)
+    owner = existing.stat()
+    folder = "" if existing == output else f" ({existing} exists)"
+    return (f"{output} is not writable by this step's user (uid {os.getuid()}, gid "
+            f"{os.getgid()}); it belongs to uid {owner.st_uid} gid {owner.st_gid} with mode "
+            f"{owner.st_mode & 0o7777:04o}{folder}. XNAT creates the output folder writable "
+            f"by the user XNAT runs as only: set {CONTAINER_USER_SETTING} to "
+            f"{owner.st_uid}:{owner.st_gid}")
