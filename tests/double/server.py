@@ -417,6 +417,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/data/services/archive" and method == "POST":
             fake.archive(query["src"])
             return 200, "/data/archive/" + query["src"], "text/plain", None
+        listing = container_service.archive_listing(fake, method, path, query)
+        if listing is not None:  # project experiments, session scans (bulk-launch selection)
+            return listing
         return self._archive_route(method, path, query, body)
 
     def _archive_route(self, method: str, path: str, query: dict[str, str], body: bytes
