@@ -64,11 +64,16 @@ def _reason(output: Path, exc: OSError) -> str:
                 "'writable': true")
     if exc.errno not in (errno.EACCES, errno.EPERM):
         return f"{output} cannot be written: {exc.strerror or exc}"
-    existing = next((p for p in (output, *output.parents) if p.exists()), output)
-    owner = existing.stat()
+    user = f"uid {os.getuid()}, gid {os.getgid()}"
+    try:
+        existing = next((p for p in (output, *output.parents) if p.exists()), output)
+        owner = existing.stat()
+    except OSError:  # not even searchable: the owner cannot be named
+        return (f"{output} is not writable by this step's user ({user}). XNAT creates the "
+                "output folder writable by the user XNAT runs as only: set "
+                f"{CONTAINER_USER_SETTING} to the uid:gid XNAT runs as")
     folder = "" if existing == output else f" ({existing} exists)"
-    return (f"{output} is not writable by this step's user (uid {os.getuid()}, gid "
-            f"{os.getgid()}); it belongs to uid {owner.st_uid} gid {owner.st_gid} with mode "
-            f"{owner.st_mode & 0o7777:04o}{folder}. XNAT creates the output folder writable "
-            f"by the user XNAT runs as only: set {CONTAINER_USER_SETTING} to "
-            f"{owner.st_uid}:{owner.st_gid}")
+    return (f"{output} is not writable by this step's user ({user}); it belongs to uid "
+            f"{owner.st_uid} gid {owner.st_gid} with mode {owner.st_mode & 0o7777:04o}"
+            f"{folder}. XNAT creates the output folder writable by the user XNAT runs as "
+            f"only: set {CONTAINER_USER_SETTING} to {owner.st_uid}:{owner.st_gid}")
