@@ -1,78 +1,74 @@
 """Sessions and projects stored in XNAT's archive layout, seen as the Container Service sees them.
 
-Layout of a project (``<archive>/<project>/``) and of a session folder in it::
+Layout, as XNAT keeps it (files only; no metadata file in any session)::
 
-    PROJECT/
-      project.json                  project metadata (below); optional
-      RESOURCES/<label>/            project resources (e.g. RESOURCES/PROJECT_SUMMARY/)
-      arc001/SESSION/
-        session.json                metadata (below); optional
-        SCANS/<scan id>/<RESOURCE>/   files of each scan resource (e.g. SCANS/3/DICOM/*.dcm)
-        RESOURCES/<label>/            session resources (e.g. RESOURCES/PARAVISION/...)
-        ASSESSORS/<label>/<RESOURCE>/ assessor resources
-
-``session.json`` holds what XNAT keeps in its database (kebab-case keys, as in the JSON
-the Container Service gives matchers)::
-
-    {"id": "XNAT_E00001", "label": "mouse1_d0", "project": "PRECLIN",
-     "subject": "XNAT_S00001", "subject-label": "mouse1", "xsiType": "xnat:mrSessionData",
-     "group": "control", "timepoint": "d0", "fields": {"weight_g": "24.5"},
-     "scans": [{"id": "3", "xsiType": "xnat:mrScanData", "scan-type": "T1_RARE",
-                "series-description": "T1_RARE_axial", "modality": "MR",
-                "quality": "usable", "frames": 20, "uid": "1.2.3"}],
-     "assessors": [{"id": "XNAT_E00002", "label": "qc", "xsiType": "xnat:qcAssessmentData"}]}
-
-Every key is optional; any other key is refused. Defaults: ``id`` and ``label`` the
-folder name, ``project`` the folder above ``arc001`` (else ""), ``xsiType``
-``xnat:mrSessionData``. Scans and resources found on disk but not listed are added; scans
-listed but absent on disk have no resources.
-
-``group`` is the subject's group (XNAT's ``xnat:subjectData/group``): it is serialised on
-the session's ``Subject`` (``group``), not on the session. ``timepoint`` and ``fields``
-(a flat object of strings, numbers or booleans) are XNAT custom variables of the session:
-serialised, as strings, under the session's ``fields`` (``timepoint`` becomes
-``fields.timepoint``; giving both with different values is an error), so a matcher can
-test ``@.fields.timepoint == 'd0'``.
-
-``project.json`` (optional) may hold ``id``, ``label``, ``title``, ``description``,
-``keywords`` and ``accessibility``; ``id`` and ``label`` default to the folder name.
+    <archive>/
+      .xnatpic/<PROJECT>.json           what XNAT keeps in its database (xnatpic.xnat.metadata)
+      <PROJECT>/
+        RESOURCES/<label>/              project resources (e.g. RESOURCES/PROJECT_SUMMARY/)
+        arc001/<session label>/         the project's archive root: what a Project mount shows
+          SCANS/<scan id>/<RESOURCE>/   files of each scan resource (SCANS/3/DICOM/*.dcm)
+          RESOURCES/<label>/            session resources (RESOURCES/PARAVISION/...)
+          ASSESSORS/<label>/<RESOURCE>/ assessor resources
 
 :func:`load_session` and :func:`load_project` return :class:`XnatObject` trees whose
-``data`` is the JSON a matcher or ``derived-from-xnat-object-property`` sees. A project's
-``subjects[]`` are gathered from its sessions (by subject id); each subject lists its
-``sessions[]``, which is how derived inputs reach sessions from a project (a session
-without a ``subject`` has a subject of its own, with an empty id).
+``data`` is the JSON a matcher or ``derived-from-xnat-object-property`` sees: the
+Container Service's model classes (``model/xnat/Session.java``, ``Scan.java``,
+``Resource.java``, ``Subject.java``, ``Project.java``) serialised by Jackson without null
+values. So a session has ``id``, ``label``, ``xsiType``, ``uri``, ``directory``,
+``project-id``, ``subject-id``, ``visit-id``, ``scans``, ``resources`` and ``assessors``, and
+no custom ``fields`` (they are not in Session.java: a matcher cannot test a timepoint); a
+scan's ``integer-id`` is its database key (``xnat_imagescandata_id``), not its number; a
+subject carries ``group`` and ``source``. A Project's ``directory`` (what a mount it feeds
+shows) is ``<archive>/<PROJECT>/arc001``, its archive root path plus current arc
+(Project.java).
+
+A ``session.json`` left in a session folder by an older xnatpic is read as that session's
+database row when the project's metadata file has none (with a warning): move it with
+``xnatpic upload --archive`` or :mod:`xnatpic.xnat.metadata`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.xnat.errors import ArchiveError
+from xnatpic.xnat.metadata import ProjectMetadata, locate_session, read_project
 
 __all__ = [
-    "METADATA_NAME",
+    "LEGACY_SESSION_JSON",
     "XnatObject",
     "find_sessions",
     "is_session_dir",
+    "legacy_rows",
     "load_project",
     "load_session",
+    "project_metadata",
 ]
 
-METADATA_NAME = "session.json"
-PROJECT_METADATA_NAME = "project.json"
-_SESSION_KEYS = {
+_log = logging.getLogger(__name__)
+
+#: A metadata file older xnatpic versions wrote into session folders (XNAT has none).
+LEGACY_SESSION_JSON = "session.json"
+_LEGACY_KEYS = {
     "id", "label", "project", "subject", "subject-label", "xsiType", "visit-id",
     "datatype-string", "scans", "assessors", "date", "modality", "group", "timepoint",
     "fields",
 }
-_PROJECT_KEYS = {"id", "label", "title", "description", "keywords", "accessibility"}
 _CATALOG_SUFFIX = "_catalog.xml"
+#: Scan JSON keys (Scan.java) from the metadata row's REST field names.
+_SCAN_KEYS = {
+    "frames": "frames", "note": "note", "modality": "modality", "quality": "quality",
+    "scanner": "scanner", "scanner-manufacturer": "scanner/manufacturer",
+    "scanner-model": "scanner/model", "series-description": "series_description",
+    "start-time": "startTime", "uid": "uid",
+}
 
 
 @dataclass
@@ -108,6 +104,11 @@ class XnatObject:
         return str(self.data.get("id") or self.data.get("name") or self.data.get("label"))
 
 
+def _no_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop None values, as XNAT's object mapper does (serialization inclusion NON_NULL)."""
+    return {k: v for k, v in data.items() if v is not None}
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -125,44 +126,47 @@ def _files(resource_dir: Path, uri: str, *, checksums: bool) -> list[XnatObject]
                 continue
             path = Path(root) / name
             rel = path.relative_to(resource_dir).as_posix()
-            data = {
-                "id": rel, "name": name, "path": rel, "uri": f"{uri}/files/{rel}",
-                "xsiType": "xnat:fileData", "tags": [], "format": "", "content": "",
+            data = _no_nulls({
+                "name": rel, "label": rel, "path": str(path), "uri": f"{uri}/files/{rel}",
+                "tags": [""], "format": None, "content": None,
                 "size": path.stat().st_size,
-                "checksum": _sha256(path) if checksums else "",
-                "directory": str(path.parent),
-            }
+                "checksum": _sha256(path) if checksums else None,
+            })
             files.append(XnatObject("File", data, path))
     return files
 
 
-def _resource(directory: Path, parent_uri: str, index: int, *, checksums: bool) -> XnatObject:
+def _resource(directory: Path, parent_uri: str, meta: ProjectMetadata | None, *,
+              checksums: bool) -> XnatObject:
     label = directory.name
     uri = f"{parent_uri}/resources/{label}"
     files = _files(directory, uri, checksums=checksums)
-    data = {
+    keys = (meta.data.get("resources", {}) if meta else {})
+    data = _no_nulls({
         "id": label, "label": label, "xsiType": "xnat:resourceCatalog", "uri": uri,
-        "directory": str(directory), "integer-id": index, "parent-uri": parent_uri,
-        "type": "", "format": "", "content": "",
+        "directory": str(directory), "integer-id": keys.get(uri), "parent-uri": parent_uri,
         "files": [f.data for f in files],
-    }
+    })
     return XnatObject("Resource", data, directory, {"File": files, "File[]": files})
 
 
-def _resources(folder: Path, parent_uri: str, counter: list[int], *, checksums: bool
-               ) -> list[XnatObject]:
+def _resources(folder: Path, parent_uri: str, meta: ProjectMetadata | None, *,
+               checksums: bool) -> list[XnatObject]:
     if not folder.is_dir():
         return []
-    out = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        counter[0] += 1
-        out.append(_resource(sub, parent_uri, counter[0], checksums=checksums))
-    return out
+    return [_resource(sub, parent_uri, meta, checksums=checksums)
+            for sub in sorted(p for p in folder.iterdir() if p.is_dir())]
 
 
-def _read_json_object(path: Path, allowed: set[str]) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def _read_legacy(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -171,70 +175,177 @@ def _read_json_object(path: Path, allowed: set[str]) -> dict[str, Any]:
         raise ArchiveError(f"{path}: cannot be read: {exc}") from exc
     if not isinstance(meta, dict):
         raise ArchiveError(f"{path}: must be a JSON object")
-    unknown = sorted(set(meta) - allowed)
+    unknown = sorted(set(meta) - _LEGACY_KEYS)
     if unknown:
-        raise ArchiveError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        raise ArchiveError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(_LEGACY_KEYS)}")
     return meta
 
 
-def _scalar_text(value: Any) -> str | None:
-    """A custom-variable value as XNAT stores it (a string); None when not a scalar."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return None
+def legacy_rows(session_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(experiment row, subject row)`` from an old ``session.json``; None without one.
 
-
-def _session_fields(path: Path, meta: dict[str, Any]) -> dict[str, str]:
+    Raises
+    ------
+    ArchiveError
+        When the file is not a JSON object of the keys older versions wrote.
+    """
+    path = Path(session_dir) / LEGACY_SESSION_JSON
+    if not path.is_file():
+        return None
+    meta = _read_legacy(path)
+    fields: dict[str, str] = {}
     raw = meta.get("fields", {})
     if not isinstance(raw, dict):
-        raise ArchiveError(f"{path}: 'fields' must be an object of custom variables "
-                           f"(name: value), not {type(raw).__name__}")
-    fields: dict[str, str] = {}
+        raise ArchiveError(f"{path}: 'fields' must be an object of custom variables")
     for name, value in raw.items():
         text = _scalar_text(value)
-        if not str(name).strip() or text is None:
-            raise ArchiveError(f"{path}: fields[{name!r}] must be a non-empty name with a "
-                               f"string, number or boolean value, not {value!r}")
+        if text is None:
+            raise ArchiveError(f"{path}: fields[{name!r}] must be a string, number or boolean")
         fields[str(name)] = text
-    if "timepoint" in meta:
-        timepoint = _scalar_text(meta["timepoint"])
-        if timepoint is None:
-            raise ArchiveError(f"{path}: 'timepoint' must be a string or number, not "
-                               f"{meta['timepoint']!r}")
-        if fields.get("timepoint", timepoint) != timepoint:
-            raise ArchiveError(f"{path}: 'timepoint' {timepoint!r} differs from "
-                               f"fields.timepoint {fields['timepoint']!r}; give one")
-        fields["timepoint"] = timepoint
-    return fields
-
-
-def _read_metadata(directory: Path) -> dict[str, Any]:
-    path = directory / METADATA_NAME
-    meta = _read_json_object(path, _SESSION_KEYS)
-    if not isinstance(meta.get("scans", []), list) or not all(
-        isinstance(s, dict) and str(s.get("id", "")).strip() for s in meta.get("scans", [])
-    ):
-        raise ArchiveError(f"{path}: 'scans' must be a list of objects, each with an 'id'")
+    if meta.get("timepoint") not in (None, ""):
+        fields["timepoint"] = str(meta["timepoint"])
+    scans: dict[str, dict[str, Any]] = {}
+    for scan in meta.get("scans", []):
+        if not isinstance(scan, dict) or not str(scan.get("id", "")).strip():
+            raise ArchiveError(f"{path}: 'scans' must be a list of objects, each with an 'id'")
+        scans[str(scan["id"])] = _no_nulls({
+            "xsiType": scan.get("xsiType"), "type": scan.get("scan-type", scan.get("type")),
+            "series_description": scan.get("series-description"),
+            "modality": scan.get("modality"), "quality": scan.get("quality"),
+            "frames": scan.get("frames"), "uid": scan.get("uid"), "note": scan.get("note"),
+        })
     if not isinstance(meta.get("group", ""), str):
-        raise ArchiveError(f"{path}: 'group' (the subject's group) must be a string, not "
-                           f"{meta['group']!r}")
-    meta["fields"] = _session_fields(path, meta)
+        raise ArchiveError(f"{path}: 'group' (the subject's group) must be a string")
+    subject_label = str(meta.get("subject-label") or meta.get("subject") or "")
+    experiment = _no_nulls({
+        "ID": meta.get("id"), "subject": subject_label,
+        "xsiType": meta.get("xsiType", "xnat:mrSessionData"), "visit_id": meta.get("visit-id"),
+        "date": meta.get("date"), "fields": fields, "scans": scans,
+        "assessors": meta.get("assessors"),
+    })
+    subject = _no_nulls({"ID": meta.get("subject") or None, "group": meta.get("group")})
+    return experiment, subject
+
+
+def project_metadata(archive: Path, project: str) -> ProjectMetadata:
+    """The project's metadata rows, with rows of old ``session.json`` files added.
+
+    Raises
+    ------
+    ArchiveError
+        When the metadata file or an old session.json cannot be read.
+    """
+    meta = read_project(archive, project)
+    arc = Path(archive) / project / "arc001"
+    if arc.is_dir():
+        for folder in sorted(arc.iterdir()):
+            if folder.name in meta.data["experiments"] or not folder.is_dir():
+                continue
+            rows = legacy_rows(folder)
+            if rows is None:
+                continue
+            _log.warning("%s: read as the session's metadata; XNAT keeps no such file: write "
+                         "it into %s instead", folder / LEGACY_SESSION_JSON, meta.path)
+            experiment, subject = rows
+            experiment.setdefault("ID", folder.name)
+            meta.data["experiments"][folder.name] = experiment
+            label = experiment["subject"]
+            if label:
+                known = meta.data["subjects"].setdefault(label, {})
+                for key, value in subject.items():
+                    if known.get(key) not in (None, "", value) and key == "group" and value:
+                        raise ArchiveError(
+                            f"{folder / LEGACY_SESSION_JSON}: group {value!r} of subject "
+                            f"{label!r} differs from {known[key]!r} of another session "
+                            "(group belongs to the subject)")
+                    if value not in (None, ""):
+                        known[key] = value
+                known.setdefault("ID", label)
     return meta
 
 
 def is_session_dir(path: Path) -> bool:
-    """Whether a folder looks like an archived session (session.json, SCANS or RESOURCES)."""
+    """Whether a folder looks like an archived session (SCANS, RESOURCES or ASSESSORS)."""
     path = Path(path)
     return path.is_dir() and any(
-        (path / name).exists() for name in (METADATA_NAME, "SCANS", "RESOURCES")
+        (path / name).exists()
+        for name in ("SCANS", "RESOURCES", "ASSESSORS", LEGACY_SESSION_JSON)
     )
 
 
-def _default_project(directory: Path) -> str:
-    parent = directory.resolve().parent
-    return parent.parent.name if parent.name == "arc001" else ""
+def _scan_object(scan_id: str, row: dict[str, Any], scan_dir: Path, session_uri: str,
+                 project: str, session_id: str, meta: ProjectMetadata | None,
+                 checksums: bool) -> XnatObject:
+    uri = f"{session_uri}/scans/{scan_id}"
+    resources = _resources(scan_dir, uri, meta, checksums=checksums)
+    scan_type = row.get("type")
+    data = _no_nulls({
+        "id": scan_id, "label": f"{scan_id} - {scan_type}",
+        "xsiType": row.get("xsiType", "xnat:mrScanData"), "uri": uri,
+        "directory": str(scan_dir), "integer-id": row.get("xnat_imagescandata_id"),
+        "scan-type": scan_type, "project-id": project, "session-id": session_id,
+        "resources": [r.data for r in resources],
+        **{key: row.get(name) for key, name in _SCAN_KEYS.items()},
+    })
+    return XnatObject("Scan", data, scan_dir, {"Resource": resources})
+
+
+def _session_object(directory: Path, label: str, row: dict[str, Any], project: str,
+                    subject_id: str, meta: ProjectMetadata | None, parent_uri: str | None,
+                    checksums: bool) -> XnatObject:
+    sid = str(row.get("ID") or label)
+    uri = f"{parent_uri}/experiments/{sid}" if parent_uri else f"/archive/experiments/{sid}"
+    scan_rows = {str(k): v for k, v in (row.get("scans") or {}).items()}
+    scan_ids = list(scan_rows)
+    scans_dir = directory / "SCANS"
+    if scans_dir.is_dir():
+        on_disk = sorted((p.name for p in scans_dir.iterdir() if p.is_dir()), key=_scan_key)
+        scan_ids += [s for s in on_disk if s not in scan_rows]
+    scans = [_scan_object(s, scan_rows.get(s, {}), scans_dir / s, uri, project, sid, meta,
+                          checksums) for s in sorted(scan_ids, key=_scan_key)]
+    resources = _resources(directory / "RESOURCES", uri, meta, checksums=checksums)
+    assessors = _assessors(directory, row, uri, project, sid, meta, checksums)
+    data = _no_nulls({
+        "id": sid, "label": label, "xsiType": row.get("xsiType", "xnat:mrSessionData"),
+        "uri": uri, "directory": str(directory), "project-id": project,
+        "subject-id": subject_id or None, "visit-id": row.get("visit_id"),
+        "scans": [s.data for s in scans], "resources": [r.data for r in resources],
+        "assessors": [a.data for a in assessors],
+    })
+    session = XnatObject("Session", data, directory, {
+        "Scan": scans, "Resource": resources, "Assessor": assessors,
+    })
+    for child in scans + assessors:
+        child.children["Session"] = [session]
+    return session
+
+
+def _subject_object(label: str, row: dict[str, Any], project: str, parent_uri: str | None
+                    ) -> XnatObject:
+    ident = str(row.get("ID") or label)
+    uri = f"{parent_uri}/subjects/{ident}" if parent_uri else f"/archive/subjects/{ident}"
+    return XnatObject("Subject", _no_nulls({
+        "id": ident, "label": label, "xsiType": "xnat:subjectData", "uri": uri,
+        "project-id": project, "group": row.get("group"), "source": row.get("src"),
+        "initials": row.get("initials"), "sessions": [], "resources": [],
+        "subject-assessors": [],
+    }))
+
+
+def _project_object(directory: Path, meta: ProjectMetadata, checksums: bool) -> XnatObject:
+    row = meta.data["project"]
+    pid = meta.project
+    uri = f"/archive/projects/{pid}"
+    resources = _resources(directory / "RESOURCES", uri, meta, checksums=checksums)
+    name = row.get("name")
+    return XnatObject("Project", _no_nulls({
+        "id": pid, "label": name or pid, "xsiType": "xnat:projectData", "uri": uri,
+        "directory": str(directory / "arc001"), "title": name,
+        "running-title": row.get("secondary_ID"), "description": row.get("description"),
+        "keywords": row.get("keywords"), "accessibility": row.get("accessibility", "private"),
+        "aliases": [], "subjects": [], "resources": [r.data for r in resources],
+        "project-assets": [],
+    }), directory / "arc001", {"Resource": resources})
 
 
 def load_session(directory: Path, *, checksums: bool = False,
@@ -244,12 +355,13 @@ def load_session(directory: Path, *, checksums: bool = False,
     Parameters
     ----------
     directory : Path
-        The session folder.
+        The session folder, normally ``<archive>/<PROJECT>/arc001/<label>``: its metadata
+        row comes from ``<archive>/.xnatpic/<PROJECT>.json``.
     checksums : bool
         Compute SHA-256 checksums of files (slow on big sessions; matchers rarely use
         them).
     project : str, optional
-        Project id when session.json has none (default: the folder above ``arc001``).
+        Project id for a session folder outside a project's ``arc001``.
 
     Returns
     -------
@@ -260,81 +372,49 @@ def load_session(directory: Path, *, checksums: bool = False,
     Raises
     ------
     ArchiveError
-        When the folder does not exist, is not a session, or its session.json is bad.
+        When the folder does not exist, is not a session, or its metadata is bad.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise ArchiveError(f"{directory}: no such session folder")
     if not is_session_dir(directory):
         raise ArchiveError(
-            f"{directory}: not a session in XNAT's archive layout (expected "
-            f"{METADATA_NAME}, SCANS/ or RESOURCES/)"
+            f"{directory}: not a session in XNAT's archive layout (expected SCANS/, "
+            "RESOURCES/ or ASSESSORS/)"
         )
-    meta = _read_metadata(directory)
-    sid = str(meta.get("id") or directory.name)
-    project = str(meta.get("project") or project or _default_project(directory))
-    subject = str(meta.get("subject") or "")
-    uri = f"/archive/experiments/{sid}"
-    counter = [0]
-    scans_meta = {str(s["id"]): s for s in meta.get("scans", [])}
-    scan_ids = list(scans_meta)
-    scans_dir = directory / "SCANS"
-    if scans_dir.is_dir():
-        on_disk = sorted((p.name for p in scans_dir.iterdir() if p.is_dir()), key=_scan_key)
-        scan_ids += [s for s in on_disk if s not in scans_meta]
-    scans = []
-    for scan_id in scan_ids:
-        smeta = scans_meta.get(scan_id, {})
-        scan_uri = f"{uri}/scans/{scan_id}"
-        scan_dir = scans_dir / scan_id
-        resources = _resources(scan_dir, scan_uri, counter, checksums=checksums)
-        scan_type = str(smeta.get("scan-type", smeta.get("type", "")))
-        data = {
-            "frames": 0, "note": "", "quality": "usable", "modality": "MR", "uid": "",
-            "series-description": "", "scanner": "", "scanner-manufacturer": "",
-            "scanner-model": "", "start-time": "",
-            **{k: v for k, v in smeta.items() if k not in ("resources", "type")},
-            "id": scan_id, "label": f"{scan_id} - {scan_type}",
-            "xsiType": smeta.get("xsiType", "xnat:mrScanData"), "uri": scan_uri,
-            "directory": str(scan_dir), "integer-id": int(scan_id) if scan_id.isdigit() else 0,
-            "scan-type": scan_type, "project-id": project, "session-id": sid,
-            "resources": [r.data for r in resources],
-        }
-        scans.append(XnatObject("Scan", data, scan_dir, {"Resource": resources}))
-    resources = _resources(directory / "RESOURCES", uri, counter, checksums=checksums)
-    assessors = _assessors(directory, meta, uri, project, sid, counter, checksums)
-    subject_obj = XnatObject("Subject", {
-        "id": subject, "label": str(meta.get("subject-label") or subject),
-        "xsiType": "xnat:subjectData", "uri": f"/archive/subjects/{subject}",
-        "directory": "", "project-id": project, "group": str(meta.get("group") or ""),
-        "source": "",
-        "sessions": [], "resources": [],
-    })
-    project_obj = XnatObject("Project", {
-        "id": project, "label": project, "xsiType": "xnat:projectData",
-        "uri": f"/archive/projects/{project}", "directory": "", "title": project,
-        "description": "", "keywords": "", "accessibility": "private", "subjects": [],
-        "resources": [],
-    })
-    data = {
-        "id": sid, "label": str(meta.get("label") or sid),
-        "xsiType": meta.get("xsiType", "xnat:mrSessionData"), "uri": uri,
-        "directory": str(directory), "project-id": project, "subject-id": subject,
-        "visit-id": meta.get("visit-id", ""),
-        "datatype-string": meta.get("datatype-string", meta.get("xsiType",
-                                                                 "xnat:mrSessionData")),
-        "fields": dict(meta["fields"]),
-        "scans": [s.data for s in scans], "resources": [r.data for r in resources],
-        "assessors": [a.data for a in assessors],
-    }
-    session = XnatObject("Session", data, directory, {
-        "Scan": scans, "Resource": resources, "Assessor": assessors,
-        "Subject": [subject_obj], "Project": [project_obj],
-    })
-    for child in scans + assessors:
-        child.children["Session"] = [session]
-    subject_obj.children = {"Session": [session], "Project": [project_obj]}
-    project_obj.children = {"Subject": [subject_obj]}
+    where = locate_session(directory)
+    meta: ProjectMetadata | None = None
+    row: dict[str, Any] = {}
+    subject_row: dict[str, Any] = {}
+    if where is not None:
+        archive, project_id, label = where
+        project = project or project_id
+        meta = project_metadata(archive, project_id)
+        row = meta.experiment(label) or {}
+        subject_row = meta.subject(str(row.get("subject", ""))) or {}
+    else:
+        label = directory.name
+        legacy = legacy_rows(directory)
+        if legacy is not None:
+            row, subject_row = legacy
+    project = project or ""
+    subject_label = str(row.get("subject") or "")
+    subject = _subject_object(subject_label, subject_row, project, None) if subject_label \
+        else None
+    session = _session_object(directory, label, row, project,
+                              subject.ident if subject else "", meta, None, checksums)
+    project_obj = _project_object(directory.resolve().parent.parent, meta, checksums) \
+        if meta is not None else None
+    if subject is not None:
+        subject.data["sessions"] = [session.data]
+        subject.children = {"Session": [session]}
+        session.children["Subject"] = [subject]
+    if project_obj is not None:
+        session.children["Project"] = [project_obj]
+        for child in session.children["Scan"] + session.children["Assessor"]:
+            child.children["Project"] = [project_obj]
+        if subject is not None:
+            subject.children["Project"] = [project_obj]
     return session
 
 
@@ -349,9 +429,8 @@ def _project_folder(directory: Path) -> Path:
         if projects:
             raise ArchiveError(f"{directory}: an archive root holding projects {projects}; "
                                "give one project folder (<archive>/<project>)")
-        if any(is_session_dir(p) for p in directory.iterdir()):
-            raise ArchiveError(f"{directory}: sessions must be in {directory}/arc001/ for a "
-                               "project launch (XNAT's layout <project>/arc001/<session>/)")
+        raise ArchiveError(f"{directory}: not a project folder: sessions must be in "
+                           f"{directory}/arc001/ (XNAT's layout <project>/arc001/<session>/)")
     return directory
 
 
@@ -361,76 +440,53 @@ def load_project(directory: Path, *, checksums: bool = False) -> XnatObject:
     Parameters
     ----------
     directory : Path
-        The project folder (its ``arc001`` folder is accepted too).
+        The project folder ``<archive>/<PROJECT>`` (its ``arc001`` folder is accepted too).
     checksums : bool
         Compute SHA-256 checksums of files.
 
     Returns
     -------
     XnatObject
-        The project (``directory`` the project folder), with ``Subject`` (gathered from
-        the sessions, each with its ``Session`` children) and ``Resource`` children
-        (``RESOURCES/<label>/``).
+        The project, whose ``directory`` (what a mount it feeds shows) is its archive root
+        ``<archive>/<PROJECT>/arc001``, with ``Subject`` children (each with its
+        ``Session`` children) and ``Resource`` children (``RESOURCES/<label>/``).
 
     Raises
     ------
     ArchiveError
-        When the folder does not exist, is an archive root of several projects, holds
-        sessions outside ``arc001/``, or a session.json or project.json is bad, or two
-        sessions of one subject give it different groups.
+        When the folder does not exist, is an archive root of several projects, has no
+        ``arc001/``, or its metadata cannot be read.
     """
     directory = _project_folder(directory)
-    meta = _read_json_object(directory / PROJECT_METADATA_NAME, _PROJECT_KEYS)
-    for key, value in meta.items():
-        if not isinstance(value, str):
-            raise ArchiveError(f"{directory / PROJECT_METADATA_NAME}: {key!r} must be a "
-                               f"string, not {value!r}")
-    pid = meta.get("id") or directory.name
-    uri = f"/archive/projects/{pid}"
+    meta = project_metadata(directory.parent, directory.name)
+    project = _project_object(directory, meta, checksums)
+    pid = meta.project
     arc = directory / "arc001"
-    folders = sorted(p for p in arc.iterdir() if is_session_dir(p)) if arc.is_dir() else []
-    sessions = [load_session(f, checksums=checksums, project=pid) for f in folders]
-    resources = _resources(directory / "RESOURCES", uri, [0], checksums=checksums)
-    project = XnatObject("Project", {
-        "id": pid, "label": meta.get("label") or pid, "xsiType": "xnat:projectData",
-        "uri": uri, "directory": str(directory), "title": meta.get("title") or pid,
-        "description": meta.get("description", ""), "keywords": meta.get("keywords", ""),
-        "accessibility": meta.get("accessibility", "private"), "subjects": [],
-        "resources": [r.data for r in resources],
-    }, directory, {"Resource": resources})
     subjects: dict[str, XnatObject] = {}
-    group_from: dict[str, Path] = {}
-    for session in sessions:
-        (own,) = session.children["Subject"]
-        # sessions without a subject id are not merged: each keeps its own subject
-        sid = own.data["id"] or f"\0{session.directory}"
-        subject = subjects.get(sid)
+    for folder in sorted(p for p in arc.iterdir() if is_session_dir(p)):
+        row = meta.experiment(folder.name) or {}
+        subject_label = str(row.get("subject") or "")
+        key = subject_label or f"\0{folder}"
+        subject = subjects.get(key)
         if subject is None:
-            subject = XnatObject("Subject", {**own.data, "project-id": pid, "sessions": []},
-                                 None, {"Session": [], "Project": [project], "Resource": []})
-            subjects[sid] = subject
-        group = own.data["group"]
-        if group:
-            if subject.data["group"] and subject.data["group"] != group:
-                raise ArchiveError(
-                    f"{session.directory / METADATA_NAME}: group {group!r} of subject "
-                    f"{own.data['id']!r} "
-                    f"differs from {subject.data['group']!r} in "
-                    f"{group_from[sid] / METADATA_NAME} (group belongs to the subject)")
-            subject.data["group"] = group
-            group_from.setdefault(sid, session.directory or Path())
-        subject.data["sessions"].append(session.data)
-        subject.children["Session"].append(session)
+            subject = _subject_object(subject_label, meta.subject(subject_label) or {}, pid,
+                                      project.uri)
+            subject.children = {"Session": [], "Project": [project], "Resource": []}
+            subjects[key] = subject
+        session = _session_object(folder, folder.name, row, pid, subject.ident
+                                  if subject_label else "", meta, subject.uri, checksums)
         session.children["Subject"] = [subject]
         session.children["Project"] = [project]
+        subject.data["sessions"].append(session.data)
+        subject.children["Session"].append(session)
     project.data["subjects"] = [s.data for s in subjects.values()]
     project.children["Subject"] = list(subjects.values())
     return project
 
 
-def _assessors(directory: Path, meta: dict, uri: str, project: str, sid: str,
-               counter: list[int], checksums: bool) -> list[XnatObject]:
-    listed = {str(a.get("label") or a.get("id")): a for a in meta.get("assessors", [])
+def _assessors(directory: Path, row: dict[str, Any], uri: str, project: str, sid: str,
+               meta: ProjectMetadata | None, checksums: bool) -> list[XnatObject]:
+    listed = {str(a.get("label") or a.get("id")): a for a in row.get("assessors") or []
               if isinstance(a, dict)}
     folder = directory / "ASSESSORS"
     labels = list(listed)
@@ -443,13 +499,13 @@ def _assessors(directory: Path, meta: dict, uri: str, project: str, sid: str,
         aid = str(ameta.get("id") or label)
         a_uri = f"{uri}/assessors/{aid}"
         a_dir = folder / label
-        resources = _resources(a_dir, a_uri, counter, checksums=checksums)
-        data = {
-            **ameta, "id": aid, "label": label,
+        resources = _resources(a_dir, a_uri, meta, checksums=checksums)
+        data = _no_nulls({
+            "id": aid, "label": label,
             "xsiType": ameta.get("xsiType", "xnat:imageAssessorData"), "uri": a_uri,
             "directory": str(a_dir), "project-id": project, "session-id": sid,
             "resources": [r.data for r in resources],
-        }
+        })
         out.append(XnatObject("Assessor", data, a_dir, {"Resource": resources}))
     return out
 
@@ -482,7 +538,7 @@ def find_sessions(directory: Path) -> list[Path]:
     ]
     if not sessions:
         raise ArchiveError(
-            f"{directory}: no session found (looked for <session>/ with {METADATA_NAME}, "
-            "SCANS/ or RESOURCES/ in arc001/, */arc001/ and the folder itself)"
+            f"{directory}: no session found (looked for <session>/ with SCANS/, RESOURCES/ "
+            "or ASSESSORS/ in arc001/, */arc001/ and the folder itself)"
         )
     return sessions

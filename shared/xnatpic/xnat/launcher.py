@@ -1,15 +1,38 @@
 """Run one resolved launch with podman, docker or as a local process, then store outputs.
 
-Mirrors the Container Service: inputs fed by wrapper inputs are the archive folders
-mounted read-only, every other mount is a fresh writable folder of a per-launch build
-directory, XNAT_HOST/XNAT_USER/XNAT_PASS (and XNAT_WORKFLOW_ID, XNAT_EVENT_ID) are in the
-environment, stdout and stderr are kept as logs, and outputs are stored as resources
-on their ``as-a-child-of`` parent in the archive only when the process exits 0.
+As the Container Service (v3.7.3; files under container-service
+``src/main/java/org/nrg/containers/``) does:
+
+- mounts (``resolve._mounts``): an archive folder fed by a wrapper input is mounted
+  read-only; a writable one is first copied into a build folder; every other mount is a
+  fresh build folder, created with the default mode plus owner write (0755 under the usual
+  umask), owned by whoever runs the launch (CommandResolutionServiceImpl.java:3116-3129).
+  Nothing is opened to other users: the container runs as the invoking user's uid:gid
+  (``--user``), as on an XNAT whose admin set the container user to XNAT's uid:gid
+  (DockerControlApi.java:614).
+- environment: the command's ``environment-variables`` (filled with raw input values),
+  then XNAT_USER, XNAT_PASS, XNAT_HOST, XNAT_WORKFLOW_ID and XNAT_EVENT_ID
+  (ContainerServiceImpl.java:816-829) added to the same immutable map builder, so a
+  command naming one of them fails before any container starts ("Multiple entries with
+  same key", ResolvedCommand.java:343-353 into Guava's ImmutableMap; caught as
+  "Failed (Staging)", ContainerServiceImpl.java:613-615). XNAT_HOST/USER/PASS point at a
+  :class:`~xnatpic.xnat.metaserver.MetadataServer` answering XNAT's REST questions from the
+  local archive, with credentials made for the launch; containers use ``--network host``
+  to reach it on 127.0.0.1.
+- command: the ENTRYPOINT gets the split command line, or ``/bin/sh -c LINE`` with the
+  entrypoint cleared when ``override-entrypoint`` is true (DockerControlApi.java:606-618);
+  ``working-directory`` (filled) is the container's workdir.
+- outputs, only when the process exits 0, one handler at a time in handler order
+  (ContainerFinalizeServiceImpl.java:258-271, 377-394): a failure of a ``required`` output
+  makes the job "Failed (Upload)" and the other outputs are still stored; a failure of an optional
+  one is only logged. ``required`` defaults to false. Under a folder ``path`` everything is
+  uploaded (``glob`` is ignored, :448-456 and :588-592); an empty folder still makes its
+  resource.
 
 :func:`launch` starts from a session (session- and scan-context wrappers);
 :func:`launch_project` launches a project-context wrapper (root input a ``Project``) once
-on a project folder, mounted read-only as XNAT mounts the project's archive folder, its
-Resource outputs stored in ``<project>/RESOURCES/<label>/``.
+on a project, whose mount is the project's archive root ``<archive>/<PROJECT>/arc001``
+(Project.java:91), its Resource outputs stored in ``<project>/RESOURCES/<label>/``.
 """
 
 from __future__ import annotations
@@ -22,18 +45,22 @@ import re
 import resource
 import shlex
 import shutil
+import stat
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.errors import XnatpicError
 from xnatpic.xnat.archive import XnatObject, load_project, load_session
-from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError
-from xnatpic.xnat.resolve import ResolvedCommand, find_wrapper, resolve
+from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError, ResolutionError
+from xnatpic.xnat.metadata import locate_session, update_project
+from xnatpic.xnat.metaserver import MetadataServer
+from xnatpic.xnat.resolve import ResolvedCommand, ResolvedOutput, find_wrapper, resolve
 from xnatpic.xnat.runtime import detect_runtime, image_entrypoint, runtime_env
 
 __all__ = [
@@ -41,6 +68,7 @@ __all__ = [
     "LaunchOptions",
     "LaunchResult",
     "container_argv",
+    "container_environment",
     "launch",
     "launch_project",
     "rewrite_paths",
@@ -49,8 +77,24 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Variables the Container Service sets in every container.
-XNAT_ENV = ("XNAT_HOST", "XNAT_USER", "XNAT_PASS", "XNAT_WORKFLOW_ID", "XNAT_EVENT_ID")
+#: Variables the Container Service sets in every container (ContainerServiceImpl.java:824-828).
+XNAT_ENV = ("XNAT_USER", "XNAT_PASS", "XNAT_HOST", "XNAT_WORKFLOW_ID", "XNAT_EVENT_ID")
+
+#: Workflow statuses a launch ends with (ContainerServiceImpl.java:1791-1809 and
+#: ContainerFinalizeServiceImpl.java:258-271).
+COMPLETE = "Complete"
+FAILED = "Failed"
+FAILED_RESOLUTION = "Failed (Command resolution)"
+FAILED_STAGING = "Failed (Staging)"
+FAILED_UPLOAD = "Failed (Upload)"
+
+
+class _Failed(XnatpicError):
+    """A launch failure with the workflow status XNAT would give it."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -69,11 +113,17 @@ class LaunchOptions:
     build_root : Path
         Where each launch gets its build folder (output mounts, logs, launch.json).
     network : str or None
-        Container network (default ``none``, or ``host`` when XNAT_HOST is set).
+        Container network (default ``host``: the metadata server listens on 127.0.0.1).
     timeout : float or None
         Seconds before the launch is stopped and failed.
     limits : bool
         Apply ``limit-memory``, ``reserve-memory`` and ``limit-cpu`` to the container.
+    user : str or None
+        ``UID:GID`` the container runs as (XNAT's "container user"); default the invoking
+        user's, who owns the build folders.
+    xnat_env : dict or None
+        XNAT_HOST, XNAT_USER and XNAT_PASS to give the step instead of starting a local
+        metadata server (to let it ask a real XNAT).
     """
 
     runtime: str = "auto"
@@ -83,6 +133,8 @@ class LaunchOptions:
     network: str | None = None
     timeout: float | None = None
     limits: bool = True
+    user: str | None = None
+    xnat_env: dict[str, str] | None = None
 
 
 @dataclass
@@ -90,27 +142,30 @@ class LaunchResult:
     """What happened to one launch (JSON-ready through :meth:`as_dict`).
 
     ``session`` and ``session_dir`` name the root launched on: a session, or the project
-    for a project launch (``root_type`` says which).
+    for a project launch (``root_type`` says which). ``status`` is the workflow status
+    XNAT would show: ``Complete``, ``Failed`` (non-zero exit), ``Failed (Upload)``,
+    ``Failed (Staging)`` or ``Failed (Command resolution)``.
     """
 
     session: str
     session_dir: str
     wrapper: str
     root_type: str = "Session"
-    status: str = "Failed"
+    status: str = FAILED
     exit_code: int | None = None
     build_dir: str | None = None
     stdout: str | None = None
     stderr: str | None = None
     stored: list[str] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     max_rss_mib: float | None = None
 
     @property
     def ok(self) -> bool:
-        """True when the container exited 0 and every output was stored."""
-        return self.status == "Complete"
+        """True when the container exited 0 and every required output was stored."""
+        return self.status == COMPLETE
 
     def as_dict(self) -> dict[str, Any]:
         """The result as a dict."""
@@ -133,27 +188,47 @@ def rewrite_paths(text: str, mapping: dict[str, str]) -> str:
     return text
 
 
-def _xnat_env(workflow: str) -> dict[str, str]:
-    return {
-        "XNAT_HOST": os.environ.get("XNAT_HOST", ""),
-        "XNAT_USER": os.environ.get("XNAT_USER", ""),
-        "XNAT_PASS": os.environ.get("XNAT_PASS", ""),
-        "XNAT_WORKFLOW_ID": workflow,
-        "XNAT_EVENT_ID": workflow,
-    }
+def container_environment(resolved: ResolvedCommand, xnat: dict[str, str]) -> dict[str, str]:
+    """The container's environment: the command's variables, then XNAT's five.
+
+    Raises
+    ------
+    _Failed
+        ``Failed (Staging)`` when the command names one of XNAT's variables: XNAT adds its
+        own to the same immutable map and Guava refuses a second entry for a key
+        (ResolvedCommand.java:343-353, ContainerServiceImpl.java:794-795).
+    """
+    env = dict(resolved.environment)
+    for name in XNAT_ENV:
+        if name in env:
+            shown = "****" if name == "XNAT_PASS" else xnat.get(name, "")
+            raise _Failed(FAILED_STAGING, (
+                f"Multiple entries with same key: {name}={env[name]} and {name}={shown} "
+                f"(the command's environment-variables name {name}, which XNAT sets itself; "
+                "remove it from the command)"))
+        env[name] = xnat.get(name, "")
+    return env
+
+
+def _default_user() -> str:
+    return f"{os.getuid()}:{os.getgid()}"
 
 
 def container_argv(resolved: ResolvedCommand, runtime: str, image: str,
                    hosts: dict[str, Path], env_names: list[str], *, network: str,
-                   limits: bool, name: str) -> list[str]:
+                   limits: bool, name: str, user: str | None = None) -> list[str]:
     """Return the ``docker run``/``podman run`` argument list of a launch.
 
     Environment variables are passed by name only (``-e NAME``) so their values (the
     XNAT password) never appear on a command line; the caller puts them in the
-    runtime's environment.
+    runtime's environment. Binds are ``HOST:PATH`` plus ``:ro`` when not writable
+    (Container.java:847-849).
     """
     cmd = resolved.command
-    argv = [runtime, "run", "--rm", "--name", name, "--network", network]
+    argv = [runtime, "run", "--rm", "--name", name, "--network", network,
+            "--user", user or _default_user()]
+    if runtime == "podman" and os.getuid() != 0:
+        argv += ["--userns", "keep-id"]  # rootless podman: host uid stays the uid inside
     for mount in resolved.mounts:
         suffix = "" if mount.writable else ":ro"
         argv += ["-v", f"{hosts[mount.name]}:{mount.path}{suffix}"]
@@ -166,22 +241,23 @@ def container_argv(resolved: ResolvedCommand, runtime: str, image: str,
             argv += ["--memory-reservation", f"{int(cmd['reserve-memory'])}m"]
         if cmd.get("limit-cpu"):
             argv += ["--cpus", str(cmd["limit-cpu"])]
-    if cmd.get("working-directory"):
-        argv += ["--workdir", str(cmd["working-directory"])]
+    if resolved.working_directory:
+        argv += ["--workdir", resolved.working_directory]
     if resolved.override_entrypoint:
-        return [*argv, "--entrypoint", "/bin/sh", image, "-c", resolved.command_line]
+        return [*argv, "--entrypoint", "", image, "/bin/sh", "-c", resolved.command_line]
     return [*argv, image, *resolved.arguments]
 
 
-def _parent_folder(parent: XnatObject, what: str) -> Path:
+def _parent_folder(parent: XnatObject) -> Path:
     if parent.directory is not None:
-        if parent.type in ("Session", "Project"):
+        if parent.type == "Session":
             return parent.directory / "RESOURCES"
+        if parent.type == "Project":
+            return parent.directory.parent / "RESOURCES"
         if parent.type in ("Scan", "Assessor"):
             return parent.directory
-    raise LaunchError(f"{what}: storing on a {parent.type} is not supported by the local "
-                      "archive (only projects launched with --project, sessions, scans and "
-                      "assessors have a folder)")
+    raise LaunchError(f"storing on a {parent.type} is not supported by the local archive "
+                      "(only projects, sessions, scans and assessors have a folder)")
 
 
 def _write_catalog(folder: Path, label: str) -> None:
@@ -199,75 +275,103 @@ def _write_catalog(folder: Path, label: str) -> None:
     )
 
 
-def store_outputs(resolved: ResolvedCommand, hosts: dict[str, Path]) -> list[Path]:
-    """Store every handled output in the archive; check all before copying any.
+def _register_resource(dest: Path, parent: XnatObject, label: str) -> None:
+    """Give a new resource its database key in the archive's metadata."""
+    if parent.type == "Project" and parent.directory is not None:
+        archive, project = parent.directory.parent.parent, parent.ident
+    else:
+        session_dir = parent.directory if parent.type == "Session" else None
+        owner = parent.children.get("Session", [None])[0] if session_dir is None else None
+        session_dir = session_dir or (owner.directory if owner else None)
+        where = locate_session(session_dir) if session_dir else None
+        if where is None:
+            return
+        archive, project = where[0], where[1]
+    with update_project(archive, project) as meta:
+        meta.resource_key(f"{parent.uri}/resources/{label}")
 
-    Each output goes to its ``as-a-child-of`` parent's folder: ``RESOURCES/<label>/`` of a
-    session or project, ``SCANS/<id>/<label>/`` of a scan, the assessor's folder;
-    an Assessor output (one XML file) to ``ASSESSORS/<name>/`` of its session.
 
-    Returns
-    -------
-    list of Path
-        The resource folders written.
+def _upload_one(output: ResolvedOutput, resolved: ResolvedCommand, hosts: dict[str, Path],
+                created: dict[str, tuple[XnatObject, Path]]) -> Path:
+    """Store one output handler's files; return the folder written.
 
     Raises
     ------
     LaunchError
-        When a required output is missing, an Assessor output is not one XML file or
-        not on a session, or a parent has no folder in the local archive.
+        Why this output could not be stored (ContainerFinalizeServiceImpl.java:396-575).
     """
-    outputs = {o["name"]: o for o in resolved.command.get("outputs", [])}
-    plans: list[tuple[dict[str, Any], Path, Path]] = []
-    handler_folders: dict[str, Path] = {}
-    for handler in resolved.wrapper.get("output-handlers", []):
-        output = outputs[handler["accepts-command-output"]]
-        source = hosts[output["mount"]] / output.get("path", "")
-        what = f"output {output['name']!r} (handler {handler['name']!r})"
-        if not source.exists() or (source.is_dir() and not any(source.iterdir())):
-            if output.get("required", True):
-                raise LaunchError(f"{what}: {source} is missing or empty; the command exited 0 "
-                                  "but did not write this required output")
-            continue
-        parent_name = handler["as-a-child-of"]
-        if parent_name in handler_folders:
-            base = handler_folders[parent_name]
-        else:
-            parent = resolved.wrapper_inputs[parent_name].obj
-            if parent is None:
-                raise LaunchError(f"{what}: parent input {parent_name!r} holds no object")
-            base = _parent_folder(parent, what)
-        htype = handler.get("type", "Resource")
-        if htype == "Resource":
-            dest = base / handler["label"]
-        elif htype == "Assessor":
-            xmls = [source] if source.is_file() else sorted(source.glob("*.xml"))
-            if len(xmls) != 1:
-                raise LaunchError(f"{what}: an Assessor output must be exactly one XML file, "
-                                  f"found {len(xmls)} in {source}")
-            source = xmls[0]
-            owner = resolved.wrapper_inputs[parent_name].obj if parent_name in \
-                resolved.wrapper_inputs else None
-            if owner is None or owner.type != "Session" or owner.directory is None:
-                raise LaunchError(f"{what}: an Assessor is stored on a session; parent "
-                                  f"{parent_name!r} is not one")
-            dest = owner.directory / "ASSESSORS" / source.stem
-            handler_folders[handler["name"]] = dest
-        else:
-            raise LaunchError(f"{what}: {htype} handlers are not supported by the local "
-                              "archive; test them on XNAT")
-        plans.append((handler, source, dest))
-    written: list[Path] = []
-    for handler, source, dest in plans:
+    if output.mount not in hosts:
+        raise LaunchError(f'Mount "{output.mount}" does not exist.')
+    root = hosts[output.mount]
+    source = root / output.path if output.path else root
+    if not source.exists():
+        raise LaunchError(f"Could not upload files to resource: {source} does not exist "
+                          f"(output path {output.path!r} in mount {output.mount!r})")
+    if output.parent in created:
+        parent_obj, base = created[output.parent]
+    else:
+        winp = resolved.wrapper_inputs.get(output.parent)
+        parent_obj = winp.obj if winp is not None else None
+        if parent_obj is None:
+            raise LaunchError(f'Cannot upload output "{output.name}". Could not instantiate '
+                              f'object from input "{output.parent}".')
+        base = _parent_folder(parent_obj)
+    if output.type == "Resource":
+        label = output.label or output.name
+        dest = base / label
         dest.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, dest, dirs_exist_ok=True)
         else:
             shutil.copy2(source, dest / source.name)
-        if handler.get("type", "Resource") == "Resource":
-            _write_catalog(dest, handler["label"])
-        written.append(dest)
-    return written
+        _write_catalog(dest, label)
+        _register_resource(dest, parent_obj, label)
+        return dest
+    if output.type == "Assessor":
+        xmls = [source] if source.is_file() else sorted(source.iterdir())
+        if len(xmls) != 1 or not xmls[0].name.endswith(".xml"):
+            raise LaunchError(f"Expecting precisely one xml file to upload for Assessor; "
+                              f"found {[p.name for p in xmls]} in {source}")
+        if parent_obj.type != "Session" or parent_obj.directory is None:
+            raise LaunchError(f"output {output.name!r}: an Assessor is stored on a session; "
+                              f"parent {output.parent!r} is a {parent_obj.type}")
+        dest = parent_obj.directory / "ASSESSORS" / xmls[0].stem
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(xmls[0], dest / xmls[0].name)
+        assessor = XnatObject("Assessor", {"id": xmls[0].stem, "uri": (
+            f"{parent_obj.uri}/assessors/{xmls[0].stem}")}, dest,
+            {"Session": [parent_obj]})
+        created[output.handler] = (assessor, dest)
+        return dest
+    raise LaunchError(f"output {output.name!r}: {output.type} handlers are not supported by "
+                      "the local archive; test them on XNAT")
+
+
+def store_outputs(resolved: ResolvedCommand, hosts: dict[str, Path]
+                  ) -> tuple[list[Path], list[str], list[str]]:
+    """Store each output on its own, in handler order, as XNAT's finalizing step does.
+
+    Returns
+    -------
+    stored : list of Path
+        The folders written.
+    required_failures : list of str
+        Why required outputs failed (the job is then "Failed (Upload)").
+    optional_failures : list of str
+        Why optional outputs failed (only logged by XNAT).
+    """
+    stored: list[Path] = []
+    required: list[str] = []
+    optional: list[str] = []
+    created: dict[str, tuple[XnatObject, Path]] = {}
+    for output in resolved.outputs:
+        try:
+            stored.append(_upload_one(output, resolved, hosts, created))
+        except (LaunchError, OSError) as exc:
+            message = f"output {output.name}: {exc}"
+            _log.error("Cannot upload files for command output %s: %s", output.name, exc)
+            (required if output.required else optional).append(message)
+    return stored, required, optional
 
 
 def _build_dir(root: Path, session: str, wrapper: str) -> Path:
@@ -275,6 +379,13 @@ def _build_dir(root: Path, session: str, wrapper: str) -> Path:
     path = root / f"{session}-{wrapper}-{stamp}-{uuid.uuid4().hex[:6]}"
     path.mkdir(parents=True)
     return path
+
+
+def _make_build_folder(folder: Path) -> None:
+    """A new folder with the default mode plus owner write, as XNAT creates one
+    (CommandResolutionServiceImpl.java:3116-3129: createDirectory, setWritable(true))."""
+    folder.mkdir(parents=True)
+    folder.chmod(folder.stat().st_mode | stat.S_IWUSR)
 
 
 def _local_argv(resolved: ResolvedCommand, options: LaunchOptions, image: str,
@@ -306,20 +417,29 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path | None, stdout: Path, s
     return proc.returncode
 
 
+def _archive_of(root: XnatObject) -> Path | None:
+    if root.type == "Project" and root.directory is not None:
+        return root.directory.parent.parent
+    where = locate_session(root.directory) if root.directory is not None else None
+    return where[0] if where else None
+
+
 def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOptions,
-             build: Path) -> None:
+             build: Path, xnat: dict[str, str]) -> None:
     image = options.image_override or str(resolved.command.get("image"))
+    workflow = f"local-{build.name}"
+    env = container_environment(resolved, {**xnat, "XNAT_WORKFLOW_ID": workflow,
+                                           "XNAT_EVENT_ID": workflow})
     hosts: dict[str, Path] = {}
     for mount in resolved.mounts:
         if mount.host is not None:
             hosts[mount.name] = mount.host.resolve()
-        else:
-            folder = build / "mounts" / mount.name
-            folder.mkdir(parents=True)
-            folder.chmod(0o777)  # the image runs as a non-root user
-            hosts[mount.name] = folder.resolve()
-    workflow = f"local-{build.name}"
-    env = {**_xnat_env(workflow), **resolved.environment}
+            continue
+        folder = build / "mounts" / mount.name
+        _make_build_folder(folder)
+        if mount.copy_from is not None:
+            shutil.copytree(mount.copy_from, folder, dirs_exist_ok=True)
+        hosts[mount.name] = folder.resolve()
     stdout, stderr = build / "stdout.log", build / "stderr.log"
     result.stdout, result.stderr = str(stdout), str(stderr)
     (build / "launch.json").write_text(
@@ -331,7 +451,7 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
         mapping = {m.path: str(hosts[m.name]) for m in resolved.mounts}
         argv = _local_argv(resolved, options, image, mapping)
         local_env = {**os.environ, **{k: rewrite_paths(v, mapping) for k, v in env.items()}}
-        workdir = resolved.command.get("working-directory")
+        workdir = resolved.working_directory
         cwd = Path(rewrite_paths(workdir, mapping)) if workdir else build
         _log.info("%s: running %s", result.session, shlex.join(argv))
         code = _run(argv, local_env, cwd, stdout, stderr, options.timeout)
@@ -341,19 +461,24 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
     else:
         if runtime == "auto":
             runtime = detect_runtime()
-        network = options.network or ("host" if env.get("XNAT_HOST") else "none")
+        network = options.network or "host"
         name = f"xnatpic-{uuid.uuid4().hex[:12]}"
         argv = container_argv(resolved, runtime, image, hosts, sorted(env), network=network,
-                              limits=options.limits, name=name)
+                              limits=options.limits, name=name, user=options.user)
         _log.info("%s: running %s", result.session, shlex.join(argv))
         code = _run(argv, runtime_env(runtime, {**os.environ, **env}), None, stdout, stderr,
                     options.timeout)
     result.exit_code = code
     if code != 0:
         tail = stderr.read_text(errors="replace").strip().splitlines()[-3:]
-        raise LaunchError(f"exited {code}; outputs not stored; see {stderr}"
-                          + (f": {' | '.join(tail)}" if tail else ""))
-    result.stored = [str(p) for p in store_outputs(resolved, hosts)]
+        raise _Failed(FAILED, f"exited {code}; outputs not stored; see {stderr}"
+                      + (f": {' | '.join(tail)}" if tail else ""))
+    stored, required, optional = store_outputs(resolved, hosts)
+    result.stored = [str(p) for p in stored]
+    result.warnings += optional
+    if required:
+        raise _Failed(FAILED_UPLOAD, "Failed to upload required outputs. "
+                      + " | ".join(required))
 
 
 def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
@@ -368,7 +493,7 @@ def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
     wrapper_name : str or None
         Which wrapper (None: the only one).
     session_dir : Path
-        A session folder in XNAT's archive layout.
+        A session folder in XNAT's archive layout (``<archive>/<P>/arc001/<label>``).
     params : dict, optional
         Launch parameters by input name.
     options : LaunchOptions, optional
@@ -377,8 +502,7 @@ def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
     Returns
     -------
     LaunchResult
-        Never raises for a failed launch: ``status`` is ``Failed`` and ``error`` says why
-        (resolution, runtime, exit code, missing outputs).
+        Never raises for a failed launch: ``status`` says how it failed and ``error`` why.
     """
     return _launch(command, wrapper_name, Path(session_dir), load_session, params, options)
 
@@ -388,10 +512,9 @@ def launch_project(command: dict[str, Any], wrapper_name: str | None, project_di
                    options: LaunchOptions | None = None) -> LaunchResult:
     """Launch a project-context wrapper of ``command`` once on an archived project.
 
-    The wrapper's root input is a ``Project`` (see
-    :func:`xnatpic.xnat.archive.load_project`): a mount it feeds is the whole project
-    folder (``arc001/<session>/``, ``RESOURCES/``), read-only; Resource outputs on the
-    project are stored in ``<project>/RESOURCES/<label>/`` when the process exits 0.
+    A mount the ``Project`` input feeds is the project's archive root
+    ``<archive>/<PROJECT>/arc001`` (its session folders), read-only; Resource outputs on
+    the project are stored in ``<project>/RESOURCES/<label>/``.
 
     Parameters
     ----------
@@ -427,11 +550,25 @@ def _launch(command: dict[str, Any], wrapper_name: str | None, folder: Path,
         result.wrapper = str(wrapper.get("name"))
         root = loader(folder)
         result.session = root.ident
-        resolved = resolve(command, wrapper, root, params)
+        try:
+            resolved = resolve(command, wrapper, root, params)
+        except ResolutionError as exc:
+            raise _Failed(FAILED_RESOLUTION, str(exc)) from exc
         build = _build_dir(Path(options.build_root), root.ident, result.wrapper)
         result.build_dir = str(build)
-        _execute(resolved, result, options, build)
-        result.status = "Complete"
+        with ExitStack() as stack:
+            xnat = options.xnat_env
+            archive = _archive_of(root)
+            if xnat is None:
+                if archive is None:
+                    xnat = {}
+                else:
+                    xnat = stack.enter_context(MetadataServer(archive)).env()
+            _execute(resolved, result, options, build, xnat)
+        result.status = COMPLETE
+    except _Failed as exc:
+        result.status = exc.status
+        result.error = str(exc)
     except XnatpicError as exc:
         result.error = str(exc)
     finally:

@@ -1,17 +1,36 @@
-"""Resolve a command's wrapper for one launch, as the Container Service does.
+"""Resolve a command's wrapper for one launch, as the Container Service (v3.7.3) does.
 
-Order (container-service.md, "What happens at launch"): the external (root) input from
-the launch, derived inputs by JSONPath over the parent's children, then command inputs
-(a value provided by a wrapper input wins over a launch parameter, which wins over the
-default). Every resolved value is checked for what XNAT refuses (``;``, ``&&``, ``||``,
-backtick, ``(``). The command line is built by substituting each input's replacement
-key with flag, separator and value (a blank value drops its flag), then split into
-arguments: no shell runs it unless ``override-entrypoint`` is true.
+Each rule cites ``CommandResolutionServiceImpl.java`` (CRSI below, under container-service
+``src/main/java/org/nrg/containers/services/impl/``); docs/xnat-conformance.d/launch.md lists
+them with the tests that check them.
+
+- Inputs form trees walked depth first: each external input with the derived inputs and
+  command inputs under it, then the command inputs no wrapper input provides (CRSI
+  1518-1589, resolveNode 1592-1660). As each input resolves, its raw value is stored under
+  its replacement key (default ``#name#``) in the *template values*: matchers of later
+  inputs, output paths, handler labels/descriptions/formats/content/tags, environment
+  variables, ``working-directory`` and mount paths are filled from them (CRSI 804, 875,
+  2338-2343, 2407-2425, 2589).
+- The command line is filled only from *command-input* values, each as flag + separator +
+  value (CRSI 1684-1692, getValueForCommandLine 1786-1820); a wrapper input's key stays in
+  the command line as written.
+- A command input takes its default, then the launch value, then the value of the wrapper
+  input providing it when that is not null (CRSI 1464-1487). Booleans follow Java's
+  ``Boolean.parseBoolean`` (only "true", any case): ``true-value`` or ``false-value`` when set,
+  else the value unchanged (CRSI 1497-1505). Numbers and select values are not checked.
+- Derived ``number`` and ``boolean`` inputs and ``Config`` inputs never get a value (CRSI
+  917-924, 1419-1422); a required one fails the launch like any unresolved input.
+- An external XNAT-object input with a matcher keeps its object only when the matcher
+  matches it (CRSI 2091-2118).
+- Several values: ``multiple-delimiter`` ``space`` (also the default and any unknown name),
+  ``comma``, ``flag`` (flag before each value) or ``quoted-space`` (the whole list in ONE pair
+  of single quotes) (CRSI 1744-1784, CommandInputEntity.java 347-359).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,29 +38,47 @@ from typing import Any
 
 from xnatpic.xnat import jsonpath
 from xnatpic.xnat.archive import XnatObject
-from xnatpic.xnat.errors import (
-    IllegalValueError,
-    MatcherSyntaxError,
-    ResolutionError,
-)
-from xnatpic.xnat.schema import SELECT_TYPES, XNAT_OBJECT_TYPES, illegal_fragment
+from xnatpic.xnat.errors import IllegalValueError, MatcherSyntaxError, ResolutionError
+from xnatpic.xnat.schema import XNAT_OBJECT_TYPES
 
 __all__ = [
     "ResolvedCommand",
     "ResolvedInput",
     "ResolvedMount",
+    "ResolvedOutput",
     "find_wrapper",
+    "parse_boolean",
     "resolve",
     "wrapper_root_type",
 ]
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
+_log = logging.getLogger(__name__)
+
+#: What the Container Service refuses in any resolved value (CommandResolutionService.java:14).
+ILLEGAL_STRINGS = (";", "&&", "||", "`", "(")
+#: Wrapper input types whose value never resolves (derived: CRSI 917-924; Config: 1419).
+_UNRESOLVED_DERIVED = frozenset({"number", "boolean", "Config"})
+#: Which properties a launch value may name a derived object by, in order (CRSI 1262-1290).
+_VALUE_KEYS = {"Scan": ("uri", "id", "directory")}
+
+
+def parse_boolean(value: str | None) -> bool:
+    """Java's ``Boolean.parseBoolean``: True only for "true" in any case.
+
+    Examples
+    --------
+    >>> [parse_boolean(v) for v in ("TRUE", "true", "1", "yes", None)]
+    [True, True, False, False, False]
+    """
+    return value is not None and value.lower() == "true"
 
 
 @dataclass
 class ResolvedInput:
-    """A wrapper input after resolution."""
+    """A wrapper or command input after resolution.
+
+    ``value`` is None when nothing resolved, a list for a ``multiple`` derived input.
+    """
 
     name: str
     type: str
@@ -56,13 +93,37 @@ class ResolvedInput:
 
 @dataclass
 class ResolvedMount:
-    """A mount: host folder (None: a fresh output folder to create) and container path."""
+    """A mount: its container path and where its files come from.
+
+    ``host`` is the archive folder mounted read-only; None for a fresh build folder:
+    an output mount (nobody feeds it) or a writable input mount, whose ``copy_from``
+    archive folder is copied into the build folder first (CRSI 2733-2757).
+    """
 
     name: str
     path: str
     host: Path | None
     writable: bool
     fed_by: str | None = None
+    copy_from: Path | None = None
+
+
+@dataclass
+class ResolvedOutput:
+    """One output handler's upload, with its templates filled (CRSI 2325-2343)."""
+
+    name: str
+    handler: str
+    mount: str
+    path: str
+    required: bool
+    type: str
+    parent: str
+    label: str | None
+    description: str | None
+    format: str | None
+    content: str | None
+    tags: list[str]
 
 
 @dataclass
@@ -77,6 +138,8 @@ class ResolvedCommand:
     arguments: list[str]
     mounts: list[ResolvedMount]
     environment: dict[str, str]
+    working_directory: str | None = None
+    outputs: list[ResolvedOutput] = field(default_factory=list)
 
     @property
     def override_entrypoint(self) -> bool:
@@ -96,8 +159,11 @@ class ResolvedCommand:
             "wrapper-inputs": {k: v.value for k, v in self.wrapper_inputs.items()},
             "command-inputs": values,
             "command-line": self.command_line if not sensitive else "(has sensitive inputs)",
+            "working-directory": self.working_directory,
             "mounts": [{"name": m.name, "path": m.path, "host": str(m.host) if m.host else None,
                         "writable": m.writable, "fed-by": m.fed_by} for m in self.mounts],
+            "outputs": [{"name": o.name, "handler": o.handler, "path": o.path,
+                         "label": o.label, "required": o.required} for o in self.outputs],
         }
 
 
@@ -126,12 +192,7 @@ def find_wrapper(command: dict[str, Any], name: str | None) -> dict[str, Any]:
 
 
 def wrapper_root_type(wrapper: dict[str, Any]) -> str | None:
-    """Return the type of the wrapper's root: its first external input of an XNAT type.
-
-    ``Project`` for a project-context wrapper (launched once on the project),
-    ``Session`` or ``Scan`` for one launched on sessions; None when no external input
-    holds an XNAT object.
-    """
+    """Return the type of the wrapper's root: its first external input of an XNAT type."""
     for winp in wrapper.get("external-inputs", []):
         wtype = winp.get("type", "string")
         if wtype in XNAT_OBJECT_TYPES:
@@ -139,27 +200,117 @@ def wrapper_root_type(wrapper: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_legal(name: str, value: str | list[str] | None) -> None:
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str):
-            fragment = illegal_fragment(item)
-            if fragment:
-                raise IllegalValueError(
-                    f"input {name!r}: value {item!r} contains {fragment!r}, which the "
-                    "Container Service refuses (;, &&, ||, backtick and '(' are not allowed)"
-                )
+def replacement_key(inp: dict[str, Any]) -> str:
+    """An input's replacement key: its own when not blank, else ``#name#`` (Command.java)."""
+    raw = inp.get("replacement-key")
+    return str(raw) if raw is not None and str(raw).strip() else f"#{inp['name']}#"
 
 
-def _object_value(obj: XnatObject, prop: str | None) -> str:
-    if prop:
-        if prop not in obj.data:
-            raise ResolutionError(
-                f"{obj.type} {obj.ident} has no property {prop!r}; it has "
-                f"{sorted(k for k in obj.data if not isinstance(obj.data[k], list))}"
+def fill_template(template: str | None, values: dict[str, str]) -> str | None:
+    """Replace every replacement key found in ``template`` by its value (CRSI 2822-2851)."""
+    if template is None or not template.strip():
+        return template
+    for key, value in values.items():
+        template = template.replace(key, value)
+    return template
+
+
+def _check_legal(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    for illegal in ILLEGAL_STRINGS:
+        if illegal in value:
+            raise IllegalValueError(
+                f'Input "{name}" has a value containing illegal string "{illegal}" '
+                f"(value {value!r}); the Container Service refuses ; && || backtick and ("
             )
-        value = obj.data[prop]
-        return "" if value is None else str(value)
-    return obj.uri
+
+
+def _java_list(values: list[str]) -> str:
+    """A list as Java's ``List.toString`` writes it: ``[a, b]``."""
+    return "[" + ", ".join(values) + "]"
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def multiple_for_command_line(cinp: dict[str, Any], values: list[str]) -> str:
+    """Several values on the command line (CRSI 1744-1784).
+
+    The prefix is flag + separator, each defaulting to a space when blank, and no prefix
+    at all when both are blank.
+
+    Examples
+    --------
+    >>> multiple_for_command_line({"command-line-flag": "--s"}, ["a", "b"])
+    "--s a b"
+    >>> multiple_for_command_line({"multiple-delimiter": "quoted-space"}, ["a", "b"])
+    "'a b'"
+    """
+    if not values:
+        return ""
+    flag = cinp.get("command-line-flag")
+    sep = cinp.get("command-line-separator")
+    prefix = (" " if _blank(flag) else str(flag)) + (" " if _blank(sep) else str(sep))
+    prefix = "" if _blank(prefix) else prefix
+    delimiter_name = cinp.get("multiple-delimiter") or ""
+    suffix = ""
+    if delimiter_name == "quoted-space":
+        delimiter, prefix, suffix = " ", prefix + "'", "'"
+    elif delimiter_name == "comma":
+        delimiter = ","
+    elif delimiter_name == "flag":
+        delimiter = " " + prefix
+    else:  # "space", null and any other name (CommandInputEntity.getByName)
+        delimiter = " "
+    return prefix + delimiter.join(values) + suffix
+
+
+def value_for_command_line(cinp: dict[str, Any], value: str) -> str:
+    """One command input's text on the command line (CRSI 1786-1820).
+
+    A blank value gives "" (its flag too); a ``select-many`` value that is a JSON list of
+    strings is written as several values; otherwise flag + separator (a space when
+    null, kept as given when "") + value.
+    """
+    if _blank(value):
+        return ""
+    if cinp.get("type") == "select-many":
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+            return multiple_for_command_line(cinp, parsed)
+    flag = cinp.get("command-line-flag")
+    if _blank(flag):
+        return value
+    sep = cinp.get("command-line-separator")
+    return f"{flag}{' ' if sep is None else sep}{value}"
+
+
+def _object_property(obj: XnatObject, prop: str | None, matcher: str | None) -> str | None:
+    """``$.<prop>`` (with ``[?(<matcher>)]``) of an object's JSON, None when absent
+    (CRSI 1860-1866: a missing path is an InvalidPathException, logged, giving null)."""
+    if not prop:
+        return obj.uri
+    if prop not in obj.data:
+        return None
+    value = obj.data[prop]
+    if matcher:
+        if not isinstance(value, dict):
+            return None
+        try:
+            kept = jsonpath.filter_objects(matcher, [value])
+        except MatcherSyntaxError:
+            return None
+        return json.dumps(value) if kept else None
+    if value is None or isinstance(value, dict | list):
+        return None if value is None else json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class _Resolver:
@@ -171,6 +322,12 @@ class _Resolver:
         self.params = dict(params)
         self.used: set[str] = set()
         self.inputs: dict[str, ResolvedInput] = {}
+        self.command_values: dict[str, str | list[str] | None] = {}
+        self.templates: dict[str, str] = {}
+        self.command_line: dict[str, str] = {}
+        self.root_taken = False
+
+    # parameters ------------------------------------------------------------------------
 
     def param(self, name: str) -> str | None:
         if name in self.params:
@@ -178,25 +335,82 @@ class _Resolver:
             return self.params[name]
         return None
 
-    def external(self, winp: dict[str, Any], root_taken: bool) -> bool:
+    # the input trees -------------------------------------------------------------------
+
+    def run(self) -> None:
+        externals = list(self.wrapper.get("external-inputs", []))
+        deriveds = list(self.wrapper.get("derived-inputs", []))
+        children: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        providers: dict[str, dict[str, Any]] = {}
+        for winp in externals + deriveds:
+            parent = winp.get("derived-from-wrapper-input")
+            if parent:
+                children.setdefault(parent, []).append(("derived", winp))
+            target = winp.get("provides-value-for-command-input")
+            if target:
+                providers[target] = winp
+        roots: list[tuple[str, dict[str, Any]]] = [("external", w) for w in externals]
+        for cinp in self.command.get("inputs", []):
+            provider = providers.get(cinp["name"])
+            if provider is None:
+                roots.append(("command", cinp))
+            else:
+                children.setdefault(provider["name"], []).append(("command", cinp))
+                if not provider.get("required", True):
+                    # CRSI 1576-1581: no leftover key when an optional parent resolves nothing
+                    self.command_line[replacement_key(cinp)] = ""
+        for kind, inp in roots:
+            self.node(kind, inp, None, children)
+        self.check_unique()
+
+    def node(self, kind: str, inp: dict[str, Any], parent: ResolvedInput | None,
+             children: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
+        if kind == "external":
+            resolved = self.external(inp)
+        elif kind == "derived":
+            assert parent is not None
+            resolved = self.derived(inp, parent)
+        else:
+            resolved = self.command_input(inp, parent)
+        if kind != "command":
+            self.inputs[inp["name"]] = resolved
+        value = resolved.value
+        key = replacement_key(inp)
+        if not isinstance(value, list):
+            self.templates[key] = value or ""
+        for child_kind, child in children.get(inp["name"], []):
+            self.node(child_kind, child, resolved, children)
+
+    def external(self, winp: dict[str, Any]) -> ResolvedInput:
         name, wtype = winp["name"], winp.get("type", "string")
         if wtype in XNAT_OBJECT_TYPES:
-            if root_taken:
+            if self.root_taken:
                 raise ResolutionError(f"wrapper input {name!r}: a local launch has one root "
                                       "object (the session or project); a second object "
                                       "input is not supported")
+            self.root_taken = True
             obj = self.root_as(name, wtype)
-            value = _object_value(obj, winp.get("derived-from-xnat-object-property"))
-            self.inputs[name] = ResolvedInput(name, wtype, value, [obj])
-            return True
-        value = self.param(name)
-        if value is None:
-            value = winp.get("default-value")
+            matcher = fill_template(winp.get("matcher"), self.templates)
+            if matcher and not self.matches(name, matcher, obj):
+                _log.info("input %s: %s %s does not match %r", name, wtype, obj.ident, matcher)
+                return ResolvedInput(name, wtype, None)
+            value = obj.uri
+            _check_legal(name, value)
+            return ResolvedInput(name, wtype, value, [obj])
+        value = winp.get("default-value")
+        runtime = self.param(name)
+        if runtime is not None:
+            value = runtime
         value = None if value is None else str(value)
-        if winp.get("required", True) and not value:
-            raise ResolutionError(f"wrapper input {name!r} is required: give --param {name}=V")
-        self.inputs[name] = ResolvedInput(name, wtype, value)
-        return root_taken
+        _check_legal(name, value)
+        return ResolvedInput(name, wtype, value)
+
+    @staticmethod
+    def matches(name: str, matcher: str, obj: XnatObject) -> bool:
+        try:
+            return bool(jsonpath.filter_objects(matcher, [obj.data]))
+        except MatcherSyntaxError as exc:
+            raise ResolutionError(f"input {name!r}: {exc}") from exc
 
     def root_as(self, name: str, wtype: str) -> XnatObject:
         if wtype == self.root.type:
@@ -204,7 +418,7 @@ class _Resolver:
         if wtype == "Scan" and self.root.type == "Session":
             scan_id = self.param(name)
             scans = self.root.children.get("Scan", [])
-            found = [s for s in scans if s.ident == scan_id]
+            found = [s for s in scans if scan_id in (s.ident, s.uri)]
             if scan_id is None or not found:
                 ids = ", ".join(s.ident for s in scans) or "none"
                 raise ResolutionError(
@@ -228,162 +442,189 @@ class _Resolver:
             "(or a Scan of it) or a Project"
         )
 
-    def derived(self, winp: dict[str, Any]) -> None:
+    def derived(self, winp: dict[str, Any], parent: ResolvedInput) -> ResolvedInput:
         name, wtype = winp["name"], winp.get("type", "string")
-        parent_name = winp.get("derived-from-wrapper-input")
-        if parent_name not in self.inputs:
-            raise ResolutionError(f"derived input {name!r}: parent {parent_name!r} is not "
-                                  "resolved before it (declare it earlier)")
-        parent = self.inputs[parent_name]
-        required = bool(winp.get("required", True))
+        matcher = fill_template(winp.get("matcher"), self.templates)
         prop = winp.get("derived-from-xnat-object-property")
-        if parent.obj is None:
-            if required:
-                raise ResolutionError(f"derived input {name!r}: parent {parent_name!r} holds "
-                                      "no single XNAT object")
-            self.inputs[name] = ResolvedInput(name, wtype, None)
-            return
-        if wtype not in XNAT_OBJECT_TYPES:
-            chosen = self.param(name) if winp.get("user-settable", True) is not False else None
-            value = chosen if chosen is not None else _object_value(parent.obj, prop)
-            self.inputs[name] = ResolvedInput(name, wtype, value)
-            return
-        candidates = self.children(parent.obj, wtype, name)
-        matcher = winp.get("matcher")
+        if wtype in _UNRESOLVED_DERIVED:
+            _log.warning("derived input %s: a derived %s input never gets a value on XNAT "
+                         "(Container Service 3.7.3 leaves it unresolved)", name, wtype)
+            return self.values(winp, [], [])
+        pobj = parent.obj
+        if pobj is None:
+            return self.values(winp, [], [])
+        if wtype == "string":
+            value = _object_property(pobj, prop, matcher)
+            return self.values(winp, [] if value is None else [value], [])
+        if wtype == "Directory":
+            if pobj.type != "Resource":
+                return self.values(winp, [], [])
+            value = _object_property(pobj, "directory", matcher)
+            return self.values(winp, [] if value is None else [value],
+                               [pobj] if value is not None else [])
+        candidates = self.children(pobj, wtype, name)
+        runtime = self.param(name)
+        wanted = runtime if runtime is not None else winp.get("default-value")
         try:
-            kept = jsonpath.filter_objects(matcher, [c.data for c in candidates])
+            kept_data = jsonpath.filter_objects(matcher, [c.data for c in candidates]) \
+                if matcher else [c.data for c in candidates]
         except MatcherSyntaxError as exc:
             raise ResolutionError(f"derived input {name!r}: {exc}") from exc
-        found = [c for c in candidates if any(c.data is k for k in kept)]
-        chosen = self.param(name)
-        if chosen is not None:
-            found = [o for o in found if chosen in (o.ident, o.uri, o.data.get("label"))]
-        what = f"{wtype} of {parent.obj.type} {parent.obj.ident}"
+        found = [c for c in candidates if any(c.data is k for k in kept_data)]
+        if wanted not in (None, ""):
+            # CRSI 1930-1963 and 1262-1290: the value is tried as uri, id, (label,) directory
+            for key in _VALUE_KEYS.get(wtype, ("uri", "id", "label", "directory")):
+                picked = [o for o in found if str(o.data.get(key)) == str(wanted)]
+                if picked:
+                    found = picked
+                    break
+            else:
+                found = []
+        values = [_object_property(o, prop, None) if prop else o.uri for o in found]
+        pairs = [(v, o) for v, o in zip(values, found, strict=True) if v is not None]
+        return self.values(winp, [v for v, _ in pairs], [o for _, o in pairs])
+
+    def values(self, winp: dict[str, Any], values: list[str], objects: list[XnatObject]
+               ) -> ResolvedInput:
+        name, wtype = winp["name"], winp.get("type", "string")
+        for value in values:
+            _check_legal(name, value)
         if winp.get("multiple"):
-            values = [_object_value(o, prop) for o in found]
-            if required and not values:
-                raise ResolutionError(f"derived input {name!r}: no {what} matches {matcher!r}")
-            self.inputs[name] = ResolvedInput(name, wtype, values, found)
-            return
-        if len(found) > 1:
-            ids = ", ".join(o.ident for o in found)
-            raise ResolutionError(
-                f"derived input {name!r}: matcher {matcher!r} matches {len(found)} "
-                f"({ids}) {wtype} objects of {parent.obj.type} {parent.obj.ident}; a launch "
-                f"needs exactly one: pick one with --param {name}=ID or set multiple: true"
-            )
-        if not found:
+            return ResolvedInput(name, wtype, list(values), objects)
+        if len(values) == 1:
+            return ResolvedInput(name, wtype, values[0], objects)
+        required = winp.get("required", True) is not False
+        what = wtype + (f" of {objects[0].type}" if objects else "")
+        if not values:
             if required:
                 raise ResolutionError(
-                    f"derived input {name!r}: no {what} matches {matcher or '(no matcher)'!r}"
-                    + (f" with id {chosen!r}" if chosen is not None else "")
+                    f'Input "{name}" could not be resolved for this item. You might check the '
+                    f"JSONPath matchers in command.json and confirm that this item has {wtype} "
+                    "data."
                 )
-            self.inputs[name] = ResolvedInput(name, wtype, None)
-            return
-        self.inputs[name] = ResolvedInput(name, wtype, _object_value(found[0], prop), found)
+            return ResolvedInput(name, wtype, None)
+        ids = ", ".join(o.ident for o in objects) or ", ".join(values)
+        if required:
+            raise ResolutionError(
+                f'Input "{name}" does not have a unique, resolved value and multiple = true '
+                f"is not set in command.json: {len(values)} {what} objects match ({ids}); "
+                f"pick one with --param {name}=ID"
+            )
+        return ResolvedInput(name, wtype, None)
 
     @staticmethod
     def children(parent: XnatObject, wtype: str, name: str) -> list[XnatObject]:
-        if wtype == "Directory" and parent.type == "Resource":
-            return [parent]
         if wtype in parent.children:
             return parent.children[wtype]
-        raise ResolutionError(f"derived input {name!r}: a {wtype} cannot be derived from a "
-                              f"{parent.type}")
+        if wtype == "File[]" and "File" in parent.children:
+            return parent.children["File"]
+        _log.error("An input of type %s cannot be derived from an input of type %s (%s)",
+                   wtype, parent.type, name)
+        return []
 
-    def command_inputs(self) -> dict[str, str | list[str] | None]:
-        provided: dict[str, ResolvedInput] = {}
+    def command_input(self, cinp: dict[str, Any], parent: ResolvedInput | None
+                      ) -> ResolvedInput:
+        name, ctype = cinp["name"], cinp.get("type", "string")
+        key = replacement_key(cinp)
+        if parent is not None and isinstance(parent.value, list):
+            # the command input of a ``multiple`` derived input (CRSI 1697-1718)
+            values = list(parent.value)
+            self.command_values[name] = values
+            self.templates[key] = _java_list(values)
+            self.command_line[key] = multiple_for_command_line(cinp, values)
+            parent_key = f"#{parent.name}#"
+            self.templates[parent_key] = _java_list(values)
+            return ResolvedInput(name, ctype, values)
+        default = cinp.get("default-value")
+        value = None if default is None else str(default)
+        runtime = self.param(name)
+        if runtime is not None:
+            value = runtime
+        if parent is not None and parent.value is not None:
+            value = str(parent.value)
+        if ctype == "boolean":
+            chosen = cinp.get("true-value") if parse_boolean(value) else cinp.get("false-value")
+            if chosen is not None:
+                value = str(chosen)
+        _check_legal(name, value)
+        self.command_values[name] = value
+        self.command_line[key] = value_for_command_line(cinp, value or "")
+        return ResolvedInput(name, ctype, value)
+
+    def check_unique(self) -> None:
+        """CRSI 443-452: every required input must have a non-null value."""
+        missing = [n for n, r in self.inputs.items() if r.value is None and self.required(n)]
+        missing += [c["name"] for c in self.command.get("inputs", [])
+                    if c.get("required") and self.command_values.get(c["name"]) is None]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise ResolutionError(f"Missing values for required input{plural}: "
+                                  f"{', '.join(missing)}. Give them with --param NAME=VALUE")
+
+    def required(self, name: str) -> bool:
         for key in ("external-inputs", "derived-inputs"):
             for winp in self.wrapper.get(key, []):
-                target = winp.get("provides-value-for-command-input")
-                if target:
-                    provided[target] = self.inputs[winp["name"]]
-        values: dict[str, str | list[str] | None] = {}
-        for cinp in self.command.get("inputs", []):
-            name = cinp["name"]
-            value: str | list[str] | None
-            if name in provided:
-                if name in self.params and name not in self.inputs:
-                    raise ResolutionError(
-                        f"parameter {name!r} is set by wrapper input {provided[name].name!r}; "
-                        "a launch cannot override it"
-                    )
-                value = provided[name].value
-            else:
-                param = self.param(name)
-                default = cinp.get("default-value")
-                value = param if param is not None else (None if default is None
-                                                         else str(default))
-            value = self.check_type(cinp, value)
-            if cinp.get("required") and (value is None or value == "" or value == []):
-                raise ResolutionError(
-                    f"command input {name!r} is required and has no value: give "
-                    f"--param {name}=V"
-                )
-            values[name] = value
-        return values
-
-    @staticmethod
-    def check_type(cinp: dict[str, Any], value: str | list[str] | None
-                   ) -> str | list[str] | None:
-        if value is None or isinstance(value, list) or value == "":
-            return value
-        name, ctype = cinp["name"], cinp.get("type", "string")
-        if ctype == "number":
-            try:
-                float(value)
-            except ValueError as exc:
-                raise ResolutionError(f"command input {name!r}: {value!r} is not a number"
-                                      ) from exc
-        elif ctype == "boolean":
-            if value.lower() not in _TRUE | _FALSE:
-                raise ResolutionError(f"command input {name!r}: {value!r} is not true/false")
-        elif ctype in SELECT_TYPES:
-            allowed = [str(v) for v in cinp.get("select-values", [])]
-            chosen: list[str] = [value]
-            if ctype == "select-many":
-                try:
-                    parsed = json.loads(value)
-                except json.JSONDecodeError:
-                    parsed = value.split(",")
-                chosen = [str(v).strip() for v in (parsed if isinstance(parsed, list)
-                                                   else [parsed])]
-            bad = [v for v in chosen if v not in allowed]
-            if bad:
-                raise ResolutionError(f"command input {name!r}: {bad[0]!r} is not one of "
-                                      f"{allowed}")
-            return chosen if ctype == "select-many" else value
-        return value
+                if winp.get("name") == name:
+                    return winp.get("required", True) is not False
+        return False
 
 
-def _render(cinp: dict[str, Any], value: str | list[str] | None) -> str:
-    if cinp.get("type") == "boolean" and isinstance(value, str):
-        truthy = value.lower() in _TRUE
-        value = str(cinp.get("true-value", "true") if truthy else cinp.get("false-value",
-                                                                            "false"))
-    if value is None or value == "" or value == []:
-        return ""
-    flag = cinp.get("command-line-flag") or ""
-    sep = cinp.get("command-line-separator")
-    sep = " " if sep is None else sep
-    if isinstance(value, list):
-        delimiter = cinp.get("multiple-delimiter") or "quoted-space"
-        if delimiter == "flag" and flag:
-            return " ".join(f"{flag}{sep}{v}" for v in value)
-        if delimiter == "comma":
-            joined = ",".join(value)
-        elif delimiter == "space":
-            joined = " ".join(value)
+def _mounts(command: dict[str, Any], wrapper: dict[str, Any], inputs: dict[str, ResolvedInput],
+            templates: dict[str, str]) -> list[ResolvedMount]:
+    fed: dict[str, ResolvedInput] = {}
+    for key in ("external-inputs", "derived-inputs"):
+        for winp in wrapper.get(key, []):
+            mount = winp.get("provides-files-for-command-mount")
+            if mount:
+                fed[mount] = inputs[winp["name"]]
+    mounts: list[ResolvedMount] = []
+    for mount in command.get("mounts", []):
+        path = fill_template(mount["path"], templates) or mount["path"]
+        source = fed.get(mount["name"])
+        if source is None:
+            # CRSI 2591-2592, 2652-2669: nobody feeds it: a fresh writable build folder
+            mounts.append(ResolvedMount(mount["name"], path, None, writable=True))
+            continue
+        obj = source.obj
+        if obj is None or obj.directory is None:
+            raise ResolutionError(
+                f'mount "{mount["name"]}": input "{source.name}"\'s XnatModelObject value is '
+                "null (it resolved to no single archive object)"
+            )
+        host = obj.directory
+        if bool(mount.get("writable")):
+            # CRSI 2733-2757: a writable mount gets a copy of the files in a build folder
+            mounts.append(ResolvedMount(mount["name"], path, None, writable=True,
+                                        fed_by=source.name, copy_from=host))
         else:
-            joined = " ".join(f'"{v}"' for v in value)
-        return f"{flag}{sep}{joined}" if flag else joined
-    return f"{flag}{sep}{value}" if flag else value
+            mounts.append(ResolvedMount(mount["name"], path, host, writable=False,
+                                        fed_by=source.name))
+    return mounts
 
 
-def _substitute(text: str, replacements: dict[str, str]) -> str:
-    for key, value in replacements.items():
-        text = text.replace(key, value)
-    return text
+def _outputs(command: dict[str, Any], wrapper: dict[str, Any], templates: dict[str, str]
+             ) -> list[ResolvedOutput]:
+    outputs = {o["name"]: o for o in command.get("outputs", [])}
+    resolved: list[ResolvedOutput] = []
+    for handler in wrapper.get("output-handlers", []):
+        output = outputs.get(handler.get("accepts-command-output", ""))
+        if output is None:
+            raise ResolutionError(f"Command wrapper output handler \"{handler.get('name')}\" "
+                                  "has no resolved output to handle.")
+        resolved.append(ResolvedOutput(
+            name=f"{output['name']}:{handler['name']}", handler=handler["name"],
+            mount=output["mount"], path=fill_template(output.get("path"), templates) or "",
+            required=output.get("required") is True,
+            type=handler.get("type", "Resource"),
+            parent=handler.get("as-a-child-of") or handler.get("as-a-child-of-wrapper-input")
+            or "",
+            label=fill_template(handler.get("label"), templates),
+            description=fill_template(handler.get("description"), templates),
+            format=fill_template(handler.get("format"), templates),
+            content=fill_template(handler.get("content"), templates),
+            tags=[fill_template(t, templates) or "" for t in handler.get("tags") or []],
+        ))
+    return resolved
 
 
 def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
@@ -401,7 +642,8 @@ def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
         :func:`xnatpic.xnat.archive.load_session` or
         :func:`~xnatpic.xnat.archive.load_project`).
     params : dict of str to str, optional
-        Launch parameters by wrapper-input or command-input name.
+        Launch values by input name (XNAT's launch parameters). A name no input has is
+        ignored by XNAT; here it is logged as a warning.
 
     Returns
     -------
@@ -410,66 +652,32 @@ def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
     Raises
     ------
     ResolutionError
-        When an input cannot be resolved (nothing or several objects match, a required
-        value is missing, a value has the wrong type, an unknown parameter is given).
+        When an input cannot be resolved as the Container Service would fail it (nothing
+        or several objects for a required input, a required value missing).
     IllegalValueError
         When a value contains ``;``, ``&&``, ``||``, a backtick or ``(``.
     """
     resolver = _Resolver(command, wrapper, root, params or {})
-    root_taken = False
-    for winp in wrapper.get("external-inputs", []):
-        root_taken = resolver.external(winp, root_taken)
-    for winp in wrapper.get("derived-inputs", []):
-        resolver.derived(winp)
-    command_values = resolver.command_inputs()
+    resolver.run()
     unused = sorted(set(resolver.params) - resolver.used)
     if unused:
         known = sorted({i["name"] for i in command.get("inputs", [])} | set(resolver.inputs))
-        raise ResolutionError(f"unknown parameter(s) {unused}; this wrapper takes {known}")
-    for name, resolved in resolver.inputs.items():
-        _check_legal(name, resolved.value)
-    for name, value in command_values.items():
-        _check_legal(name, value)
-
-    replacements: dict[str, str] = {}
-    for cinp in command.get("inputs", []):
-        key = cinp.get("replacement-key") or f"#{cinp['name']}#"
-        replacements[key] = _render(cinp, command_values[cinp["name"]])
-    for name, resolved in resolver.inputs.items():
-        winp_key = f"#{name}#"
-        if winp_key not in replacements and isinstance(resolved.value, str):
-            replacements[winp_key] = resolved.value
-    line = " ".join(_substitute(command.get("command-line", ""), replacements).split())
+        _log.warning("parameter(s) %s match no input and are ignored, as XNAT ignores them; "
+                     "this wrapper takes %s", unused, known)
+    templates = resolver.templates
+    line = command.get("command-line") or ""
+    for key, value in resolver.command_line.items():
+        line = line.replace(key, value)
     try:
         arguments = shlex.split(line)
     except ValueError as exc:
         raise ResolutionError(f"command line {line!r} cannot be split: {exc}") from exc
-
-    fed: dict[str, ResolvedInput] = {}
-    for key in ("external-inputs", "derived-inputs"):
-        for winp in wrapper.get(key, []):
-            mount = winp.get("provides-files-for-command-mount")
-            if mount:
-                fed[mount] = resolver.inputs[winp["name"]]
-    mounts: list[ResolvedMount] = []
-    for mount in command.get("mounts", []):
-        source = fed.get(mount["name"])
-        host = None
-        if source is not None:
-            obj = source.obj
-            if obj is None or obj.directory is None:
-                raise ResolutionError(
-                    f"mount {mount['name']!r}: input {source.name!r} holds no archive folder"
-                )
-            host = obj.directory.parent if obj.type == "File" else obj.directory
-        mounts.append(ResolvedMount(
-            mount["name"], mount["path"], host,
-            writable=source is None, fed_by=source.name if source else None,
-        ))
-    env = {k: _substitute(str(v), replacements)
+    env = {fill_template(k, templates) or k: fill_template(str(v), templates) or ""
            for k, v in (command.get("environment-variables") or {}).items()}
     return ResolvedCommand(
         command=command, wrapper=wrapper, wrapper_inputs=resolver.inputs,
-        command_inputs=command_values, command_line=line, arguments=arguments,
-        mounts=mounts, environment=env,
+        command_inputs=resolver.command_values, command_line=line, arguments=arguments,
+        mounts=_mounts(command, wrapper, resolver.inputs, templates), environment=env,
+        working_directory=fill_template(command.get("working-directory"), templates),
+        outputs=_outputs(command, wrapper, templates),
     )
