@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xnatpic import __version__
 from xnatpic.errors import SelectionError, UnsupportedDataError, XnatpicError
@@ -26,14 +26,21 @@ from xnatpic.paravision.dataset import Reco, Study, open_dataset
 from xnatpic.paravision.jcamp import ParameterSet
 from xnatpic.paravision.series import classify_reco, load_series
 
+if TYPE_CHECKING:
+    from xnatpic.dicom.routing import XnatRouting
+
 __all__ = [
     "FORMATS",
+    "MIN_SALT_LENGTH",
     "SALT_VARIABLE",
     "ConversionReport",
     "RecoResult",
+    "SaltError",
     "convert_study",
+    "deidentified_output_labels",
     "deidentify_salt",
     "output_labels",
+    "require_deidentify_salt",
     "sanitize_label",
 ]
 
@@ -105,21 +112,44 @@ def _text(params: ParameterSet | None, *names: str) -> str | None:
     return None if params is None else params.text(*names)
 
 
-def output_labels(study: Study) -> tuple[str, str]:
-    """Subject and session folder names of a study (from subject, else first visu_pars)."""
-    visu = None
+def _first_visu(study: Study) -> ParameterSet | None:
     for scan in study.scans:
         for reco in scan.recos:
             if (reco.path / "visu_pars").is_file():
-                visu = reco.visu_pars
-                break
-        if visu is not None:
-            break
+                return reco.visu_pars
+    return None
+
+
+def output_labels(study: Study) -> tuple[str, str]:
+    """Subject and session folder names of a study (from subject, else first visu_pars)."""
+    visu = _first_visu(study)
     subject = (_text(study.subject, "SUBJECT_id") or _text(visu, "VisuSubjectId")
                or _text(study.subject, "SUBJECT_name_string") or "subject")
     session = (_text(visu, "VisuStudyId") or _text(study.subject, "SUBJECT_study_name")
                or study.name)
     return sanitize_label(subject, "subject"), sanitize_label(session, "session")
+
+
+def deidentified_output_labels(study: Study, salt: str) -> tuple[str, str]:
+    """The pseudonym and study pseudonym the de-identified DICOM of ``study`` carries
+    (PatientID and StudyID), as folder names: nothing in the output path names the animal
+    or the study.
+
+    The study and subject are keyed as :mod:`xnatpic.dicom.deidentify` keys them (study:
+    VisuStudyUid, SUBJECT_study_instance_uid, VisuStudyId, the folder name; subject:
+    VisuSubjectId, SUBJECT_id, VisuSubjectName, SUBJECT_name_string).
+    """
+    from xnatpic.dicom.deidentify import DeidentifyProfile
+
+    visu = _first_visu(study)
+    study_key = (_text(visu, "VisuStudyUid") or _text(study.subject,
+                                                      "SUBJECT_study_instance_uid")
+                 or _text(visu, "VisuStudyId") or study.name)
+    subject_key = (_text(visu, "VisuSubjectId") or _text(study.subject, "SUBJECT_id")
+                   or _text(visu, "VisuSubjectName")
+                   or _text(study.subject, "SUBJECT_name_string") or "")
+    profile = DeidentifyProfile(salt=salt)
+    return profile.pseudonym(study_key, subject_key), profile.study_pseudonym(study_key)
 
 
 def _reco_dir_name(reco: Reco) -> str:
@@ -131,12 +161,50 @@ def _reco_dir_name(reco: Reco) -> str:
 SALT_VARIABLE = "XNATPIC_DEIDENTIFY_SALT"
 
 
+#: Fewest characters of a salt: a short one can be found by trying every salt against
+#: one known animal's pseudonym, which then unmasks every other animal.
+MIN_SALT_LENGTH = 16
+
+
+class SaltError(XnatpicError):
+    """``--deidentify`` without a usable secret salt."""
+
+
 def deidentify_salt() -> str:
     """The de-identification salt from the environment (never from the command line)."""
     return os.environ.get(SALT_VARIABLE, "")
 
 
-def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tuple[int, list[str]]:
+def require_deidentify_salt() -> str:
+    """The salt of ``--deidentify``, refusing a missing or short one.
+
+    Pseudonyms, UIDs and the date shift are keyed hashes of the original values; with no
+    salt (or a guessable one) anyone holding the original data recomputes them and links
+    the de-identified data back to the animal.
+
+    Raises
+    ------
+    SaltError
+        Naming :data:`SALT_VARIABLE` and what to set it to.
+    """
+    salt = deidentify_salt()
+    if not salt.strip():
+        raise SaltError(
+            f"--deidentify needs a secret salt in the environment variable {SALT_VARIABLE} "
+            f"(at least {MIN_SALT_LENGTH} characters, kept by the data steward; e.g. "
+            f"export {SALT_VARIABLE}=$(openssl rand -hex 16)); without it anyone holding the "
+            "original data can recompute the pseudonyms, UIDs and date shifts. The same salt "
+            "gives the same pseudonyms on every run")
+    if len(salt) < MIN_SALT_LENGTH:
+        raise SaltError(
+            f"{SALT_VARIABLE} holds {len(salt)} characters; a de-identification salt needs at "
+            f"least {MIN_SALT_LENGTH} (e.g. $(openssl rand -hex 16)): a short one can be found "
+            "by trying them all against one known animal")
+    return salt
+
+
+def _write(reco_path: str, destination: str, fmt: str, deidentify: bool,
+           routing: XnatRouting | None = None) -> tuple[int, list[str]]:
     """Worker: convert one reco folder into ``destination`` (atomically)."""
     study = open_dataset(reco_path)
     reco = study.scans[0].recos[0]
@@ -157,7 +225,7 @@ def _write(reco_path: str, destination: str, fmt: str, deidentify: bool) -> tupl
 
             profile = DeidentifyProfile(salt=deidentify_salt()) if deidentify else None
             written = write_dicom_series(series, staging, enhanced=(fmt == "enhanced"),
-                                         deidentify=profile)
+                                         deidentify=profile, routing=routing)
             files = [f for w in written for f in w.files]
             uids = [w.series_instance_uid for w in written]
         if final.exists():
@@ -230,6 +298,7 @@ def convert_study(
     deidentify: bool = False,
     on_progress: Callable[[RecoResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    routing: XnatRouting | None = None,
 ) -> ConversionReport:
     """Convert every image reco of a ParaVision study.
 
@@ -238,7 +307,9 @@ def convert_study(
     source : str or Path
         Study, scan or reco folder, or a zip of one.
     output : str or Path
-        Root of the output tree ``<subject>/<session>/<scan>[-<reco>]/``.
+        Root of the output tree ``<subject>/<session>/<scan>[-<reco>]/`` (with
+        ``deidentify``: the pseudonym and the study pseudonym the DICOM carries, never the
+        animal or study name).
     fmt : {"dicom", "enhanced", "nifti"}
         Classic MR Image Storage, Enhanced MR Image Storage, or NIfTI-1.
     scans : iterable of str, optional
@@ -246,11 +317,15 @@ def convert_study(
     jobs : int
         Recos converted in parallel (processes).
     deidentify : bool
-        Apply the de-identification profile (DICOM only).
+        Apply the de-identification profile (DICOM only); needs the salt
+        (:func:`require_deidentify_salt`).
     on_progress : callable, optional
         Called with each :class:`RecoResult` as it completes.
     on_start : callable, optional
         Called once with the number of recos to convert.
+    routing : XnatRouting, optional
+        Project, subject and session written into PatientComments for XNAT's DICOM
+        routing (DICOM only).
 
     Returns
     -------
@@ -261,12 +336,16 @@ def convert_study(
     ------
     NotParaVisionError, UnsafeArchiveError
         When the source itself cannot be opened; per-reco problems are reported instead.
+    SaltError
+        With ``deidentify`` and no usable salt.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    salt = require_deidentify_salt() if deidentify else ""
     output = Path(output)
     with open_dataset(source) as study:
-        subject, session = output_labels(study)
+        subject, session = (deidentified_output_labels(study, salt) if deidentify
+                            else output_labels(study))
         todo, results = _plan(study, scans)
         report = ConversionReport(str(source), str(output), fmt, results=results)
         for r in results:
@@ -279,7 +358,7 @@ def convert_study(
         jobs_list = [(reco, base / _reco_dir_name(reco)) for reco in todo]
         if jobs <= 1 or len(jobs_list) <= 1:
             for reco, dest in jobs_list:
-                result = _run_one(reco, dest, fmt, deidentify)
+                result = _run_one(reco, dest, fmt, deidentify, routing)
                 report.results.append(result)
                 if on_progress:
                     on_progress(result)
@@ -291,7 +370,7 @@ def convert_study(
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = [
                     (reco, dest, time.perf_counter(),
-                     pool.submit(_write, str(reco.path), str(dest), fmt, deidentify))
+                     pool.submit(_write, str(reco.path), str(dest), fmt, deidentify, routing))
                     for reco, dest in jobs_list
                 ]
                 for reco, dest, start, future in futures:
@@ -307,10 +386,11 @@ def _sort_key(text: str) -> tuple[int, int | str]:
     return (0, int(text)) if text.isdigit() else (1, text)
 
 
-def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool) -> RecoResult:
+def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool,
+             routing: XnatRouting | None) -> RecoResult:
     start = time.perf_counter()
     return _collect(reco, dest, start,
-                    lambda: _write(str(reco.path), str(dest), fmt, deidentify), fmt)
+                    lambda: _write(str(reco.path), str(dest), fmt, deidentify, routing), fmt)
 
 
 def _collect(reco: Reco, dest: Path, start: float, call: Callable[[], tuple[int, list[str]]],

@@ -22,7 +22,7 @@ from xnatpic.xnat.archive import load_session
 _PHANTOM_ID = "xnatpic^phantom"
 ANIMAL = "K9Z7Q-mouse"
 DATE_STRINGS = ("20240115", "2024-01-15", "15 Jan 2024", "2024_01_15")
-SALT = "test-salt-1"
+SALT = "test-salt-1-0123456789"
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_archive_same_salt_same_labels_and_resume(identified_study: Path, tmp_pa
     again = _upload(identified_study, tmp_path, "--archive", str(archive))
     assert [(s["subject"], s["session"], s["status"]) for s in again["sessions"]] == \
         [(row["subject"], row["session"], "complete")]
-    monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "another-salt")
+    monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "another-salt-0123456789")
     (other,) = build_plans(discover_sources([identified_study]), "PRECLIN",
                            deidentify=True, salt="another-salt")
     assert other.subject != row["subject"] and other.session != row["session"]
@@ -128,7 +128,9 @@ def test_identifying_template_refused(identified_study: Path, template: str) -> 
 
 
 def test_identifying_template_exits_non_zero(identified_study: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", SALT)
     rc = main(["upload", str(identified_study), "--project", "P", "--deidentify",
                "--archive", str(tmp_path / "a"), "--session-template", "{animal_id}_{date}"])
     assert rc != 0

@@ -46,7 +46,7 @@ class TestMetadata:
         path = tmp_path / "m.json"
         path.write_text(json.dumps([{"key": "a", "sex": "F"}, {"key": "typo", "sex": "M"}]))
         meta = load_metadata(path)
-        assert meta.lookup("a").subject == {"sex": "F"}
+        assert meta.lookup("a").subject == {"sex": "female"}
         assert meta.unused() == ["typo"]
 
     @pytest.mark.parametrize(("text", "match"), [
@@ -101,7 +101,7 @@ class TestDiscovery:
             zf.writestr("notes.txt", "hello")
         (source,) = discover_sources([tmp_path / "in"])
         assert source.kind == "dicom"
-        assert "notes.zip: not a ParaVision archive, skipped" in caplog.text
+        assert "notes.zip: a zip holding no ParaVision study" in caplog.text
         with pytest.raises(SourceError, match=r"notes\.zip: cannot read the ParaVision study"):
             discover_sources([junk])
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from xnatpic.conversion import deidentify_salt
+from xnatpic.conversion import require_deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.upload import (
     ArchiveTarget,
@@ -33,19 +34,19 @@ from xnatpic.upload import (
     SessionPlan,
     SessionResult,
     UploadReport,
-    build_plans,
-    discover_sources,
     load_metadata,
     parse_dicom_node,
     upload_sessions,
 )
+from xnatpic.upload.discover import Problem, discover
 from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.labels import DEFAULT_SUBJECT_TEMPLATE
+from xnatpic.upload.planning import plan_sources
 from xnatpic.upload.runner import session_state
 
 __all__ = ["add_parser", "run"]
 
-_STYLE = {"uploaded": "green", "complete": "cyan", "failed": "red"}
+_STYLE = {"uploaded": "green", "complete": "cyan", "skipped": "yellow", "failed": "red"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,8 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "convert and send them: to an XNAT server (--server or XNAT_HOST; credentials from "
         "XNAT_USER/XNAT_PASS or ~/.netrc, never on the command line), to a local archive "
         "(--archive, the default without a server) or to a DICOM node. Re-running skips "
-        "complete sessions and finishes partial ones. Exit 0 when every session is complete, "
-        "1 when any failed, 2 on usage errors.",
+        "complete sessions and finishes partial ones. Every study found is a row of the "
+        "table and the report: uploaded, complete, skipped (with the reason) or failed "
+        "(with the error); one study that cannot be read fails alone. Exit 0 when no study "
+        "failed, 1 when any failed, 2 on usage errors.",
     )
     p.add_argument("sources", nargs="+", type=Path, metavar="SRC",
                    help="folders searched recursively, study folders or zips")
@@ -104,17 +107,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _plan_table(plans: list[SessionPlan], destination: str, states: list[str]) -> Table:
+def _plan_table(plans: list[SessionPlan], destination: str, states: list[str],
+                problems: list[Problem], project: str) -> Table:
     table = Table(title=f"xnatpic upload plan → {destination}")
     for column in ("source", "kind", "subject", "session", "fields", "raw", "action"):
         table.add_column(column)
+    rows: list[tuple[str, ...]] = []
     for plan, state in zip(plans, states, strict=True):
         fields = ", ".join(f"{k}={v}" for k, v in {**plan.subject_fields,
                                                    **plan.session_fields}.items())
         raw = "yes" if plan.raw and plan.source.kind == "paravision" else "no"
-        table.add_row(str(plan.source.path), plan.source.kind, plan.subject, plan.session,
-                      fields, raw, state)
-    table.caption = f"{len(plans)} session(s) in project {plans[0].project}" if plans else ""
+        rows.append((str(plan.source.path), plan.source.kind, plan.subject, plan.session,
+                     fields, raw, state))
+    for problem in problems:
+        style = _STYLE[problem.status]
+        rows.append((str(problem.path), problem.kind, "", "", "", "",
+                     f"[{style}]{problem.status}: {escape(problem.reason)}[/]"))
+    for row in sorted(rows):
+        table.add_row(*row)
+    caption = f"{len(plans)} session(s) in project {project}"
+    if problems:
+        caption += ", " + ", ".join(f"{n} {status}" for status in ("skipped", "failed")
+                                    if (n := sum(p.status == status for p in problems)))
+    table.caption = caption
     return table
 
 
@@ -124,9 +139,10 @@ def _result_table(report: UploadReport) -> Table:
                    "seconds", "detail"):
         table.add_column(column)
     for r in report.results:
-        table.add_row(r.subject, r.session, f"[{_STYLE[r.status]}]{r.status}[/]",
+        table.add_row(r.subject or "-", r.session or Path(r.source).name,
+                      f"[{_STYLE[r.status]}]{r.status}[/]",
                       str(r.scans_sent), str(r.scans_present), f"{r.bytes_sent / 1e6:.1f}",
-                      f"{r.seconds:.1f}", r.error or "")
+                      f"{r.seconds:.1f}", escape(r.error or ""))
     table.caption = ", ".join(f"{n} {k}" for k, n in report.counts().items())
     return table
 
@@ -170,33 +186,45 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.retries < 1:
         err.print("xnatpic upload: error: --jobs and --retries must be at least 1")
         return 2
-    sources = discover_sources(args.sources)
-    plans = build_plans(sources, args.project, metadata=(meta := load_metadata(args.metadata)),
-                        subject_template=args.subject_template,
-                        session_template=args.session_template,
-                        raw=not (args.no_raw or args.deidentify),
-                        deidentify=args.deidentify, salt=deidentify_salt())
+    salt = require_deidentify_salt() if args.deidentify else ""
+    found = discover(args.sources)
+    meta = load_metadata(args.metadata)
+    planned = plan_sources(found.sources, args.project, metadata=meta,
+                           subject_template=args.subject_template,
+                           session_template=args.session_template,
+                           raw=not (args.no_raw or args.deidentify),
+                           deidentify=args.deidentify, salt=salt)
+    plans, problems = planned.plans, [*found.problems, *planned.problems]
     for key in meta.unused():
         err.print(f"[yellow]xnatpic upload: metadata row {key!r} matches no study[/]")
     target, destination = _target(args, err)  # type: ignore[misc]
+    failing = any(p.status == "failed" for p in problems)
     if args.dry_run:
         states = _states(plans, target, err)
         if args.json:
-            print(json.dumps({"destination": destination, "sessions": [
-                {**p.to_dict(), "action": s} for p, s in zip(plans, states, strict=True)]},
-                indent=2))
+            rows = [{**p.to_dict(), "action": s} for p, s in zip(plans, states, strict=True)]
+            rows += [{"source": str(p.path), "kind": p.kind, "project": args.project,
+                      "action": p.status, "reason": p.reason} for p in problems]
+            print(json.dumps({"destination": destination,
+                              "sessions": sorted(rows, key=lambda r: r["source"])}, indent=2))
         else:
-            Console().print(_plan_table(plans, destination, states))
-        return 0
-    report = _upload(plans, target, destination, args, err)
+            Console().print(_plan_table(plans, destination, states, problems, args.project))
+        return 1 if failing else 0
+    if plans:
+        report = _upload(plans, target, destination, args, err)
+    else:
+        target.close()  # type: ignore[attr-defined]
+        report = UploadReport(destination, args.project)
+    report.add_problems(problems)
     path = args.report or Path("xnatpic-upload-report.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     err.print(_result_table(report))
     err.print(f"report: {path}")
     for failure in report.failed:
-        print(f"xnatpic upload: {failure.subject}/{failure.session} failed: {failure.error}",
-              file=sys.stderr)
+        what = (f"{failure.subject}/{failure.session}" if failure.session
+                else failure.source)
+        print(f"xnatpic upload: {what} failed: {failure.error}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

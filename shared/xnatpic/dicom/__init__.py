@@ -8,6 +8,7 @@ The mapping is data: one table per DICOM module in :mod:`xnatpic.dicom.modules` 
 from __future__ import annotations
 
 from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.routing import XnatRouting
 from xnatpic.dicom.writer import WrittenSeries, write_dicom_series
 
-__all__ = ["DeidentifyProfile", "WrittenSeries", "write_dicom_series"]
+__all__ = ["DeidentifyProfile", "WrittenSeries", "XnatRouting", "write_dicom_series"]

@@ -27,6 +27,7 @@ from xnatpic.dicom.engine import (
 from xnatpic.dicom.modules import CLASSIC_MR_IOD
 from xnatpic.dicom.part10 import EncodedDataset, write_part10
 from xnatpic.dicom.private import apply_private, private_values
+from xnatpic.dicom.routing import apply_routing
 
 __all__ = ["image_dataset", "series_template", "write_classic"]
 
@@ -44,8 +45,10 @@ def series_template(ctx: SeriesContext, modules: tuple[Module, ...], *,
     for module in modules:
         apply_rows(template, series_rows(module), ctx, module=module)
     apply_private(template, ctx, per_image=False)
-    if deidentify and ctx.deidentify is not None:
-        deidentify_dataset(template, ctx)
+    if deidentify:
+        if ctx.deidentify is not None:
+            deidentify_dataset(template, ctx)
+        apply_routing(template, ctx.routing)
     return template
 
 

@@ -23,6 +23,7 @@ from xnatpic.paravision.series import Image, ImageSeries
 
 if TYPE_CHECKING:
     from xnatpic.dicom.deidentify import DeidentifyProfile
+    from xnatpic.dicom.routing import XnatRouting
 
 __all__ = ["CONDITIONS", "IMAGE_VALUES", "PARAMETER_SETS", "SERIES_VALUES", "Frame",
            "SeriesContext"]
@@ -74,6 +75,8 @@ class SeriesContext:
         Enhanced MR (multi-frame) rather than classic MR.
     deidentify : DeidentifyProfile or None
         The de-identification profile, when one applies.
+    routing : XnatRouting or None
+        Project, subject and session written for XNAT's DICOM routing.
     """
 
     series: ImageSeries
@@ -83,6 +86,7 @@ class SeriesContext:
     pixels: PixelEncoding
     enhanced: bool = False
     deidentify: DeidentifyProfile | None = None
+    routing: XnatRouting | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

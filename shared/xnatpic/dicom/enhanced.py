@@ -24,6 +24,7 @@ from xnatpic.dicom.engine import Module, element, evaluate_rows, image_rows
 from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, PER_FRAME_ONLY
 from xnatpic.dicom.part10 import write_dataset
 from xnatpic.dicom.private import add_creator, apply_private, frame_sequence
+from xnatpic.dicom.routing import apply_routing
 
 __all__ = ["functional_groups", "write_enhanced"]
 
@@ -108,6 +109,7 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
     ds["PerFrameFunctionalGroupsSequence"] = DataElement(
         0x52009230, "SQ", Sequence(per_frame))
     deidentify_dataset(ds, ctx)  # no-op without a profile; dates in frames shift too
+    apply_routing(ds, ctx.routing)
     ds[_PIXEL_DATA] = DataElement(
         _PIXEL_DATA, "OW", b"".join(f.encoded.pixels.tobytes() for f in frames))
     path = out_dir / f"{ctx.package}-enhanced.dcm"

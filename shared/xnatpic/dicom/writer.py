@@ -21,6 +21,7 @@ from xnatpic.dicom.engine import resolve
 from xnatpic.dicom.enhanced import write_enhanced
 from xnatpic.dicom.modules import GENERAL_SERIES
 from xnatpic.dicom.pixels import choose_encoding
+from xnatpic.dicom.routing import XnatRouting
 from xnatpic.dicom.sidecar import write_sidecar
 from xnatpic.dicom.transforms import text
 from xnatpic.dicom.uids import SeriesUids
@@ -84,7 +85,8 @@ def _study_source(ctx_params: dict) -> str:
 
 
 def write_dicom_series(series: ImageSeries, out_dir: Path, *, enhanced: bool = False,
-                       deidentify: DeidentifyProfile | None = None) -> list[WrittenSeries]:
+                       deidentify: DeidentifyProfile | None = None,
+                       routing: XnatRouting | None = None) -> list[WrittenSeries]:
     """Write a reco as DICOM: one series per slice package, with JSON sidecars.
 
     Parameters
@@ -97,6 +99,9 @@ def write_dicom_series(series: ImageSeries, out_dir: Path, *, enhanced: bool = F
         One Enhanced MR Image Storage file per series instead of classic MR files.
     deidentify : DeidentifyProfile or None
         Apply the animal de-identification profile.
+    routing : XnatRouting or None
+        Write ``Project: Subject: Session:`` into PatientComments for XNAT's DICOM routing
+        (after de-identification: give it the pseudonymised labels).
 
     Returns
     -------
@@ -131,7 +136,8 @@ def write_dicom_series(series: ImageSeries, out_dir: Path, *, enhanced: bool = F
             subject_position=str(reco.visu_pars.get("VisuSubjectPosition", "")),
             salt=None if deidentify is None else deidentify.salt,
         )
-        ctx = SeriesContext(series, package, images, uids, encoding, enhanced, deidentify)
+        ctx = SeriesContext(series, package, images, uids, encoding, enhanced, deidentify,
+                            routing)
         if enhanced:
             files, indices = write_enhanced(ctx, out_dir)
         else:

@@ -19,17 +19,21 @@ a truncated file counted.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
-from xnatpic.upload.errors import ProjectNotFoundError, TransientError
+from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
+from xnatpic.upload.retry import os_error
 from xnatpic.upload.target import MANIFEST_NAME
 from xnatpic.xnat.archive import METADATA_NAME
 
 __all__ = ["STUDY_UID_FIELD", "ArchiveTarget", "session_json_fields"]
+
+_log = logging.getLogger(__name__)
 
 #: The session field holding the StudyInstanceUID the session was created for.
 STUDY_UID_FIELD = "xnatpic_study_uid"
@@ -61,22 +65,37 @@ def session_json_fields(subject: dict[str, str], session: dict[str, str]
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
-    """Copy through a hidden partial file; an OSError (full or dropped network share) is
-    reported as transient: the copy is idempotent, so the runner may retry it."""
+    """Copy through a hidden partial file, removed when the copy fails. A failure a retry
+    may fix (a dropped network share) is a TransientError (the copy is idempotent, so the
+    runner retries it); a full disk or a read-only folder is not retried
+    (:func:`xnatpic.upload.retry.os_error`)."""
     partial = destination.with_name(f".{destination.name}.partial")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, partial)
         partial.replace(destination)
     except OSError as exc:
-        raise TransientError(f"{destination}: {exc.strerror or exc}") from exc
+        _discard(partial)
+        raise os_error(destination, exc) from exc
 
 
 def _atomic_write(destination: Path, text: str) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(destination)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(destination)
+    except OSError as exc:
+        _discard(partial)
+        raise os_error(destination, exc) from exc
+
+
+def _discard(partial: Path) -> None:
+    """Remove a partial file left by a failed write (nothing half-written stays)."""
+    try:
+        partial.unlink(missing_ok=True)
+    except OSError as exc:  # e.g. the folder became unreachable: name it, keep the error
+        _log.warning("%s: cannot remove the partial file: %s", partial, exc.strerror or exc)
 
 
 class ArchiveTarget:

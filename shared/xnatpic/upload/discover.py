@@ -5,8 +5,15 @@
   descend into a study.
 * DICOM files (Part 10, ``DICM`` preamble) found anywhere else are grouped by
   StudyInstanceUID: one study, one session, whatever folders its files are spread over.
-  DICOM of a study also found as ParaVision (e.g. ParaVision's own export) is skipped
-  with a warning: the converted study is the same session.
+  DICOM of a study also found as ParaVision (e.g. ParaVision's own export) is skipped:
+  the converted study is the same session.
+
+Nothing found is dropped silently: what cannot be uploaded below a folder is a
+:class:`Problem`, ``failed`` (a corrupt or unsafe zip, a study whose ``subject`` file
+cannot be read, a DICOM file that cannot be parsed) or ``skipped`` (a zip holding no
+ParaVision study, a DICOM export of a converted study), and the upload reports it as a
+row of its own while the other studies go on. A path named on the command line that
+cannot be read is refused before anything is sent (:class:`SourceError`).
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from xnatpic.errors import XnatpicError
+from xnatpic.errors import NotParaVisionError, XnatpicError
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.upload.errors import SourceError
 
-__all__ = ["Source", "discover_sources", "is_paravision_study"]
+__all__ = ["Discovery", "Problem", "Source", "discover", "discover_sources",
+           "is_paravision_study"]
 
 _log = logging.getLogger(__name__)
 _ARCHIVES = (".zip", ".pvdatasets")
@@ -82,6 +90,35 @@ class Source:
                 for p in self.path.rglob("*") if p.is_file())
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Something found below the paths that is not uploaded, and why.
+
+    Attributes
+    ----------
+    path : Path
+    kind : {"paravision", "dicom"}
+    status : {"failed", "skipped"}
+        ``failed``: the data cannot be read (the upload exits 1); ``skipped``: not
+        something to upload, or uploaded another way.
+    reason : str
+        One actionable sentence naming the file.
+    """
+
+    path: Path
+    kind: str
+    status: str
+    reason: str
+
+
+@dataclass
+class Discovery:
+    """The studies found below the paths and what was found but is not uploaded."""
+
+    sources: list[Source] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
 def is_paravision_study(path: Path) -> bool:
     """Whether a folder is a ParaVision study (``subject`` file or scan folders)."""
     if not path.is_dir():
@@ -93,7 +130,8 @@ def is_paravision_study(path: Path) -> bool:
 
 
 def _is_archive(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in _ARCHIVES and zipfile.is_zipfile(path)
+    """A ``.zip`` / ``.PvDatasets`` file, readable or not (a corrupt one is reported)."""
+    return path.is_file() and path.suffix.lower() in _ARCHIVES
 
 
 def _text(value: object) -> str:
@@ -151,6 +189,13 @@ def _session_default(fields: dict[str, str]) -> None:
 
 
 def _read_header(path: Path) -> pydicom.Dataset | None:
+    """The header of a Part 10 file; None for a file that is not DICOM at all.
+
+    Raises
+    ------
+    SourceError
+        When the file cannot be opened, or has the ``DICM`` preamble but cannot be parsed.
+    """
     try:
         with path.open("rb") as fh:
             fh.seek(128)
@@ -158,52 +203,106 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
                 return None
         return pydicom.dcmread(path, stop_before_pixels=True,
                                specific_tags=[*_DICOM_FIELDS, *_SERIES_TAGS])
-    except (OSError, InvalidDicomError) as exc:
-        _log.warning("%s: not readable as DICOM (%s); ignored", path, exc)
-        return None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc}); its study would "
+                          "be uploaded without it") from exc
+    except (InvalidDicomError, ValueError, EOFError) as exc:
+        raise SourceError(f"{path}: a DICOM file that cannot be parsed ({exc}); its study "
+                          "would be uploaded without it") from exc
 
 
-def _walk(root: Path, studies: list[Path], dicom_files: list[Path]) -> None:
+def _unreadable(path: Path, exc: OSError) -> Problem:
+    return Problem(path, "paravision", "failed",
+                   f"{path}: cannot be searched ({exc.strerror or exc}); studies below it "
+                   "are not uploaded")
+
+
+def _walk(root: Path, studies: list[Path], dicom_files: list[Path],
+          problems: list[Problem]) -> None:
     if _is_archive(root):
         studies.append(root)
         return
     if root.is_file():
         dicom_files.append(root)
         return
-    if is_paravision_study(root):
+    try:
+        study = is_paravision_study(root)
+    except OSError as exc:
+        raise SourceError(f"{root}: cannot be searched ({exc.strerror or exc})") from exc
+    if study:
         studies.append(root)
         return
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def refused(exc: OSError) -> None:
+        problems.append(_unreadable(Path(exc.filename or root), exc))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refused):
         here = Path(dirpath)
         keep = []
         for d in sorted(dirnames):
             if d in _SKIP_DIRS:
                 continue
-            if is_paravision_study(here / d):
+            try:
+                study = is_paravision_study(here / d)
+            except OSError as exc:
+                problems.append(_unreadable(here / d, exc))
+                continue
+            if study:
                 studies.append(here / d)
             else:
                 keep.append(d)
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
-            if path.suffix.lower() in _ARCHIVES and _is_archive(path):
+            if _is_archive(path):
                 studies.append(path)
             else:
                 dicom_files.append(path)
 
 
-def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
-    """Find the ParaVision and DICOM studies below ``paths``.
+def _archive_problem(path: Path, exc: Exception) -> Problem:
+    """A zip below a folder that is not uploaded: failed when it cannot be read or is
+    unsafe (the same error as when it is named directly), skipped when it is a sound zip
+    holding no ParaVision study (DICOM zips, reports...)."""
+    if not isinstance(exc, NotParaVisionError) or not zipfile.is_zipfile(path):
+        return Problem(path, "paravision", "failed",
+                       f"{path}: cannot read the ParaVision study: {exc}")
+    return Problem(path, "paravision", "skipped",
+                   f"{path}: a zip holding no ParaVision study; unzip it to upload the "
+                   "DICOM it may hold")
+
+
+def _paravision_source(path: Path) -> Source:
+    """The source of a study folder or zip.
+
+    Raises
+    ------
+    XnatpicError, OSError
+        When the study (its ``subject`` file, a zip) cannot be read.
+    """
+    fields = _paravision_fields(path)
+    name = path.stem if path.is_file() else path.name
+    if name == "study" and not path.is_file():  # corpus layout <name>/study
+        name = f"{path.parent.name}"
+    fields["folder"] = name
+    _session_default(fields)
+    return Source("paravision", path, name, fields)
+
+
+def discover(paths: Iterable[str | Path]) -> Discovery:
+    """Find the ParaVision and DICOM studies below ``paths``, and what cannot be uploaded.
 
     Returns
     -------
-    list of Source
-        ParaVision studies in path order, then DICOM studies by StudyInstanceUID.
+    Discovery
+        ParaVision studies in path order, then DICOM studies by StudyInstanceUID; and one
+        :class:`Problem` per study, zip or DICOM file below a folder that is not uploaded.
 
     Raises
     ------
     SourceError
-        When a path does not exist or nothing to upload is found below the paths.
+        When a path does not exist, a path named directly cannot be read, or nothing to
+        upload (and nothing failing) is found below the paths.
     """
     studies: list[Path] = []
     candidates: list[Path] = []
@@ -211,40 +310,48 @@ def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
     for root in roots:
         if not root.exists():
             raise SourceError(f"{root}: no such file or folder")
-        _walk(root, studies, candidates)
-    sources: list[Source] = []
+    found = Discovery()
+    for root in roots:
+        _walk(root, studies, candidates, found.problems)
     for path in dict.fromkeys(studies):
         try:
-            fields = _paravision_fields(path)
-        except XnatpicError as exc:
-            if path.is_file() and path not in roots:
-                # any zip lying around (DICOM zips, reports...): not ours to refuse
-                _log.warning("%s: not a ParaVision archive, skipped (%s)", path, exc)
-                continue
-            raise SourceError(f"{path}: cannot read the ParaVision study: {exc}") from exc
-        name = path.stem if path.is_file() else path.name
-        if name == "study" and not path.is_file():  # corpus layout <name>/study
-            name = f"{path.parent.name}"
-        fields["folder"] = name
-        _session_default(fields)
-        sources.append(Source("paravision", path, name, fields))
+            found.sources.append(_paravision_source(path))
+        except (XnatpicError, OSError) as exc:
+            detail = str(exc) if isinstance(exc, XnatpicError) else (
+                f"{getattr(exc, 'filename', None) or path}: {exc.strerror or exc}")
+            if path in roots:
+                raise SourceError(f"{path}: cannot read the ParaVision study: {detail}"
+                                  ) from exc
+            problem = (_archive_problem(path, exc) if path.is_file() else Problem(
+                path, "paravision", "failed",
+                f"{path}: cannot read the ParaVision study: {detail}"))
+            _log.warning("%s", problem.reason)
+            found.problems.append(problem)
     by_uid: dict[str, list[tuple[Path, pydicom.Dataset]]] = {}
     for path in candidates:
-        ds = _read_header(path)
+        try:
+            ds = _read_header(path)
+        except SourceError as exc:
+            if path in roots:
+                raise
+            _log.warning("%s", exc)
+            found.problems.append(Problem(path, "dicom", "failed", str(exc)))
+            continue
         if ds is not None and "StudyInstanceUID" in ds:
             by_uid.setdefault(str(ds.StudyInstanceUID), []).append((path, ds))
-    converted = {s.fields.get("study_uid") for s in sources} - {""}
+    converted = {s.fields.get("study_uid") for s in found.sources} - {""}
     for uid, members in by_uid.items():
+        files = sorted(p for p, _ in members)
+        parent = Path(os.path.commonpath([str(p.parent) for p in files]))
         if uid in converted:
             # e.g. ParaVision's own DICOM export beside the study: the same study, which
             # conversion already sends; uploading both would split or double the session
-            _log.warning("%d DICOM file(s) of study %s (first: %s) skipped: the ParaVision "
-                         "study with that StudyInstanceUID is uploaded instead",
-                         len(members), uid, members[0][0])
+            reason = (f"{len(members)} DICOM file(s) of study {uid} (first: {files[0]}): the "
+                      "ParaVision study with that StudyInstanceUID is uploaded instead")
+            _log.warning("%s", reason)
+            found.problems.append(Problem(parent, "dicom", "skipped", reason))
             continue
         first = members[0][1]
-        files = sorted(p for p, _ in members)
-        parent = Path(os.path.commonpath([str(p.parent) for p in files]))
         fields = {k: _text(first.get(k)) for k in _DICOM_FIELDS if k in first}
         fields["animal_id"] = fields.get("PatientID") or fields.get("PatientName", "")
         fields["study_name"] = (fields.get("StudyDescription") or fields.get("StudyID")
@@ -256,10 +363,22 @@ def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
         _session_default(fields)
         headers = {p: {k: _text(ds.get(k)) for k in ("StudyInstanceUID", *_SERIES_TAGS)}
                    for p, ds in members}
-        sources.append(Source("dicom", parent, parent.name, fields, files, headers))
-    if not sources:
+        found.sources.append(Source("dicom", parent, parent.name, fields, files, headers))
+    if not found.sources and not any(p.status == "failed" for p in found.problems):
+        skipped = "".join(f"; skipped {p.reason}" for p in found.problems)
         raise SourceError(
             f"nothing to upload below {', '.join(map(str, roots))}: no ParaVision study "
             "(a folder with 'subject' or scan folders, or a .zip) and no DICOM file"
-        )
-    return sources
+            + skipped)
+    return found
+
+
+def discover_sources(paths: Iterable[str | Path]) -> list[Source]:
+    """The studies of :func:`discover` (its problems are logged as warnings).
+
+    Raises
+    ------
+    SourceError
+        As :func:`discover`.
+    """
+    return discover(paths).sources

@@ -7,28 +7,132 @@ folder name, the session label, then the animal id.
 
 Columns become XNAT fields. Subject columns: :data:`SUBJECT_FIELDS` (or any column
 written ``subject.NAME``); every other column (or ``session.NAME``) is a session field.
-``group`` and ``sex`` map to XNAT's own subject fields; the others become custom fields
-(``xnat:subjectData/fields/field[name=...]``).
+``group``, ``sex`` and the other demographic columns map to XNAT's own subject fields;
+the others become custom fields (``xnat:subjectData/fields/field[name=...]``).
+
+Demographic values are checked and written in XNAT's vocabulary when the file is read,
+before anything is sent (XNAT answers 400 to a value its schema refuses), the error naming
+the file, the row, the column and the value. What XNAT accepts is its schema's
+``xnat:demographicData`` (xnat-web ``src/main/resources/schemas/xnat/xnat.xsd``): ``dob``
+an ``xs:date``, or instead ``yob`` or ``age`` an ``xs:integer`` (one of the three, an
+``xs:choice``); ``gender`` one of male, female, other, unknown (M and F also allowed);
+``handedness`` one of left, right, ambidextrous, unknown; ``weight`` and ``height``
+``xs:float``. So:
+
+* ``sex`` (or ``gender``): ``M``/``m``/``male``/``Male`` → ``male``, ``F``/``female`` →
+  ``female``, ``other``, ``U``/``unknown`` → ``unknown``;
+* ``dob`` (or ``birth_date``): a real date written ``YYYY-MM-DD``, ``YYYYMMDD`` or
+  ``YYYY/MM/DD`` → ``YYYY-MM-DD``, not in the future;
+* ``yob``: a year (four digits); ``age``: a whole number of years;
+* ``weight``, ``height``: a positive number (``.`` as decimal point);
+* ``handedness``: one of XNAT's four words.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.upload.errors import MetadataError
 
-__all__ = ["SUBJECT_FIELDS", "Metadata", "StudyMetadata", "load_metadata"]
+__all__ = ["SUBJECT_FIELDS", "Metadata", "StudyMetadata", "load_metadata",
+           "xnat_subject_value"]
 
 #: Columns that describe the animal rather than one imaging session.
 SUBJECT_FIELDS = frozenset({
-    "species", "strain", "sex", "group", "genotype", "phenotype", "dob", "birth_date",
-    "weight", "vendor", "source", "line", "cohort", "animal_id",
+    "species", "strain", "sex", "gender", "group", "genotype", "phenotype", "dob",
+    "birth_date", "yob", "age", "weight", "height", "handedness", "vendor", "source",
+    "line", "cohort", "animal_id",
 })
 _KEY_COLUMNS = ("key", "study", "session", "animal_id", "subject")
+#: Other names of a subject column, by the name the uploader sends.
+_ALIASES = {"gender": "sex", "birth_date": "dob"}
+
+_GENDER = {"m": "male", "male": "male", "f": "female", "female": "female",
+           "other": "other", "o": "other", "u": "unknown", "unknown": "unknown"}
+_HANDEDNESS = ("left", "right", "ambidextrous", "unknown")
+_DATE = re.compile(r"(\d{4})[-/]?(\d{2})[-/]?(\d{2})")
+
+
+def _gender(value: str) -> str:
+    try:
+        return _GENDER[value.lower()]
+    except KeyError:
+        raise ValueError("XNAT's gender is male, female, other or unknown (M, F, U "
+                         "accepted)") from None
+
+
+def _date(value: str) -> str:
+    match = _DATE.fullmatch(value)
+    if not match:
+        raise ValueError("a date is written YYYY-MM-DD (e.g. 2023-11-02)")
+    try:
+        day = dt.date(*map(int, match.groups()))
+    except ValueError as exc:
+        raise ValueError(f"not a calendar date ({exc})") from None
+    if day > dt.date.today():
+        raise ValueError("a date of birth in the future")
+    return day.isoformat()
+
+
+def _year(value: str) -> str:
+    if not re.fullmatch(r"\d{4}", value) or int(value) > dt.date.today().year:
+        raise ValueError("a year of birth is four digits, not in the future (e.g. 2023)")
+    return value
+
+
+def _whole(value: str) -> str:
+    if not re.fullmatch(r"\d+", value):
+        raise ValueError("XNAT keeps the age as a whole number of years")
+    return str(int(value))
+
+
+def _positive(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("not a number (use '.' as the decimal point, no unit)") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _handedness(value: str) -> str:
+    if value.lower() not in _HANDEDNESS:
+        raise ValueError(f"XNAT's handedness is one of {', '.join(_HANDEDNESS)}")
+    return value.lower()
+
+
+#: XNAT's vocabulary of each demographic subject field (by the name the uploader sends).
+_CHECKS: dict[str, Callable[[str], str]] = {
+    "sex": _gender, "dob": _date, "yob": _year, "age": _whole, "weight": _positive,
+    "height": _positive, "handedness": _handedness,
+}
+
+
+def xnat_subject_value(name: str, value: str) -> str:
+    """``value`` of subject column ``name`` in XNAT's vocabulary (unchanged for a column
+    XNAT does not type).
+
+    Raises
+    ------
+    ValueError
+        Saying what XNAT accepts.
+
+    Examples
+    --------
+    >>> xnat_subject_value("sex", "F"), xnat_subject_value("dob", "20230102")
+    ('female', '2023-01-02')
+    """
+    check = _CHECKS.get(_ALIASES.get(name, name))
+    return check(value.strip()) if check else value
 
 
 @dataclass
@@ -60,18 +164,62 @@ class Metadata:
             value = "" if value is None else str(value).strip()
             if not value or name in _KEY_COLUMNS[:1]:
                 continue
-            scope, _, bare = name.partition(".")
-            if bare and scope in ("subject", "session"):
-                getattr(out, scope)[bare] = value
-            elif name in SUBJECT_FIELDS:
-                out.subject[name] = value
+            scope, bare = _scope(name)
+            if scope == "subject":
+                out.subject[_ALIASES.get(bare, bare)] = value
             else:
-                out.session[name] = value
+                out.session[bare] = value
         return out
 
     def unused(self) -> list[str]:
         """Keys that matched no study (likely typos)."""
         return sorted(set(self.rows) - self.used)
+
+
+def _scope(column: str) -> tuple[str, str]:
+    """``("subject" | "session", bare name)`` of a column."""
+    scope, _, bare = column.partition(".")
+    if bare and scope in ("subject", "session"):
+        return scope, bare
+    return ("subject" if column in SUBJECT_FIELDS else "session"), column
+
+
+def _check_rows(path: Path, rows: dict[str, dict[str, str]], where: dict[str, str]) -> None:
+    """Write every demographic subject value in XNAT's vocabulary, in place.
+
+    Raises
+    ------
+    MetadataError
+        Listing each bad value with its row, column and what XNAT accepts.
+    """
+    errors = []
+    for key, row in rows.items():
+        names = set()
+        for column, value in row.items():
+            scope, bare = _scope(column)
+            if scope == "subject" and str(value or "").strip():
+                names.add(_ALIASES.get(bare, bare))
+        if len(names & {"dob", "yob", "age"}) > 1:
+            errors.append(f"{where[key]}: give one of dob, yob and age (XNAT keeps only one: "
+                          "an xs:choice of xnat:demographicData)")
+        for column, value in row.items():
+            text = "" if value is None else str(value).strip()
+            scope, bare = _scope(column)
+            if not text or scope != "subject":
+                continue
+            try:
+                row[column] = xnat_subject_value(bare, text)
+            except ValueError as exc:
+                errors.append(f"{where[key]}, column {column!r}: {text!r}: {exc}")
+    if errors:
+        shown = "; ".join(errors[:20]) + (f"; and {len(errors) - 20} more"
+                                            if len(errors) > 20 else "")
+        raise MetadataError(f"{path}: {len(errors)} value(s) XNAT would refuse: {shown}")
+
+
+def _strings(row: dict[str, Any]) -> dict[str, str]:
+    """A JSON row's values as text (null: empty)."""
+    return {str(f): "" if v is None else str(v) for f, v in row.items()}
 
 
 def _key_of(row: dict[str, Any], path: Path, index: int) -> str:
@@ -88,15 +236,20 @@ def load_metadata(path: str | Path | None) -> Metadata:
     Raises
     ------
     MetadataError
-        When the file is missing, malformed, or a row has no key.
+        When the file is missing, malformed, a row has no key, or a demographic value is
+        not one XNAT accepts (all such values are listed).
     """
     if path is None:
         return Metadata()
     path = Path(path)
     if not path.is_file():
         raise MetadataError(f"{path}: no such metadata file")
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"{path}: cannot be read ({exc})") from exc
     rows: dict[str, dict[str, str]] = {}
+    where: dict[str, str] = {}
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -107,10 +260,13 @@ def load_metadata(path: str | Path | None) -> Metadata:
             items = list(data.items())
             if not all(isinstance(v, dict) for _, v in items):
                 raise MetadataError(f"{path}: expected {{key: {{field: value}}}}")
-            rows = {str(k): {str(f): str(v) for f, v in row.items()} for k, row in items}
+            rows = {str(k): _strings(row) for k, row in items}
+            where = {str(k): f"row {str(k)!r}" for k, _ in items}
         elif isinstance(data, list) and all(isinstance(r, dict) for r in data):
             for i, row in enumerate(data, 1):
-                rows[_key_of(row, path, i)] = {str(f): str(v) for f, v in row.items()}
+                key = _key_of(row, path, i)
+                rows[key] = _strings(row)
+                where[key] = f"row {i} ({key!r})"
         else:
             raise MetadataError(f"{path}: expected an object of objects or a list of objects")
     else:
@@ -118,5 +274,8 @@ def load_metadata(path: str | Path | None) -> Metadata:
         if not reader.fieldnames:
             raise MetadataError(f"{path}: empty CSV (first row must name the columns)")
         for i, row in enumerate(reader, 2):
-            rows[_key_of(row, path, i)] = {k: v for k, v in row.items() if k}
+            key = _key_of(row, path, i)
+            rows[key] = {k: v for k, v in row.items() if k}
+            where[key] = f"line {i} ({key!r})"
+    _check_rows(path, rows, where)
     return Metadata(path, rows)

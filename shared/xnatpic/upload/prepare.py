@@ -1,8 +1,9 @@
 """Turn a discovered study into what is sent: DICOM grouped by scan, raw zip, report.
 
 ParaVision studies are converted on the fly (:func:`xnatpic.conversion.convert_study`)
-into a work folder; DICOM studies are used as they are. Scans are keyed by SeriesNumber,
-the scan id XNAT's DICOM importer gives them.
+into a work folder; DICOM studies are used as they are. Scans get the ids XNAT's DICOM
+importer gives them: the SeriesNumber as written, ``N-MR1``, ``N-MR2``... for further
+series with that number (xnat-rest-tests TestImport.testModifiedSeriesUIDs).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from xnatpic import __version__
+from xnatpic.dicom.routing import XnatRouting
 from xnatpic.upload.discover import Source
 from xnatpic.upload.errors import SessionConflictError, UploadError
 
 __all__ = ["PreparedSession", "ScanFiles", "SessionPlan", "convert_source", "prepare_session",
-           "zip_files"]
+           "session_modality", "zip_files"]
 
 _log = logging.getLogger(__name__)
 _HEADER_TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
@@ -44,6 +46,9 @@ class SessionPlan:
     date: str = ""
     #: Labels and date come from de-identified values: nothing names the source.
     deidentified: bool = False
+    #: StudyInstanceUID and session modality, known once the study is prepared.
+    study_uid: str = ""
+    modality: str = ""
 
     @property
     def key(self) -> str:
@@ -57,7 +62,7 @@ class SessionPlan:
             "project": self.project, "subject": self.subject, "session": self.session,
             "subject_fields": self.subject_fields, "session_fields": self.session_fields,
             "raw_resource": self.raw and self.source.kind == "paravision",
-            "study_uid": self.source.fields.get("study_uid", ""),
+            "study_uid": self.study_uid or self.source.fields.get("study_uid", ""),
         }
 
 
@@ -70,6 +75,14 @@ class ScanFiles:
     description: str
     modality: str
     files: list[Path]
+    #: SOPInstanceUID of each file, in the order of ``files``.
+    sops: list[str] = field(default_factory=list)
+
+    def only(self, sops: set[str]) -> ScanFiles:
+        """The same scan restricted to the instances ``sops``."""
+        keep = [(f, u) for f, u in zip(self.files, self.sops, strict=True) if u in sops]
+        return ScanFiles(self.id, self.series_uid, self.description, self.modality,
+                         [f for f, _ in keep], [u for _, u in keep])
 
     @property
     def size(self) -> int:
@@ -94,20 +107,30 @@ class PreparedSession:
         raw = self.raw_zip.stat().st_size if self.raw_zip else 0
         return raw + sum(s.size for s in self.scans)
 
-    def manifest(self) -> dict[str, Any]:
-        """What a complete session holds; written last, it marks the session complete."""
+    def manifest(self, held: dict[str, tuple[str, int]] | None = None) -> dict[str, Any]:
+        """What a complete session holds; written last, it marks the session complete.
+
+        ``held`` gives, per series UID, the scan id and file count the destination holds
+        (XNAT may rename a scan or leave out files its filters drop); default: ours.
+        """
+        held = held or {s.series_uid: (s.id, len(s.files)) for s in self.scans}
         return {
             "xnatpic_version": __version__,
             "source": self.plan.session if self.plan.deidentified else self.plan.source.name,
             "fingerprint": self.plan.source.fingerprint(), "study_uid": self.study_uid,
-            "scans": {s.id: {"series_uid": s.series_uid, "files": len(s.files),
-                             "description": s.description} for s in self.scans},
+            "scans": {held[s.series_uid][0]: {"series_uid": s.series_uid,
+                                              "files": held[s.series_uid][1],
+                                              "description": s.description}
+                      for s in self.scans if s.series_uid in held},
             "raw": self.raw_zip.name if self.raw_zip else None,
         }
 
 
-def convert_source(source: str, output: str, deidentify: bool) -> tuple[str, list[str]]:
-    """Convert one ParaVision study to classic DICOM (runs in a worker process).
+def convert_source(source: str, output: str, deidentify: bool,
+                   routing: XnatRouting | None = None) -> tuple[str, list[str]]:
+    """Convert one ParaVision study to classic DICOM (runs in a worker process); ``routing``
+    (the plan's project, subject and session) goes into PatientComments for XNAT's DICOM
+    routing (:mod:`xnatpic.dicom.routing`).
 
     Returns
     -------
@@ -116,7 +139,8 @@ def convert_source(source: str, output: str, deidentify: bool) -> tuple[str, lis
     """
     from xnatpic.conversion import convert_study
 
-    report = convert_study(source, Path(output) / "dicom", fmt="dicom", deidentify=deidentify)
+    report = convert_study(source, Path(output) / "dicom", fmt="dicom", deidentify=deidentify,
+                           routing=routing)
     data = report.to_dict()
     if deidentify:
         # the report is uploaded: no source path, no output folder named after the animal
@@ -149,30 +173,52 @@ def _headers(path: Path, known: dict[Path, dict[str, str]]) -> dict[str, str]:
     return {k: "" if ds.get(k) is None else str(ds.get(k)) for k in _HEADER_TAGS}
 
 
+#: Which modality names the session when a study mixes them (PET/CT is a PET session).
+_MODALITY_ORDER = ("PT", "CT", "MR")
+
+
+def session_modality(scans: list[ScanFiles]) -> str:
+    """The modality that gives the session its XNAT type."""
+    found = [s.modality for s in scans]
+    for modality in _MODALITY_ORDER:
+        if modality in found:
+            return modality
+    return found[0] if found else "MR"
+
+
 def _group(files: list[Path], where: str, known: dict[Path, dict[str, str]] | None = None
            ) -> tuple[str, list[ScanFiles]]:
     scans: dict[str, ScanFiles] = {}
+    by_series: dict[str, ScanFiles] = {}
     study_uids: set[str] = set()
     for path in files:
         head = _headers(path, known or {})
         study_uids.add(head["StudyInstanceUID"])
-        number = head["SeriesNumber"]
-        scan_id = str(int(number)) if number.strip() else head["SeriesInstanceUID"]
-        scan = scans.setdefault(scan_id, ScanFiles(
-            scan_id, head["SeriesInstanceUID"], head["SeriesDescription"],
-            head["Modality"] or "MR", []))
-        if scan.series_uid != head["SeriesInstanceUID"]:
-            raise SessionConflictError(
-                f"{where}: SeriesNumber {scan_id} holds two series ({scan.series_uid} and "
-                f"{head['SeriesInstanceUID']}); XNAT would merge them into one scan")
+        series = head["SeriesInstanceUID"]
+        scan = by_series.get(series)
+        if scan is None:
+            # XNAT's scan id: SeriesNumber as written, N-MR1... for a number taken
+            number = head["SeriesNumber"].strip() or "0"
+            modality = head["Modality"] or "MR"
+            scan_id, k = number, 0
+            while scan_id in scans:
+                k += 1
+                scan_id = f"{number}-{modality}{k}"
+            scan = ScanFiles(scan_id, series, head["SeriesDescription"], modality, [])
+            scans[scan_id] = by_series[series] = scan
         scan.files.append(path)
+        scan.sops.append(head["SOPInstanceUID"])
     if len(study_uids) != 1:
         raise SessionConflictError(
             f"{where}: files of {len(study_uids)} studies ({sorted(study_uids)}); one session "
             "holds one StudyInstanceUID")
-    ordered = sorted(scans.values(), key=lambda s: (0, int(s.id)) if s.id.isdigit()
-                     else (1, s.id))
+    ordered = sorted(scans.values(), key=_scan_order)
     return study_uids.pop(), ordered
+
+
+def _scan_order(scan: ScanFiles) -> tuple[int, int, str]:
+    number = scan.id.split("-", 1)[0]
+    return (0, int(number), scan.id) if number.isdigit() else (1, 0, scan.id)
 
 
 def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
@@ -187,7 +233,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     deidentify : bool
         Convert with the de-identification profile (then no raw data is uploaded).
     converter : callable, optional
-        ``converter(source, output, deidentify)`` like :func:`convert_source` (e.g. a
+        ``converter(source, output, deidentify, routing)`` like :func:`convert_source` (e.g. a
         process-pool submitter); default: in this process.
 
     Raises
@@ -200,7 +246,8 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     report: Path | None = None
     if source.kind == "paravision":
         run = converter or convert_source
-        report_path, failures = run(str(source.path), str(work), deidentify)
+        routing = XnatRouting(plan.project, plan.subject, plan.session)
+        report_path, failures = run(str(source.path), str(work), deidentify, routing)
         report = Path(report_path)
         files = sorted(p for p in (work / "dicom").rglob("*") if p.is_file()
                        and not p.name.endswith(".json"))
@@ -213,6 +260,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
         detail = "; ".join(failures) if failures else "no image scan to convert"
         raise UploadError(f"{source.path}: no DICOM to upload ({detail})")
     study_uid, scans = _group(files, str(source.path), source.headers)
+    plan.study_uid, plan.modality = study_uid, session_modality(scans)
     raw_zip = None
     if plan.raw and source.kind == "paravision":
         if source.path.is_file():

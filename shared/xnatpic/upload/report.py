@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,8 +10,9 @@ from xnatpic import __version__
 
 __all__ = ["STATUSES", "SessionResult", "UploadReport"]
 
-#: uploaded: sent now; complete: already there, skipped; failed: see ``error``.
-STATUSES = ("uploaded", "complete", "failed")
+#: uploaded: sent now; complete: already there, not sent again; skipped: found but not
+#: something to upload (``error`` says why); failed: see ``error``.
+STATUSES = ("uploaded", "complete", "skipped", "failed")
 
 
 @dataclass
@@ -40,6 +42,15 @@ class UploadReport:
     results: list[SessionResult] = field(default_factory=list)
     seconds: float = 0.0
     xnatpic_version: str = __version__
+
+    def add_problems(self, problems: Iterable[Any]) -> None:
+        """A row for each study found but not uploaded (a discovery or planning problem,
+        with ``path``, ``status`` and ``reason``), placed by source path among the
+        others."""
+        rows = [SessionResult(str(problem.path), self.project, "", "", status=problem.status,
+                              error=problem.reason) for problem in problems]
+        if rows:
+            self.results = sorted([*self.results, *rows], key=lambda r: r.source)
 
     @property
     def failed(self) -> list[SessionResult]:

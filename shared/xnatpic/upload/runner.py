@@ -2,7 +2,9 @@
 
 Per session: skip it when the destination already holds it complete (its manifest has
 the same source fingerprint and every scan the same file count); else convert, check the
-session does not hold another study, send each missing scan, verify the counts, send the
+session does not hold another study, resolve what earlier imports left in XNAT's
+prearchive, send the files the destination does not hold (per SOPInstanceUID: a partly
+stored scan gets only its missing files, as XNAT refuses a file it holds), verify, send the
 raw ParaVision zip and the conversion report, set fields, and write the manifest last.
 Every step is idempotent and retried on transient failures; a session that still fails
 is reported and the others go on.
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnatpic.dicom.routing import XnatRouting
 from xnatpic.errors import XnatpicError
 from xnatpic.upload.errors import SessionConflictError, UploadError
 from xnatpic.upload.prepare import (
@@ -121,6 +124,51 @@ def session_state(target: Target, plan: SessionPlan, policy: RetryPolicy | None 
     return "finish (partial)"
 
 
+def _server_id(ids: dict[str, str], scan: ScanFiles) -> str:
+    return ids.get(scan.series_uid, scan.id)
+
+
+def _missing(target: Target, plan: SessionPlan, scans: Sequence[ScanFiles]
+             ) -> tuple[list[ScanFiles], list[ScanFiles]]:
+    """(scans or parts of scans the destination lacks, scans it holds complete).
+
+    Scans are matched by SeriesInstanceUID to the ids XNAT gave them; a scan holding
+    some of its files is asked which instances (by SOPInstanceUID) when the destination
+    can tell, so only the others are sent (XNAT refuses a file it holds: "Duplicate DICOM
+    file uploaded").
+
+    Raises
+    ------
+    SessionConflictError
+        When a scan holds more files than the study has.
+    """
+    counts = target.scan_counts(plan)
+    scan_ids = getattr(target, "scan_ids", None)
+    ids = scan_ids(plan) if scan_ids is not None and counts else {}
+    held_sops = getattr(target, "held_sops", None)
+    missing, present = [], []
+    for scan in scans:
+        sid = _server_id(ids, scan)
+        have = counts.get(sid, 0)
+        if have > len(scan.files):
+            raise SessionConflictError(
+                f"{plan.key}: scan {sid} holds {have} files at the destination but the "
+                f"study has {len(scan.files)}; another series with SeriesNumber {scan.id}?")
+        if have == len(scan.files):
+            present.append(scan)
+        elif have and held_sops is not None and scan.sops:
+            rest = scan.only(set(scan.sops) - held_sops(plan, sid))
+            if rest.files:
+                _log.info("%s: scan %s holds %d of %d files; sending the %d it lacks",
+                          plan.key, sid, have, len(scan.files), len(rest.files))
+                missing.append(rest)
+            else:
+                present.append(scan)
+        else:
+            missing.append(scan)
+    return missing, present
+
+
 def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work: Path,
                 index: int, policy: RetryPolicy) -> int:
     attempts, sent = [0], [0]
@@ -129,10 +177,9 @@ def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work:
         attempts[0] += 1
         todo = batch
         if attempts[0] > 1 and target.stateful:
-            # a failed attempt may have landed (e.g. 500 after storing): resend only
-            # the scans that are not complete
-            counts = target.scan_counts(plan)
-            todo = [s for s in batch if counts.get(s.id, 0) < len(s.files)]
+            # a failed attempt may have landed (e.g. 500 after storing, an import that
+            # outlived its timeout): send only the files the destination lacks
+            todo = _missing(target, plan, batch)[0]
             if not todo:
                 _log.info("%s: batch %d found complete after a failed attempt", plan.key,
                           index)
@@ -159,6 +206,16 @@ def _common_parts(folders: Sequence[Path]) -> tuple[str, ...]:
             n += 1
         parts = parts[:n]
     return parts
+
+
+def _held(target: Target, plan: SessionPlan, scans: Sequence[ScanFiles]
+          ) -> dict[str, tuple[str, int]]:
+    """SeriesInstanceUID → (scan id, file count) the destination holds."""
+    counts = target.scan_counts(plan)
+    scan_ids = getattr(target, "scan_ids", None)
+    ids = scan_ids(plan) if scan_ids is not None else {}
+    return {s.series_uid: (_server_id(ids, s), counts.get(_server_id(ids, s), 0))
+            for s in scans}
 
 
 def _ensure_resource(target: Target, plan: SessionPlan, label: str, path: Path, name: str,
@@ -196,34 +253,38 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
                 "label with --session-template")
         with_retry(lambda: target.ensure_session(plan, prepared.study_uid),
                    what=f"{plan.key}: create", policy=policy)
-        # a session that did not exist holds no scan: two round trips saved per new session
-        counts = {} if held is None else with_retry(
-            lambda: target.scan_counts(plan), what=f"{plan.key}: scans", policy=policy)
-        missing: list[ScanFiles] = []
-        for scan in prepared.scans:
-            have = counts.get(scan.id, 0)
-            if have > len(scan.files):
-                raise SessionConflictError(
-                    f"{plan.key}: scan {scan.id} holds {have} files at the destination but the "
-                    f"study has {len(scan.files)}; another series with SeriesNumber {scan.id}?")
-            if have == len(scan.files) and target.stateful:
+        resolve = getattr(target, "resolve_prearchive", None)
+        if held is not None and resolve is not None:
+            # what an earlier, cut-off or refused, import left in the prearchive would be
+            # reused by the next import of the study: archive it or delete it first
+            with_retry(lambda: resolve(plan), what=f"{plan.key}: prearchive", policy=policy)
+        # a session that did not exist holds no scan: round trips saved per new session
+        missing: list[ScanFiles] = list(prepared.scans)
+        if held is not None and target.stateful:
+            missing, present = with_retry(lambda: _missing(target, plan, prepared.scans),
+                                          what=f"{plan.key}: scans", policy=policy)
+            for scan in present:
                 result.scans_present += 1
                 callbacks.advance(plan, scan.size)
-            else:
-                missing.append(scan)
         for index, batch in enumerate(_batches(missing, batch_bytes)):
             result.bytes_sent += _send_batch(target, plan, batch, work, index, policy)
             result.scans_sent += len(batch)
             callbacks.advance(plan, sum(s.size for s in batch))
         result.files = sum(len(s.files) for s in prepared.scans)
+        held_now = None
         if target.stateful:
-            final = with_retry(lambda: target.scan_counts(plan), what=f"{plan.key}: verify",
-                               policy=policy)
-            wrong = [f"scan {s.id}: {final.get(s.id, 0)} of {len(s.files)}"
-                     for s in prepared.scans if final.get(s.id, 0) != len(s.files)]
-            if wrong:
-                raise UploadError(f"{plan.key}: destination holds {'; '.join(wrong)} files "
-                                  "after upload; re-run to finish it")
+            held_now = with_retry(lambda: _held(target, plan, prepared.scans),
+                                  what=f"{plan.key}: verify", policy=policy)
+            for scan in prepared.scans:
+                sid, have = held_now.get(scan.series_uid, (scan.id, 0))
+                if have != len(scan.files):
+                    # every import was accepted: XNAT left files out on purpose (series
+                    # import filter, anonymisation script, non-image instances)
+                    result.warnings.append(
+                        f"scan {sid}: XNAT kept {have} of {len(scan.files)} files (a series "
+                        "import filter or anonymisation script on the project?)")
+                    _log.warning("%s: %s", plan.key, result.warnings[-1])
+            held_now = {k: v for k, v in held_now.items() if v[1]}
         if prepared.raw_zip is not None:
             result.bytes_sent += _ensure_resource(target, plan, "PARAVISION", prepared.raw_zip,
                                                   prepared.raw_zip.name, policy)
@@ -237,7 +298,7 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
                               f"reco(s) failed to convert: "
                               f"{'; '.join(prepared.conversion_failures)}")
         manifest = work / MANIFEST_NAME
-        manifest.write_text(json.dumps(prepared.manifest(), indent=2) + "\n")
+        manifest.write_text(json.dumps(prepared.manifest(held_now), indent=2) + "\n")
         with_retry(lambda: target.put_resource_file(plan, "CONVERSION", manifest,
                                                     MANIFEST_NAME),
                    what=f"{plan.key}: manifest", policy=policy)
@@ -309,8 +370,9 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
         jobs > 1 and needs_conversion > 1) else None
     converter = None
     if procs is not None:
-        def converter(source: str, output: str, deid: bool) -> tuple[str, list[str]]:
-            return procs.submit(convert_source, source, output, deid).result()
+        def converter(source: str, output: str, deid: bool,
+                      routing: XnatRouting | None = None) -> tuple[str, list[str]]:
+            return procs.submit(convert_source, source, output, deid, routing).result()
     try:
         def one(plan: SessionPlan) -> SessionResult:
             res = _upload_one(plan, target, root, policy, deidentify, converter, callbacks,
