@@ -6,9 +6,10 @@ Usage::
 
 Expects ``DEMO_OUT/dicom/`` (``xnatpic convert`` of the phantom, one folder per scan).
 Builds the session ``DEMO_OUT/archive/DEMO/arc001/phantom/`` in XNAT's archive layout
-(``SCANS/<scan>/DICOM/*.dcm``), runs each map step on it with
-``xnatpic launch commands/<step>.json --runtime local`` and prints where each HTML report
-is. Exit 1 when a step fails.
+(``SCANS/<scan>/DICOM/*.dcm``; the session and its scans recorded in
+``DEMO_OUT/archive/.xnatpic/DEMO.json``, as XNAT keeps them in its database), runs each
+map step on it with ``xnatpic launch commands/<step>.json --runtime local`` and prints
+where each HTML report is. Exit 1 when a step fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from xnatpic.xnat.metadata import update_project
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = {"t2map": "T2MAP", "t2starmap": "T2STARMAP", "t1map": "T1MAP", "adcmap": "ADCMAP",
@@ -40,9 +43,10 @@ def build_session(dicom: Path, archive: Path) -> Path:
         target.mkdir(parents=True)
         for path in folder.glob("*.dcm"):
             shutil.copy2(path, target / path.name)
-    (session / "session.json").write_text(json.dumps({
-        "id": "XNAT_E_DEMO", "label": "phantom", "project": "DEMO", "subject": "XNAT_S_DEMO",
-        "xsiType": "xnat:mrSessionData"}, indent=1))
+    with update_project(archive, "DEMO") as meta:  # what XNAT keeps in its database
+        meta.ensure_experiment("phantom", "phantom", xsiType="xnat:mrSessionData")
+        for folder in scans:
+            meta.set_scan("phantom", folder.name, xsiType="xnat:mrScanData", modality="MR")
     return session
 
 

@@ -16,9 +16,13 @@ folder ``ARCHIVE/<project>`` (or its ``arc001``), mounted read-only::
 
     xnatpic launch commands/project-summary.json --project ARCHIVE/PRECLIN
 
-Outputs are stored in the session folder (RESOURCES/<label>/ or SCANS/<id>/<label>/), or
-for a project launch in ARCHIVE/<project>/RESOURCES/<label>/, only when the container
-exits 0; logs and a launch.json stay in ``--build-dir``.
+Inputs, command line, environment, mounts and outputs follow the Container Service
+(see :mod:`xnatpic.xnat.resolve` and :mod:`xnatpic.xnat.launcher`). Outputs are stored in
+the session folder (RESOURCES/<label>/ or SCANS/<id>/<label>/), or for a project launch in
+ARCHIVE/<project>/RESOURCES/<label>/, only when the container exits 0, each on its own;
+logs and a launch.json stay in ``--build-dir``. The step runs as your uid:gid (``--user``)
+and reads subject/session metadata as on XNAT, through XNAT_HOST/XNAT_USER/XNAT_PASS, here
+answered from ARCHIVE/.xnatpic/ by a server on 127.0.0.1 for the launch.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import datetime as _dt
 import json
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -74,8 +79,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "(default: the image's ENTRYPOINT)")
     parser.add_argument("--build-dir", type=Path, default=Path("xnatpic-launches"),
                         help="where each launch keeps its logs and output mounts")
-    parser.add_argument("--network", help="container network (default none, host when "
-                                          "XNAT_HOST is set)")
+    parser.add_argument("--network", help="container network (default host: the step "
+                                          "reaches the metadata server on 127.0.0.1)")
+    parser.add_argument("--user", metavar="UID:GID",
+                        help="run the container as this user (XNAT's 'container user'; "
+                             "default: yours, who owns the output folders)")
+    parser.add_argument("--xnat-from-env", action="store_true",
+                        help="give the step XNAT_HOST/XNAT_USER/XNAT_PASS from this "
+                             "environment (a real XNAT) instead of serving the archive's "
+                             "metadata locally")
     parser.add_argument("--timeout", type=float, help="seconds before a launch is stopped")
     parser.add_argument("--no-limits", action="store_true",
                         help="do not apply the command's memory/CPU limits")
@@ -136,7 +148,9 @@ def _options(args: argparse.Namespace) -> LaunchOptions:
         runtime=args.runtime, image_override=args.image_override,
         entrypoint=shlex.split(args.entrypoint) if args.entrypoint else None,
         build_root=args.build_dir, network=args.network, timeout=args.timeout,
-        limits=not args.no_limits,
+        limits=not args.no_limits, user=args.user,
+        xnat_env=({k: os.environ.get(k, "") for k in ("XNAT_HOST", "XNAT_USER", "XNAT_PASS")}
+                  if args.xnat_from_env else None),
     )
 
 
@@ -146,7 +160,10 @@ def _table(results: list[LaunchResult]) -> Table:
         table.add_column(column)
     for r in results:
         error = (r.error or "").split(";")[0]
-        detail = ", ".join(Path(p).name for p in r.stored) if r.ok else error[:70]
+        if r.warnings:
+            error = (error + " " if error else "") + f"({len(r.warnings)} output warning(s))"
+        stored = ", ".join(Path(p).name for p in r.stored)
+        detail = stored if r.ok else "; ".join(x for x in (error[:70], stored) if x)
         style = "green" if r.ok else "red"
         table.add_row(r.session, f"[{style}]{r.status}[/]", str(r.exit_code),
                       f"{r.seconds:.1f}", detail)
@@ -199,7 +216,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(_table(results))
     for result in results:
         if not result.ok:
-            console.print(f"[red]{result.session_dir}: {result.error}[/]", highlight=False)
+            console.print(f"[red]{result.session_dir}: {result.status}: {result.error}[/]",
+                          highlight=False)
+        for warning in result.warnings:
+            console.print(f"[yellow]{result.session_dir}: {warning}[/]", highlight=False)
     console.print(f"report: {path}", highlight=False)
     if args.json:
         print(json.dumps(data, indent=2))

@@ -1,17 +1,18 @@
 """Local destination in XNAT's archive layout, read back by :mod:`xnatpic.xnat.archive`.
 
-``DIR/<project>/arc001/<session>/SCANS/<scan>/DICOM/<file>``, ``RESOURCES/PARAVISION/``,
-``RESOURCES/CONVERSION/`` and ``session.json`` (labels, date, scans with their series UID
-and description, and the fields, as :mod:`xnatpic.xnat.archive` documents them):
+Files go where XNAT keeps them: ``DIR/<project>/arc001/<session>/SCANS/<scan>/DICOM/<file>``,
+``RESOURCES/PARAVISION/``, ``RESOURCES/CONVERSION/``. What XNAT keeps in its database goes
+into ``DIR/.xnatpic/<project>.json`` (:mod:`xnatpic.xnat.metadata`), never into the session
+folder:
 
-* the subject's ``group`` → ``group``;
-* a session field ``timepoint`` → ``timepoint`` (seen by matchers as
-  ``fields.timepoint``);
-* other session fields → ``fields.NAME``, and the study UID the session holds →
-  ``fields.xnatpic_study_uid`` (as on a server);
-* other subject fields → ``fields["subject.NAME"]`` (session.json describes a session; a
-  subject has no file of its own, so its custom variables ride on each of its sessions).
+* the session (accession id, subject, date, xsi type) and each scan (type, series
+  description, modality, series UID, frames, a database key);
+* the subject's ``group`` → the subject's ``group``; other subject fields → the subject's
+  custom fields;
+* session fields (``timepoint``...) → the session's custom fields, and the study UID the
+  session holds → the field ``xnatpic_study_uid`` (as on a server).
 
+Steps read them back as on XNAT, through the REST API (:mod:`xnatpic.xnat.metaserver`).
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a truncated file counted.
 """
@@ -29,39 +30,14 @@ from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.retry import os_error
 from xnatpic.upload.target import MANIFEST_NAME
-from xnatpic.xnat.archive import METADATA_NAME
+from xnatpic.xnat.metadata import metadata_path, read_project, update_project
 
-__all__ = ["STUDY_UID_FIELD", "ArchiveTarget", "session_json_fields"]
+__all__ = ["STUDY_UID_FIELD", "ArchiveTarget"]
 
 _log = logging.getLogger(__name__)
 
 #: The session field holding the StudyInstanceUID the session was created for.
 STUDY_UID_FIELD = "xnatpic_study_uid"
-
-
-def session_json_fields(subject: dict[str, str], session: dict[str, str]
-                        ) -> dict[str, Any]:
-    """The ``group``, ``timepoint`` and ``fields`` keys of session.json for these fields.
-
-    Examples
-    --------
-    >>> session_json_fields({"group": "ctl", "sex": "F"}, {"timepoint": "d0", "dose": "2"})
-    {'group': 'ctl', 'timepoint': 'd0', 'fields': {'subject.sex': 'F', 'dose': '2'}}
-    """
-    out: dict[str, Any] = {}
-    custom: dict[str, str] = {}
-    for name, value in subject.items():
-        if name == "group":
-            out["group"] = value
-        else:
-            custom[f"subject.{name}"] = value
-    for name, value in session.items():
-        if name == "timepoint":
-            out["timepoint"] = value
-        else:
-            custom[name] = value
-    out["fields"] = custom
-    return out
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
@@ -73,17 +49,6 @@ def _atomic_copy(source: Path, destination: Path) -> None:
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, partial)
-        partial.replace(destination)
-    except OSError as exc:
-        _discard(partial)
-        raise os_error(destination, exc) from exc
-
-
-def _atomic_write(destination: Path, text: str) -> None:
-    partial = destination.with_name(f".{destination.name}.partial")
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
         partial.replace(destination)
     except OSError as exc:
         _discard(partial)
@@ -117,10 +82,6 @@ class ArchiveTarget:
     def _dir(self, plan: SessionPlan) -> Path:
         return self.root / plan.project / "arc001" / plan.session
 
-    def _meta(self, plan: SessionPlan) -> dict[str, Any]:
-        path = self._dir(plan) / METADATA_NAME
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
     def check_project(self, project: str) -> None:
         """Create the project folder when the archive root exists."""
         if self.root.exists() and not self.root.is_dir():
@@ -139,35 +100,28 @@ class ArchiveTarget:
         """The ``study-uid`` kept for the session, None when it does not exist."""
         if not self._dir(plan).is_dir():
             return None
-        return str(self._meta(plan).get("fields", {}).get(STUDY_UID_FIELD, ""))
+        row = read_project(self.root, plan.project).experiment(plan.session) or {}
+        return str((row.get("fields") or {}).get(STUDY_UID_FIELD, ""))
 
     def ensure_session(self, plan: SessionPlan, study_uid: str) -> None:
-        """Create the folder and session.json (with the study UID among its fields)."""
+        """Create the folder and the session's row (with the study UID among its fields)."""
         self._dir(plan).mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            self._write_meta(plan, {}, {"fields": {STUDY_UID_FIELD: study_uid}})
+        self._record(plan, fields={STUDY_UID_FIELD: study_uid})
 
-    def _write_meta(self, plan: SessionPlan, scans: dict[str, dict[str, Any]],
-                    fields: dict[str, Any] | None = None) -> None:
-        meta = self._meta(plan)
-        for key, value in (fields or {}).items():
-            if key == "fields":
-                meta.setdefault("fields", {}).update(value)
-            else:
-                meta[key] = value
-        listed = {str(s["id"]): s for s in meta.get("scans", [])}
-        listed.update(scans)
+    def _record(self, plan: SessionPlan, *, fields: dict[str, str] | None = None,
+                scans: dict[str, dict[str, Any]] | None = None) -> None:
+        """Create or update the session's row (and its subject's) in the project file."""
         date = plan.date
-        meta.update({
-            "id": plan.session, "label": plan.session, "project": plan.project,
-            "subject": plan.subject, "subject-label": plan.subject,
-            "xsiType": "xnat:mrSessionData",
-            "scans": sorted(listed.values(), key=lambda s: (0, int(s["id"])) if
-                            str(s["id"]).isdigit() else (1, str(s["id"]))),
-        })
-        if len(date) == 8:
-            meta["date"] = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-        _atomic_write(self._dir(plan) / METADATA_NAME, json.dumps(meta, indent=2) + "\n")
+        try:
+            with self._lock, update_project(self.root, plan.project) as meta:
+                meta.ensure_experiment(
+                    plan.session, plan.subject, xsiType="xnat:mrSessionData",
+                    date=f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else None,
+                    fields=fields or {})
+                for scan_id, entry in (scans or {}).items():
+                    meta.set_scan(plan.session, scan_id, **entry)
+        except OSError as exc:
+            raise os_error(metadata_path(self.root, plan.project), exc) from exc
 
     def scan_counts(self, plan: SessionPlan) -> dict[str, int]:
         """Files in ``SCANS/<id>/DICOM`` per scan."""
@@ -179,17 +133,15 @@ class ArchiveTarget:
                 for p in scans.iterdir() if p.is_dir()}
 
     def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
-        """Copy each scan's files into ``SCANS/<id>/DICOM`` and list it in session.json."""
+        """Copy each scan's files into ``SCANS/<id>/DICOM`` and record the scan."""
         for scan in scans:
             target = self._dir(plan) / "SCANS" / scan.id / "DICOM"
             for path in scan.files:
                 _atomic_copy(path, target / path.name)
-            entry = {"id": scan.id, "xsiType": "xnat:mrScanData",
-                     "scan-type": scan.description, "series-description": scan.description,
-                     "modality": scan.modality, "uid": scan.series_uid,
-                     "frames": len(scan.files)}
-            with self._lock:
-                self._write_meta(plan, {scan.id: entry})
+            entry = {"xsiType": "xnat:mrScanData", "type": scan.description,
+                     "series_description": scan.description, "modality": scan.modality,
+                     "uid": scan.series_uid, "frames": len(scan.files)}
+            self._record(plan, scans={scan.id: entry})
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of ``RESOURCES/<label>`` (name → size)."""
@@ -204,10 +156,15 @@ class ArchiveTarget:
         _atomic_copy(path, self._dir(plan) / "RESOURCES" / label / name)
 
     def set_fields(self, plan: SessionPlan) -> None:
-        """Write subject and session fields into session.json (see the module)."""
-        with self._lock:
-            self._write_meta(plan, {}, session_json_fields(plan.subject_fields,
-                                                           plan.session_fields))
+        """Record subject fields (``group`` apart) and session fields (see the module)."""
+        subject = dict(plan.subject_fields)
+        group = subject.pop("group", None)
+        self._record(plan, fields=dict(plan.session_fields))
+        try:
+            with self._lock, update_project(self.root, plan.project) as meta:
+                meta.ensure_subject(plan.subject, group=group, fields=subject)
+        except OSError as exc:
+            raise os_error(metadata_path(self.root, plan.project), exc) from exc
 
     def close(self) -> None:
         """Nothing to release."""

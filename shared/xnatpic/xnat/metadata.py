@@ -175,11 +175,19 @@ class ProjectMetadata:
 
     def save(self) -> None:
         """Write the document (through a temporary file, so a crash leaves the old one)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        partial.write_text(json.dumps(self.data, indent=1, sort_keys=True) + "\n",
-                           encoding="utf-8")
-        partial.replace(self.path)
+        _write(self.path, json.dumps(self.data, indent=1, sort_keys=True) + "\n")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write through a hidden partial file, removed when the write fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -204,10 +212,7 @@ def _next_id(archive: Path, kind: str, *, raw: bool = False) -> str:
     counters = _read(path)
     number = int(counters.get(kind, 0)) + 1
     counters[kind] = number
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(counters, indent=1) + "\n", encoding="utf-8")
-    partial.replace(path)
+    _write(path, json.dumps(counters, indent=1) + "\n")
     return str(number) if raw else f"XNAT_{kind}{number:05d}"
 
 
