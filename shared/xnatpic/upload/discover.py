@@ -41,7 +41,9 @@ _log = logging.getLogger(__name__)
 _ARCHIVES = (".zip", ".pvdatasets")
 _SKIP_DIRS = {".git", "__pycache__"}
 _SERIES_TAGS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality",
-                "SOPInstanceUID")
+                "SOPInstanceUID", "SOPClassUID")
+#: Media Storage Directory Storage (PS3.4 Annex F): a DICOMDIR.
+_DICOMDIR = "1.2.840.10008.1.3.10"
 #: Keywords of a DICOM study offered to label templates.
 _DICOM_FIELDS = ("PatientID", "PatientName", "StudyID", "StudyDescription", "StudyDate",
                  "StudyTime", "AccessionNumber", "PatientSex", "PatientSpeciesDescription",
@@ -186,6 +188,12 @@ def _paravision_fields(path: Path) -> dict[str, str]:
 def _session_default(fields: dict[str, str]) -> None:
     name, date = fields.get("study_name", ""), fields.get("date", "")
     fields["study_name_date"] = name if (not date or date in _digits(name)) else f"{name}_{date}"
+
+
+def _sop_class(ds: pydicom.Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    return str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID")
+                                         if meta is not None else "") or "")
 
 
 def _read_header(path: Path) -> pydicom.Dataset | None:
@@ -337,8 +345,19 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
             _log.warning("%s", exc)
             found.problems.append(Problem(path, "dicom", "failed", str(exc)))
             continue
-        if ds is not None and "StudyInstanceUID" in ds:
+        if ds is None:
+            continue  # not DICOM: notes, sidecars, ParaVision files...
+        if ds.get("StudyInstanceUID"):
             by_uid.setdefault(str(ds.StudyInstanceUID), []).append((path, ds))
+        elif _sop_class(ds) == _DICOMDIR:
+            found.problems.append(Problem(path, "dicom", "skipped",
+                                          f"{path}: a DICOMDIR (an index of files, not an "
+                                          "image); the files it lists are uploaded"))
+        else:
+            found.problems.append(Problem(
+                path, "dicom", "failed",
+                f"{path}: a DICOM file without StudyInstanceUID belongs to no study and is "
+                "not uploaded; its study would be uploaded without it"))
     converted = {s.fields.get("study_uid") for s in found.sources} - {""}
     for uid, members in by_uid.items():
         files = sorted(p for p, _ in members)
