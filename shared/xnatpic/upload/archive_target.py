@@ -86,7 +86,11 @@ class ArchiveTarget:
         """Create the project folder when the archive root exists."""
         if self.root.exists() and not self.root.is_dir():
             raise ProjectNotFoundError(f"{self.root}: not a folder; give --archive a folder")
-        (self.root / project / "arc001").mkdir(parents=True, exist_ok=True)
+        folder = self.root / project / "arc001"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # read-only, forbidden, full: before any session
+            raise os_error(folder, exc) from exc
 
     def manifest(self, plan: SessionPlan) -> dict[str, Any] | None:
         """``RESOURCES/CONVERSION/xnatpic-upload.json`` when present."""
