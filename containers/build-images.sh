@@ -18,21 +18,11 @@ PYTHON="${PYTHON:-$root/.venv/bin/python}"
 BASE_IMAGE="${BASE_IMAGE:-xnatpic-base:latest}"
 REGISTRY="${REGISTRY:-}"
 
-runtime="${RUNTIME:-}"
-if [ -z "$runtime" ]; then
-  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-    runtime=docker
-  elif command -v podman >/dev/null 2>&1; then
-    runtime=podman
-  else
-    echo "build-images: neither a Docker engine nor podman is available ('make container-tools' installs podman)" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=containers/runtime.sh
+. "$root/containers/runtime.sh" build-images
 
 build_args=()
 if [ "$runtime" = podman ]; then
-  export CONTAINERS_CONF="${CONTAINERS_CONF:-$root/containers/containers.conf}"
   "$root/containers/build-debian-base.sh"
   build_args+=(--network host --build-arg BASE=localhost/debian-base:bookworm)
   if [ -r /etc/ssl/certs/ca-certificates.crt ]; then

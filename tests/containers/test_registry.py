@@ -9,8 +9,14 @@ pushed to a registry must be tagged ``<registry>/xnatpic-<step>:<version>`` and 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +34,7 @@ from xnatpic.xnat.schema import read_image_label
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = PROJECT_ROOT / "containers" / "build-images.sh"
-#: A registry no test pushes to; the image built under it is removed again.
-TEST_REGISTRY = "127.0.0.1:5999/xnatpic-test"
+PUSH_SCRIPT = PROJECT_ROOT / "containers" / "push-images.sh"
 
 
 @pytest.mark.parametrize(("registry", "expected"), [
@@ -108,21 +113,107 @@ def test_build_script_refuses_bad_registry_before_building(container_runtime):
     assert "build xnatpic-base" not in proc.stderr
 
 
-def test_image_built_for_registry_is_labelled_as_tagged(built_images, container_runtime):
-    command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
-    image = f"{TEST_REGISTRY}/{command['image']}"
-    env = runtime_env(container_runtime)
-    proc = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "t2map"], capture_output=True, text=True, check=False,
-        env={**env, "RUNTIME": container_runtime, "REGISTRY": TEST_REGISTRY,
-             "PYTHON": sys.executable, "XNATPIC": str(Path(sys.executable).parent / "xnatpic")},
+@pytest.fixture(scope="module")
+def registry_port() -> int:
+    """A free local port for the test registry."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _script(script: Path, runtime: str, registry: str, *args: str,
+            **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(script), *args], capture_output=True, text=True, check=False,
+        env={**runtime_env(runtime), "RUNTIME": runtime, "REGISTRY": registry,
+             "PYTHON": sys.executable, "XNATPIC": str(Path(sys.executable).parent / "xnatpic"),
+             **env},
         timeout=1800,
     )
+
+
+@pytest.fixture(scope="module")
+def registry_image(built_images, container_runtime, registry_port) -> Iterator[str]:
+    """xnatpic-t2map built for the registry 127.0.0.1:<port> (removed afterwards)."""
+    command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
+    image = f"127.0.0.1:{registry_port}/{command['image']}"
+    proc = _script(BUILD_SCRIPT, container_runtime, f"127.0.0.1:{registry_port}", "t2map")
     try:
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"build {image}" in proc.stderr
-        assert json.loads(read_image_label(image, cli=container_runtime)) \
-            == [{**command, "image": image}]
+        yield image
     finally:
         subprocess.run([container_runtime, "rmi", image], capture_output=True, check=False,
-                       env=env)
+                       env=runtime_env(container_runtime))
+
+
+@pytest.fixture(scope="module")
+def local_registry(registry_port, tmp_path_factory) -> Iterator[str]:
+    """Debian's docker-registry serving plain HTTP on 127.0.0.1:<port> (container-runtime.md)."""
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        message = "docker-registry is not installed (apt-get install docker-registry)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = tmp_path_factory.mktemp("registry")
+    config = root / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/store\n"
+                      f"http:\n  addr: 127.0.0.1:{registry_port}\n")
+    proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{registry_port}/v2/"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"docker-registry did not answer at {url}")
+        yield f"127.0.0.1:{registry_port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_image_built_for_registry_is_labelled_as_tagged(registry_image, container_runtime):
+    command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
+    assert json.loads(read_image_label(registry_image, cli=container_runtime)) \
+        == [{**command, "image": registry_image}]
+
+
+def test_push_refuses_image_labelled_with_another_name(built_images, container_runtime,
+                                                      registry_port):
+    command = read_command_file(PROJECT_ROOT / "commands" / "t1map.json")
+    image = f"127.0.0.1:{registry_port}/{command['image']}"
+    env = runtime_env(container_runtime)
+    subprocess.run([container_runtime, "tag", command["image"], image], check=True, env=env)
+    try:
+        proc = _script(PUSH_SCRIPT, container_runtime, f"127.0.0.1:{registry_port}", "t1map")
+    finally:
+        subprocess.run([container_runtime, "rmi", image], capture_output=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"push-images: image {image}: its label names ['{command['image']}'], not {image}; "
+        f"rebuild it with make images REGISTRY=127.0.0.1:{registry_port}")
+
+
+def test_pushed_image_is_pulled_by_its_name(registry_image, local_registry,
+                                            container_runtime):
+    env = runtime_env(container_runtime)
+    tls = {"TLS_VERIFY": "false"} if container_runtime == "podman" else {}
+    proc = _script(PUSH_SCRIPT, container_runtime, local_registry, "t2map", **tls)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, tag = registry_image.split("/", 1)[1].split(":")
+    with urllib.request.urlopen(f"http://{local_registry}/v2/{name}/tags/list") as answer:
+        assert json.load(answer) == {"name": name, "tags": [tag]}
+    subprocess.run([container_runtime, "rmi", registry_image], capture_output=True,
+                   check=True, env=env)
+    pull = [container_runtime, "pull", *(["--tls-verify=false"] if tls else []),
+            registry_image]
+    subprocess.run(pull, capture_output=True, check=True, env=env)
+    command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
+    assert json.loads(read_image_label(registry_image, cli=container_runtime)) \
+        == [{**command, "image": registry_image}]
