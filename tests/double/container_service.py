@@ -118,7 +118,7 @@ class ContainerServiceState:
     submit_failures : dict
         Root value -> message: CS's executor refuses the job (a failure in the bulk report).
     session_types : dict
-        Session id -> xsiType (default ``xnat:mrSessionData``).
+        Session id -> xsiType (default: the session's own).
     scans : dict
         Session id -> scan rows of ``/data/experiments/{id}/scans``.
     """
@@ -139,6 +139,9 @@ class ContainerServiceState:
         self.session_types: dict[str, str] = {}
         self.scans: dict[str, list[dict[str, str]]] = {}
         self.launch_bodies: list[dict[str, str]] = []
+        #: [regex on "METHOD path", status, body, content type, times left]: broken
+        #: answers (a proxy's HTML page, truncated JSON) for the client's error handling.
+        self.overrides: list[list[Any]] = []
         self._ids = itertools.count(1)
         self._wfids = itertools.count(901)
 
@@ -154,6 +157,20 @@ class ContainerServiceState:
             # the bulk id; its LaunchReport (success or failure) is thrown away.
             _launch_container(double, self, job.project, job.command, job.wrapper, job.root,
                               job.params, bulk_id=job.bulk_id, created=job.due)
+
+    def override(self, pattern: str, status: int, body: str,
+                 content_type: str = "application/json", *, times: int = 1000) -> None:
+        """Answer requests matching ``pattern`` with this instead (a test's broken XNAT)."""
+        with self.lock:
+            self.overrides.append([pattern, status, body, content_type, times])
+
+    def _overridden(self, line: str) -> Answer | None:
+        with self.lock:
+            for item in self.overrides:
+                if item[4] > 0 and re.search(item[0], line):
+                    item[4] -= 1
+                    return item[1], item[2], item[3], None
+        return None
 
     def wrapper(self, wrapper_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """(command, wrapper) of a wrapper id; 404 when unknown."""
@@ -312,6 +329,10 @@ def _external_type(wrapper: dict[str, Any], root: str) -> str:
     return ""
 
 
+def _xsi(cs: ContainerServiceState, session: Any) -> str:
+    return cs.session_types.get(session.id) or getattr(session, "xsi", "xnat:mrSessionData")
+
+
 def _target(double: XnatDouble, cs: ContainerServiceState, value: str, input_type: str
             ) -> tuple[str, str, str] | None:
     """(item id, xsiType, project) of the archive object a root value names, or None.
@@ -328,16 +349,14 @@ def _target(double: XnatDouble, cs: ContainerServiceState, value: str, input_typ
                               uri)
         if m and m.group(1) in sessions and input_type == "session":
             session = sessions[m.group(1)]
-            return session.id, cs.session_types.get(session.id, "xnat:mrSessionData"), \
-                session.project
+            return session.id, _xsi(cs, session), session.project
         m = re.fullmatch(r"/archive/projects/([^/]+)", uri)
         if m and m.group(1) in double.projects and input_type == "project":
             return m.group(1), "xnat:projectData", m.group(1)
         return None
     if input_type == "session" and value in sessions:
         session = sessions[value]
-        return session.id, cs.session_types.get(session.id, "xnat:mrSessionData"), \
-            session.project
+        return session.id, _xsi(cs, session), session.project
     if input_type == "project" and value in double.projects:
         return value, "xnat:projectData", value
     return None
@@ -562,6 +581,9 @@ def route(double: XnatDouble, method: str, path: str, query: dict[str, str], bod
 
     cs = state(double)
     cs.advance(double)
+    broken = cs._overridden(f"{method} {path}")
+    if broken is not None:
+        return broken
     if path == "/xapi/commands":
         if method == "POST":
             return _create_command(cs, query, body)
@@ -597,36 +619,20 @@ def route(double: XnatDouble, method: str, path: str, query: dict[str, str], bod
 
 def archive_listing(double: XnatDouble, method: str, path: str, query: dict[str, str]
                     ) -> Answer | None:
-    """The two listings ``xnatpic xnat bulk-launch`` selects sessions with.
-
-    ``GET /data/projects/{p}/experiments`` and ``GET /data/experiments/{id}/scans``
-    answer XNAT's ``{"ResultSet": {"Result": [...]}}`` (xnat-web ProjectSubjectList /
-    ScanList, ``format=json``); the rows carry the columns asked for. None when the path
-    is another one.
+    """Broken answers (:meth:`ContainerServiceState.override`) for the two listings
+    ``xnatpic xnat bulk-launch`` selects sessions with, and scan rows with a ``type``
+    for the sessions a test described in ``cs.scans`` (XNAT's ScanList rows carry the
+    scan type; xnat-web ScanList). None leaves the request to the data API of server.py.
     """
-    from tests.double.server import HttpError
-
-    if method != "GET":
+    if method != "GET" or getattr(double, "cs", None) is None:
         return None
     cs = state(double)
-    m = re.fullmatch(r"/data/projects/([^/]+)/experiments", path)
-    if m:
-        if m.group(1) not in double.projects:
-            raise HttpError(404, f"project {m.group(1)} not found")
-        with double.lock:
-            rows = [{"ID": s.id, "label": s.label, "project": s.project,
-                     "subject_ID": s.subject, "subject_label": s.subject,
-                     "xsiType": cs.session_types.get(s.id, "xnat:mrSessionData"),
-                     "date": "", "URI": f"/data/experiments/{s.id}"}
-                    for s in double.sessions.values() if s.project == m.group(1)]
-        return _json({"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}})
+    if re.fullmatch(r"/data/(projects/[^/]+/experiments|experiments/[^/]+/scans)", path):
+        broken = cs._overridden(f"{method} {path}")
+        if broken is not None:
+            return broken
     m = re.fullmatch(r"/data/experiments/([^/]+)/scans", path)
-    if m:
-        with double.lock:
-            session = next((s for s in double.sessions.values() if s.id == m.group(1)), None)
-        if session is None:
-            raise HttpError(404, f"experiment {m.group(1)} not found")
-        rows = cs.scans.get(session.id) or [{"ID": s, "type": "", "xsiType": "xnat:mrScanData"}
-                                            for s in sorted(session.scans)]
+    if m and m.group(1) in cs.scans:
+        rows = cs.scans[m.group(1)]
         return _json({"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}})
     return None

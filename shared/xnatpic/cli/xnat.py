@@ -3,12 +3,18 @@
 Credentials: XNAT_HOST, XNAT_USER and XNAT_PASS in the environment, or a ``~/.netrc``
 entry for the host; never on the command line.
 
-    xnatpic xnat register commands/mri2dicom.json --project PRECLIN
-    xnatpic xnat register xnatpic-mri2dicom:0.1.0          # reads the image label
+    xnatpic xnat register commands/mri2dicom.json --project PRECLIN \\
+        --image registry.example.org/xnatpic/xnatpic-mri2dicom:0.1.1
+    xnatpic xnat register xnatpic-mri2dicom:0.1.1          # reads the image label
     xnatpic xnat launch --project PRECLIN --wrapper xnatpic-mri2dicom-session \\
         --session XNAT_E00001 --wait
+    xnatpic xnat launch --project PRECLIN --wrapper xnatpic-project-summary  # project root
     xnatpic xnat bulk-launch --project PRECLIN --wrapper xnatpic-mri2dicom-session \\
         --where scan-type=MSME --param format=enhanced
+
+A bulk launch is followed through the workflows XNAT creates for its jobs (found by the
+bulk launch id, their ``jobid``) until each ends; the final table lists every session,
+including the jobs XNAT refused or never queued.
 """
 
 from __future__ import annotations
@@ -28,14 +34,25 @@ from rich.table import Table
 from xnatpic.cli.launch import parse_params
 from xnatpic.xnat.errors import CommandFileError, XnatRequestError
 from xnatpic.xnat.lint import lint_commands
-from xnatpic.xnat.rest import WrapperRef, XnatClient, is_terminal, load_credentials
+from xnatpic.xnat.remote_bulk import BulkJob, BulkTracker
+from xnatpic.xnat.rest import (
+    TO_BE_ASSIGNED,
+    WrapperRef,
+    XnatClient,
+    is_terminal,
+    load_credentials,
+    root_value,
+)
 from xnatpic.xnat.schema import load_commands
 
-__all__ = ["add_parser", "poll_workflows", "run", "select_sessions"]
+__all__ = ["add_parser", "follow_bulk", "poll_workflow", "run", "select_sessions"]
 
 #: --where keys answered from a session's scans, and the field of XNAT's scan listing.
 _SCAN_KEYS = {"scan-type": "type", "series-description": "series_description",
               "quality": "quality", "scan-id": "ID"}
+
+#: Failed polls in a row after which a bulk launch stops being followed.
+_MAX_POLL_ERRORS = 5
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,14 +66,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
     reg = actions.add_parser("register", help="add commands and enable their wrappers")
     reg.add_argument("source", metavar="IMAGE|COMMAND.json")
+    reg.add_argument("--image", metavar="NAME",
+                     help="the image XNAT runs (e.g. registry.example.org/xnatpic/"
+                          "xnatpic-mri2dicom:0.1.1), sent as POST /xapi/commands?image=NAME "
+                          "in place of the command's own")
     reg.add_argument("--project", action="append", default=[],
                      help="also enable the wrappers for this project (repeatable)")
     reg.add_argument("--no-enable", action="store_true", help="only add the commands")
 
-    one = actions.add_parser("launch", help="launch a wrapper on one session")
+    one = actions.add_parser("launch", help="launch a wrapper on one session or project")
     one.add_argument("--project", required=True)
     one.add_argument("--wrapper", required=True, help="wrapper name or id")
-    one.add_argument("--session", required=True, help="session id (XNAT_E...) or URI")
+    one.add_argument("--session", "--target", dest="target",
+                     help="id or archive URI of the root object (session id XNAT_E...; "
+                          "default for a project-rooted wrapper: --project)")
     one.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     one.add_argument("--wait", action="store_true", help="poll the workflow until it ends")
     _poll_options(one)
@@ -70,7 +93,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                       help="keep sessions where KEY matches VALUE (glob); KEY is a session "
                            f"field (label, xsiType, date) or {sorted(_SCAN_KEYS)} (any scan)")
     bulk.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    bulk.add_argument("--no-wait", action="store_true", help="do not poll the workflows")
+    bulk.add_argument("--no-wait", action="store_true", help="do not follow the workflows")
+    bulk.add_argument("--resolve-timeout", type=float, default=600.0,
+                      help="seconds XNAT may take to create a job's workflow before the job "
+                           "counts as never queued")
     bulk.add_argument("--report", type=Path, help="write the JSON report here")
     bulk.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     _poll_options(bulk)
@@ -87,6 +113,7 @@ def _client(args: argparse.Namespace) -> XnatClient:
     return XnatClient(load_credentials(args.host))
 
 
+# -- register --------------------------------------------------------------------------------
 def _register(args: argparse.Namespace, console: Console) -> int:
     spec = args.source if Path(args.source).is_file() else f"image:{args.source}"
     loaded = load_commands(spec)
@@ -97,9 +124,10 @@ def _register(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     for item in loaded:
         command = item.data
-        command_id = client.add_command(command)
+        command_id = client.add_command(command, image=args.image)
+        image = f" (image {args.image})" if args.image else ""
         console.print(f"added {command['name']} {command.get('version', '')} as command "
-                      f"{command_id}", highlight=False)
+                      f"{command_id}{image}", highlight=False)
         if args.no_enable:
             continue
         for wrapper in command.get("xnat", []):
@@ -111,70 +139,68 @@ def _register(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def poll_workflows(client: XnatClient, workflows: dict[str, str], *, interval: float,
-                   timeout: float, console: Console) -> dict[str, str]:
-    """Poll ``GET /xapi/workflows/{id}`` until every workflow ends or ``timeout`` passes.
-
-    Parameters
-    ----------
-    workflows : dict
-        Session -> workflow id.
-
-    Returns
-    -------
-    dict
-        Session -> last status seen.
-    """
-    status = {s: "Queued" for s in workflows}
+# -- one launch ------------------------------------------------------------------------------
+def poll_workflow(client: XnatClient, workflow: str, *, interval: float, timeout: float,
+                  console: Console) -> dict[str, Any]:
+    """Poll ``GET /xapi/workflows/{id}`` until the workflow ends or ``timeout`` passes;
+    return the last answer."""
     deadline = time.monotonic() + timeout
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
-               MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("XNAT workflows", total=len(workflows), failed=0)
+    with console.status(f"workflow {workflow}") as spinner:
         while True:
-            for session, wf in workflows.items():
-                if not is_terminal(status[session]):
-                    status[session] = str(client.workflow(wf).get("status", "Unknown"))
-            done = [s for s in status.values() if is_terminal(s)]
-            failed = sum(not s.startswith("Complete") for s in done)
-            progress.update(task, completed=len(done), failed=failed)
-            if len(done) == len(status) or time.monotonic() >= deadline:
-                return status
+            answer = client.workflow(workflow)
+            status = str(answer.get("status") or "Unknown")
+            spinner.update(f"workflow {workflow}: {status}")
+            if is_terminal(status) or time.monotonic() >= deadline:
+                return answer
             time.sleep(interval)
 
 
 def _launch_one(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     ref = client.find_wrapper(args.wrapper)
-    answer = client.launch(args.project, ref, args.session, parse_params(args.param))
-    if answer.get("status") not in (None, "success"):
-        console.print(f"[red]launch on {args.session} failed: {answer.get('message')}[/]")
+    target = args.target
+    if not target:
+        if ref.root_type.lower() != "project":
+            raise XnatRequestError(f"wrapper {ref.name} runs on a {ref.root_type}: give "
+                                   "--session (its id or archive URI)")
+        target = args.project
+    report = client.launch(args.project, ref, target, parse_params(args.param))
+    if report.get("status") != "success":
+        console.print(f"[red]launch of {ref.name} on {target} failed: "
+                      f"{report.get('message') or 'no reason given'}[/]", highlight=False)
         return 1
-    workflow = answer.get("workflow-id")
-    console.print(f"launched {ref.name} on {args.session}: workflow {workflow}",
-                  highlight=False)
-    if args.wait and workflow:
-        final = poll_workflows(client, {args.session: str(workflow)}, interval=args.poll,
-                               timeout=args.timeout, console=console)[args.session]
-        console.print(f"{args.session}: {final}", highlight=False)
-        return 0 if final.startswith("Complete") else 1
-    return 0
+    workflow = str(report.get("workflow-id") or "")
+    console.print(f"launched {ref.name} on {root_value(target, ref.root_type)}: workflow "
+                  f"{workflow or '?'}", highlight=False)
+    if not args.wait:
+        return 0
+    if not workflow.isdigit():
+        console.print(f"[red]XNAT named no workflow ({workflow or 'none'}): cannot wait[/]",
+                      highlight=False)
+        return 1
+    final = poll_workflow(client, workflow, interval=args.poll, timeout=args.timeout,
+                          console=console)
+    status = str(final.get("status") or "Unknown")
+    details = f" ({final['details']})" if final.get("details") else ""
+    console.print(f"{target}: {status}{details}", highlight=False)
+    return 0 if status.startswith("Complete") else 1
 
 
+# -- bulk launch -----------------------------------------------------------------------------
 def _matches(row: dict[str, Any], key: str, pattern: str) -> bool:
     value = row.get(key)
     return value is not None and fnmatch.fnmatchcase(str(value), pattern)
 
 
 def select_sessions(client: XnatClient, project: str, ids: list[str], where: list[str]
-                    ) -> list[str]:
-    """Return the ids of the project's sessions that pass every ``--where KEY=VALUE``.
+                    ) -> list[dict[str, Any]]:
+    """Return the rows (``ID``, ``label``, ``xsiType``...) of the project's sessions that
+    pass every ``--where KEY=VALUE``, restricted to ``ids`` when given.
 
     Raises
     ------
     XnatRequestError
-        On a malformed ``--where`` or when nothing is left to launch.
+        On a malformed ``--where``, an unknown session id, or when nothing is left.
     """
     rows = client.project_sessions(project)
     if ids:
@@ -196,57 +222,107 @@ def select_sessions(client: XnatClient, project: str, ids: list[str], where: lis
     if not rows:
         raise XnatRequestError(f"no session of project {project} is left to launch on "
                                f"(--where {where or 'none'})")
-    return [r["ID"] for r in rows]
+    return rows
 
 
-def _session_of(item: dict[str, Any], ref: WrapperRef) -> str:
-    params = item.get("params") or {}
-    value = str(params.get(ref.root, item.get(ref.root, item.get("session", "?"))))
-    return value.rsplit("/", 1)[-1]
+def _jobs_from_report(answer: dict[str, Any], ref: WrapperRef, rows: list[dict[str, Any]]
+                      ) -> tuple[list[BulkJob], list[BulkJob]]:
+    """(queued jobs, all jobs in the order of ``rows``) from a bulk launch report."""
+    by_uri = {root_value(str(r["ID"]), ref.root_type): r for r in rows}
+    jobs = {str(r["ID"]): BulkJob(str(r["ID"]), str(r.get("label") or ""),
+                                  str(r.get("xsiType") or ""),
+                                  status="Unknown (not in XNAT's answer)") for r in rows}
+    queued: list[BulkJob] = []
+    for kind in ("successes", "failures"):
+        for item in answer.get(kind) or []:
+            params = item.get("params") if isinstance(item, dict) else None
+            value = str((params or {}).get(ref.root, ""))
+            row = by_uri.get(value) or by_uri.get(root_value(value, ref.root_type))
+            if row is None:
+                continue
+            job = jobs[str(row["ID"])]
+            if kind == "failures":
+                job.status = "Failed (not queued)"
+                job.details = str(item.get("message") or "")
+                continue
+            workflow = str(item.get("workflow-id") or TO_BE_ASSIGNED)
+            job.status = "Queued"
+            job.workflow = workflow if workflow.isdigit() else None
+            queued.append(job)
+    return queued, list(jobs.values())
+
+
+def follow_bulk(tracker: BulkTracker, *, interval: float, timeout: float,
+                console: Console) -> None:
+    """Poll until every job of ``tracker`` ends, ``timeout`` passes or XNAT stops
+    answering (after a few failed polls in a row), showing progress."""
+    deadline = time.monotonic() + timeout
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+               TextColumn("{task.fields[waiting]} awaiting a workflow"), TimeElapsedColumn())
+    errors = 0
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("XNAT jobs", total=len(tracker.jobs), failed=0,
+                                 waiting=len(tracker.jobs))
+        while True:
+            try:
+                tracker.poll()
+                errors = 0
+            except XnatRequestError as exc:
+                errors += 1
+                console.print(f"[yellow]poll {errors}/{_MAX_POLL_ERRORS} failed: {exc}[/]",
+                              highlight=False)
+                if errors >= _MAX_POLL_ERRORS:
+                    tracker.give_up(f"stopped following: XNAT did not answer ({exc})")
+                    return
+            done = [j for j in tracker.jobs if j.done]
+            progress.update(task, completed=len(done), waiting=tracker.waiting,
+                            failed=sum(not j.ok for j in done))
+            if tracker.done:
+                return
+            if time.monotonic() >= deadline:
+                tracker.give_up(f"still running after --timeout {timeout:g} s")
+                return
+            time.sleep(interval)
+
+
+def _table(title: str, jobs: list[BulkJob], *, no_wait: bool) -> Table:
+    table = Table(title=title)
+    for column in ("session", "label", "workflow", "status", "message"):
+        table.add_column(column)
+    for job in jobs:
+        ok = job.ok or (no_wait and job.status == "Queued")
+        style = "green" if ok else "red"
+        table.add_row(job.target, job.label, job.workflow or "", f"[{style}]{job.status}[/]",
+                      job.details)
+    return table
 
 
 def _bulk(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     ref = client.find_wrapper(args.wrapper)
-    sessions = select_sessions(client, args.project, args.session, args.where)
-    console.print(f"bulk launch of {ref.name} on {len(sessions)} session(s) of "
+    rows = select_sessions(client, args.project, args.session, args.where)
+    console.print(f"bulk launch of {ref.name} on {len(rows)} session(s) of "
                   f"{args.project}", highlight=False)
-    answer = client.bulk_launch(args.project, ref, sessions, parse_params(args.param))
-    status: dict[str, str] = {}
-    messages: dict[str, str] = {}
-    workflows: dict[str, str] = {}
-    for item in answer.get("successes", []):
-        session = _session_of(item, ref)
-        workflow = item.get("workflow-id")
-        status[session] = "Queued" if workflow else "Launched"
-        if workflow:
-            workflows[session] = str(workflow)
-    for item in answer.get("failures", []):
-        session = _session_of(item, ref)
-        status[session] = "Failed (launch)"
-        messages[session] = str(item.get("message", ""))
-    for session in sessions:
-        status.setdefault(session, "Unknown (not in XNAT's answer)")
-    if workflows and not args.no_wait:
-        status.update(poll_workflows(client, workflows, interval=args.poll,
-                                     timeout=args.timeout, console=console))
-    table = Table(title=f"{ref.name} on {args.project}")
-    for column in ("session", "workflow", "status", "message"):
-        table.add_column(column)
-    for session in sessions:
-        ok = status[session].startswith("Complete") or (
-            args.no_wait and not status[session].startswith(("Failed", "Unknown")))
-        style = "green" if ok else "red"
-        table.add_row(session, workflows.get(session, ""), f"[{style}]{status[session]}[/]",
-                      messages.get(session, ""))
-    console.print(table)
-    failed = [s for s in sessions if status[s].startswith(("Failed", "Killed", "Unknown"))
-              or (not args.no_wait and not status[s].startswith("Complete"))]
+    answer = client.bulk_launch(args.project, ref, [str(r["ID"]) for r in rows],
+                                parse_params(args.param))
+    bulk_id = str(answer.get("bulk-launch-id") or "")
+    queued, jobs = _jobs_from_report(answer, ref, rows)
+    console.print(f"XNAT queued {len(queued)} of {len(rows)} job(s) (bulk launch "
+                  f"{bulk_id or '?'})", highlight=False)
+    if queued and not args.no_wait:
+        if not bulk_id:
+            raise XnatRequestError("XNAT's bulk launch report has no bulk-launch-id: its "
+                                   "jobs cannot be followed (use --no-wait)")
+        tracker = BulkTracker(client, ref, bulk_id, queued,
+                              resolve_timeout=args.resolve_timeout)
+        follow_bulk(tracker, interval=args.poll, timeout=args.timeout, console=console)
+    console.print(_table(f"{ref.name} on {args.project}", jobs, no_wait=args.no_wait))
+    failed = [j for j in jobs if not (j.ok or (args.no_wait and j.status == "Queued"))]
     report = {
         "project": args.project, "wrapper": ref.name, "wrapper-id": ref.wrapper_id,
-        "sessions": len(sessions), "failed": len(failed),
-        "results": [{"session": s, "workflow-id": workflows.get(s), "status": status[s],
-                     "message": messages.get(s)} for s in sessions],
+        "bulk-launch-id": bulk_id or None, "sessions": len(jobs), "failed": len(failed),
+        "results": [j.as_dict() for j in jobs],
     }
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +335,7 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``xnatpic xnat ACTION``."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     if args.action == "register":
         return _register(args, console)
     if args.action == "launch":

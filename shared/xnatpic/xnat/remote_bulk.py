@@ -1,0 +1,154 @@
+"""Follow a bulk launch on XNAT through the workflows the Container Service creates.
+
+XNAT answers a bulk launch before any job has a workflow: every queued job comes back
+with ``"workflow-id": "To be assigned"`` (container-service ContainerServiceImpl.java:
+2355). CS then launches each job on an executor, and the workflow it creates for a job
+carries the bulk launch id as its ``jobid`` (ContainerServiceImpl.java:1942-1943,
+2351-2353). A job whose launch fails before that workflow is saved leaves no workflow
+at all (its failure report is dropped, ContainerServiceImpl.java:2289-2306).
+
+So each job is found by asking XNAT for the workflows of its archive object and pipeline
+(``POST /xapi/workflows``), keeping the one whose ``jobid`` is the bulk launch id, and
+followed with ``GET /xapi/workflows/{id}`` until its status is final. A job with no
+workflow after ``resolve_timeout`` seconds is reported as never queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from xnatpic.xnat.rest import WrapperRef, XnatClient, is_terminal
+
+__all__ = ["NO_WORKFLOW", "BulkJob", "BulkTracker", "job_id_of"]
+
+_log = logging.getLogger(__name__)
+
+#: Status of a job XNAT never created a workflow for.
+NO_WORKFLOW = "Failed (no workflow)"
+
+
+def job_id_of(workflow: dict[str, Any]) -> str | None:
+    """The ``jobid`` of a workflow as ``GET /xapi/workflows/{id}`` answers it (the XFT
+    field is ``jobID``; the spelling of the JSON key is not in any source we could read,
+    so each spelling is accepted)."""
+    for key in ("jobid", "jobID", "jobId", "job_id"):
+        if workflow.get(key):
+            return str(workflow[key])
+    return None
+
+
+@dataclass
+class BulkJob:
+    """One target of a bulk launch and what is known of it."""
+
+    target: str
+    label: str = ""
+    data_type: str = ""
+    workflow: str | None = None
+    status: str = "Queued"
+    details: str = ""
+
+    @property
+    def done(self) -> bool:
+        return is_terminal(self.status)
+
+    @property
+    def ok(self) -> bool:
+        return self.status.startswith("Complete")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"session": self.target, "label": self.label, "workflow-id": self.workflow,
+                "status": self.status, "message": self.details or None}
+
+
+class BulkTracker:
+    """Find and follow the workflows of one bulk launch.
+
+    Parameters
+    ----------
+    client : XnatClient
+        The connection.
+    ref : WrapperRef
+        The launched wrapper (its name is the workflows' pipeline name).
+    bulk_id : str
+        ``bulk-launch-id`` of XNAT's answer.
+    jobs : iterable of BulkJob
+        The jobs XNAT queued (jobs it refused are not followed).
+    resolve_timeout : float
+        Seconds after which a job still without a workflow counts as never queued.
+    clock : callable
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, client: XnatClient, ref: WrapperRef, bulk_id: str,
+                 jobs: Iterable[BulkJob], *, resolve_timeout: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.ref = ref
+        self.bulk_id = bulk_id
+        self.jobs = list(jobs)
+        self.resolve_timeout = resolve_timeout
+        self.clock = clock
+        self.started = clock()
+        self._other_jobs: set[str] = set()  # workflow ids seen that belong to other launches
+
+    @property
+    def done(self) -> bool:
+        """Whether every job has a final status."""
+        return all(job.done for job in self.jobs)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs XNAT has not yet created a workflow for."""
+        return sum(job.workflow is None and not job.done for job in self.jobs)
+
+    def poll(self) -> None:
+        """One round: look for the workflows not found yet, refresh the others.
+
+        Raises
+        ------
+        XnatRequestError
+            When XNAT cannot be asked (the caller decides whether to try again).
+        """
+        expired = self.clock() - self.started >= self.resolve_timeout
+        for job in self.jobs:
+            if job.done:
+                continue
+            if job.workflow is None:
+                self._discover(job)
+                if job.workflow is None and expired:
+                    job.status = NO_WORKFLOW
+                    job.details = (f"XNAT created no workflow for this job within "
+                                   f"{self.resolve_timeout:g} s of the bulk launch: its "
+                                   "launch failed before it was queued (see the Container "
+                                   "Service log on XNAT)")
+                continue
+            self._refresh(job, self.client.workflow(job.workflow))
+
+    def _discover(self, job: BulkJob) -> None:
+        for wfid in self.client.item_workflows(job.data_type, job.target, self.ref.name):
+            if wfid in self._other_jobs:
+                continue
+            workflow = self.client.workflow(wfid)
+            if job_id_of(workflow) != self.bulk_id:
+                self._other_jobs.add(wfid)
+                continue
+            _log.info("%s: workflow %s", job.target, wfid)
+            job.workflow = wfid
+            self._refresh(job, workflow)
+            return
+
+    @staticmethod
+    def _refresh(job: BulkJob, workflow: dict[str, Any]) -> None:
+        job.status = str(workflow.get("status") or "Unknown")
+        job.details = str(workflow.get("details") or "")
+
+    def give_up(self, reason: str) -> None:
+        """Mark every unfinished job with the last status seen and ``reason``."""
+        for job in self.jobs:
+            if not job.done:
+                job.details = reason
