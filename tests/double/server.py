@@ -1,20 +1,21 @@
 """The XNAT double: an HTTP server that answers as XNAT's source says XNAT answers.
 
 This module holds the plumbing (HTTP/1.1, login by HTTP Basic or JSESSIONID cookie, XNAT's
-HTML status pages for errors, fault injection), the REST data API and the import service.
-Container Service paths (``/xapi/...`` except site configuration) are answered by
+HTML status pages for errors, fault injection) and the REST data API; the import service,
+prearchive and archiver are in :mod:`tests.double.prearchive`; Container Service paths
+(``/xapi/...`` except site configuration) are answered by
 :mod:`tests.double.container_service`.
 
 It stores what it receives in memory (projects, subjects, sessions, scans with their DICOM
 files keyed by SOPInstanceUID, resources, fields), counts every delivery of every DICOM
 instance (to prove nothing is sent twice), and injects faults: HTTP 500 (before or after
-storing), connections dropped mid-upload, slow answers, and a crash (every request dropped
-until :meth:`XnatDouble.recover`).
+storing), connections dropped mid-upload (an import keeps its complete zip entries in the
+prearchive), slow answers, slow archiving (an import that completes after the client gave
+up), and a crash (every request dropped until :meth:`XnatDouble.recover`).
 
-Only what xnatpy's ``connect(no_parse_model=True)`` and the uploader request is served:
-``GET /``, ``PUT /data/services/auth``, ``GET /data/auth``, ``GET|DELETE /data/JSESSION``,
-``GET /xapi/siteConfig/buildInfo``, ``/data/projects/...`` (subjects, experiments, scans,
-resources, files), ``POST /data/services/import`` and ``POST /data/services/archive``.
+Every behaviour cites the XNAT source (NrgXnat/xnat-web, read through the code index:
+class.method, no line numbers there) or XNAT REST test (NrgXnat/xnat-rest-tests,
+file:line) it copies; docs/xnat-conformance.d/upload.md lists them with our tests.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pydicom
-
 from tests.double import container_service
+from tests.double.prearchive import ArchiveConflict, Importer, file_name
 
 __all__ = ["BASIC_AUTH", "PASSWORD", "USER", "Fault", "HttpError", "Session", "XnatDouble"]
 
 USER, PASSWORD = "admin", "s3cret-test-pass"
 BASIC_AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+Answer = tuple[int, Any, str, "dict[str, str] | None"]
 
 
 @dataclass
@@ -50,9 +51,12 @@ class Fault:
     """A fault on requests whose ``METHOD path`` matches ``pattern`` (regex, searched).
 
     kind: ``500`` (answer 500, store nothing), ``500-after`` (store, then answer 500),
-    ``drop`` (read half the body, close the connection), ``slow`` (wait ``delay`` seconds,
-    then serve), ``crash`` (drop this and every later request until recover()).
-    ``skip`` matching requests pass before the fault fires ``times`` times.
+    ``drop`` (read half the body, close the connection; an import keeps the complete zip
+    entries of that half in the prearchive), ``slow`` (wait ``delay`` seconds, then
+    serve), ``slow-archive`` (an import stores its files, then archives for ``delay``
+    seconds, whether or not the client still waits), ``crash`` (drop this and every later
+    request until recover()). ``skip`` matching requests pass before the fault fires
+    ``times`` times.
     """
 
     pattern: str
@@ -65,20 +69,38 @@ class Fault:
 
 @dataclass
 class Session:
-    """One image session as the fake keeps it."""
+    """One archived image session as the double keeps it."""
 
     project: str
     subject: str
     label: str
     id: str
+    xsi: str = "xnat:mrSessionData"
     fields: dict[str, str] = field(default_factory=dict)
+    #: scan id -> {SOPInstanceUID: file bytes} (the DICOM resource)
     scans: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    #: scan id -> SeriesInstanceUID
+    series: dict[str, str] = field(default_factory=dict)
     resources: dict[str, dict[str, bytes]] = field(default_factory=dict)
     study_uid: str = ""
+    #: names of open workflows (a running container, a pipeline)
+    workflows: list[str] = field(default_factory=list)
+    archiving: bool = False
+    names: dict[str, str] = field(default_factory=dict)
+
+    def name_of(self, sop: str, data: bytes) -> str:
+        if sop not in self.names:
+            self.names[sop] = file_name(data)
+        return self.names[sop]
 
 
 class _Dropped(Exception):
     pass
+
+
+#: xnat:demographicData/gender values (xnat.xsd enumeration; from the issue, not read)
+GENDERS = ("male", "female", "unknown")
+_DEMOGRAPHICS = "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/"
 
 
 class XnatDouble:
@@ -89,8 +111,9 @@ class XnatDouble:
     projects : iterable of str
         Projects that exist.
     prearchive : bool
-        Imports land in the prearchive; ``/data/services/archive`` moves them (after
-        ``archive_delay`` seconds, in the background, as XNAT does).
+        An older DicomZipImporter that ignores ``dest``: imports stay in the prearchive
+        (READY) and the URI answered is the prearchive one; ``/data/services/archive``
+        moves them (after ``archive_delay`` seconds of work).
     latency : float
         Seconds added to every answer (a remote server's round trip and processing).
     file_delay : float
@@ -101,23 +124,31 @@ class XnatDouble:
     def __init__(self, projects: tuple[str, ...] = ("PRECLIN",), *, prearchive: bool = False,
                  archive_delay: float = 0.3, latency: float = 0.0,
                  file_delay: float = 0.0) -> None:
-        self.projects = set(projects)
+        self.projects: dict[str, dict[str, str]] = {
+            p: {"name": p, "secondary_ID": p} for p in projects}
+        #: Project ids once used by deleted projects (XNAT refuses them: 403).
+        self.deleted_projects: set[str] = set()
         #: Whether ``PUT /data/projects/<id>`` may create a project, and what it created.
         self.can_create_projects = True
         self.created_projects: list[dict[str, str]] = []
         self.prearchive = prearchive
+        #: With ``prearchive``: the project archives its sessions itself (its own
+        #: auto-archive setting), so a later archive request is answered 303.
+        self.project_autoarchive = False
+        self.archived_from: dict[str, str] = {}
         self.archive_delay = archive_delay
         self.latency = latency
         self.file_delay = file_delay
         self.subjects: dict[tuple[str, str], dict[str, str]] = {}
+        self.subject_ids: dict[tuple[str, str], str] = {}
         self.sessions: dict[tuple[str, str], Session] = {}
-        self.pending: dict[str, tuple[Session, dict[str, dict[str, bytes]]]] = {}
         self.deliveries: Counter[str] = Counter()
         self.faults: list[Fault] = []
         self.log: list[str] = []
         self.tokens: set[str] = set()
         self.crashed = False
         self.lock = threading.RLock()
+        self.importer = Importer(self)
         self._counter = 0
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -157,10 +188,36 @@ class XnatDouble:
     def session(self, project: str, label: str) -> Session:
         return self.sessions[(project, label)]
 
-    def next_id(self, prefix: str) -> str:
+    @property
+    def prearc(self) -> list[Any]:
+        """Prearchive sessions (tests.double.prearchive.PrearcSession)."""
+        with self.lock:
+            return list(self.importer.prearc.values())
+
+    def tick(self) -> int:
         with self.lock:
             self._counter += 1
-            return f"XNAT_{prefix}{self._counter:05d}"
+            return self._counter
+
+    def next_id(self, prefix: str) -> str:
+        return f"XNAT_{prefix}{self.tick():05d}"
+
+    def new_session(self, project: str, subject: str, label: str, xsi: str) -> Session:
+        """Create an archived session (and its subject when new)."""
+        with self.lock:
+            self.ensure_subject(project, subject)
+            session = Session(project, subject, label, self.next_id("E"), xsi)
+            self.sessions[(project, label)] = session
+            return session
+
+    def ensure_subject(self, project: str, subject: str) -> bool:
+        """Create the subject when absent; True when created."""
+        with self.lock:
+            if (project, subject) in self.subjects:
+                return False
+            self.subjects[(project, subject)] = {}
+            self.subject_ids[(project, subject)] = self.next_id("S")
+            return True
 
     def fault_for(self, request_line: str) -> Fault | None:
         with self.lock:
@@ -177,69 +234,6 @@ class XnatDouble:
                     return fault
         return None
 
-    # -- import ------------------------------------------------------------------------
-    def import_zip(self, params: dict[str, str], body: bytes) -> str:
-        project, subject = params["PROJECT_ID"], params["SUBJECT_ID"]
-        label = params["EXPT_LABEL"]
-        if project not in self.projects:
-            raise _HttpError(404, f"project {project} not found")
-        files: dict[str, dict[str, bytes]] = {}
-        study_uids = set()
-        with zipfile.ZipFile(io.BytesIO(body)) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
-                data = zf.read(info)
-                ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
-                                     specific_tags=["StudyInstanceUID", "SeriesNumber",
-                                                    "SOPInstanceUID"])
-                study_uids.add(str(ds.StudyInstanceUID))
-                scan = str(int(ds.SeriesNumber))
-                files.setdefault(scan, {})[str(ds.SOPInstanceUID)] = data
-        if len(study_uids) != 1:
-            raise _HttpError(400, f"zip holds {len(study_uids)} studies")
-        if self.file_delay:
-            time.sleep(self.file_delay * sum(len(f) for f in files.values()))
-        with self.lock:
-            for scan in files.values():
-                self.deliveries.update(scan.keys())
-            session = self._ensure_session(project, subject, label)
-            if session.study_uid and session.study_uid != next(iter(study_uids)):
-                raise _HttpError(409, "session holds another study")
-            session.study_uid = next(iter(study_uids))
-            if self.prearchive:
-                stamp = f"{int(time.time() * 1000)}_{self._counter}"
-                self._counter += 1
-                self.pending[stamp] = (session, files)
-                return f"/data/prearchive/projects/{project}/{stamp}/{label}"
-            self._archive(session, files)
-        return f"/data/archive/projects/{project}/subjects/{subject}/experiments/{label}"
-
-    def _archive(self, session: Session, files: dict[str, dict[str, bytes]]) -> None:
-        for scan, members in files.items():
-            session.scans.setdefault(scan, {}).update(members)
-
-    def archive(self, src: str) -> None:
-        stamp = src.rstrip("/").split("/")[-2]
-        with self.lock:
-            entry = self.pending.pop(stamp, None)
-        if entry is None:
-            raise _HttpError(404, f"no prearchive entry {src}")
-
-        def later() -> None:
-            time.sleep(self.archive_delay)
-            with self.lock:
-                self._archive(*entry)
-
-        threading.Thread(target=later, daemon=True).start()
-
-    def _ensure_session(self, project: str, subject: str, label: str) -> Session:
-        self.subjects.setdefault((project, subject), {})
-        key = (project, label)
-        if key not in self.sessions:
-            self.sessions[key] = Session(project, subject, label, self.next_id("E"))
-        return self.sessions[key]
-
 
 class HttpError(Exception):
     """An error answer. ``html`` True (XNAT's Restlet status page) unless the XNAT code
@@ -251,7 +245,6 @@ class HttpError(Exception):
         self.status, self.text, self.html, self.content_type = status, text, html, content_type
 
 
-_HttpError = HttpError
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 423: "Locked",
@@ -290,8 +283,50 @@ def _fields_from(query: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _check_subject_fields(query: dict[str, str]) -> None:
+    """Values XNAT's subject schema refuses (400 on PUT): gender outside male/female/
+    unknown, a dob that is not an xs:date, a weight that is not a number (XFT validation
+    of xnat:demographicData; from the issue, the schema itself not read here)."""
+    gender = query.get(_DEMOGRAPHICS + "gender")
+    if gender is not None and gender.lower() not in GENDERS:
+        raise HttpError(400, f"Invalid value for gender: {gender}")
+    dob = query.get(_DEMOGRAPHICS + "dob")
+    if dob is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob):
+        raise HttpError(400, f"Invalid date for dob: {dob}")
+    weight = query.get(_DEMOGRAPHICS + "weight")
+    if weight is not None:
+        try:
+            float(weight)
+        except ValueError:
+            raise HttpError(400, f"Invalid number for weight: {weight}") from None
+
+
 def _result_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"ResultSet": {"Result": rows, "totalRecords": str(len(rows))}}
+
+
+def _scan_xsi(session_xsi: str) -> str:
+    return session_xsi.replace("SessionData", "ScanData")
+
+
+def _session_json(fake: XnatDouble, session: Session) -> dict[str, Any]:
+    """``GET .../experiments/E?format=json``: the XFT item as JSON (items, data_fields,
+    children per field, meta with the xsi:type), as xnatpy reads it."""
+    children = [{"field": "fields/field", "items": [
+        {"data_fields": {"name": k, "field": v}} for k, v in session.fields.items()
+        if "/" not in k]}]
+    if session.scans:
+        children.append({"field": "scans/scan", "items": [
+            {"meta": {"xsi:type": _scan_xsi(session.xsi)},
+             "data_fields": {"ID": sid, "UID": session.series.get(sid, ""),
+                             "image_session_ID": session.id}}
+            for sid in session.scans]})
+    data = {"ID": session.id, "label": session.label, "project": session.project,
+            "subject_ID": fake.subject_ids.get((session.project, session.subject), "")}
+    if session.study_uid:
+        data["UID"] = session.study_uid
+    return {"items": [{"meta": {"xsi:type": session.xsi}, "data_fields": data,
+                       "children": children}]}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -356,21 +391,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.log.append(line)
         fault = self.fake.fault_for(line)
         try:
-            if fault is not None and fault.kind in ("crash", "drop"):
+            is_import = line == "POST /data/services/import"
+            if fault is not None and (fault.kind == "crash" or
+                                      (fault.kind == "drop" and not is_import)):
                 self._read_body(limit=int(self.headers.get("Content-Length") or 0) // 2)
                 self._drop()
-            body = self._read_body() if method in ("PUT", "POST") else b""
+            body = b""
+            if method in ("PUT", "POST") and not is_import:
+                body = self._read_body()
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay)
             if fault is not None and fault.kind == "500":
+                if is_import:
+                    self._read_body()
                 self._send(500, "Internal Server Error (injected)")
                 return
-            status, answer, ctype, headers = self._route(method, path, query, body)
+            status, answer, ctype, headers = self._route(method, path, query, body, fault)
             if fault is not None and fault.kind == "500-after":
                 self._send(500, "Internal Server Error after storing (injected)")
                 return
             self._send(status, answer, ctype, headers)
-        except _HttpError as exc:
+        except HttpError as exc:
             self._send(exc.status, *_error_page(exc))
         except _Dropped:
             return
@@ -390,20 +431,81 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     # -- routes ------------------------------------------------------------------------
-    def _route(self, method: str, path: str, query: dict[str, str], body: bytes
-               ) -> tuple[int, Any, str, dict[str, str] | None]:
+    def _import(self, query: dict[str, str], fault: Fault | None) -> Answer:
+        fake = self.fake
+        if fault is not None and fault.kind == "drop":
+            # the connection breaks mid-upload; the entries received so far are kept
+            half = self._read_body(limit=int(self.headers.get("Content-Length") or 0) // 2)
+            fake.importer.import_zip(query, half, cut=True)
+            self._drop()
+        body = self._read_body()
+        pause = fault.delay if fault is not None and fault.kind == "slow-archive" else 0.0
+        uris = fake.importer.import_zip(query, body, pause=pause)
+        return 200, "\r\n".join(uris) + "\r\n", "text/plain", None
+
+    def _archive_service(self, query: dict[str, str]) -> Answer:
+        """``POST /data/services/archive?src=``: PrearcSessionArchiver's own statuses
+        (423, 409 with its message) reach the client here, unwrapped."""
+        fake = self.fake
+        src = query.get("src", "")
+        src = src[len("/data"):] if src.startswith("/data/") else src
+        with fake.lock:
+            prearc = fake.importer.prearc.get(src.rstrip("/"))
+            done = fake.archived_from.get(src.rstrip("/"))
+        if prearc is None:
+            if done is not None:
+                # archived already by the project's own auto-archive setting (from the
+                # issue; not verified in the source)
+                return 303, "", "text/plain", {"Location": fake.url + done}
+            raise HttpError(404, f"no prearchive session {src}")
+        merge = query.get("overwrite", "") in ("append", "delete")
+        files = query.get("overwrite_files", "").lower() == "true"
+        try:
+            uri = fake.importer.archive(prearc, merge=merge, overwrite_files=files,
+                                        pause=fake.archive_delay if fake.prearchive else 0.0)
+        except ArchiveConflict as exc:
+            raise HttpError(exc.status, exc.message) from exc
+        return 200, uri + "\r\n", "text/plain", None
+
+    def _prearchive_route(self, method: str, path: str) -> Answer:
+        fake = self.fake
+        m = re.fullmatch(r"/data/prearchive/projects/([^/]+)(?:/([^/]+)/([^/]+))?/?", path)
+        if not m:
+            raise HttpError(404, f"no route {method} {path}")
+        project, stamp, folder = m.groups()
+        with fake.lock:
+            if stamp is None and method == "GET":
+                # PrearcSessionListResource: one row per session of the project
+                rows = [p.row() for p in fake.importer.prearc.values() if p.project == project]
+                return 200, _result_set(rows), "application/json", None
+            url = f"/prearchive/projects/{project}/{stamp}/{folder}"
+            prearc = fake.importer.prearc.get(url)
+            if prearc is None:
+                raise HttpError(404, f"no prearchive session {url}")
+            if method == "GET":
+                return 200, _result_set([prearc.row()]), "application/json", None
+            if method == "DELETE":
+                # PrearcSessionResource.handleDelete: a session being archived is locked
+                if prearc.status == "ARCHIVING":
+                    raise HttpError(423, "session is being archived")
+                del fake.importer.prearc[url]
+                return 200, "", "text/plain", None
+        raise HttpError(405, f"{method} not allowed on {path}")
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: bytes,
+               fault: Fault | None = None) -> Answer:
         fake = self.fake
         if path in ("", "/"):
             return 200, "<html><body>XNAT</body></html>", "text/html", None
         if path == "/data/services/auth" and method == "PUT":
             form = dict(urllib.parse.parse_qsl(body.decode()))
             if form.get("username") != USER or form.get("password") != PASSWORD:
-                raise _HttpError(401, "<h3>Login attempt failed. Please try again.</h3>")
+                raise HttpError(401, "<h3>Login attempt failed. Please try again.</h3>")
             token = secrets.token_hex(16).upper()
             fake.tokens.add(token)
             return 200, token, "text/plain", {"Set-Cookie": f"JSESSIONID={token}; Path=/"}
         if not self._authorised():
-            raise _HttpError(401, "Login attempt failed. Please try again.")
+            raise HttpError(401, "Login attempt failed. Please try again.")
         if path == "/data/auth":
             return 200, f"User '{USER}' is logged in", "text/plain", None
         if path == "/data/JSESSION":
@@ -413,103 +515,202 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/xapi/"):
             return container_service.route(fake, method, path, query, body, self.headers)
         if path == "/data/services/import" and method == "POST":
-            return 200, fake.import_zip(query, body) + "\r\n", "text/plain", None
+            return self._import(query, fault)
         if path == "/data/services/archive" and method == "POST":
-            fake.archive(query["src"])
-            return 200, "/data/archive/" + query["src"], "text/plain", None
-        listing = container_service.archive_listing(fake, method, path, query)
-        if listing is not None:  # project experiments, session scans (bulk-launch selection)
-            return listing
+            return self._archive_service(query)
+        if path.startswith("/data/prearchive/"):
+            return self._prearchive_route(method, path)
+        if path.startswith("/data/archive/"):
+            path = "/data/" + path[len("/data/archive/"):]
+        listing = getattr(container_service, "archive_listing", None)
+        if listing is not None and getattr(fake, "cs", None) is not None:
+            # the Container Service tests' own listings (rows as bulk-launch reads them)
+            answer = listing(fake, method, path, query)
+            if answer is not None:
+                return answer
+        m = re.fullmatch(r"/data/experiments/([^/]+)(/.*)?", path)
+        if m:
+            with fake.lock:
+                session = next((s for s in fake.sessions.values() if s.id == m.group(1)),
+                               None)
+                if session is None:
+                    raise HttpError(404, f"no experiment {m.group(1)}")
+                if not m.group(2):
+                    return 200, _session_json(fake, session), "application/json", None
+                return self._session_route(method, session, m.group(2), query, body)
         return self._archive_route(method, path, query, body)
 
-    def _archive_route(self, method: str, path: str, query: dict[str, str], body: bytes
-                       ) -> tuple[int, Any, str, dict[str, str] | None]:
+    def _project_put(self, project: str, query: dict[str, str]) -> Answer:
+        """``PUT /data/projects/ID`` (ProjectResource): 201 when created; 409 when the
+        name or secondary ID belongs to another project; 403 for an id a deleted project
+        used, or for a user who may not create projects (from the issue; the exact
+        messages not verified)."""
         fake = self.fake
+        with fake.lock:
+            if project in fake.projects:
+                return 200, project, "text/plain", None
+            if not fake.can_create_projects:
+                raise HttpError(403, "you may not create projects")
+            if project in fake.deleted_projects:
+                raise HttpError(403, f"The project ID {project} was used by a deleted "
+                                     "project and cannot be reused")
+            name = query.get("name", project)
+            secondary = query.get("secondary_ID", project)
+            for other, info in fake.projects.items():
+                if name in (info["name"], info["secondary_ID"]) or \
+                        secondary in (info["name"], info["secondary_ID"]):
+                    taken = name if name in info.values() else secondary
+                    raise HttpError(409, f"Project {other} already uses the name or "
+                                         f"secondary ID {taken}")
+            fake.projects[project] = {"name": name, "secondary_ID": secondary}
+            fake.created_projects.append(dict(query, id=project))
+        return 201, project, "text/plain", None
+
+    def _archive_route(self, method: str, path: str, query: dict[str, str], body: bytes
+                       ) -> Answer:
+        fake = self.fake
+        m = re.fullmatch(r"/data/projects/([^/]+)(?:/experiments(?:/([^/]+))?(/.*)?)?", path)
+        if m and (m.group(2) or path.endswith("/experiments")):
+            return self._project_experiments(method, m.group(1), m.group(2), m.group(3),
+                                             query, body)
         m = re.fullmatch(r"/data/projects/([^/]+)(?:/subjects/([^/]+)(?:/experiments/([^/]+)"
                          r"(/.*)?)?)?", path)
         if not m:
-            raise _HttpError(404, f"no route {method} {path}")
+            raise HttpError(404, f"no route {method} {path}")
         project, subject, label, rest = m.groups()
         if subject is None and method == "PUT":
-            if not fake.can_create_projects:
-                raise _HttpError(403, "you may not create projects")
-            with fake.lock:
-                created = project not in fake.projects
-                fake.projects.add(project)
-                fake.created_projects.append(dict(query, id=project))
-            return (201 if created else 200), project, "text/plain", None
+            return self._project_put(project, query)
         if project not in fake.projects:
-            raise _HttpError(404, f"project {project} not found")
+            raise HttpError(404, f"project {project} not found")
         with fake.lock:
             if subject is None:
-                return 200, {"items": [{"data_fields": {"ID": project}}]}, "application/json", None
+                info = fake.projects[project]
+                return 200, {"items": [{"data_fields": {"ID": project, **info}}]}, \
+                    "application/json", None
             if label is None:
                 if method == "PUT":
-                    created = (project, subject) not in fake.subjects
-                    fake.subjects.setdefault((project, subject), {}).update(_fields_from(query))
+                    # SubjectResource PUT: 201 when created, 200 when updated
+                    _check_subject_fields(query)
+                    created = fake.ensure_subject(project, subject)
+                    fake.subjects[(project, subject)].update(_fields_from(query))
                     return (201 if created else 200), subject, "text/plain", None
                 if (project, subject) not in fake.subjects:
-                    raise _HttpError(404, "no such subject")
-                return 200, {"items": [{"data_fields": fake.subjects[(project, subject)]}]}, \
-                    "application/json", None
+                    raise HttpError(404, "no such subject")
+                data = {"ID": fake.subject_ids[(project, subject)], "label": subject,
+                        **fake.subjects[(project, subject)]}
+                return 200, {"items": [{"data_fields": data}]}, "application/json", None
             key = (project, label)
             if method == "PUT" and not rest:
-                created = key not in fake.sessions
-                session = fake._ensure_session(project, subject, label)
+                session = fake.sessions.get(key)
+                created = session is None
+                if session is None:
+                    xsi = query.get("xsiType", "xnat:mrSessionData")
+                    session = fake.new_session(project, subject, label, xsi)
+                elif session.subject != subject:
+                    # SubjAssessmentResource PUT under another subject: the session is
+                    # moved to that subject (from the issue; not verified in the source)
+                    fake.ensure_subject(project, subject)
+                    session.subject = subject
                 session.fields.update(_fields_from(query))
                 return (201 if created else 200), session.id, "text/plain", None
             session = fake.sessions.get(key)
             if session is None or session.subject != subject:
-                raise _HttpError(404, "no such experiment")
+                raise HttpError(404, "no such experiment")
             if not rest:
-                children = [{"field": "fields/field", "items": [
-                    {"data_fields": {"name": k, "field": v}} for k, v in session.fields.items()
-                    if "/" not in k]}]
-                return 200, {"items": [{"data_fields": {"ID": session.id, "label": label},
-                                        "children": children}]}, "application/json", None
+                return 200, _session_json(fake, session), "application/json", None
             return self._session_route(method, session, rest, query, body)
 
+    def _project_experiments(self, method: str, project: str, label: str | None,
+                             rest: str | None, query: dict[str, str], body: bytes) -> Answer:
+        fake = self.fake
+        if project not in fake.projects:
+            raise HttpError(404, f"project {project} not found")
+        with fake.lock:
+            if label is None:
+                if method != "GET":
+                    raise HttpError(405, "only GET on an experiment list")
+                # ExperimentListResource rows; "UID" as a column not verified
+                rows = [{"ID": s.id, "label": s.label, "xsiType": s.xsi, "project": project,
+                         "subject_ID": fake.subject_ids.get((project, s.subject), ""),
+                         "UID": s.study_uid}
+                        for (p, _), s in fake.sessions.items() if p == project]
+                return 200, _result_set(rows), "application/json", None
+            session = fake.sessions.get((project, label))
+            if session is None:
+                raise HttpError(404, f"no experiment {label} in {project}")
+            if not rest:
+                if method != "GET":
+                    raise HttpError(405, "PUT an experiment under its subject")
+                return 200, _session_json(fake, session), "application/json", None
+            return self._session_route(method, session, rest, query, body)
+
+    def _files(self, session: Session, scan_ids: list[str], query: dict[str, str]
+               ) -> Answer:
+        """A DICOM resource's files: JSON rows (FileList: Name, Size, URI, collection,
+        cat_ID; no SOPInstanceUID), or the files themselves with ``format=zip``."""
+        pairs = [(sid, session.name_of(uid, data), data)
+                 for sid in scan_ids for uid, data in session.scans[sid].items()]
+        if query.get("format") == "zip":
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+                for sid, name, data in pairs:
+                    zf.writestr(f"{session.label}/scans/{sid}/resources/DICOM/files/{name}",
+                                data)
+            return 200, buffer.getvalue(), "application/zip", None
+        return 200, _result_set([
+            {"Name": name, "Size": str(len(data)), "collection": "DICOM", "cat_ID": sid,
+             "URI": f"/data/experiments/{session.id}/scans/{sid}/resources/DICOM/files/{name}"}
+            for sid, name, data in pairs]), "application/json", None
+
     def _session_route(self, method: str, session: Session, rest: str, query: dict[str, str],
-                       body: bytes) -> tuple[int, Any, str, dict[str, str] | None]:
+                       body: bytes) -> Answer:
         if rest == "/scans" and method == "GET":
-            return 200, _result_set([{"ID": s, "xsiType": "xnat:mrScanData"}
-                                     for s in sorted(session.scans)]), "application/json", None
-        if rest == "/scans/ALL/resources/DICOM/files" and method == "GET":
             return 200, _result_set([
-                {"Name": f"{uid}.dcm", "Size": str(len(data)),
-                 "URI": f"/data/experiments/{session.id}/scans/{sid}/resources/DICOM/files/"
-                        f"{uid}.dcm"}
-                for sid, files in sorted(session.scans.items())
-                for uid, data in files.items()]), "application/json", None
+                {"ID": s, "xsiType": _scan_xsi(session.xsi),
+                 "URI": f"/data/experiments/{session.id}/scans/{s}"}
+                for s in sorted(session.scans)]), "application/json", None
+        if rest == "/scans/ALL/resources/DICOM/files" and method == "GET":
+            return self._files(session, sorted(session.scans), query)
         m = re.fullmatch(r"/scans/([^/]+)/resources/DICOM/files", rest)
         if m and method == "GET":
-            files = session.scans.get(m.group(1))
-            if files is None:
-                raise _HttpError(404, "no such scan")
-            return 200, _result_set([{"Name": f"{uid}.dcm", "Size": str(len(data))}
-                                     for uid, data in files.items()]), "application/json", None
+            if m.group(1) not in session.scans:
+                raise HttpError(404, "no such scan")
+            return self._files(session, [m.group(1)], query)
+        if rest == "/resources" and method == "GET":
+            # ResourceList rows (label, format, file_count...)
+            return 200, _result_set([
+                {"label": label, "xnat_abstractresource_id": f"{session.id}_{label}",
+                 "format": "", "file_count": str(len(files))}
+                for label, files in session.resources.items()]), "application/json", None
         m = re.fullmatch(r"/resources/([^/]+)(?:/files(?:/(.+))?)?", rest)
         if m:
             label, name = m.group(1), m.group(2)
             if method == "PUT" and name is None and not rest.endswith("/files"):
-                created = label not in session.resources
-                session.resources.setdefault(label, {})
-                return (201 if created else 200), label, "text/plain", None
+                # ResourceResource PUT of an existing label: 409 (from the issue: XNAT
+                # answers 409 where a lenient server answers 200)
+                if label in session.resources:
+                    raise HttpError(409, f"Resource {label} already exists")
+                session.resources[label] = {}
+                return 201, label, "text/plain", None
             if method == "PUT" and name:
                 if label not in session.resources:
-                    raise _HttpError(404, f"no resource {label}")
+                    session.resources[label] = {}  # FileList creates the resource
+                if name in session.resources[label] and \
+                        query.get("overwrite", "").lower() != "true":
+                    # FileList.handlePut: duplicates without overwrite: 200, a list, unchanged
+                    return 200, {"duplicates": [name]}, "text/html", None
                 session.resources[label][name] = body
-                return 201, name, "text/plain", None
+                return 200, "", "text/plain", None
             files = session.resources.get(label)
             if files is None:
-                raise _HttpError(404, f"no resource {label}")
+                raise HttpError(404, f"no resource {label}")
             if name is None:
                 return 200, _result_set([{"Name": n, "Size": str(len(d))}
                                          for n, d in files.items()]), "application/json", None
             if name not in files:
-                raise _HttpError(404, f"no file {name}")
+                raise HttpError(404, f"no file {name}")
             return 200, files[name], "application/octet-stream", None
-        raise _HttpError(404, f"no route {method} {rest}")
+        raise HttpError(404, f"no route {method} {rest}")
 
 
 def _serve() -> None:
@@ -523,7 +724,7 @@ def _serve() -> None:
     parser.add_argument("--file-delay", type=float, default=0.0)
     args = parser.parse_args()
     fake = XnatDouble(tuple(args.projects), latency=args.latency,
-                    file_delay=args.file_delay).start()
+                      file_delay=args.file_delay).start()
     print(fake.url, flush=True)
     threading.Event().wait()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.upload.checks import assert_archive_holds, assert_raw_complete, assert_server_holds
 from tests.double.server import XnatDouble
+from tests.upload.checks import assert_archive_holds, assert_raw_complete, assert_server_holds
 from xnatpic.cli.main import main
 from xnatpic.conversion import convert_study
 
@@ -111,7 +111,7 @@ class TestCorpus:
     def test_to_server_in_parallel(self, fake, corpus_studies, tmp_path):
         expected = _expected(corpus_studies, tmp_path)
         report = _server(fake, corpus_studies, tmp_path, "--jobs", "3")
-        assert report["summary"] == {"uploaded": 3, "complete": 0, "failed": 0}
+        assert report["summary"] == {"uploaded": 3, "complete": 0, "skipped": 0, "failed": 0}
         assert_server_holds(fake, "PRECLIN", expected)
         for study in corpus_studies:
             label = next(s["session"] for s in report["sessions"] if s["source"] == str(study))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.upload.checks import assert_server_holds
 from tests.double.server import PASSWORD, USER, XnatDouble
+from tests.upload.checks import assert_server_holds
 from xnatpic.cli.main import main
 
 
@@ -25,7 +25,7 @@ class TestCleanUpload:
         src, expected = dicom_studies
         rc, report = _upload(fake, src, tmp_path, "--jobs", "3")
         assert rc == 0
-        assert report["summary"] == {"uploaded": 3, "complete": 0, "failed": 0}
+        assert report["summary"] == {"uploaded": 3, "complete": 0, "skipped": 0, "failed": 0}
         assert_server_holds(fake, "PRECLIN", expected)
         session = fake.session("PRECLIN", "study2_20240101")
         assert session.subject == "mouse2"
@@ -50,7 +50,7 @@ class TestCleanUpload:
         assert _upload(fake, src, tmp_path, "--metadata", str(meta))[0] == 0
         assert fake.subjects[("PRECLIN", "mouse1")] == {
             "species": "Mus musculus", "strain": "C57BL/6", "group": "control",
-            "demographics[@xsi:type=xnat:demographicData]/gender": "F"}
+            "demographics[@xsi:type=xnat:demographicData]/gender": "female"}
         fields = fake.session("PRECLIN", "study2_20240101").fields
         assert fields["timepoint"] == "d7" and fields["dose_mg"] == "5"
         assert fake.subjects[("PRECLIN", "mouse3")] == {}
@@ -107,11 +107,11 @@ class TestFaults:
         fake.add_fault(r"POST /data/services/import", "crash", skip=2)
         rc, report = _upload(fake, src, tmp_path, "--retries", "2", "--batch-mb", "0")
         assert rc == 1
-        assert report["summary"] == {"uploaded": 1, "complete": 0, "failed": 2}
+        assert report["summary"] == {"uploaded": 1, "complete": 0, "skipped": 0, "failed": 2}
         fake.recover()
         rc, report = _upload(fake, src, tmp_path)
         assert rc == 0
-        assert report["summary"] == {"uploaded": 2, "complete": 1, "failed": 0}
+        assert report["summary"] == {"uploaded": 2, "complete": 1, "skipped": 0, "failed": 0}
         assert_server_holds(fake, "PRECLIN", expected)
 
     def test_crash_mid_session_finishes_the_partial_session(self, fake, dicom_studies,
@@ -214,7 +214,8 @@ class TestProjects:
         fake.can_create_projects = False
         rc, _ = _upload(fake, src, tmp_path, project="NOPE")
         assert rc == 1
-        assert "may not create projects (HTTP 403)" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "refused to create it (HTTP 403: you may not create projects)" in err
         assert not fake.sessions
 
 

@@ -6,8 +6,10 @@ from xnatpic.errors import XnatpicError
 
 __all__ = [
     "DicomNodeError",
+    "HttpStatusError",
     "MetadataError",
     "ProjectNotFoundError",
+    "ServerBusyError",
     "SessionConflictError",
     "SourceError",
     "TransientError",
@@ -41,3 +43,17 @@ class MetadataError(XnatpicError, ValueError):
 
 class DicomNodeError(UploadError):
     """A DICOM node refused the association or a C-STORE."""
+
+
+class ServerBusyError(TransientError):
+    """XNAT is busy with the session (HTTP 423 "Duplicate archive attempt", open
+    workflows, an import still archiving): wait and try again."""
+
+
+class HttpStatusError(UploadError):
+    """XNAT answered a status the request did not accept; ``status`` and XNAT's
+    ``message`` (read from its HTML status page or plain-text body)."""
+
+    def __init__(self, text: str, *, status: int, message: str) -> None:
+        super().__init__(text)
+        self.status, self.message = status, message

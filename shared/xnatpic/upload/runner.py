@@ -178,7 +178,11 @@ def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work:
         todo = batch
         if attempts[0] > 1 and target.stateful:
             # a failed attempt may have landed (e.g. 500 after storing, an import that
-            # outlived its timeout): send only the files the destination lacks
+            # outlived its timeout, one cut off whose complete entries XNAT kept in the
+            # prearchive): archive what it left, send only the files the destination lacks
+            resolve = getattr(target, "resolve_prearchive", None)
+            if resolve is not None:
+                resolve(plan, cut=True)
             todo = _missing(target, plan, batch)[0]
             if not todo:
                 _log.info("%s: batch %d found complete after a failed attempt", plan.key,

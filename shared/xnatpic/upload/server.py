@@ -1,5 +1,9 @@
 """XNAT server destination through xnatpy (``xnat.connect``), one connection per worker.
 
+Statuses are read by this module, whatever the body: xnatpy's own check raises on any
+answer starting with ``<html>`` (XNAT's Restlet status page), even for a status the caller
+accepted, so it is switched off after login (``skip_response_check``).
+
 Credentials are xnatpy's: XNAT_USER/XNAT_PASS (or XNATPY_*) from the environment, else
 ``~/.netrc``; never on the command line and never logged. HTTPS certificates are verified
 unless ``verify=False``.
@@ -7,16 +11,24 @@ unless ``verify=False``.
 Requests (all idempotent; the runner retries them on 5xx, timeouts, dropped connections):
 
 * ``GET /data/projects/P``, and ``PUT /data/projects/P`` when it is missing;
-* ``PUT /data/projects/P/subjects/S`` and ``.../experiments/E?xsiType=xnat:mrSessionData``;
+* ``GET /data/projects/P/experiments/E`` (where the session is, under which subject, its
+  type, StudyInstanceUID and scans), ``GET /data/projects/P/experiments`` (the same study
+  under another label);
+* ``PUT /data/projects/P/subjects/S`` and ``.../experiments/E?xsiType=`` the type of the
+  study's modality (XNAT refuses to merge another modality into a session);
 * ``POST /data/services/import?import-handler=DICOM-zip&PROJECT_ID&SUBJECT_ID&EXPT_LABEL
-  &overwrite=append&dest=/archive`` per batch of scans; when XNAT answers with a prearchive path,
-  ``POST /data/services/archive?src=...`` and wait until the scan is archived;
+  &overwrite=append&dest=/archive`` per batch of files XNAT does not hold; when XNAT
+  answers with a prearchive path, ``POST /data/services/archive?src=...``;
+* ``GET /data/prearchive/projects/P`` for what an import left behind (cut off, refused,
+  still archiving), then ``POST /data/services/archive`` (XNAT's own answer: 423, 409 with
+  its message) or ``DELETE`` of the refused copy, which XNAT would otherwise reuse;
 * ``PUT .../resources/LABEL`` and ``.../resources/LABEL/files/NAME?inbody=true``;
 * fields as ``PUT`` query parameters (``xnat:subjectData/fields/field[name=x]/field=v``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -24,19 +36,28 @@ import re
 import threading
 import time
 import urllib.parse
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydicom
 import requests
 import xnat
 from xnat import exceptions as xnat_errors
 
-from xnatpic.upload.errors import ProjectNotFoundError, TransientError, UploadError
+from xnatpic.upload.errors import (
+    HttpStatusError,
+    ProjectNotFoundError,
+    ServerBusyError,
+    SessionConflictError,
+    TransientError,
+    UploadError,
+)
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 
-__all__ = ["STUDY_UID_FIELD", "ServerTarget", "field_query"]
+__all__ = ["SESSION_XSI", "STUDY_UID_FIELD", "ServerTarget", "field_query", "session_xsi"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,13 +71,62 @@ _SUBJECT_NATIVE = {
     "dob": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/dob",
     "weight": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/weight",
 }
+#: XNAT's gender vocabulary (xnat:demographicData/gender) for the usual codes.
+_GENDER = {"f": "female", "female": "female", "m": "male", "male": "male",
+           "u": "unknown", "unknown": "unknown", "o": "unknown"}
+#: Session type per DICOM Modality (XNAT refuses to merge another modality into a
+#: session: PrearcSessionArchiver.checkForConflicts; TestImport.java:224-240).
+SESSION_XSI = {"MR": "xnat:mrSessionData", "PT": "xnat:petSessionData",
+               "CT": "xnat:ctSessionData", "US": "xnat:usSessionData",
+               "OPT": "xnat:optSessionData", "OP": "xnat:opSessionData",
+               "XA": "xnat:xaSessionData", "CR": "xnat:crSessionData",
+               "DX": "xnat:dxSessionData", "MG": "xnat:mgSessionData",
+               "NM": "xnat:nmSessionData"}
+#: Prearchive states in which XNAT is still working on a session (PrearcUtils.PrearcStatus).
+_BUSY_STATES = {"RECEIVING", "ARCHIVING", "BUILDING", "QUEUED", "QUEUED_ARCHIVING",
+                "QUEUED_BUILDING", "MOVING", "QUEUED_MOVING", "DELETING", "QUEUED_DELETING",
+                "SEPARATING", "QUEUED_SEPARATING"}
+#: A RECEIVING session untouched this long was cut off (XNAT's session idle time is
+#: longer; ours only decides whether to wait for it).
+RECEIVING_IDLE = 30.0
 _SCAN_IN_URI = re.compile(r"/scans/([^/]+)/resources/")
+_TAG = re.compile(r"<[^>]+>")
 _TRANSPORT = (requests.ConnectionError, requests.Timeout,
               requests.exceptions.ChunkedEncodingError, xnat_errors.XNATConnectionError)
 
 
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+def session_xsi(modality: str) -> str:
+    """XNAT session type of a study whose session modality is ``modality``.
+
+    Examples
+    --------
+    >>> session_xsi("CT")
+    'xnat:ctSessionData'
+    """
+    return SESSION_XSI.get(modality.upper(), "xnat:otherDicomSessionData") if modality \
+        else "xnat:mrSessionData"
+
+
+def xnat_subject_value(column: str, value: str) -> str:
+    """A subject value in XNAT's vocabulary (``sex`` → male/female/unknown)."""
+    if column == "sex":
+        return _GENDER.get(value.strip().lower(), value)
+    return value
+
+
+def _message(resp: requests.Response) -> str:
+    """XNAT's message in an answer: the ``<h3>`` (or text) of a Restlet status page, else
+    the body's first line."""
+    text = resp.text or ""
+    if text.lstrip().startswith(("<html", "<!DOCTYPE")):
+        match = re.search(r"<h3>(.*?)</h3>", text, re.S) or re.search(
+            r"<p>(.*?)</p>", text, re.S)
+        text = match.group(1) if match else text
+    return " ".join(_TAG.sub(" ", text).split())[:300]
 
 
 def field_query(xsi: str, fields: dict[str, str], native: dict[str, str] | None = None
@@ -87,7 +157,10 @@ class ServerTarget:
     timeout : float
         Seconds per request (uploads included).
     archive_wait : float
-        Seconds to wait for a prearchived scan to reach the archive.
+        Seconds to follow XNAT's work on an import (a timed-out import, a session being
+        archived) before giving up.
+    create_project : bool
+        Create the project when missing.
     """
 
     name = "server"
@@ -103,6 +176,8 @@ class ServerTarget:
         self.timeout = timeout
         self.archive_wait = archive_wait
         self.create_project = create_project
+        #: seconds between looks at XNAT's work in progress
+        self.poll = 0.5
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
@@ -115,6 +190,8 @@ class ServerTarget:
                 self.server, verify=self.verify, no_parse_model=True,
                 default_timeout=self.timeout, pilot_timeout=min(self.timeout, 30.0),
                 logger=logging.getLogger("xnatpic.upload.xnatpy")))
+            # statuses are read here, whatever the body (xnatpy raises on any <html> body)
+            conn.skip_response_check = True
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -152,15 +229,36 @@ class ServerTarget:
             self._drop_connection()
             raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
-    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, path: str, what: str, *,
+                 accepted: tuple[int, ...] = (200, 201), **kwargs: Any) -> requests.Response:
+        """One request; its status checked against ``accepted`` whatever the body.
+
+        Raises
+        ------
+        TransientError
+            5xx, timeouts, dropped connections; ServerBusyError for 423.
+        HttpStatusError
+            Any other status not accepted (with XNAT's message).
+        """
         def call() -> requests.Response:
             conn = self._connection()
             return getattr(conn, method)(path, **kwargs)
-        return self._call(what, call)
+        resp = self._call(what, call)
+        if resp.status_code in accepted:
+            return resp
+        code, message = resp.status_code, _message(resp)
+        if code == 423:
+            raise ServerBusyError(f"{what}: XNAT is still archiving this session (HTTP 423 "
+                                  f"{message}); waiting before trying again")
+        if code >= 500:
+            raise TransientError(f"{what}: HTTP {code} {message}".rstrip())
+        hint = " (check XNAT_USER/XNAT_PASS or ~/.netrc)" if code == 401 else ""
+        raise HttpStatusError(f"{what}: HTTP {code}{hint} {message}".rstrip(), status=code,
+                              message=message)
 
-    def _json(self, path: str, what: str) -> Any:
-        resp = self._request("get", path, what, query={"format": "json"},
-                             accepted_status=[200, 404])
+    def _json(self, path: str, what: str, query: dict[str, str] | None = None) -> Any:
+        resp = self._request("get", path, what, query={"format": "json", **(query or {})},
+                             accepted=(200, 404))
         if resp.status_code == 404:
             return None
         try:
@@ -181,6 +279,9 @@ class ServerTarget:
         return (f"/data/projects/{_q(plan.project)}/subjects/{_q(plan.subject)}/experiments/"
                 f"{_q(plan.session)}")
 
+    def _project_session_path(self, plan: SessionPlan) -> str:
+        return f"/data/projects/{_q(plan.project)}/experiments/{_q(plan.session)}"
+
     # -- Target ------------------------------------------------------------------------
     def check_project(self, project: str) -> None:
         """Make sure the project exists: create it when missing (unless told not to).
@@ -194,7 +295,7 @@ class ServerTarget:
             When the project is missing and may not or cannot be created.
         """
         resp = self._request("get", f"/data/projects/{_q(project)}", f"project {project}",
-                             query={"format": "json"}, accepted_status=[200, 403, 404])
+                             query={"format": "json"}, accepted=(200, 403, 404))
         if resp.status_code == 200:
             return
         if not self.create_project:
@@ -206,17 +307,24 @@ class ServerTarget:
             "put", f"/data/projects/{_q(project)}", f"project {project}: create",
             query={"xsiType": "xnat:projectData", "name": project,
                    "secondary_ID": project, "accessibility": "private"},
-            accepted_status=[200, 201, 403])
+            accepted=(200, 201, 403, 409))
+        if created.status_code == 409:
+            raise ProjectNotFoundError(
+                f"project {project!r} cannot be created on {self.server}: another project "
+                f"already uses that name or secondary ID (HTTP 409: {_message(created)}); "
+                "pick another --project, or use the existing project's id")
         if created.status_code == 403:
             raise ProjectNotFoundError(
-                f"project {project!r} does not exist on {self.server} and this account may "
-                "not create projects (HTTP 403); ask an XNAT administrator to create it")
+                f"project {project!r} does not exist on {self.server} and XNAT refused to "
+                f"create it (HTTP 403: {_message(created)}): this account may not create "
+                "projects, or the id belonged to a deleted project (XNAT never reuses "
+                "one); ask an XNAT administrator, or pick another --project")
         _log.warning("created project %s on %s (private)", project, self.server)
 
     def manifest(self, plan: SessionPlan) -> dict[str, Any] | None:
         """The manifest file of the CONVERSION resource, when present."""
         path = f"{self._session_path(plan)}/resources/CONVERSION/files/{MANIFEST_NAME}"
-        resp = self._request("get", path, f"{plan.key}: manifest", accepted_status=[200, 404])
+        resp = self._request("get", path, f"{plan.key}: manifest", accepted=(200, 404))
         if resp.status_code == 404:
             return None
         try:
@@ -224,34 +332,92 @@ class ServerTarget:
         except ValueError:
             return None
 
-    def study_uid(self, plan: SessionPlan) -> str | None:
-        """The session's StudyInstanceUID (field, else its ``UID``), None when absent."""
-        answer = self._json(self._session_path(plan), f"{plan.key}: session")
+    def _session_item(self, plan: SessionPlan) -> dict[str, Any] | None:
+        answer = self._json(self._project_session_path(plan), f"{plan.key}: session")
         if answer is None:
             return None
         try:
-            item = answer["items"][0]
+            return dict(answer["items"][0])
         except (KeyError, IndexError, TypeError):
-            return ""
+            return {}
+
+    def _subject_id(self, plan: SessionPlan) -> str | None:
+        answer = self._json(f"/data/projects/{_q(plan.project)}/subjects/{_q(plan.subject)}",
+                            f"{plan.key}: subject")
+        try:
+            return None if answer is None else str(answer["items"][0]["data_fields"]["ID"])
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    def study_uid(self, plan: SessionPlan) -> str | None:
+        """The session's StudyInstanceUID (field, else its ``UID``), None when absent.
+
+        Raises
+        ------
+        SessionConflictError
+            When the label exists in the project under another subject: a PUT there
+            would move it (not done), or its type is not the study's modality.
+        """
+        item = self._session_item(plan)
+        if item is None:
+            return None
+        data = item.get("data_fields", {})
+        owner = str(data.get("subject_ID", ""))
+        if owner and owner != self._subject_id(plan):
+            raise SessionConflictError(
+                f"{plan.key}: session {plan.session!r} of project {plan.project} belongs to "
+                f"another subject ({owner}), not {plan.subject!r}; not moved. Choose "
+                "another label with --session-template, or move it in XNAT")
+        xsi = str(item.get("meta", {}).get("xsi:type", ""))
+        if plan.modality and xsi and xsi != session_xsi(plan.modality):
+            raise SessionConflictError(
+                f"{plan.key}: session {plan.session!r} is an {xsi} but the study is "
+                f"{plan.modality} ({session_xsi(plan.modality)}); XNAT refuses to merge "
+                "another modality. Choose another label with --session-template")
         for child in item.get("children", []):
             if child.get("field") == "fields/field":
                 for entry in child.get("items", []):
-                    data = entry.get("data_fields", {})
-                    if data.get("name") == STUDY_UID_FIELD:
-                        return str(data.get("field", ""))
-        return str(item.get("data_fields", {}).get("UID", ""))
+                    field = entry.get("data_fields", {})
+                    if field.get("name") == STUDY_UID_FIELD:
+                        return str(field.get("field", ""))
+        return str(data.get("UID", ""))
+
+    def _same_study_elsewhere(self, plan: SessionPlan) -> str | None:
+        """Label of another session of the project holding the study (XNAT has no
+        StudyInstanceUID uniqueness check; the ``UID`` column is not verified)."""
+        rows = self._rows(self._json(f"/data/projects/{_q(plan.project)}/experiments",
+                                     f"{plan.key}: sessions", {"columns": "ID,label,UID"}))
+        for row in rows:
+            if plan.study_uid and row.get("UID") == plan.study_uid and \
+                    row.get("label") != plan.session:
+                return str(row.get("label"))
+        return None
 
     def ensure_session(self, plan: SessionPlan, study_uid: str) -> None:
-        """PUT subject and session (XNAT answers 200 when they exist already)."""
+        """PUT subject, and session when absent, as the type of the study's modality.
+
+        Raises
+        ------
+        SessionConflictError
+            When the project holds the study under another label.
+        """
+        plan.study_uid = plan.study_uid or study_uid
+        if self._session_item(plan) is not None:
+            return
+        other = self._same_study_elsewhere(plan)
+        if other is not None:
+            raise SessionConflictError(
+                f"{plan.key}: project {plan.project} already holds study {plan.study_uid} "
+                f"as session {other!r}; not stored twice. Upload it under that label "
+                "(--session-template) or delete that session first")
         subject = f"/data/projects/{_q(plan.project)}/subjects/{_q(plan.subject)}"
-        self._request("put", subject, f"{plan.key}: subject", accepted_status=[200, 201])
-        query = {"xsiType": "xnat:mrSessionData", **field_query(
-            "xnat:mrSessionData", {STUDY_UID_FIELD: study_uid})}
+        self._request("put", subject, f"{plan.key}: subject")
+        xsi = session_xsi(plan.modality)
+        query = {"xsiType": xsi, **field_query(xsi, {STUDY_UID_FIELD: study_uid})}
         if len(plan.date) == 8:
             d = plan.date
-            query["xnat:mrSessionData/date"] = f"{d[:4]}-{d[4:6]}-{d[6:8]}"
-        self._request("put", self._session_path(plan), f"{plan.key}: session", query=query,
-                      accepted_status=[200, 201])
+            query[f"{xsi}/date"] = f"{d[:4]}-{d[4:6]}-{d[6:8]}"
+        self._request("put", self._session_path(plan), f"{plan.key}: session", query=query)
 
     def _scan_files(self, plan: SessionPlan, scan_id: str) -> int:
         path = f"{self._session_path(plan)}/scans/{_q(scan_id)}/resources/DICOM/files"
@@ -277,37 +443,165 @@ class ServerTarget:
                 urllib.parse.unquote(match.group(1)), 0) + 1
         return counts
 
+    def scan_ids(self, plan: SessionPlan) -> dict[str, str]:
+        """SeriesInstanceUID → scan id as XNAT named it (``N-MR1`` for a second series
+        with number N), from the session's ``scans/scan`` children."""
+        item = self._session_item(plan) or {}
+        out = {}
+        for child in item.get("children", []):
+            if child.get("field") == "scans/scan":
+                for scan in child.get("items", []):
+                    data = scan.get("data_fields", {})
+                    if data.get("UID"):
+                        out[str(data["UID"])] = str(data.get("ID"))
+        return out
+
+    def held_sops(self, plan: SessionPlan, scan_id: str) -> set[str]:
+        """SOPInstanceUIDs of a scan's DICOM files on XNAT (its files, as a zip: the file
+        listing does not give them)."""
+        path = f"{self._session_path(plan)}/scans/{_q(scan_id)}/resources/DICOM/files"
+        resp = self._request("get", path, f"{plan.key}: scan {scan_id} instances",
+                             query={"format": "zip"}, accepted=(200, 404))
+        if resp.status_code == 404:
+            return set()
+        sops = set()
+        try:
+            with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    ds = pydicom.dcmread(io.BytesIO(zf.read(info)), stop_before_pixels=True,
+                                         specific_tags=["SOPInstanceUID"], force=True)
+                    if "SOPInstanceUID" in ds:
+                        sops.add(str(ds.SOPInstanceUID))
+        except zipfile.BadZipFile as exc:
+            raise TransientError(f"{plan.key}: scan {scan_id}: files are not a zip") from exc
+        return sops
+
+    # -- import ------------------------------------------------------------------------
     def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
-        """Import a zip of scans (to the archive, else through the prearchive and wait)."""
+        """Import a zip of files XNAT does not hold, straight to the archive.
+
+        A refusal (DICOM-zip wraps the archiver's conflicts in HTTP 400) is resolved
+        through the prearchive session it left; a timed-out import is followed until XNAT
+        finishes, not sent again.
+        """
         query = {"import-handler": "DICOM-zip", "PROJECT_ID": plan.project,
                  "SUBJECT_ID": plan.subject, "EXPT_LABEL": plan.session,
                  "overwrite": "append", "dest": "/archive", "inbody": "true"}
         what = f"{plan.key}: import scans {', '.join(s.id for s in scans)}"
-        with zip_path.open("rb") as body:
-            resp = self._request("post", "/data/services/import", what, data=body, query=query,
-                                 headers={"Content-Type": "application/zip"},
-                                 accepted_status=[200, 201])
-        uri = resp.text.strip().splitlines()[-1].strip() if resp.text.strip() else ""
-        if "/prearchive/" in uri:
-            src = uri[uri.index("/prearchive/"):]
-            self._request("post", "/data/services/archive", f"{what}: archive",
-                          query={"src": src, "overwrite": "append", "dest":
-                                 f"/archive/projects/{plan.project}"},
-                          accepted_status=[200, 201])
-            self._wait_archived(plan, scans)
+        try:
+            with zip_path.open("rb") as body:
+                resp = self._request("post", "/data/services/import", what, data=body,
+                                     query=query, headers={"Content-Type": "application/zip"})
+        except HttpStatusError as exc:
+            if exc.status != 400:
+                raise
+            self.resolve_prearchive(plan, refused=exc.message)
+            return
+        except TransientError as exc:
+            if "Timeout" not in str(exc):
+                raise
+            _log.warning("%s: no answer within %.0f s; following XNAT's work on it instead "
+                         "of sending it again", what, self.timeout)
+            self.resolve_prearchive(plan)
+            raise TransientError(f"{what}: timed out; XNAT's work on it followed, checking "
+                                 "what it holds") from exc
+        uris = [u.strip() for u in resp.text.splitlines() if u.strip()]
+        for uri in uris:
+            if "/prearchive/" in uri:
+                # an older DicomZipImporter ignores dest: archive it ourselves
+                self._archive(plan, uri[uri.index("/prearchive/"):], what)
 
-    def _wait_archived(self, plan: SessionPlan, scans: list[ScanFiles]) -> None:
+    def _archive(self, plan: SessionPlan, src: str, what: str) -> None:
+        """``POST /data/services/archive``: XNAT's own answer (423, 409 and message).
+
+        Raises
+        ------
+        ServerBusyError
+            Locked (423) or open workflows on the session.
+        HttpStatusError
+            Any other refusal (409 with XNAT's message).
+        """
+        try:
+            self._request("post", "/data/services/archive", f"{what}: archive",
+                          query={"src": src, "overwrite": "append"}, accepted=(200, 201, 303))
+        except HttpStatusError as exc:
+            if exc.status == 409 and "processing may already be in progress" in exc.message:
+                raise ServerBusyError(
+                    f"{plan.key}: XNAT refuses to change the session while a workflow runs on "
+                    f"it ({exc.message}); waiting for it to end before trying again") from exc
+            raise
+
+    def _leftovers(self, plan: SessionPlan) -> list[dict[str, Any]]:
+        rows = self._rows(self._json(f"/data/prearchive/projects/{_q(plan.project)}",
+                                     f"{plan.key}: prearchive"))
+        return [r for r in rows if r.get("folderName", r.get("name")) == plan.session
+                and (not plan.study_uid or not r.get("tag") or r.get("tag") == plan.study_uid)]
+
+    @staticmethod
+    def _idle(row: dict[str, Any]) -> float:
+        try:
+            stamp = time.mktime(time.strptime(str(row.get("lastmod")), "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            return RECEIVING_IDLE
+        return time.time() - stamp
+
+    def resolve_prearchive(self, plan: SessionPlan, *, refused: str | None = None,
+                           cut: bool = False) -> None:
+        """Find what imports of this study left in the prearchive and resolve it.
+
+        Sessions XNAT is still working on (receiving, archiving) are waited for, except a
+        receiving one when ``cut`` (our own import broke off: XNAT keeps its complete
+        entries and receives no more) or ``refused``; the others are archived through
+        ``/data/services/archive`` (XNAT's own answer), and a copy XNAT refuses is
+        deleted, since every later import of the study would reuse it and fail
+        (PrearcDatabase.eitherGetOrCreateSession).
+
+        Raises
+        ------
+        ServerBusyError
+            Still busy after ``archive_wait`` seconds, or open workflows.
+        SessionConflictError
+            XNAT refuses the session (another subject, modality, study...).
+        TransientError
+            Files XNAT already holds were refused: the refused copy is deleted, and the
+            caller sends again only what XNAT does not hold.
+        """
         deadline = time.monotonic() + self.archive_wait
-        delay = 0.2
         while True:
-            counts = self.scan_counts(plan)
-            if all(counts.get(s.id, 0) >= len(s.files) for s in scans):
-                return
+            rows = self._leftovers(plan)
+            busy = [r for r in rows if r.get("status") in _BUSY_STATES and not (
+                r.get("status") == "RECEIVING" and (
+                    cut or refused is not None or self._idle(r) >= RECEIVING_IDLE))]
+            if not busy:
+                break
             if time.monotonic() > deadline:
-                raise TransientError(f"{plan.key}: scans not archived after "
-                                     f"{self.archive_wait:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                raise ServerBusyError(
+                    f"{plan.key}: XNAT is still working on the prearchive session "
+                    f"{busy[0].get('url')} ({busy[0].get('status')}) after "
+                    f"{self.archive_wait:.0f} s")
+            _log.info("%s: XNAT is still %s %s; waiting", plan.key,
+                      str(busy[0].get("status")).lower(), busy[0].get("url"))
+            time.sleep(self.poll)
+        if not rows and refused is not None:
+            raise UploadError(f"{plan.key}: XNAT refused the import (HTTP 400 {refused}) and "
+                              "kept nothing in the prearchive")
+        for row in rows:
+            src = str(row.get("url"))
+            try:
+                self._archive(plan, src, f"{plan.key}: prearchive {src}")
+            except HttpStatusError as exc:
+                self._request("delete", f"/data{src}", f"{plan.key}: delete refused {src}",
+                              accepted=(200, 404))
+                if "Duplicate" in exc.message:
+                    raise TransientError(
+                        f"{plan.key}: XNAT already holds some of these files ({exc.message});"
+                        " its refused copy deleted, sending only what it lacks") from exc
+                raise SessionConflictError(
+                    f"{plan.key}: XNAT refuses to archive session {plan.session!r}: "
+                    f"{exc.message} (HTTP {exc.status}); its refused copy was deleted from "
+                    "the prearchive") from exc
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of a session resource (name → size)."""
@@ -319,27 +613,32 @@ class ServerTarget:
         """Create the resource when absent, then PUT the file (replacing it)."""
         base = f"{self._session_path(plan)}/resources/{_q(label)}"
         fmt = "ZIP" if name.endswith(".zip") else "JSON"
-        self._request("put", base, f"{plan.key}: resource {label}",
-                      query={"format": fmt}, accepted_status=[200, 201, 409])
+        if label not in self._resources(plan):
+            # XNAT answers 409 for a resource that exists: looked at first, 409 taken as so
+            self._request("put", base, f"{plan.key}: resource {label}",
+                          query={"format": fmt}, accepted=(200, 201, 409))
         with path.open("rb") as body:
             self._request("put", f"{base}/files/{_q(name)}", f"{plan.key}: {label}/{name}",
                           data=body, query={"inbody": "true", "overwrite": "true",
                                             "extract": "false"},
-                          headers={"Content-Type": "application/octet-stream"},
-                          accepted_status=[200, 201])
+                          headers={"Content-Type": "application/octet-stream"})
+
+    def _resources(self, plan: SessionPlan) -> set[str]:
+        rows = self._rows(self._json(f"{self._session_path(plan)}/resources",
+                                     f"{plan.key}: resources"))
+        return {str(r.get("label", r.get("Name", ""))) for r in rows}
 
     def set_fields(self, plan: SessionPlan) -> None:
         """Subject fields on the subject, session fields on the session."""
         if plan.subject_fields:
+            values = {k: xnat_subject_value(k, v) for k, v in plan.subject_fields.items()}
             self._request("put", f"/data/projects/{_q(plan.project)}/subjects/"
                           f"{_q(plan.subject)}", f"{plan.key}: subject fields",
-                          query=field_query("xnat:subjectData", plan.subject_fields,
-                                            _SUBJECT_NATIVE), accepted_status=[200, 201])
+                          query=field_query("xnat:subjectData", values, _SUBJECT_NATIVE))
         if plan.session_fields:
+            xsi = session_xsi(plan.modality)
             self._request("put", self._session_path(plan), f"{plan.key}: session fields",
-                          query={"xsiType": "xnat:mrSessionData", **field_query(
-                              "xnat:mrSessionData", plan.session_fields)},
-                          accepted_status=[200, 201])
+                          query={"xsiType": xsi, **field_query(xsi, plan.session_fields)})
 
     def close(self) -> None:
         """Disconnect every worker's connection."""
