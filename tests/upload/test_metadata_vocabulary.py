@@ -1,0 +1,136 @@
+"""Subject fields in XNAT's vocabulary before anything is sent.
+
+The accepted values are those of ``xnat:demographicData`` in XNAT's schema (xnat-web
+``src/main/resources/schemas/xnat/xnat.xsd``), written out here from the schema, not from
+our code: gender ∈ {male, female, other, unknown, M, F}; dob ``xs:date``; yob and age
+``xs:integer`` (one of dob/yob/age: an ``xs:choice``); weight and height ``xs:float``;
+handedness ∈ {left, right, ambidextrous, unknown}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.upload.conftest import write_dicom_studies
+from xnatpic.cli.main import main
+from xnatpic.upload import discover_sources, load_metadata
+from xnatpic.upload.errors import MetadataError
+from xnatpic.upload.planning import plan_sources
+
+#: xnat.xsd, complexType demographicData, element gender.
+XSD_GENDER = {"male", "female", "other", "unknown", "M", "F"}
+XSD_HANDEDNESS = {"left", "right", "ambidextrous", "unknown"}
+
+
+def _csv(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "animals.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    ("F", "female"), ("f", "female"), ("female", "female"), ("Female", "female"),
+    ("M", "male"), ("m", "male"), ("Male", "male"), ("MALE", "male"),
+    ("U", "unknown"), ("unknown", "unknown"), ("other", "other"),
+])
+def test_sex_in_xnat_vocabulary(tmp_path, given, sent):
+    meta = load_metadata(_csv(tmp_path, f"key,sex\nm1,{given}\n"))
+    value = meta.lookup("m1").subject["sex"]
+    assert value == sent and value in XSD_GENDER
+
+
+def test_gender_column_is_sex(tmp_path):
+    meta = load_metadata(_csv(tmp_path, "key,gender,birth_date\nm1,F,2023-01-02\n"))
+    assert meta.lookup("m1").subject == {"sex": "female", "dob": "2023-01-02"}
+
+
+@pytest.mark.parametrize("given", ["2023-01-02", "20230102", "2023/01/02"])
+def test_dob_written_as_xs_date(tmp_path, given):
+    meta = load_metadata(_csv(tmp_path, f"key,dob\nm1,{given}\n"))
+    value = meta.lookup("m1").subject["dob"]
+    assert dt.date.fromisoformat(value) == dt.date(2023, 1, 2)
+    assert value == "2023-01-02"  # xs:date lexical form
+
+
+def test_numbers_and_handedness(tmp_path):
+    meta = load_metadata(_csv(tmp_path, "key,yob,weight,height,handedness\n"
+                                        "m1,2022,24.5,9.1,Left\n"))
+    subject = meta.lookup("m1").subject
+    assert int(subject["yob"]) == 2022
+    assert float(subject["weight"]) == 24.5 and float(subject["height"]) == 9.1
+    assert subject["handedness"] in XSD_HANDEDNESS and subject["handedness"] == "left"
+
+
+@pytest.mark.parametrize(("column", "value", "says"), [
+    ("sex", "femme", "male, female, other or unknown"),
+    ("sex", "X", "male, female, other or unknown"),
+    ("dob", "02/01/2023", "YYYY-MM-DD"),
+    ("dob", "2023-02-30", "not a calendar date"),
+    ("dob", "2999-01-01", "future"),
+    ("yob", "23", "four digits"),
+    ("age", "3.5", "whole number"),
+    ("weight", "24,5", "not a number"),
+    ("weight", "-3", "positive"),
+    ("weight", "25 g", "not a number"),
+    ("handedness", "paw", "ambidextrous"),
+])
+def test_bad_value_names_file_line_column_and_value(tmp_path, column, value, says):
+    path = _csv(tmp_path, f"key,group,{column}\nm0,ctl,\nm1,ctl,\"{value}\"\n")
+    with pytest.raises(MetadataError) as exc:
+        load_metadata(path)
+    message = str(exc.value)
+    assert str(path) in message
+    assert "line 3 ('m1')" in message
+    assert f"column {column!r}" in message and repr(value) in message and says in message
+
+
+def test_subject_scope_prefix_is_checked_too(tmp_path):
+    path = _csv(tmp_path, "key,subject.sex,session.sex\nm1,F,whatever\n")
+    meta = load_metadata(path)
+    assert meta.lookup("m1").subject == {"sex": "female"}
+    assert meta.lookup("m1").session == {"sex": "whatever"}  # a session field: not typed
+
+
+def test_one_of_dob_yob_age(tmp_path):
+    with pytest.raises(MetadataError, match="give one of dob, yob and age"):
+        load_metadata(_csv(tmp_path, "key,dob,yob\nm1,2023-01-02,2023\n"))
+
+
+def test_every_bad_value_listed(tmp_path):
+    path = _csv(tmp_path, "key,sex,weight\nm1,Q,1\nm2,F,heavy\nm3,Z,2\n")
+    with pytest.raises(MetadataError, match=r"3 value\(s\) XNAT would refuse") as exc:
+        load_metadata(path)
+    for where in ("line 2 ('m1')", "line 3 ('m2')", "line 4 ('m3')"):
+        assert where in str(exc.value)
+
+
+def test_json_rows_and_nulls(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"m1": {"sex": "M", "dob": None, "strain": "C57BL/6"},
+                                "m2": {"sex": "?"}}))
+    with pytest.raises(MetadataError, match=r"row 'm2', column 'sex': '\?'"):
+        load_metadata(path)
+    path.write_text(json.dumps({"m1": {"sex": "M", "dob": None, "strain": "C57BL/6"}}))
+    assert load_metadata(path).lookup("m1").subject == {"sex": "male", "strain": "C57BL/6"}
+
+
+def test_plans_carry_mapped_values(tmp_path):
+    write_dicom_studies(tmp_path / "in", (("m1", "s1"),))
+    meta = load_metadata(_csv(tmp_path, "key,sex,dob,weight\nm1,F,20230102,24.5\n"))
+    (plan,) = plan_sources(discover_sources([tmp_path / "in"]), "P", metadata=meta).plans
+    assert plan.subject_fields == {"sex": "female", "dob": "2023-01-02", "weight": "24.5"}
+
+
+def test_nothing_sent_when_a_value_is_refused(tmp_path, capsys):
+    write_dicom_studies(tmp_path / "in", (("m1", "s1"),))
+    path = _csv(tmp_path, "key,sex\nm1,femelle\n")
+    archive = tmp_path / "archive"
+    rc = main(["upload", str(tmp_path / "in"), "--project", "P", "--archive", str(archive),
+               "--metadata", str(path)])
+    assert rc != 0
+    assert "column 'sex': 'femelle'" in capsys.readouterr().err
+    assert not archive.exists()
