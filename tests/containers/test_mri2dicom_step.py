@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import io
-import zipfile
 from pathlib import Path
 
+import pydicom
 import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.xnat.fake_xnat import AUTH, PASSWORD, FakeXnat
+from tests.double import PASSWORD, USER, XnatDouble
 
 
 def _args(step_module, tmp_path, *extra: str) -> argparse.Namespace:
@@ -56,48 +57,56 @@ class TestFindSources:
         assert "no resource 'PARAVISION'" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+@pytest.fixture
+def xnat(monkeypatch):
+    """The suite's XNAT double, with project PRECLIN; XNAT_HOST/USER/PASS point at it."""
+    double = XnatDouble(("PRECLIN",)).start()
+    for key, value in {"XNAT_HOST": double.url, "XNAT_USER": USER,
+                       "XNAT_PASS": PASSWORD}.items():
+        monkeypatch.setenv(key, value)
+    yield double
+    double.stop()
+
+
 class TestImport:
-    def _dicom(self, tmp_path) -> Path:
+    def _dicom(self, tmp_path) -> tuple[Path, set[str]]:
+        """Two series of one study as the step writes them (subject/study/scan-reco)."""
         dicom = tmp_path / "out" / "dicom"
-        for scan in ("3-1", "4-1"):
-            (dicom / "mouse1" / "acido" / scan).mkdir(parents=True)
-            (dicom / "mouse1" / "acido" / scan / "0001.dcm").write_bytes(scan.encode())
-        return dicom
+        study, uids = generate_uid(), set()
+        for number, scan in ((3, "3-1"), (4, "4-1")):
+            folder = dicom / "mouse1" / "acido" / scan
+            folder.mkdir(parents=True)
+            ds = pydicom.Dataset()
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
+            ds.SeriesNumber, ds.InstanceNumber, ds.Modality = number, 1, "MR"
+            ds.PatientID = ds.PatientName = "mouse1"
+            pydicom.dcmwrite(folder / "0001.dcm", ds, enforce_file_format=True)
+            uids.add(str(ds.SOPInstanceUID))
+        return dicom, uids
 
-    def test_upload_through_import_service(self, step_module, tmp_path, monkeypatch):
-        dicom = self._dicom(tmp_path)
-        with FakeXnat() as xnat:
-            for key, value in xnat.env().items():
-                monkeypatch.setenv(key, value)
-            xnat.routes[("POST", "/data/services/import")] = lambda r: (
-                200, "/data/archive/projects/PRECLIN/subjects/XNAT_S00001/experiments/E1")
-            args = _args(step_module, tmp_path, "--import", "--project", "PRECLIN",
-                         "--subject", "XNAT_S00001", "--session-label", "acido_d0")
-            answer = step_module.import_into_session(dicom, args)
-        assert answer.endswith("/experiments/E1")
-        (rec,) = xnat.requests
-        assert rec.method == "POST" and rec.path == "/data/services/import"
-        assert rec.query == {"import-handler": ["DICOM-zip"], "PROJECT_ID": ["PRECLIN"],
-                             "SUBJECT_ID": ["XNAT_S00001"], "EXPT_LABEL": ["acido_d0"],
-                             "overwrite": ["append"], "inbody": ["true"]}
-        assert rec.headers["Authorization"] == AUTH
-        assert rec.headers["Content-Type"] == "application/zip"
-        with zipfile.ZipFile(io.BytesIO(rec.body)) as zf:
-            assert sorted(zf.namelist()) == ["mouse1/acido/3-1/0001.dcm",
-                                             "mouse1/acido/4-1/0001.dcm"]
-            assert zf.read("mouse1/acido/4-1/0001.dcm") == b"4-1"
+    def test_upload_through_import_service(self, step_module, tmp_path, xnat):
+        dicom, uids = self._dicom(tmp_path)
+        args = _args(step_module, tmp_path, "--import", "--project", "PRECLIN",
+                     "--subject", "mouse1", "--session-label", "acido_d0")
+        answer = step_module.import_into_session(dicom, args)
+        assert answer.endswith("/subjects/mouse1/experiments/acido_d0")
+        assert xnat.log == ["POST /data/services/import"]
+        session = xnat.session("PRECLIN", "acido_d0")
+        assert sorted(session.scans) == ["3", "4"]
+        assert {uid for files in session.scans.values() for uid in files} == uids
 
-    def test_upload_failure_is_an_error_without_secret(self, step_module, tmp_path,
-                                                       monkeypatch):
-        dicom = self._dicom(tmp_path)
-        with FakeXnat() as xnat:
-            for key, value in xnat.env().items():
-                monkeypatch.setenv(key, value)
-            xnat.routes[("POST", "/data/services/import")] = lambda r: (500, "disk full")
-            args = _args(step_module, tmp_path, "--import", "--project", "P", "--subject",
-                         "S", "--session-label", "L")
-            with pytest.raises(step_module.XnatpicError, match=r"HTTP 500.*disk full") as info:
-                step_module.import_into_session(dicom, args)
+    def test_upload_failure_is_an_error_without_secret(self, step_module, tmp_path, xnat):
+        dicom, _ = self._dicom(tmp_path)
+        xnat.add_fault(r"POST /data/services/import", "500")
+        args = _args(step_module, tmp_path, "--import", "--project", "PRECLIN", "--subject",
+                     "S", "--session-label", "L")
+        with pytest.raises(step_module.XnatpicError, match=r"HTTP 500") as info:
+            step_module.import_into_session(dicom, args)
         assert PASSWORD not in str(info.value)
 
     def test_no_credentials_skips_import(self, step_module, tmp_path, monkeypatch, caplog):
@@ -105,19 +114,16 @@ class TestImport:
             monkeypatch.delenv(key, raising=False)
         monkeypatch.setenv("XNAT_HOST", "")
         args = _args(step_module, tmp_path, "--import", "--project", "P")
-        assert step_module.import_into_session(self._dicom(tmp_path), args) is None
+        assert step_module.import_into_session(self._dicom(tmp_path)[0], args) is None
         assert "not imported" in caplog.text
 
     def test_no_import_asked(self, step_module, tmp_path, monkeypatch):
         monkeypatch.setenv("XNAT_HOST", "http://127.0.0.1:9")  # would fail if used
         args = _args(step_module, tmp_path, "--no-import")
-        assert step_module.import_into_session(self._dicom(tmp_path), args) is None
+        assert step_module.import_into_session(self._dicom(tmp_path)[0], args) is None
 
-    def test_import_needs_session_identity(self, step_module, tmp_path, monkeypatch):
-        with FakeXnat() as xnat:
-            for key, value in xnat.env().items():
-                monkeypatch.setenv(key, value)
-            args = _args(step_module, tmp_path, "--import", "--project", "P")
-            with pytest.raises(step_module.StepError, match="--subject, --session-label"):
-                step_module.import_into_session(self._dicom(tmp_path), args)
-            assert xnat.requests == []
+    def test_import_needs_session_identity(self, step_module, tmp_path, xnat):
+        args = _args(step_module, tmp_path, "--import", "--project", "P")
+        with pytest.raises(step_module.StepError, match="--subject, --session-label"):
+            step_module.import_into_session(self._dicom(tmp_path)[0], args)
+        assert xnat.log == []
