@@ -10,8 +10,9 @@ archive root holding ``<project>/arc001/`` or a folder of sessions). Writes
 map, roi, mean, sd, median, q1, q3, n, n_excluded, units, flag, source),
 ``summary.html``, ``plots/<map>_<roi>.png`` (ROI means per group) and ``provenance.json``.
 Sessions without ROISTATS contribute their maps' whole-map stats.json. Subject, group and
-timepoint come from each session.json; with XNAT_HOST/XNAT_USER/XNAT_PASS set (as XNAT
-does) and ``--project``, subject and group missing there are read from XNAT.
+timepoint are read from XNAT's REST API with XNAT_HOST/XNAT_USER/XNAT_PASS and
+``--project`` (the Container Service sets the variables; ``xnatpic launch`` points them at
+the local archive's metadata); without them they are empty.
 
 Exit 0 on success, 1 when no session has any statistics; the reason is the last line
 on stderr.
@@ -45,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", type=Path, default=Path("/input"))
     p.add_argument("--output", type=Path, default=Path("/output"))
-    p.add_argument("--project", help="project id (default: from session.json or the folder)")
+    p.add_argument("--project", help="project id (default: the folder above arc001)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return p.parse_args(argv)
 
@@ -65,7 +66,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             try:
                 extra = fetch_project_metadata(args.project)
             except XnatpicError as exc:  # metadata is optional: the summary goes on
-                _log.warning("subject/group not read from XNAT: %s", exc)
+                _log.warning("subject/group/timepoint not read from XNAT: %s", exc)
         rows, empty = gather_project(sessions, extra)
         if not rows:
             raise RoiError(f"{args.input}: none of {len(sessions)} session(s) has ROISTATS "

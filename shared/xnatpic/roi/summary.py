@@ -3,8 +3,9 @@
 Per session (archive layout ``<project>/arc001/<session>/``), rows come from
 ``RESOURCES/ROISTATS/roi_stats.csv``; a session without it contributes the whole-map
 statistics of its map resources' ``stats.json`` (ROI ``whole_map`` unless an entry names
-its ROI). Subject, group and timepoint come from ``session.json`` (``subject-label``
-else ``subject``; ``group``; ``timepoint`` else ``visit-id``), empty when absent.
+its ROI). The archive folders hold only files, as on XNAT: subject, group and timepoint
+come from XNAT's database through its REST API (:mod:`xnatpic.roi.xnatmeta`), given to
+:func:`gather_project` as ``extra``; empty when not given.
 """
 
 from __future__ import annotations
@@ -41,23 +42,13 @@ def _float(value: Any) -> float:
 
 
 def session_metadata(session_dir: Path) -> dict[str, str]:
-    """Project, subject, session label, group and timepoint of an archived session."""
+    """Project (the folder above ``arc001``, else "") and session label of a session folder;
+    subject, group and timepoint empty (they are not in the archive's files)."""
     session_dir = Path(session_dir)
-    meta: dict[str, Any] = {}
-    path = session_dir / "session.json"
-    if path.is_file():
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RoiError(f"{path}: not valid JSON: {exc}") from exc
     parent = session_dir.resolve().parent
-    project = meta.get("project") or (parent.parent.name if parent.name == "arc001" else "")
     return {
-        "project": str(project),
-        "subject": str(meta.get("subject-label") or meta.get("subject") or ""),
-        "session": str(meta.get("label") or session_dir.name),
-        "group": str(meta.get("group") or ""),
-        "timepoint": str(meta.get("timepoint") or meta.get("visit-id") or ""),
+        "project": parent.parent.name if parent.name == "arc001" else "",
+        "subject": "", "session": session_dir.name, "group": "", "timepoint": "",
     }
 
 
@@ -131,8 +122,8 @@ def gather_project(sessions: list[Path], extra: dict[str, dict[str, str]] | None
     sessions : list of Path
         Session folders (see :func:`xnatpic.xnat.archive.find_sessions`).
     extra : dict, optional
-        Session label -> metadata (``subject``, ``group``...) filling what session.json
-        leaves empty (e.g. from XNAT, :mod:`xnatpic.roi.xnatmeta`).
+        Session label -> metadata (``subject``, ``group``, ``timepoint``) from XNAT
+        (:mod:`xnatpic.roi.xnatmeta`).
 
     Returns
     -------
