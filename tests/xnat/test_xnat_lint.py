@@ -1,9 +1,13 @@
-"""The command linter: one broken command per rule code, and the shipped commands clean."""
+"""The command linter: XNAT's own refusals are errors, nothing else is; shipped commands pass.
+
+Each expectation cites the Container Service v3.7.3 line it copies (paths under
+``src/main/java/org/nrg/containers/``). One fixture per rule lives in test_lint_fixtures.py.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,190 +18,223 @@ from xnatpic.xnat.lint import RULES, lint_command, lint_commands
 from xnatpic.xnat.schema import LoadedCommand, load_commands
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-Mutation = Callable[[dict[str, Any]], Any]
+BASE: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "lint_fixtures" / "base.json").read_text())["command"]
 
 
-def _wrapper(c: dict) -> dict:
-    return c["xnat"][0]
+@pytest.fixture
+def cmd() -> dict[str, Any]:
+    """A fresh copy of the clean command."""
+    return copy.deepcopy(BASE)
 
 
-def _derived(c: dict) -> list[dict]:
-    return c["xnat"][0]["derived-inputs"]
+def _errors(command: Any, **kwargs: Any) -> set[str]:
+    return {f.code for f in lint_command(command, "t.json", **kwargs) if f.severity == "error"}
 
 
-def _handlers(c: dict) -> list[dict]:
-    return c["xnat"][0]["output-handlers"]
+def _codes(command: Any, **kwargs: Any) -> set[str]:
+    return {f.code for f in lint_command(command, "t.json", **kwargs)}
 
 
-def _set(obj: dict, key: str, value: Any) -> None:
-    obj[key] = value
+class TestJacksonTypes:
+    """Command.CommandCreation as Spring's ObjectMapper builds it (Command.java:2062-2111)."""
 
+    @pytest.mark.parametrize(("key", "value"), [
+        ("reserve-memory", "2G"),              # Long from a non-numeric string (:2084)
+        ("reserve-memory", True),              # Long from a boolean
+        ("limit-cpu", "two"),                  # Double (:2086)
+        ("contexts", "xnat:imageSessionData"),  # Set<String> from a string (:1444)
+        ("environment-variables", ["A=1"]),    # Map from an array (:2079)
+        ("select-values", "fast,slow"),        # List<String> from a string (:834)
+        ("override-entrypoint", "yes"),        # Boolean from a word (:2077)
+        ("command-line", ["run", "it"]),       # String from an array (:2075)
+        ("inputs", {"name": "x"}),             # List from an object (:2081)
+        ("ulimits", {"nofile": {"soft": 1}}),  # Map value that is an object (:2095)
+    ])
+    def test_wrong_json_type_is_refused(self, cmd, key, value):
+        target = {"contexts": cmd["xnat"][0], "select-values": cmd["inputs"][3]}.get(key, cmd)
+        target[key] = value
+        assert "E002" in _errors(cmd)
 
-def _drop(obj: dict, key: str) -> None:
-    del obj[key]
+    @pytest.mark.parametrize(("key", "value"), [
+        ("reserve-memory", "2048"),   # Jackson coerces a numeric string to Long
+        ("reserve-memory", 2048.0),   # and a float (ACCEPT_FLOAT_AS_INT)
+        ("limit-cpu", "0.5"),
+        ("override-entrypoint", "true"),
+        ("override-entrypoint", 1),   # an int to Boolean
+        ("version", 1.2),             # a number to String
+        ("reserve-memory", None),
+        ("environment-variables", {"N": 3}),  # a number to a String map value
+    ])
+    def test_coerced_values_are_accepted(self, cmd, key, value):
+        cmd[key] = value
+        assert _errors(cmd) == set()
 
+    def test_null_map_value_is_refused(self, cmd):
+        # ImmutableMap.copyOf throws on a null value (Command.java:2101)
+        cmd["environment-variables"]["EMPTY"] = None
+        assert _errors(cmd) == {"E003"}
 
-#: One mutation of the good command per rule code; each must make that code fire.
-MUTATIONS: dict[str, Mutation] = {
-    "E001": lambda c: _set(c, "inputs", {"name": "x"}),
-    "E101": lambda c: _set(c, "name", " "),
-    "E102": lambda c: _set(c, "image", ""),
-    "E103": lambda c: _set(c, "image", "registry:5000/demo/step"),
-    "E201": lambda c: _set(c, "type", "singularity"),
-    "E202": lambda c: _set(c, "visibility", "everyone"),
-    "E301": lambda c: _set(c["mounts"][0], "path", ""),
-    "E302": lambda c: c["mounts"].append({"name": "in", "writable": False, "path": "/x"}),
-    "E401": lambda c: _set(c["inputs"][2], "name", "bad name"),
-    "E402": lambda c: _set(c["inputs"][2], "name", "threshold"),
-    "E403": lambda c: _drop(c["inputs"][3], "select-values"),
-    "E404": lambda c: _set(c["inputs"][1], "select-values", ["1", "2"]),
-    "E405": lambda c: _set(c["inputs"][3], "default-value", "medium"),
-    "E501": lambda c: _set(c["outputs"][0], "name", ""),
-    "E502": lambda c: c["outputs"].append({"name": "result", "mount": "out", "path": "x"}),
-    "E503": lambda c: _set(c["outputs"][0], "mount", ""),
-    "E504": lambda c: _set(c["outputs"][0], "mount", "elsewhere"),
-    "E601": lambda c: _set(_wrapper(c), "name", ""),
-    "E602": lambda c: c["xnat"].append(json.loads(json.dumps(_wrapper(c)))),
-    "E701": lambda c: _set(_derived(c)[1], "name", "scan id!"),
-    "E702": lambda c: _set(_derived(c)[1], "name", "session"),
-    "E703": lambda c: _set(_derived(c)[0], "type", "scan"),
-    "E704": lambda c: _set(_derived(c)[1], "provides-value-for-command-input", "mode"),
-    "E705": lambda c: _set(_derived(c)[1], "provides-value-for-command-input", "nope"),
-    "E706": lambda c: _set(_derived(c)[0], "provides-files-for-command-mount", "nope"),
-    "E801": lambda c: _drop(_derived(c)[0], "derived-from-wrapper-input"),
-    "E802": lambda c: _set(_derived(c)[0], "derived-from-wrapper-input", "scan"),
-    "E803": lambda c: _derived(c).reverse(),
-    "E804": lambda c: _derived(c).append({
-        "name": "all-scans", "type": "Scan", "derived-from-wrapper-input": "session",
-        "multiple": True}),
-    "E805": lambda c: _derived(c)[0].update({"multiple": True,
-                                             "provides-value-for-command-input": "scan_id"}),
-    "E901": lambda c: _set(_handlers(c)[0], "name", ""),
-    "E902": lambda c: _set(_handlers(c)[0], "accepts-command-output", "other"),
-    "E903": lambda c: _set(_handlers(c)[0], "as-a-child-of", "nobody"),
-    "E904": lambda c: (_derived(c).append({
-        "name": "scans", "type": "Scan", "derived-from-wrapper-input": "session",
-        "multiple": True, "provides-value-for-command-input": "scan_id"}),
-        _set(_handlers(c)[0], "as-a-child-of", "scans")),
-    "E905": lambda c: _set(_handlers(c)[0], "as-a-child-of", "scan-id"),
-    "E906": lambda c: _drop(_handlers(c)[0], "label"),
-    "E907": lambda c: _handlers(c).append(dict(_handlers(c)[0])),
-    "E908": lambda c: _set(_handlers(c)[0], "type", "File"),
-    "E1001": lambda c: c["outputs"].append({"name": "extra", "mount": "out", "path": "extra"}),
-    "E1101": lambda c: _set(c, "secrets", [{
-        "source": {"type": "system-secret", "identifier": "token"},
-        "destination": {"type": "environment-variable", "identifier": "XNAT_PASS"}}]),
-    "W101": lambda c: _set(c, "comand-line", "typo"),
-    "W102": lambda c: _set(c["inputs"][0], "replacement_key", "#SCAN_ID#"),
-    "W103": lambda c: _set(c["outputs"][0], "label", "x"),
-    "W104": lambda c: _set(c["mounts"][0], "read-only", True),
-    "W105": lambda c: _set(_wrapper(c), "context", ["xnat:imageSessionData"]),
-    "W106": lambda c: _set(_derived(c)[0], "provides-files-for-mount", "in"),
-    "W107": lambda c: _set(_handlers(c)[0], "parent", "session"),
-    "W201": lambda c: _set(c["inputs"][1], "type", "float"),
-    "W202": lambda c: _set(c["outputs"][0], "glob", "*.nii"),
-    "W203": lambda c: _set(c, "gpus", "all"),
-    "W301": lambda c: _set(c, "command-line", c["command-line"] + " #UNDEFINED#"),
-    "W302": lambda c: c["inputs"].append({"name": "unused", "type": "string"}),
-    "W401": lambda c: _set(_wrapper(c), "contexts", []),
-    "W402": lambda c: _wrapper(c)["external-inputs"].append(
-        {"name": "extra", "type": "string", "provides-value-for-command-input": "scan_id"}),
-    "W501": lambda c: _set(c["inputs"][0], "default-value", "T1 (RARE)"),
-    "W601": lambda c: _set(_derived(c)[0], "matcher", "@.scan-type == 'MSME'"),
-    "W602": lambda c: _set(_derived(c)[0], "matcher", "@.id == "),
-    "W603": lambda c: _set(_derived(c)[1], "type", "File"),
-    "W604": lambda c: _set(c["mounts"][1], "path", "output"),
-    "W605": lambda c: _set(c["outputs"][0], "mount", "in"),
-    "W701": lambda c: _drop(c, "limit-cpu"),
-    "W702": lambda c: _drop(c, "version"),
-    "W703": lambda c: _set(c, "command-line", c["command-line"] + " > /output/log.txt"),
-}
-
-
-def _codes(command: Any) -> set[str]:
-    return {f.code for f in lint_command(command, "test.json")}
-
-
-class TestGoodCommand:
-    def test_good_command_is_clean(self, good_command):
-        assert lint_command(good_command) == []
-
-    def test_every_rule_has_a_broken_command(self):
-        tested = set(MUTATIONS) | {"E1201"}
-        assert tested == set(RULES), sorted(set(RULES) ^ tested)
-
-
-class TestEachRule:
-    @pytest.mark.parametrize("code", sorted(MUTATIONS))
-    def test_rule_fires(self, good_command, code):
-        MUTATIONS[code](good_command)
-        findings = lint_command(good_command, "bad.json")
-        assert code in {f.code for f in findings}, [str(f) for f in findings]
-        finding = next(f for f in findings if f.code == code)
-        assert finding.source == "bad.json"
-        assert finding.severity == ("error" if code.startswith("E") else "warning")
-
-    def test_rule_12_duplicate_name_image_version(self, good_command):
-        items = [LoadedCommand(good_command, "a.json"), LoadedCommand(good_command, "b.json")]
-        findings = lint_commands(items)
-        dup = [f for f in findings if f.code == "E1201"]
-        assert len(dup) == 1 and "a.json" in dup[0].message and dup[0].source == "b.json"
+    def test_null_wrapper_input_name_is_refused(self, cmd):
+        # Input.name() is not @Nullable: the AutoValue builder throws (Command.java:2324, 1685)
+        del cmd["xnat"][0]["derived-inputs"][1]["name"]
+        assert "E004" in _errors(cmd)
 
     def test_not_an_object(self):
         assert _codes(["a list"]) == {"E001"}
 
-    def test_scan_matcher_pinned_by_uid_in_conjunction_is_fine(self, good_command):
-        _derived(good_command)[0]["matcher"] = "@.uid == '1.2.3' && @.scan-type == 'T2'"
-        assert "W601" not in _codes(good_command)
 
-    def test_scan_matcher_with_or_can_match_several(self, good_command):
-        _derived(good_command)[0]["matcher"] = "@.id == '3' || @.id == '4'"
-        assert "W601" in _codes(good_command)
+class TestValidateDetails:
+    def test_untagged_image_is_tagged_latest_on_post(self, cmd):
+        # setDefaultTag on the POST path (Command.java:278, 329-335): accepted, with a warning
+        cmd["image"] = "registry.example.org/demo/step"
+        assert _errors(cmd) == set() and "W103" in _codes(cmd)
 
-    def test_multiple_scan_input_is_not_warned(self, good_command):
-        _derived(good_command).append({
-            "name": "scans", "type": "Scan", "derived-from-wrapper-input": "session",
-            "matcher": "@.scan-type == 'MSME'", "multiple": True,
-            "provides-value-for-command-input": "scan_id"})
-        assert "W601" not in _codes(good_command)
+    def test_untagged_image_name_fails_a_label_import(self, cmd):
+        # label import: .image(imageName) with no tag added (CommandLabelServiceImpl.java:57-58)
+        assert "E103" in _errors(cmd, label_image="registry.example.org/demo/step")
+        assert "E103" not in _errors(cmd, label_image="registry.example.org/demo/step:2")
 
-    def test_shell_syntax_fine_with_override_entrypoint(self, good_command):
-        good_command["command-line"] = (
-            "run.sh #SCAN_ID# > /output/log #THRESHOLD# #VERBOSE# #mode#")
-        good_command["override-entrypoint"] = True
-        assert "W703" not in _codes(good_command)
+    def test_label_image_replaces_the_command_image(self, cmd):
+        cmd["image"] = ""
+        assert _errors(cmd, label_image="registry.example.org/demo/step:1.0") == set()
+
+    def test_image_override_fills_a_missing_image(self, cmd):
+        del cmd["image"]
+        assert "W129" not in _codes(cmd, image="registry.example.org/demo/step:1.0")
+
+    @pytest.mark.parametrize("visibility", ["public", "private", "protected", None])
+    def test_known_or_null_visibility_is_accepted(self, cmd, visibility):
+        # CommandVisibility has protected (CommandVisibility.java:13-15); null defaults (:2109)
+        cmd["visibility"] = visibility
+        assert _errors(cmd) == set()
+
+    def test_null_type_defaults_to_docker(self, cmd):
+        cmd["type"] = None
+        assert _errors(cmd) == set()
+
+    def test_empty_type_is_refused(self, cmd):
+        cmd["type"] = ""
+        assert _errors(cmd) == {"E104"}
+
+    @pytest.mark.parametrize(("value", "refused"), [
+        ("1024", False), ("1024:2048", False), ("1:2:", False),  # String.split drops trailing ""
+        ("", True), ("1:2:3", True), ("a::b", True),
+    ])
+    def test_ulimit_format(self, cmd, value, refused):
+        cmd["ulimits"] = {"nofile": value}
+        assert ("E107" in _errors(cmd)) is refused
+
+    @pytest.mark.parametrize(("default", "refused"), [
+        ('["a"]', False), ("[]", False), ("a", False), ('["a", "z"]', True), ("z", True),
+        ("", True), ('"a"', True),  # a JSON string is not a list: compared whole, with quotes
+    ])
+    def test_select_many_default(self, cmd, default, refused):
+        cmd["inputs"][4]["default-value"] = default
+        assert ("E117" in _errors(cmd)) is refused
+
+    def test_legacy_as_a_child_of_wrapper_input_is_read(self, cmd):
+        # CommandWrapperOutputCreation reads it when as-a-child-of is null (Command.java:2146)
+        handler = cmd["xnat"][0]["output-handlers"][0]
+        handler["as-a-child-of-wrapper-input"] = handler.pop("as-a-child-of")
+        assert _codes(cmd) == set()
+
+    def test_feeding_a_missing_command_input_is_only_a_warning(self, cmd):
+        # provFor == null is skipped (Command.java:517-518)
+        cmd["xnat"][0]["derived-inputs"][1]["provides-value-for-command-input"] = "nope"
+        assert _errors(cmd) == set() and "W124" in _codes(cmd)
+
+    def test_handler_may_be_child_of_earlier_handler_only(self, cmd):
+        handlers = cmd["xnat"][0]["output-handlers"]
+        handlers.insert(0, {"name": "child", "accepts-command-output": "result",
+                            "as-a-child-of": "result-resource", "label": "CHILD"})
+        assert "E137" in _errors(cmd)  # wrapperOutputNames holds earlier handlers (:588)
+
+    def test_setup_command_may_have_no_inputs_but_needs_nothing_else(self):
+        setup = {"name": "stage", "type": "docker-setup", "image": "r.example.org/s:1",
+                 "command-line": "stage"}
+        assert _errors(setup) == set()
+
+    def test_duplicate_with_null_version_is_not_a_duplicate(self, cmd):
+        # the unique key (name, image, version) treats NULLs as distinct (CommandEntity.java:39)
+        del cmd["version"]
+        items = [LoadedCommand(cmd, "a.json"), LoadedCommand(cmd, "b.json")]
+        assert "E144" not in {f.code for f in lint_commands(items)}
+
+    def test_duplicate_compares_the_stored_image(self, cmd):
+        other = copy.deepcopy(cmd)
+        other["image"] = cmd["image"].rsplit(":", 1)[0].replace("1.0", "")
+        cmd["image"] = other["image"] + ":latest"
+        findings = lint_commands([LoadedCommand(cmd, "a.json"), LoadedCommand(other, "b.json")])
+        dup = [f for f in findings if f.code == "E144"]
+        assert len(dup) == 1 and dup[0].source == "b.json" and "a.json" in dup[0].message
+
+
+class TestWarnings:
+    def test_scan_matcher_pinned_by_uid_in_conjunction_is_fine(self, cmd):
+        cmd["xnat"][0]["derived-inputs"][0]["matcher"] = "@.uid == '1.2' && @.scan-type == 'T2'"
+        assert "W117" not in _codes(cmd)
+
+    def test_scan_matcher_with_or_can_match_several(self, cmd):
+        cmd["xnat"][0]["derived-inputs"][0]["matcher"] = "@.id == '3' || @.id == '4'"
+        assert "W117" in _codes(cmd)
+
+    def test_multiple_scan_input_is_not_warned(self, cmd):
+        cmd["xnat"][0]["derived-inputs"][0].update(
+            {"matcher": "@.scan-type == 'MSME'", "multiple": True,
+             "provides-value-for-command-input": "scan_id",
+             "provides-files-for-command-mount": None})
+        del cmd["xnat"][0]["derived-inputs"][1]["provides-value-for-command-input"]
+        assert "W117" not in _codes(cmd)
+
+    def test_resource_matched_by_label_is_fine(self, cmd):
+        cmd["xnat"][0]["derived-inputs"].append(
+            {"name": "dicom", "type": "Resource", "derived-from-wrapper-input": "scan",
+             "matcher": "@.label == 'DICOM'"})
+        assert "W117" not in _codes(cmd)
+
+    def test_shell_syntax_fine_with_override_entrypoint(self, cmd):
+        cmd["command-line"] += " > /output/log"
+        cmd["override-entrypoint"] = True
+        assert "W108" not in _codes(cmd)
+
+    def test_wrapper_key_in_environment_is_fine(self, cmd):
+        # environment variables get every input's value (CommandResolutionServiceImpl:2413)
+        cmd["environment-variables"]["SESSION"] = "#session#"
+        assert _codes(cmd) == set()
 
 
 class TestShippedCommands:
     @pytest.mark.parametrize(
-        "path", sorted((PROJECT_ROOT / "commands").glob("*.json")), ids=lambda p: p.name
-    )
-    def test_shipped_command_lints_clean(self, path):
+        "path", sorted((PROJECT_ROOT / "commands").glob("*.json")), ids=lambda p: p.name)
+    def test_shipped_command_has_no_error(self, path):
         findings = lint_commands(load_commands(str(path)))
-        assert findings == [], [str(f) for f in findings]
+        assert [str(f) for f in findings if f.severity == "error"] == []
+        # the only accepted warning: image names without a registry host (W104)
+        assert {f.code for f in findings} <= {"W104"}, [str(f) for f in findings]
 
     def test_there_are_shipped_commands(self):
         assert list((PROJECT_ROOT / "commands").glob("*.json"))
 
 
 class TestCli:
-    def test_exit_1_and_json_on_error(self, tmp_path, good_command, capsys):
-        good_command["image"] = "no-tag"
+    def test_exit_1_and_json_on_error(self, tmp_path, cmd, capsys):
+        cmd["name"] = ""
         path = tmp_path / "bad.json"
-        path.write_text(json.dumps([good_command]))
+        path.write_text(json.dumps([cmd]))
         assert main(["commands", "lint", "--json", str(path)]) == 1
         report = json.loads(capsys.readouterr().out)
         assert report["errors"] == 1
-        assert report["findings"][0]["code"] == "E103"
+        assert report["findings"][0]["code"] == "E101"
         assert report["findings"][0]["source"] == f"{path}[0]"
 
-    def test_exit_0_with_warnings_only(self, tmp_path, good_command, capsys):
-        good_command["gpus"] = "all"
+    def test_exit_0_with_warnings_only(self, tmp_path, cmd, capsys):
+        cmd["gpus"] = "all"
         path = tmp_path / "warn.json"
-        path.write_text(json.dumps(good_command))
+        path.write_text(json.dumps(cmd))
         assert main(["commands", "lint", str(path)]) == 0
         out = capsys.readouterr().out
-        assert "W203 warning" in out and str(path) in out
+        assert "W105 warning" in out and str(path) in out
 
     def test_missing_file_is_an_error(self, tmp_path, capsys):
         assert main(["commands", "lint", str(tmp_path / "none.json")]) == 1

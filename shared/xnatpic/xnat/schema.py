@@ -76,7 +76,7 @@ HANDLER_KEYS = frozenset({
 })
 
 COMMAND_TYPES = frozenset({"docker", "docker-setup", "docker-wrapup"})
-VISIBILITIES = frozenset({"public", "private"})
+VISIBILITIES = frozenset({"public", "private", "protected"})
 COMMAND_INPUT_TYPES = frozenset({
     "string", "boolean", "number", "select-one", "select-many", "file",
 })
@@ -121,6 +121,8 @@ class LoadedCommand:
     data: Any
     source: str
     index: int | None = None
+    #: The image whose ``org.nrg.commands`` label this came from (None for a file).
+    image: str | None = None
 
     @property
     def where(self) -> str:
@@ -169,7 +171,7 @@ def read_image_label(image: str, *, cli: str | None = None) -> str:
     return text
 
 
-def _parse(text: str, source: str) -> list[LoadedCommand]:
+def _parse(text: str, source: str, image: str | None = None) -> list[LoadedCommand]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -177,8 +179,8 @@ def _parse(text: str, source: str) -> list[LoadedCommand]:
             f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
     if isinstance(data, list):
-        return [LoadedCommand(item, source, i) for i, item in enumerate(data)]
-    return [LoadedCommand(data, source)]
+        return [LoadedCommand(item, source, i, image) for i, item in enumerate(data)]
+    return [LoadedCommand(data, source, None, image)]
 
 
 def load_commands(spec: str) -> list[LoadedCommand]:
@@ -201,7 +203,7 @@ def load_commands(spec: str) -> list[LoadedCommand]:
     """
     if spec.startswith("image:"):
         image = spec[len("image:"):]
-        return _parse(read_image_label(image), f"image {image} label {LABEL_NAME}")
+        return _parse(read_image_label(image), f"image {image} label {LABEL_NAME}", image)
     path = Path(spec)
     try:
         text = path.read_text(encoding="utf-8")
