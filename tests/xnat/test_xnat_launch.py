@@ -1,4 +1,8 @@
-"""Archive layout, input resolution, local launches and bulk launches."""
+"""Archive layout, input resolution, local launches and bulk launches.
+
+Each rule is pinned to the Container Service source in tests/xnat/test_launch_conformance.py;
+these tests run a whole command through it.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.xnat.launch_archive import make_session as archive_session
 from xnatpic.cli.main import main
 from xnatpic.xnat.archive import find_sessions, load_session
 from xnatpic.xnat.bulk import bulk_launch
 from xnatpic.xnat.errors import ArchiveError, IllegalValueError, ResolutionError
 from xnatpic.xnat.launcher import LaunchOptions, container_argv, launch, rewrite_paths
+from xnatpic.xnat.metadata import update_project
 from xnatpic.xnat.resolve import find_wrapper, resolve
 
 #: A step that records its arguments and environment, and writes outputs.
@@ -83,23 +89,20 @@ COMMAND: dict[str, Any] = {
 }
 
 
-def make_session(root: Path, label: str, *, msme_scans: tuple[str, ...] = ("4",),
-                 scan_type: str = "MSME") -> Path:
-    """Write a session folder in archive layout with a T1 scan and MSME scans."""
-    session = root / label
-    scans = [{"id": "3", "scan-type": "T1_RARE", "series-description": "T1 axial"}]
+def make_session(archive: Path, label: str, *, msme_scans: tuple[str, ...] = ("4",),
+                 scan_type: str = "MSME", project: str = "PRECLIN") -> Path:
+    """A session in ``archive/<project>/arc001/<label>``: a T1 scan 3 and MSME scans."""
+    scans = {"3": "T1_RARE", **{sid: scan_type for sid in msme_scans}}
+    session = archive_session(archive, label, project=project, subject="S_1", scans={})
     (session / "SCANS" / "3" / "DICOM").mkdir(parents=True)
     (session / "SCANS" / "3" / "DICOM" / "a.dcm").write_bytes(b"x")
     for sid in msme_scans:
         for res in ("DICOM", "NIFTI"):
             (session / "SCANS" / sid / res).mkdir(parents=True)
             (session / "SCANS" / sid / res / f"{res.lower()}.dat").write_bytes(b"y")
-        scans.append({"id": sid, "scan-type": scan_type, "series-description": "T2map"})
-    (session / "RESOURCES" / "PARAVISION").mkdir(parents=True)
-    (session / "session.json").write_text(json.dumps({
-        "id": f"E_{label}", "label": label, "project": "PRECLIN", "subject": "S_1",
-        "xsiType": "xnat:mrSessionData", "scans": scans,
-    }))
+    with update_project(archive, project) as meta:
+        for sid, stype in scans.items():
+            meta.set_scan(label, sid, type=stype, series_description="T2map")
     return session
 
 
@@ -116,44 +119,58 @@ def step(tmp_path) -> list[str]:
 
 
 class TestArchive:
-    def test_session_json_and_disk(self, tmp_path):
+    def test_metadata_and_disk(self, tmp_path):
         session = load_session(make_session(tmp_path, "m1"))
-        assert session.data["id"] == "E_m1" and session.data["project-id"] == "PRECLIN"
-        assert session.uri == "/archive/experiments/E_m1"
+        assert session.data["id"] == "XNAT_E00001" and session.data["project-id"] == "PRECLIN"
+        assert session.uri == "/archive/experiments/XNAT_E00001"
         scans = session.children["Scan"]
         assert [s.ident for s in scans] == ["3", "4"]
         assert scans[1].data["label"] == "4 - MSME"
-        assert scans[1].data["uri"] == "/archive/experiments/E_m1/scans/4"
+        assert scans[1].data["uri"] == "/archive/experiments/XNAT_E00001/scans/4"
         assert [r["label"] for r in scans[1].data["resources"]] == ["DICOM", "NIFTI"]
         assert session.data["resources"][0]["label"] == "PARAVISION"
         res = scans[1].children["Resource"][0]
         assert res.data["files"][0]["name"] == "dicom.dat"
         assert res.data["parent-uri"] == scans[1].uri
 
-    def test_defaults_without_session_json(self, tmp_path):
+    def test_defaults_without_metadata(self, tmp_path):
         folder = tmp_path / "PRJ" / "arc001" / "s1"
         (folder / "SCANS" / "7" / "DICOM").mkdir(parents=True)
         session = load_session(folder)
         assert session.data["id"] == "s1" and session.data["label"] == "s1"
         assert session.data["project-id"] == "PRJ"
-        assert session.children["Scan"][0].data["scan-type"] == ""
+        scan = session.children["Scan"][0].data
+        assert "scan-type" not in scan and scan["label"] == "7 - null"  # Scan.java:80
 
     def test_not_a_session(self, tmp_path):
         with pytest.raises(ArchiveError, match="not a session in XNAT's archive layout"):
             load_session(tmp_path)
 
-    def test_bad_session_json(self, tmp_path):
-        folder = make_session(tmp_path, "m1")
+    def test_old_session_json_is_read(self, tmp_path, caplog):
+        folder = tmp_path / "P" / "arc001" / "m1"
+        (folder / "SCANS" / "3" / "DICOM").mkdir(parents=True)
+        (folder / "session.json").write_text(json.dumps({
+            "id": "E_m1", "subject": "S_1", "subject-label": "mouse1", "group": "ctl",
+            "scans": [{"id": "3", "scan-type": "T1"}]}))
+        session = load_session(folder)
+        assert session.data["id"] == "E_m1" and session.data["subject-id"] == "S_1"
+        assert session.children["Subject"][0].data["group"] == "ctl"
+        assert session.children["Scan"][0].data["scan-type"] == "T1"
+        assert "XNAT keeps no such file" in caplog.text
         (folder / "session.json").write_text('{"id": "x", "scanz": []}')
         with pytest.raises(ArchiveError, match=r"session.json: unknown key\(s\) \['scanz'\]"):
             load_session(folder)
 
     @pytest.mark.parametrize("layout", ["project", "arc001", "archive-root", "flat"])
     def test_find_sessions_layouts(self, tmp_path, layout):
-        base = {"project": tmp_path / "P" / "arc001", "arc001": tmp_path / "P" / "arc001",
-                "archive-root": tmp_path / "P" / "arc001", "flat": tmp_path / "flat"}[layout]
+        base = tmp_path / "P" / "arc001"
         for name in ("a", "b"):
-            make_session(base, name)
+            make_session(tmp_path, name, project="P")
+        if layout == "flat":
+            base = tmp_path / "flat"
+            base.mkdir()
+            for name in ("a", "b"):
+                (tmp_path / "P" / "arc001" / name).rename(base / name)
         (base / "not-a-session").mkdir()
         start = {"project": tmp_path / "P", "arc001": base, "archive-root": tmp_path,
                  "flat": base}[layout]
@@ -176,11 +193,12 @@ class TestResolve:
             "--input", "/input", "--output", "/output", "--scan=4",
             "--label", "DICOM", "--label", "NIFTI", "--mode", "a",
         ]
-        assert resolved.wrapper_inputs["scan"].value == "/archive/experiments/E_m1/scans/4"
+        assert resolved.wrapper_inputs["scan"].value == (
+            "/archive/experiments/XNAT_E00001/scans/4")
         mounts = {m.name: m for m in resolved.mounts}
         assert mounts["in"].host == folder / "SCANS" / "4" and not mounts["in"].writable
         assert mounts["out"].host is None and mounts["out"].writable
-        assert resolved.environment == {"STEP_SCAN": "--scan=4"}
+        assert resolved.environment == {"STEP_SCAN": "4"}  # the raw value, no flag
 
     def test_booleans_and_select(self, tmp_path, command):
         folder = make_session(tmp_path, "m1")
@@ -190,7 +208,7 @@ class TestResolve:
     @pytest.mark.parametrize(("delimiter", "expected"), [
         ("comma", "--label DICOM,NIFTI"),
         ("space", "--label DICOM NIFTI"),
-        ("quoted-space", '--label "DICOM" "NIFTI"'),
+        ("quoted-space", "--label 'DICOM NIFTI'"),
         ("flag", "--label DICOM --label NIFTI"),
     ])
     def test_multiple_delimiters(self, tmp_path, command, delimiter, expected):
@@ -200,7 +218,8 @@ class TestResolve:
 
     def test_several_scans_match(self, tmp_path, command):
         folder = make_session(tmp_path, "m1", msme_scans=("4", "5"))
-        with pytest.raises(ResolutionError, match=r"matches 2 \(4, 5\) Scan objects"):
+        with pytest.raises(ResolutionError, match=r'Input "scan" does not have a unique, '
+                                                  r"resolved value.*2 Scan"):
             self._resolve(command, folder)
 
     def test_param_picks_one_scan(self, tmp_path, command):
@@ -209,7 +228,7 @@ class TestResolve:
 
     def test_no_scan_matches(self, tmp_path, command):
         folder = make_session(tmp_path, "m1", msme_scans=())
-        with pytest.raises(ResolutionError, match="no Scan of Session E_m1 matches"):
+        with pytest.raises(ResolutionError, match='Input "scan" could not be resolved'):
             self._resolve(command, folder)
 
     def test_illegal_value_from_archive_refused(self, tmp_path, command):
@@ -217,30 +236,24 @@ class TestResolve:
         command["xnat"][0]["derived-inputs"][0]["matcher"] = "@.id == '4'"
         command["xnat"][0]["derived-inputs"][1]["derived-from-xnat-object-property"] = (
             "scan-type")
-        with pytest.raises(IllegalValueError, match=r"'MSME \(T2\)' contains '\('"):
+        with pytest.raises(IllegalValueError, match='Input "scan-id" has a value containing '
+                                                    'illegal string "\\("'):
             self._resolve(command, folder)
 
     @pytest.mark.parametrize("value", ["a;b", "a && b", "a || b", "`id`", "f(x)"])
     def test_illegal_param_refused(self, tmp_path, command, value):
+        command["inputs"][2] = {"name": "mode", "type": "string", "replacement-key": "#MODE#"}
         with pytest.raises(IllegalValueError):
-            self._resolve(command, make_session(tmp_path, "m1"), {"scan-id": value})
+            self._resolve(command, make_session(tmp_path, "m1"), {"mode": value})
 
-    def test_param_for_provided_input_refused(self, tmp_path, command):
-        with pytest.raises(ResolutionError, match="set by wrapper input 'labels'"):
-            self._resolve(command, make_session(tmp_path, "m1"), {"flags": "x"})
+    def test_provided_value_wins_over_param(self, tmp_path, command):
+        resolved = self._resolve(command, make_session(tmp_path, "m1"), {"flags": "x"})
+        assert "--label DICOM --label NIFTI" in resolved.command_line
 
-    def test_unknown_param(self, tmp_path, command):
-        with pytest.raises(ResolutionError, match=r"unknown parameter\(s\) \['modee'\]"):
-            self._resolve(command, make_session(tmp_path, "m1"), {"modee": "a"})
-
-    def test_select_value_checked(self, tmp_path, command):
-        with pytest.raises(ResolutionError, match="'c' is not one of"):
-            self._resolve(command, make_session(tmp_path, "m1"), {"mode": "c"})
-
-    def test_number_checked(self, tmp_path, command):
-        command["inputs"][2] = {"name": "mode", "type": "number", "replacement-key": "#MODE#"}
-        with pytest.raises(ResolutionError, match="'x' is not a number"):
-            self._resolve(command, make_session(tmp_path, "m1"), {"mode": "x"})
+    def test_unknown_param_is_ignored(self, tmp_path, command, caplog):
+        resolved = self._resolve(command, make_session(tmp_path, "m1"), {"modee": "b"})
+        assert resolved.arguments[-2:] == ["--mode", "a"]
+        assert "['modee'] match no input" in caplog.text
 
     def test_blank_value_drops_flag(self, tmp_path, command):
         command["xnat"][0]["derived-inputs"].pop()  # no resource labels
@@ -249,7 +262,7 @@ class TestResolve:
 
     def test_required_command_input_missing(self, tmp_path, command):
         command["xnat"][0]["derived-inputs"].pop(1)  # nothing provides 'scan'
-        with pytest.raises(ResolutionError, match="command input 'scan' is required"):
+        with pytest.raises(ResolutionError, match="Missing values for required input: scan"):
             self._resolve(command, make_session(tmp_path, "m1"))
 
     def test_unknown_wrapper(self, command):
@@ -258,10 +271,7 @@ class TestResolve:
 
 
 class TestLocalLaunch:
-    def test_success_stores_outputs(self, tmp_path, command, step, monkeypatch):
-        monkeypatch.setenv("XNAT_HOST", "http://xnat.invalid")
-        monkeypatch.setenv("XNAT_USER", "alice")
-        monkeypatch.setenv("XNAT_PASS", "s3cret")
+    def test_success_stores_outputs(self, tmp_path, command, step):
         folder = make_session(tmp_path, "m1")
         options = LaunchOptions(runtime="local", entrypoint=step, build_root=tmp_path / "b")
         result = launch(command, "probe-scan", folder, {}, options)
@@ -272,55 +282,57 @@ class TestLocalLaunch:
         assert seen["args"][:4] == ["--input", str(folder / "SCANS" / "4"), "--output",
                                     str(build / "mounts" / "out")]
         assert seen["listing"] == ["DICOM", "NIFTI"]
-        assert seen["env"]["XNAT_PASS"] == "s3cret" and seen["env"]["STEP_SCAN"] == "--scan=4"
+        password = seen["env"]["XNAT_PASS"]
+        assert password and seen["env"]["STEP_SCAN"] == "4"
+        assert seen["env"]["XNAT_HOST"].startswith("http://127.0.0.1:")
         assert (probe / "sub" / "x.txt").read_text() == "nested"  # subfolders kept
         assert (probe / "PROBE_catalog.xml").exists()
         assert (folder / "RESOURCES" / "PROBE_REPORT" / "report.json").exists()
         assert "args" in Path(result.stdout).read_text()
-        assert "s3cret" not in (build / "launch.json").read_text()
-        assert "s3cret" not in (build / "result.json").read_text()
-        # the new resources are visible to the next launch
+        assert password not in (build / "launch.json").read_text()
+        assert password not in (build / "result.json").read_text()
+        # the new resources are visible to the next launch, with a database key
         scan = load_session(folder).children["Scan"][1]
-        assert "PROBE" in [r["label"] for r in scan.data["resources"]]
+        probe_json = next(r for r in scan.data["resources"] if r["label"] == "PROBE")
+        assert isinstance(probe_json["integer-id"], int)
 
     def test_failure_keeps_logs_and_stores_nothing(self, tmp_path, command, step):
         folder = make_session(tmp_path, "m1")
         options = LaunchOptions(runtime="local", entrypoint=step, build_root=tmp_path / "b")
         result = launch(command, "probe-scan", folder, {"fail": "true"}, options)
-        assert not result.ok and result.exit_code == 3
+        assert result.status == "Failed" and result.exit_code == 3
         assert "exited 3" in result.error and "step failed on purpose" in result.error
         assert "step failed on purpose" in Path(result.stderr).read_text()
         assert not (folder / "SCANS" / "4" / "PROBE").exists()
         assert not (folder / "RESOURCES" / "PROBE_REPORT").exists()
 
-    def test_missing_required_output_stores_nothing(self, tmp_path, command, step):
+    def test_missing_required_output_keeps_the_others(self, tmp_path, command, step):
         folder = make_session(tmp_path, "m1")
         options = LaunchOptions(runtime="local", entrypoint=step, build_root=tmp_path / "b")
         result = launch(command, "probe-scan", folder, {"noreport": "true"}, options)
-        assert not result.ok and result.exit_code == 0
-        assert "report.json is missing" in result.error
-        assert not (folder / "SCANS" / "4" / "PROBE").exists()
+        assert result.status == "Failed (Upload)" and result.exit_code == 0
+        assert "report.json does not exist" in result.error
+        assert (folder / "SCANS" / "4" / "PROBE" / "args.json").exists()
 
     def test_resolution_failure_is_a_failed_result(self, tmp_path, command, step):
         folder = make_session(tmp_path, "m1", msme_scans=())
         options = LaunchOptions(runtime="local", entrypoint=step, build_root=tmp_path / "b")
         result = launch(command, "probe-scan", folder, {}, options)
-        assert not result.ok and "no Scan" in result.error and result.build_dir is None
+        assert result.status == "Failed (Command resolution)"
+        assert 'Input "scan"' in result.error and result.build_dir is None
 
     def test_override_entrypoint_runs_a_shell(self, tmp_path, command):
         command["override-entrypoint"] = True
         command["command-line"] = ("mkdir -p /output/result && echo $STEP_SCAN > "
                                    "/output/result/s.txt && echo {} > /output/report.json "
-                                   "#SCAN# #FLAGS# #MODE# #FAIL# #NOREPORT#")
-        command["command-line"] = command["command-line"].replace(
-            "#SCAN# #FLAGS# #MODE# #FAIL# #NOREPORT#", "; true #MODE# #FAIL# #NOREPORT#")
+                                   "#MODE# #FAIL# #NOREPORT#")
         command["environment-variables"] = {"STEP_SCAN": "#SCAN#"}
         folder = make_session(tmp_path, "m1")
         options = LaunchOptions(runtime="local", build_root=tmp_path / "b")
         result = launch(command, "probe-scan", folder, {}, options)
         assert result.ok, result.error
         text = (folder / "SCANS" / "4" / "PROBE" / "s.txt").read_text()
-        assert text.strip() == "--scan=4"
+        assert text.strip() == "4"
 
 
 class TestContainerArgv:
@@ -346,38 +358,38 @@ class TestContainerArgv:
 
 class TestBulk:
     def test_one_failure_does_not_stop_others(self, tmp_path, command, step):
-        project = tmp_path / "PRECLIN" / "arc001"
         for name in ("a", "c"):
-            make_session(project, name)
-        make_session(project, "b", msme_scans=("4", "5"))  # b: two MSME scans -> fails
+            make_session(tmp_path, name)
+        make_session(tmp_path, "b", msme_scans=("4", "5"))  # b: two MSME scans -> fails
         options = LaunchOptions(runtime="local", entrypoint=step, build_root=tmp_path / "bd")
         done = []
         results = bulk_launch(command, "probe-scan", find_sessions(tmp_path / "PRECLIN"),
                               {}, options, jobs=2, on_done=done.append)
-        assert [r.session for r in results] == ["E_a", "E_b", "E_c"]
+        assert [Path(r.session_dir).name for r in results] == ["a", "b", "c"]
         assert [r.ok for r in results] == [True, False, True]
         assert len(done) == 3
-        assert "matches 2" in results[1].error
+        assert "does not have a unique" in results[1].error
 
     def test_cli_project_report(self, tmp_path, command, step, capsys):
-        project = tmp_path / "PRECLIN"
-        make_session(project / "arc001", "a")
-        make_session(project / "arc001", "b", msme_scans=())
+        make_session(tmp_path, "a")
+        make_session(tmp_path, "b", msme_scans=())
         cmd_file = tmp_path / "probe.json"
         cmd_file.write_text(json.dumps(command))
         report = tmp_path / "report.json"
-        code = main(["launch", str(cmd_file), "--project", str(project), "--runtime", "local",
-                     "--entrypoint", " ".join(step), "--build-dir", str(tmp_path / "bd"),
-                     "--jobs", "2", "--report", str(report)])
+        code = main(["launch", str(cmd_file), "--project", str(tmp_path / "PRECLIN"),
+                     "--runtime", "local", "--entrypoint", " ".join(step), "--build-dir",
+                     str(tmp_path / "bd"), "--jobs", "2", "--report", str(report)])
         assert code == 1
         data = json.loads(report.read_text())
         assert (data["sessions"], data["succeeded"], data["failed"]) == (2, 1, 1)
-        assert data["results"][1]["session"] == "E_b" and data["results"][1]["error"]
+        second = data["results"][1]
+        assert second["session"] == "XNAT_E00002" and second["error"]
+        assert second["status"] == "Failed (Command resolution)"
         err = capsys.readouterr().err
-        assert "E_a" in err and "Complete" in err and "Failed" in err
+        assert "XNAT_E00001" in err and "Complete" in err and "Failed" in err
 
     def test_cli_single_session_ok(self, tmp_path, command, step):
-        folder = make_session(tmp_path / "P" / "arc001", "a")
+        folder = make_session(tmp_path, "a", project="P")
         cmd_file = tmp_path / "probe.json"
         cmd_file.write_text(json.dumps([command]))
         code = main(["launch", str(cmd_file), "--wrapper", "probe-scan", "--session",
@@ -388,9 +400,9 @@ class TestBulk:
         assert args[-2:] == ["--mode", "b"]
 
     def test_cli_refuses_command_with_lint_errors(self, tmp_path, command, capsys):
-        command["image"] = "probe"
+        command["image"] = ""
         cmd_file = tmp_path / "probe.json"
         cmd_file.write_text(json.dumps(command))
         code = main(["launch", str(cmd_file), "--session", str(tmp_path)])
         assert code == 1
-        assert "E103" in capsys.readouterr().err
+        assert "XNAT would refuse this command" in capsys.readouterr().err

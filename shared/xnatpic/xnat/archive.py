@@ -280,7 +280,7 @@ def _scan_object(scan_id: str, row: dict[str, Any], scan_dir: Path, session_uri:
     resources = _resources(scan_dir, uri, meta, checksums=checksums)
     scan_type = row.get("type")
     data = _no_nulls({
-        "id": scan_id, "label": f"{scan_id} - {scan_type}",
+        "id": scan_id, "label": f"{scan_id} - {'null' if scan_type is None else scan_type}",
         "xsiType": row.get("xsiType", "xnat:mrScanData"), "uri": uri,
         "directory": str(scan_dir), "integer-id": row.get("xnat_imagescandata_id"),
         "scan-type": scan_type, "project-id": project, "session-id": session_id,

@@ -378,8 +378,9 @@ class _Resolver:
         key = replacement_key(inp)
         if not isinstance(value, list):
             self.templates[key] = value or ""
-        for child_kind, child in children.get(inp["name"], []):
-            self.node(child_kind, child, resolved, children)
+        if kind != "command":  # a command input may share a wrapper input's name
+            for child_kind, child in children.get(inp["name"], []):
+                self.node(child_kind, child, resolved, children)
 
     def external(self, winp: dict[str, Any]) -> ResolvedInput:
         name, wtype = winp["name"], winp.get("type", "string")
