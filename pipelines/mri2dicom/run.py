@@ -15,6 +15,11 @@ Run by the image's ENTRYPOINT with the command line of ``commands/mri2dicom.json
    resource per series;
 4. writes ``OUTPUT/report/provenance.json``.
 
+With ``--deidentify`` the secret salt comes from the environment variable
+``XNATPIC_DEIDENTIFY_SALT`` (at least 16 characters), which XNAT sets from its own
+system property ``xnatpic.deidentify.salt`` through the command's Container Service
+``secrets`` (containers/mri2dicom/README.md); the step refuses to run without it.
+
 Exit 0 when everything converted (and imported, when asked and possible), 1 otherwise;
 the reason is the last line on stderr.
 """
@@ -31,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.conversion import SaltError, require_deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.provenance import now, write_step_provenance
 from xnatpic.step_output import check_output_writable
@@ -43,6 +49,30 @@ STEP = "mri2dicom"
 
 class StepError(XnatpicError):
     """The step cannot go on; the message says why."""
+
+
+#: XNAT system property the command's secret reads the salt from (commands/mri2dicom.json).
+SALT_PROPERTY = "xnatpic.deidentify.salt"
+
+
+def check_salt(deidentify: bool) -> None:
+    """Refuse ``--deidentify`` without a usable salt, saying how XNAT provides it.
+
+    Raises
+    ------
+    StepError
+        Naming the variable, the minimum length and XNAT's system property.
+    """
+    if not deidentify:
+        return
+    try:
+        require_deidentify_salt()
+    except SaltError as exc:
+        raise StepError(
+            f"{exc}. Inside XNAT the salt reaches this container as a Container Service "
+            f"secret: the XNAT administrator sets the system property {SALT_PROPERTY} "
+            f"(e.g. -D{SALT_PROPERTY}=... in XNAT's JAVA_OPTS) and restarts XNAT; see "
+            "containers/mri2dicom/README.md") from exc
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -165,6 +195,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = now()
     try:
         check_output_writable(args.output)
+        check_salt(args.deidentify)
         sources = find_sources(args.input, args.resource)
         reports = convert(sources, args)
         imported = import_into_session(args.output / "dicom", args)

@@ -1,0 +1,150 @@
+"""``--deidentify`` needs a secret salt (XNATPIC_DEIDENTIFY_SALT, 16+ characters) in every
+entry point; mri2dicom receives it as XNAT's Container Service secret; de-identified
+output folders carry only the pseudonyms the DICOM carries."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from xnatpic.cli.main import main
+from xnatpic.conversion import (
+    MIN_SALT_LENGTH,
+    SALT_VARIABLE,
+    SaltError,
+    convert_study,
+    require_deidentify_salt,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SALT = "a-salt-of-enough-characters-42"
+#: What the phantom's parameter files name the animal and study (tests/upload/test_deidentify.py).
+_PHANTOM_ID = "xnatpic^phantom"
+ANIMAL = "Z8W4-mouse"
+
+
+@pytest.fixture
+def named_study(phantom_study: Path, tmp_path: Path) -> Path:
+    study = tmp_path / "in" / "s1"
+    shutil.copytree(phantom_study, study)
+    for path in study.rglob("*"):
+        if path.is_file() and path.name in ("subject", "visu_pars", "acqp", "method", "reco"):
+            path.write_bytes(path.read_bytes().replace(_PHANTOM_ID.encode(), ANIMAL.encode()))
+    return study
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "short-salt"])
+def test_missing_or_short_salt_refused(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(SALT_VARIABLE, value)
+    with pytest.raises(SaltError, match=SALT_VARIABLE) as exc:
+        require_deidentify_salt()
+    assert str(MIN_SALT_LENGTH) in str(exc.value)
+
+
+def test_salt_of_sixteen_accepted(monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, "x" * 16)
+    assert require_deidentify_salt() == "x" * 16
+
+
+def test_convert_refuses_without_salt(named_study, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    with pytest.raises(SaltError):
+        convert_study(named_study, tmp_path / "out", deidentify=True)
+    assert not (tmp_path / "out").exists()
+    assert main(["convert", str(named_study), "-o", str(tmp_path / "o2"), "--deidentify"]) != 0
+    assert SALT_VARIABLE in capsys.readouterr().err
+    assert not list((tmp_path).glob("o2/**/*.dcm"))
+
+
+def test_upload_refuses_without_salt_and_sends_nothing(named_study, tmp_path, monkeypatch,
+                                                       capsys):
+    monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    archive = tmp_path / "archive"
+    rc = main(["upload", str(named_study), "--project", "P", "--deidentify",
+               "--archive", str(archive)])
+    assert rc != 0
+    assert SALT_VARIABLE in capsys.readouterr().err
+    assert not archive.exists()
+
+
+def test_deidentified_output_paths_are_pseudonyms(named_study, tmp_path, monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    report = convert_study(named_study, tmp_path / "out", deidentify=True)
+    files = sorted((tmp_path / "out").rglob("*.dcm"))
+    assert files and not report.failed
+    for path in files:
+        relative = path.relative_to(tmp_path / "out").as_posix()
+        assert "K9Z7Q" not in relative and "Z8W4" not in relative and "phantom" not in relative
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        subject, session = path.relative_to(tmp_path / "out").parts[:2]
+        assert subject == str(ds.PatientID) and subject.startswith("ANON-")
+        assert session == str(ds.StudyID)
+    for result in report.results:
+        assert result.output is None or ANIMAL not in result.output
+
+
+def test_identified_output_paths_unchanged(named_study, tmp_path):
+    convert_study(named_study, tmp_path / "out")
+    assert {p.relative_to(tmp_path / "out").parts[0]
+            for p in (tmp_path / "out").rglob("*.dcm")} == {ANIMAL}
+
+
+def _step_module():
+    spec = importlib.util.spec_from_file_location(
+        "mri2dicom_run", ROOT / "pipelines" / "mri2dicom" / "run.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_mri2dicom_refuses_without_salt(named_study, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    session = tmp_path / "session"
+    shutil.copytree(named_study, session / "RESOURCES" / "PARAVISION" / "s1")
+    out = tmp_path / "output"
+    out.mkdir()
+    step = _step_module()
+    rc = step.run(["--input", str(session), "--output", str(out), "--deidentify",
+                   "--no-import"])
+    assert rc == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert SALT_VARIABLE in last and "xnatpic.deidentify.salt" in last
+    assert not list(out.rglob("*.dcm"))
+
+
+def test_mri2dicom_deidentifies_with_the_secret(named_study, tmp_path, monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    session = tmp_path / "session"
+    shutil.copytree(named_study, session / "RESOURCES" / "PARAVISION" / "s1")
+    out = tmp_path / "output"
+    out.mkdir()
+    assert _step_module().run(["--input", str(session), "--output", str(out),
+                               "--deidentify", "--no-import"]) == 0
+    files = list((out / "dicom").rglob("*.dcm"))
+    assert files
+    assert all(ANIMAL not in p.as_posix() for p in files)
+
+
+def test_command_declares_the_salt_as_a_container_service_secret():
+    command = json.loads((ROOT / "commands" / "mri2dicom.json").read_text())
+    step = _step_module()
+    # container-service Secret: {"source": {"type", "identifier"}, "destination": {...}};
+    # SystemPropertySecretSource.JSON_TYPE_NAME = "system-property",
+    # EnvironmentVariableSecretDestination.JSON_TYPE_NAME = "environment-variable"
+    assert command["secrets"] == [{
+        "source": {"type": "system-property", "identifier": step.SALT_PROPERTY},
+        "destination": {"type": "environment-variable", "identifier": SALT_VARIABLE},
+    }]
+    # Command.validate: secrets may not target the variables XNAT sets itself
+    assert SALT_VARIABLE not in {"XNAT_USER", "XNAT_PASS", "XNAT_HOST"}
+    # nor an input: a secret is never a command-line value
+    assert all("SALT" not in str(i.get("replacement-key", "")) for i in command["inputs"])
+    assert SALT_VARIABLE not in command["command-line"]
