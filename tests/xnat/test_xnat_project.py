@@ -1,4 +1,4 @@
-"""session.json group/timepoint/fields, projects in archive layout, project-level launches."""
+"""Metadata in .xnatpic/ (not in the sessions), projects in archive layout, project launches."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.xnat.test_xnat_launch import COMMAND, make_session
+from tests.xnat.launch_archive import make_session
+from tests.xnat.test_xnat_launch import COMMAND
 from xnatpic.cli.main import main
 from xnatpic.xnat import jsonpath
 from xnatpic.xnat.archive import load_project, load_session
 from xnatpic.xnat.errors import ArchiveError, ResolutionError
 from xnatpic.xnat.launcher import LaunchOptions, container_argv, launch, launch_project
+from xnatpic.xnat.metadata import metadata_path, update_project
 from xnatpic.xnat.resolve import resolve, wrapper_root_type
 
 #: A project step: lists the mounted project, writes the value it was given.
@@ -30,8 +32,7 @@ if "--fail" in args:
     sys.exit(4)
 (out / "summary").mkdir(parents=True)
 (out / "summary" / "seen.json").write_text(json.dumps({
-    "args": args, "top": sorted(p.name for p in inp.iterdir()),
-    "sessions": sorted(p.name for p in (inp / "arc001").iterdir())}))
+    "args": args, "top": sorted(p.name for p in inp.iterdir())}))
 '''
 
 PROJECT_COMMAND: dict[str, Any] = {
@@ -69,21 +70,14 @@ PROJECT_COMMAND: dict[str, Any] = {
 }
 
 
-def _meta(session: Path, **extra: Any) -> None:
-    path = session / "session.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), **extra}))
-
-
 def make_project(root: Path) -> Path:
-    """PRECLIN/arc001/{a,b,c}: subjects S_1 (a, b; control) and S_2 (c; treated)."""
-    project = root / "PRECLIN"
-    for label, subject, group, timepoint in (("a", "S_1", "control", "d0"),
-                                             ("b", "S_1", "", "d7"),
-                                             ("c", "S_2", "treated", "d0")):
-        session = make_session(project / "arc001", label)
-        _meta(session, subject=subject, **{"subject-label": f"mouse{subject[-1]}"},
-              timepoint=timepoint, **({"group": group} if group else {}))
-    return project
+    """PRECLIN/arc001/{a,b,c}: subjects mouse1 (a, b; control) and mouse2 (c; treated)."""
+    for label, subject, group, timepoint in (("a", "mouse1", "control", "d0"),
+                                             ("b", "mouse1", None, "d7"),
+                                             ("c", "mouse2", "treated", "d0")):
+        make_session(root, label, subject=subject, group=group,
+                     fields={"timepoint": timepoint})
+    return root / "PRECLIN"
 
 
 @pytest.fixture
@@ -98,44 +92,37 @@ def step(tmp_path) -> list[str]:
     return [sys.executable, str(script)]
 
 
-class TestSessionFields:
-    def test_group_timepoint_and_fields(self, tmp_path):
-        folder = make_session(tmp_path, "m1")
-        _meta(folder, group="treated", timepoint="d7",
-              fields={"weight_g": 24.5, "fasted": True, "cage": "A2"})
+class TestMetadata:
+    def test_fields_are_not_in_the_session_json(self, tmp_path):
+        # model/xnat/Session.java 36-45 has no custom fields; the subject has the group
+        folder = make_session(tmp_path, "m1", group="treated",
+                              fields={"weight_g": "24.5", "timepoint": "d7"})
         session = load_session(folder)
-        assert session.data["fields"] == {"weight_g": "24.5", "fasted": "true", "cage": "A2",
-                                          "timepoint": "d7"}
-        assert "group" not in session.data
+        assert "fields" not in session.data and "group" not in session.data
         (subject,) = session.children["Subject"]
-        assert subject.data["group"] == "treated"
+        assert subject.data["group"] == "treated" and subject.data["label"] == "mouse1"
+        assert subject.data["id"] == session.data["subject-id"] == "XNAT_S00001"
 
-    def test_matchers_see_fields_and_group(self, tmp_path):
-        project = make_project(tmp_path)
-        root = load_project(project)
+    def test_matchers_cannot_see_fields(self, tmp_path):
+        root = load_project(make_project(tmp_path))
         (treated,) = [s for s in root.children["Subject"] if s.data["group"] == "treated"]
-        assert [s["fields"]["timepoint"] for s in treated.data["sessions"]] == ["d0"]
+        assert [s["label"] for s in treated.data["sessions"]] == ["c"]
         sessions = [s.data for s in root.children["Subject"][0].children["Session"]]
-        kept = jsonpath.filter_objects("@.fields.timepoint == 'd7'", sessions)
-        assert [s["label"] for s in kept] == ["b"]
+        assert jsonpath.filter_objects("@.fields.timepoint == 'd7'", sessions) == []
 
-    def test_no_fields_is_an_empty_object(self, tmp_path):
-        assert load_session(make_session(tmp_path, "m1")).data["fields"] == {}
+    def test_rows_are_kept_outside_the_sessions(self, tmp_path):
+        project = make_project(tmp_path)
+        stored = json.loads(metadata_path(tmp_path, "PRECLIN").read_text())
+        assert stored["experiments"]["b"]["fields"] == {"timepoint": "d7"}
+        assert stored["subjects"]["mouse1"]["group"] == "control"
+        assert sorted(p.name for p in (project / "arc001" / "a").iterdir()) == [
+            "RESOURCES", "SCANS"]
 
-    @pytest.mark.parametrize(("extra", "message"), [
-        ({"fields": ["d0"]}, "'fields' must be an object"),
-        ({"fields": {"w": [1]}}, r"fields\['w'\] must be a non-empty name"),
-        ({"timepoint": "d0", "fields": {"timepoint": "d7"}},
-         "'timepoint' 'd0' differs from fields.timepoint 'd7'"),
-        ({"timepoint": {"d": 0}}, "'timepoint' must be a string or number"),
-        ({"group": 3}, "'group' .* must be a string"),
-        ({"groups": "x"}, r"unknown key\(s\) \['groups'\]"),
-    ])
-    def test_bad_values_name_the_file(self, tmp_path, extra, message):
-        folder = make_session(tmp_path, "m1")
-        _meta(folder, **extra)
-        with pytest.raises(ArchiveError, match="session.json: " + message):
-            load_session(folder)
+    def test_bad_metadata_file_names_it(self, tmp_path):
+        project = make_project(tmp_path)
+        metadata_path(tmp_path, "PRECLIN").write_text("{not json")
+        with pytest.raises(ArchiveError, match=r"\.xnatpic/PRECLIN\.json: not valid JSON"):
+            load_project(project)
 
 
 class TestLoadProject:
@@ -143,22 +130,27 @@ class TestLoadProject:
         project = make_project(tmp_path)
         (project / "RESOURCES" / "NOTES").mkdir(parents=True)
         (project / "RESOURCES" / "NOTES" / "n.txt").write_text("x")
-        (project / "project.json").write_text(json.dumps({"title": "Preclinical",
-                                                          "description": "mice"}))
+        with update_project(tmp_path, "PRECLIN") as meta:
+            meta.data["project"].update({"name": "Preclinical", "description": "mice"})
         root = load_project(project)
         data = root.data
         assert (data["id"], data["label"], data["xsiType"], data["uri"], data["title"]) == (
-            "PRECLIN", "PRECLIN", "xnat:projectData", "/archive/projects/PRECLIN",
+            "PRECLIN", "Preclinical", "xnat:projectData", "/archive/projects/PRECLIN",
             "Preclinical")
-        assert data["directory"] == str(project) and root.directory == project
+        # Project.java:91: the directory is the archive root path + current arc
+        assert data["directory"] == str(project / "arc001")
+        assert root.directory == project / "arc001"
         assert [r["label"] for r in data["resources"]] == ["NOTES"]
         assert data["resources"][0]["uri"] == "/archive/projects/PRECLIN/resources/NOTES"
-        subjects = {s["id"]: s for s in data["subjects"]}
-        assert sorted(subjects) == ["S_1", "S_2"]
-        assert (subjects["S_1"]["label"], subjects["S_1"]["group"]) == ("mouse1", "control")
-        assert [s["label"] for s in subjects["S_1"]["sessions"]] == ["a", "b"]
-        assert subjects["S_2"]["group"] == "treated"
-        # sessions point back to the shared subject and project objects
+        subjects = {s["label"]: s for s in data["subjects"]}
+        assert sorted(subjects) == ["mouse1", "mouse2"]
+        assert (subjects["mouse1"]["id"], subjects["mouse1"]["group"]) == (
+            "XNAT_S00001", "control")
+        assert [s["label"] for s in subjects["mouse1"]["sessions"]] == ["a", "b"]
+        # Subject.java:73 and Session.java:98: URIs under the parent's
+        assert subjects["mouse1"]["sessions"][0]["uri"] == (
+            "/archive/projects/PRECLIN/subjects/XNAT_S00001/experiments/XNAT_E00001")
+        assert subjects["mouse2"]["group"] == "treated"
         s1 = root.children["Subject"][0]
         assert all(s.children["Subject"] == [s1] and s.children["Project"] == [root]
                    for s in s1.children["Session"])
@@ -167,52 +159,24 @@ class TestLoadProject:
         project = make_project(tmp_path)
         assert load_project(project / "arc001").data["id"] == "PRECLIN"
 
-    def test_project_json_id(self, tmp_path):
-        project = make_project(tmp_path)
-        for label in "abc":  # sessions without a project take the project's id
-            path = project / "arc001" / label / "session.json"
-            meta = json.loads(path.read_text())
-            del meta["project"]
-            path.write_text(json.dumps(meta))
-        (project / "project.json").write_text(json.dumps({"id": "P7", "label": "Seven"}))
-        root = load_project(project)
-        assert (root.data["id"], root.data["label"], root.uri) == (
-            "P7", "Seven", "/archive/projects/P7")
-        assert {s["project-id"] for s in root.data["subjects"]} == {"P7"}
-        session = root.children["Subject"][0].children["Session"][0]
-        assert session.data["project-id"] == "P7"
-
-    def test_group_conflict_names_both_files(self, tmp_path):
-        project = make_project(tmp_path)
-        _meta(project / "arc001" / "b", group="treated")
-        with pytest.raises(ArchiveError, match=r"arc001/b/session.json: group 'treated' of "
-                                               r"subject 'S_1' differs from 'control' in "
-                                               r".*arc001/a/session.json"):
-            load_project(project)
-
     def test_sessions_without_subject_are_not_merged(self, tmp_path):
         arc = tmp_path / "P" / "arc001"
-        for label, group in (("x", "control"), ("y", "treated")):
+        for label in ("x", "y"):
             (arc / label / "RESOURCES").mkdir(parents=True)
-            (arc / label / "session.json").write_text(json.dumps({"group": group}))
         subjects = load_project(tmp_path / "P").data["subjects"]
-        assert [(s["id"], s["group"], len(s["sessions"])) for s in subjects] == [
-            ("", "control", 1), ("", "treated", 1)]
+        assert [len(s["sessions"]) for s in subjects] == [1, 1]
 
     @pytest.mark.parametrize(("case", "message"), [
         ("archive-root", r"archive root holding projects \['PRECLIN'\]"),
         ("flat", "sessions must be in .*/arc001/"),
         ("missing", "no such project folder"),
-        ("bad-json", r"project.json: unknown key\(s\) \['owner'\]"),
     ])
     def test_refused(self, tmp_path, case, message):
-        project = make_project(tmp_path / "archive")
+        make_project(tmp_path / "archive")
         target = {"archive-root": tmp_path / "archive", "flat": tmp_path / "flat",
-                  "missing": tmp_path / "nope", "bad-json": project}[case]
+                  "missing": tmp_path / "nope"}[case]
         if case == "flat":
-            make_session(target, "x")
-        if case == "bad-json":
-            (project / "project.json").write_text('{"owner": "me"}')
+            (target / "x" / "SCANS").mkdir(parents=True)
         with pytest.raises(ArchiveError, match=message):
             load_project(target)
 
@@ -227,15 +191,16 @@ class TestProjectLaunch:
         assert resolved.arguments == ["--input", "/input", "--output", "/output",
                                       "--project", "PRECLIN", "--subject", "mouse2"]
         (mount,) = [m for m in resolved.mounts if m.name == "in"]
-        assert (mount.host, mount.writable, mount.fed_by) == (project, False, "project")
+        assert (mount.host, mount.writable, mount.fed_by) == (project / "arc001", False,
+                                                              "project")
 
     def test_container_mounts_the_project_read_only(self, tmp_path, command):
         project = make_project(tmp_path)
         resolved = resolve(command, command["xnat"][0], load_project(project))
-        hosts = {"in": project, "out": tmp_path / "out"}
+        hosts = {"in": project / "arc001", "out": tmp_path / "out"}
         argv = container_argv(resolved, "podman", "proj:1.0", hosts, [], network="none",
                               limits=False, name="c1")
-        assert argv[argv.index(f"{project}:/input:ro") - 1] == "-v"
+        assert argv[argv.index(f"{project}/arc001:/input:ro") - 1] == "-v"
         assert f"{tmp_path}/out:/output" in argv
 
     def test_launch_once_stores_on_the_project(self, tmp_path, command, step):
@@ -247,7 +212,7 @@ class TestProjectLaunch:
         dest = project / "RESOURCES" / "SUMMARY"
         assert result.stored == [str(dest)]
         seen = json.loads((dest / "seen.json").read_text())
-        assert seen["top"] == ["arc001"] and seen["sessions"] == ["a", "b", "c"]
+        assert seen["top"] == ["a", "b", "c"]  # the mount is arc001 (Project.java:91)
         assert seen["args"][-4:] == ["--project", "PRECLIN", "--subject", "mouse2"]
         assert (dest / "SUMMARY_catalog.xml").exists()
         # the stored resource is a project resource for the next launch
