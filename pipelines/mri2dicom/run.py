@@ -204,7 +204,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 1
     provenance = write_step_provenance(
         args.output / "report" / "provenance.json", STEP, args, started,
-        sources=[str(s.relative_to(args.input)) for s in sources],
+        # a de-identified run names no source: resource file names often name the animal
+        sources=(["(de-identified)"] if args.deidentify
+                 else [str(s.relative_to(args.input)) for s in sources]),
         reports=[r.name for r in reports],
         **{"dicom-files": sum(1 for _ in (args.output / "dicom").rglob("*.dcm"))},
         imported=imported,

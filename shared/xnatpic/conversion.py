@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from xnatpic.dicom.routing import XnatRouting
 
 __all__ = [
+    "DEIDENTIFIED_SOURCE",
     "FORMATS",
     "MIN_SALT_LENGTH",
     "SALT_VARIABLE",
@@ -378,8 +379,25 @@ def convert_study(
                     report.results.append(result)
                     if on_progress:
                         on_progress(result)
+        if deidentify:
+            _mask_source(report, (str(source), str(study.path)))
     report.results.sort(key=lambda r: (_sort_key(r.scan), _sort_key(r.reco)))
     return report
+
+
+#: What a de-identified report says instead of the source path (which often names the
+#: animal or the study, e.g. ``chin/20220316_B16F10Eso_M1``).
+DEIDENTIFIED_SOURCE = "(de-identified source)"
+
+
+def _mask_source(report: ConversionReport, paths: tuple[str, ...]) -> None:
+    """Remove the source paths from a de-identified report (its ``source`` and the reasons
+    of skipped or failed recos): it travels with the data."""
+    report.source = DEIDENTIFIED_SOURCE
+    for result in report.results:
+        if result.reason:
+            for path in sorted(paths, key=len, reverse=True):
+                result.reason = result.reason.replace(path, DEIDENTIFIED_SOURCE)
 
 
 def _sort_key(text: str) -> tuple[int, int | str]:

@@ -14,6 +14,7 @@ import pytest
 
 from xnatpic.cli.main import main
 from xnatpic.conversion import (
+    DEIDENTIFIED_SOURCE,
     MIN_SALT_LENGTH,
     SALT_VARIABLE,
     SaltError,
@@ -91,6 +92,17 @@ def test_deidentified_output_paths_are_pseudonyms(named_study, tmp_path, monkeyp
         assert result.output is None or ANIMAL not in result.output
 
 
+def test_deidentified_report_names_no_source(named_study, tmp_path, monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    source = tmp_path / f"{ANIMAL}_20220316"
+    shutil.copytree(named_study, source)
+    shutil.rmtree(source / "1" / "pdata")  # one scan without reco: a "skipped" reason
+    report = convert_study(source, tmp_path / "out", deidentify=True)
+    assert any(r.status == "skipped" for r in report.results)
+    assert "Z8W4" not in json.dumps(report.to_dict())
+    assert report.source == DEIDENTIFIED_SOURCE
+
+
 def test_identified_output_paths_unchanged(named_study, tmp_path):
     convert_study(named_study, tmp_path / "out")
     assert {p.relative_to(tmp_path / "out").parts[0]
@@ -123,14 +135,19 @@ def test_mri2dicom_refuses_without_salt(named_study, tmp_path, monkeypatch, caps
 def test_mri2dicom_deidentifies_with_the_secret(named_study, tmp_path, monkeypatch):
     monkeypatch.setenv(SALT_VARIABLE, SALT)
     session = tmp_path / "session"
-    shutil.copytree(named_study, session / "RESOURCES" / "PARAVISION" / "s1")
+    # resource folders are often named after the animal and the study
+    shutil.copytree(named_study, session / "RESOURCES" / "PARAVISION" / f"{ANIMAL}_20220316")
     out = tmp_path / "output"
     out.mkdir()
     assert _step_module().run(["--input", str(session), "--output", str(out),
                                "--deidentify", "--no-import"]) == 0
     files = list((out / "dicom").rglob("*.dcm"))
     assert files
-    assert all(ANIMAL not in p.as_posix() for p in files)
+    # everything stored back into XNAT (resources MRI2DICOM and MRI2DICOM_REPORT)
+    for path in out.rglob("*"):
+        assert "Z8W4" not in path.relative_to(out).as_posix()
+        if path.suffix == ".json":
+            assert "Z8W4" not in path.read_text(), path
 
 
 def test_command_declares_the_salt_as_a_container_service_secret():
