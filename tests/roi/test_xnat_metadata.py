@@ -1,13 +1,16 @@
-"""project-summary reads subject and group from XNAT when session.json does not have them.
+"""project-summary reads subject, group and timepoint from XNAT's REST API, as on XNAT.
 
-The step runs through ``xnatpic launch --runtime local`` on the project, which passes
-XNAT_HOST/XNAT_USER/XNAT_PASS to it as the Container Service does.
+The step runs through ``xnatpic launch --runtime local`` on the project. The archive's
+folders hold only files; the launcher answers the step's REST questions from
+``<archive>/.xnatpic/PRECLIN.json`` (:mod:`xnatpic.xnat.metaserver`) and passes its address
+as XNAT_HOST with per-launch XNAT_USER/XNAT_PASS, as the Container Service passes XNAT's
+(ContainerServiceImpl.java:816-829). With ``--xnat-from-env`` the step asks the XNAT named
+in the environment instead: here the one XNAT double of the test suite.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shlex
 import subprocess
@@ -16,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.double import PASSWORD, USER, XnatDouble
 from tests.roi.helpers import write_map_resource
-from tests.xnat.fake_xnat import FakeXnat
+from xnatpic.xnat.metadata import update_project
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = ROOT / "pipelines" / "project_summary" / "run.py"
@@ -25,34 +29,28 @@ SUMMARY = ROOT / "commands" / "project-summary.json"
 XNATPIC = Path(sys.executable).parent / "xnatpic"
 
 
-def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "PRECLIN"
-    for label in ("a_d0", "b_d0"):
+def _project(archive: Path) -> Path:
+    project = archive / "PRECLIN"
+    for label in ("a_d0", "b_d7"):
         session = project / "arc001" / label
         write_map_resource(session, "T2MAP", {"T2": np.full((4, 4, 1), 40.0)}, np.eye(4))
-    # a session.json value wins over XNAT's
-    (project / "arc001" / "b_d0" / "session.json").write_text(json.dumps({"group": "local"}))
+    with update_project(archive, "PRECLIN") as meta:
+        meta.ensure_experiment("a_d0", "mouseA", fields={"timepoint": "d0"})
+        meta.ensure_experiment("b_d7", "mouseB", fields={"timepoint": "d7"})
+        meta.ensure_subject("mouseA", group="control")
+        meta.ensure_subject("mouseB", group="treated")
     return project
 
 
-def _routes(xnat: FakeXnat) -> None:
-    xnat.routes[("GET", "/data/projects/PRECLIN/subjects")] = lambda r: (200, {"ResultSet": {
-        "Result": [{"ID": "S1", "label": "mouseA", "group": "control"},
-                   {"ID": "S2", "label": "mouseB", "group": "treated"}]}})
-    xnat.routes[("GET", "/data/projects/PRECLIN/experiments")] = lambda r: (200, {"ResultSet": {
-        "Result": [{"ID": "E1", "label": "a_d0", "subject_ID": "S1", "subject_label": "mouseA"},
-                   {"ID": "E2", "label": "b_d0", "subject_ID": "S2",
-                    "subject_label": "mouseB"}]}})
-
-
-def _run(project: Path, build: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _run(project: Path, build: Path, *extra: str, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess:
     """Launch project-summary on the project (--project PRECLIN from the wrapper)."""
     entry = f"{shlex.quote(sys.executable)} {STEP}"
     return subprocess.run([str(XNATPIC), "launch", str(SUMMARY), "--project", str(project),
                            "--param", "plots=false", "--runtime", "local",
-                           "--entrypoint", entry, "--build-dir", str(build)],
+                           "--entrypoint", entry, "--build-dir", str(build), *extra],
                           capture_output=True, text=True, check=False, timeout=120,
-                          env={**os.environ, **env})
+                          env={**os.environ, **(env or {})})
 
 
 def _summary(project: Path) -> dict[str, dict[str, str]]:
@@ -60,27 +58,34 @@ def _summary(project: Path) -> dict[str, dict[str, str]]:
         return {r["session"]: r for r in csv.DictReader(fh)}
 
 
-def test_subject_and_group_from_xnat(tmp_path):
+def test_subject_group_timepoint_over_rest(tmp_path):
     project = _project(tmp_path)
-    with FakeXnat() as xnat:
-        _routes(xnat)
-        proc = _run(project, tmp_path / "build", xnat.env())
+    proc = _run(project, tmp_path / "build")
     assert proc.returncode == 0, proc.stderr
     rows = _summary(project)
-    assert (rows["a_d0"]["subject"], rows["a_d0"]["group"]) == ("mouseA", "control")
-    assert (rows["b_d0"]["subject"], rows["b_d0"]["group"]) == ("mouseB", "local")
+    assert [rows["a_d0"][k] for k in ("subject", "group", "timepoint")] == [
+        "mouseA", "control", "d0"]
+    assert [rows["b_d7"][k] for k in ("subject", "group", "timepoint")] == [
+        "mouseB", "treated", "d7"]
     assert not (project / "RESOURCES" / "PROJECT_SUMMARY" / "plots").exists()  # plots=false
-    paths = sorted(r.path for r in xnat.requests)
-    assert paths == ["/data/projects/PRECLIN/experiments", "/data/projects/PRECLIN/subjects"]
+    (log,) = (tmp_path / "build").glob("*/stderr.log")
+    assert "subject, group and timepoint of 2 session(s) of PRECLIN" in log.read_text()
 
 
-def test_xnat_failure_is_a_warning(tmp_path):
+def test_unreachable_metadata_is_a_warning(tmp_path):
     project = _project(tmp_path)
-    with FakeXnat() as xnat:  # no routes: 404
-        proc = _run(project, tmp_path / "build", xnat.env())
+    double = XnatDouble(projects=("PRECLIN",))
+    double.start()
+    try:
+        # the double has no subject listing route: 404, as an XNAT without the project's
+        # subjects would answer
+        proc = _run(project, tmp_path / "build", "--xnat-from-env",
+                    env={"XNAT_HOST": double.url, "XNAT_USER": USER, "XNAT_PASS": PASSWORD})
+    finally:
+        double.stop()
     assert proc.returncode == 0, proc.stderr
     (log,) = (tmp_path / "build").glob("*/stderr.log")
     stderr = log.read_text()
-    assert "subject/group not read from XNAT" in stderr and "HTTP 404" in stderr
+    assert "subject/group/timepoint not read from XNAT" in stderr and "404" in stderr
     rows = _summary(project)
-    assert rows["a_d0"]["group"] == "" and rows["b_d0"]["group"] == "local"
+    assert rows["a_d0"]["group"] == "" and rows["b_d7"]["timepoint"] == ""
