@@ -102,6 +102,10 @@ _RULES: dict[str, Rule] = {
     "E144": Rule("(name, image, version) repeated",
                  "services/impl/HibernateCommandEntityService.java:48-56; "
                  "model/command/entity/CommandEntity.java:38-39"),
+    "E145": Rule("a value longer than its varchar(255) column: saving fails (HTTP 500)",
+                 "model/command/entity/*Entity.java (String columns without "
+                 "columnDefinition=TEXT, Hibernate default length 255; e.g. "
+                 "CommandWrapperDerivedInputEntity.getMatcher)"),
     # -- accepted, but ignored or broken at launch ---------------------------------------------
     "W101": Rule("unknown key: Jackson ignores it (Spring's Jackson2ObjectMapperBuilder "
                  "disables FAIL_ON_UNKNOWN_PROPERTIES)",

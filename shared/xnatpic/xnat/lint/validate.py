@@ -34,6 +34,31 @@ RESERVED_SECRET_ENV = frozenset({"XNAT_USER", "XNAT_PASS", "XNAT_HOST"})
 
 Report = Callable[[str, str, str], None]
 
+#: Fields stored in varchar(255) columns (Hibernate's default length; only descriptions,
+#: default values and the command line are TEXT): longer values fail the INSERT.
+VARCHAR_LIMIT = 255
+_VARCHAR_FIELDS: dict[str, tuple[str, ...]] = {
+    "command": ("name", "label", "version", "schema-version", "info-url", "container-name",
+                "working-directory", "runtime", "ipcMode", "network", "gpus", "index", "hash"),
+    "mounts": ("name", "path"),
+    "inputs": ("name", "label", "matcher", "replacement-key", "command-line-flag",
+               "command-line-separator", "true-value", "false-value", "select-values"),
+    "outputs": ("name", "mount", "path", "glob"),
+    "xnat": ("name", "label", "contexts"),
+    "external-inputs": ("name", "label", "matcher", "provides-value-for-command-input",
+                        "provides-files-for-command-mount", "via-setup-command",
+                        "replacement-key"),
+    "derived-inputs": ("name", "label", "matcher", "provides-value-for-command-input",
+                       "provides-files-for-command-mount", "via-setup-command",
+                       "replacement-key", "derived-from-wrapper-input",
+                       "derived-from-xnat-object-property", "parser"),
+    "output-handlers": ("name", "xsi-type", "accepts-command-output", "as-a-child-of",
+                        "as-a-child-of-wrapper-input", "via-wrapup-command", "label", "format",
+                        "description", "content", "tags"),
+}
+_VARCHAR_MAPS = ("environment-variables", "ports", "container-labels", "ulimits",
+                 "generic-resources")
+
 
 def _ill_named(name: str | None) -> bool:
     return blank(name) or bool(BAD_NAME_CHAR.search(name or ""))
@@ -81,6 +106,40 @@ class Validator:
         if visibility is not None and visibility not in VISIBILITIES:
             self.add("E105", f"visibility {visibility!r} is not public, private or protected",
                      "")
+        self.lengths()
+
+    def lengths(self) -> None:
+        """Values too long for their varchar(255) column (the save fails, HTTP 500)."""
+        def check(obj: dict[str, Any], kind: str, where: str) -> None:
+            for key in _VARCHAR_FIELDS[kind]:
+                values = texts(obj, key) if isinstance(obj.get(key), list) else [
+                    as_text(obj, key)]
+                for value in values:
+                    if value is not None and len(value) > VARCHAR_LIMIT:
+                        self.add("E145", f"'{key}' is {len(value)} characters; XNAT stores at "
+                                 f"most {VARCHAR_LIMIT} there", where)
+
+        cmd = self.cmd
+        check(cmd, "command", "")
+        if self.image is not None and len(self.image) > VARCHAR_LIMIT:
+            self.add("E145", f"image name is {len(self.image)} characters; XNAT stores at most "
+                     f"{VARCHAR_LIMIT}", "")
+        for key in _VARCHAR_MAPS:
+            value = cmd.get(key)
+            if isinstance(value, dict):
+                for name in value:
+                    text = as_text(value, name)
+                    if len(name) > VARCHAR_LIMIT or (text and len(text) > VARCHAR_LIMIT):
+                        self.add("E145", f"'{key}' entry {name[:40]!r} is longer than "
+                                 f"{VARCHAR_LIMIT} characters", key)
+        for kind in ("mounts", "inputs", "outputs"):
+            for i, obj in enumerate(objects(cmd, kind)):
+                check(obj, kind, f"{kind}[{i}]")
+        for i, wrapper in enumerate(objects(cmd, "xnat")):
+            check(wrapper, "xnat", f"xnat[{i}]")
+            for kind in ("external-inputs", "derived-inputs", "output-handlers"):
+                for j, obj in enumerate(objects(wrapper, kind)):
+                    check(obj, kind, f"xnat[{i}] {kind}[{j}]")
 
     def setup_or_wrapup(self, kind: str) -> None:
         """Setup and wrapup commands may declare none of these (Command.java:639-665)."""
