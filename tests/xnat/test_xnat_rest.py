@@ -118,7 +118,8 @@ class TestRegister:
             "POST /xapi/commands",
             f"PUT /xapi/commands/{command['id']}/wrappers/{WRAPPER}/enabled",
             f"PUT /xapi/projects/PRECLIN/commands/{command['id']}/wrappers/{WRAPPER}/enabled"]
-        assert f"added xnatpic-mri2dicom 0.1.1 as command {command['id']}" in _text(capsys)
+        assert (f"added xnatpic-mri2dicom {sent['version']} as command {command['id']}"
+                in _text(capsys))
 
     def test_image_override_points_at_a_registry(self, xnat, capsys):
         image = "registry.example.org:5000/xnatpic/xnatpic-mri2dicom:0.1.1"
@@ -325,6 +326,13 @@ class TestBulkLaunch:
         report = tmp_path / "r.json"
         assert main(self._args("--where", "scan-type=MSME", "--report", str(report))) == 0
         assert [r["session"] for r in json.loads(report.read_text())["results"]] == [e1, e3]
+
+    def test_project_rooted_wrapper_is_refused(self, xnat, capsys):
+        _register(SUMMARY)
+        wrapper = json.loads(SUMMARY.read_text())["xnat"][0]["name"]
+        assert main(["xnat", "bulk-launch", "--project", "PRECLIN", "--wrapper", wrapper]) == 1
+        assert "runs on a Project" in _text(capsys)
+        assert not any("bulklaunch" in line for line in xnat.log)
 
     def test_nothing_left(self, xnat, capsys):
         _register()

@@ -301,6 +301,10 @@ def _table(title: str, jobs: list[BulkJob], *, no_wait: bool) -> Table:
 def _bulk(args: argparse.Namespace, console: Console) -> int:
     client = _client(args)
     ref = client.find_wrapper(args.wrapper)
+    if ref.root_type.lower() != "session":
+        raise XnatRequestError(f"bulk-launch runs a wrapper on sessions; {ref.name} runs on "
+                               f"a {ref.root_type or 'root of unknown type'}: use "
+                               "'xnatpic xnat launch'")
     rows = select_sessions(client, args.project, args.session, args.where)
     console.print(f"bulk launch of {ref.name} on {len(rows)} session(s) of "
                   f"{args.project}", highlight=False)

@@ -41,6 +41,13 @@ def job_id_of(workflow: dict[str, Any]) -> str | None:
     return None
 
 
+def _pipeline_of(workflow: dict[str, Any]) -> str | None:
+    for key in ("pipeline_name", "pipelineName", "pipeline"):
+        if workflow.get(key):
+            return str(workflow[key])
+    return None
+
+
 @dataclass
 class BulkJob:
     """One target of a bulk launch and what is known of it."""
@@ -134,7 +141,10 @@ class BulkTracker:
             if wfid in self._other_jobs:
                 continue
             workflow = self.client.workflow(wfid)
-            if job_id_of(workflow) != self.bulk_id:
+            # the next steps of an orchestration share the bulk id
+            # (ContainerServiceWorkflowStatusEventListener.java:134): keep our wrapper's
+            pipeline = _pipeline_of(workflow)
+            if job_id_of(workflow) != self.bulk_id or pipeline not in (None, self.ref.name):
                 self._other_jobs.add(wfid)
                 continue
             _log.info("%s: workflow %s", job.target, wfid)

@@ -1,0 +1,76 @@
+"""BulkTracker on its own: which workflow belongs to a bulk job, and when a job is lost.
+
+The client here is a recording stand-in answering as XNAT would (rows of
+``POST /xapi/workflows`` newest first; ``GET /xapi/workflows/{id}``); the clock is the
+test's, so no test waits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnatpic.xnat.remote_bulk import NO_WORKFLOW, BulkJob, BulkTracker, job_id_of
+from xnatpic.xnat.rest import WrapperRef
+
+REF = WrapperRef(17, 42, "xnatpic-t1map-session", "session", "Session", "0.1.1")
+BULK = "bulk-admin1764850000000123"
+
+
+class Workflows:
+    """Workflows by id; ``rows`` answers the item query newest first."""
+
+    def __init__(self, workflows: dict[str, dict[str, Any]]) -> None:
+        self.workflows = workflows
+        self.gets: list[str] = []
+
+    def item_workflows(self, data_type: str, item_id: str, pipeline: str) -> list[str]:
+        return [w for w, d in sorted(self.workflows.items(), key=lambda kv: -int(kv[0]))
+                if d["id"] == item_id and pipeline in d["pipeline_name"]]
+
+    def workflow(self, workflow_id: str) -> dict[str, Any]:
+        self.gets.append(workflow_id)
+        return self.workflows[workflow_id]
+
+
+def _wf(item: str, pipeline: str, jobid: str | None, status: str) -> dict[str, Any]:
+    return {"id": item, "pipeline_name": pipeline, "jobid": jobid, "status": status}
+
+
+def test_orchestration_step_sharing_the_bulk_id_is_not_taken():
+    # ContainerServiceWorkflowStatusEventListener.java:133-135: the next step's workflow
+    # carries the same jobid; its pipeline is the next wrapper's name
+    client = Workflows({
+        "7": _wf("E1", "xnatpic-t1map-session", BULK, "Complete"),
+        "8": _wf("E1", "xnatpic-t1map-session-roi", BULK, "Running"),
+    })
+    tracker = BulkTracker(client, REF, BULK, [BulkJob("E1", data_type="xnat:mrSessionData")])
+    tracker.poll()
+    (job,) = tracker.jobs
+    assert (job.workflow, job.status) == ("7", "Complete") and tracker.done
+
+
+def test_other_launches_are_read_once():
+    client = Workflows({"5": _wf("E1", "xnatpic-t1map-session", None, "Complete")})
+    tracker = BulkTracker(client, REF, BULK, [BulkJob("E1", data_type="xnat:mrSessionData")],
+                          clock=lambda: 0.0)
+    tracker.poll()
+    tracker.poll()
+    assert client.gets == ["5"] and tracker.waiting == 1 and not tracker.done
+
+
+def test_job_without_workflow_fails_after_the_resolve_timeout():
+    now = [0.0]
+    client = Workflows({})
+    tracker = BulkTracker(client, REF, BULK, [BulkJob("E1", data_type="xnat:mrSessionData")],
+                          resolve_timeout=60, clock=lambda: now[0])
+    tracker.poll()
+    assert tracker.jobs[0].status == "Queued"
+    now[0] = 60.0
+    tracker.poll()
+    assert tracker.jobs[0].status == NO_WORKFLOW and tracker.done
+
+
+def test_job_id_spellings():
+    assert job_id_of({"jobID": BULK}) == BULK
+    assert job_id_of({"jobid": BULK}) == BULK
+    assert job_id_of({"status": "Complete"}) is None
