@@ -12,6 +12,7 @@ from tests.upload.checks import assert_archive_holds
 from xnatpic.cli.main import main
 from xnatpic.upload.archive_target import ArchiveTarget
 from xnatpic.xnat.archive import find_sessions, load_session
+from xnatpic.xnat.metadata import read_project
 
 
 def _upload(src: Path, archive: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
@@ -45,9 +46,10 @@ class TestArchive:
         assert rc == 0 and report["summary"]["uploaded"] == 3
         assert_archive_holds(archive, "PRECLIN", expected)
         assert len(find_sessions(archive / "PRECLIN")) == 3
-        meta = json.loads((archive / "PRECLIN/arc001/study1_20240101/session.json").read_text())
-        assert meta["subject-label"] == "mouse1" and meta["date"] == "2024-01-01"
-        assert [s["id"] for s in meta["scans"]] == ["3", "5"]
+        row = read_project(archive, "PRECLIN").experiment("study1_20240101")
+        assert row["subject"] == "mouse1" and row["date"] == "2024-01-01"
+        assert sorted(row["scans"]) == ["3", "5"]
+        assert not list(archive.rglob("session.json"))  # nothing but files in a session
 
     def test_rerun_copies_nothing(self, dicom_studies, tmp_path):
         src, expected = dicom_studies
@@ -59,29 +61,32 @@ class TestArchive:
         assert {p: p.stat().st_mtime_ns for p in archive.rglob("*.dcm")} == stamp
         assert_archive_holds(archive, "PRECLIN", expected)
 
-    def test_metadata_fields_in_session_json(self, dicom_studies, tmp_path):
+    def test_metadata_fields_in_project_rows(self, dicom_studies, tmp_path):
         src, _ = dicom_studies
         meta = tmp_path / "meta.json"
         meta.write_text(json.dumps({"mouse1": {"species": "Mus musculus", "timepoint": "d0",
-                                               "group": "control", "dose_mg": "2.5"}}))
+                                               "group": "control", "dose_mg": "2.5",
+                                               "sex": "F"}}))
         archive = tmp_path / "archive"
         assert _upload(src, archive, tmp_path, "--metadata", str(meta))[0] == 0
-        session = load_session(archive / "PRECLIN/arc001/study1_20240101")
-        # what a Container Service matcher sees
-        assert session.children["Subject"][0].data["group"] == "control"
-        fields = session.data["fields"]
+        rows = read_project(archive, "PRECLIN")
+        subject = rows.subject("mouse1")
+        assert subject["group"] == "control"
+        # subject fields as XNAT keeps them: gender in its vocabulary (xnat:demographicData)
+        assert subject["fields"] == {"species": "Mus musculus", "sex": "female"}
+        fields = rows.experiment("study1_20240101")["fields"]
         assert fields["timepoint"] == "d0" and fields["dose_mg"] == "2.5"
-        assert fields["subject.species"] == "Mus musculus"
         assert fields["xnatpic_study_uid"].startswith("1.2.")
-        other = load_session(archive / "PRECLIN/arc001/study2_20240101")
-        assert "timepoint" not in other.data["fields"]
-        assert other.children["Subject"][0].data["group"] == ""
-        assert not list(archive.rglob("xnatpic-fields.json"))
+        assert "timepoint" not in rows.experiment("study2_20240101")["fields"]
+        assert not rows.subject("mouse2").get("group")
+        # what a Container Service matcher sees
+        session = load_session(archive / "PRECLIN/arc001/study1_20240101")
+        assert session.children["Subject"][0].data["group"] == "control"
         # a re-run finds the sessions complete and keeps the fields
         rc, report = _upload(src, archive, tmp_path, "--metadata", str(meta))
         assert rc == 0 and report["summary"]["complete"] == 3
-        again = load_session(archive / "PRECLIN/arc001/study1_20240101")
-        assert again.data["fields"] == fields
+        assert read_project(archive, "PRECLIN").experiment("study1_20240101")["fields"] \
+            == fields
 
     @pytest.mark.parametrize("crash_at", [2, 3])  # mid-session, between sessions
     def test_crash_then_rerun(self, dicom_studies, tmp_path, monkeypatch, crash_at):
