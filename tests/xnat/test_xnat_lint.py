@@ -249,3 +249,20 @@ class TestCli:
     def test_rules_listing(self, capsys):
         assert main(["commands", "lint", "--rules"]) == 0
         assert len(capsys.readouterr().out.splitlines()) == len(RULES)
+
+    def test_label_of_lints_as_a_label_import(self, tmp_path, cmd, capsys):
+        # CommandLabelServiceImpl.java:57-58: the label's image is replaced by the image name
+        path = tmp_path / "label.json"
+        path.write_text(json.dumps([cmd]))
+        argv = ["commands", "lint", "--json", "--label-of", "r.example.org/s", str(path)]
+        assert main(argv) == 1
+        codes = {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+        assert {"E103", "W128"} <= codes
+
+    def test_image_override_fills_the_image(self, tmp_path, cmd, capsys):
+        del cmd["image"]
+        path = tmp_path / "noimage.json"
+        path.write_text(json.dumps(cmd))
+        assert main(["commands", "lint", "--json", "--image", "r.example.org/s:1", str(path)]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["findings"] == []

@@ -370,7 +370,7 @@ def _broken_answers():
                      id="truncated-json"),
         pytest.param(200, html, "text/html", "answer is not JSON: 502 Bad Gateway",
                      id="html-200"),
-        pytest.param(502, html, "text/html", "HTTP 502 Bad Gateway: 502 Bad Gateway",
+        pytest.param(502, html, "text/html", "HTTP 502 Bad Gateway: 502 Bad Gateway$",
                      id="html-502"),
         pytest.param(500, "java.lang.NullPointerException", "text/plain",
                      "HTTP 500.*NullPointerException", id="plain-500"),

@@ -3,6 +3,9 @@
 Examples
 --------
 ``xnatpic commands lint commands/*.json image:xnatpic-mri2dicom:0.1.0``
+(``image:NAME`` is linted as XNAT imports a label: the image name replaces each command's
+``image`` and a refused command is dropped silently; ``--image NAME`` lints files as POSTed
+with ``?image=NAME``; ``--label-of NAME`` lints files as the label of image NAME);
 ``xnatpic commands label commands/mri2dicom.json`` prints the label JSON array;
 ``--dockerfile containers/mri2dicom/Dockerfile`` rewrites its generated LABEL block
 (``--check`` only compares). ``xnatpic commands lock commands`` records versions.
@@ -13,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from xnatpic.xnat import labels
 from xnatpic.xnat.errors import CommandFileError
-from xnatpic.xnat.lint import RULES, Finding, lint_commands
+from xnatpic.xnat.lint import CITATIONS, RULES, Finding, lint_commands
 from xnatpic.xnat.schema import LoadedCommand, load_commands
 
 __all__ = ["add_parser", "run"]
@@ -36,6 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                       help="command.json, JSON array of commands, or image:NAME")
     lint.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     lint.add_argument("--rules", action="store_true", help="list every rule code and exit")
+    how = lint.add_mutually_exclusive_group()
+    how.add_argument("--image", metavar="NAME",
+                     help="lint as POST /xapi/commands?image=NAME (replaces each image)")
+    how.add_argument("--label-of", metavar="NAME",
+                     help="lint the files as the org.nrg.commands label of image NAME")
 
     label = actions.add_parser("label", help="print or write the org.nrg.commands label")
     label.add_argument("command_file", type=Path, metavar="COMMAND.json")
@@ -54,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _lint(args: argparse.Namespace) -> int:
     if args.rules:
         for code, text in RULES.items():
-            print(f"{code}\t{text}")
+            print(f"{code}\t{text}\t{CITATIONS[code]}")
         return 0
     if not args.paths:
         print("xnatpic commands lint: give at least one PATH", file=sys.stderr)
@@ -63,10 +72,14 @@ def _lint(args: argparse.Namespace) -> int:
     findings: list[Finding] = []
     for path in args.paths:
         try:
-            commands.extend(load_commands(path))
+            loaded = load_commands(path)
         except CommandFileError as exc:
             findings.append(Finding("E001", str(exc), path))
-    findings.extend(lint_commands(commands))
+            continue
+        if args.label_of:
+            loaded = [replace(item, image=args.label_of) for item in loaded]
+        commands.extend(loaded)
+    findings.extend(lint_commands(commands, image=args.image))
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
     if args.json:

@@ -107,7 +107,8 @@ def lint_command(command: Any, source: str = "<command>", *, image: str | None =
     return findings
 
 
-def lint_commands(commands: Iterable[LoadedCommand]) -> list[Finding]:
+def lint_commands(commands: Iterable[LoadedCommand], *,
+                  image: str | None = None) -> list[Finding]:
     """Lint commands together: each on its own, plus duplicate (name, image, version).
 
     Parameters
@@ -115,6 +116,8 @@ def lint_commands(commands: Iterable[LoadedCommand]) -> list[Finding]:
     commands : iterable of LoadedCommand
         As returned by :func:`xnatpic.xnat.schema.load_commands`; those read from an image
         label are linted as a label import (see :func:`lint_command`).
+    image : str, optional
+        The ``?image=`` override the commands will be POSTed with.
 
     Returns
     -------
@@ -128,13 +131,15 @@ def lint_commands(commands: Iterable[LoadedCommand]) -> list[Finding]:
             findings.append(Finding(
                 "E006", "the org.nrg.commands label must be a JSON array of commands: XNAT "
                 "drops the whole label (log line only)", item.where))
-        findings.extend(lint_command(item.data, item.where, label_image=label_image))
+        findings.extend(lint_command(item.data, item.where, image=image,
+                                     label_image=label_image))
         if not isinstance(item.data, dict):
             continue
         version = as_text(item.data, "version")
         if version is None:
             continue
-        key = (as_text(item.data, "name"), _stored_image(item.data, None, label_image), version)
+        key = (as_text(item.data, "name"), _stored_image(item.data, image, label_image),
+               version)
         if key in seen:
             findings.append(Finding(
                 "E144", f"name/image/version {key} already used by {seen[key]}: bump 'version'",

@@ -115,7 +115,8 @@ _RULES: dict[str, Rule] = {
                  f"{_CMD}:2088"),
     "W103": Rule("image without a tag: XNAT stores it as IMAGE:latest", f"{_CMD}:278, 329-335"),
     "W104": Rule("image without a registry host: Swarm/Kubernetes nodes pull it from Docker Hub",
-                 "api/DockerControlApi.java:576-601 (the image name goes to the backend as is)"),
+                 "api/DockerControlApi.java:601, 719; api/KubernetesClientImpl.java:458 "
+                 "(the image name goes to the backend as is)"),
     "W105": Rule("gpus is stored but no backend applies it",
                  f"{_RES}:530 (copied to the container, never read by api/)"),
     "W106": Rule("missing reserve-memory, limit-memory or limit-cpu (schedulers need them)",
@@ -123,7 +124,8 @@ _RULES: dict[str, Rule] = {
     "W107": Rule("no version: duplicates cannot be detected, changes cannot be told apart",
                  "model/command/entity/CommandEntity.java:38-39 (NULL never equals NULL)"),
     "W108": Rule("shell syntax in command-line without override-entrypoint (no shell runs it)",
-                 f"{_RES}:431, 509"),
+                 "api/DockerControlApi.java:606-608, 728-732 (ShellSplitter.shellSplit "
+                 "unless override-entrypoint)"),
     "W109": Rule("unknown command input type: XNAT stores it as string",
                  "model/command/entity/CommandInputEntity.java:61-83"),
     "W110": Rule("output 'glob' is ignored: everything under 'path' is uploaded",

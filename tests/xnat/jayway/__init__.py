@@ -1,0 +1,1 @@
+"""The Jayway JsonPath oracle: a Java harness and its Python runner."""
