@@ -68,7 +68,8 @@ def _summary(text: str, limit: int = 300) -> str:
     without the markup, anything else with its white space collapsed."""
     if re.match(r"\s*(<!doctype|<html)", text, re.IGNORECASE):
         parts = re.findall(r"<(?:title|h[1-6]|p)[^>]*>(.*?)</", text, re.IGNORECASE | re.DOTALL)
-        text = " - ".join(p for p in (re.sub(r"<[^>]+>", "", x).strip() for x in parts) if p)
+        texts = [" ".join(re.sub(r"<[^>]+>", "", x).split()) for x in parts]
+        text = " - ".join(dict.fromkeys(t for t in texts if t))  # each text once
         text = html.unescape(text) or "an HTML page"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
