@@ -115,6 +115,9 @@ class ContainerServiceState:
         launch: HTTP 500 with the report; bulk: no workflow ever appears).
     failing_containers : set
         Root values whose container exits non-zero (status ``Failed``).
+    unresolvable : dict
+        Root value -> reason: command resolution fails for an object that exists (a
+        matcher that matches nothing, a missing resource...).
     submit_failures : dict
         Root value -> message: CS's executor refuses the job (a failure in the bulk report).
     session_types : dict
@@ -135,6 +138,7 @@ class ContainerServiceState:
         self.run_time = 0.05
         self.unqueueable: dict[str, str] = {}
         self.failing_containers: set[str] = set()
+        self.unresolvable: dict[str, str] = {}
         self.submit_failures: dict[str, str] = {}
         self.session_types: dict[str, str] = {}
         self.scans: dict[str, list[dict[str, str]]] = {}
@@ -394,7 +398,12 @@ def _launch_container(double: XnatDouble, cs: ContainerServiceState, project: st
         (0.0, "_Queued", ""),  # 1938 Queued, then 560: "_" + Queued once sent to JMS
         (staging, "Staging", "Command resolution"),  # 586
     ]
-    if found is None:
+    if found is not None and value in cs.unresolvable:
+        # 605-606: any CommandResolutionException ends the workflow this way
+        schedule.append((2 * staging, "Failed (Command resolution)",
+                         "Submitted data does not match command resolution requirements. "
+                         + cs.unresolvable[value]))
+    elif found is None:
         # 605-606 + CommandResolutionServiceImpl.java:2049/2082
         what = "uri" if value.startswith("/") else "by ID"
         verb = "Invalid" if value.startswith("/") else "Could not instantiate"

@@ -286,9 +286,11 @@ class TestBulkLaunch:
 
     def test_final_table_lists_every_kind_of_failure(self, xnat, tmp_path, capsys):
         _register()
-        ok, dies, lost, refused = _sessions(xnat, "ok", "dies", "lost", "refused")
+        ok, dies, lost, refused, unresolved = _sessions(xnat, "ok", "dies", "lost", "refused",
+                                                        "unresolved")
         cs = state(xnat)
         cs.failing_containers.add(f"/archive/experiments/{dies}")
+        cs.unresolvable[f"/archive/experiments/{unresolved}"] = "No scan matched 'PARAVISION'"
         cs.unqueueable[f"/archive/experiments/{lost}"] = "could not save the workflow"
         cs.submit_failures[f"/archive/experiments/{refused}"] = "executor is shut down"
         report = tmp_path / "r.json"
@@ -301,8 +303,10 @@ class TestBulkLaunch:
         assert "no workflow for this job within 0.5 s" in results[lost]["message"]
         assert results[refused]["status"] == "Failed (not queued)"
         assert results[refused]["message"] == "executor is shut down"
+        assert results[unresolved]["status"] == "Failed (Command resolution)"
+        assert results[unresolved]["message"].endswith("No scan matched 'PARAVISION'")
         text = _text(capsys)
-        for label in ("ok", "dies", "lost", "refused"):
+        for label in ("ok", "dies", "lost", "refused", "unresolved"):
             assert label in text
 
     def test_workflows_of_other_launches_are_not_taken(self, xnat, tmp_path):
