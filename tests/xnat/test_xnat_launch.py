@@ -403,6 +403,7 @@ class TestBulk:
         command["image"] = ""
         cmd_file = tmp_path / "probe.json"
         cmd_file.write_text(json.dumps(command))
-        code = main(["launch", str(cmd_file), "--session", str(tmp_path)])
+        code = main(["launch", str(cmd_file), "--session", str(tmp_path), "--build-dir",
+                     str(tmp_path / "bd")])
         assert code == 1
         assert "XNAT would refuse this command" in capsys.readouterr().err
