@@ -10,6 +10,7 @@ import pydicom
 
 from tests.double.server import XnatDouble
 from xnatpic.xnat.archive import load_session
+from xnatpic.xnat.metadata import metadata_path
 
 
 def assert_server_holds(fake: XnatDouble, project: str,
@@ -44,7 +45,7 @@ def assert_archive_holds(root: Path, project: str,
         for sid, sops in held.items():
             assert len(sops) == len(set(sops)), f"{label} scan {sid}: a file twice"
         assert (arc / label / "RESOURCES" / "CONVERSION" / "xnatpic-upload.json").is_file()
-        assert (arc / label / "session.json").is_file()
+    assert metadata_path(root, project).is_file()
 
 
 def assert_raw_complete(zip_bytes: bytes, study: Path) -> None:

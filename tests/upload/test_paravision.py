@@ -91,7 +91,8 @@ class TestPhantom:
         assert fake.session("PRECLIN", label).resources["PARAVISION"]["phantom.zip"] == \
             zipped.read_bytes()
 
-    def test_deidentify_withholds_raw_data(self, fake, phantom_study, tmp_path):
+    def test_deidentify_withholds_raw_data(self, fake, phantom_study, tmp_path, monkeypatch):
+        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "paravision-test-salt-0123")
         _server(fake, [phantom_study], tmp_path, "--deidentify")
         (session,) = fake.sessions.values()
         assert "PARAVISION" not in session.resources
@@ -128,10 +129,12 @@ class TestCorpus:
         rc = main(["upload", str(corpus), "--project", "PRECLIN", "--dry-run", "--json"])
         assert rc == 0
         plan = json.loads(capsys.readouterr().out)
-        kinds = {Path(s["source"]).relative_to(corpus).as_posix(): s["kind"]
-                 for s in plan["sessions"]}
+        rows = {Path(s["source"]).relative_to(corpus).as_posix(): s for s in plan["sessions"]}
+        kinds = {k: r["kind"] for k, r in rows.items() if r.get("action") != "skipped"}
         assert {k: kinds[k] for k in CORPUS_STUDIES} == dict.fromkeys(CORPUS_STUDIES,
                                                                       "paravision")
+        # ParaVision's own DICOM export of a study is a row, skipped, not a second session
         assert not any("reference" in k for k in kinds)
-        sessions = [s["session"] for s in plan["sessions"]]
+        assert any("reference" in k for k in rows)
+        sessions = [r["session"] for k, r in rows.items() if k in kinds]
         assert len(sessions) == len(set(sessions))
