@@ -33,9 +33,11 @@ _RULES: dict[str, Rule] = {
                  f"{_CMD}:2100-2105, 1449-1452, 850, 1905"),
     "E004": Rule("command input or wrapper input without a name (AutoValue builder throws)",
                  f"{_CMD}:2324 (Input.name not @Nullable), 837, 1517, 1685"),
-    "E005": Rule("secret source/destination with a missing or unknown 'type'",
+    "E005": Rule("secret without destination, or source/destination with a missing or "
+                 "unknown 'type'",
                  "secrets/SecretSource.java (@JsonTypeInfo 'system-property'), "
-                 "secrets/SecretDestination.java ('environment-variable')"),
+                 "secrets/SecretDestination.java ('environment-variable'); "
+                 f"{_CMD}:417-418 (destination().getClass())"),
     "E006": Rule("image label is not a JSON array of commands: the whole label is dropped",
                  "services/impl/CommandLabelServiceImpl.java:49-50, 64-66"),
     # -- Command.validate() ------------------------------------------------------------------

@@ -92,6 +92,8 @@ class Schema:
 
     fields: dict[str, Any]
     required: frozenset[str] = frozenset()
+    #: The rule a missing required field breaks.
+    required_code: str = "E004"
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ WRAPPER = Schema({
 SECRET = Schema({
     "source": Typed({"system-property": Schema({"identifier": STRING})}),
     "destination": Typed({"environment-variable": Schema({"identifier": STRING})}),
-})
+}, frozenset({"destination"}), "E005")  # validate() calls destination().getClass() (:418)
 COMMAND = Schema({
     "name": STRING, "label": STRING, "description": STRING, "version": STRING,
     "schema-version": STRING, "info-url": STRING, "image": STRING, "container-name": STRING,
@@ -188,7 +190,8 @@ def _object(value: Any, schema: Schema, where: str) -> Iterator[Problem]:
         return
     for key in sorted(schema.required):
         if value.get(key) is None:
-            yield Problem("E004", f"{where} has no '{key}' (XNAT's builder refuses null)", where)
+            yield Problem(schema.required_code,
+                          f"{where} has no '{key}' (XNAT fails on a null {key})", where)
     for key, spec in schema.fields.items():
         if key in value:
             yield from _check(value[key], spec, f"{where}.{key}" if where else key)
