@@ -266,3 +266,24 @@ class TestCli:
         assert main(["commands", "lint", "--json", "--image", "r.example.org/s:1", str(path)]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["findings"] == []
+
+
+class TestLabelImport:
+    def test_one_unreadable_command_drops_the_whole_label(self, cmd):
+        # readValue(List<CommandCreation>) fails as a whole (CommandLabelServiceImpl.java:50, 64)
+        bad = copy.deepcopy(cmd)
+        bad["reserve-memory"] = "2G"
+        items = [LoadedCommand(cmd, "img", 0, "r.example.org/s:1"),
+                 LoadedCommand(bad, "img", 1, "r.example.org/s:1")]
+        findings = lint_commands(items)
+        dropped = [f for f in findings if f.code == "E006"]
+        assert len(dropped) == 1 and dropped[0].source == "img" and "img[1]" in dropped[0].message
+
+    def test_a_refused_command_of_a_label_is_dropped_alone(self, cmd):
+        # CommandServiceImpl.save logs and skips it (CommandServiceImpl.java:130-143)
+        bad = copy.deepcopy(cmd)
+        bad["name"] = ""
+        items = [LoadedCommand(cmd, "img", 0, "r.example.org/s:1"),
+                 LoadedCommand(bad, "img", 1, "r.example.org/s:1")]
+        findings = lint_commands(items)
+        assert {(f.source, f.code) for f in findings} == {("img[1]", "E101"), ("img[1]", "W128")}

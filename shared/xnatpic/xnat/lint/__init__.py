@@ -26,6 +26,9 @@ from xnatpic.xnat.schema import LoadedCommand
 
 __all__ = ["CITATIONS", "RULES", "Finding", "lint_command", "lint_commands"]
 
+#: Jackson could not build the command: in a label this loses the whole label.
+_READ_ERRORS = frozenset({"E001", "E002", "E003", "E004", "E005"})
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -125,14 +128,18 @@ def lint_commands(commands: Iterable[LoadedCommand], *,
     """
     findings: list[Finding] = []
     seen: dict[tuple[str | None, str | None, str], str] = {}
+    unreadable_labels: dict[str, str] = {}
     for item in commands:
         label_image = getattr(item, "image", None)
         if label_image is not None and item.index is None:
             findings.append(Finding(
                 "E006", "the org.nrg.commands label must be a JSON array of commands: XNAT "
                 "drops the whole label (log line only)", item.where))
-        findings.extend(lint_command(item.data, item.where, image=image,
-                                     label_image=label_image))
+        found = lint_command(item.data, item.where, image=image, label_image=label_image)
+        findings.extend(found)
+        if label_image is not None and item.index is not None and any(
+                f.code in _READ_ERRORS for f in found):
+            unreadable_labels.setdefault(item.source, item.where)
         if not isinstance(item.data, dict):
             continue
         version = as_text(item.data, "version")
@@ -146,4 +153,8 @@ def lint_commands(commands: Iterable[LoadedCommand], *,
                 item.where))
         else:
             seen[key] = item.where
+    for source, where in unreadable_labels.items():
+        findings.append(Finding(
+            "E006", f"{where} cannot be read as a command, so XNAT drops every command of "
+            "this label (log line only)", source))
     return findings

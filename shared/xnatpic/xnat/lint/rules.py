@@ -38,7 +38,8 @@ _RULES: dict[str, Rule] = {
                  "secrets/SecretSource.java (@JsonTypeInfo 'system-property'), "
                  "secrets/SecretDestination.java ('environment-variable'); "
                  f"{_CMD}:417-418 (destination().getClass())"),
-    "E006": Rule("image label is not a JSON array of commands: the whole label is dropped",
+    "E006": Rule("image label not readable as a JSON array of commands (not an array, or one "
+                 "command Jackson refuses): the whole label is dropped",
                  "services/impl/CommandLabelServiceImpl.java:49-50, 64-66"),
     # -- Command.validate() ------------------------------------------------------------------
     "E101": Rule("command name blank", f"{_CMD}:371-373"),
