@@ -287,3 +287,48 @@ class TestLabelImport:
                  LoadedCommand(bad, "img", 1, "r.example.org/s:1")]
         findings = lint_commands(items)
         assert {(f.source, f.code) for f in findings} == {("img[1]", "E101"), ("img[1]", "W128")}
+
+
+def _paths(obj: Any, path: tuple = ()) -> list[tuple]:
+    found = [path]
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found += _paths(value, (*path, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            found += _paths(value, (*path, i))
+    return found
+
+
+def _replaced(command: dict[str, Any], path: tuple, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(command)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return out
+
+
+class TestRobustness:
+    ODD_VALUES = (None, "", 0, 1.5, True, [], {}, [None], {"a": None}, "x" * 300, [{}])
+
+    def test_any_json_value_anywhere_gives_findings_not_a_crash(self):
+        for path in _paths(BASE)[1:]:
+            for value in self.ODD_VALUES:
+                command = _replaced(BASE, path, value)
+                findings = lint_command(command, "t.json")
+                label = lint_commands([LoadedCommand(command, "t", 0, "r.example.org/s:1")])
+                assert all(f.code in RULES for f in findings + label), (path, value)
+
+    def test_an_object_in_place_of_any_scalar_is_refused(self):
+        # no scalar field of CommandCreation and its parts accepts a JSON object (Jackson 400)
+        leaves = [p for p in _paths(BASE)[1:] if not isinstance(_get(BASE, p), (dict, list))]
+        assert leaves
+        for path in leaves:
+            assert "E002" in _errors(_replaced(BASE, path, {"a": "b"})), path
+
+
+def _get(obj: Any, path: tuple) -> Any:
+    for key in path:
+        obj = obj[key]
+    return obj
