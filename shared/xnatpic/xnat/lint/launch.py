@@ -240,8 +240,6 @@ class LaunchChecks:
                     if mount not in mounts:
                         self.add("W125", f"feeds mount {mount!r}, which does not exist", wwhere)
                 self.check_value(as_text(winp, "default-value"), "default-value", wwhere)
-                if wtype == "Config":
-                    self.add("W120", "Config inputs are not supported: never resolved", wwhere)
                 if kind == "derived-inputs":
                     self.derived(winp, wtype, types, wwhere)
                 types.setdefault(name, wtype)
@@ -255,7 +253,7 @@ class LaunchChecks:
     def derived(self, winp: dict[str, Any], wtype: str, types: dict[str, str],
                 where: str) -> None:
         parent_type = types.get(as_text(winp, "derived-from-wrapper-input") or "")
-        if wtype in ("number", "boolean"):
+        if wtype in ("number", "boolean", "Config"):
             self.add("W120", f"a derived {wtype} input is never resolved by XNAT (no value)",
                      where)
         allowed = _DERIVABLE_FROM.get(wtype)

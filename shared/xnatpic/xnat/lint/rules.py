@@ -147,7 +147,7 @@ _RULES: dict[str, Rule] = {
     "W118": Rule("matcher cannot be parsed as a JSONPath filter", f"{_RES}:875, 1923-1928"),
     "W119": Rule("derivation XNAT cannot make (parent type cannot give this type)",
                  f"{_RES}:901-1427"),
-    "W120": Rule("derived number/boolean or Config input: CS never resolves a value",
+    "W120": Rule("derived number, boolean or Config input: CS never resolves a value",
                  f"{_RES}:917-924, 1419-1422"),
     "W121": Rule("mount path not absolute, or output path absolute", f"{_RES}:2582-2720"),
     "W122": Rule("output written to a mount that an input feeds (read-only archive files)",
