@@ -26,6 +26,8 @@ def assert_server_holds(fake: XnatDouble, project: str,
                 assert fake.deliveries[sop] == 1, f"{label}: {sop} delivered " \
                     f"{fake.deliveries[sop]} times"
         assert "xnatpic-upload.json" in session.resources.get("CONVERSION", {}), label
+    left = [p.url for p in fake.prearc if p.project == project]
+    assert not left, f"left in the prearchive: {left}"
 
 
 def assert_archive_holds(root: Path, project: str,

@@ -34,39 +34,54 @@ def _uid(*parts: object) -> str:
     return pydicom.uid.generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
-def write_dicom_studies(root: Path, studies: tuple[tuple[str, str], ...] = STUDIES
+def dicom_instance(study_uid: str, series_uid: str, series_number: int | str, index: int,
+                   *, modality: str = "MR", animal: str = "mouse1", name: str = "study1"
+                   ) -> pydicom.Dataset:
+    """One small image instance (its SOPInstanceUID derived from series and index)."""
+    sop = _uid("sop", series_uid, index)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds.PatientID, ds.PatientName = animal, animal
+    ds.StudyDescription, ds.StudyDate, ds.StudyTime = name, "20240101", "101500"
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = modality, series_number, index
+    ds.SeriesDescription = f"T2_RARE_{series_number}"
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation, ds.SamplesPerPixel = 0, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = (np.arange(64, dtype=np.uint16) * index).tobytes()
+    return ds
+
+
+def write_dicom_studies(root: Path, studies: tuple[tuple[str, str], ...] = STUDIES,
+                        *, modality: str = "MR",
+                        series: tuple[int | str, ...] = SERIES
                         ) -> dict[str, dict[str, set[str]]]:
-    """Write small MR DICOM studies; return ``{session label: {scan id: {SOP UIDs}}}``."""
+    """Write small DICOM studies; return ``{session label: {scan id: {SOP UIDs}}}`` with
+    the scan ids XNAT gives (SeriesNumber as written, ``N-MR1`` for a number used twice)."""
     expected: dict[str, dict[str, set[str]]] = {}
     for animal, name in studies:
         study_uid = _uid("study", animal, name)
         label = f"{name}_20240101"
         expected[label] = {}
-        for series in SERIES:
-            folder = root / animal / name / f"series{series}"
+        for k, number in enumerate(series):
+            folder = root / animal / name / f"series{k}"
             folder.mkdir(parents=True, exist_ok=True)
-            series_uid = _uid("series", study_uid, series)
+            series_uid = _uid("series", study_uid, number, k)
+            scan_id = str(number)
+            if scan_id in expected[label]:
+                scan_id = f"{number}-{modality}1"
             for i in range(1, IMAGES + 1):
-                sop = _uid("sop", series_uid, i)
-                meta = FileMetaDataset()
-                meta.MediaStorageSOPClassUID = MRImageStorage
-                meta.MediaStorageSOPInstanceUID = sop
-                meta.TransferSyntaxUID = ExplicitVRLittleEndian
-                ds = pydicom.Dataset()
-                ds.file_meta = meta
-                ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
-                ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-                ds.PatientID, ds.PatientName = animal, animal
-                ds.StudyDescription, ds.StudyDate, ds.StudyTime = name, "20240101", "101500"
-                ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MR", series, i
-                ds.SeriesDescription = f"T2_RARE_{series}"
-                ds.Rows = ds.Columns = 8
-                ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-                ds.PixelRepresentation, ds.SamplesPerPixel = 0, 1
-                ds.PhotometricInterpretation = "MONOCHROME2"
-                ds.PixelData = (np.arange(64, dtype=np.uint16) * i).tobytes()
+                ds = dicom_instance(study_uid, series_uid, number, i, modality=modality,
+                                    animal=animal, name=name)
                 ds.save_as(folder / f"IM{i:04d}.dcm", enforce_file_format=True)
-                expected[label].setdefault(str(series), set()).add(sop)
+                expected[label].setdefault(scan_id, set()).add(str(ds.SOPInstanceUID))
     return expected
 
 

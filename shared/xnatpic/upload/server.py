@@ -497,8 +497,12 @@ class ServerTarget:
         except HttpStatusError as exc:
             if exc.status != 400:
                 raise
-            self.resolve_prearchive(plan, refused=exc.message)
-            return
+            # DICOM-zip wraps the archiver's refusals in 400 and keeps the refused copy
+            if not self.resolve_prearchive(plan, refused=exc.message):
+                raise
+            raise TransientError(f"{what}: XNAT refused it ({exc.message}); what it left in "
+                                 "the prearchive was resolved, checking what XNAT holds "
+                                 "before sending the rest") from exc
         except TransientError as exc:
             if "Timeout" not in str(exc):
                 raise
@@ -548,7 +552,7 @@ class ServerTarget:
         return time.time() - stamp
 
     def resolve_prearchive(self, plan: SessionPlan, *, refused: str | None = None,
-                           cut: bool = False) -> None:
+                           cut: bool = False) -> bool:
         """Find what imports of this study left in the prearchive and resolve it.
 
         Sessions XNAT is still working on (receiving, archiving) are waited for, except a
@@ -557,6 +561,11 @@ class ServerTarget:
         ``/data/services/archive`` (XNAT's own answer), and a copy XNAT refuses is
         deleted, since every later import of the study would reuse it and fail
         (PrearcDatabase.eitherGetOrCreateSession).
+
+        Returns
+        -------
+        bool
+            Whether the prearchive held anything of this study.
 
         Raises
         ------
@@ -569,6 +578,7 @@ class ServerTarget:
             caller sends again only what XNAT does not hold.
         """
         deadline = time.monotonic() + self.archive_wait
+        waited = False
         while True:
             rows = self._leftovers(plan)
             busy = [r for r in rows if r.get("status") in _BUSY_STATES and not (
@@ -583,10 +593,8 @@ class ServerTarget:
                     f"{self.archive_wait:.0f} s")
             _log.info("%s: XNAT is still %s %s; waiting", plan.key,
                       str(busy[0].get("status")).lower(), busy[0].get("url"))
+            waited = True
             time.sleep(self.poll)
-        if not rows and refused is not None:
-            raise UploadError(f"{plan.key}: XNAT refused the import (HTTP 400 {refused}) and "
-                              "kept nothing in the prearchive")
         for row in rows:
             src = str(row.get("url"))
             try:
@@ -602,6 +610,7 @@ class ServerTarget:
                     f"{plan.key}: XNAT refuses to archive session {plan.session!r}: "
                     f"{exc.message} (HTTP {exc.status}); its refused copy was deleted from "
                     "the prearchive") from exc
+        return waited or bool(rows)
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of a session resource (name → size)."""
