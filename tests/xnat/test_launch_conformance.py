@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
 import os
 import stat
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from xnatpic.xnat.resolve import (
     resolve,
     value_for_command_line,
 )
+from xnatpic.xnat.rest import XnatClient, load_credentials
 
 BASE: dict[str, Any] = {
     "name": "probe", "version": "1.0", "image": "probe:1.0", "type": "docker",
@@ -485,3 +488,46 @@ class TestMetadataServer:
         row = experiments["ResultSet"]["Result"][0]
         assert (row["ID"], row["subject_label"]) == ("XNAT_E00001", "mouse1")
         assert denied.value.code == 401 and missing.value.code == 404
+
+
+def _dicom(series: int, instance: int, series_uid: str, description: str) -> bytes:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, \
+        meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", series_uid
+    ds.SeriesNumber, ds.InstanceNumber, ds.Modality = series, instance, "MR"
+    ds.SeriesDescription = description
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+class TestLocalImport:
+    def test_dicom_zip_import_makes_one_scan_per_series(self, session, tmp_path):
+        # what mri2dicom --import sends (rest.import_dicom_zip); scan ids are the
+        # SeriesNumber, a second series with a taken number becomes N-MR1
+        # (xnat-rest-tests TestImport.java:580-600)
+        zip_path = tmp_path / "dicom.zip"
+        with zipfile.ZipFile(zip_path, "w") as zf:
+            for i in (1, 2):
+                zf.writestr(f"a/{i}.dcm", _dicom(5, i, "1.2.3.5", "T2_MSME"))
+            zf.writestr("b/1.dcm", _dicom(5, 1, "1.2.3.55", "T2_other"))
+        with MetadataServer(session.parents[2]) as server:
+            client = XnatClient(load_credentials(env=server.env()))
+            answer = client.import_dicom_zip(zip_path, project="PRECLIN", subject="mouse1",
+                                             session_label="m1_d0")
+        assert answer.strip() == "/data/archive/projects/PRECLIN/subjects/mouse1/" \
+            "experiments/m1_d0"
+        scans = {s.ident: s.data for s in load_session(session).children["Scan"]}
+        assert scans["5"]["scan-type"] == "T2_MSME" and scans["5"]["frames"] == 2
+        assert scans["5-MR1"]["uid"] == "1.2.3.55"
+        assert sorted(p.name for p in (session / "SCANS" / "5" / "DICOM").iterdir()) == [
+            "1.dcm", "2.dcm"]

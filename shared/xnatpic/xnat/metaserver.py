@@ -1,4 +1,4 @@
-"""A read-only XNAT REST answer for a local archive: what a step asks XNAT, asked locally.
+"""XNAT's REST answers for a local archive: what a step asks XNAT, asked locally.
 
 On XNAT a step reads subject/session metadata (group, timepoint, custom fields) through
 the REST API with XNAT_HOST, XNAT_USER and XNAT_PASS, which the Container Service puts in
@@ -17,7 +17,12 @@ in XNAT's JSON shapes:
   "field": V}}]}]}]}``, the shape XNAT's REST tests read (xnat-rest-tests
   TestDicomDataExtraction.java:111-123).
 
-Anything else answers 404; a request without the launch's credentials answers 401.
+- ``POST /data/services/import?import-handler=DICOM-zip&...`` (what mri2dicom's
+  ``--import`` sends): the DICOM archived into the local session
+  (:mod:`xnatpic.xnat.local_import`).
+
+Anything else answers 404 (405 for other writes); a request without the launch's
+credentials answers 401.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 
 from xnatpic.xnat.archive import project_metadata
 from xnatpic.xnat.errors import ArchiveError
+from xnatpic.xnat.local_import import import_dicom_zip
 from xnatpic.xnat.metadata import FOLDER, ProjectMetadata
 
 __all__ = ["MetadataServer"]
@@ -255,9 +261,28 @@ def _handler(server: MetadataServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(200, json.dumps(answer), "application/json")
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.headers.get("Authorization") != expected:
+                self._send(401, "<html><body><h3>Login required</h3></body></html>",
+                           "text/html")
+                return
+            url = urllib.parse.urlsplit(self.path)
+            if url.path.rstrip("/") != "/data/services/import":
+                self._refuse()
+                return
+            params = dict(urllib.parse.parse_qsl(url.query))
+            try:
+                uri = import_dicom_zip(server.archive, params, body)
+            except ArchiveError as exc:
+                self._send(400, f"<html><body><h3>{exc}</h3></body></html>", "text/html")
+                return
+            self._send(200, uri, "text/plain")
+
         def _refuse(self) -> None:
             self._send(405, "<html><body><h3>read-only</h3></body></html>", "text/html")
 
-        do_PUT = do_POST = do_DELETE = _refuse
+        do_PUT = do_DELETE = _refuse
 
     return Handler
