@@ -12,7 +12,9 @@ import copy
 import io
 import json
 import os
+import shutil
 import stat
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,10 +24,11 @@ from typing import Any
 import pytest
 
 from tests.xnat.launch_archive import make_session, step_entrypoint
+from xnatpic.cli.main import main
 from xnatpic.xnat.archive import load_project, load_session
 from xnatpic.xnat.errors import IllegalValueError, ResolutionError
 from xnatpic.xnat.launcher import LaunchOptions, container_argv, launch, launch_project
-from xnatpic.xnat.metadata import read_project
+from xnatpic.xnat.metadata import read_project, update_project
 from xnatpic.xnat.metaserver import MetadataServer
 from xnatpic.xnat.resolve import (
     find_wrapper,
@@ -35,6 +38,7 @@ from xnatpic.xnat.resolve import (
 )
 from xnatpic.xnat.rest import XnatClient, load_credentials
 
+ROOT = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = {
     "name": "probe", "version": "1.0", "image": "probe:1.0", "type": "docker",
     "command-line": "--input /input --output /output",
@@ -531,3 +535,21 @@ class TestLocalImport:
         assert scans["5-MR1"]["uid"] == "1.2.3.55"
         assert sorted(p.name for p in (session / "SCANS" / "5" / "DICOM").iterdir()) == [
             "1.dcm", "2.dcm"]
+
+    def test_mri2dicom_imports_into_the_local_archive(self, tmp_path):
+        # the mri2dicom step launched locally sends its DICOM through the import service
+        # (XNAT_HOST of the launch) and the next launch finds the new scans
+        archive = tmp_path / "archive"
+        session = archive / "PRECLIN" / "arc001" / "m1"
+        assert main(["phantom", str(tmp_path / "ph")]) == 0
+        shutil.copytree(tmp_path / "ph", session / "RESOURCES" / "PARAVISION" / "study")
+        with update_project(archive, "PRECLIN") as meta:
+            meta.ensure_experiment("m1", "mouse1")
+        command = json.loads((ROOT / "commands" / "mri2dicom.json").read_text())
+        result = launch(command, None, session, {"scans": "1"}, LaunchOptions(
+            runtime="local", build_root=tmp_path / "b",
+            entrypoint=[sys.executable, str(ROOT / "pipelines" / "mri2dicom" / "run.py")]))
+        assert result.ok, result.error
+        (scan,) = load_session(session).children["Scan"]
+        assert scan.data["resources"][0]["label"] == "DICOM" and scan.data["frames"] > 0
+        assert load_session(session).children["Subject"][0].data["label"] == "mouse1"

@@ -65,7 +65,9 @@ def import_dicom_zip(archive: Path, params: dict[str, str], body: bytes) -> str:
     except zipfile.BadZipFile as exc:
         raise ArchiveError(f"the body is not a zip: {exc}") from exc
     with update_project(archive, project) as meta:
-        row = meta.ensure_experiment(label, subject, xsiType="xnat:mrSessionData")
+        known = meta.subject_by_id(subject)  # SUBJECT_ID: an accession id or a label
+        row = meta.ensure_experiment(label, known[0] if known else subject,
+                                     xsiType="xnat:mrSessionData")
         taken = {sid: str(scan.get("uid", "")) for sid, scan in row["scans"].items()}
         counts: dict[str, int] = {}
         details: dict[str, dict[str, Any]] = {}
