@@ -4,6 +4,7 @@ output folders carry only the pseudonyms the DICOM carries."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import shutil
@@ -165,3 +166,39 @@ def test_command_declares_the_salt_as_a_container_service_secret():
     # nor an input: a secret is never a command-line value
     assert all("SALT" not in str(i.get("replacement-key", "")) for i in command["inputs"])
     assert SALT_VARIABLE not in command["command-line"]
+
+
+def test_deidentified_dob_shifted_like_the_dicom(named_study, tmp_path, monkeypatch):
+    from xnatpic.xnat.metadata import read_project
+
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    meta = tmp_path / "animals.csv"
+    meta.write_text("key,dob,animal_id,strain\ns1,2023-10-01,Z8W4-mouse,C57BL/6\n")
+    archive = tmp_path / "archive"
+    report = tmp_path / "r.json"
+    assert main(["upload", str(named_study), "--project", "P", "--deidentify",
+                 "--archive", str(archive), "--metadata", str(meta),
+                 "--report", str(report)]) == 0
+    (row,) = json.loads(report.read_text())["sessions"]
+    dicom = next((archive / "P" / "arc001" / row["session"]).rglob("*.dcm"))
+    ds = pydicom.dcmread(dicom, stop_before_pixels=True)
+    # the offset the converter applied, read from the DICOM: shifted minus real study date
+    days = (dt.datetime.strptime(str(ds.StudyDate), "%Y%m%d")
+            - dt.datetime(2024, 1, 15)).days
+    assert days < 0
+    subject = read_project(archive, "P").subject(row["subject"])
+    assert subject["fields"]["dob"] == (dt.date(2023, 10, 1) + dt.timedelta(days)).isoformat()
+    assert "animal_id" not in subject["fields"]
+    assert subject["fields"]["strain"] == "C57BL/6"
+
+
+def test_deidentified_yob_refused(named_study, tmp_path, monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    meta = tmp_path / "animals.csv"
+    meta.write_text("key,yob\ns1,2023\n")
+    report = tmp_path / "r.json"
+    assert main(["upload", str(named_study), "--project", "P", "--deidentify",
+                 "--archive", str(tmp_path / "a"), "--metadata", str(meta),
+                 "--report", str(report)]) == 1
+    (row,) = json.loads(report.read_text())["sessions"]
+    assert row["status"] == "failed" and "'yob' with --deidentify" in row["error"]

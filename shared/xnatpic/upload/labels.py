@@ -34,6 +34,7 @@ __all__ = [
     "DEIDENTIFIED_FIELDS",
     "check_deidentified_template",
     "deidentified_fields",
+    "deidentified_subject_fields",
     "render_label",
     "sanitize_xnat_label",
     "template_fields",
@@ -125,6 +126,38 @@ def deidentified_fields(fields: Mapping[str, str], salt: str) -> dict[str, str]:
         "study_pseudonym": profile.study_pseudonym(study_key),
         "time": str(fields.get("time", "")),
     }
+
+
+#: Subject columns never sent with ``--deidentify``: they name the animal.
+_IDENTIFYING_SUBJECT_FIELDS = ("animal_id",)
+
+
+def deidentified_subject_fields(subject: Mapping[str, str], fields: Mapping[str, str],
+                                salt: str, *, source: str = "") -> dict[str, str]:
+    """Subject fields of a de-identified session: as the DICOM has them.
+
+    The animal id is dropped; the date of birth is shifted by the study's offset, as the
+    converter shifts PatientBirthDate, so it keeps the same distance to the (shifted)
+    session date; a year of birth cannot be shifted exactly and would give away the real
+    year of the scans, so it is refused.
+
+    Raises
+    ------
+    SourceError
+        For a ``yob`` column.
+    """
+    out = {k: v for k, v in subject.items() if k not in _IDENTIFYING_SUBJECT_FIELDS}
+    if "yob" in out:
+        raise SourceError(
+            f"{source}: metadata column 'yob' with --deidentify: a real year of birth next "
+            "to shifted dates gives the real year of the scans away; give 'dob' (shifted "
+            "like the DICOM) or 'age' instead")
+    if "dob" in out:
+        study_key = str(fields.get("_study_key") or fields.get("study_uid") or "")
+        days = DeidentifyProfile(salt=salt).offset_days(study_key)
+        shifted = shift_da(out["dob"].replace("-", ""), days)
+        out["dob"] = f"{shifted[:4]}-{shifted[4:6]}-{shifted[6:]}"
+    return out
 
 
 def check_deidentified_template(template: str, option: str) -> None:

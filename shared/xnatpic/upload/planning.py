@@ -14,6 +14,7 @@ from xnatpic.upload.labels import (
     DEFAULT_SUBJECT_TEMPLATE,
     check_deidentified_template,
     deidentified_fields,
+    deidentified_subject_fields,
     render_label,
     sanitize_xnat_label,
     template_fields,
@@ -51,11 +52,13 @@ def _plan_one(source: Source, project: str, metadata: Metadata, templates: tuple
     session = render_label(templates[1], fields, fallback="session", source=where)
     meta = metadata.lookup(source.name, session, source.fields.get("animal_id", ""),
                            subject)
+    subject_fields = meta.subject
     if deidentify:
-        # the animal id column names the animal: never sent with --deidentify
-        meta.subject.pop("animal_id", None)
+        # no animal id; the date of birth shifted like the DICOM's
+        subject_fields = deidentified_subject_fields(meta.subject, source.fields, salt,
+                                                     source=where)
     date = fields.get("shifted_date", "") if deidentify else fields.get("date", "")
-    return SessionPlan(source, project, subject, session, meta.subject, meta.session,
+    return SessionPlan(source, project, subject, session, subject_fields, meta.session,
                        raw=raw and not deidentify, date=date, deidentified=deidentify)
 
 
