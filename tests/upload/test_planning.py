@@ -68,7 +68,7 @@ class TestDiscovery:
         expected = write_dicom_studies(tmp_path / "in")
         # move one series of study1 elsewhere: still one session
         moved = tmp_path / "in" / "elsewhere"
-        (tmp_path / "in" / "mouse1" / "study1" / "series5").rename(moved)
+        sorted((tmp_path / "in" / "mouse1" / "study1").iterdir())[-1].rename(moved)
         sources = discover_sources([tmp_path / "in"])
         assert sorted(len(s.files) for s in sources) == [8, 8, 8]
         plans = build_plans(sources, "P")
