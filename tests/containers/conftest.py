@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 
 from xnatpic.xnat.errors import ContainerRuntimeError
+from xnatpic.xnat.metadata import read_project, update_project
 from xnatpic.xnat.runtime import detect_runtime, runtime_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -38,14 +39,23 @@ def acidocest_session(tmp_path) -> Path:
     if not ACIDOCEST.is_dir():
         pytest.skip(f"real ParaVision study not found at {ACIDOCEST} (it lives beside the "
                     "project in ../shared)")
-    session = tmp_path / "archive" / "PRECLIN" / "arc001" / "acido_d0"
+    archive = tmp_path / "archive"
+    session = archive / "PRECLIN" / "arc001" / "acido_d0"
     shutil.copytree(ACIDOCEST, session / "RESOURCES" / "PARAVISION" / "study")
-    (session / "session.json").write_text(
-        '{"id": "XNAT_E00001", "label": "acido_d0", "project": "PRECLIN", '
-        '"subject": "XNAT_S00001", "subject-label": "mouse1", '
-        '"xsiType": "xnat:mrSessionData"}'
-    )
+    with update_project(archive, "PRECLIN") as meta:  # XNAT's database rows, not a file
+        meta.ensure_experiment("acido_d0", "mouse1", xsiType="xnat:mrSessionData")
     return session
+
+
+def session_subject_id(session: Path) -> str:
+    """The accession id of the subject of an archive session (from its project's rows)."""
+    archive, project = session.parents[2], session.parents[1].name
+    meta = read_project(archive, project)
+    experiment = meta.experiment(session.name)
+    assert experiment is not None, f"no metadata for {session}"
+    subject = meta.subject(experiment["subject"])
+    assert subject is not None
+    return subject["ID"]
 
 
 @pytest.fixture(scope="session")

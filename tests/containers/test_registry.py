@@ -29,8 +29,9 @@ from xnatpic.xnat.labels import (
     read_dockerfile_label,
     with_registry,
 )
+from xnatpic.xnat.lint import lint_commands
 from xnatpic.xnat.runtime import runtime_env
-from xnatpic.xnat.schema import read_image_label
+from xnatpic.xnat.schema import load_commands, read_image_label
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = PROJECT_ROOT / "containers" / "build-images.sh"
@@ -182,6 +183,8 @@ def test_image_built_for_registry_is_labelled_as_tagged(registry_image, containe
     command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
     assert json.loads(read_image_label(registry_image, cli=container_runtime)) \
         == [{**command, "image": registry_image}]
+    # lints clean: not even W104 (no registry host), which the unqualified image gets
+    assert lint_commands(load_commands(f"image:{registry_image}")) == []
 
 
 def test_push_refuses_image_labelled_with_another_name(built_images, container_runtime,
