@@ -222,9 +222,11 @@ def run(args: argparse.Namespace) -> int:
     err.print(_result_table(report))
     err.print(f"report: {path}")
     for failure in report.failed:
-        what = (f"{failure.subject}/{failure.session}" if failure.session
-                else failure.source)
-        print(f"xnatpic upload: {what} failed: {failure.error}", file=sys.stderr)
+        if failure.session:
+            print(f"xnatpic upload: {failure.subject}/{failure.session} failed: "
+                  f"{failure.error}", file=sys.stderr)
+        else:  # a study that could not be planned: its error names it
+            print(f"xnatpic upload: failed: {failure.error}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

@@ -268,13 +268,13 @@ def _walk(root: Path, studies: list[Path], dicom_files: list[Path],
                 dicom_files.append(path)
 
 
-def _archive_problem(path: Path, exc: Exception) -> Problem:
+def _archive_problem(path: Path, exc: Exception, detail: str) -> Problem:
     """A zip below a folder that is not uploaded: failed when it cannot be read or is
     unsafe (the same error as when it is named directly), skipped when it is a sound zip
     holding no ParaVision study (DICOM zips, reports...)."""
     if not isinstance(exc, NotParaVisionError) or not zipfile.is_zipfile(path):
         return Problem(path, "paravision", "failed",
-                       f"{path}: cannot read the ParaVision study: {exc}")
+                       f"{path}: cannot read the ParaVision study: {detail}")
     return Problem(path, "paravision", "skipped",
                    f"{path}: a zip holding no ParaVision study; unzip it to upload the "
                    "DICOM it may hold")
@@ -327,10 +327,11 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
         except (XnatpicError, OSError) as exc:
             detail = str(exc) if isinstance(exc, XnatpicError) else (
                 f"{getattr(exc, 'filename', None) or path}: {exc.strerror or exc}")
+            detail = detail.removeprefix(f"{path}: ")  # named once, in front
             if path in roots:
                 raise SourceError(f"{path}: cannot read the ParaVision study: {detail}"
                                   ) from exc
-            problem = (_archive_problem(path, exc) if path.is_file() else Problem(
+            problem = (_archive_problem(path, exc, detail) if path.is_file() else Problem(
                 path, "paravision", "failed",
                 f"{path}: cannot read the ParaVision study: {detail}"))
             _log.warning("%s", problem.reason)
