@@ -233,7 +233,7 @@ class TestValues:
 class TestTemplates:
     def test_matcher_gets_replacement_keys(self, session):
         # CRSI 875: a derived input's matcher is filled from the values resolved before it
-        # (input trees one after another, depth first: CRSI 388-405, 1592-1660)
+        # (input trees one after another, depth first: CRSI 388-405, 1600-1662)
         command = command_with(
             **{"command-line": "#sid#"},
             inputs=[{"name": "sid", "type": "string"}],

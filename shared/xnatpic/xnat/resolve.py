@@ -6,7 +6,7 @@ them with the tests that check them.
 
 - Inputs form trees walked depth first: each external input with the derived inputs and
   command inputs under it, then the command inputs no wrapper input provides (CRSI
-  1518-1589, resolveNode 1592-1660). As each input resolves, its raw value is stored under
+  1526-1589, resolveNode 1600-1662). As each input resolves, its raw value is stored under
   its replacement key (default ``#name#``) in the *template values*: matchers of later
   inputs, output paths, handler labels/descriptions/formats/content/tags, environment
   variables, ``working-directory`` and mount paths are filled from them (CRSI 804, 875,
@@ -455,7 +455,8 @@ class _Resolver:
         if pobj is None:
             return self.values(winp, [], [])
         if wtype == "string":
-            value = _object_property(pobj, prop, matcher)
+            # CRSI 909: "$." + property; without a property the path is "$.null": no value
+            value = _object_property(pobj, prop, matcher) if prop else None
             return self.values(winp, [] if value is None else [value], [])
         if wtype == "Directory":
             if pobj.type != "Resource":
