@@ -161,6 +161,16 @@ class TestArchive:
         with pytest.raises(ArchiveError, match=r"session.json: unknown key\(s\) \['scanz'\]"):
             load_session(folder)
 
+    def test_old_session_json_group_conflict(self, tmp_path):
+        for label, group in (("a", "ctl"), ("b", "treated")):
+            folder = tmp_path / "P" / "arc001" / label
+            (folder / "SCANS").mkdir(parents=True)
+            (folder / "session.json").write_text(json.dumps({"subject": "S_1",
+                                                             "group": group}))
+        with pytest.raises(ArchiveError, match=r"arc001/b/session.json: group 'treated' of "
+                                               r"subject 'S_1' differs from 'ctl'"):
+            load_session(tmp_path / "P" / "arc001" / "a")
+
     @pytest.mark.parametrize("layout", ["project", "arc001", "archive-root", "flat"])
     def test_find_sessions_layouts(self, tmp_path, layout):
         base = tmp_path / "P" / "arc001"
