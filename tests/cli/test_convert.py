@@ -132,15 +132,19 @@ class TestDeidentify:
 
     def test_salt_comes_from_the_environment(self, study, tmp_path, monkeypatch, capsys):
         monkeypatch.delenv("XNATPIC_DEIDENTIFY_SALT", raising=False)
+        assert main(["convert", str(study), "-o", str(tmp_path / "x"), "--scans", "1",
+                     "--deidentify"]) != 0  # refused: no salt (issue 9)
+        assert "XNATPIC_DEIDENTIFY_SALT" in capsys.readouterr().err
+        assert not list((tmp_path / "x").rglob("*.dcm"))
+        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "another-secret-salt-0")
         assert main(["convert", str(study), "-o", str(tmp_path / "a"), "--scans", "1",
                      "--deidentify"]) == 0
-        assert "XNATPIC_DEIDENTIFY_SALT is not set" in capsys.readouterr().err
-        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "s3cret")
+        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "s3cret-s3cret-s3cret")
         assert main(["convert", str(study), "-o", str(tmp_path / "b"), "--scans", "1",
                      "--deidentify"]) == 0
         assert main(["convert", str(study), "-o", str(tmp_path / "c"), "--scans", "1",
                      "--deidentify"]) == 0
-        unsalted, salted, again = (self._uids(tmp_path / d) for d in "abc")
+        other, salted, again = (self._uids(tmp_path / d) for d in "abc")
         assert salted == again, "the same salt gives the same pseudonyms and UIDs"
-        assert salted[0] != unsalted[0] and salted[1] != unsalted[1]
+        assert salted[0] != other[0] and salted[1] != other[1]
         assert salted[1].startswith("ANON-") and "mouse" not in salted[1]

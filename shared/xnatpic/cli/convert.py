@@ -18,7 +18,7 @@ from xnatpic.conversion import (
     ConversionReport,
     RecoResult,
     convert_study,
-    deidentify_salt,
+    require_deidentify_salt,
 )
 from xnatpic.errors import SelectionError
 
@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--jobs", type=int, default=1, help="recos converted in parallel")
     p.add_argument("--deidentify", action="store_true",
                    help="apply the animal de-identification profile (docs/deidentification.md); "
-                   f"its secret salt comes from the environment variable {SALT_VARIABLE}")
+                   f"its secret salt (16+ characters, required) comes from the environment "
+                   f"variable {SALT_VARIABLE}")
     p.add_argument("--report", type=Path, help="write the JSON report here "
                    "(default: OUTPUT/conversion-report.json)")
     return p
@@ -85,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.source.exists():
         err.print(f"xnatpic convert: error: {args.source}: no such file or folder")
         return 2
-    if args.deidentify and not deidentify_salt():
-        err.print(f"xnatpic convert: warning: {SALT_VARIABLE} is not set: pseudonyms, UIDs and "
-                  "the date shift can be recomputed by anyone holding the original data; set "
-                  "it to a secret kept by the data steward")
+    if args.deidentify:
+        require_deidentify_salt()  # refused without a secret salt, before any work
     with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
                   transient=True) as progress:
