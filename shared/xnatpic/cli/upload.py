@@ -81,8 +81,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="CSV or JSON of subject/session fields keyed by study folder, session "
                    "label or animal id")
     p.add_argument("--deidentify", action="store_true",
-                   help="convert with the de-identification profile; the raw ParaVision "
-                   "data (which names the animal and operator) is then not uploaded")
+                   help="convert with the de-identification profile, keyed by the secret salt "
+                   "in XNATPIC_DEIDENTIFY_SALT (required, 16+ characters); the raw "
+                   "ParaVision data (which names the animal and operator) is then not "
+                   "uploaded; DICOM carry the pseudonymised labels for XNAT's routing")
     p.add_argument("--subject-template", default=None,
                    help=f"subject label from {{field}}s (default: {DEFAULT_SUBJECT_TEMPLATE}; "
                    "with --deidentify {pseudonym})".replace("%", "%%"))
