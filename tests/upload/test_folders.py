@@ -227,3 +227,18 @@ def test_label_collision_fails_both_studies_only(tmp_path):
     assert report["summary"] == {"uploaded": 1, "complete": 0, "skipped": 0, "failed": 2}
     failed = [s for s in report["sessions"] if s["status"] == "failed"]
     assert all("both become session 'day_20240101'" in s["error"] for s in failed)
+
+
+def test_template_field_missing_in_one_study_fails_it_alone(tmp_path):
+    root = tmp_path / "incoming"
+    write_dicom_studies(root, (("m1", "s1"), ("m2", "s2")))
+    for path in (root / "m1").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.StudyID = "E42"
+        ds.save_as(path)
+    rc, report = _run(str(root), "--project", "PRECLIN", "--archive", str(tmp_path / "a"),
+                      "--session-template", "{StudyID}", report=tmp_path / "r.json")
+    assert rc == 1
+    rows = {Path(s["source"]).parent.name: s for s in report["sessions"]}
+    assert rows["m1"]["status"] == "uploaded" and rows["m1"]["session"] == "E42"
+    assert rows["m2"]["status"] == "failed" and "needs ['StudyID']" in rows["m2"]["error"]
