@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-HARNESS = Path(__file__).resolve().parent / "jayway" / "JaywayOracle.java"
+REPO = Path(__file__).resolve().parents[3]
+HARNESS = Path(__file__).resolve().parent / "JaywayOracle.java"
 XNAT_JAR = REPO / "build" / "jayway" / "wiremock-standalone-3.2.0.jar"
 # The jar inside npm wiremock@3.2.0 (its build.gradle pins com.jayway.jsonpath:json-path:2.8.0).
 XNAT_JAR_SHA256 = "be83bd500c61c509565ace233238bddd305409c15686dff809e6be5290662f74"
