@@ -5,8 +5,9 @@ XNAT passes its *Container User* setting to Docker (DockerControlApi.java:614), 
 user, and creates the output folder as the user XNAT runs as, writable by that user only
 (CommandResolutionServiceImpl.java:3122, :3127). So each image runs here as 4321:4321
 (the images' own user is 1000:1000) with ``/output`` owned by 4321 and mode 0755 and
-``/input`` readable by 4321 only (folders 0700, files 0600); and with an ``/output`` it
-cannot write, each step must exit 1 with one stderr line naming the setting.
+``/input`` readable by 4321 only (folders 0700, files 0600), the image's file system
+read-only and ``/tmp`` an empty tmpfs; and with an ``/output`` it cannot write, each step
+must exit 1 with one stderr line naming the setting.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ STEPS = sorted(p.parent.name for p in (PROJECT_ROOT / "containers").glob("*/Dock
 UID = GID = 4321
 #: Scans of the phantom each map step maps (as in test_analysis_steps.py).
 MAP_SCANS = {"t2starmap": ("5",), "t1map": ("4",), "adcmap": ("6",), "cest": ("7", "8")}
+#: Run options: the image read-only, /tmp a fresh world-writable tmpfs.
+READ_ONLY_ROOT = ("--read-only", "--tmpfs", "/tmp:rw,mode=1777")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,10 +77,14 @@ def _output_folder(path: Path, uid: int, gid: int, mode: int = 0o755) -> Path:
 
 def _run(runtime: str, step: str, input_dir: Path, output_dir: Path, *args: str,
          user: str = f"{UID}:{GID}", output_options: str = "") -> subprocess.CompletedProcess:
-    """Run ``step``'s image with its ENTRYPOINT as XNAT would: read-only input, no network."""
+    """Run ``step``'s image with its ENTRYPOINT as XNAT would: read-only input, no network.
+
+    The image's own file system is read-only and /tmp an empty tmpfs, stricter than XNAT:
+    a step that wrote anywhere but /output and /tmp would fail here.
+    """
     mount = f"{output_dir}:/output" + (f":{output_options}" if output_options else "")
     return subprocess.run(
-        [runtime, "run", "--rm", "--network", "none", "--user", user,
+        [runtime, "run", "--rm", "--network", "none", "--user", user, *READ_ONLY_ROOT,
          "-v", f"{input_dir}:/input:ro", "-v", mount, _image(step),
          "--input", "/input", "--output", "/output", *args],
         capture_output=True, text=True, check=False, env=runtime_env(runtime), timeout=900,
@@ -109,7 +116,7 @@ def test_images_are_built_for_another_user(built_images, container_runtime):
 def test_home_and_caches_are_in_tmp(built_images, container_runtime):
     proc = subprocess.run(
         [container_runtime, "run", "--rm", "--network", "none", "--user", f"{UID}:{GID}",
-         "--entrypoint", "python3", _image("roi-stats"), "-c",
+         *READ_ONLY_ROOT, "--entrypoint", "python3", _image("roi-stats"), "-c",
          "import os, matplotlib, matplotlib.pyplot as plt; plt.plot([1, 2]); "
          "plt.savefig('/tmp/p.png'); "
          "print(os.environ['HOME'], matplotlib.get_configdir(), matplotlib.get_cachedir(), "
