@@ -553,3 +553,25 @@ class TestLocalImport:
         (scan,) = load_session(session).children["Scan"]
         assert scan.data["resources"][0]["label"] == "DICOM" and scan.data["frames"] > 0
         assert load_session(session).children["Subject"][0].data["label"] == "mouse1"
+
+
+class TestMountSources:
+    def _command(self, derived: dict[str, Any]) -> dict[str, Any]:
+        return command_with(wrapper={
+            "external-inputs": [{"name": "session", "type": "Session"}],
+            "derived-inputs": [
+                {"name": "res", "type": "Resource", "derived-from-wrapper-input": "session",
+                 "matcher": "@.label == 'PARAVISION'"},
+                {**derived, "derived-from-wrapper-input": "res",
+                 "provides-files-for-command-mount": "in"}]})
+
+    def test_file_input_mounts_the_file(self, session):
+        # XnatFile.java:113-115: a File's root path is the file itself
+        resolved = resolved_for(self._command({"name": "f", "type": "File"}), session)
+        assert resolved.mounts[0].host == session / "RESOURCES" / "PARAVISION" / "acqp"
+
+    def test_directory_input_cannot_feed_a_mount(self, session):
+        # CRSI 2676-2679 with CommandWrapperInputType.java:47-49: Directory is not mountable
+        with pytest.raises(ResolutionError, match="I don't know how to provide files to a "
+                                                  'mount from an input of type "Directory"'):
+            resolved_for(self._command({"name": "d", "type": "Directory"}), session)

@@ -437,7 +437,11 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
             continue
         folder = build / "mounts" / mount.name
         _make_build_folder(folder)
-        if mount.copy_from is not None:
+        if mount.copy_from is not None and mount.copy_from.is_file():
+            # CRSI 2745-2747: a file is copied into the build folder and mounted itself
+            shutil.copy2(mount.copy_from, folder / mount.copy_from.name)
+            folder = folder / mount.copy_from.name
+        elif mount.copy_from is not None:
             shutil.copytree(mount.copy_from, folder, dirs_exist_ok=True)
         hosts[mount.name] = folder.resolve()
     stdout, stderr = build / "stdout.log", build / "stderr.log"

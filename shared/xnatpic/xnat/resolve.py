@@ -58,6 +58,10 @@ _log = logging.getLogger(__name__)
 ILLEGAL_STRINGS = (";", "&&", "||", "`", "(")
 #: Wrapper input types whose value never resolves (derived: CRSI 917-924; Config: 1419).
 _UNRESOLVED_DERIVED = frozenset({"number", "boolean", "Config"})
+#: Input types that can feed a mount (CommandWrapperInputType.java:47-49); a File mounts
+#: the file itself (XnatFile.java:113-115: its root path is its path).
+_MOUNTABLE = frozenset({"Project", "ProjectAsset", "SubjectAssessor", "Session", "Scan",
+                        "Assessor", "Resource", "File"})
 #: Which properties a launch value may name a derived object by, in order (CRSI 1262-1290).
 _VALUE_KEYS = {"Scan": ("uri", "id", "directory")}
 
@@ -587,6 +591,11 @@ def _mounts(command: dict[str, Any], wrapper: dict[str, Any], inputs: dict[str, 
             # CRSI 2591-2592, 2652-2669: nobody feeds it: a fresh writable build folder
             mounts.append(ResolvedMount(mount["name"], path, None, writable=True))
             continue
+        if source.type not in _MOUNTABLE:
+            # CRSI 2676-2679, CommandWrapperInputType.java:47-49
+            raise ResolutionError(f"I don't know how to provide files to a mount from an input "
+                                  f'of type "{source.type}" (input "{source.name}", mount '
+                                  f'"{mount["name"]}")')
         obj = source.obj
         if obj is None or obj.directory is None:
             raise ResolutionError(
