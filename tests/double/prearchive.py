@@ -264,7 +264,9 @@ class Importer:
                 time.sleep(pause)
             with double.lock:
                 try:
-                    session = self._merge(prearc, existing, merge, overwrite_files)
+                    # what the archive holds now (another request may have created it)
+                    current = double.sessions.get((prearc.project, prearc.folder))
+                    session = self._merge(prearc, current, merge, overwrite_files)
                 except ArchiveConflict as exc:
                     prearc.status = "CONFLICT" if exc.status == 409 else "ERROR"
                     prearc.message = exc.message

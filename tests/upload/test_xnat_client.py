@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pydicom
+import pytest
 import requests
 
 from tests.double.server import BASIC_AUTH, XnatDouble
@@ -123,6 +125,44 @@ class TestResume:
         assert rc == 0, report
         assert "waiting for it to end" in caplog.text
         assert_server_holds(fake, "PRECLIN", expected)
+
+
+class TestLocks:
+    def test_423_is_a_wait_with_a_clear_message(self, fake, dicom_studies):
+        from xnatpic.upload.discover import discover_sources
+        from xnatpic.upload.errors import ServerBusyError
+        from xnatpic.upload.planning import build_plans
+
+        src, _ = dicom_studies
+        fake.prearchive = True  # the import stays in the prearchive
+        assert _preload(fake, _files(src), again=True).status_code == 200
+        (prearc,) = fake.prearc
+        prearc.status = "ARCHIVING"  # another request is archiving it
+        target = ServerTarget(fake.url)
+        try:
+            plan = build_plans(discover_sources([src / "mouse1"]), "PRECLIN")[0]
+            with pytest.raises(ServerBusyError, match=r"XNAT is still archiving this session "
+                               r"\(HTTP 423 Duplicate archive attempt"):
+                target._archive(plan, prearc.url, "archive")
+        finally:
+            target.close()
+
+    def test_import_meeting_an_archiving_copy_waits_for_it(self, fake, dicom_studies,
+                                                             tmp_path, caplog):
+        src, expected = dicom_studies
+        fake.add_fault(r"POST /data/services/import", "slow-archive", delay=2.0)
+        other = threading.Thread(target=_preload, args=(fake, _files(src)),
+                                 kwargs={"again": True})
+        other.start()
+        deadline = time.monotonic() + 10
+        while not any(p.status == "ARCHIVING" for p in fake.prearc):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        rc, report = _upload(fake, src / "mouse1", tmp_path)
+        other.join()
+        assert rc == 0, report
+        assert "XNAT is still archiving" in caplog.text
+        assert_server_holds(fake, "PRECLIN", {LABEL: expected[LABEL]})
 
 
 class TestSessions:

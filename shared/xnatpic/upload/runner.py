@@ -114,8 +114,11 @@ def session_state(target: Target, plan: SessionPlan, policy: RetryPolicy | None 
     policy = policy or RetryPolicy(attempts=2)
     if _complete(target, plan, policy) is not None:
         return "skip (complete)"
-    held = with_retry(lambda: target.study_uid(plan), what=f"{plan.key}: session",
-                      policy=policy)
+    try:
+        held = with_retry(lambda: target.study_uid(plan), what=f"{plan.key}: session",
+                          policy=policy)
+    except SessionConflictError as exc:
+        return f"conflict ({exc})"
     if held is None:
         return "upload (new)"
     study = plan.source.fields.get("study_uid", "")

@@ -591,8 +591,9 @@ class ServerTarget:
                     f"{plan.key}: XNAT is still working on the prearchive session "
                     f"{busy[0].get('url')} ({busy[0].get('status')}) after "
                     f"{self.archive_wait:.0f} s")
-            _log.info("%s: XNAT is still %s %s; waiting", plan.key,
-                      str(busy[0].get("status")).lower(), busy[0].get("url"))
+            (_log.debug if waited else _log.warning)(
+                "%s: XNAT is still %s %s (prearchive); waiting for it to finish", plan.key,
+                str(busy[0].get("status")).lower(), busy[0].get("url"))
             waited = True
             time.sleep(self.poll)
         for row in rows:
