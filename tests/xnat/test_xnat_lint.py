@@ -332,3 +332,10 @@ def _get(obj: Any, path: tuple) -> Any:
     for key in path:
         obj = obj[key]
     return obj
+
+
+def test_file_with_byte_order_mark_is_read(tmp_path):
+    # Jackson detects the encoding from the bytes, BOM included; so must we
+    path = tmp_path / "bom.json"
+    path.write_bytes("\ufeff".encode() + json.dumps(BASE).encode())
+    assert lint_commands(load_commands(str(path))) == []

@@ -206,7 +206,7 @@ def load_commands(spec: str) -> list[LoadedCommand]:
         return _parse(read_image_label(image), f"image {image} label {LABEL_NAME}", image)
     path = Path(spec)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is fine for Jackson too
     except FileNotFoundError as exc:
         raise CommandFileError(f"{spec}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
