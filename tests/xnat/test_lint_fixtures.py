@@ -8,13 +8,14 @@ warning and no error (XNAT accepts it).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from xnatpic.xnat.lint import CITATIONS, RULES, Finding, lint_command, lint_commands
-from xnatpic.xnat.schema import LoadedCommand
+from xnatpic.xnat.schema import LoadedCommand, load_commands
 
 FIXTURES = Path(__file__).parent / "lint_fixtures"
 RULE_FILES = sorted(p for p in FIXTURES.glob("*.json") if p.stem in RULES)
@@ -24,8 +25,13 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def lint_fixture(doc: dict[str, Any], source: str) -> list[Finding]:
-    """Lint a fixture the way its keys say: one command, several, or an image label."""
+def lint_fixture(doc: dict[str, Any], source: str, tmp: Path) -> list[Finding]:
+    """Lint a fixture the way its keys say: file text, one command, several, or a label."""
+    if "text" in doc:
+        path = tmp / source
+        path.write_text(doc["text"], encoding="utf-8")
+        return [replace(f, source=f.source.replace(str(path), source))
+                for f in lint_commands(load_commands(str(path)))]
     if "commands" in doc:
         return lint_commands(
             [LoadedCommand(c, source, i) for i, c in enumerate(doc["commands"])])
@@ -45,12 +51,12 @@ def test_every_rule_has_a_fixture():
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
-def test_fixture_gives_its_rule(path):
+def test_fixture_gives_its_rule(path, tmp_path):
     doc = _load(path)
     code = path.stem
     assert doc["rule"] == code
     assert doc["cites"] == CITATIONS[code] and ".java" in doc["cites"]
-    findings = lint_fixture(doc, path.name)
+    findings = lint_fixture(doc, path.name, tmp_path)
     codes = {f.code for f in findings}
     errors = {f.code for f in findings if f.severity == "error"}
     expected_errors = set(doc.get("also_errors", []))

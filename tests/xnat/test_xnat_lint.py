@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from xnatpic.cli.main import main
+from xnatpic.xnat.errors import CommandFileError
 from xnatpic.xnat.lint import RULES, lint_command, lint_commands
 from xnatpic.xnat.schema import LoadedCommand, load_commands
 
@@ -339,3 +340,23 @@ def test_file_with_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "bom.json"
     path.write_bytes("\ufeff".encode() + json.dumps(BASE).encode())
     assert lint_commands(load_commands(str(path))) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{'a': 'it\\'s \"x\"'}", {"a": "it's \"x\""}),       # ALLOW_SINGLE_QUOTES
+    ('{"a": "#not a comment"} # a comment', {"a": "#not a comment"}),  # ALLOW_YAML_COMMENTS
+])
+def test_xnat_lenient_json_is_read_with_a_warning(tmp_path, text, expected):
+    # NrgXnat/xnat framework SerializerConfig.objectMapperBuilder enables both features
+    path = tmp_path / "lenient.json"
+    path.write_text(text)
+    loaded = load_commands(str(path))
+    assert loaded[0].data == expected and loaded[0].relaxed
+    assert "W130" in {f.code for f in lint_commands(loaded)}
+
+
+def test_other_invalid_json_is_still_refused(tmp_path):
+    path = tmp_path / "trailing.json"
+    path.write_text('{"a": 1,}')  # no ALLOW_TRAILING_COMMA in XNAT's mapper
+    with pytest.raises(CommandFileError, match="not valid JSON"):
+        load_commands(str(path))

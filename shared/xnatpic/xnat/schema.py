@@ -123,6 +123,8 @@ class LoadedCommand:
     index: int | None = None
     #: The image whose ``org.nrg.commands`` label this came from (None for a file).
     image: str | None = None
+    #: Read only thanks to XNAT's lenient parser (single quotes or ``#`` comments).
+    relaxed: bool = False
 
     @property
     def where(self) -> str:
@@ -171,16 +173,62 @@ def read_image_label(image: str, *, cli: str | None = None) -> str:
     return text
 
 
+def _strict_json(text: str) -> str | None:
+    """Rewrite single-quoted strings and ``#`` comments as strict JSON (None: none found).
+
+    XNAT's ObjectMapper enables ALLOW_SINGLE_QUOTES and ALLOW_YAML_COMMENTS (NrgXnat/xnat
+    ``org/nrg/framework/configuration/SerializerConfig.java``, ``objectMapperBuilder``).
+    """
+    out: list[str] = []
+    i, n, changed = 0, len(text), False
+    while i < n:
+        char = text[i]
+        if char == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif char == "'":
+            changed = True
+            j, chars = i + 1, []
+            while j < n and text[j] != "'":
+                if text[j] == "\\" and j + 1 < n:
+                    chars.append("'" if text[j + 1] == "'" else text[j:j + 2])
+                    j += 2
+                    continue
+                chars.append('\\"' if text[j] == '"' else text[j])
+                j += 1
+            out.append('"' + "".join(chars) + '"')
+            i = j + 1
+        elif char == "#":
+            changed = True
+            while i < n and text[i] not in "\r\n":
+                i += 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out) if changed else None
+
+
 def _parse(text: str, source: str, image: str | None = None) -> list[LoadedCommand]:
+    relaxed = False
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CommandFileError(
-            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        strict = _strict_json(text)
+        try:
+            data = json.loads(strict) if strict is not None else None
+        except json.JSONDecodeError:
+            strict = None
+        if strict is None:
+            raise CommandFileError(
+                f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from exc
+        relaxed = True
     if isinstance(data, list):
-        return [LoadedCommand(item, source, i, image) for i, item in enumerate(data)]
-    return [LoadedCommand(data, source, None, image)]
+        return [LoadedCommand(item, source, i, image, relaxed) for i, item in enumerate(data)]
+    return [LoadedCommand(data, source, None, image, relaxed)]
 
 
 def load_commands(spec: str) -> list[LoadedCommand]:

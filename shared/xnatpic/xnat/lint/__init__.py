@@ -135,6 +135,10 @@ def lint_commands(commands: Iterable[LoadedCommand], *,
             findings.append(Finding(
                 "E006", "the org.nrg.commands label must be a JSON array of commands: XNAT "
                 "drops the whole label (log line only)", item.where))
+        if getattr(item, "relaxed", False):
+            findings.append(Finding(
+                "W130", "single-quoted strings or # comments: XNAT reads them, but strict JSON "
+                "tools (and many editors) do not; write plain JSON", item.where))
         found = lint_command(item.data, item.where, image=image, label_image=label_image)
         findings.extend(found)
         if label_image is not None and item.index is not None and any(

@@ -165,6 +165,11 @@ _RULES: dict[str, Rule] = {
     "W129": Rule("no image: POST /xapi/commands needs ?image=NAME (register --image); "
                  "a label import takes the image's own name",
                  f"{_CMD}:321-326, 376-378; services/impl/CommandLabelServiceImpl.java:57-58"),
+    "W130": Rule("single quotes or # comments: XNAT's ObjectMapper reads them, strict JSON "
+                 "tools do not",
+                 "NrgXnat/xnat src/main/java/org/nrg/framework/configuration/"
+                 "SerializerConfig.java (objectMapperBuilder: ALLOW_SINGLE_QUOTES, "
+                 "ALLOW_YAML_COMMENTS)"),
     "W128": Rule("label import: a refused command is dropped with a log line, HTTP 200",
                  "services/impl/CommandServiceImpl.java:130-143; "
                  "services/impl/CommandLabelServiceImpl.java:64-66"),
