@@ -112,8 +112,9 @@ _RULES: dict[str, Rule] = {
     # -- accepted, but ignored or broken at launch ---------------------------------------------
     "W101": Rule("unknown key: Jackson ignores it (Spring's Jackson2ObjectMapperBuilder "
                  "disables FAIL_ON_UNKNOWN_PROPERTIES)",
-                 "NrgXnat/xnat-web configuration/WebConfig.java (objectMapperBuilder.build()); "
-                 "src/test/.../config/ObjectMapperConfig.java"),
+                 "NrgXnat/xnat src/main/java/org/nrg/framework/configuration/"
+                 "SerializerConfig.java (objectMapperBuilder), used by NrgXnat/xnat-web "
+                 "configuration/WebConfig.java; CS src/test/.../config/ObjectMapperConfig.java"),
     "W102": Rule("'ipc-mode' is ignored on POST and label import: CommandCreation reads 'ipcMode'",
                  f"{_CMD}:2088"),
     "W103": Rule("image without a tag: XNAT stores it as IMAGE:latest", f"{_CMD}:278, 329-335"),
