@@ -360,3 +360,10 @@ def test_other_invalid_json_is_still_refused(tmp_path):
     path.write_text('{"a": 1,}')  # no ALLOW_TRAILING_COMMA in XNAT's mapper
     with pytest.raises(CommandFileError, match="not valid JSON"):
         load_commands(str(path))
+
+
+def test_optional_derived_input_matching_several_is_not_warned(cmd):
+    # only a required input without a unique value fails (CommandResolutionServiceImpl:1730)
+    scan = cmd["xnat"][0]["derived-inputs"][0]
+    scan.update({"matcher": "@.scan-type == 'MSME'", "required": False})
+    assert "W117" not in _codes(cmd)

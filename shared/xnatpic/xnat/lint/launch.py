@@ -269,7 +269,8 @@ class LaunchChecks:
                 self.add("W118", str(exc), where)
         several = (wtype, parent_type) in _ONE_OF_MANY or (
             wtype == "Resource" and parent_type in _RESOURCE_PARENTS)
-        if several and not as_bool(winp, "multiple"):
+        required = as_bool(winp, "required") is not False  # null means true (Command.java:1698)
+        if several and required and not as_bool(winp, "multiple"):
             keys = _PINNING_KEYS.get(wtype, frozenset({"id", "label", "uri"}))
             if not parsed or not _pins_one(matcher or "", keys):
                 why = "no matcher" if blank(matcher) else (
