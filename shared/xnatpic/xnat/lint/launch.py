@@ -219,9 +219,12 @@ class LaunchChecks:
         if not contexts:
             self.add("W114", "no 'contexts': the wrapper is offered in no launch menu", where)
         external = objects(wrapper, "external-inputs")
-        if len(external) != 1:
-            self.add("W115", f"{len(external)} external inputs: a UI or REST launch needs "
-                     "exactly one root", where)
+        if not external:
+            self.add("W115", "no external input: XNAT offers this wrapper only site-wide, "
+                     "never on a project or session", where)
+        elif len(external) > 1:
+            self.add("W115", f"{len(external)} external inputs: only the first is set from the "
+                     "object a launch starts on; the others need values at every launch", where)
         types: dict[str, str] = {}
         fed_mounts: set[str] = set()
         for kind in ("external-inputs", "derived-inputs"):

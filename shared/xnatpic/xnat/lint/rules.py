@@ -138,9 +138,11 @@ _RULES: dict[str, Rule] = {
     "W112": Rule("wrapper-input replacement key in command-line: only command-input keys are "
                  "substituted there", f"{_RES}:1680-1691, 2395"),
     "W113": Rule("command input whose replacement key never appears", f"{_RES}:2388-2426"),
-    "W114": Rule("wrapper without contexts (offered in no launch menu)", f"{_CMD}:1309"),
-    "W115": Rule("wrapper without exactly one external input (UI/REST launch needs one root)",
-                 f"{_CMD}:1188-1195"),
+    "W114": Rule("wrapper without contexts (offered in no launch menu)",
+                 "services/impl/CommandServiceImpl.java:450-454"),
+    "W115": Rule("wrapper without exactly one external input (none: site-wide only; several: "
+                 "only the first is set from the launch context)",
+                 "services/impl/CommandServiceImpl.java:456-466"),
     "W116": Rule("value containing ;, &&, ||, ` or ( (refused at launch)",
                  f"services/CommandResolutionService.java:14; {_RES}:652-665"),
     "W117": Rule("derived input can match several objects of its parent: a bulk or REST launch "
