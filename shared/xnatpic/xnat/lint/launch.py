@@ -256,7 +256,7 @@ class LaunchChecks:
     def derived(self, winp: dict[str, Any], wtype: str, types: dict[str, str],
                 where: str) -> None:
         parent_type = types.get(as_text(winp, "derived-from-wrapper-input") or "")
-        if wtype in ("number", "boolean", "Config"):
+        if wtype in ("number", "boolean", "Config", "file"):
             self.add("W120", f"a derived {wtype} input is never resolved by XNAT (no value)",
                      where)
         allowed = _DERIVABLE_FROM.get(wtype)
