@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ NESTED = [
 
 # -- generated matchers --------------------------------------------------------------------
 PATHS = ["@.v", "@.n", "@.list", "@.resources[*].label", "@.nested.k", "@['v']", "@.list[0]",
-         "@.list[-1]", "@.*", "@.resources[0].label", "@.missing",
+         "@.list[-1]", "@.*", "@.resources[0].label", "@.missing", "@['v','n']",
+         "@['nested','v'].k",
          "@.resources[?(@.label == 'DICOM')]", "@.list[0,1]"]
 OPERATORS = ["==", "!=", "===", "!==", "<", "<=", ">", ">=", "=~", "in", "nin", "contains",
              "subsetof", "anyof", "noneof", "size", "empty", "all", "exists", "type",
@@ -108,7 +110,44 @@ REGEX = [
 
 # Valid for Jayway, refused here (MatcherUnsupportedError) rather than evaluated differently.
 UNSUPPORTED = ["$.v == 'a'", "@.v == $.v", "@..label", "@.list.length() > 1", "@.list[0:1]",
-               "@['v','n']", "@.v == 'a')][?(@.n"]
+               "@.v == 'a')][?(@.n"]
+
+
+RANDOM_PATHS = [*PATHS, "@", "@.resources[*]", "@.list[*]", "@.nested", "@['nested']['k']",
+                "@.resources[?(@.label)].label", "@.list[?(@ == 'a')]", "@.*.k", "@.list[5]",
+                "@.v.x"]
+RANDOM_LITERALS = [
+    *LITERALS,
+    "'DICOM'", "'é'", "' a '", "'a\\\\nb'", "2.50", "1E1", "-0", "[true, null]", "[[1]]",
+    "[{'a': 1}]", "{'k': 'a'}", "{k: a}", "/.*/", "/^$/", "/[0-9]+/", "/a|b/i", "'\\u00e9'",
+    "\"it's\"", "['a',]", "[ ]", "[1,2,3]", "'null'", "'true'"]
+SPACES = [" ", " ", " ", "  ", ""]
+
+
+def random_filters(seed: int, count: int) -> list[str]:
+    """Random comparisons joined by !, (), && and || with irregular spacing (seeded)."""
+    rng = random.Random(seed)
+
+    def comparison() -> str:
+        if rng.random() < 0.15:
+            return rng.choice(RANDOM_PATHS)
+        sides = [rng.choice(RANDOM_PATHS), rng.choice(RANDOM_LITERALS)]
+        if rng.random() < 0.2:
+            sides.reverse()
+        return rng.choice(SPACES).join([sides[0], rng.choice(OPERATORS), sides[1]])
+
+    def expression(depth: int = 0) -> str:
+        draw = rng.random()
+        if depth > 2 or draw < 0.5:
+            return comparison()
+        if draw < 0.65:
+            return rng.choice(["!", "! "]) + "(" + expression(depth + 1) + ")"
+        if draw < 0.75:
+            return "(" + rng.choice(SPACES) + expression(depth + 1) + rng.choice(SPACES) + ")"
+        return (expression(depth + 1) + rng.choice([" && ", " || ", "&&", " ||", "&& "])
+                + expression(depth + 1))
+
+    return sorted({expression() for _ in range(count)})
 
 
 def generated() -> list[str]:
@@ -117,7 +156,7 @@ def generated() -> list[str]:
     filters += [f"{lit} {op} {p}" for lit, op, p in
                 itertools.product(LITERALS[::3], OPERATORS, PATHS[:5])]
     filters += [p for p in PATHS] + [f"!{p}" for p in PATHS]
-    return filters + LOGIC + SYNTAX + REGEX
+    return filters + LOGIC + SYNTAX + REGEX + random_filters(seed=8, count=1500)
 
 
 # -- matchers found in the suite and in commands/ -----------------------------------------

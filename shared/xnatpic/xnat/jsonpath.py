@@ -69,6 +69,7 @@ __all__ = [
     "Not",
     "Or",
     "Path",
+    "Properties",
     "Regex",
     "Truthy",
     "filter_objects",
@@ -129,13 +130,26 @@ class Indexes:
 
 
 @dataclass(frozen=True)
+class Properties:
+    """A ``['a','b']`` step: merged into one object at the end of a path, else each."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Filter:
     """A nested ``[?(...)]`` step."""
 
     expr: Expr
 
 
-Step = str | int | Indexes | Filter | _Wildcard
+Step = str | int | Indexes | Properties | Filter | _Wildcard
+
+
+def _definite(steps: tuple[Step, ...], i: int) -> bool:
+    """PathToken.isTokenDefinite for step ``i``."""
+    step = steps[i]
+    return isinstance(step, str | int) or (isinstance(step, Properties) and i == len(steps) - 1)
 
 
 @dataclass(frozen=True)
@@ -144,11 +158,13 @@ class Path:
 
     steps: tuple[Step, ...]
     text: str = field(default="", compare=False)
+    unsupported: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_multi(self) -> bool:
-        """True when the path goes through a wildcard, several indexes or a filter."""
-        return not all(isinstance(step, str | int) for step in self.steps)
+        """True when the path goes through a wildcard, several indexes, several properties
+        (before its end) or a filter: it then yields a list."""
+        return not all(_definite(self.steps, i) for i in range(len(self.steps)))
 
 
 @dataclass(frozen=True)
@@ -331,6 +347,7 @@ class _FilterReader:
     """FilterCompiler: reads ``[?(...)]``; positioned on ``(`` with ``end`` on ``)``."""
 
     def __init__(self, criteria: str) -> None:
+        self.unsupported: list[str] = []
         t = _Text(criteria, 0, len(criteria) - 1)
         self._trim(t)
         if t.char() != "[" or criteria[t.end] != "]":
@@ -511,7 +528,9 @@ class _FilterReader:
             if not t.ok() or t.char() in _OPERATOR_CHARS or t.char() == " " or closing:
                 break
             t.pos += 1
-        return _compile_path(t.text[begin:t.pos]), not negated
+        path = _compile_path(t.text[begin:t.pos])
+        self.unsupported += path.unsupported
+        return path, not negated
 
     def _closes_function(self, lower: int) -> bool:
         t = self.t
@@ -551,6 +570,12 @@ class _PathReader:
     def __init__(self, text: str) -> None:
         self.t = _Text(text, 0, len(text) - 1)
         self.steps: list[Step] = []
+        self.unsupported: list[str] = []
+
+    def defer(self, what: str) -> None:
+        """Note JSONPath Jayway reads but we do not evaluate; reading goes on, so that a
+        matcher Jayway refuses is still reported as a syntax error."""
+        self.unsupported.append(f"{self.t.text!r}: {what} are not supported")
 
     def read(self) -> Path:
         t = self.t
@@ -559,17 +584,15 @@ class _PathReader:
         if t.text.endswith("."):
             raise _Invalid("a path must not end with '.'")
         if t.char() == "$":
-            raise MatcherUnsupportedError(
-                f"{t.text!r}: root-document paths ($...) inside a matcher are not supported"
-            )
-        if t.char() != "@":
+            self.defer("root-document paths ($...) inside a matcher")
+        elif t.char() != "@":
             raise _Invalid("a path must start with '$' or '@'")
         if t.pos < t.end:
             t.pos += 1
             if t.char() not in ".[":
                 raise _Invalid(f"illegal character at {t.pos}: expected '.' or '['")
             self.token()
-        return Path(tuple(self.steps), t.text)
+        return Path(tuple(self.steps), t.text, tuple(self.unsupported))
 
     def more(self) -> None:
         """PathCompiler's ``currentIsTail() || readNextToken()``."""
@@ -586,10 +609,12 @@ class _PathReader:
             raise _Invalid(f"could not parse the token at {t.pos}")
         if ch == ".":
             if t.ok(t.pos + 1) and t.char(t.pos + 1) == ".":
-                raise MatcherUnsupportedError(f"{t.text!r}: deep scan (..) is not supported")
-            if not t.ok(t.pos + 1):
+                self.defer("deep scans (..)")
+                t.pos += 2
+            elif not t.ok(t.pos + 1):
                 raise _Invalid("a path must not end with '.'")
-            t.pos += 1
+            else:
+                t.pos += 1
             if t.char() == ".":
                 raise _Invalid(f"character '.' at {t.pos} is not valid")
             self.token()
@@ -610,14 +635,32 @@ class _PathReader:
             if ch == " ":
                 raise _Invalid("use ['my prop'] for a property with blanks")
             if ch == "(":
-                raise MatcherUnsupportedError(
-                    f"{t.text!r}: path functions (.length() ...) are not supported"
-                )
+                self.function(stop)
+                return
             if ch in ".[":
                 break
             stop += 1
         self.steps.append(t.text[t.pos:stop])
         t.pos = stop
+        self.more()
+
+    def function(self, opening: int) -> None:
+        """``name(...)``: checked as Jayway does, then noted as unsupported."""
+        t = self.t
+        depth, index = 1, opening + 1
+        while index < len(t.text) and depth:
+            depth += {"(": 1, ")": -1}.get(t.text[index], 0)
+            index += 1
+        if depth:
+            raise _Invalid(f"arguments to function {t.text[t.pos:opening]!r} are not closed "
+                           "properly")
+        self.defer("path functions (.length() ...)")
+        if not t.ok(opening + 1):
+            t.pos = opening
+        elif t.text[opening + 1] != ")":
+            t.pos = index
+        else:
+            t.pos = opening + 1
         self.more()
 
     def bracket_property(self) -> bool:
@@ -658,13 +701,9 @@ class _PathReader:
             index += 1
         if inside:
             raise _Invalid(f"property not closed: missing {delimiter}")
-        if len(names) != 1:
-            raise MatcherUnsupportedError(
-                f"{t.text!r}: several properties in one bracket are not supported"
-            )
         close, _ = t.next_significant(stop)
         t.pos = close + 1
-        self.steps.append(names[0])
+        self.steps.append(names[0] if len(names) == 1 else Properties(tuple(names)))
         self.more()
         return True
 
@@ -680,7 +719,11 @@ class _PathReader:
         if inner == "*" or any(not (c.isdecimal() or c in ",-: ") for c in inner):
             return False
         if ":" in inner:
-            raise MatcherUnsupportedError(f"{t.text!r}: array slices are not supported")
+            self.defer("array slices")
+            self.steps.append(WILDCARD)
+            t.pos = close + 1
+            self.more()
+            return True
         values: list[int] = []
         for part in re.split(r"\s*,\s*", inner):
             if not re.fullmatch(r"-?[0-9]+", part) or not -(2**31) <= int(part) < 2**31:
@@ -724,7 +767,9 @@ class _PathReader:
         bracket, ch = t.next_significant(close)
         if ch != "]":
             return False
-        self.steps.append(Filter(_read_filter(t.text[t.pos:bracket + 1])))
+        expr, unsupported = _read_filter(t.text[t.pos:bracket + 1])
+        self.unsupported += unsupported
+        self.steps.append(Filter(expr))
         t.pos = bracket + 1
         self.more()
         return True
@@ -738,11 +783,12 @@ def _compile_path(text: str) -> Path:
         raise _Invalid(f"path {text!r}: {exc}") from exc
 
 
-def _read_filter(criteria: str) -> Expr:
-    """FilterCompiler.compile: every failure becomes an InvalidPathException."""
+def _read_filter(criteria: str) -> tuple[Expr, list[str]]:
+    """FilterCompiler.compile (every failure becomes an InvalidPathException), with the
+    unsupported JSONPath its paths use."""
     reader = _FilterReader(criteria)
     try:
-        return reader.read()
+        return reader.read(), reader.unsupported
     except (_Invalid, _Broken) as exc:
         raise _Invalid(f"{exc} (at character {reader.t.pos - 2})") from exc
 
@@ -790,14 +836,21 @@ def parse(matcher: str) -> Expr:
         if close == -1 or whole.next_significant(close)[1] != "]":
             raise _Invalid("the filter's parentheses do not match")
         if close != len(criteria) - 2:
-            raise MatcherUnsupportedError(
-                f"matcher {matcher!r}: its parentheses close the filter before its end")
-        return _read_filter(criteria)
+            # Jayway reads the filter up to there, then the rest as further path steps
+            bracket, _ = whole.next_significant(close)
+            _read_filter(criteria[:bracket + 1])
+            if len(criteria) - bracket - 1 > 1:
+                _compile_path("@" + criteria[bracket + 1:])
+            raise MatcherUnsupportedError("its parentheses close the filter before its end")
+        expr, unsupported = _read_filter(criteria)
     except (_Invalid, _Broken) as exc:
         raise MatcherSyntaxError(f"matcher {matcher!r}: Jayway JsonPath refuses it: "
                                  f"{exc}") from None
     except MatcherUnsupportedError as exc:
         raise MatcherUnsupportedError(f"matcher {matcher!r}: {exc}") from None
+    if unsupported:
+        raise MatcherUnsupportedError(f"matcher {matcher!r}: {unsupported[0]}")
+    return expr
 
 
 # -- evaluation: Jayway's path tokens, ValueNodes and EvaluatorFactory ---------------------
@@ -825,7 +878,7 @@ def _walk(steps: tuple[Step, ...], i: int, model: Any, found: list[Any], strict:
         found.append(model)
         return
     step, leaf = steps[i], i == len(steps) - 1
-    upstream_definite = all(isinstance(s, str | int) for s in steps[:i])
+    upstream_definite = all(_definite(steps, j) for j in range(i))
     if isinstance(step, str):
         if not isinstance(model, dict):
             if upstream_definite:
@@ -836,6 +889,22 @@ def _walk(steps: tuple[Step, ...], i: int, model: Any, found: list[Any], strict:
                 return
             raise _PathNotFound(step)
         _walk(steps, i + 1, model[step], found, strict)
+    elif isinstance(step, Properties):
+        if not isinstance(model, dict):
+            if upstream_definite:
+                raise _PathNotFound(step)
+            return
+        if leaf:  # the properties present, merged into one object
+            merged = {name: model[name] for name in step.names if name in model}
+            if strict and len(merged) < len(step.names):
+                raise _PathNotFound(step)
+            found.append(merged)
+            return
+        for name in step.names:
+            if name in model:
+                _walk(steps, i + 1, model[name], found, strict)
+            elif strict:
+                raise _PathNotFound(name)
     elif isinstance(step, int | Indexes):
         if not isinstance(model, list):
             if upstream_definite:
@@ -938,8 +1007,6 @@ def _compiles(text: str) -> bool:
         _compile_path("@" + text[1:] if text.startswith("$") else text)
     except (_Invalid, _Broken):
         return False
-    except MatcherUnsupportedError:
-        return True
     return True
 
 
