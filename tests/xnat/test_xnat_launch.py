@@ -392,6 +392,7 @@ class TestBulk:
         assert code == 1
         data = json.loads(report.read_text())
         assert (data["sessions"], data["succeeded"], data["failed"]) == (2, 1, 1)
+        assert data["statuses"] == {"Complete": 1, "Failed (Command resolution)": 1}
         second = data["results"][1]
         assert second["session"] == "XNAT_E00002" and second["error"]
         assert second["status"] == "Failed (Command resolution)"

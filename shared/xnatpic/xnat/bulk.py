@@ -1,4 +1,10 @@
-"""Launch one wrapper on many archived sessions at once, each independent of the others."""
+"""Launch one wrapper on many archived sessions at once, each independent of the others.
+
+As XNAT's bulk launch: N independent launches with shared parameters; each ends with its
+own workflow status (``Complete``, ``Failed``, ``Failed (Upload)``, ``Failed (Staging)``,
+``Failed (Command resolution)``: :mod:`xnatpic.xnat.launcher`), and each gets its own
+metadata server and credentials, as each XNAT job gets its own XNAT_USER/XNAT_PASS token.
+"""
 
 from __future__ import annotations
 
@@ -60,12 +66,17 @@ def bulk_launch(command: dict[str, Any], wrapper: str | None, sessions: Sequence
 
 
 def report(results: Sequence[LaunchResult], **extra: Any) -> dict[str, Any]:
-    """Return the JSON report of a bulk launch: counts and one entry per session."""
+    """Return the JSON report of a bulk launch: counts, counts per status, one entry per
+    session."""
     failed = [r for r in results if not r.ok]
+    statuses: dict[str, int] = {}
+    for result in results:
+        statuses[result.status] = statuses.get(result.status, 0) + 1
     return {
         **extra,
         "sessions": len(results),
         "succeeded": len(results) - len(failed),
         "failed": len(failed),
+        "statuses": statuses,
         "results": [r.as_dict() for r in results],
     }
