@@ -248,9 +248,9 @@ def multiple_for_command_line(cinp: dict[str, Any], values: list[str]) -> str:
     Examples
     --------
     >>> multiple_for_command_line({"command-line-flag": "--s"}, ["a", "b"])
-    "--s a b"
-    >>> multiple_for_command_line({"multiple-delimiter": "quoted-space"}, ["a", "b"])
-    "'a b'"
+    '--s a b'
+    >>> print(multiple_for_command_line({"multiple-delimiter": "quoted-space"}, ["a", "b"]))
+    'a b'
     """
     if not values:
         return ""
