@@ -72,7 +72,7 @@ def _copies(converted: Path, name: str, out: Path) -> None:
 
 def _server() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.double.server", "BASE", "OURS", "OURS1",
+        [sys.executable, "-m", "tests.double", "BASE", "OURS", "OURS1",
          "--latency", str(LATENCY), "--file-delay", str(FILE_DELAY)],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None

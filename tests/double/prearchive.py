@@ -88,6 +88,7 @@ class PrearcSession:
     scans: dict[str, dict[str, bytes]] = field(default_factory=dict)
     series: dict[str, str] = field(default_factory=dict)
     modalities: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
     uploaded: float = field(default_factory=time.time)
     lastmod: float = field(default_factory=time.time)
     message: str = ""
@@ -116,15 +117,16 @@ class PrearcSession:
                 "autoarchive": "Manual", "scan_date": "", "scan_time": ""}
 
 
-def file_name(data: bytes) -> str:
-    """The archive file name of a DICOM instance.
+def file_name(data: bytes | pydicom.Dataset) -> str:
+    """The archive file name of a DICOM instance (its bytes or header).
 
     XNAT's default file namer builds it from StudyInstanceUID, SeriesNumber,
     InstanceNumber and a hash of the SOP class and instance UIDs (dicom-xnat's templatized
     namer; not verified here): the name does not give the SOPInstanceUID back, so clients
     cannot rely on names to know which instances are held.
     """
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    ds = data if isinstance(data, pydicom.Dataset) else pydicom.dcmread(
+        io.BytesIO(data), stop_before_pixels=True)
     digest = hashlib.sha1(f"{ds.SOPClassUID}{ds.SOPInstanceUID}".encode()).hexdigest()[:10]
     return f"{ds.StudyInstanceUID}-{ds.get('SeriesNumber', '')}-{ds.get('InstanceNumber', '')}" \
            f"-{digest}.dcm"
@@ -217,7 +219,8 @@ class Importer:
                 ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
                                      specific_tags=["StudyInstanceUID", "SeriesNumber",
                                                     "SeriesInstanceUID", "SOPInstanceUID",
-                                                    "Modality"])
+                                                    "Modality", "SOPClassUID",
+                                                    "InstanceNumber"])
                 study, sop = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
             except (InvalidDicomError, AttributeError, OSError) as exc:
                 from tests.double.server import HttpError
@@ -231,6 +234,7 @@ class Importer:
                 prearc.series[scan] = str(ds.SeriesInstanceUID)
                 prearc.modalities[scan] = str(ds.get("Modality", "MR"))
                 prearc.scans.setdefault(scan, {})[sop] = data
+                prearc.names[sop] = file_name(ds)
                 prearc.lastmod = time.time()
                 if prearc not in touched:
                     touched.append(prearc)
@@ -302,6 +306,8 @@ class Importer:
         for scan, files in prearc.scans.items():
             target = renames[scan]
             session.scans.setdefault(target, {}).update(files)
+            session.names.update({sop: prearc.names[sop] for sop in files
+                                  if sop in prearc.names})
             session.series[target] = prearc.series[scan]
         if not session.study_uid:
             session.study_uid = prearc.study_uid

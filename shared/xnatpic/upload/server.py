@@ -181,6 +181,9 @@ class ServerTarget:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
+        #: per session (plan.key): absent when last asked; its resource labels
+        self._absent: set[str] = set()
+        self._labels: dict[str, set[str]] = {}
 
     # -- transport ---------------------------------------------------------------------
     def _connection(self) -> Any:
@@ -360,6 +363,8 @@ class ServerTarget:
         """
         item = self._session_item(plan)
         if item is None:
+            with self._lock:
+                self._absent.add(plan.key)
             return None
         data = item.get("data_fields", {})
         owner = str(data.get("subject_ID", ""))
@@ -402,7 +407,10 @@ class ServerTarget:
             When the project holds the study under another label.
         """
         plan.study_uid = plan.study_uid or study_uid
-        if self._session_item(plan) is not None:
+        with self._lock:
+            absent = plan.key in self._absent
+            self._absent.discard(plan.key)
+        if not absent and self._session_item(plan) is not None:
             return
         other = self._same_study_elsewhere(plan)
         if other is not None:
@@ -627,6 +635,7 @@ class ServerTarget:
             # XNAT answers 409 for a resource that exists: looked at first, 409 taken as so
             self._request("put", base, f"{plan.key}: resource {label}",
                           query={"format": fmt}, accepted=(200, 201, 409))
+            self._resources(plan).add(label)
         with path.open("rb") as body:
             self._request("put", f"{base}/files/{_q(name)}", f"{plan.key}: {label}/{name}",
                           data=body, query={"inbody": "true", "overwrite": "true",
@@ -634,9 +643,16 @@ class ServerTarget:
                           headers={"Content-Type": "application/octet-stream"})
 
     def _resources(self, plan: SessionPlan) -> set[str]:
-        rows = self._rows(self._json(f"{self._session_path(plan)}/resources",
-                                     f"{plan.key}: resources"))
-        return {str(r.get("label", r.get("Name", ""))) for r in rows}
+        """Labels of the session's resources (listed once, then kept up to date)."""
+        with self._lock:
+            known = self._labels.get(plan.key)
+        if known is None:
+            rows = self._rows(self._json(f"{self._session_path(plan)}/resources",
+                                         f"{plan.key}: resources"))
+            known = {str(r.get("label", r.get("Name", ""))) for r in rows}
+            with self._lock:
+                self._labels[plan.key] = known
+        return known
 
     def set_fields(self, plan: SessionPlan) -> None:
         """Subject fields on the subject, session fields on the session."""
