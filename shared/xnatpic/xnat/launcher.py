@@ -466,6 +466,10 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
         if runtime == "auto":
             runtime = detect_runtime()
         network = options.network or "host"
+        if network != "host" and xnat.get("XNAT_HOST", "").startswith("http://127.0.0.1:"):
+            _log.warning("%s: network %r: the step cannot reach the archive's metadata at "
+                         "%s (use the host network)", result.session, network,
+                         xnat["XNAT_HOST"])
         name = f"xnatpic-{uuid.uuid4().hex[:12]}"
         argv = container_argv(resolved, runtime, image, hosts, sorted(env), network=network,
                               limits=options.limits, name=name, user=options.user)
