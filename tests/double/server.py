@@ -541,10 +541,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self._archive_route(method, path, query, body)
 
     def _project_put(self, project: str, query: dict[str, str]) -> Answer:
-        """``PUT /data/projects/ID`` (ProjectResource): 201 when created; 409 when the
-        name or secondary ID belongs to another project; 403 for an id a deleted project
-        used, or for a user who may not create projects (from the issue; the exact
-        messages not verified)."""
+        """``PUT /data/projects/ID`` (ProjectResource): 201 when created; an id, name,
+        secondary ID or alias that matches, case aside, another project's id, name or
+        secondary ID is refused (TestProjectValidation.java:29-111 accepts 403 or 409; the
+        double answers 409); 403 for an id a deleted project used (from the issue, not
+        verified) or for a user who may not create projects."""
         fake = self.fake
         with fake.lock:
             if project in fake.projects:
@@ -556,12 +557,14 @@ class _Handler(BaseHTTPRequestHandler):
                                      "project and cannot be reused")
             name = query.get("name", project)
             secondary = query.get("secondary_ID", project)
+            wanted = {v.upper() for v in (project, name, secondary, query.get("alias", ""))
+                      if v}
             for other, info in fake.projects.items():
-                if name in (info["name"], info["secondary_ID"]) or \
-                        secondary in (info["name"], info["secondary_ID"]):
-                    taken = name if name in info.values() else secondary
-                    raise HttpError(409, f"Project {other} already uses the name or "
-                                         f"secondary ID {taken}")
+                taken = {other.upper(), info["name"].upper(), info["secondary_ID"].upper()}
+                clash = wanted & taken
+                if clash:
+                    raise HttpError(409, f"Project {other} already uses the id, name or "
+                                         f"secondary ID {sorted(clash)[0]}")
             fake.projects[project] = {"name": name, "secondary_ID": secondary}
             fake.created_projects.append(dict(query, id=project))
         return 201, project, "text/plain", None

@@ -234,6 +234,10 @@ class TestProjects:
                         params={"name": "PRECLIN", "secondary_ID": "OTHER"})
         assert resp.status_code == 409
 
+    def test_a_name_matching_another_project_id_case_aside_is_409(self, fake, http):
+        resp = http.put(f"{fake.url}/data/projects/OTHER", params={"name": "preclin"})
+        assert resp.status_code == 409
+
     def test_reused_deleted_id_is_403(self, fake, http):
         fake.deleted_projects.add("GONE")
         assert http.put(f"{fake.url}/data/projects/GONE").status_code == 403

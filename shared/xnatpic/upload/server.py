@@ -320,8 +320,9 @@ class ServerTarget:
             raise ProjectNotFoundError(
                 f"project {project!r} does not exist on {self.server} and XNAT refused to "
                 f"create it (HTTP 403: {_message(created)}): this account may not create "
-                "projects, or the id belonged to a deleted project (XNAT never reuses "
-                "one); ask an XNAT administrator, or pick another --project")
+                "projects, the id belonged to a deleted project (XNAT never reuses one), "
+                "or another project already uses that name or secondary ID; ask an XNAT "
+                "administrator, or pick another --project")
         _log.warning("created project %s on %s (private)", project, self.server)
 
     def manifest(self, plan: SessionPlan) -> dict[str, Any] | None:
