@@ -19,8 +19,9 @@ __all__ = ["COMMAND", "Problem", "Schema", "check_command"]
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _JAVA_LONG = re.compile(r"[+-]?\d+")
-_JAVA_DOUBLE = re.compile(
-    r"[+-]?(NaN|Infinity|INF|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?)")
+_JAVA_DOUBLE = re.compile(  # Double.parseDouble, plus Jackson's "INF"
+    r"[+-]?(NaN|Infinity|INF|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[fFdD]?"
+    r"|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+[fFdD]?)")
 _BOOLEAN_TEXT = frozenset({"true", "True", "TRUE", "false", "False", "FALSE", "", "null"})
 
 
@@ -53,7 +54,8 @@ def _long(value: Any) -> str | None:
         return None if _LONG_MIN <= value <= _LONG_MAX else "an integer within Long range"
     if isinstance(value, str):
         text = value.strip()
-        if not text or (_JAVA_LONG.fullmatch(text) and _LONG_MIN <= int(text) <= _LONG_MAX):
+        if text in ("", "null") or (
+                _JAVA_LONG.fullmatch(text) and _LONG_MIN <= int(text) <= _LONG_MAX):
             return None
         return f"an integer (bytes), found string {value!r}"
     return f"an integer, found {_kind(value)}"
@@ -66,7 +68,7 @@ def _double(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        return None if not text or _JAVA_DOUBLE.fullmatch(text) else \
+        return None if text in ("", "null") or _JAVA_DOUBLE.fullmatch(text) else \
             f"a number, found string {value!r}"
     return f"a number, found {_kind(value)}"
 
