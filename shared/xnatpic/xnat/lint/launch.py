@@ -247,10 +247,14 @@ class LaunchChecks:
                     self.derived(winp, wtype, types, wwhere)
                 types.setdefault(name, wtype)
         for name, out in outputs.items():
-            if as_text(out, "mount") in fed_mounts:
-                self.add("W122", f"output {name!r} is written to mount {out.get('mount')!r}, "
-                         "which an input feeds with archive files; use a mount nobody feeds",
-                         where)
+            mount_name = as_text(out, "mount")
+            if mount_name in fed_mounts:
+                mount = mounts.get(mount_name or "", {})
+                why = ("its input files are copied there and uploaded with the output"
+                       if as_bool(mount, "writable") else
+                       "it is the archive directory, mounted read-only")
+                self.add("W122", f"output {name!r} is written to mount {mount_name!r}, which an "
+                         f"input feeds: {why}; use a mount nobody feeds", where)
         self.handlers(wrapper, where)
 
     def derived(self, winp: dict[str, Any], wtype: str, types: dict[str, str],

@@ -153,8 +153,9 @@ _RULES: dict[str, Rule] = {
     "W120": Rule("derived number, boolean, Config or file input: CS never resolves a value",
                  f"{_RES}:917-924, 1419-1427"),
     "W121": Rule("mount path not absolute, or output path absolute", f"{_RES}:2582-2720"),
-    "W122": Rule("output written to a mount that an input feeds (read-only archive files)",
-                 f"{_RES}:2545-2690"),
+    "W122": Rule("output written to a mount that an input feeds (read-only archive directory, "
+                 "or a writable copy whose input files get uploaded too)",
+                 f"{_RES}:2582-2650, 2733-2757 (writable: copied to a build directory)"),
     "W123": Rule("reserved environment variable name in environment-variables: the launch fails",
                  "services/impl/ContainerServiceImpl.java:816-828; "
                  "model/container/auto/Container.java:688-697 (ImmutableMap duplicate key)"),
