@@ -279,6 +279,15 @@ class TestTemplates:
         assert env == {"STEP_N": "3", "STEP_3": "x",
                        "STEP_SESSION": "/archive/experiments/XNAT_E00001"}
 
+    def test_container_labels(self, session):
+        # CRSI 2368-2384: container labels filled from raw values; DockerControlApi.java:615
+        command = command_with(**{"container-labels": {"step.session": "#session#"}})
+        resolved = resolved_for(command, session)
+        argv = container_argv(resolved, "docker", "img", {"in": Path("/a"), "out": Path("/b")},
+                              [], network="host", limits=False, name="n")
+        assert argv[argv.index("--label") + 1] == (
+            "step.session=/archive/experiments/XNAT_E00001")
+
     def test_outputs_working_directory_and_mount_paths(self, session):
         # CRSI 2338-2343 (output path, handler label/description...), 2425
         # (working-directory), 2589 (mount path)

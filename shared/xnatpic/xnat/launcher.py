@@ -234,6 +234,8 @@ def container_argv(resolved: ResolvedCommand, runtime: str, image: str,
         argv += ["-v", f"{hosts[mount.name]}:{mount.path}{suffix}"]
     for env_name in env_names:
         argv += ["-e", env_name]
+    for key, value in resolved.container_labels.items():
+        argv += ["--label", f"{key}={value}"]
     if limits:
         if cmd.get("limit-memory"):
             argv += ["--memory", f"{int(cmd['limit-memory'])}m"]

@@ -144,6 +144,7 @@ class ResolvedCommand:
     environment: dict[str, str]
     working_directory: str | None = None
     outputs: list[ResolvedOutput] = field(default_factory=list)
+    container_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def override_entrypoint(self) -> bool:
@@ -685,10 +686,13 @@ def resolve(command: dict[str, Any], wrapper: dict[str, Any], root: XnatObject,
         raise ResolutionError(f"command line {line!r} cannot be split: {exc}") from exc
     env = {fill_template(k, templates) or k: fill_template(str(v), templates) or ""
            for k, v in (command.get("environment-variables") or {}).items()}
+    # CRSI 2368-2384: container labels are filled like the environment
+    labels = {fill_template(k, templates) or k: fill_template(str(v), templates) or ""
+              for k, v in (command.get("container-labels") or {}).items()}
     return ResolvedCommand(
         command=command, wrapper=wrapper, wrapper_inputs=resolver.inputs,
         command_inputs=resolver.command_values, command_line=line, arguments=arguments,
         mounts=_mounts(command, wrapper, resolver.inputs, templates), environment=env,
         working_directory=fill_template(command.get("working-directory"), templates),
-        outputs=_outputs(command, wrapper, templates),
+        outputs=_outputs(command, wrapper, templates), container_labels=labels,
     )
