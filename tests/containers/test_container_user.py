@@ -5,8 +5,8 @@ XNAT passes its *Container User* setting to Docker (DockerControlApi.java:614), 
 user, and creates the output folder as the user XNAT runs as, writable by that user only
 (CommandResolutionServiceImpl.java:3122, :3127). So each image runs here as 4321:4321
 (the images' own user is 1000:1000) with ``/output`` owned by 4321 and mode 0755 and
-``/input`` readable by 4321 only (folders 0700, files 0600), the image's file system
-read-only and ``/tmp`` an empty tmpfs; and with an ``/output`` it cannot write, each step
+``/input`` readable by 4321 only (folders 0700, files 0600), no /etc/passwd entry for
+4321 (as with Docker), the image's file system read-only and ``/tmp`` an empty tmpfs; and with an ``/output`` it cannot write, each step
 must exit 1 with one stderr line naming the setting.
 """
 
@@ -35,6 +35,11 @@ UID = GID = 4321
 MAP_SCANS = {"t2starmap": ("5",), "t1map": ("4",), "adcmap": ("6",), "cest": ("7", "8")}
 #: Run options: the image read-only, /tmp a fresh world-writable tmpfs.
 READ_ONLY_ROOT = ("--read-only", "--tmpfs", "/tmp:rw,mode=1777")
+
+
+def _no_passwd_entry(runtime: str) -> tuple[str, ...]:
+    """podman adds the uid to /etc/passwd; Docker and Kubernetes do not: neither may we."""
+    return ("--passwd=false",) if runtime == "podman" else ()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,6 +90,7 @@ def _run(runtime: str, step: str, input_dir: Path, output_dir: Path, *args: str,
     mount = f"{output_dir}:/output" + (f":{output_options}" if output_options else "")
     return subprocess.run(
         [runtime, "run", "--rm", "--network", "none", "--user", user, *READ_ONLY_ROOT,
+         *_no_passwd_entry(runtime),
          "-v", f"{input_dir}:/input:ro", "-v", mount, _image(step),
          "--input", "/input", "--output", "/output", *args],
         capture_output=True, text=True, check=False, env=runtime_env(runtime), timeout=900,
@@ -116,7 +122,8 @@ def test_images_are_built_for_another_user(built_images, container_runtime):
 def test_home_and_caches_are_in_tmp(built_images, container_runtime):
     proc = subprocess.run(
         [container_runtime, "run", "--rm", "--network", "none", "--user", f"{UID}:{GID}",
-         *READ_ONLY_ROOT, "--entrypoint", "python3", _image("roi-stats"), "-c",
+         *READ_ONLY_ROOT, *_no_passwd_entry(container_runtime), "--entrypoint", "python3",
+         _image("roi-stats"), "-c",
          "import os, matplotlib, matplotlib.pyplot as plt; plt.plot([1, 2]); "
          "plt.savefig('/tmp/p.png'); "
          "print(os.environ['HOME'], matplotlib.get_configdir(), matplotlib.get_cachedir(), "
