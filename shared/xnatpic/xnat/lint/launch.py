@@ -120,8 +120,8 @@ class LaunchChecks:
         first = image.split("/", 1)[0]
         if "/" not in image or not ("." in first or ":" in first or first == "localhost"):
             self.add("W104", f"image {image!r} names no registry host: Swarm/Kubernetes nodes "
-                     "look for it on Docker Hub; push it to a registry and use "
-                     "HOST/NAME:TAG", "")
+                     "pull it from Docker Hub, which only works for a public Hub image; push "
+                     "a local build to a registry and name it HOST/NAME:TAG", "")
 
     def environment(self) -> None:
         env = self.cmd.get("environment-variables")
