@@ -1,13 +1,15 @@
 """The first thing every step does: make sure it can write its output folder.
 
 XNAT's Container Service creates each output folder as the user XNAT runs as and makes it
-writable by that user only (container-service ``CommandResolutionServiceImpl``
-``getBuildDirectory``: ``Files.createDirectory`` then ``File.setWritable(true)``, owner
-only). A step whose process runs as another uid cannot write there, and would otherwise
-fail late with a traceback. :func:`check_output_writable` fails at once with one line that
-names the owner of the folder and the XNAT setting that fixes it, the *Container User* of
-the compute backend, which CS passes to Docker, Swarm and Kubernetes as the container's
-user.
+writable by that user only (container-service v3.7.3
+``services/impl/CommandResolutionServiceImpl.java:3122`` ``Files.createDirectory``, then
+``:3127`` ``File.setWritable(true)``, owner only). A step whose process runs as another uid
+cannot write there, and would otherwise fail late with a traceback.
+:func:`check_output_writable` fails at once with one line that names the owner of the
+folder and the XNAT setting that fixes it, the *Container User* of the compute backend
+(``containerService-siteAdmin.js:311-312``, tab ``site-settings.yaml:305``), which CS
+passes to Docker (``api/DockerControlApi.java:614``), Swarm (``:722``) and Kubernetes
+(``api/KubernetesClientImpl.java:366``) as the container's user.
 """
 
 from __future__ import annotations
