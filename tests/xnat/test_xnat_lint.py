@@ -367,3 +367,12 @@ def test_optional_derived_input_matching_several_is_not_warned(cmd):
     scan = cmd["xnat"][0]["derived-inputs"][0]
     scan.update({"matcher": "@.scan-type == 'MSME'", "required": False})
     assert "W117" not in _codes(cmd)
+
+
+def test_whitespace_image_is_tagged_not_refused(cmd):
+    # setDefaultTag appends :latest to any non-empty name, so "  " becomes "  :latest",
+    # which is not blank (Command.java:329-335, 376): XNAT stores it; only "" is refused
+    cmd["image"] = "  "
+    assert "E102" not in _errors(cmd)
+    cmd["image"] = ""
+    assert "E102" in _errors(cmd)

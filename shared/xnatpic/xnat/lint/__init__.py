@@ -59,9 +59,8 @@ def _stored_image(command: dict[str, Any], image: str | None,
     if label_image is not None:
         return label_image
     name = image if not blank(image) else as_text(command, "image")
-    if blank(name):
+    if not name:  # Strings.isNullOrEmpty: only these stay untagged (Command.java:333-335)
         return name
-    assert name is not None
     return name if has_tag(name) else f"{name}:latest"
 
 
