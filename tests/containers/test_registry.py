@@ -220,3 +220,11 @@ def test_pushed_image_is_pulled_by_its_name(registry_image, local_registry,
     command = read_command_file(PROJECT_ROOT / "commands" / "t2map.json")
     assert json.loads(read_image_label(registry_image, cli=container_runtime)) \
         == [{**command, "image": registry_image}]
+
+
+def test_push_needs_a_registry(container_runtime):
+    proc = _script(PUSH_SCRIPT, container_runtime, "", "t2map")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "push-images: set REGISTRY=HOST[:PORT][/path], the registry the images were built "
+        "for (make images REGISTRY=...)")
