@@ -213,6 +213,19 @@ class TestValues:
         resolved = resolved_for(command, session)
         assert resolved.wrapper_inputs["d"].value is None
 
+    def test_derived_string_reads_a_scalar_property(self, session):
+        # CRSI 909 with 1860-1866: "$.<property>" of the parent read as a String; a list
+        # (or a filter's result) does not map to a String: no value
+        derived = {"name": "d", "type": "string", "derived-from-wrapper-input": "session",
+                   "derived-from-xnat-object-property": "label", "required": False}
+        command = command_with(wrapper={"derived-inputs": [derived]})
+        assert resolved_for(command, session).wrapper_inputs["d"].value == "m1_d0"
+        for change in ({"derived-from-xnat-object-property": "scans"},
+                       {"derived-from-xnat-object-property": "nope"},
+                       {"matcher": "@.label == 'm1_d0'"}):
+            command["xnat"][0]["derived-inputs"][0] = {**derived, **change}
+            assert resolved_for(command, session).wrapper_inputs["d"].value is None
+
     def test_missing_required_command_input(self, session):
         # CRSI 443-452
         command = command_with(inputs=[{"name": "a", "type": "string", "required": True},

@@ -296,23 +296,20 @@ def value_for_command_line(cinp: dict[str, Any], value: str) -> str:
 
 
 def _object_property(obj: XnatObject, prop: str | None, matcher: str | None) -> str | None:
-    """``$.<prop>`` (with ``[?(<matcher>)]``) of an object's JSON, None when absent
-    (CRSI 1860-1866: a missing path is an InvalidPathException, logged, giving null)."""
+    """``$.<prop>`` (with ``[?(<matcher>)]``) of an object's JSON read as a String.
+
+    CRSI 902-916 and 1860-1866 read it with Jayway JsonPath mapped by Jackson to a String:
+    a missing path is an InvalidPathException (logged, null); a filter gives a list and an
+    object or list does not map to a String (MappingException, logged, null: Jackson's
+    defaults, inferred); numbers and booleans map to their text.
+    """
     if not prop:
         return obj.uri
-    if prop not in obj.data:
+    if matcher or prop not in obj.data:
         return None
     value = obj.data[prop]
-    if matcher:
-        if not isinstance(value, dict):
-            return None
-        try:
-            kept = jsonpath.filter_objects(matcher, [value])
-        except MatcherSyntaxError:
-            return None
-        return json.dumps(value) if kept else None
     if value is None or isinstance(value, dict | list):
-        return None if value is None else json.dumps(value)
+        return None
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
