@@ -82,10 +82,11 @@ jayway:
 
 # --- Container images (containers/, commands/) ---------------------------------------
 .PHONY: container-tools labels images
-CONTAINER_TOOLS := podman:podman runc:runc debootstrap:debootstrap
+CONTAINER_TOOLS := podman:podman runc:runc debootstrap:debootstrap docker-registry:docker-registry
 
-# podman, runc and debootstrap from Debian, only when missing and only where no Docker
-# engine runs; without apt (a laptop with Docker) there is nothing to do.
+# podman, runc, debootstrap and docker-registry (a local registry for the push tests) from
+# Debian, only when missing and only where no Docker engine runs; without apt (a laptop
+# with Docker) there is nothing to do.
 container-tools:
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then exit 0; fi; \
 	missing=""; for pair in $(CONTAINER_TOOLS); do \
