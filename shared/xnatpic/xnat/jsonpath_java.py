@@ -21,8 +21,10 @@ __all__ = [
     "big_decimal",
     "compile_pattern",
     "java_equal",
+    "java_trim",
     "number_text",
     "parse_permissive_json",
+    "quoted_string",
     "unescape",
     "utf16_compare",
     "utf16_length",
@@ -322,3 +324,26 @@ def parse_permissive_json(text: str) -> Any:
     """
     return _PermissiveReader(text).document()
 
+
+def quoted_string(quoted: str) -> str:
+    """A StringNode made with escape=true: strip one pair of quotes, then unescape.
+
+    Raises
+    ------
+    JavaSyntaxError
+        For a bad ``\\u`` escape.
+    """
+    inner = quoted
+    if len(quoted) > 1 and quoted[0] == quoted[-1] and quoted[0] in "'\"":
+        inner = quoted[1:-1]
+    return unescape(inner)
+
+
+def java_trim(text: str) -> str:
+    """String.trim: strips every character up to U+0020."""
+    start, stop = 0, len(text)
+    while start < stop and text[start] <= " ":
+        start += 1
+    while stop > start and text[stop - 1] <= " ":
+        stop -= 1
+    return text[start:stop]
