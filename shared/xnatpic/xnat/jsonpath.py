@@ -19,8 +19,8 @@ The reading follows Jayway's ``FilterCompiler`` character by character, quirks i
 - literals: ``'...'`` and ``"..."`` (backslash escapes), numbers (BigDecimal), ``true``,
   ``false``, ``null``, ``/regex/flags`` (Java regex, full match, flags ``dixmsuU``), JSON
   arrays and objects read permissively (``[MSME, 'T1']`` is two strings);
-- paths: ``@``, ``.key``, ``['key']``, ``[*]``, ``.*``, ``[N]``, ``[N,M]`` and nested
-  ``[?(...)]`` filters.
+- paths: ``@``, ``.key``, ``['key']``, ``['a','b']``, ``[*]``, ``.*``, ``[N]``,
+  ``[N,M]`` and nested ``[?(...)]`` filters.
 
 And the evaluation follows ``EvaluatorFactory`` and ``ValueNodes``:
 
@@ -28,7 +28,8 @@ And the evaluation follows ``EvaluatorFactory`` and ``ValueNodes``:
   (``!==``) and ``nin`` are TRUE for an object without the key;
 - a bare path (``@.quality``) tests existence: ``null``, ``false``, ``""`` and ``[]`` exist;
   with a wildcard (``@.resources[*].label``) every element must have the key;
-- a path through a wildcard or filter yields a list;
+- a path through a wildcard, several indexes, a filter or (before its end) several
+  properties yields a list; ``['a','b']`` at the end yields one object with those keys;
 - ``'5' == 5`` compares text, ``5 == '5'`` compares numbers; lists compare element by
   element with Java's ``equals`` (``1`` is not ``1.0``);
 - an operand of the wrong kind (``in`` with no list on the right, ``anyof`` with no list on
@@ -38,10 +39,10 @@ And the evaluation follows ``EvaluatorFactory`` and ``ValueNodes``:
   makes Jayway throw JsonPathException, which aborts the whole read: here
   :class:`MatcherEvaluationError`.
 
-Not supported (Jayway accepts them; :func:`parse` raises :class:`MatcherUnsupportedError`):
-root paths ``$...`` inside a matcher (CS evaluates them against different documents), deep
-scan ``..``, functions (``.length()``), slices ``[1:2]``, multi-property brackets
-``['a','b']`` and a filter that closes before the matcher's end.
+Not supported (Jayway reads them; :func:`parse` raises :class:`MatcherUnsupportedError`,
+but only for a matcher Jayway would read as a whole): root paths ``$...`` inside a matcher
+(CS evaluates them against different documents), deep scan ``..``, functions
+(``.length()``), slices ``[1:2]`` and a filter that closes before the matcher's end.
 """
 
 from __future__ import annotations
