@@ -20,6 +20,7 @@ including the jobs XNAT refused or never queued.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import sys
@@ -116,8 +117,10 @@ def _client(args: argparse.Namespace) -> XnatClient:
 # -- register --------------------------------------------------------------------------------
 def _register(args: argparse.Namespace, console: Console) -> int:
     spec = args.source if Path(args.source).is_file() else f"image:{args.source}"
-    loaded = load_commands(spec)
-    errors = [f for f in lint_commands(loaded) if f.severity == "error"]
+    # Commands read from an image label are POSTed to /xapi/commands like a file's, so
+    # they are linted as a POST (with the ?image= override), not as a label import.
+    loaded = [dataclasses.replace(item, image=None) for item in load_commands(spec)]
+    errors = [f for f in lint_commands(loaded, image=args.image) if f.severity == "error"]
     if errors:
         raise CommandFileError(f"{args.source}: {len(errors)} lint error(s); XNAT would "
                                f"refuse it: {'; '.join(str(f) for f in errors[:5])}")
