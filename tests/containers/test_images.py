@@ -110,7 +110,8 @@ class TestMri2dicomThroughLauncher:
                                  tmp_path, monkeypatch):
         for key in ("XNAT_HOST", "XNAT_USER", "XNAT_PASS"):
             monkeypatch.delenv(key, raising=False)
-        # import=false: the local archive's REST answer is read-only (no import service)
+        # import=false: the DICOM stays the MRI2DICOM resource only (the import into the
+        # local archive is tested with the launcher in tests/xnat)
         result = self._launch(container_runtime, acidocest_session, tmp_path,
                               {"import": "false"})
         launch_json = json.loads((Path(result.build_dir) / "launch.json").read_text())
@@ -129,5 +130,5 @@ class TestMri2dicomThroughLauncher:
         report_dir = acidocest_session / "RESOURCES" / "MRI2DICOM_REPORT"
         provenance = json.loads((report_dir / "provenance.json").read_text())
         assert provenance["dicom-files"] == len(files)
-        assert provenance["imported"] is None  # no XNAT credentials in this run
+        assert provenance["imported"] is None  # import=false
         assert (report_dir / "report.json").exists()
