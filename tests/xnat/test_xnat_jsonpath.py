@@ -125,8 +125,7 @@ class TestJaywaySemantics:
         with pytest.raises(MatcherSyntaxError):
             jsonpath.parse("@.a in['x']")
 
-    @pytest.mark.parametrize("matcher", ["$.id == '1'", "@..label", "@.l.length() > 1",
-                                         "@.l[0:2]"])
+    @pytest.mark.parametrize("matcher", ["$.id == '1'", "@..label", "@.l.sum() > 1"])
     def test_unsupported_jsonpath_is_refused(self, matcher):
         with pytest.raises(jsonpath.MatcherUnsupportedError):
             jsonpath.parse(matcher)

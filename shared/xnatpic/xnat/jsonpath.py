@@ -20,7 +20,7 @@ The reading follows Jayway's ``FilterCompiler`` character by character, quirks i
   ``false``, ``null``, ``/regex/flags`` (Java regex, full match, flags ``dixmsuU``), JSON
   arrays and objects read permissively (``[MSME, 'T1']`` is two strings);
 - paths: ``@``, ``.key``, ``['key']``, ``['a','b']``, ``[*]``, ``.*``, ``[N]``,
-  ``[N,M]`` and nested ``[?(...)]`` filters.
+  ``[N,M]``, slices ``[a:b]``, ``.length()``/``.size()`` and nested ``[?(...)]`` filters.
 
 And the evaluation follows ``EvaluatorFactory`` and ``ValueNodes``:
 
@@ -41,8 +41,9 @@ And the evaluation follows ``EvaluatorFactory`` and ``ValueNodes``:
 
 Not supported (Jayway reads them; :func:`parse` raises :class:`MatcherUnsupportedError`,
 but only for a matcher Jayway would read as a whole): root paths ``$...`` inside a matcher
-(CS evaluates them against different documents), deep scan ``..``, functions
-(``.length()``), slices ``[1:2]`` and a filter that closes before the matcher's end.
+(CS evaluates them against different documents), deep scan ``..``, the functions that
+compute over values (``.sum()``, ``.max()``...) and a filter that closes before the
+matcher's end. (A function with arguments cannot occur: the path would end at its ``)``.)
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from xnatpic.xnat.jsonpath_tree import (
     Exists,
     Expr,
     Filter,
+    Function,
     Indexes,
     Literal,
     MatcherEvaluationError,
@@ -68,6 +70,7 @@ from xnatpic.xnat.jsonpath_tree import (
     Path,
     Properties,
     Regex,
+    Slice,
     Truthy,
 )
 
@@ -78,6 +81,7 @@ __all__ = [
     "Exists",
     "Expr",
     "Filter",
+    "Function",
     "Indexes",
     "Literal",
     "MatcherEvaluationError",
@@ -87,6 +91,7 @@ __all__ = [
     "Path",
     "Properties",
     "Regex",
+    "Slice",
     "Truthy",
     "filter_objects",
     "matches",

@@ -19,6 +19,7 @@ from xnatpic.xnat.jsonpath_tree import (
     And,
     Exists,
     Expr,
+    Function,
     Indexes,
     Literal,
     MatcherEvaluationError,
@@ -28,6 +29,7 @@ from xnatpic.xnat.jsonpath_tree import (
     Path,
     Properties,
     Regex,
+    Slice,
     Step,
     definite,
 )
@@ -91,6 +93,20 @@ def _walk(steps: tuple[Step, ...], i: int, model: Any, found: list[Any], strict:
                 _walk(steps, i + 1, model[name], found, strict)
             elif strict:
                 raise _PathNotFound(name)
+    elif isinstance(step, Function):
+        if step.name not in ("length", "size"):
+            raise _Rejected(f"function of name {step.name} cannot be created")
+        size = len(model) if isinstance(model, list | dict) else None  # Length.invoke
+        _walk(steps, i + 1, size, found, strict)
+    elif isinstance(step, Slice):
+        if not isinstance(model, list):
+            if upstream_definite:
+                raise _PathNotFound(step)
+            return
+        for index in _slice_indexes(step, len(model)):
+            effective = index + len(model) if index < 0 else index
+            if 0 <= effective < len(model):
+                _walk(steps, i + 1, model[effective], found, strict)
     elif isinstance(step, int | Indexes):
         if not isinstance(model, list):
             if upstream_definite:
@@ -121,6 +137,22 @@ def _walk(steps: tuple[Step, ...], i: int, model: Any, found: list[Any], strict:
                     _walk(steps, i + 1, value, found, strict)
         elif upstream_definite:
             raise _Rejected("a filter cannot be applied to a primitive")
+
+
+def _slice_indexes(step: Slice, length: int) -> range:
+    """ArraySliceToken: the indexes it visits (sliceBetween keeps a negative start)."""
+    if length == 0:
+        return range(0)
+    if step.kind == "from":
+        assert step.start is not None
+        start = max(0, length + step.start if step.start < 0 else step.start)
+        return range(start, length)
+    if step.kind == "between":
+        assert step.start is not None and step.stop is not None
+        return range(step.start, min(length, step.stop))
+    assert step.stop is not None
+    stop = length + step.stop if step.stop < 0 else step.stop
+    return range(0, min(length, stop))
 
 
 def _path_exists(path: Path, item: Any) -> bool:

@@ -18,6 +18,7 @@ from xnatpic.xnat.jsonpath_tree import (
     Exists,
     Expr,
     Filter,
+    Function,
     Indexes,
     Literal,
     MatcherUnsupportedError,
@@ -27,6 +28,7 @@ from xnatpic.xnat.jsonpath_tree import (
     Path,
     Properties,
     Regex,
+    Slice,
     Step,
 )
 
@@ -39,7 +41,10 @@ _OPERATORS = {
     "SIZE": "size", "EXISTS": "exists", "TYPE": "type", "MATCHES": "matches",
     "EMPTY": "empty", "SUBSETOF": "subsetof", "ANYOF": "anyof", "NONEOF": "noneof",
 }
-_OPERATOR_CHARS = "<>=~!"  # FilterCompiler.isRelationalOperatorChar
+_OPERATOR_CHARS = "<>=~!"
+# PathFunctionFactory: the functions other than length()/size() (not evaluated here).
+_VALUE_FUNCTIONS = {"avg", "stddev", "sum", "min", "max", "concat", "append", "keys",
+                    "first", "last", "index"}  # FilterCompiler.isRelationalOperatorChar
 
 
 
@@ -438,7 +443,8 @@ class _PathReader:
         self.more()
 
     def function(self, opening: int) -> None:
-        """``name(...)``: checked as Jayway does, then noted as unsupported."""
+        """``name(...)``: read as Jayway does; arguments and the functions that compute over
+        a list's values are noted as unsupported."""
         t = self.t
         depth, index = 1, opening + 1
         while index < len(t.text) and depth:
@@ -447,7 +453,11 @@ class _PathReader:
         if depth:
             raise _Invalid(f"arguments to function {t.text[t.pos:opening]!r} are not closed "
                            "properly")
-        self.defer("path functions (.length() ...)")
+        name = t.text[t.pos:opening]
+        has_arguments = t.ok(opening + 1) and t.text[opening + 1] != ")"
+        if has_arguments or name in _VALUE_FUNCTIONS:
+            self.defer(f"path functions other than length() and size() ({name}(...))")
+        self.steps.append(Function(name))
         if not t.ok(opening + 1):
             t.pos = opening
         elif t.text[opening + 1] != ")":
@@ -512,8 +522,7 @@ class _PathReader:
         if inner == "*" or any(not (c.isdecimal() or c in ",-: ") for c in inner):
             return False
         if ":" in inner:
-            self.defer("array slices")
-            self.steps.append(WILDCARD)
+            self.steps.append(_slice(inner))
             t.pos = close + 1
             self.more()
             return True
@@ -584,6 +593,29 @@ def _read_filter(criteria: str) -> tuple[Expr, list[str]]:
         return reader.read(), reader.unsupported
     except (_Invalid, _Broken) as exc:
         raise _Invalid(f"{exc} (at character {reader.t.pos - 2})") from exc
+
+
+def _slice(text: str) -> Slice:
+    """ArraySliceOperation.parse."""
+    if any(not (c.isdecimal() or c in "-:") for c in text):
+        raise _Invalid(f"failed to parse the slice {text!r}")
+    parts = text.split(":")
+    while parts and parts[-1] == "":  # String.split drops trailing empty strings
+        parts.pop()
+    bounds: list[int | None] = []
+    for part in parts[:2]:
+        if part == "":
+            bounds.append(None)
+        elif re.fullmatch(r"-?[0-9]+", part) and -(2**31) <= int(part) < 2**31:
+            bounds.append(int(part))
+        else:
+            raise _Broken(f"failed to parse the slice {text!r}")
+    start, stop = [*bounds, None, None][:2]
+    if start is not None:
+        return Slice("from" if stop is None else "between", start, stop)
+    if stop is not None:
+        return Slice("to", None, stop)
+    raise _Invalid(f"failed to parse the slice {text!r}")
 
 
 def compiles(text: str) -> bool:

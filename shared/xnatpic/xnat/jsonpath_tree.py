@@ -21,6 +21,7 @@ __all__ = [
     "Exists",
     "Expr",
     "Filter",
+    "Function",
     "Indexes",
     "Literal",
     "MatcherEvaluationError",
@@ -31,6 +32,7 @@ __all__ = [
     "Path",
     "Properties",
     "Regex",
+    "Slice",
     "Step",
     "Truthy",
     "definite",
@@ -75,19 +77,38 @@ class Properties:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """A ``[from:to]`` step; ``kind`` is from, between or to (ArraySliceOperation)."""
+
+    kind: str
+    start: int | None
+    stop: int | None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A ``.name()`` step without arguments: ``length()``/``size()`` are evaluated; any
+    other name makes Jayway throw InvalidPathException when it is evaluated."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Filter:
     """A nested ``[?(...)]`` step."""
 
     expr: Expr
 
 
-Step = str | int | Indexes | Properties | Filter | _Wildcard
+Step = str | int | Indexes | Properties | Slice | Function | Filter | _Wildcard
 
 
 def definite(steps: tuple[Step, ...], i: int) -> bool:
     """PathToken.isTokenDefinite for step ``i``."""
     step = steps[i]
-    return isinstance(step, str | int) or (isinstance(step, Properties) and i == len(steps) - 1)
+    if isinstance(step, Properties):
+        return i == len(steps) - 1
+    return isinstance(step, str | int | Function)
 
 
 @dataclass(frozen=True)
