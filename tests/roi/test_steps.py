@@ -240,8 +240,10 @@ def test_commands_lint_clean(path):
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    assert (report["commands"], report["errors"], report["warnings"]) == (1, 0, 0), report
-    assert report["findings"] == []
+    # The only finding allowed is W104: commands/ names images without a registry host (the
+    # prefix is added at build and register time, see containers/README.md).
+    assert (report["commands"], report["errors"]) == (1, 0), report
+    assert [f["code"] for f in report["findings"]] == ["W104"], report
 
 
 @pytest.mark.parametrize("step", ["roi-stats", "project-summary"])

@@ -26,7 +26,7 @@ class MatcherSyntaxError(XnatpicError, ValueError):
 
 
 class ArchiveError(XnatpicError, ValueError):
-    """A folder is not a session in XNAT's archive layout, or its session.json is bad."""
+    """A folder is not a session in XNAT's archive layout, or its metadata is bad."""
 
 
 class ResolutionError(XnatpicError, ValueError):
