@@ -47,6 +47,7 @@ PLAIN = [
     {"v": "abc", "n": 100, "list": ["'a'", "@.v", "[1]", "{a: 1}"]},
     {"v": "a\nb", "n": 1e-7, "list": ["1", "1.0", "A"], "resources": [{"label": "dicom"}]},
     {"v": "é", "n": 12345678.9, "list": ["É", "é"]},
+    {"v": "a\rb", "n": "a\u2028b", "list": ["a.b", "a\u0085b"]},
     {},
 ]
 # Children holding lists of objects or of lists: Jayway cannot turn those into value lists.
@@ -107,7 +108,9 @@ REGEX = [
     "@.n =~ /1\\.0/", "@.n =~ /1\\.0E-7/", "@.n =~ /1\\.0E\\+20/", "@.v =~ /true/",
     "@.list =~ /a/", "@.list =~ /1\\.0/", "@.resources[*].label =~ /DIC.*/",
     "@.v =~ /a\\/b/", "@.v =~ /[a-c]+/", "@.v =~ /(a|A)/", "@.v =~ /a{1,2}/di",
-    "@.v =~ /a/ && @.n =~ /1/", "@.v =~ /a/i || @.v =~ /b/",
+    "@.v =~ /a/ && @.n =~ /1/", "@.v =~ /a/i || @.v =~ /b/", "@.n =~ /a.b/",
+    "@.n =~ /a.b/d", "@.v =~ /a.b/d", "@.v =~ /a[.]b/", "@.list =~ /a\\.b/",
+    "@.list =~ /a\\Q.\\Eb/", "@.list =~ /a.b/", "@.list =~ /a.b/s",
 ]
 
 # Valid for Jayway, refused here (MatcherUnsupportedError) rather than evaluated differently.

@@ -163,12 +163,43 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
+# Java's '.' stops at every line terminator, Python's at '\n' only (UNIX_LINES: Java too).
+_JAVA_DOT = r"[^\n\r\x85\u2028\u2029]"
+
+
+def _translate(pattern: str, *, java_dots: bool) -> str:
+    """Rewrite Java-only regex syntax: ``\\Q...\\E`` quotes and, with ``java_dots``, each
+    ``.`` outside a character class."""
+    out: list[str] = []
+    i, depth = 0, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if pattern.startswith("\\Q", i):
+                stop = pattern.find("\\E", i + 2)
+                quoted = pattern[i + 2:] if stop == -1 else pattern[i + 2:stop]
+                out.append(re.escape(quoted))
+                i = len(pattern) if stop == -1 else stop + 2
+                continue
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
+        out.append(_JAVA_DOT if ch == "." and java_dots and not depth else ch)
+        i += 1
+    return "".join(out)
+
+
 def compile_pattern(pattern: str, flags: str) -> re.Pattern[str]:
     """Compile a Java regex with Jayway's flag letters as close as Python's ``re`` allows.
 
     Without ``U`` (UNICODE_CHARACTER_CLASS), Java's ``\\w``, ``\\d``, ``\\s`` and, without
-    ``u``, case-insensitive matching are ASCII-only: ``re.ASCII`` gives the same. ``d``
-    (UNIX_LINES) has no Python counterpart and changes nothing here.
+    ``u``, case-insensitive matching are ASCII-only: ``re.ASCII`` gives the same. Without
+    ``s`` (DOTALL) or ``d`` (UNIX_LINES), Java's ``.`` excludes ``\\r``, U+0085, U+2028 and
+    U+2029 as well as ``\\n``.
 
     Raises
     ------
@@ -186,7 +217,8 @@ def compile_pattern(pattern: str, flags: str) -> re.Pattern[str]:
         value |= re.VERBOSE
     if "U" not in flags and "u" not in flags:
         value |= re.ASCII
-    return re.compile(pattern, value)
+    java_dots = "s" not in flags and "d" not in flags
+    return re.compile(_translate(pattern, java_dots=java_dots), value)
 
 
 class _PermissiveReader:

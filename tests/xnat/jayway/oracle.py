@@ -75,7 +75,7 @@ class Oracle:
             [_tool("java"), "-cp", self.classpath, "JaywayOracle"], input="".join(lines),
             capture_output=True, text=True, encoding="utf-8", timeout=600, check=True,
         )
-        answers = done.stdout.splitlines()
+        answers = done.stdout.rstrip("\n").split("\n")  # not splitlines: U+2028 is data
         assert len(answers) == len(cases), done.stderr[-2000:]
         outcomes = []
         for answer in answers:
