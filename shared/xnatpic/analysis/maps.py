@@ -73,6 +73,10 @@ class MapImage:
         Written as DICOM and previewed (secondary maps go to NIfTI only).
     image_type : str
         Value 3 of ImageType for the DICOM series (``T2 MAP``, ``DIFFUSION MAP``...).
+    status : ndarray of uint8, shape (X, Y, Z), optional
+        :class:`~xnatpic.models.results.VoxelStatus` per voxel (written as
+        ``<name>_status.nii.gz``, counted in the statistics); default: fitted where the
+        value is finite.
     """
 
     name: str
@@ -81,6 +85,7 @@ class MapImage:
     description: str
     primary: bool = True
     image_type: str = "OTHER"
+    status: np.ndarray | None = None
 
 
 @dataclass
@@ -98,6 +103,14 @@ class StepResult:
         Mask voxels whose fit failed.
     parameters : dict
         Options and model details (for provenance).
+    outcome : {"complete", "not enough signal"}
+        ``"not enough signal"``: the noise gate found that the data cannot support the map
+        (no headline number is reported; the step exits with
+        :data:`xnatpic.analysis.runner.EXIT_NOT_ENOUGH_SIGNAL`).
+    outcome_reason : str
+        Why, in one sentence (empty when complete).
+    noise : dict
+        The noise estimate and gate figures (:func:`xnatpic.analysis.noise.noise_gate`).
     """
 
     step: str
@@ -106,6 +119,9 @@ class StepResult:
     mask: np.ndarray
     failed: np.ndarray
     parameters: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "complete"
+    outcome_reason: str = ""
+    noise: dict[str, Any] = field(default_factory=dict)
 
 
 def _mask(series: AnalysisSeries, threshold: float | None) -> np.ndarray:

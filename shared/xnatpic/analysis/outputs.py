@@ -2,10 +2,18 @@
 
 Layout of the output folder (stored as one session resource, e.g. ``T2MAP``)::
 
-    OUT/report.html              one page: previews and statistics
-    OUT/stats.json, stats.csv    whole-map and per-slice statistics inside the mask
+    OUT/report.html              one page: outcome, previews, statistics and statuses
+    OUT/stats.json, stats.csv    whole-map and per-slice statistics over the mask, with the
+                                 fraction of voxels in each status
     OUT/provenance.json          xnatpic version, step, parameters, input UIDs
     OUT/nifti/<map>.nii.gz       every map (and mask.nii.gz) on the source geometry
+    OUT/nifti/<map>_status.nii.gz  per-voxel status codes of each primary map
+                                 (:class:`xnatpic.models.results.VoxelStatus`: 0 outside
+                                 the mask, 1 fitted, 2 long, 3 short, 4 no signal, >= 5
+                                 failed with the reason)
+
+When the step's outcome is "not enough signal" only the mask, the status maps, the report,
+the statistics (fractions, no location statistics) and the provenance are written.
     OUT/dicom/<map>/*.dcm        primary maps as derived MR Image Storage series
     OUT/png/<map>.png            previews of the primary maps
 """
@@ -29,15 +37,17 @@ from xnatpic.analysis.maps import MapImage, StepResult
 from xnatpic.analysis.previews import write_preview
 from xnatpic.analysis.report import write_html_report
 from xnatpic.analysis.stats import STAT_KEYS, map_statistics
+from xnatpic.models.results import VOXEL_STATUS_NAMES
 
 __all__ = ["write_nifti", "write_outputs"]
 
 _log = logging.getLogger(__name__)
 
 
-def write_nifti(values: np.ndarray, series: AnalysisSeries, path: Path) -> Path:
+def write_nifti(values: np.ndarray, series: AnalysisSeries, path: Path,
+                dtype: type = np.float32) -> Path:
     """Write a map (X, Y, Z[, C]) with the RAS affine of ``series`` (qform and sform)."""
-    image = nib.Nifti1Image(np.asarray(values, dtype=np.float32), series.affine)
+    image = nib.Nifti1Image(np.asarray(values, dtype=dtype), series.affine)
     image.set_qform(series.affine, code=1)
     image.set_sform(series.affine, code=1)
     image.header.set_xyzt_units("mm", "sec")
@@ -67,6 +77,13 @@ def _csv(path: Path, stats: dict[str, dict[str, Any]]) -> None:
                                  *("" if s[k] is None else s[k] for k in STAT_KEYS)])
 
 
+def _drop_location(entry: dict[str, Any]) -> None:
+    """No headline number when the data cannot support the map: keep counts and fractions."""
+    for part in [entry["whole"], *entry["slices"]]:
+        for key in ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max"):
+            part[key] = None
+
+
 def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
                   argv: list[str] | None = None) -> dict[str, Any]:
     """Write NIfTI, DICOM, PNG, HTML, statistics and provenance of a step's maps.
@@ -89,30 +106,44 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
     """
     out.mkdir(parents=True, exist_ok=True)
     series = result.series[0]
+    complete = result.outcome == "complete"
     write_nifti(result.mask.astype(np.float32), series, out / "nifti" / "mask.nii.gz")
     stats: dict[str, dict[str, Any]] = {}
     sections = []
     base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
     primary: list[MapImage] = [m for m in result.maps if m.primary]
-    for image in result.maps:
-        write_nifti(image.values, series, out / "nifti" / f"{image.name}.nii.gz")
+    if complete:
+        for image in result.maps:
+            write_nifti(image.values, series, out / "nifti" / f"{image.name}.nii.gz")
     for index, image in enumerate(primary, start=1):
-        write_dicom_map(image, series, out / "dicom" / image.name,
-                        series_number=base_number + index, step=result.step,
-                        salt=json.dumps(result.parameters, sort_keys=True, default=str))
-        png = write_preview(image.values, out / "png" / f"{image.name}.png",
-                            title=f"{image.name} ({result.step}, scan "
-                                  f"{', '.join(scans.values())})", unit=image.unit)
         entry = {"unit": image.unit, "description": image.description,
-                 **map_statistics(image.values, result.mask)}
+                 **map_statistics(image.values, result.mask, image.status)}
+        if image.status is not None:
+            write_nifti(image.status, series, out / "nifti" / f"{image.name}_status.nii.gz",
+                        dtype=np.uint8)
+        png = None
+        if complete:
+            write_dicom_map(image, series, out / "dicom" / image.name,
+                            series_number=base_number + index, step=result.step,
+                            salt=json.dumps(result.parameters, sort_keys=True, default=str))
+            png = write_preview(image.values, out / "png" / f"{image.name}.png",
+                                title=f"{image.name} ({result.step}, scan "
+                                      f"{', '.join(scans.values())})", unit=image.unit)
+        else:
+            _drop_location(entry)
         stats[image.name] = entry
         sections.append({"name": image.name, "unit": image.unit,
                          "description": image.description, "stats": entry, "png": png})
-    summary = {"step": result.step, "scans": scans, "mask_voxels": int(result.mask.sum()),
-               "failed_voxels": int(result.failed.sum()), "maps": stats}
+    summary = {"step": result.step, "scans": scans, "outcome": result.outcome,
+               "outcome_reason": result.outcome_reason, "noise": result.noise,
+               "mask_voxels": int(result.mask.sum()),
+               "failed_voxels": int(result.failed.sum()), "maps": stats,
+               "status_codes": {int(c): name for c, name in VOXEL_STATUS_NAMES.items()}}
     (out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _csv(out / "stats.csv", stats)
-    meta = {"scans": ", ".join(f"{role}: {sid}" for role, sid in scans.items()),
+    meta = {"outcome": result.outcome + (f": {result.outcome_reason}"
+                                          if result.outcome_reason else ""),
+            "scans": ", ".join(f"{role}: {sid}" for role, sid in scans.items()),
             "series": "; ".join(f"{s.description} ({s.series_instance_uid})"
                                 for s in result.series),
             "mask": f"{int(result.mask.sum())} voxels, {int(result.failed.sum())} failed",

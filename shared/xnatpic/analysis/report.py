@@ -14,24 +14,35 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;
 padding:2px 8px;text-align:right}th{background:#eee}img{max-width:100%}
 .meta td{text-align:left}"""
 
-_COLUMNS = ("n_voxels", "n_failed", "mean", "sd", "median", "iqr")
+_COLUMNS = ("n_voxels", "mean", "sd", "median", "iqr", "fraction_fitted", "fraction_long",
+            "fraction_short", "fraction_no_signal", "fraction_failed")
+_HEADERS = {"fraction_fitted": "fitted", "fraction_long": "long", "fraction_short": "short",
+            "fraction_no_signal": "no signal", "fraction_failed": "failed"}
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
     if isinstance(value, int):
         return str(value)
+    if column.startswith("fraction_"):
+        return f"{100 * value:.1f} %"
     return f"{value:.4g}"
 
 
 def _table(stats: dict[str, Any], unit: str) -> str:
-    head = "".join(f"<th>{c}</th>" for c in ("slice", *_COLUMNS))
+    head = "".join(f"<th>{_HEADERS.get(c, c)}</th>" for c in ("slice", *_COLUMNS))
     rows = [("all", stats["whole"])] + [(str(s["slice"] + 1), s) for s in stats["slices"]]
     body = "".join(
-        "<tr><td>" + label + "</td>" + "".join(f"<td>{_fmt(s[c])}</td>" for c in _COLUMNS)
-        + "</tr>" for label, s in rows)
-    return f"<table><caption>unit: {html.escape(unit)}</caption><tr>{head}</tr>{body}</table>"
+        "<tr><td>" + label + "</td>"
+        + "".join(f"<td>{_fmt(s.get(c), c)}</td>" for c in _COLUMNS) + "</tr>"
+        for label, s in rows)
+    counts = stats["whole"].get("status_counts") or {}
+    detail = "; ".join(f"{html.escape(name)}: {n}" for name, n in counts.items())
+    note = ("statistics over every mask voxel: median, quartiles, mean and sd use the fitted "
+            "and beyond-range (long/short) voxels; fractions are of the mask")
+    return (f"<table><caption>unit: {html.escape(unit)}; {note}</caption><tr>{head}</tr>"
+            f"{body}</table><p>voxel status (whole mask): {detail or '-'}</p>")
 
 
 def write_html_report(path: Path, *, title: str, meta: dict[str, str],

@@ -1,4 +1,13 @@
-"""Whole-map and per-slice statistics of a map inside a mask."""
+"""Whole-map and per-slice statistics of a map over every voxel of its mask.
+
+Every mask voxel is counted: the fractions say how many were fitted, beyond the measurable
+range (``long`` / ``short``: their value is kept), at the noise level (``no_signal``) or
+failed. The location statistics (median, quartiles, mean, sd, min, max) use the voxels
+with a value, i.e. fitted, long and short ones, so a tail beyond the measurable range is
+not dropped (a median over successes only would be censored at that tail). A long or
+short voxel without a finite value ranks above (below) every finite value in the
+quantiles.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +15,89 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STAT_KEYS", "map_statistics"]
+from xnatpic.models.results import STATUS_GROUPS, VOXEL_STATUS_NAMES, VoxelStatus
 
-STAT_KEYS = ("n_voxels", "n_failed", "mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
+__all__ = ["FRACTION_KEYS", "STAT_KEYS", "map_statistics", "status_counts"]
+
+#: Keys of the ``fractions`` entry (groups of :class:`xnatpic.models.results.VoxelStatus`).
+FRACTION_KEYS = tuple(STATUS_GROUPS)
+
+STAT_KEYS = ("n_voxels", "n_failed", "n_valued", "mean", "sd", "median", "q1", "q3", "iqr",
+             "min", "max", *(f"fraction_{k}" for k in FRACTION_KEYS))
+
+_LOCATION = ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
 
 
-def _summary(values: np.ndarray, n_mask: int) -> dict[str, Any]:
-    finite = values[np.isfinite(values)]
-    out: dict[str, Any] = {"n_voxels": int(n_mask), "n_failed": int(n_mask - finite.size)}
-    if finite.size == 0:
-        out.update({k: None for k in STAT_KEYS[2:]})
-        return out
-    q1, median, q3 = np.percentile(finite, [25, 50, 75])
-    out.update({
-        "mean": float(finite.mean()), "sd": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
-        "median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1),
-        "min": float(finite.min()), "max": float(finite.max()),
-    })
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Number of voxels with each in-mask status name (outside-mask voxels ignored)."""
+    codes, counts = np.unique(np.asarray(status, dtype=np.uint8), return_counts=True)
+    return {VOXEL_STATUS_NAMES[VoxelStatus(int(c))]: int(n)
+            for c, n in zip(codes, counts, strict=True) if int(c) != VoxelStatus.OUTSIDE}
+
+
+def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
+    n = int(status.size)
+    groups = {g: int(np.isin(status, [int(c) for c in codes]).sum())
+              for g, codes in STATUS_GROUPS.items()}
+    out: dict[str, Any] = {"n_voxels": n, "n_failed": groups["failed"]}
+    valued_status = np.isin(status, [VoxelStatus.FITTED, VoxelStatus.LONG, VoxelStatus.SHORT])
+    ranked = np.asarray(values[valued_status], dtype=np.float64).copy()
+    codes = status[valued_status]
+    missing = ~np.isfinite(ranked)
+    ranked[missing & (codes == VoxelStatus.LONG)] = np.inf
+    ranked[missing & (codes == VoxelStatus.SHORT)] = -np.inf
+    ranked = ranked[~np.isnan(ranked)]
+    finite = ranked[np.isfinite(ranked)]
+    out["n_valued"] = int(ranked.size)
+    if ranked.size == 0:
+        out.update({k: None for k in _LOCATION})
+    else:
+        q1, median, q3 = (float(v) for v in np.quantile(ranked, [0.25, 0.5, 0.75],
+                                                        method="linear"))
+        out.update({
+            "mean": float(finite.mean()) if finite.size else None,
+            "sd": float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None),
+            "median": median if np.isfinite(median) else None,
+            "q1": q1 if np.isfinite(q1) else None,
+            "q3": q3 if np.isfinite(q3) else None,
+            "iqr": float(q3 - q1) if np.isfinite(q3 - q1) else None,
+            "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+        })
+    for g in FRACTION_KEYS:
+        out[f"fraction_{g}"] = groups[g] / n if n else None
+    out["status_counts"] = status_counts(status)
     return out
 
 
-def map_statistics(values: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    """Statistics of a 3-D map ``(X, Y, Z)`` inside ``mask``.
+def _status_from_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    status = np.where(np.isfinite(values), np.uint8(VoxelStatus.FITTED),
+                      np.uint8(VoxelStatus.FAILED_NONFINITE)).astype(np.uint8)
+    status[~mask] = VoxelStatus.OUTSIDE
+    return status
 
-    ``n_voxels`` counts mask voxels, ``n_failed`` those whose value is not finite (failed
-    fits); the other statistics use the finite values.
+
+def map_statistics(values: np.ndarray, mask: np.ndarray,
+                   status: np.ndarray | None = None) -> dict[str, Any]:
+    """Statistics of a 3-D map ``(X, Y, Z)`` over every voxel of ``mask``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (X, Y, Z)
+        The map.
+    mask : ndarray of bool, shape (X, Y, Z)
+        The voxels the statistics describe.
+    status : ndarray of uint8, shape (X, Y, Z), optional
+        :class:`~xnatpic.models.results.VoxelStatus` per voxel; default: fitted where the
+        value is finite, failed (non-finite) elsewhere.
 
     Returns
     -------
     dict
-        ``{"whole": {...}, "slices": [{...,"slice": k}, ...]}`` with the keys of
-        :data:`STAT_KEYS`.
+        ``{"whole": {...}, "slices": [{..., "slice": k}, ...]}`` with the keys of
+        :data:`STAT_KEYS` and ``status_counts`` (status name -> voxels). ``n_failed``
+        counts failed voxels, ``n_valued`` those entering the location statistics
+        (fitted, long, short); ``fraction_<group>`` is over ``n_voxels``.
 
     Examples
     --------
@@ -45,12 +106,19 @@ def map_statistics(values: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
     >>> s = map_statistics(v, np.ones((2, 2, 2), bool))
     >>> s["whole"]["n_voxels"], s["whole"]["n_failed"], s["whole"]["median"]
     (8, 1, 4.0)
+    >>> st = np.ones((2, 2, 2), np.uint8); st[0, 0, 0] = 2   # long, no finite value
+    >>> s = map_statistics(v, np.ones((2, 2, 2), bool), st)["whole"]
+    >>> s["n_failed"], s["median"], s["fraction_long"]
+    (0, 4.5, 0.125)
     """
     values = np.asarray(values, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
-    whole = _summary(values[mask], int(mask.sum()))
+    if status is None:
+        status = _status_from_values(values, mask)
+    status = np.asarray(status, dtype=np.uint8)
+    whole = _summary(values[mask], status[mask])
     slices = []
     for k in range(values.shape[2]):
         m = mask[:, :, k]
-        slices.append({"slice": k, **_summary(values[:, :, k][m], int(m.sum()))})
+        slices.append({"slice": k, **_summary(values[:, :, k][m], status[:, :, k][m])})
     return {"whole": whole, "slices": slices}

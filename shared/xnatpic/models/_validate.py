@@ -13,7 +13,7 @@ import numpy as np
 
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows, serial_blas
-from xnatpic.models.results import FitStatus
+from xnatpic.models.results import FAILURE_BITS, FitStatus
 
 __all__ = [
     "Layout",
@@ -115,8 +115,9 @@ class Layout:
     def scatter(
         self, values: np.ndarray, among: np.ndarray, *, tail: tuple[int, ...] = ()
     ) -> np.ndarray:
-        """A full map: ``values`` (one per ``among`` row) where status is clean, else NaN."""
-        good = self.status[among] == 0
+        """A full map: ``values`` (one per ``among`` row) where no failure bit is set (a
+        ``LONG`` / ``SHORT`` value is kept), else NaN."""
+        good = (self.status[among] & np.uint8(FAILURE_BITS)) == 0
         if among.size == self.n_total and good.all():
             # Every voxel fitted (rows and ``among`` are then both the identity).
             out = np.asarray(values).astype(self.dtype, copy=True)
@@ -129,7 +130,7 @@ class Layout:
         """``(status, failed)`` maps over the full spatial grid."""
         status = np.full(self.n_total, np.uint8(FitStatus.MASKED), dtype=np.uint8)
         status[self.rows] = self.status
-        failed = (status & np.uint8(~FitStatus.MASKED & 0xFF)) != 0
+        failed = (status & np.uint8(FAILURE_BITS)) != 0
         return status.reshape(self.shape), failed.reshape(self.shape)
 
 
