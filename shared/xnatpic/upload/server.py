@@ -546,6 +546,23 @@ class ServerTarget:
                     f"it ({exc.message}); waiting for it to end before trying again") from exc
             raise
 
+    def _archive_when_free(self, plan: SessionPlan, src: str, deadline: float) -> None:
+        """Archive a prearchive session, waiting (until ``deadline``) while XNAT answers
+        that it is locked or that workflows run on the session."""
+        delay, warned = self.poll, False
+        while True:
+            try:
+                self._archive(plan, src, f"{plan.key}: prearchive {src}")
+                return
+            except ServerBusyError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                if not warned:
+                    _log.warning("%s", exc)
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     def _leftovers(self, plan: SessionPlan) -> list[dict[str, Any]]:
         rows = self._rows(self._json(f"/data/prearchive/projects/{_q(plan.project)}",
                                      f"{plan.key}: prearchive"))
@@ -608,7 +625,7 @@ class ServerTarget:
         for row in rows:
             src = str(row.get("url"))
             try:
-                self._archive(plan, src, f"{plan.key}: prearchive {src}")
+                self._archive_when_free(plan, src, deadline)
             except HttpStatusError as exc:
                 self._request("delete", f"/data{src}", f"{plan.key}: delete refused {src}",
                               accepted=(200, 404))
