@@ -41,11 +41,10 @@ _OPERATORS = {
     "SIZE": "size", "EXISTS": "exists", "TYPE": "type", "MATCHES": "matches",
     "EMPTY": "empty", "SUBSETOF": "subsetof", "ANYOF": "anyof", "NONEOF": "noneof",
 }
-_OPERATOR_CHARS = "<>=~!"
+_OPERATOR_CHARS = "<>=~!"  # FilterCompiler.isRelationalOperatorChar
 # PathFunctionFactory: the functions other than length()/size() (not evaluated here).
 _VALUE_FUNCTIONS = {"avg", "stddev", "sum", "min", "max", "concat", "append", "keys",
-                    "first", "last", "index"}  # FilterCompiler.isRelationalOperatorChar
-
+                    "first", "last", "index"}
 
 
 class _Invalid(Exception):
