@@ -257,6 +257,23 @@ def _method_name(reco: Reco) -> str | None:
         return None
 
 
+def _lost_image_data(reco: Reco) -> str | None:
+    """Why a reco whose visu_pars describes image frames but whose 2dseq is missing has
+    lost data (a failure, not a skip), or None."""
+    if reco.data_path.is_file() or not (reco.path / "visu_pars").is_file():
+        return None
+    try:
+        visu = reco.visu_pars
+        frames = int(visu.get("VisuCoreFrameCount", 0) or 0)
+    except (XnatpicError, TypeError, ValueError):
+        return None
+    if frames <= 0 or "VisuCoreSize" not in visu:
+        return None
+    return (f"{reco.data_path}: missing, but visu_pars describes {frames} image frame(s) "
+            f"of {visu.get('VisuCoreSize')}; the image data were lost (copy the complete "
+            "pdata folder from the scanner)")
+
+
 def _plan(study: Study, scans: Iterable[str] | None) -> tuple[list[Reco], list[RecoResult]]:
     wanted = None if scans is None else {str(s) for s in scans}
     if wanted is not None:
@@ -276,6 +293,11 @@ def _plan(study: Study, scans: Iterable[str] | None) -> tuple[list[Reco], list[R
                                       f"{scan.path}: no pdata/<n> reco (raw data only)"))
             continue
         for reco in scan.recos:
+            lost = _lost_image_data(reco)
+            if lost is not None:
+                results.append(RecoResult(scan.id, reco.number, "failed", lost,
+                                          method=_method_name(reco)))
+                continue
             try:
                 reason = classify_reco(reco)
             except XnatpicError as exc:

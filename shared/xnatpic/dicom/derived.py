@@ -89,6 +89,20 @@ def _rescaled(ctx: SeriesContext) -> bool:
         im.slope != 1 or im.intercept != 0 for im in ctx.images)
 
 
+#: VisuCoreDataUnits → RescaleType, the unit of the rescaled values (PS3.3 C.11.1.1.2:
+#: a free LO code beyond the defined terms); anything else stays "US" (unspecified).
+RESCALE_UNITS: dict[str, str] = {"Hz": "HZ"}
+
+
+def _rescale_type(ctx: SeriesContext) -> str:
+    """RescaleType from the unit ParaVision gives the stored values (``HZ`` for a field
+    map), else ``US``."""
+    units = ctx.param("visu", "VisuCoreDataUnits")
+    values = {str(v).strip() for v in np.atleast_1d(np.asarray(units, dtype=object)).ravel()
+              } if units is not None else set()
+    return RESCALE_UNITS.get(values.pop(), "US") if len(values) == 1 else "US"
+
+
 def _image_flavor(ctx: SeriesContext) -> str:
     """Enhanced ImageType value 3 (C.8.16.1.3): LOCALIZER, DYNAMIC or VOLUME."""
     protocol = (text(ctx.param("visu", "VisuAcquisitionProtocol")) or "").lower()
@@ -137,6 +151,7 @@ SERIES_VALUES: dict[str, Callable[[SeriesContext], Any]] = {
     "dimension_organization_uid": lambda c: c.uids.instance(0),
     "slice_ranks": _slice_ranks,
     "rescaled": _rescaled,
+    "rescale_type": _rescale_type,
     "image_laterality": lambda c: None if c.enhanced else "U",
     "scan_id": lambda c: c.series.reco.scan.id,
     "reco_number": lambda c: c.series.reco.number,
@@ -269,6 +284,13 @@ CONDITIONS: dict[str, Callable[[SeriesContext, Any], bool]] = {
     "rescaled": lambda c, f: c.series_value("rescaled"),
     "not_epi_single_shot": lambda c, f: not ("EP" in c.series_value("scanning_sequence")
                                              and "SK" not in c.series_value("sequence_variant")),
+    # RepetitionTime (2C): required unless single-shot EPI, "may be present otherwise"
+    # (PS3.3 C.8.3.1): written whenever known (the FieldMap, flagged EPI by ParaVision).
+    "repetition_time_known_or_required": lambda c, f: (
+        not ("EP" in c.series_value("scanning_sequence")
+             and "SK" not in c.series_value("sequence_variant"))
+        or any(c.value(s, f) is not None for s in ("image:repetition_time",
+                                                   "method:PVM_RepetitionTime"))),
     "diffusion": lambda c, f: f.image.diffusion is not None,
     "directional_diffusion": lambda c, f: (f.image.diffusion is not None
                                            and f.image.diffusion.direction_logical is not None),

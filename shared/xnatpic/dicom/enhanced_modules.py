@@ -159,7 +159,7 @@ FRAME_ANATOMY = Module("Frame Anatomy", "C.7.6.16.2.8", (
 PIXEL_VALUE_TRANSFORMATION = Module("Pixel Value Transformation", "C.7.6.16.2.9", (
     R("RescaleIntercept", "1", ("image:rescale_intercept",), "ds"),
     R("RescaleSlope", "1", ("image:rescale_slope",), "ds"),
-    R("RescaleType", "1", ("const:US",)),
+    R("RescaleType", "1", ("series:rescale_type",)),
 ), sequence="PixelValueTransformationSequence")
 
 FRAME_VOI_LUT = Module("Frame VOI LUT", "C.7.6.16.2.10", (

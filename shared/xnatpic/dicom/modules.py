@@ -74,7 +74,9 @@ GENERAL_SERIES = Module("General Series", "C.7.3.1", (
     R("SeriesDescription", "3", ("acqp:ACQ_scan_name", "visu:VisuSeriesComment",
                                  "visu:VisuAcquisitionProtocol")),
     R("OperatorsName", "3", ("acqp:ACQ_operator",), "person_name"),
-    R("PatientPosition", "2C", ("visu:VisuSubjectPosition",), "patient_position", "animal"),
+    # 2C, required for MR (classic and enhanced) whenever Patient Orientation Code Sequence
+    # is absent (PS3.3 C.7.3.1): always for our files, whatever the subject type.
+    R("PatientPosition", "2", ("visu:VisuSubjectPosition",), "patient_position"),
     R("AnatomicalOrientationType", "1C", ("visu:VisuSubjectType", "subject:SUBJECT_type",
                                           "const:QUADRUPED"),
       "anatomical_orientation", "animal"),
@@ -139,7 +141,7 @@ MR_IMAGE = Module("MR Image", "C.8.3.1", (
     R("ScanOptions", "2", ("series:scan_options",), "text_list"),
     R("MRAcquisitionType", "2", ("series:mr_acquisition_type",)),
     R("RepetitionTime", "2C", ("image:repetition_time", "method:PVM_RepetitionTime"), "ds",
-      "not_epi_single_shot"),
+      "repetition_time_known_or_required"),
     R("EchoTime", "2", ("image:echo_time", "method:PVM_EchoTime"), "ds"),
     R("EchoTrainLength", "2", ("visu:VisuAcqEchoTrainLength",), "positive_integer"),
     R("InversionTime", "2C", ("image:inversion_time",), "ds", "inversion_recovery"),
@@ -173,7 +175,7 @@ MR_IMAGE = Module("MR Image", "C.8.3.1", (
 MODALITY_LUT = Module("Modality LUT", "C.11.1", (
     R("RescaleIntercept", "1C", ("image:rescale_intercept",), "ds", "rescaled"),
     R("RescaleSlope", "1C", ("image:rescale_slope",), "ds", "rescaled"),
-    R("RescaleType", "1C", ("const:US",), "text", "rescaled"),
+    R("RescaleType", "1C", ("series:rescale_type",), "text", "rescaled"),
 ))
 
 VOI_LUT = Module("VOI LUT", "C.11.2", (
