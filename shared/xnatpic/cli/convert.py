@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.source.exists():
         err.print(f"xnatpic convert: error: {args.source}: no such file or folder")
         return 2
+    if args.output.exists() and not args.output.is_dir():
+        err.print(f"xnatpic convert: error: -o {args.output}: is a file; give a folder "
+                  "(it is created when missing)")
+        return 2
     if args.deidentify:
         require_deidentify_salt()  # refused without a secret salt, before any work
     with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),

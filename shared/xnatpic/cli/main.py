@@ -3,17 +3,28 @@
 Each subcommand lives in its own module under :mod:`xnatpic.cli` and exposes
 ``add_parser(subparsers)`` and ``run(args) -> int``. Add a subcommand by listing its
 module in :data:`SUBCOMMANDS`.
+
+Errors are handled here, in one place: an :class:`~xnatpic.errors.XnatpicError` or an
+``OSError`` (a read-only or full disk, a path that is a file) prints one line
+``xnatpic COMMAND: error: ...`` and exits 1 (2 for a
+:class:`~xnatpic.cli.errors.UsageError`); any other exception prints one line naming it
+and exits 1. ``--debug`` shows the traceback instead. A closed stdout (``xnatpic info
+--json | head``) ends the command quietly with the status a shell gives a program killed
+by SIGPIPE (141).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from xnatpic import __version__
+from xnatpic.cli.errors import UsageError
 from xnatpic.errors import XnatpicError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -30,6 +41,9 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 _log = logging.getLogger("xnatpic")
+
+#: Exit status of a command whose stdout was closed by its reader (128 + SIGPIPE).
+BROKEN_PIPE_STATUS = 141
 
 
 def _command_of(argv: Sequence[str] | None) -> str | None:
@@ -60,12 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [m for m in SUBCOMMANDS if m.rsplit(".", 1)[1] == command] or SUBCOMMANDS
     for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # subcommand not shipped in this build
+        module = importlib.import_module(module_name)
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
     return parser
@@ -78,30 +87,75 @@ def _configure_logging(verbosity: int) -> None:
     )
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for an exception that is not an XnatpicError."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = {
+            "EROFS": "; the file system is read-only: choose a writable folder",
+            "EACCES": "; you may not write there: choose a folder you own",
+            "ENOTDIR": "; a part of this path is a file, not a folder",
+            "EEXIST": "; it already exists",
+            "ENOSPC": "; the disk is full",
+        }.get(_errno_name(exc.errno), "")
+        return f"{where}{exc.strerror}{hint}"
+    return f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+def _errno_name(number: int | None) -> str:
+    return errno.errorcode.get(number or 0, "")
+
+
+def _quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null so Python's exit flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a descriptor (a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+    return BROKEN_PIPE_STATUS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status.
 
     Exit status: 0 on success, 1 when the work failed (any scan failed, any session
-    failed), 2 on usage errors.
+    failed, a file could not be written), 2 on usage errors, 141 when stdout was closed.
     """
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(_command_of(argv))
-    args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
-    if not getattr(args, "_run", None):
-        parser.print_help(sys.stderr)
-        return 2
+    argv = list(argv)
+    debug = "--debug" in argv
+    if _command_of(argv) is None and "--version" in argv:  # without importing subcommands
+        print(f"xnatpic {__version__}")
+        return 0
     try:
+        parser = build_parser(_command_of(argv))
+        args = parser.parse_args(argv)
+        _configure_logging(args.verbose)
+        if not getattr(args, "_run", None):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args._run(args))
-    except XnatpicError as exc:
-        if args.debug:
-            raise
-        print(f"xnatpic {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("xnatpic: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # one place turns every error into one line (item: --debug)
+        if debug:
+            raise
+        command = _command_of(argv)
+        prefix = f"xnatpic {command}" if command else "xnatpic"
+        message = str(exc) if isinstance(exc, XnatpicError) else _describe(exc)
+        try:
+            print(f"{prefix}: error: {message}", file=sys.stderr)
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
+        _log.debug("traceback of the error above", exc_info=exc)
+        return 2 if isinstance(exc, UsageError) else 1
 
 
 if __name__ == "__main__":

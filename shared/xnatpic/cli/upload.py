@@ -30,7 +30,6 @@ from xnatpic.upload import (
     Callbacks,
     DicomNodeTarget,
     RetryPolicy,
-    ServerTarget,
     SessionPlan,
     SessionResult,
     UploadReport,
@@ -65,7 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("sources", nargs="+", type=Path, metavar="SRC",
                    help="folders searched recursively, study folders or zips")
-    p.add_argument("--project", required=True, help="XNAT project id (must exist on a server)")
+    p.add_argument("--project", required=True,
+                   help="XNAT project id (created, private, when missing on a server unless "
+                   "--no-create-project; a folder of the archive with --archive)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--server", help="XNAT address, e.g. https://xnat.example.org "
                        "(default: XNAT_HOST)")
@@ -155,7 +156,7 @@ def _states(plans: list[SessionPlan], target: object, err: Console) -> list[str]
         return ["upload (new)"] * len(plans)
     try:
         if plans and not isinstance(target, ArchiveTarget):  # (which would create it)
-            if isinstance(target, ServerTarget):
+            if hasattr(target, "create_project"):  # a server
                 target.create_project = False  # a dry run changes nothing
             target.check_project(plans[0].project)  # type: ignore[attr-defined]
         return [session_state(target, p) for p in plans]  # type: ignore[arg-type]
@@ -176,6 +177,13 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
     if server:
         if "://" not in server:
             server = f"https://{server}"
+        try:
+            from xnatpic.upload.server import ServerTarget
+        except ModuleNotFoundError as exc:
+            raise XnatpicError(
+                f"--server {server}: the XNAT client is not installed ({exc.name} is "
+                "missing); install xnatpic with its [xnat] extra "
+                "(pip install 'xnatpic[xnat]') or use --archive DIR") from exc
         return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout,
                              create_project=not args.no_create_project), server)
     archive = args.archive or Path("archive")

@@ -4,6 +4,9 @@ Layers: :mod:`discover` (what is below the paths) → :mod:`planning` (labels, m
 :mod:`prepare` (conversion, grouping by scan) → :mod:`runner` (idempotent, retried steps,
 in parallel) → a destination: :mod:`server` (xnatpy), :mod:`archive_target`,
 :mod:`dicom_node`.
+
+:class:`ServerTarget` is imported on first use: it needs the optional ``[xnat]`` extra
+(requests, xnatpy), which the local archive and a DICOM node do not.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from xnatpic.upload.prepare import SessionPlan
 from xnatpic.upload.report import SessionResult, UploadReport
 from xnatpic.upload.retry import RetryPolicy
 from xnatpic.upload.runner import Callbacks, upload_sessions
-from xnatpic.upload.server import ServerTarget
 
 __all__ = [
     "ArchiveTarget",
@@ -35,3 +37,12 @@ __all__ = [
     "parse_dicom_node",
     "upload_sessions",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import :class:`ServerTarget` only when asked for (it needs the ``[xnat]`` extra)."""
+    if name == "ServerTarget":
+        from xnatpic.upload.server import ServerTarget
+
+        return ServerTarget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
