@@ -137,6 +137,10 @@ class TestFaults:
         assert report["sessions"][0]["status"] == "uploaded"
         first = fake.session("PRECLIN", "study1_20240101")
         assert {k: set(v) for k, v in first.scans.items()} == expected["study1_20240101"]
+        fake.faults.clear()
+        rc, report = _upload(fake, src, tmp_path)
+        assert rc == 0, report
+        assert_server_holds(fake, "PRECLIN", expected)
 
     def test_batch_stored_before_a_500_is_not_resent(self, fake, dicom_studies, tmp_path):
         src, expected = dicom_studies

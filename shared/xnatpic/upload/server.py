@@ -572,7 +572,8 @@ class ServerTarget:
     @staticmethod
     def _idle(row: dict[str, Any]) -> float:
         try:
-            stamp = time.mktime(time.strptime(str(row.get("lastmod")), "%Y-%m-%d %H:%M:%S"))
+            stamp = time.mktime(time.strptime(str(row.get("lastmod"))[:19],
+                                              "%Y-%m-%d %H:%M:%S"))
         except ValueError:
             return RECEIVING_IDLE
         return time.time() - stamp
