@@ -689,10 +689,10 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             label, name = m.group(1), m.group(2)
             if method == "PUT" and name is None and not rest.endswith("/files"):
-                # ResourceResource PUT of an existing label: 409 (from the issue: XNAT
-                # answers 409 where a lenient server answers 200)
+                # CatalogResource.handlePut -> handlePost: an existing label is 409
+                # "Specified resource already exists." (a status without entity: HTML page)
                 if label in session.resources:
-                    raise HttpError(409, f"Resource {label} already exists")
+                    raise HttpError(409, "Specified resource already exists.")
                 session.resources[label] = {}
                 return 201, label, "text/plain", None
             if method == "PUT" and name:

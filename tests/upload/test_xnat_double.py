@@ -76,6 +76,7 @@ class TestStatuses:
         assert http.put(f"{session}/resources/RAW").status_code == 201
         again = http.put(f"{session}/resources/RAW")
         assert again.status_code == 409 and again.text.startswith("<html>")
+        assert "Specified resource already exists." in again.text
 
 
 class TestImport:
