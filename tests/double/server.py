@@ -610,8 +610,8 @@ class _Handler(BaseHTTPRequestHandler):
                     xsi = query.get("xsiType", "xnat:mrSessionData")
                     session = fake.new_session(project, subject, label, xsi)
                 elif session.subject != subject:
-                    # SubjAssessmentResource PUT under another subject: the session is
-                    # moved to that subject (from the issue; not verified in the source)
+                    # SubjAssessmentResource.handlePut, "MATCH SUBJECT": the subject of the
+                    # URL is set on the existing session, which moves to it
                     fake.ensure_subject(project, subject)
                     session.subject = subject
                 session.fields.update(_fields_from(query))
