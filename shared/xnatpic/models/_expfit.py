@@ -75,8 +75,13 @@ def grid_search(
     h_mean = (w @ h) / m if constant else np.zeros(k_grid.size)
     basis = h - h_mean
     hh = np.einsum("m,mk,mk->k", w, basis, basis)
-    inv_hh32 = (1.0 / hh).astype(np.float32)
-    basis32 = (w[:, None] * basis).astype(np.float32)
+    # Unit-norm columns: a late first sample (t_min >> 1/k at the fast end of the grid)
+    # makes |h|² underflow float32 and 1/|h|² overflow it; normalised in float64, every
+    # column is O(1) and a column with nothing left (|h|² = 0) is never chosen.
+    usable = np.isfinite(hh) & (hh > 0)
+    norm = np.where(usable, np.sqrt(np.where(usable, hh, 1.0)), 1.0)
+    basis32 = (w[:, None] * basis / norm).astype(np.float32)
+    unusable = ~usable
     w32 = w.astype(np.float32)
     n = y.shape[0]
     alpha = np.zeros(n)
@@ -89,10 +94,10 @@ def grid_search(
     for start in range(0, n, _CHUNK):
         yc = np.asarray(y[start : start + _CHUNK], dtype=np.float32)
         rows = np.arange(yc.shape[0])
-        c = yc @ basis32  # (c, K)
-        # SSE_j = |y|² (- M mean(y)²) - c_j² / hh_j: maximise the projection.
+        c = yc @ basis32  # (c, K), projections on the unit-norm columns
+        # SSE_j = |y|² (- M mean(y)²) - c_j²: maximise the projection.
         proj = c * c
-        proj *= inv_hh32
+        proj[:, unusable] = -1.0
         j = np.argmax(proj, axis=1)
         jm = np.clip(j - 1, 0, kk - 1)
         jp = np.clip(j + 1, 0, kk - 1)
@@ -106,8 +111,8 @@ def grid_search(
         # Linear parameters interpolated towards the neighbour on the side of the minimum.
         jn = np.where(frac >= 0, jp, jm)
         f = np.abs(frac)
-        beta_j = c[rows, j] / hh[j]
-        beta_n = c[rows, jn] / hh[jn]
+        beta_j = c[rows, j] / norm[j]
+        beta_n = c[rows, jn] / norm[jn]
         s1 = (yc @ w32).astype(np.float64)
         yy = np.einsum("nm,nm,m->n", yc, yc, w32, dtype=np.float64)
         sl = slice(start, start + yc.shape[0])
@@ -264,6 +269,11 @@ def fit_exponential(
     average = np.zeros((t.size, times.size))
     average[np.arange(t.size), inverse] = 1.0 / counts[inverse]
     tt = times if grouped else t
+    # A decay is fitted on times counted from the first sample, ``beta exp(-k t) =
+    # beta' exp(-k (t - t0))`` with ``beta = beta' exp(k t0)``: with a late first sample the
+    # exponentials stay within the float32 range (no underflow of every sample at fast rates).
+    t0 = 0.0 if recovery else float(np.min(tt))
+    tt = tt - t0
     problem = _VarProProblem(tt, recovery, constant, weights)
 
     def block(yb: np.ndarray, *start: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -279,13 +289,15 @@ def fit_exponential(
             yb = means.astype(np.float32)
         if start:
             alpha, beta, k = (np.asarray(v, dtype=np.float64) for v in start)
+            with np.errstate(over="ignore", invalid="ignore"):
+                beta = beta * np.exp(-k * t0)
             sse = np.full(n, np.nan)
         else:
             alpha, beta, k, sse = grid_search(
                 yb, tt, k_grid, recovery=recovery, constant=constant, weights=weights
             )
         if not refine or n == 0:
-            return alpha, beta, k, sse + within, np.ones(n, dtype=bool)
+            return alpha, _unshift(beta, k, t0), k, sse + within, np.ones(n, dtype=bool)
         data = problem.data(yb)
         res = levenberg_marquardt(
             problem,
@@ -307,10 +319,18 @@ def fit_exponential(
         k = res.params[:, 0]
         # The solver's cost is a difference of large float32 sums; report the residuals'.
         sse = residual_sse(yb, tt, alpha, beta, k, recovery=recovery, weights=weights)
-        return alpha, beta, k, sse + within, res.converged
+        return alpha, _unshift(beta, k, t0), k, sse + within, res.converged
 
     starts = () if p0 is None else tuple(np.asarray(v, dtype=np.float64) for v in p0)
     return ExpFit(*map_rows(block, y, *starts))
+
+
+def _unshift(beta: np.ndarray, k: np.ndarray, t0: float) -> np.ndarray:
+    """``beta' exp(k t0)``: the amplitude at t = 0 of a decay fitted from ``t0``."""
+    if t0 == 0.0:
+        return beta
+    with np.errstate(over="ignore", invalid="ignore"):
+        return beta * np.exp(k * t0)
 
 
 def loglinear(

@@ -84,6 +84,53 @@ def _flag_common(
     layout.flag(nonphysical & ~bad, FitStatus.NONPHYSICAL, sub)
 
 
+#: Physical ceiling (ms) of the hard fit bounds: pure water near body temperature has
+#: T2 ~ 2-3 s and T1 ~ 3-4 s; a fit ending there is "long" (at least this long).
+_PHYSICAL_MAX = {"T2": 5000.0, "T2*": 5000.0, "T1": 10000.0}
+
+
+def _hard_bounds(t: np.ndarray, quantity: str) -> tuple[float, float]:
+    """Default fit bounds: 0.1 x the smallest spacing of the times to the larger of
+    10 x the longest time and the physical ceiling of ``quantity``."""
+    lo, hi = _default_bounds(t)
+    return lo, max(hi, _PHYSICAL_MAX[quantity])
+
+
+def _measurable(t: np.ndarray, recovery: bool) -> tuple[float, float]:
+    """The range of time constants the sampled times can measure (protocol rule).
+
+    Decay (T2, T2*): from half the smallest echo spacing (the signal falls by e² between
+    two echoes) to 10 x the last echo time (the decay over the train is below ~10 %).
+    Recovery (T1 by variable TR): from a third of the shortest TR (every sample within 5 %
+    of full recovery) to 5 x the longest TR (the recovery curve is nearly a straight line).
+    """
+    distinct = np.unique(t)
+    if recovery:
+        return float(distinct[0]) / 3.0, 5.0 * float(distinct[-1])
+    return 0.5 * float(np.min(np.diff(distinct))), 10.0 * float(distinct[-1])
+
+
+def _flag_range(
+    layout: Layout,
+    sub: np.ndarray,
+    *,
+    k: np.ndarray,
+    k_bounds: tuple[float, float],
+    measurable: tuple[float, float],
+) -> None:
+    """``LONG`` / ``SHORT`` for rates beyond the measurable time constants or on a bound."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        long_ = (k <= k_bounds[0] * (1 + 1e-6)) | (k < 1.0 / measurable[1])
+        short = (k >= k_bounds[1] * (1 - 1e-6)) | (k > 1.0 / measurable[0])
+    layout.flag(long_ & np.isfinite(k), FitStatus.LONG, sub)
+    layout.flag(short & ~long_ & np.isfinite(k), FitStatus.SHORT, sub)
+
+
+def _no_bounds() -> tuple[float, float]:
+    """Rate bounds that :func:`_flag_common` never reaches (bounds are ``LONG``/``SHORT``)."""
+    return 0.0, np.inf
+
+
 def _arlo(y: np.ndarray, t: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """ARLO (Pei et al. 2015, doi:10.1002/mrm.25137; formula as in its 2019 erratum)."""
     order = np.argsort(t)
@@ -134,6 +181,7 @@ def _decay(
     mask: object | None,
     bounds: Sequence[float] | None,
     max_iter: int,
+    measurable: Sequence[float] | None = None,
 ) -> tuple[Layout, np.ndarray, dict[str, np.ndarray]]:
     if method not in _METHODS:
         raise FittingError(f"method must be one of {_METHODS}, got {method!r}")
@@ -155,8 +203,9 @@ def _decay(
             f"{te_name} has {np.unique(t).size} distinct echo time(s){dropped}; "
             f"method={method!r}{' with offset' if offset else ''} needs at least {minimum}"
         )
-    k_bounds_t = as_bounds(bounds, _default_bounds(t), "bounds")
+    k_bounds_t = as_bounds(bounds, _hard_bounds(t, quantity), "bounds")
     k_bounds = (1.0 / k_bounds_t[1], 1.0 / k_bounds_t[0])
+    measurable_t = as_bounds(measurable, _measurable(t, recovery=False), "measurable")
     sub = layout.ok()
     y = layout.rows_of(sub)
     if not keep.all():
@@ -183,11 +232,12 @@ def _decay(
         layout,
         sub,
         k=k,
-        k_bounds=k_bounds,
+        k_bounds=_no_bounds(),
         converged=converged,
         finite=[s0, k, alpha, r2, rmse],
         nonphysical=nonphysical,
     )
+    _flag_range(layout, sub, k=k, k_bounds=k_bounds, measurable=measurable_t)
     with np.errstate(divide="ignore"):
         tau = 1.0 / k
     maps = {
@@ -210,6 +260,7 @@ def fit_t2(
     mask: object | None = None,
     bounds: Sequence[float] | None = None,
     max_iter: int = 50,
+    measurable: Sequence[float] | None = None,
 ) -> T2Fit:
     """Fit T2 to multi-echo spin-echo magnitude data, ``S = S0 exp(-TE/T2) (+ offset)``.
 
@@ -234,8 +285,13 @@ def fit_t2(
     mask : array_like of bool, shape (...), optional
         Voxels to fit; others are NaN with status ``MASKED``.
     bounds : (float, float), optional
-        Allowed T2 range in ms (default 0.1 x the echo spacing to 10 x the last TE).
-        Fits ending on a bound are flagged ``AT_BOUND`` and failed.
+        Hard T2 range of the fit in ms (default 0.1 x the echo spacing to the larger of
+        10 x the last TE and 5000 ms, the physical ceiling). A fit ending on the upper
+        (lower) bound is flagged ``LONG`` (``SHORT``) and keeps the bound as its value.
+    measurable : (float, float), optional
+        T2 range in ms the echo train can measure (default half the echo spacing to
+        10 x the last TE); fitted values beyond it are flagged ``LONG`` / ``SHORT`` and
+        kept (not failed), so statistics over the mask are not censored.
     max_iter : int
         Levenberg-Marquardt iteration limit.
 
@@ -287,6 +343,7 @@ def fit_t2(
         mask=mask,
         bounds=bounds,
         max_iter=max_iter,
+        measurable=measurable,
     )
     status, failed = layout.status_map()
     return T2Fit(
@@ -304,6 +361,7 @@ def fit_t2star(
     mask: object | None = None,
     bounds: Sequence[float] | None = None,
     max_iter: int = 50,
+    measurable: Sequence[float] | None = None,
 ) -> T2StarFit:
     """Fit T2* to multi-gradient-echo magnitude data, ``S = S0 exp(-TE/T2*) (+ offset)``.
 
@@ -324,7 +382,9 @@ def fit_t2star(
     mask : array_like of bool, shape (...), optional
         Voxels to fit.
     bounds : (float, float), optional
-        Allowed T2* range in ms (default 0.1 x the echo spacing to 10 x the last TE).
+        Hard T2* range in ms (see :func:`fit_t2`).
+    measurable : (float, float), optional
+        T2* range the echo train can measure (see :func:`fit_t2`).
     max_iter : int
         Levenberg-Marquardt iteration limit.
 
@@ -362,6 +422,7 @@ def fit_t2star(
         mask=mask,
         bounds=bounds,
         max_iter=max_iter,
+        measurable=measurable,
     )
     status, failed = layout.status_map()
     return T2StarFit(
