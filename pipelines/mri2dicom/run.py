@@ -1,6 +1,8 @@
 """mri2dicom step: ParaVision raw data in a session resource -> DICOM (+ XNAT import).
 
-Run by the image's ENTRYPOINT with the command line of ``commands/mri2dicom.json``::
+Run by the ENTRYPOINT of two images: ``xnatpic-mri2dicom`` with the command line of
+``commands/mri2dicom.json`` and ``xnatpic-mri2dicom-deidentify``, whose command
+(``commands/mri2dicom-deidentify.json``) always adds ``--deidentify``::
 
     run.py --input /input --output /output --resource PARAVISION --format dicom \\
         [--scans 3,9] [--jobs N] [--deidentify] [--import|--no-import] \\
@@ -17,8 +19,9 @@ Run by the image's ENTRYPOINT with the command line of ``commands/mri2dicom.json
 
 With ``--deidentify`` the secret salt comes from the environment variable
 ``XNATPIC_DEIDENTIFY_SALT`` (at least 16 characters), which XNAT sets from its own
-system property ``xnatpic.deidentify.salt`` through the command's Container Service
-``secrets`` (containers/mri2dicom/README.md); the step refuses to run without it.
+system property ``xnatpic.deidentify.salt`` through the Container Service ``secrets`` of
+the de-identifying command (containers/mri2dicom-deidentify/README.md); the step refuses
+to run without it.
 
 Exit 0 when everything converted (and imported, when asked and possible), 1 otherwise;
 the reason is the last line on stderr.
@@ -51,7 +54,7 @@ class StepError(XnatpicError):
     """The step cannot go on; the message says why."""
 
 
-#: XNAT system property the command's secret reads the salt from (commands/mri2dicom.json).
+#: XNAT system property the salt secret reads (commands/mri2dicom-deidentify.json).
 SALT_PROPERTY = "xnatpic.deidentify.salt"
 
 
@@ -72,7 +75,7 @@ def check_salt(deidentify: bool) -> None:
             f"{exc}. Inside XNAT the salt reaches this container as a Container Service "
             f"secret: the XNAT administrator sets the system property {SALT_PROPERTY} "
             f"(e.g. -D{SALT_PROPERTY}=... in XNAT's JAVA_OPTS) and restarts XNAT; see "
-            "containers/mri2dicom/README.md") from exc
+            "containers/mri2dicom-deidentify/README.md") from exc
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

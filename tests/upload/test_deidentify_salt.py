@@ -1,5 +1,6 @@
 """``--deidentify`` needs a secret salt (XNATPIC_DEIDENTIFY_SALT, 16+ characters) in every
-entry point; mri2dicom receives it as XNAT's Container Service secret; de-identified
+entry point; the mri2dicom-deidentify command receives it as XNAT's Container Service
+secret, the plain mri2dicom command declares none; de-identified
 output folders carry only the pseudonyms the DICOM carries."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import datetime as dt
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pydicom
@@ -151,8 +153,12 @@ def test_mri2dicom_deidentifies_with_the_secret(named_study, tmp_path, monkeypat
             assert "Z8W4" not in path.read_text(), path
 
 
-def test_command_declares_the_salt_as_a_container_service_secret():
-    command = json.loads((ROOT / "commands" / "mri2dicom.json").read_text())
+def _command(name: str) -> dict:
+    return json.loads((ROOT / "commands" / f"{name}.json").read_text())
+
+
+def test_deidentify_command_declares_the_salt_as_a_container_service_secret():
+    command = _command("mri2dicom-deidentify")
     step = _step_module()
     # container-service Secret: {"source": {"type", "identifier"}, "destination": {...}};
     # SystemPropertySecretSource.JSON_TYPE_NAME = "system-property",
@@ -166,6 +172,79 @@ def test_command_declares_the_salt_as_a_container_service_secret():
     # nor an input: a secret is never a command-line value
     assert all("SALT" not in str(i.get("replacement-key", "")) for i in command["inputs"])
     assert SALT_VARIABLE not in command["command-line"]
+    # de-identification is not a choice here: the flag is literal, no input can drop it
+    assert "--deidentify" in command["command-line"].split()
+    assert all(i["name"] != "deidentify" for i in command["inputs"])
+    # the description tells the administrator what to set and what happens otherwise
+    assert step.SALT_PROPERTY in command["description"]
+    assert "every launch of this command fails" in command["description"]
+
+
+def test_plain_mri2dicom_declares_no_secret():
+    # container-service v3.7.3 resolves every secret of a command on every launch
+    # (services/impl/CommandResolutionServiceImpl.java:458, :3052-3064) and an unset
+    # system property fails the launch (secrets/SystemPropertySecretSource.java:72 gives
+    # Optional.ofNullable(System.getProperty(..)); secrets/ResolvedSecret.java:62 throws
+    # "Did not obtain value for secret"): the plain command must carry none to run on an
+    # XNAT whose administrator set no salt
+    command = _command("mri2dicom")
+    assert not command.get("secrets")
+    assert "--deidentify" not in command["command-line"]
+    assert all(i["name"] != "deidentify" for i in command["inputs"])
+
+
+def test_deidentify_command_is_the_plain_conversion_plus_flag_and_secret():
+    plain, deid = _command("mri2dicom"), _command("mri2dicom-deidentify")
+    for key in ("inputs", "outputs", "mounts", "type", "override-entrypoint",
+                "reserve-memory", "limit-memory", "limit-cpu", "schema-version"):
+        assert deid[key] == plain[key], key
+    assert deid["command-line"].split() == [
+        token for t in plain["command-line"].split()
+        for token in ((t, "--deidentify") if t == "#JOBS#" else (t,))]
+    (plain_wrapper,), (deid_wrapper,) = plain["xnat"], deid["xnat"]
+    for key in ("contexts", "external-inputs", "derived-inputs"):
+        assert deid_wrapper[key] == plain_wrapper[key], key
+    assert [(h["name"], h["label"]) for h in deid_wrapper["output-handlers"]] == [
+        (h["name"], h["label"]) for h in plain_wrapper["output-handlers"]]
+    # distinct names: XNAT refuses a second command wrapper of the same name
+    assert deid["name"] != plain["name"] and deid_wrapper["name"] != plain_wrapper["name"]
+    assert deid["image"].split(":")[0] == "xnatpic-mri2dicom-deidentify"
+
+
+@pytest.mark.parametrize("salt", [SALT, None])
+def test_deidentify_command_launched(named_study, tmp_path, monkeypatch, salt):
+    # the command through the local launcher (the step as a local process, which inherits
+    # the environment as the container inherits the resolved secret)
+    from xnatpic.xnat.launcher import LaunchOptions, launch
+    from xnatpic.xnat.metadata import update_project
+
+    if salt is None:
+        monkeypatch.delenv(SALT_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(SALT_VARIABLE, salt)
+    session = tmp_path / "archive" / "PRECLIN" / "arc001" / "m1_d0"
+    shutil.copytree(named_study, session / "RESOURCES" / "PARAVISION" / f"{ANIMAL}_study")
+    with update_project(tmp_path / "archive", "PRECLIN") as meta:
+        meta.ensure_experiment("m1_d0", "mouse1")
+    result = launch(_command("mri2dicom-deidentify"), None, session, {"import": "false"},
+                    LaunchOptions(runtime="local", build_root=tmp_path / "builds",
+                                  entrypoint=[sys.executable,
+                                              str(ROOT / "pipelines" / "mri2dicom" / "run.py")]))
+    if salt is None:
+        assert not result.ok and result.exit_code == 1
+        last = Path(result.stderr).read_text().strip().splitlines()[-1]
+        assert last.startswith("mri2dicom: error: ") and SALT_VARIABLE in last
+        assert "xnatpic.deidentify.salt" in last and "administrator" in last
+        assert not (session / "RESOURCES" / "MRI2DICOM").exists()
+        return
+    assert result.ok, result.error
+    stored = session / "RESOURCES" / "MRI2DICOM"
+    files = list(stored.rglob("*.dcm"))
+    assert files
+    for path in files:
+        assert "Z8W4" not in path.relative_to(stored).as_posix()
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert "Z8W4" not in str(ds.PatientName) and "Z8W4" not in str(ds.PatientID)
 
 
 def test_deidentified_dob_shifted_like_the_dicom(named_study, tmp_path, monkeypatch):
