@@ -1,4 +1,5 @@
-"""Per-frame acquisition parameters: TE, TR, TI, flip angle, diffusion and CEST offsets.
+"""Per-frame acquisition parameters: TE, TR, TI, flip angle, diffusion, CEST offsets and
+the inversion timing of FAIR scans (slice delay after the inversion, readout, mode).
 
 Each function returns one value per 2dseq frame (None where unknown), using the frame
 groups to decide which element of a parameter array belongs to which frame.
@@ -16,8 +17,10 @@ from xnatpic.paravision.jcamp import ParameterSet
 
 __all__ = [
     "DiffusionEncoding",
+    "InversionTiming",
     "diffusion_per_frame",
     "imaging_frequency_mhz",
+    "inversion_timing",
     "saturation_offsets_hz",
     "scalar_per_frame",
 ]
@@ -151,3 +154,111 @@ def diffusion_per_frame(layout: FrameLayout, visu: ParameterSet,
         matrix = bmat[k] if bmat is not None and k < len(bmat) else None
         encodings.append(DiffusionEncoding(float(bvals[k]), direction, matrix))
     return encodings
+
+
+#: PVM_FairMode (single-mode FAIR scans) → inversion mode written to DICOM.
+FAIR_MODES: dict[str, str] = {"SELECTIVE": "SELECTIVE", "NONSELECTIVE": "NONSELECTIVE"}
+#: Words of VisuFGElemComment (FG_IRMODE elements) → inversion mode; the longest match wins.
+_FAIR_COMMENTS: dict[str, str] = {"non-selective": "NONSELECTIVE", "nonselective": "NONSELECTIVE",
+                                  "selective": "SELECTIVE"}
+
+
+@dataclass(frozen=True)
+class InversionTiming:
+    """When a frame's slice was excited after its inversion, and how it was read.
+
+    Attributes
+    ----------
+    slice_delay : float or None
+        ms from the excitation of the first slice read after the inversion to this
+        slice's excitation (acquisition position × slice period); the effective inversion
+        time is the protocol TI plus this delay. None when unknown.
+    readout : float or None
+        ms from the excitation to the end of the slice's echo train (echo train length ×
+        echo spacing).
+    mode : str or None
+        FAIR inversion: ``SELECTIVE`` (slab around the slices) or ``NONSELECTIVE``.
+    """
+
+    slice_delay: float | None
+    readout: float | None
+    mode: str | None
+
+
+def _floats(params: ParameterSet | None, name: str) -> np.ndarray | None:
+    if params is None or name not in params:
+        return None
+    values = np.atleast_1d(np.asarray(params[name], dtype=np.float64)).ravel()
+    return values if values.size else None
+
+
+def _readout_ms(method: ParameterSet | None, acqp: ParameterSet | None) -> float | None:
+    for params, train, spacing in ((acqp, "ACQ_rare_factor", "ACQ_inter_echo_time"),
+                                   (method, "PVM_RareFactor", "PVM_EchoTime")):
+        n, dt = _floats(params, train), _floats(params, spacing)
+        if n is not None and dt is not None and n[0] >= 1 and dt[0] > 0:
+            return float(n[0] * dt[0])
+    return None
+
+
+def _slice_period(method: ParameterSet, n_slices: int) -> float | None:
+    """(MultiRepTime − TI − RecoveryTime) / slices: the slice period of a FAIR scan.
+
+    ParaVision's FAIR methods invert once, wait TI, read every slice, then wait
+    RecoveryTime; MultiRepTime is that whole cycle per TI. The per-shot overhead outside
+    the slice loop (a few ms) is spread over the slices, so the period is slightly long.
+    """
+    tr = _floats(method, "MultiRepTime")
+    ti = _floats(method, "PVM_FairTIR_Arr")
+    recovery = _floats(method, "RecoveryTime")
+    if tr is None or ti is None or recovery is None or tr.size != ti.size or n_slices < 1:
+        return None
+    periods = (tr - ti - recovery[0]) / n_slices
+    if np.any(periods <= 0) or np.ptp(periods) > 1e-3 * np.mean(periods):
+        return None
+    return float(np.mean(periods))
+
+
+def _fair_mode(layout: FrameLayout, visu: ParameterSet, method: ParameterSet,
+               frame: int, comments: list[Any] | None) -> str | None:
+    if layout.group("ir_mode") is not None and comments is not None:
+        text = str(comments[frame]).lower()
+        keys = sorted((k for k in _FAIR_COMMENTS if k in text), key=len, reverse=True)
+        if keys:
+            return _FAIR_COMMENTS[keys[0]]
+    return FAIR_MODES.get(str(method.get("PVM_FairMode", "")).upper())
+
+
+def inversion_timing(layout: FrameLayout, visu: ParameterSet, method: ParameterSet | None,
+                     acqp: ParameterSet | None) -> list[InversionTiming | None]:
+    """Per-frame inversion timing of a FAIR scan (None for every frame of other scans).
+
+    The slice order is PVM_ObjOrderList (else ACQ_obj_order): the slice at acquisition
+    position p is excited p × the slice period after the first one (pv6 scan 13: 9
+    slices in the order 0 2 4 6 8 1 3 5 7, 63.2 ms apart).
+    """
+    none: list[InversionTiming | None] = [None] * layout.frame_count
+    if method is None or "PVM_FairTIR_Arr" not in method:
+        return none
+    order = _floats(method, "PVM_ObjOrderList")
+    if order is None:
+        order = _floats(acqp, "ACQ_obj_order")
+    slices = layout.group("slice")
+    n_slices = 1 if slices is None else slices.size
+    period = None
+    if order is not None and order.size == n_slices:
+        period = _slice_period(method, n_slices)
+    position = {int(s): p for p, s in enumerate(order)} if order is not None else {}
+    readout = _readout_ms(method, acqp)
+    comments = layout.per_frame(visu, "VisuFGElemComment")
+    out: list[InversionTiming | None] = []
+    for frame in range(layout.frame_count):
+        k = layout.index(frame, "slice") or 0
+        delay = None
+        if n_slices == 1:
+            delay = 0.0
+        elif period is not None and k in position:
+            delay = position[k] * period
+        out.append(InversionTiming(delay, readout,
+                                   _fair_mode(layout, visu, method, frame, comments)))
+    return out

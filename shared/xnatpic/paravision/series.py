@@ -16,8 +16,10 @@ from xnatpic.errors import ParaVisionError, UnsupportedDataError
 from xnatpic.paravision.acquisition import (
     M0_THRESHOLD_PPM,
     DiffusionEncoding,
+    InversionTiming,
     diffusion_per_frame,
     imaging_frequency_mhz,
+    inversion_timing,
     saturation_offsets_hz,
     scalar_per_frame,
 )
@@ -89,6 +91,8 @@ class Image:
         DICOM ComplexImageComponent (MAGNITUDE, REAL, IMAGINARY, PHASE).
     comment : str or None
         ParaVision's VisuFGElemComment for this frame, when present.
+    inversion : InversionTiming or None
+        Slice delay after the inversion, readout duration and FAIR mode (FAIR scans).
     """
 
     index: int
@@ -112,6 +116,15 @@ class Image:
     intercept: float
     complex_component: str
     comment: str | None
+    inversion: InversionTiming | None = None
+
+    @property
+    def effective_inversion_time(self) -> float | None:
+        """The protocol TI plus the slice's delay after the inversion (ms), when known."""
+        if self.inversion_time is None:
+            return None
+        delay = None if self.inversion is None else self.inversion.slice_delay
+        return self.inversion_time + (delay or 0.0)
 
     @property
     def is_m0(self) -> bool:
@@ -340,6 +353,7 @@ def _images(series: ImageSeries, method: ParameterSet | None,
         tr = scalar_per_frame(layout, method, "MultiRepTime")
     diffusion = diffusion_per_frame(layout, visu, method)
     sat_hz = saturation_offsets_hz(layout, method, series.imaging_frequency)
+    timing = inversion_timing(layout, visu, method, acqp)
     comments = layout.per_frame(visu, "VisuFGElemComment")
     frame_types = layout.per_frame(visu, "VisuCoreFrameType") or ["MAGNITUDE_IMAGE"] * n
     rep_axes = [k for k, g in enumerate(layout.groups)
@@ -389,6 +403,7 @@ def _images(series: ImageSeries, method: ParameterSet | None,
                 intercept=float(series.stack.offsets[frame]),
                 complex_component=_complex_component(layout, frame, str(frame_types[frame])),
                 comment=None if comment is None else str(comment),
+                inversion=timing[source],
             ))
     packages = slice_packages([im.orientation for im in images])
     return [

@@ -14,7 +14,17 @@ MANIFEST_NAME = "xnatpic-upload.json"
 
 
 class Target(Protocol):
-    """A destination of sessions (XNAT server, local archive, DICOM node)."""
+    """A destination of sessions (XNAT server, local archive, DICOM node).
+
+    A destination may also offer (the runner uses them when present):
+
+    * ``scan_ids(plan) -> {SeriesInstanceUID: scan id}``: the ids it gave the scans (XNAT
+      renames a second series with a number already used ``N-MR1``);
+    * ``held_sops(plan, scan_id) -> set of SOPInstanceUID``: the instances a scan holds, so
+      a partly stored scan gets only its missing files;
+    * ``resolve_prearchive(plan, *, cut=False) -> bool``: settle what earlier imports left
+      in a staging area (XNAT's prearchive) before files are sent again.
+    """
 
     name: str
     #: Whether the destination can be asked what it holds (resume, verification).
