@@ -234,7 +234,17 @@ IMAGE_VALUES: dict[str, Callable[[SeriesContext, Frame], Any]] = {
     "echo_time": lambda c, f: f.image.echo_time,
     "echo_number": lambda c, f: f.image.echo_number,
     "repetition_time": lambda c, f: f.image.repetition_time,
-    "inversion_time": lambda c, f: f.image.inversion_time,
+    # Inversion to this slice's excitation (PS3.3 C.8.3.1): the protocol TI plus the
+    # slice's delay in the acquisition order (FAIR: all slices read after one inversion).
+    "inversion_time": lambda c, f: f.image.effective_inversion_time,
+    "nominal_inversion_time": lambda c, f: (f.image.inversion_time
+                                            if f.image.inversion is not None else None),
+    "inversion_slice_delay": lambda c, f: (None if f.image.inversion is None
+                                           else f.image.inversion.slice_delay),
+    "readout_duration": lambda c, f: (None if f.image.inversion is None
+                                      else f.image.inversion.readout),
+    "inversion_mode": lambda c, f: (None if f.image.inversion is None
+                                    else f.image.inversion.mode),
     "flip_angle": lambda c, f: f.image.flip_angle,
     "temporal_position": lambda c, f: f.image.repetition + 1,
     "comment": lambda c, f: (None if c.deidentify is not None

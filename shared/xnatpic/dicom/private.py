@@ -121,6 +121,10 @@ PRIVATE_ELEMENTS: tuple[PrivateElement, ...] = (
     P(0x32, "FD", "Diffusion direction gradient frame", ("image:diffusion_logical",),
       "ds_list"),
     P(0x33, "FD", "Diffusion b-matrix", ("image:diffusion_b_matrix",), "ds_list"),
+    P(0x34, "FD", "Nominal inversion time", ("image:nominal_inversion_time",), "ds"),
+    P(0x35, "FD", "Slice delay after inversion", ("image:inversion_slice_delay",), "ds"),
+    P(0x36, "FD", "Readout duration", ("image:readout_duration",), "ds"),
+    P(0x37, "CS", "Inversion mode", ("image:inversion_mode",), "text"),
 )
 
 
