@@ -15,7 +15,7 @@ import numpy as np
 
 from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
-from xnatpic.analysis.mask import foreground_mask
+from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
 from xnatpic.errors import FittingError
 from xnatpic.models import (
     M0_THRESHOLD_PPM,
@@ -31,6 +31,7 @@ from xnatpic.models import (
     normalize_zspectrum,
     ratiometric_index,
 )
+from xnatpic.models.results import VoxelStatus, voxel_status
 
 __all__ = [
     "UNITS",
@@ -133,6 +134,34 @@ def _mask(series: AnalysisSeries, threshold: float | None) -> np.ndarray:
     return mask
 
 
+def _gate(series: AnalysisSeries, threshold: float | None, snr_floor: float) -> SignalMask:
+    """The anatomy mask with its noise gate (:func:`xnatpic.analysis.mask.signal_mask`)."""
+    gate = signal_mask(series.data, threshold=threshold, snr_floor=snr_floor)
+    if not gate.mask.any():
+        raise StepFailedError(f"{series.source}: the foreground mask is empty (threshold "
+                              f"{threshold or 'Otsu'}); lower --threshold")
+    _log.info("mask: %d of %d voxels, %d below the SNR floor %g (noise sigma %s, %s)",
+              int(gate.mask.sum()), gate.mask.size, int(gate.no_signal.sum()), snr_floor,
+              "unknown" if gate.noise.sigma is None else f"{gate.noise.sigma:.4g}",
+              gate.noise.method)
+    return gate
+
+
+def _gated_result(step: str, series: list[AnalysisSeries], maps: list[MapImage],
+                  gate: SignalMask, params: dict[str, Any]) -> StepResult:
+    """A step result with the gate's mask, outcome and figures; failed = failed statuses."""
+    failed = np.zeros(gate.mask.shape, dtype=bool)
+    for image in maps:
+        if image.status is not None:
+            failed |= image.status >= VoxelStatus.FAILED_INPUT
+    outcome = "complete" if gate.enough_signal else "not enough signal"
+    if not gate.enough_signal:
+        _log.warning("%s: not enough signal: %s", step, gate.reason())
+    return StepResult(step, series, maps, gate.mask, failed & gate.mask,
+                      {**params, "snr_floor": gate.snr_floor}, outcome=outcome,
+                      outcome_reason=gate.reason(), noise=gate.summary())
+
+
 def _fit(what: str, series: AnalysisSeries, call: Any) -> Any:
     """Run a model fit; non-finite intermediate values of failing voxels are flagged by the
     model (status), so numpy's floating-point warnings are silenced."""
@@ -154,44 +183,48 @@ def _check_failed(failed: np.ndarray, mask: np.ndarray, series: AnalysisSeries,
 
 
 def _decay(step: str, series: AnalysisSeries, *, method: str, threshold: float | None,
-           offset: bool, drop_first_echo: bool, star: bool) -> StepResult:
+           offset: bool, drop_first_echo: bool, star: bool,
+           snr_floor: float = SNR_FLOOR) -> StepResult:
     te = series.te
     if np.isnan(te).any() or np.unique(te).size < 2:
         raise BadSeriesError(f"{series.source}: {step} needs several echo times, found "
                              f"{series.distinct('te').tolist()} ms")
-    mask = _mask(series, threshold)
+    gate = _gate(series, threshold, snr_floor)
     fit_fn = fit_t2star if star else fit_t2
     fit = _fit("T2*" if star else "T2", series, lambda: fit_fn(
         series.data, te, method=method, offset=offset, drop_first_echo=drop_first_echo,
-        mask=mask))
+        mask=gate.fit_mask))
     name = "T2star" if star else "T2"
-    _check_failed(fit.failed, mask, series, name)
+    if gate.enough_signal:
+        _check_failed(fit.failed, gate.fit_mask, series, name)
     t2 = fit.t2star if star else fit.t2
+    status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
     maps = [
         MapImage(name, t2, "ms", f"{'T2*' if star else 'T2'} (mono-exponential, {method})",
-                 image_type="T2 MAP"),
+                 image_type="T2 MAP", status=status),
         MapImage("S0", fit.s0, "a.u.", "signal at TE = 0", primary=False),
         MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
                  primary=False),
     ]
     params = {"method": method, "offset": offset, "drop_first_echo": drop_first_echo,
               "threshold": threshold, "echo_times_ms": te.tolist()}
-    return StepResult(step, [series], maps, mask, fit.failed & mask, params)
+    return _gated_result(step, [series], maps, gate, params)
 
 
 def compute_t2(series: AnalysisSeries, *, method: str = "nlls", threshold: float | None = None,
-               offset: bool = False, drop_first_echo: bool = False) -> StepResult:
+               offset: bool = False, drop_first_echo: bool = False,
+               snr_floor: float = SNR_FLOOR) -> StepResult:
     """T2 map of a multi-echo spin-echo series (:func:`xnatpic.models.fit_t2`)."""
     return _decay("t2map", series, method=method, threshold=threshold, offset=offset,
-                  drop_first_echo=drop_first_echo, star=False)
+                  drop_first_echo=drop_first_echo, star=False, snr_floor=snr_floor)
 
 
 def compute_t2star(series: AnalysisSeries, *, method: str = "nlls",
                    threshold: float | None = None, offset: bool = False,
-                   drop_first_echo: bool = False) -> StepResult:
+                   drop_first_echo: bool = False, snr_floor: float = SNR_FLOOR) -> StepResult:
     """T2* map of a multi-gradient-echo series (:func:`xnatpic.models.fit_t2star`)."""
     return _decay("t2starmap", series, method=method, threshold=threshold, offset=offset,
-                  drop_first_echo=drop_first_echo, star=True)
+                  drop_first_echo=drop_first_echo, star=True, snr_floor=snr_floor)
 
 
 _T1_MODELS = {"vtr": "variable TR, saturation recovery", "ir": "inversion recovery"}
@@ -265,7 +298,8 @@ def _n_directions(series: AnalysisSeries, b_min: float = 50.0) -> int:
 
 
 def compute_adc(series: AnalysisSeries, *, method: str = "loglinear",
-                threshold: float | None = None, dti: str = "auto") -> StepResult:
+                threshold: float | None = None, dti: str = "auto",
+                snr_floor: float = SNR_FLOOR) -> StepResult:
     """ADC map, plus DTI FA/MD/AD/RD/V1 when the series has at least 6 directions.
 
     Parameters
@@ -277,35 +311,40 @@ def compute_adc(series: AnalysisSeries, *, method: str = "loglinear",
     b = series.b
     if np.isnan(b).any():
         raise BadSeriesError(f"{series.source}: some images have no DiffusionBValue")
-    mask = _mask(series, threshold)
+    gate = _gate(series, threshold, snr_floor)
+    mask = gate.fit_mask
     fit = _fit("ADC", series, lambda: fit_adc(series.data, b, method=method, mask=mask))
-    _check_failed(fit.failed, mask, series, "ADC")
+    if gate.enough_signal:
+        _check_failed(fit.failed, mask, series, "ADC")
+    status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
     maps = [MapImage("ADC", fit.adc, "mm²/s", f"apparent diffusion coefficient ({method}, "
-                     "all measurements)", image_type="DIFFUSION MAP")]
-    failed = fit.failed & mask
+                     "all measurements)", image_type="DIFFUSION MAP", status=status)]
     n_dir = _n_directions(series)
     params: dict[str, Any] = {"method": method, "threshold": threshold, "b_values": b.tolist(),
                               "directions": n_dir}
     if dti == "yes" or (dti == "auto" and n_dir >= 6):
         tensor = _fit("DTI", series, lambda: fit_dti(series.data, b, series.gradient,
                                                      mask=mask))
-        _check_failed(tensor.failed, mask, series, "DTI")
+        if gate.enough_signal:
+            _check_failed(tensor.failed, mask, series, "DTI")
+        tensor_status = voxel_status(tensor.status, mask=gate.mask, no_signal=gate.no_signal)
         maps += [
             MapImage("FA", tensor.fa, "ratio", "fractional anisotropy",
-                     image_type="DIFFUSION MAP"),
-            MapImage("MD", tensor.md, "mm²/s", "mean diffusivity", image_type="DIFFUSION MAP"),
-            MapImage("AD", tensor.ad, "mm²/s", "axial diffusivity", image_type="DIFFUSION MAP"),
+                     image_type="DIFFUSION MAP", status=tensor_status),
+            MapImage("MD", tensor.md, "mm²/s", "mean diffusivity", image_type="DIFFUSION MAP",
+                     status=tensor_status),
+            MapImage("AD", tensor.ad, "mm²/s", "axial diffusivity", image_type="DIFFUSION MAP",
+                     status=tensor_status),
             MapImage("RD", tensor.rd, "mm²/s", "radial diffusivity",
-                     image_type="DIFFUSION MAP"),
+                     image_type="DIFFUSION MAP", status=tensor_status),
             MapImage("V1", tensor.v1, "ratio", "principal eigenvector (image axes x, y, z)",
                      primary=False),
         ]
-        failed = failed | (tensor.failed & mask)
         params["dti"] = True
     else:
         params["dti"] = False
         _log.info("DTI skipped: %d non-collinear directions (6 needed)", n_dir)
-    return StepResult("adcmap", [series], maps, mask, failed, params)
+    return _gated_result("adcmap", [series], maps, gate, params)
 
 
 def _same_grid(a: AnalysisSeries, b: AnalysisSeries) -> bool:

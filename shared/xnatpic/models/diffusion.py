@@ -120,8 +120,9 @@ def fit_adc(
     mask : array_like of bool, shape (...), optional
         Voxels to fit.
     bounds : (float, float), optional
-        Allowed ADC range in mm²/s (default ``(1e-6, 1e-2)``); results on or beyond a
-        bound are flagged ``AT_BOUND``.
+        Measurable ADC range in mm²/s (default ``(1e-6, 1e-2)``); results on or beyond
+        the lower bound (including negative log-linear ADCs) are flagged ``LONG``, on or
+        beyond the upper ``SHORT``; their values are kept (not failed).
     max_iter : int
         Levenberg-Marquardt iteration limit (``"nlls"``).
 
@@ -207,7 +208,14 @@ def fit_adc(
         at_bound = (adc <= k_bounds[0] * (1 + 1e-6)) | (adc >= k_bounds[1] * (1 - 1e-6))
     finite = np.isfinite(s0) & np.isfinite(adc) & np.isfinite(r2) & np.isfinite(rmse)
     layout.flag(~finite, FitStatus.NONFINITE_RESULT, sub)
-    layout.flag(at_bound & finite, FitStatus.AT_BOUND, sub)
+    # Beyond the bounds is beyond the measurable range, not a failure: a (near-)zero or
+    # negative ADC (no decay measured: noise, or diffusion too slow for these b-values) is
+    # LONG in terms of the decay constant, an ADC above the upper bound SHORT; the value
+    # is kept so statistics over the mask keep both tails.
+    with np.errstate(invalid="ignore"):
+        low = at_bound & finite & (adc <= k_bounds[0] * (1 + 1e-6))
+    layout.flag(low, FitStatus.LONG, sub)
+    layout.flag(at_bound & finite & ~low, FitStatus.SHORT, sub)
     with np.errstate(invalid="ignore"):
         layout.flag(finite & ~(s0 > 0), FitStatus.NONPHYSICAL, sub)
     status, failed = layout.status_map()
