@@ -3,11 +3,13 @@
 XNAT passes its *Container User* setting to Docker (DockerControlApi.java:614), Swarm
 (:722) and Kubernetes (KubernetesClientImpl.java:366, ``runAsUser``) as the container's
 user, and creates the output folder as the user XNAT runs as, writable by that user only
-(CommandResolutionServiceImpl.java:3122, :3127). So each image runs here as 4321:4321
-(the images' own user is 1000:1000) with ``/output`` owned by 4321 and mode 0755 and
-``/input`` readable by 4321 only (folders 0700, files 0600), no /etc/passwd entry for
-4321 (as with Docker), the image's file system read-only and ``/tmp`` an empty tmpfs; and with an ``/output`` it cannot write, each step
-must exit 1 with one stderr line naming the setting.
+(CommandResolutionServiceImpl.java:3122, :3127). The images set no USER, so without the
+setting they run as root, which writes that folder whoever owns it (tested with an
+``/output`` of uid 4321, read back as 4321). Each image also runs here as 4321:4321 with
+``/output`` owned by 4321 and mode 0755 and ``/input`` readable by 4321 only (folders
+0700, files 0600), no /etc/passwd entry for 4321 (as with Docker), the image's file
+system read-only and ``/tmp`` an empty tmpfs; and with an ``/output`` it cannot write,
+each step must exit 1 with one stderr line naming the setting.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,9 @@ COMMANDS = PROJECT_ROOT / "commands"
 STEPS = sorted(p.parent.name for p in (PROJECT_ROOT / "containers").glob("*/Dockerfile")
                if p.parent.name != "base")
 UID = GID = 4321
+#: The program name a step's error lines start with, where it is not the step's folder:
+#: mri2dicom-deidentify runs mri2dicom's script.
+PROGRAM = {"mri2dicom-deidentify": "mri2dicom"}
 #: Scans of the phantom each map step maps (as in test_analysis_steps.py).
 MAP_SCANS = {"t2starmap": ("5",), "t1map": ("4",), "adcmap": ("6",), "cest": ("7", "8")}
 #: Run options: the image read-only, /tmp a fresh world-writable tmpfs.
@@ -81,15 +88,18 @@ def _output_folder(path: Path, uid: int, gid: int, mode: int = 0o755) -> Path:
 
 
 def _run(runtime: str, step: str, input_dir: Path, output_dir: Path, *args: str,
-         user: str = f"{UID}:{GID}", output_options: str = "") -> subprocess.CompletedProcess:
+         user: str | None = f"{UID}:{GID}", output_options: str = ""
+         ) -> subprocess.CompletedProcess:
     """Run ``step``'s image with its ENTRYPOINT as XNAT would: read-only input, no network.
 
     The image's own file system is read-only and /tmp an empty tmpfs, stricter than XNAT:
-    a step that wrote anywhere but /output and /tmp would fail here.
+    a step that wrote anywhere but /output and /tmp would fail here. ``user`` None runs
+    the image's default user, as XNAT does with its Container User empty.
     """
     mount = f"{output_dir}:/output" + (f":{output_options}" if output_options else "")
+    user_option = ("--user", user) if user is not None else ()
     return subprocess.run(
-        [runtime, "run", "--rm", "--network", "none", "--user", user, *READ_ONLY_ROOT,
+        [runtime, "run", "--rm", "--network", "none", *user_option, *READ_ONLY_ROOT,
          *_no_passwd_entry(runtime),
          "-v", f"{input_dir}:/input:ro", "-v", mount, _image(step),
          "--input", "/input", "--output", "/output", *args],
@@ -111,12 +121,55 @@ def _store(output: Path, session: Path, label: str) -> None:
     shutil.copytree(output, session / "RESOURCES" / label)
 
 
-def test_images_are_built_for_another_user(built_images, container_runtime):
+def test_images_run_as_root_unless_told(built_images, container_runtime):
+    # blank Container User: Docker gets withUser("") (DockerControlApi.java:614), so the
+    # image's USER applies; ours set none, so the steps run as root, and 4321 below is a
+    # uid no image was built for
     for step in STEPS:
         proc = subprocess.run([container_runtime, "image", "inspect", "--format",
                                "{{.Config.User}}", _image(step)], capture_output=True,
                               text=True, check=True, env=runtime_env(container_runtime))
-        assert proc.stdout.strip() not in ("", f"{UID}", f"{UID}:{GID}"), step
+        assert proc.stdout.strip() in ("", "0", "0:0", "root"), step
+
+
+def _unreadable_by(folder: Path, uid: int, gid: int) -> list[str]:
+    """Files under ``folder`` a process of uid:gid cannot read, as XNAT copies them.
+
+    GNU find as that uid: ``-readable`` asks the kernel (access(2)); a folder it cannot
+    enter is reported on stderr.
+    """
+    proc = subprocess.run(["find", str(folder), "!", "-readable"], capture_output=True,
+                          text=True, check=False, user=uid, group=gid, extra_groups=[])
+    return proc.stdout.split() + proc.stderr.splitlines()
+
+
+@pytest.fixture
+def build_path() -> Iterator[Path]:
+    """XNAT's build path: a folder XNAT's uid can reach (pytest's tmp_path is root's 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="xnatpic-build-", dir="/tmp"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_default_user_writes_the_output_folder_of_xnats_user(built_images, container_runtime,
+                                                            phantom_dicom, acidocest_session,
+                                                            tmp_path, build_path):
+    # XNAT running as 4321 made /output 0755 for itself (CommandResolutionServiceImpl.java
+    # :3122-3127); the admin set no Container User: the steps run as the images' root,
+    # write there, and XNAT (4321) can read every file to copy it into the archive
+    session = make_session(tmp_path / "archive", {"2": phantom_dicom["2"]})
+    maps = _output_folder(build_path / "out-t2map", UID, GID)
+    _assert_ok(_run(container_runtime, "t2map", session, maps, user=None))
+    assert (maps / "maps" / "stats.json").is_file()
+    dicom = _output_folder(build_path / "out-mri2dicom", UID, GID)
+    _assert_ok(_run(container_runtime, "mri2dicom", acidocest_session, dicom,
+                    "--resource", "PARAVISION", "--format", "dicom", "--no-import",
+                    user=None))
+    assert list((dicom / "dicom").rglob("*.dcm"))
+    for output in (maps, dicom):
+        assert {p.stat().st_uid for p in output.rglob("*")} == {0}
+        assert _unreadable_by(output, UID, GID) == []
 
 
 def test_home_and_caches_are_in_tmp(built_images, container_runtime):
@@ -206,9 +259,10 @@ def test_unwritable_output_is_one_line_naming_the_setting(built_images, containe
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"{step}: error: /output is not writable by this step's user "
-                               f"(uid {UID}, gid {GID}); it belongs to uid 0 gid 0 with mode "
-                               "0755."), lines[0]
+    program = PROGRAM.get(step, step)
+    assert lines[0].startswith(f"{program}: error: /output is not writable by this step's "
+                               f"user (uid {UID}, gid {GID}); it belongs to uid 0 gid 0 with "
+                               "mode 0755."), lines[0]
     assert lines[0].endswith(f"set {CONTAINER_USER_SETTING} to 0:0")
     assert list(output.iterdir()) == []
 
