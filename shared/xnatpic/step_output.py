@@ -21,7 +21,17 @@ from pathlib import Path
 
 from xnatpic.errors import XnatpicError
 
-__all__ = ["CONTAINER_USER_SETTING", "OutputNotWritableError", "check_output_writable"]
+__all__ = ["CONTAINER_USER_SETTING", "NOT_APPLICABLE_EXIT", "NOT_APPLICABLE_MARK",
+           "OutputNotWritableError", "check_output_writable"]
+
+#: Exit status of a step that finds nothing to do in its input (a map step on a session
+#: without a suitable scan). XNAT marks every non-zero exit Failed (container-service
+#: ContainerServiceImpl.java:2204-2220 exitCodeIsFailed, :1288;
+#: ContainerFinalizeServiceImpl.java:253, 274-310); ``xnatpic launch`` and ``xnatpic xnat
+#: bulk-launch`` count it as "not applicable", neither success nor failure, when the last
+#: stderr line also holds :data:`NOT_APPLICABLE_MARK` (``t2map: not applicable: ...``).
+NOT_APPLICABLE_EXIT = 3
+NOT_APPLICABLE_MARK = ": not applicable: "
 
 #: Where an XNAT administrator sets the uid the containers run as (container-service
 #: site-settings.yaml "Compute Backend" tab; containerService-siteAdmin.js field

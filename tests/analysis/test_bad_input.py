@@ -13,11 +13,15 @@ from pydicom.dataelem import DataElement
 from tests.analysis.conftest import RESOURCES, last_error, launch_step
 
 
-def _assert_failed_cleanly(result, session: Path, step: str, *fragments: str) -> str:
+def _assert_failed_cleanly(result, session: Path, step: str, *fragments: str,
+                           not_applicable: bool = False) -> str:
     assert not result.ok
-    assert result.exit_code == 1, (result.status, result.error)
+    # no suitable scan: the step does not apply (exit 3, "not applicable"), not a failure
+    expected = (3, "not applicable") if not_applicable else (1, "error")
+    assert (result.exit_code, result.outcome == "not applicable") == (
+        expected[0], not_applicable), (result.status, result.error)
     message = last_error(result)
-    assert message.startswith(f"{step}: error: "), message
+    assert message.startswith(f"{step}: {expected[1]}: "), message
     for fragment in fragments:
         assert fragment in message, message
     assert not (session / "RESOURCES" / RESOURCES[step]).exists()
@@ -39,7 +43,8 @@ class TestBadInput:
     def test_no_multi_echo_scan_in_session(self, session_factory, tmp_path):
         session = session_factory(["1", "3"])
         result = launch_step("t2map", session, tmp_path / "b")
-        _assert_failed_cleanly(result, session, "t2map", "no scan fits t2map")
+        _assert_failed_cleanly(result, session, "t2map", "no scan fits t2map",
+                               "--param scan=ID", not_applicable=True)
 
     def test_mismatched_matrix_sizes(self, session_factory, tmp_path):
         session = session_factory(["2"])
@@ -92,4 +97,5 @@ class TestBadInput:
         other = {"ir": "3", "vtr": "4"}[method]
         session = session_factory([other])
         result = launch_step("t1map", session, tmp_path / "b", {"method": method})
-        _assert_failed_cleanly(result, session, "t1map", "no scan fits t1map")
+        _assert_failed_cleanly(result, session, "t1map", "no scan fits t1map",
+                               not_applicable=True)

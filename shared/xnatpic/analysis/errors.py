@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from xnatpic.errors import FittingError, SelectionError, XnatpicError
 
-__all__ = ["AnalysisError", "BadSeriesError", "NoScanError", "StepFailedError"]
+__all__ = ["AnalysisError", "BadSeriesError", "NoScanError", "NoSuitableScanError",
+           "StepFailedError"]
 
 
 class AnalysisError(XnatpicError):
@@ -17,6 +18,11 @@ class BadSeriesError(AnalysisError, ValueError):
 
 class NoScanError(AnalysisError, SelectionError):
     """No scan of the session fits the step, or the requested scan does not fit it."""
+
+
+class NoSuitableScanError(NoScanError):
+    """No scan of the session fits the step: the step does not apply to this session (the
+    step exits with :data:`xnatpic.step_output.NOT_APPLICABLE_EXIT`)."""
 
 
 class StepFailedError(AnalysisError, FittingError):

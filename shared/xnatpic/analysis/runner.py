@@ -5,7 +5,9 @@
     run.py --input /input --output /output [--scan ID] [--threshold F] [step options]
 
 ``--input`` is the session in archive layout (``SCANS/<id>/<resource>/*.dcm``); the maps
-go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success; 1 with
+go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success; 3
+(:data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`) when no scan of the session fits the
+step, with ``<step>: not applicable: ...`` as the last stderr line; 1 with
 the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise; an
 ``--output`` the step cannot write fails first, with that one line only.
 """
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from xnatpic.analysis.errors import AnalysisError, NoScanError
+from xnatpic.analysis.errors import AnalysisError, NoScanError, NoSuitableScanError
 from xnatpic.analysis.inputs import read_series
 from xnatpic.analysis.maps import (
     StepResult,
@@ -35,7 +37,12 @@ from xnatpic.analysis.maps import (
 from xnatpic.analysis.outputs import write_outputs
 from xnatpic.analysis.selection import ScanInfo, select_scan, session_scans
 from xnatpic.errors import XnatpicError
-from xnatpic.step_output import OutputNotWritableError, check_output_writable
+from xnatpic.step_output import (
+    NOT_APPLICABLE_EXIT,
+    NOT_APPLICABLE_MARK,
+    OutputNotWritableError,
+    check_output_writable,
+)
 
 __all__ = ["STEPS", "build_parser", "main", "run_step"]
 
@@ -244,6 +251,11 @@ def main(step: str, argv: Sequence[str] | None = None) -> int:
     except OutputNotWritableError as exc:  # nothing written, nothing to clean up
         sys.stderr.write(f"{step}: error: {exc}\n")
         return 1
+    except NoSuitableScanError as exc:  # not a failure: the step does not apply here
+        if out.exists():
+            shutil.rmtree(out)
+        sys.stderr.write(f"{step}{NOT_APPLICABLE_MARK}{exc}\n")
+        return NOT_APPLICABLE_EXIT
     except XnatpicError as exc:
         if out.exists():
             shutil.rmtree(out)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from xnatpic.analysis.errors import BadSeriesError, NoScanError
+from xnatpic.analysis.errors import BadSeriesError, NoScanError, NoSuitableScanError
 from xnatpic.analysis.inputs import Frame, dicom_files, read_frames
 
 __all__ = [
@@ -253,8 +253,10 @@ def select_scan(session: Path, step: str, *, scan_id: str | None = None,
         return info
     candidates = [s for s in session_scans(session) if s.kind in accepted]
     if not candidates:
-        raise NoScanError(f"{session}: no scan fits {step}: it needs {wanted}; give a scan id "
-                          "with --scan if the attributes are missing")
+        raise NoSuitableScanError(
+            f"{session}: no scan fits {step}: it needs {wanted}; if one does and its "
+            "attributes are missing, name it with the scan input (--param scan=ID with "
+            "xnatpic launch, --scan ID with run.py)")
     kind = next(k for k in accepted if any(s.kind == k for s in candidates))
     of_kind = [s for s in candidates if s.kind == kind]
     chosen = of_kind[-1]

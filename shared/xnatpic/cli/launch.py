@@ -23,6 +23,14 @@ ARCHIVE/<project>/RESOURCES/<label>/, only when the container exits 0, each on i
 logs and a launch.json stay in ``--build-dir``. The step runs as your uid:gid (``--user``)
 and reads subject/session metadata as on XNAT, through XNAT_HOST/XNAT_USER/XNAT_PASS, here
 answered from ARCHIVE/.xnatpic/ by a server on 127.0.0.1 for the launch.
+
+``--runtime local`` runs the step without its image: the ENTRYPOINT of
+containers/<step>/Dockerfile mapped onto this clone's pipelines/ and this Python.
+
+A map step that finds no suitable scan in a session exits 3: that session is "not
+applicable" (yellow in the table, ``not_applicable`` in the report), not a failure. Exit
+status: 0 when no launch failed, 1 when any failed, 3 when the step applied to no session,
+2 on usage errors (a missing command file, a --param that names no input).
 """
 
 from __future__ import annotations
@@ -41,17 +49,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xnatpic.cli.errors import UsageError
+from xnatpic.step_output import NOT_APPLICABLE_EXIT
 from xnatpic.xnat.archive import find_sessions
 from xnatpic.xnat.bulk import bulk_launch, report
-from xnatpic.xnat.errors import CommandFileError
+from xnatpic.xnat.errors import CommandFileError, LaunchError
 from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch, launch_project
 from xnatpic.xnat.lint import lint_commands
 from xnatpic.xnat.resolve import find_wrapper, wrapper_root_type
 from xnatpic.xnat.schema import load_commands
 
-__all__ = ["add_parser", "parse_params", "run", "select_command"]
+__all__ = ["add_parser", "check_params", "exit_status", "parse_params", "run",
+           "select_command"]
 
 _log = logging.getLogger(__name__)
+
+#: Lint findings that say nothing about a local launch (shown with -v).
+_LOCAL_QUIET = frozenset({"W104"})
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -75,10 +89,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--image-override", metavar="IMAGE",
                         help="run this image instead of the command's")
     parser.add_argument("--entrypoint", metavar="CMD",
-                        help="--runtime local: program given the command line "
-                             "(default: the image's ENTRYPOINT)")
+                        help="--runtime local: program given the command line (default: "
+                             "the step's ENTRYPOINT mapped onto this clone's pipelines/ and "
+                             "this Python)")
     parser.add_argument("--build-dir", type=Path, default=Path("xnatpic-launches"),
-                        help="where each launch keeps its logs and output mounts")
+                        help="where each launch keeps its logs (outputs are removed once "
+                             "stored; a failed launch keeps them)")
     parser.add_argument("--network", help="container network (default host: the step "
                                           "reaches the metadata server on 127.0.0.1)")
     parser.add_argument("--user", metavar="UID:GID",
@@ -88,6 +104,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="give the step XNAT_HOST/XNAT_USER/XNAT_PASS from this "
                              "environment (a real XNAT) instead of serving the archive's "
                              "metadata locally")
+    parser.add_argument("--keep-outputs", action="store_true",
+                        help="keep each launch's output folders in --build-dir after they "
+                             "are stored")
     parser.add_argument("--timeout", type=float, help="seconds before a launch is stopped")
     parser.add_argument("--no-limits", action="store_true",
                         help="do not apply the command's memory/CPU limits")
@@ -124,6 +143,8 @@ def select_command(spec: str, wrapper: str | None) -> dict[str, Any]:
         When the file cannot be read, has lint errors (as XNAT would refuse to save it),
         or no command has the wrapper.
     """
+    if not spec.startswith("image:") and not Path(spec).exists():
+        raise UsageError(f"{spec}: no such file")
     loaded = load_commands(spec)
     findings = lint_commands(loaded)
     errors = [f for f in findings if f.severity == "error"]
@@ -131,8 +152,9 @@ def select_command(spec: str, wrapper: str | None) -> dict[str, Any]:
         details = "; ".join(str(f) for f in errors[:5])
         raise CommandFileError(f"{spec}: {len(errors)} lint error(s), XNAT would refuse this "
                                f"command: {details}")
-    for finding in findings:
-        _log.warning("%s", finding)
+    for finding in findings:  # W104 (no registry) matters on Swarm/Kubernetes, not here
+        _log.log(logging.INFO if finding.code in _LOCAL_QUIET else logging.WARNING,
+                 "%s", finding)
     candidates = [c.data for c in loaded if wrapper is None or any(
         w.get("name") == wrapper for w in c.data.get("xnat", []))]
     if not candidates:
@@ -143,20 +165,55 @@ def select_command(spec: str, wrapper: str | None) -> dict[str, Any]:
     return candidates[0]
 
 
+def check_params(command: dict[str, Any], wrapper: dict[str, Any],
+                 params: dict[str, str]) -> None:
+    """Refuse a ``--param`` that names no input of the command or the wrapper.
+
+    XNAT ignores such a launch parameter (the REST launch of ``xnatpic xnat launch`` keeps
+    that); on the local command line it is a typo, so it is a usage error.
+
+    Raises
+    ------
+    UsageError
+        Naming the unknown parameters and the inputs there are.
+    """
+    known = {str(i.get("name")) for i in command.get("inputs", [])}
+    for key in ("external-inputs", "derived-inputs"):
+        known |= {str(i.get("name")) for i in wrapper.get(key, [])}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise UsageError(f"--param {', '.join(unknown)}: no input of {command.get('name')} "
+                         f"({wrapper.get('name')}) has this name; its inputs are "
+                         f"{', '.join(sorted(known))}")
+
+
+def _check_build_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LaunchError(f"--build-dir {folder}: cannot create it: {exc.strerror}") from exc
+    if not os.access(folder, os.W_OK):
+        raise LaunchError(f"--build-dir {folder}: not writable; choose a folder you can "
+                          "write")
+
+
 def _options(args: argparse.Namespace) -> LaunchOptions:
     return LaunchOptions(
         runtime=args.runtime, image_override=args.image_override,
         entrypoint=shlex.split(args.entrypoint) if args.entrypoint else None,
         build_root=args.build_dir, network=args.network, timeout=args.timeout,
-        limits=not args.no_limits, user=args.user,
+        limits=not args.no_limits, user=args.user, prune=not args.keep_outputs,
         xnat_env=({k: os.environ.get(k, "") for k in ("XNAT_HOST", "XNAT_USER", "XNAT_PASS")}
                   if args.xnat_from_env else None),
     )
 
 
+_OUTCOME_STYLE = {"complete": "green", "not applicable": "yellow", "failed": "red"}
+
+
 def _table(results: list[LaunchResult]) -> Table:
     table = Table(title="xnatpic launch")
-    for column in ("session / project", "status", "exit", "seconds", "stored / error"):
+    for column in ("session / project", "status", "exit", "seconds", "stored / reason"):
         table.add_column(column)
     for r in results:
         error = (r.error or "").split(";")[0]
@@ -164,9 +221,12 @@ def _table(results: list[LaunchResult]) -> Table:
             error = (error + " " if error else "") + f"({len(r.warnings)} output warning(s))"
         stored = ", ".join(Path(p).name for p in r.stored)
         detail = stored if r.ok else "; ".join(x for x in (error[:70], stored) if x)
-        style = "green" if r.ok else "red"
-        table.add_row(r.session, f"[{style}]{r.status}[/]", str(r.exit_code),
-                      f"{r.seconds:.1f}", detail)
+        shown = r.status if r.outcome != "not applicable" else "not applicable"
+        table.add_row(r.session, f"[{_OUTCOME_STYLE[r.outcome]}]{shown}[/]",
+                      str(r.exit_code), f"{r.seconds:.1f}", detail)
+    counts = report(results)
+    table.caption = (f"{counts['succeeded']} complete, {counts['not_applicable']} not "
+                     f"applicable, {counts['failed']} failed")
     return table
 
 
@@ -187,9 +247,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     command = select_command(args.command, args.wrapper)
     params = parse_params(args.param)
+    wrapper = find_wrapper(command, args.wrapper)
+    check_params(command, wrapper, params)
+    _check_build_dir(args.build_dir)
     options = _options(args)
     console = Console(stderr=True)
-    root_type = wrapper_root_type(find_wrapper(command, args.wrapper))
+    root_type = wrapper_root_type(wrapper)
     if args.session is not None:
         results = [launch(command, args.wrapper, args.session, params, options)]
     elif root_type == "Project":
@@ -205,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
 
             def done(result: LaunchResult) -> None:
                 nonlocal failed
-                failed += 0 if result.ok else 1
+                failed += result.outcome == "failed"
                 progress.update(task, advance=1, failed=failed)
 
             results = bulk_launch(command, args.wrapper, sessions, params, options,
@@ -215,12 +278,27 @@ def run(args: argparse.Namespace) -> int:
     path = _write_report(args, data)
     console.print(_table(results))
     for result in results:
-        if not result.ok:
+        if result.outcome == "failed":
             console.print(f"[red]{result.session_dir}: {result.status}: {result.error}[/]",
+                          highlight=False)
+        elif result.outcome == "not applicable":
+            console.print(f"[yellow]{result.session_dir}: not applicable: {result.error}[/]",
                           highlight=False)
         for warning in result.warnings:
             console.print(f"[yellow]{result.session_dir}: {warning}[/]", highlight=False)
     console.print(f"report: {path}", highlight=False)
+    console.print(f"logs: {args.build_dir}/ (stdout.log, stderr.log, launch.json per launch; "
+                  "outputs are removed from there once stored, kept when a launch failed)",
+                  highlight=False)
     if args.json:
         print(json.dumps(data, indent=2))
-    return 0 if all(r.ok for r in results) else 1
+    return exit_status(results)
+
+
+def exit_status(results: list[LaunchResult]) -> int:
+    """1 when any launch failed; 3 (``NOT_APPLICABLE_EXIT``) when the step applied to none
+    of the sessions; 0 otherwise (each session complete or not applicable)."""
+    outcomes = {r.outcome for r in results}
+    if "failed" in outcomes:
+        return 1
+    return NOT_APPLICABLE_EXIT if outcomes == {"not applicable"} else 0

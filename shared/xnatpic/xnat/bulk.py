@@ -2,8 +2,10 @@
 
 As XNAT's bulk launch: N independent launches with shared parameters; each ends with its
 own workflow status (``Complete``, ``Failed``, ``Failed (Upload)``, ``Failed (Staging)``,
-``Failed (Command resolution)``: :mod:`xnatpic.xnat.launcher`), and each gets its own
-metadata server and credentials, as each XNAT job gets its own XNAT_USER/XNAT_PASS token.
+``Failed (Command resolution)``: :mod:`xnatpic.xnat.launcher`; a step that finds
+nothing to do in a session counts as "not applicable", not as a failure), and each gets
+its own metadata server and credentials, as each XNAT job gets its own
+XNAT_USER/XNAT_PASS token.
 """
 
 from __future__ import annotations
@@ -66,17 +68,19 @@ def bulk_launch(command: dict[str, Any], wrapper: str | None, sessions: Sequence
 
 
 def report(results: Sequence[LaunchResult], **extra: Any) -> dict[str, Any]:
-    """Return the JSON report of a bulk launch: counts, counts per status, one entry per
-    session."""
-    failed = [r for r in results if not r.ok]
+    """Return the JSON report of a bulk launch: counts (``succeeded``, ``not_applicable``:
+    the step found nothing to do in the session, ``failed``), counts per XNAT status, one
+    entry per session."""
     statuses: dict[str, int] = {}
     for result in results:
         statuses[result.status] = statuses.get(result.status, 0) + 1
+    outcomes = [r.outcome for r in results]
     return {
         **extra,
         "sessions": len(results),
-        "succeeded": len(results) - len(failed),
-        "failed": len(failed),
+        "succeeded": outcomes.count("complete"),
+        "not_applicable": outcomes.count("not applicable"),
+        "failed": outcomes.count("failed"),
         "statuses": statuses,
         "results": [r.as_dict() for r in results],
     }

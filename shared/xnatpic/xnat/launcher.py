@@ -56,8 +56,15 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic.errors import XnatpicError
+from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK
 from xnatpic.xnat.archive import XnatObject, load_project, load_session
 from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError, ResolutionError
+from xnatpic.xnat.local_entrypoint import (
+    dockerfile_entrypoint,
+    host_entrypoint,
+    repository_root,
+    step_of_image,
+)
 from xnatpic.xnat.metadata import locate_session, update_project
 from xnatpic.xnat.metaserver import MetadataServer
 from xnatpic.xnat.resolve import ResolvedCommand, ResolvedOutput, find_wrapper, resolve
@@ -67,6 +74,7 @@ __all__ = [
     "XNAT_ENV",
     "LaunchOptions",
     "LaunchResult",
+    "check_storable",
     "container_argv",
     "container_environment",
     "launch",
@@ -124,6 +132,9 @@ class LaunchOptions:
     xnat_env : dict or None
         XNAT_HOST, XNAT_USER and XNAT_PASS to give the step instead of starting a local
         metadata server (to let it ask a real XNAT).
+    prune : bool
+        Remove a launch's output folders from its build folder once every output is
+        stored (logs, launch.json and result.json stay); a failed launch keeps them.
     """
 
     runtime: str = "auto"
@@ -135,6 +146,7 @@ class LaunchOptions:
     limits: bool = True
     user: str | None = None
     xnat_env: dict[str, str] | None = None
+    prune: bool = False
 
 
 @dataclass
@@ -144,7 +156,8 @@ class LaunchResult:
     ``session`` and ``session_dir`` name the root launched on: a session, or the project
     for a project launch (``root_type`` says which). ``status`` is the workflow status
     XNAT would show: ``Complete``, ``Failed`` (non-zero exit), ``Failed (Upload)``,
-    ``Failed (Staging)`` or ``Failed (Command resolution)``.
+    ``Failed (Staging)`` or ``Failed (Command resolution)``; ``outcome`` is what it means
+    here, where a step that does not apply to the session is not a failure.
     """
 
     session: str
@@ -161,15 +174,25 @@ class LaunchResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     max_rss_mib: float | None = None
+    not_applicable: bool = False
 
     @property
     def ok(self) -> bool:
         """True when the container exited 0 and every required output was stored."""
         return self.status == COMPLETE
 
+    @property
+    def outcome(self) -> str:
+        """``complete``, ``not applicable`` (the step exited
+        :data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`: nothing to do in this session;
+        XNAT shows such a job Failed) or ``failed``."""
+        if self.ok:
+            return "complete"
+        return "not applicable" if self.not_applicable else "failed"
+
     def as_dict(self) -> dict[str, Any]:
-        """The result as a dict."""
-        return asdict(self)
+        """The result as a dict (with its ``outcome``)."""
+        return {**asdict(self), "outcome": self.outcome}
 
 
 def rewrite_paths(text: str, mapping: dict[str, str]) -> str:
@@ -390,20 +413,83 @@ def _make_build_folder(folder: Path) -> None:
     folder.chmod(folder.stat().st_mode | stat.S_IWUSR)
 
 
+def _local_entrypoint(image: str) -> list[str]:
+    """The host command standing in for ``image``'s ENTRYPOINT (``--runtime local``).
+
+    From a clone: the step's Dockerfile (``containers/<step>/Dockerfile``) mapped onto the
+    clone's ``pipelines/`` and this Python (:mod:`xnatpic.xnat.local_entrypoint`);
+    otherwise the image's own ENTRYPOINT, read with docker or podman.
+    """
+    root = repository_root()
+    if root is not None:
+        dockerfile = root / "containers" / step_of_image(image) / "Dockerfile"
+        entrypoint = dockerfile_entrypoint(dockerfile) if dockerfile.is_file() else None
+        if entrypoint:
+            return host_entrypoint(entrypoint, root)
+    try:
+        entrypoint = image_entrypoint(image, detect_runtime())
+    except ContainerRuntimeError as exc:
+        raise LaunchError(f"--runtime local: image {image} is not a step of this clone "
+                          f"(no containers/{step_of_image(image)}/Dockerfile) and its "
+                          f"ENTRYPOINT cannot be read ({exc}); give --entrypoint CMD") from exc
+    if not entrypoint:
+        raise LaunchError(f"image {image} has no ENTRYPOINT; give --entrypoint CMD")
+    return host_entrypoint(entrypoint, root) if root is not None else entrypoint
+
+
 def _local_argv(resolved: ResolvedCommand, options: LaunchOptions, image: str,
                 mapping: dict[str, str]) -> list[str]:
     if resolved.override_entrypoint:
         return ["/bin/sh", "-c", rewrite_paths(resolved.command_line, mapping)]
-    entrypoint = options.entrypoint
-    if entrypoint is None:
-        try:
-            entrypoint = image_entrypoint(image, detect_runtime())
-        except ContainerRuntimeError as exc:
-            raise LaunchError(f"--runtime local needs the image's ENTRYPOINT: give "
-                              f"--entrypoint CMD ({exc})") from exc
-        if not entrypoint:
-            raise LaunchError(f"image {image} has no ENTRYPOINT; give --entrypoint CMD")
+    entrypoint = options.entrypoint or _local_entrypoint(image)
     return [*entrypoint, *(rewrite_paths(a, mapping) for a in resolved.arguments)]
+
+
+def _unwritable(folder: Path) -> Path | None:
+    """The first existing folder at or above ``folder`` when it cannot be written, else
+    None."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return None if os.access(existing, os.W_OK) else existing
+
+
+def check_storable(resolved: ResolvedCommand, archive: Path | None) -> None:
+    """Refuse a launch whose outputs could not be stored, before the step runs.
+
+    Raises
+    ------
+    LaunchError
+        Naming the folder that cannot be written (a read-only archive, another owner's).
+    """
+    folders = []
+    for output in resolved.outputs:
+        winp = resolved.wrapper_inputs.get(output.parent)
+        if winp is not None and winp.obj is not None:
+            try:
+                folders.append(_parent_folder(winp.obj))
+            except LaunchError:
+                continue  # reported when storing, as XNAT does
+    if archive is not None and folders:
+        folders.append(archive / ".xnatpic")
+    for folder in folders:
+        blocked = _unwritable(folder)
+        if blocked is not None:
+            raise LaunchError(f"outputs would be stored in {folder}, but {blocked} is not "
+                              "writable (a read-only archive?); nothing was run: make the "
+                              "archive writable or launch on a writable copy")
+
+
+def _prune_outputs(resolved: ResolvedCommand, hosts: dict[str, Path], build: Path) -> None:
+    """Remove the build folder's mounts once their outputs are stored (logs stay)."""
+    for mount in resolved.mounts:
+        if mount.host is None and mount.name in hosts:
+            folder = build / "mounts" / mount.name
+            if folder.is_dir():
+                shutil.rmtree(folder)
+    mounts = build / "mounts"
+    if mounts.is_dir() and not any(mounts.iterdir()):
+        mounts.rmdir()
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path | None, stdout: Path, stderr: Path,
@@ -479,6 +565,10 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
         code = _run(argv, runtime_env(runtime, {**os.environ, **env}), None, stdout, stderr,
                     options.timeout)
     result.exit_code = code
+    last = (stderr.read_text(errors="replace").strip().splitlines() or [""])[-1]
+    if code == NOT_APPLICABLE_EXIT and NOT_APPLICABLE_MARK in last:
+        result.not_applicable = True  # XNAT shows Failed; the step says it does not apply
+        raise _Failed(FAILED, f"{last} (see {stderr})")
     if code != 0:
         tail = stderr.read_text(errors="replace").strip().splitlines()[-3:]
         raise _Failed(FAILED, f"exited {code}; outputs not stored; see {stderr}"
@@ -489,6 +579,8 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
     if required:
         raise _Failed(FAILED_UPLOAD, "Failed to upload required outputs. "
                       + " | ".join(required))
+    if options.prune:
+        _prune_outputs(resolved, hosts, build)
 
 
 def launch(command: dict[str, Any], wrapper_name: str | None, session_dir: Path,
@@ -564,11 +656,16 @@ def _launch(command: dict[str, Any], wrapper_name: str | None, folder: Path,
             resolved = resolve(command, wrapper, root, params)
         except ResolutionError as exc:
             raise _Failed(FAILED_RESOLUTION, str(exc)) from exc
-        build = _build_dir(Path(options.build_root), root.ident, result.wrapper)
+        archive = _archive_of(root)
+        check_storable(resolved, archive)
+        try:
+            build = _build_dir(Path(options.build_root), root.ident, result.wrapper)
+        except OSError as exc:
+            raise LaunchError(f"--build-dir {options.build_root}: cannot create a build "
+                              f"folder: {exc.strerror}") from exc
         result.build_dir = str(build)
         with ExitStack() as stack:
             xnat = options.xnat_env
-            archive = _archive_of(root)
             if xnat is None:
                 if archive is None:
                     xnat = {}
@@ -581,9 +678,14 @@ def _launch(command: dict[str, Any], wrapper_name: str | None, folder: Path,
         result.error = str(exc)
     except XnatpicError as exc:
         result.error = str(exc)
+    except OSError as exc:  # a disk that fills up or turns read-only during the launch
+        result.error = f"{exc.filename or 'build folder'}: {exc.strerror or exc}"
     finally:
         result.seconds = round(time.monotonic() - start, 2)
         if result.build_dir:
-            Path(result.build_dir, "result.json").write_text(
-                json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+            try:
+                Path(result.build_dir, "result.json").write_text(
+                    json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+            except OSError as exc:
+                _log.error("%s: cannot write result.json: %s", result.build_dir, exc)
     return result
