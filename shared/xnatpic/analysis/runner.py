@@ -10,6 +10,14 @@ go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success;
 step, with ``<step>: not applicable: ...`` as the last stderr line; 1 with
 the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise; an
 ``--output`` the step cannot write fails first, with that one line only.
+
+Exit 4 (:data:`EXIT_NOT_ENOUGH_SIGNAL`) when the noise gate finds that the data cannot
+support the map (:func:`xnatpic.analysis.mask.signal_mask`): the last stderr line is
+``<step>: not enough signal: <figures>``, and ``OUTPUT/maps`` keeps the report, the
+statistics (status fractions, no headline number), the mask and the status maps. XNAT
+marks any non-zero exit Failed and uploads no output then (container-service
+ContainerFinalizeServiceImpl.java:256-259, outputs only when processing completed), so
+on XNAT the reason is in the step's stderr log.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from xnatpic.analysis.maps import (
     compute_t2,
     compute_t2star,
 )
+from xnatpic.analysis.mask import SNR_FLOOR
 from xnatpic.analysis.outputs import write_outputs
 from xnatpic.analysis.selection import ScanInfo, select_scan, session_scans
 from xnatpic.errors import XnatpicError
@@ -44,7 +53,10 @@ from xnatpic.step_output import (
     check_output_writable,
 )
 
-__all__ = ["STEPS", "build_parser", "main", "run_step"]
+__all__ = ["EXIT_NOT_ENOUGH_SIGNAL", "STEPS", "build_parser", "main", "run_step"]
+
+#: Exit status of a step whose data cannot support the map ("not enough signal").
+EXIT_NOT_ENOUGH_SIGNAL = 4
 
 _log = logging.getLogger("xnatpic.analysis")
 
@@ -123,6 +135,7 @@ def _decay(args: argparse.Namespace, session: Path, step: str,
     with _scan(info):
         series = read_series(info.folder)
         result = compute(series, method=args.method, threshold=args.threshold,
+                         snr_floor=args.snr_floor,
                          offset=args.offset, drop_first_echo=args.drop_first_echo)
     return result, {"source": info.scan_id}
 
@@ -142,7 +155,8 @@ def _adc(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str,
     _log.info("adcmap: scan %s, %s", info.scan_id, info.detail)
     with _scan(info):
         result = compute_adc(read_series(info.folder), method=args.method,
-                             threshold=args.threshold, dti=args.dti)
+                             threshold=args.threshold, dti=args.dti,
+                             snr_floor=args.snr_floor)
     return result, {"source": info.scan_id}
 
 
@@ -212,6 +226,10 @@ def build_parser(step: str) -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.0,
                    help="mask threshold as a fraction of the 99th percentile signal "
                         "(0: Otsu)")
+    p.add_argument("--snr-floor", type=float, default=SNR_FLOOR,
+                   help="voxels below this SNR are 'no signal'; fewer than half of the mask "
+                        f"above it ends 'not enough signal', exit 4 (default {SNR_FLOOR:g}; "
+                        "0: no gate)")
     p.add_argument("-v", "--verbose", action="store_true")
     add_options(p)
     return p
@@ -261,6 +279,9 @@ def main(step: str, argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(out)
         sys.stderr.write(f"{step}: error: {exc}\n")
         return 1
+    if summary.get("outcome") == "not enough signal":
+        sys.stderr.write(f"{step}: not enough signal: {summary['outcome_reason']}\n")
+        return EXIT_NOT_ENOUGH_SIGNAL
     for name, entry in summary["maps"].items():
         whole = entry["whole"]
         median = "-" if whole["median"] is None else f"{whole['median']:.4g}"
