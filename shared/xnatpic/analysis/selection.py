@@ -9,6 +9,8 @@ kind        rule
 cest        several saturation offsets (xnatpic private block), some beyond ±2 ppm
 wassr       several saturation offsets, all saturated ones within ±2 ppm
 diffusion   several b-values
+fair        several inversion times, FAIR selective and non-selective images (private
+            inversion mode, docs/private-tags.md)
 ir          several inversion times
 vtr         several repetition times (one TI at most)
 t2          several echo times, one TR, spin echo (ScanningSequence SE, no GR)
@@ -35,6 +37,7 @@ __all__ = [
     "ScanInfo",
     "classify_frames",
     "describe_scan",
+    "paravision_scan_ids",
     "scan_folder",
     "select_scan",
     "session_scans",
@@ -51,6 +54,7 @@ KIND_DESCRIPTIONS = {
     "cest": "a CEST Z-spectrum (several saturation offsets)",
     "wassr": "a WASSR B0 spectrum (saturation offsets within ±2 ppm)",
     "diffusion": "a diffusion series (several b-values)",
+    "fair": "a FAIR series (several inversion times, selective and non-selective images)",
     "ir": "an inversion-recovery series (several inversion times)",
     "vtr": "a variable-TR series (several repetition times)",
     "t2": "a multi-echo spin-echo series (several echo times, one TR)",
@@ -62,7 +66,8 @@ KIND_DESCRIPTIONS = {
 STEP_KINDS: dict[str, tuple[str, ...]] = {
     "t2map": ("t2",),
     "t2starmap": ("t2star",),
-    "t1map": ("vtr", "ir"),
+    "t1map": ("vtr", "ir", "fair"),
+    "perfusion": ("fair",),
     "adcmap": ("diffusion",),
     "cest": ("cest",),
 }
@@ -127,16 +132,48 @@ def classify_frames(frames: list[Frame], scanning_sequence: tuple[str, ...]) -> 
         kind = "wassr" if saturated.size and np.abs(saturated).max() <= WASSR_MAX_PPM else "cest"
         return kind, _describe(sat, "saturation offsets", "ppm")
     for name, kind, what, unit in (("b", "diffusion", "b-values", "s/mm²"),
-                                   ("ti", "ir", "inversion times", "ms"),
+                                   ("ti_protocol", "ir", "inversion times", "ms"),
                                    ("tr", "vtr", "repetition times", "ms")):
         values = _distinct(frames, name)
         if values.size > 1:
+            modes = {f.inversion_mode for f in frames}
+            if kind == "ir" and {"SELECTIVE", "NONSELECTIVE"} <= modes:
+                return "fair", _describe(values, what, unit) + ", selective and non-selective"
             return kind, _describe(values, what, unit)
     te = _distinct(frames, "te")
     if te.size > 1:
         gradient_echo = "GR" in scanning_sequence and "SE" not in scanning_sequence
         return ("t2star" if gradient_echo else "t2"), _describe(te, "echo times", "ms")
     return "single", "one measurement per slice"
+
+
+def paravision_scan_ids(present: list[str], wanted: str) -> list[str]:
+    """The stored scan ids of ParaVision scan ``E`` or scan/reco ``E-P``.
+
+    xnatpic writes SeriesNumber ``10000*E + P`` (``10000*E + 100*P + package`` for several
+    slice packages), as ParaVision's own DICOM export does, and XNAT names scans by it;
+    ``xnatpic info`` and ``convert`` name them ``E`` and ``E-P``.
+
+    Examples
+    --------
+    >>> paravision_scan_ids(["10101", "10102", "90001", "110001"], "9")
+    ['90001']
+    >>> paravision_scan_ids(["10101", "10102", "90001"], "1-1")
+    ['10101', '10102']
+    >>> paravision_scan_ids(["90001"], "9-2")
+    []
+    """
+    scan, _, reco = wanted.partition("-")
+    if not scan.isdigit() or (reco and not reco.isdigit()):
+        return []
+    found = []
+    for name in present:
+        if not name.isdigit() or int(name) < 10000 or int(name) // 10000 != int(scan):
+            continue
+        rest = int(name) % 10000
+        if not reco or rest == int(reco) or (rest >= 100 and rest // 100 == int(reco)):
+            found.append(name)
+    return found
 
 
 def scan_folder(session: Path, scan_id: str) -> Path:
@@ -153,8 +190,15 @@ def scan_folder(session: Path, scan_id: str) -> Path:
     folder = scans / str(scan_id)
     if not folder.is_dir():
         present = sorted((p.name for p in scans.glob("*") if p.is_dir()), key=_scan_key)
+        matches = paravision_scan_ids(present, str(scan_id))
+        if len(matches) == 1:
+            return scan_folder(session, matches[0])
+        if matches:
+            raise NoScanError(f"{session}: ParaVision scan {scan_id} is stored as several "
+                              f"series ({', '.join(matches)}); name one of them")
         raise NoScanError(f"{session}: no scan {scan_id!r} (scans: "
-                          f"{', '.join(present) or 'none'})")
+                          f"{', '.join(present) or 'none'}; a ParaVision scan E reco P is "
+                          "series 10000*E+P)")
     resources = sorted(p for p in folder.iterdir() if p.is_dir())
     ranked = sorted(resources, key=lambda p: (p.name not in _PREFERRED_RESOURCES,
                                               _PREFERRED_RESOURCES.index(p.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,20 @@ from rich.tree import Tree
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.summary import study_summary
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "series_numbers"]
+
+#: Width when stdout is not a terminal: no line is wrapped or cut.
+_PIPE_WIDTH = 10_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``info`` subcommand."""
     p = subparsers.add_parser("info", help="show the scans of a ParaVision study",
                               description="Print the study tree: scans, methods, dimensions, "
-                              "frame groups and key acquisition parameters.")
+                              "frame groups and key acquisition parameters. Scan E reco P "
+                              "becomes DICOM series (XNAT scan) 10000*E+P, as ParaVision's "
+                              "own DICOM export numbers it; the map steps' scan input "
+                              "takes either number.")
     p.add_argument("source", type=Path, help="study, scan or reco folder, or a .zip of one")
     p.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     return p
@@ -33,13 +40,54 @@ def _fmt(values: list[float], unit: str) -> str:
     return " ".join(f"{v:g}" for v in values) + f" {unit}"
 
 
-def _reco_line(reco: dict[str, Any]) -> str:
+def _plural(count: int, word: str) -> str:
+    """``1 image``, ``3 images``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def series_numbers(scan: str, reco: str, packages: int) -> list[int]:
+    """The DICOM SeriesNumber, hence the XNAT scan id, of each series a reco becomes.
+
+    ``10000*E + P``, or ``10000*E + 100*P + package`` with several slice packages: the rule
+    of ParaVision's own DICOM export, which the writer follows
+    (:func:`xnatpic.dicom.derived` ``_series_number``).
+
+    Examples
+    --------
+    >>> series_numbers("9", "1", 1)
+    [90001]
+    >>> series_numbers("1", "1", 3)
+    [10101, 10102, 10103]
+    """
+    if not (scan.isdigit() and reco.isdigit()):
+        return []
+    base = int(scan) * 10000
+    if packages > 1:
+        return [base + int(reco) * 100 + k + 1 for k in range(packages)]
+    return [base + int(reco)]
+
+
+def _geometry(reco: dict[str, Any]) -> str:
+    """``FOV 32×38.4 mm, voxel 0.5×0.4×1 mm, axial`` (in the order of the matrix)."""
+    rows, columns = reco["matrix"]
+    row_mm, column_mm = reco.get("pixel_spacing_mm", (0.0, 0.0))
+    thickness = reco.get("slice_thickness_mm")
+    voxel = f"{row_mm:g}×{column_mm:g}" + (f"×{thickness:g}" if thickness else "")
+    planes = ", ".join(reco.get("orientation", []))
+    return (f"FOV {rows * row_mm:.4g}×{columns * column_mm:.4g} mm, voxel {voxel} mm"
+            + (f", {planes}" if planes else ""))
+
+
+def _reco_line(scan: str, reco: dict[str, Any]) -> str:
     if not reco.get("image"):
         why = escape(str(reco.get("reason") or reco.get("error")))
         return f"reco {reco['reco']}: [yellow]skipped[/] {why}"
     groups = " × ".join(f"{g['axis']} {g['size']}" for g in reco["frame_groups"])
-    parts = [f"reco {reco['reco']}: {reco['matrix'][0]}×{reco['matrix'][1]} ({reco['dim']}D, "
-             f"{reco['word_type']}), {reco['images']} images {escape('[' + groups + ']')}"]
+    numbers = series_numbers(scan, str(reco["reco"]), int(reco.get("slice_packages", 1)))
+    series = (f" → series {', '.join(map(str, numbers))}" if numbers else "")
+    parts = [f"reco {reco['reco']}{series}: {reco['matrix'][0]}×{reco['matrix'][1]} "
+             f"({reco['dim']}D, {reco['word_type']}), {_plural(reco['images'], 'image')} "
+             f"{escape('[' + groups + ']')}", _geometry(reco)]
     for key, label, unit in (("echo_times_ms", "TE", "ms"), ("repetition_times_ms", "TR", "ms"),
                              ("inversion_times_ms", "TI", "ms"), ("b_values", "b", "s/mm²"),
                              ("saturation_offsets_ppm", "offsets", "ppm")):
@@ -64,8 +112,10 @@ def run(args: argparse.Namespace) -> int:
         node = tree.add(f"[bold]scan {scan['scan']}[/] {scan.get('method', '')} "
                         f"{scan.get('protocol', '')}".rstrip())
         for reco in scan["recos"]:
-            node.add(_reco_line(reco))
+            node.add(_reco_line(str(scan["scan"]), reco))
         if "reason" in scan:
             node.add(f"[yellow]skipped[/] {scan['reason']}")
-    Console(width=160).print(tree)
+    # a terminal: its width, long lines wrapped under their branch; a pipe or file: whole
+    # lines (for grep), however long
+    Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH).print(tree)
     return 0

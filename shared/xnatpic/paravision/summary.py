@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from xnatpic.errors import XnatpicError
 from xnatpic.paravision.dataset import Reco, Scan, Study
 from xnatpic.paravision.jcamp import ParameterSet
@@ -18,6 +20,25 @@ def _text(params: ParameterSet | None, name: str) -> str | None:
 
 def _distinct(values: list[float | None]) -> list[float]:
     return sorted({round(v, 4) for v in values if v is not None})
+
+
+#: Plane named by the subject axis the slice normal is closest to (x: left-right,
+#: y: anterior-posterior, z: head-foot of the subject, as ParaVision orients them).
+_PLANES = ("sagittal", "coronal", "axial")
+
+
+def _planes(images: list[Any]) -> list[str]:
+    """The distinct imaging planes of a series, in order of appearance (one per package;
+    ``oblique`` when the normal is more than 1 degree off the nearest axis)."""
+    planes: list[str] = []
+    for image in images:
+        normal = np.abs(np.asarray(image.orientation, dtype=float)[2])
+        axis = int(np.argmax(normal))
+        plane = _PLANES[axis] if normal[axis] > np.cos(np.radians(1.0)) else (
+            f"oblique ({_PLANES[axis]})")
+        if plane not in planes:
+            planes.append(plane)
+    return planes
 
 
 def _reco_summary(reco: Reco) -> dict[str, Any]:
@@ -46,6 +67,7 @@ def _reco_summary(reco: Reco) -> dict[str, Any]:
         "frame_groups": [{"id": g.id, "axis": g.name, "size": g.size, "comment": g.comment}
                          for g in series.layout.groups],
         "slice_packages": series.package_count,
+        "orientation": _planes(images),
         "echo_times_ms": _distinct([im.echo_time for im in images]),
         "repetition_times_ms": _distinct([im.repetition_time for im in images]),
         "inversion_times_ms": _distinct([im.inversion_time for im in images]),
