@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 import threading
 import time
@@ -220,7 +221,7 @@ class Importer:
                                      specific_tags=["StudyInstanceUID", "SeriesNumber",
                                                     "SeriesInstanceUID", "SOPInstanceUID",
                                                     "Modality", "SOPClassUID",
-                                                    "InstanceNumber"])
+                                                    "InstanceNumber", "SeriesDescription"])
                 study, sop = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
             except (InvalidDicomError, AttributeError, OSError) as exc:
                 from tests.double.server import HttpError
@@ -228,6 +229,11 @@ class Importer:
             number = str(ds.get("SeriesNumber", "") or "").strip()
             with double.lock:
                 double.deliveries[sop] += 1
+                blocked = double.series_filter
+                if blocked and re.search(blocked, str(ds.get("SeriesDescription", ""))):
+                    # the project's series import filter (blacklist): dropped silently
+                    # (xnat-rest-tests TestSeriesImportFilters.java:78-86)
+                    continue
                 prearc = self._prearc_for(project, subject, label or study, study)
                 scan = _scan_id(prearc, number, str(ds.SeriesInstanceUID),
                                 str(ds.get("Modality", "MR")))

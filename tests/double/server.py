@@ -136,6 +136,9 @@ class XnatDouble:
         #: auto-archive setting), so a later archive request is answered 303.
         self.project_autoarchive = False
         self.archived_from: dict[str, str] = {}
+        #: A series import filter in blacklist mode: a regex of SeriesDescription whose
+        #: files the importer drops silently.
+        self.series_filter: str | None = None
         self.archive_delay = archive_delay
         self.latency = latency
         self.file_delay = file_delay

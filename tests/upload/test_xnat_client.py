@@ -212,6 +212,21 @@ class TestSessions:
         assert fake.log.count("POST /data/services/import") == imports
         assert ("PRECLIN", row["session"]) not in fake.sessions
 
+    def test_files_xnat_filters_out_are_a_warning_not_a_failure(self, fake, tmp_path):
+        src = tmp_path / "filtered"
+        expected = write_dicom_studies(src, (("mouse1", "study1"),))
+        fake.series_filter = r"_5$"  # the project's series import filter drops series 5
+        rc, report = _upload(fake, src, tmp_path)
+        assert rc == 0, report
+        (warning,) = _row(report)["warnings"]
+        assert "scan 5: XNAT kept 0 of 4 files" in warning
+        assert set(fake.session("PRECLIN", LABEL).scans) == {"3"}
+        imports = fake.log.count("POST /data/services/import")
+        rc, report = _upload(fake, src, tmp_path)
+        assert rc == 0 and _row(report)["status"] == "complete"
+        assert fake.log.count("POST /data/services/import") == imports
+        assert set(expected[LABEL]) == {"3", "5"}
+
     def test_gender_codes_sent_in_xnat_vocabulary(self, fake, dicom_studies, tmp_path):
         src, expected = dicom_studies
         meta = tmp_path / "meta.csv"
