@@ -150,7 +150,7 @@ class TestLocks:
     def test_import_meeting_an_archiving_copy_waits_for_it(self, fake, dicom_studies,
                                                              tmp_path, caplog):
         src, expected = dicom_studies
-        fake.add_fault(r"POST /data/services/import", "slow-archive", delay=2.0)
+        fake.add_fault(r"POST /data/services/import", "slow-archive", delay=4.0)
         other = threading.Thread(target=_preload, args=(fake, _files(src)),
                                  kwargs={"again": True})
         other.start()
