@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,14 @@ from xnatpic.nifti.affine import affine_from_slices, image_space_direction, lps_
 
 __all__ = [
     "ENHANCED_MR_IMAGE_STORAGE",
+    "M0_OFFSET_PPM",
     "MR_IMAGE_STORAGE",
     "AnalysisSeries",
     "Frame",
     "dicom_files",
     "read_frames",
     "read_series",
+    "with_saturation_offsets",
 ]
 
 _log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ _IS_M0 = 0x22
 _FRAME_SEQUENCE = 0x40
 #: Slice positions closer than this along the normal are one slice (mm).
 _SLICE_TOLERANCE_MM = 1e-3
+#: A user-given offset at least this far from water is an M0 (unsaturated) reference.
+M0_OFFSET_PPM = 20.0
 #: Measurement attributes compared across slices, with their tolerances.
 _ATTRIBUTES = ("te", "tr", "ti", "b", "sat_ppm")
 
@@ -202,6 +206,14 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
             raise BadSeriesError(f"{where}: no {keyword}; cannot place the image in space")
     iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
     gradient = ds.get("DiffusionGradientOrientation")
+    b_value = ds.get("DiffusionBValue")
+    diffusion = ds.get("MRDiffusionSequence")  # dicomifier writes the enhanced macro
+    if diffusion:
+        item = diffusion[0]
+        b_value = item.get("DiffusionBValue") if b_value is None else b_value
+        directions = item.get("DiffusionGradientDirectionSequence")
+        if gradient is None and directions:
+            gradient = directions[0].get("DiffusionGradientOrientation")
     sat = _private(ds, _SAT_PPM)
     m0 = _private(ds, _IS_M0)
     order = (_float(ds.get("TemporalPositionIdentifier")) or 0.0,
@@ -214,7 +226,7 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
         spacing=(float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1])),
         thickness=_float(ds.get("SliceThickness")) or 0.0, order=order,
         te=_float(ds.get("EchoTime")), tr=_float(ds.get("RepetitionTime")),
-        ti=_float(ds.get("InversionTime")), b=_float(ds.get("DiffusionBValue")),
+        ti=_float(ds.get("InversionTime")), b=_float(b_value),
         gradient_lps=None if gradient is None else np.asarray([float(v) for v in gradient]),
         sat_ppm=_float(sat), is_m0=None if m0 is None else str(m0).upper() == "YES",
     )
@@ -471,6 +483,45 @@ def read_series(folder: Path) -> AnalysisSeries:
         header=header, source=folder, scanning_sequence=scanning,
         description=str(header.get("SeriesDescription", "")), orientation=orientation,
     )
+
+
+def with_saturation_offsets(series: AnalysisSeries, offsets_ppm: Iterable[float]
+                            ) -> AnalysisSeries:
+    """The series with the CEST saturation offsets a user gave (DICOM we did not write
+    has none).
+
+    Parameters
+    ----------
+    series : AnalysisSeries
+        A series whose images carry no saturation offset.
+    offsets_ppm : iterable of float
+        Offsets in ppm in acquisition order: one per measurement, or one repetition of
+        the list when the measurements are a whole number of repetitions of it. Offsets
+        with ``|ppm| >= 20`` are M0 references.
+
+    Raises
+    ------
+    BadSeriesError
+        When the count does not divide the measurements, or the series already has
+        offsets that differ from the list.
+    """
+    offsets = np.asarray(list(offsets_ppm), dtype=np.float64)
+    n = series.n_measurements
+    if offsets.size == 0 or n % offsets.size or not np.all(np.isfinite(offsets)):
+        raise BadSeriesError(
+            f"{series.source}: {offsets.size} saturation offsets given for {n} measurements "
+            "per slice; give one per measurement or one repetition of the list, in "
+            "acquisition order")
+    full = np.tile(offsets, n // offsets.size)
+    known = np.isfinite(series.sat_ppm)
+    if known.any():
+        if known.all() and np.allclose(series.sat_ppm, full, atol=1e-3):
+            return series
+        raise BadSeriesError(
+            f"{series.source}: the DICOM already has saturation offsets "
+            f"({np.nanmin(series.sat_ppm):g} to {np.nanmax(series.sat_ppm):g} ppm) that "
+            "differ from the given list; leave --offsets-ppm empty")
+    return replace(series, sat_ppm=full, is_m0=np.abs(full) >= M0_OFFSET_PPM)
 
 
 def _enhanced_scanning(ds: Dataset) -> tuple[str, ...]:

@@ -31,6 +31,8 @@ from xnatpic.models import (
     normalize_zspectrum,
     ratiometric_index,
 )
+from xnatpic.models.cest import repetition_frames, standard_error
+from xnatpic.models.results import VoxelStatus, voxel_status
 from xnatpic.models.results import VoxelStatus, voxel_status
 
 __all__ = [
@@ -45,6 +47,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: Default offsets (ppm) of the ratiometric index: iopamidol's two amide pools, 4.2 and
+#: 5.5 ppm (Longo et al. 2011, doi:10.1002/mrm.22608; Pagel's acidoCEST papers).
+RATIO_PPM = (4.2, 5.5)
+
 
 #: Unit label -> (UCUM code, code meaning).
 UNITS: dict[str, tuple[str, str]] = {
@@ -351,20 +358,66 @@ def _same_grid(a: AnalysisSeries, b: AnalysisSeries) -> bool:
     return a.data.shape[:3] == b.data.shape[:3] and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
+def _per_repetition(series: AnalysisSeries, reps: list[np.ndarray], mask: np.ndarray,
+                    b0_of: Any, computes: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each repetition processed alone (its own Z-spectrum and M0, its own B0 from
+    ``b0_of(z)``): the B0 maps (R, ...) and the ``computes(z, b0)`` maps, each (R, ...);
+    NaN where that repetition's normalisation or B0 fit failed."""
+    b0s: list[np.ndarray] = []
+    values: list[list[np.ndarray]] = [[] for _ in computes]
+    for frames in reps:
+        sat = series.sat_ppm[frames]
+        m0 = series.is_m0[frames] if series.is_m0.any() else None
+        z = normalize_zspectrum(series.data[..., frames], sat, m0_frames=m0, mask=mask)
+        b0 = np.where(z.failed, np.nan, b0_of(z))
+        b0s.append(b0)
+        b0_values = np.where(np.isfinite(b0), b0, 0.0)
+        for out, compute in zip(values, computes, strict=True):
+            out.append(np.where(np.isfinite(b0), compute(z, b0_values), np.nan))
+    return np.stack(b0s), [np.stack(v) for v in values]
+
+
+def _fitted_b0(fit: Any, method: str) -> Any:
+    """``z -> B0`` with NaN where the B0 fit failed."""
+    def b0_of(z: Any) -> np.ndarray:
+        result = fit(z, method)
+        return np.where(result.failed, np.nan, result.b0)
+    return b0_of
+
+
+def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) -> str:
+    values = se[mask & np.isfinite(se)]
+    if values.size == 0:
+        return f"precision: not available ({source})"
+    return f"precision: median standard error {float(np.median(values)):.3g}{unit} ({source})"
+
+
 def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
                  mtr_ppm: tuple[float, ...] = (2.0, 3.5),
-                 ratio_ppm: tuple[float, float] | None = (4.2, 5.6),
+                 ratio_ppm: tuple[float, float] | None = RATIO_PPM,
                  threshold: float | None = None, b0_method: str = "auto") -> StepResult:
-    """Z-spectrum, B0, B0-corrected MTRasym and a ratiometric index of a CEST series.
+    """Z-spectrum, B0, B0-corrected MTRasym and a ratiometric index of a CEST series,
+    each with its precision.
 
     B0 comes from ``wassr`` when given (same grid required), else from the minimum of the
     Z-spectrum itself. M0 frames are the converter's flagged frames, else offsets beyond
     ±20 ppm. ``b0_method="auto"`` refines the minimum with a Lorentzian for WASSR and a
-    parabola for the Z-spectrum (whose minimum CEST pools near water skew a Lorentzian).
+    parabola for the Z-spectrum (whose minimum CEST pools near water skew a Lorentzian);
+    ``spline`` takes the minimum of the cubic spline.
+
+    Precision: when the offset list is repeated (R >= 2 repetitions, each with its M0),
+    every repetition is also processed alone (its own Z-spectrum, its own B0 unless B0
+    comes from WASSR) and the standard error of each map is the test–retest
+    ``sd / sqrt(R)`` of the R results (``<map>_precision``, NIfTI); it includes the B0
+    error propagated into MTRasym. Without repetitions the B0 precision is the fit's
+    standard error (:func:`xnatpic.models.cest.b0_map`) and MTRasym has none. The median
+    standard error over the fitted voxels is given in each map's description and in
+    ``parameters["precision"]``.
     """
     sat = series.sat_ppm
     if np.isnan(sat).any():
-        raise BadSeriesError(f"{series.source}: some images have no saturation offset")
+        raise BadSeriesError(f"{series.source}: some images have no saturation offset; "
+                             "give the offsets with --offsets-ppm")
     m0_frames = series.is_m0 if series.is_m0.any() else None
     if m0_frames is None and not (np.abs(sat) >= M0_THRESHOLD_PPM).any():
         raise BadSeriesError(
@@ -377,6 +430,15 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
         series.data, sat, m0_frames=m0_frames, mask=mask))
     _check_failed(z.failed, mask, series, "Z-spectrum")
     failed = z.failed & mask
+    reps = repetition_frames(sat)
+    if reps is not None and m0_frames is not None and any(
+            not m0_frames[r].any() for r in reps):
+        reps = None  # a repetition without its own M0 cannot be normalised alone
+
+    def z_b0(zs: Any, how: str) -> Any:
+        return b0_map(zs.z, zs.offsets, method=how, search_ppm=(-1.5, 1.5),
+                      window_ppm=1.5 if how == "lorentzian" else None, mask=mask)
+
     if wassr is not None:
         if not _same_grid(series, wassr):
             raise BadSeriesError(f"{wassr.source}: the WASSR series is not on the grid of the "
@@ -389,24 +451,63 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
         b0_source = f"WASSR ({wassr.source})"
     else:
         method = "parabola" if b0_method == "auto" else b0_method
-        b0 = _fit("B0", series, lambda: b0_map(
-            z.z, z.offsets, method=method, search_ppm=(-1.5, 1.5),
-            window_ppm=1.5 if method == "lorentzian" else None, mask=mask))
+        b0 = _fit("B0", series, lambda: z_b0(z, method))
         b0_source = "Z-spectrum minimum"
     failed |= b0.failed & mask
-    maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source}")]
+    status = voxel_status(z.status | b0.status, mask=mask)
+    n_reps = 0 if reps is None else len(reps)
+    retest = f"test-retest, {n_reps} repetitions"
     b0_values = np.where(np.isfinite(b0.b0), b0.b0, 0.0)
-    for ppm in mtr_ppm:
-        value = mtr_asym(z.z, z.offsets, float(ppm), b0_ppm=b0_values)
-        value = np.where(mask & np.isfinite(b0.b0), value, np.nan).astype(np.float32)
-        maps.append(MapImage(f"MTRasym_{float(ppm):g}ppm", value, "ratio",
-                             f"B0-corrected MTRasym at {float(ppm):g} ppm"))
+    valid = mask & np.isfinite(b0.b0)
+    derived: list[tuple[str, str, Any]] = [
+        (f"MTRasym_{float(ppm):g}ppm", f"B0-corrected MTRasym at {float(ppm):g} ppm",
+         (lambda zs, b, p=float(ppm): mtr_asym(zs.z, zs.offsets, p, b0_ppm=b)))
+        for ppm in mtr_ppm]
     if ratio_ppm:
         p1, p2 = (float(v) for v in ratio_ppm)
-        value = ratiometric_index(z.z, z.offsets, p1, p2, b0_ppm=b0_values)
-        value = np.where(mask & np.isfinite(b0.b0), value, np.nan).astype(np.float32)
-        maps.append(MapImage(f"ratio_{p1:g}_{p2:g}ppm", value, "ratio",
-                             f"ratiometric index (1-Z{p1:g})Z{p2:g}/((1-Z{p2:g})Z{p1:g})"))
+        derived.append((f"ratio_{p1:g}_{p2:g}ppm",
+                        f"ratiometric index (1-Z{p1:g})Z{p2:g}/((1-Z{p2:g})Z{p1:g})",
+                        lambda zs, b: ratiometric_index(zs.z, zs.offsets, p1, p2, b0_ppm=b)))
+    rep_values: list[np.ndarray] = []
+    if reps is not None:
+        rep_b0, rep_values = _fit("per-repetition", series, lambda: _per_repetition(
+            series, reps, mask,
+            _fitted_b0(z_b0, method) if wassr is None else
+            (lambda zr: np.where(b0.failed, np.nan, b0.b0)),
+            [compute for _, _, compute in derived]))
+    if reps is not None and wassr is None:
+        b0_se = standard_error(rep_b0)
+        b0_how = retest
+    else:
+        b0_se = b0.b0_sd if b0.b0_sd is not None else np.full(mask.shape, np.nan)
+        b0_how = f"{method} fit standard error"
+    b0_se = np.where(mask, b0_se, np.nan).astype(np.float32)
+    precision: dict[str, Any] = {"repetitions": n_reps}
+
+    fitted = status == VoxelStatus.FITTED
+
+    def note(name: str, se: np.ndarray, unit: str, how: str) -> str:
+        values = se[fitted & np.isfinite(se)]
+        median = float(np.median(values)) if values.size else None
+        precision[name] = {"median_standard_error": median, "source": how}
+        return _precision_note(se, fitted, unit, how)
+
+    maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source} "
+                     f"({method}); {note('B0', b0_se, ' ppm', b0_how)}", status=status),
+            MapImage("B0_precision", b0_se, "ppm", f"standard error of B0 ({b0_how})",
+                     primary=False)]
+    for k, (name, what, compute) in enumerate(derived):
+        value = np.where(valid, compute(z, b0_values), np.nan).astype(np.float32)
+        if reps is not None:
+            se = np.where(valid, standard_error(rep_values[k]), np.nan).astype(np.float32)
+            how = retest
+            maps.append(MapImage(f"{name}_precision", se, "ratio",
+                                 f"standard error of {name} ({how})", primary=False))
+        else:
+            se = np.full(mask.shape, np.nan, dtype=np.float32)
+            how = "not available: a single acquisition of each offset"
+        maps.insert(len(maps) - (1 if reps is not None else 0), MapImage(
+            name, value, "ratio", f"{what}; {note(name, se, '', how)}", status=status))
     corrected = correct_b0(z.z, z.offsets, b0_values)
     corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)
     maps.append(MapImage("Z_B0corrected", corrected, "ratio",
@@ -418,6 +519,6 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
               "b0_source": b0_source, "b0_method": method,
               "offsets_ppm": z.offsets.tolist(),
               "m0_frames": int(np.count_nonzero(m0_frames)) if m0_frames is not None
-              else "offsets beyond ±20 ppm"}
+              else "offsets beyond ±20 ppm", "precision": precision}
     used = [series] + ([wassr] if wassr is not None else [])
     return StepResult("cest", used, maps, mask, failed, params)

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic.analysis.errors import AnalysisError, NoScanError, NoSuitableScanError
-from xnatpic.analysis.inputs import read_series
+from xnatpic.analysis.inputs import AnalysisSeries, read_series, with_saturation_offsets
 from xnatpic.analysis.maps import (
+    RATIO_PPM,
     StepResult,
     compute_adc,
     compute_cest,
@@ -44,7 +45,7 @@ from xnatpic.analysis.maps import (
 )
 from xnatpic.analysis.mask import SNR_FLOOR
 from xnatpic.analysis.outputs import write_outputs
-from xnatpic.analysis.selection import ScanInfo, select_scan, session_scans
+from xnatpic.analysis.selection import ScanInfo, scan_folder, select_scan, session_scans
 from xnatpic.errors import XnatpicError
 from xnatpic.step_output import (
     NOT_APPLICABLE_EXIT,
@@ -104,11 +105,17 @@ def _add_cest(p: argparse.ArgumentParser) -> None:
                         "Z-spectrum minimum)")
     p.add_argument("--mtr-ppm", type=_float_list, default=(2.0, 3.5),
                    help="MTRasym offsets in ppm, comma-separated (default 2.0,3.5)")
-    p.add_argument("--ratio-ppm", type=_float_list, default=(4.2, 5.6),
-                   help="two offsets of the ratiometric index (default 4.2,5.6; none: skip)")
-    p.add_argument("--b0-method", choices=("auto", "lorentzian", "parabola"), default="auto",
+    p.add_argument("--ratio-ppm", type=_float_list, default=RATIO_PPM,
+                   help="two offsets of the ratiometric index (default 4.2,5.5: iopamidol; "
+                        "none: skip)")
+    p.add_argument("--b0-method", choices=("auto", "lorentzian", "parabola", "spline"),
+                   default="auto",
                    help="refinement of the water minimum (auto: Lorentzian for WASSR, "
-                        "parabola for the Z-spectrum)")
+                        "parabola for the Z-spectrum; spline: cubic-spline minimum)")
+    p.add_argument("--offsets-ppm", type=_float_list, default=(),
+                   help="saturation offsets in ppm, comma-separated in acquisition order "
+                        "(one repetition of the list or one per measurement), for DICOM "
+                        "that has none (not written by xnatpic); needs --scan")
 
 
 @contextlib.contextmanager
@@ -173,11 +180,26 @@ def _wassr(args: argparse.Namespace, session: Path, cest: ScanInfo) -> ScanInfo 
     return found[-1]
 
 
-def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
-    info = select_scan(session, "cest", scan_id=args.scan or None)
-    _log.info("cest: scan %s, %s", info.scan_id, info.detail)
+def _cest_scan(args: argparse.Namespace, session: Path) -> tuple[ScanInfo, AnalysisSeries]:
+    """The CEST scan and its series; with --offsets-ppm the named scan, whatever its
+    attributes say, with those offsets."""
+    offsets = tuple(args.offsets_ppm)
+    if not offsets:
+        info = select_scan(session, "cest", scan_id=args.scan or None)
+        with _scan(info):
+            return info, read_series(info.folder)
+    if not args.scan:
+        raise NoScanError("--offsets-ppm gives the offsets of one scan: name it with --scan")
+    folder = scan_folder(session, args.scan)
+    info = ScanInfo(str(args.scan), folder, "cest", 0,
+                    f"{len(offsets)} saturation offsets from --offsets-ppm")
     with _scan(info):
-        series = read_series(info.folder)
+        return info, with_saturation_offsets(read_series(folder), offsets)
+
+
+def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    info, series = _cest_scan(args, session)
+    _log.info("cest: scan %s, %s", info.scan_id, info.detail)
     wassr_info = _wassr(args, session, info)
     wassr = None
     scans = {"cest": info.scan_id}

@@ -92,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.deidentify:
         require_deidentify_salt()  # refused without a secret salt, before any work
+    from xnatpic.optical.acquisition import is_ivis_folder
+
+    if is_ivis_folder(args.source):  # IVIS Living Image click or sequence folder
+        from xnatpic.optical.cli import run_convert
+
+        return run_convert(args, err)
     with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
                   transient=True) as progress:

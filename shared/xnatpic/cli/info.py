@@ -98,6 +98,12 @@ def _reco_line(scan: str, reco: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of a study."""
+    from xnatpic.optical.acquisition import is_ivis_folder
+
+    if is_ivis_folder(args.source):  # IVIS Living Image click or sequence folder
+        from xnatpic.optical.cli import run_info
+
+        return run_info(args)
     with open_dataset(args.source) as study:
         summary = study_summary(study)
     if args.json:

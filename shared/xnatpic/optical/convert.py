@@ -96,6 +96,8 @@ def ivis_summary(study: IvisStudy) -> dict[str, Any]:
             "signal": acq.signal.info.kind,
             "calibration": {"label": cal.label, "unit": cal.unit, "per_count": cal.per_count},
             "labels": dict(acq.labels.values), "camera": vars(acq.camera), "images": images,
-            "rois": len(acq.analyzed.sections_named("ROIs")) if acq.analyzed else 0})
+            "rois": sum(k.casefold().startswith("roi") for sec in
+                        (acq.analyzed.sections_named("ROIs") if acq.analyzed else [])
+                        for k in sec.entries)})
     return {"path": str(study.path), "format": "IVIS Living Image",
             "sequence": study.sequence_info is not None, "clicks": clicks}
