@@ -34,6 +34,8 @@ __all__ = [
     "mtr_asym",
     "normalize_zspectrum",
     "ratiometric_index",
+    "repetition_frames",
+    "standard_error",
     "z_at",
 ]
 
@@ -78,6 +80,73 @@ def detect_m0_frames(offsets_ppm: object, threshold_ppm: float = M0_THRESHOLD_PP
     if not threshold_ppm > 0:
         raise FittingError(f"threshold_ppm must be > 0, got {threshold_ppm}")
     return np.abs(off) >= threshold_ppm
+
+
+def repetition_frames(offsets_ppm: object) -> list[np.ndarray] | None:
+    """Frame indices of each repetition of the offset list, or None without repetitions.
+
+    The list is repeated R >= 2 times when the number of occurrences of every distinct
+    offset, M0 references included, is a multiple of R (the greatest common divisor of
+    the counts); an offset occurring ``c`` times appears ``c / R`` times per repetition,
+    and its k-th occurrence (in frame order) belongs to repetition ``k // (c / R)``
+    (pv6-acidocest scan 4: a list of 44 offsets with 3 M0 frames, acquired 4 times).
+
+    Parameters
+    ----------
+    offsets_ppm : array_like, shape (K,)
+        Saturation offset of every frame, in acquisition order.
+
+    Returns
+    -------
+    list of R ndarray of int, or None
+
+    Examples
+    --------
+    >>> [r.tolist() for r in repetition_frames([-300.0, -1.0, 1.0, -300.0, -1.0, 1.0])]
+    [[0, 1, 2], [3, 4, 5]]
+    >>> [r.tolist() for r in repetition_frames([-300.0, -300.0, 1.0, -300.0, -300.0, 1.0])]
+    [[0, 1, 2], [3, 4, 5]]
+    >>> repetition_frames([-300.0, -1.0, 1.0, -1.0]) is None
+    True
+    """
+    off = as_axis(offsets_ppm, "offsets_ppm", unit=" (ppm)")
+    _, inverse, counts = np.unique(off, return_inverse=True, return_counts=True)
+    n_reps = int(np.gcd.reduce(counts))
+    if n_reps < 2:
+        return None
+    per_rep = counts // n_reps
+    repetition = np.zeros(off.size, dtype=np.intp)
+    seen = np.zeros(counts.size, dtype=np.intp)
+    for i, u in enumerate(inverse):
+        repetition[i] = seen[u] // per_rep[u]
+        seen[u] += 1
+    return [np.flatnonzero(repetition == r) for r in range(n_reps)]
+
+
+def standard_error(values: object) -> np.ndarray:
+    """Standard error of the mean over the first axis (repetitions): ``sd / sqrt(R)``.
+
+    Parameters
+    ----------
+    values : array_like, shape (R, ...)
+        One map per repetition; NaN where a repetition has no value.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        NaN where fewer than 2 repetitions have a value.
+
+    Examples
+    --------
+    >>> round(float(standard_error([1.0, 2.0, 3.0, 4.0])), 4)
+    0.6455
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    n = np.sum(np.isfinite(arr), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(arr, axis=0) / n
+        var = np.nansum((arr - mean) ** 2, axis=0) / (n - 1)
+        return np.where(n >= 2, np.sqrt(var / n), np.nan)
 
 
 def _m0_mask(off: np.ndarray, m0_frames: object | None, threshold_ppm: float) -> np.ndarray:
@@ -252,9 +321,11 @@ def _parabola(
     inwards at the edges of ``cols``); every window position has its own precomputed
     least-squares projector, so the fit is a gather and two small contractions.
 
-    Returns ``(vertex, curvature, value at the vertex, r2, rmse, status)`` with status
-    bits for minima on the edge of ``cols`` (AT_BOUND) and non-convex fits or vertices
-    outside the window (NONPHYSICAL).
+    Returns ``(vertex, curvature, value at the vertex, r2, rmse, status, vertex_sd)``
+    with status bits for minima on the edge of ``cols`` (AT_BOUND) and non-convex fits or
+    vertices outside the window (NONPHYSICAL). ``vertex_sd`` is the delta-method standard
+    error of the vertex ``-c1 / (2 c2)`` with the coefficient covariance
+    ``s² (VᵀV)⁻¹``, ``s² = SSE / (window - 3)``.
     """
     lo, hi = int(cols[0]), int(cols[-1])
     width = 2 * half_width + 1
@@ -285,9 +356,57 @@ def _parabola(
         sst = np.einsum("nw,nw->n", centred, centred)
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = 1.0 - sse / sst
-        return centre[si] + u, c2, c0 + c1 * u + c2 * u * u, r2, np.sqrt(sse / width), status
+            # d vertex / d (c0, c1, c2), then the variance through the projector rows.
+            grad = np.stack([np.zeros(n), -1.0 / (2.0 * c2), c1 / (2.0 * c2 * c2)], axis=1)
+            lever = np.einsum("nc,ncw->nw", grad, proj[si])
+            dof = width - 3
+            var = (sse / dof) * np.einsum("nw,nw->n", lever, lever) if dof > 0 else \
+                np.full(n, np.nan)
+        return (centre[si] + u, c2, c0 + c1 * u + c2 * u * u, r2, np.sqrt(sse / width), status,
+                np.sqrt(var))
 
     return map_rows(block, y)
+
+
+def _spline_minimum(x: np.ndarray, y: np.ndarray, cols: np.ndarray,
+                    b0: np.ndarray) -> np.ndarray:
+    """Minimum of the not-a-knot cubic spline through the samples ``cols`` of every row,
+    searched within one sample step of ``b0`` (the parabola vertex) on a grid of 1/50 of
+    the smallest step, then refined by a parabola through the three grid points around it.
+    """
+    xs = x[cols]
+    step = float(np.min(np.diff(xs)))
+    fine = np.linspace(-step, step, 101)
+    centre = np.clip(np.where(np.isfinite(b0), b0, xs[0]), xs[0], xs[-1])
+    q = np.clip(centre[:, None] + fine[None, :], xs[0], xs[-1])
+    values = spline_eval(xs, np.asarray(y[:, cols], dtype=np.float64), q)
+    values = np.where(np.isfinite(values), values, np.inf)
+    k = np.clip(np.argmin(values, axis=1), 1, fine.size - 2)
+    rows = np.arange(q.shape[0])
+    ym, y0, yp = values[rows, k - 1], values[rows, k], values[rows, k + 1]
+    h = fine[1] - fine[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = 0.5 * h * (ym - yp) / (ym - 2.0 * y0 + yp)
+    shift = np.where(np.isfinite(shift) & (np.abs(shift) <= h), shift, 0.0)
+    return q[rows, k] + shift
+
+
+def _spline_minimum_sd(x: np.ndarray, cols: np.ndarray, y: np.ndarray, xmin: np.ndarray,
+                       noise_sd: np.ndarray) -> np.ndarray:
+    """Linearised standard error of the spline minimum: the spline is linear in the
+    samples, ``S'(x) = Σ a_k(x) y_k``, so ``d xmin / d y_k = -a_k / S''(xmin)`` and
+    ``var = σ² Σ a_k² / S''²`` with σ the per-voxel noise (from the parabola residual)."""
+    xs = x[cols]
+    h = 1e-3 * float(np.min(np.diff(xs)))
+    eye = np.eye(xs.size)
+    centre = np.clip(np.where(np.isfinite(xmin), xmin, xs[0]), xs[0] + h, xs[-1] - h)
+    lo, mid, hi = (spline_eval(xs, eye, centre + d) for d in (-h, 0.0, h))  # (K, n)
+    slope = (hi - lo) / (2.0 * h)
+    curve = (hi - 2.0 * mid + lo) / (h * h)
+    second = np.einsum("kn,nk->n", curve, np.asarray(y[:, cols], dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = noise_sd * np.sqrt(np.einsum("kn,kn->n", slope, slope)) / np.abs(second)
+    return np.where(second > 0, sd, np.nan)
 
 
 def _lorentzian_model(x: np.ndarray):
@@ -359,14 +478,24 @@ def _lorentzian_block(
         r2 = 1.0 - sse / np.einsum("nm,nm->n", cen, cen)
         rmse = np.sqrt(sse / nw)
     on_edge = (b0 <= xs[0]) | (b0 >= xs[-1]) | (amp <= 0)
-    return b0, r2, rmse, res.converged, on_edge
+    # Standard error of b0: s² (JᵀWJ)⁻¹ at the solution, s² = SSE / (points - 4).
+    _, jac = _lorentzian_model(xs)(res.params)
+    jw = jac * w[:, None, :]
+    normal = np.einsum("npm,nqm->npq", jw, jw)
+    usable = np.all(np.isfinite(normal), axis=(1, 2))
+    normal[~usable] = np.eye(4)
+    dof = nw - 4.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.linalg.pinv(normal, hermitian=True)[:, 3, 3]
+        sd = np.where((dof > 0) & usable, np.sqrt(np.abs(unit) * sse / dof), np.nan)
+    return b0, r2, rmse, res.converged, on_edge, sd
 
 
 def b0_map(
     spectrum: object,
     offsets_ppm: object,
     *,
-    method: Literal["parabola", "lorentzian"] = "parabola",
+    method: Literal["parabola", "lorentzian", "spline"] = "parabola",
     search_ppm: Sequence[float] | None = None,
     half_width: int = 2,
     window_ppm: float | None = None,
@@ -380,7 +509,14 @@ def b0_map(
     precision: ``"parabola"`` fits a least-squares parabola to the ``2 * half_width + 1``
     samples around it; ``"lorentzian"`` then fits ``c - A / (1 + ((Δω - b0) / γ)²)`` by
     Levenberg-Marquardt to the samples within ``window_ppm`` of the minimum (default: the
-    whole search range, right for WASSR; use about ±1.5 ppm for a Z-spectrum).
+    whole search range, right for WASSR; use about ±1.5 ppm for a Z-spectrum);
+    ``"spline"`` takes the minimum of the not-a-knot cubic spline through the samples
+    (model-free, as the WASSR and Z-spectrum interpolation of Kim et al. 2009).
+
+    Every voxel also gets the standard error of its B0 (``b0_sd``, ppm) from the fit:
+    the Lorentzian's parameter covariance, the parabola vertex's delta-method error, or
+    for the spline the linearised propagation of the sample noise (estimated from the
+    parabola residual) through the spline's minimum.
 
     Parameters
     ----------
@@ -389,7 +525,7 @@ def b0_map(
         ``|offset| >= m0_threshold_ppm`` are ignored; repeated offsets are averaged.
     offsets_ppm : array_like, shape (K,)
         Saturation offsets in ppm.
-    method : {"parabola", "lorentzian"}
+    method : {"parabola", "lorentzian", "spline"}
         Sub-sample refinement.
     search_ppm : (float, float), optional
         Offset range in which the minimum is searched (default: all saturated offsets).
@@ -408,7 +544,8 @@ def b0_map(
     Returns
     -------
     B0Fit
-        ``b0`` (ppm), ``r_squared`` and ``rmse`` of the local fit, ``failed``, ``status``.
+        ``b0`` (ppm), ``r_squared`` and ``rmse`` of the local fit, ``failed``, ``status``
+        and ``b0_sd`` (ppm).
 
     Raises
     ------
@@ -431,8 +568,9 @@ def b0_map(
     >>> round(float(b0_map(wassr, off, method="lorentzian").b0), 4)
     0.123
     """
-    if method not in ("parabola", "lorentzian"):
-        raise FittingError(f"method must be 'parabola' or 'lorentzian', got {method!r}")
+    if method not in ("parabola", "lorentzian", "spline"):
+        raise FittingError(
+            f"method must be 'parabola', 'lorentzian' or 'spline', got {method!r}")
     if int(half_width) != half_width or half_width < 1:
         raise FittingError(f"half_width must be an integer >= 1, got {half_width!r}")
     half_width = int(half_width)
@@ -454,10 +592,16 @@ def b0_map(
         )
     if window_ppm is not None and not window_ppm > 0:
         raise FittingError(f"window_ppm must be > 0, got {window_ppm!r}")
-    b0, curv, depth, r2, rmse, st = _parabola(x, y, cols, half_width)
+    b0, curv, depth, r2, rmse, st, sd = _parabola(x, y, cols, half_width)
     converged = np.ones(sub.size, dtype=bool)
+    if method == "spline" and sub.size:
+        noise = rmse * np.sqrt((2 * half_width + 1) / (2 * half_width - 2)) \
+            if half_width > 1 else np.full(b0.shape, np.nan)
+        b0 = _spline_minimum(x, y, cols, b0)
+        sd = _spline_minimum_sd(x, cols, y, b0, noise)
+        st = st & np.uint8(FitStatus.AT_BOUND)  # the spline needs no convex parabola
     if method == "lorentzian" and sub.size:
-        b0, r2, rmse, converged, on_edge = map_rows(
+        b0, r2, rmse, converged, on_edge, sd = map_rows(
             lambda *a: _lorentzian_block(x[cols], *a, window_ppm=window_ppm, max_iter=max_iter),
             y[:, cols],
             b0,
@@ -477,6 +621,7 @@ def b0_map(
         rmse=layout.scatter(rmse, sub),
         failed=failed,
         status=status,
+        b0_sd=layout.scatter(sd, sub),
     )
 
 

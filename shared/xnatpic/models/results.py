@@ -393,6 +393,11 @@ class B0Fit:
         Goodness of the local parabola / Lorentzian fit around the minimum.
     failed, status : ndarray, shape (...)
         As in :class:`T2Fit`.
+    b0_sd : ndarray, shape (...), optional
+        Standard error of ``b0`` (ppm) from the fit: the parameter covariance of the
+        Lorentzian, the delta-method error of the parabola vertex, or the sample noise
+        propagated through the spline minimum; NaN where the fit has no residual degree
+        of freedom.
     """
 
     b0: np.ndarray
@@ -400,3 +405,4 @@ class B0Fit:
     rmse: np.ndarray
     failed: np.ndarray
     status: np.ndarray
+    b0_sd: np.ndarray | None = None

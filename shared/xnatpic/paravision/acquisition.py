@@ -7,6 +7,7 @@ groups to decide which element of a parameter array belongs to which frame.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,9 @@ def _offset_list_hz(method: ParameterSet, f0_mhz: float | None) -> np.ndarray | 
                 return None
             return values * f0_mhz
         return values
-    for name in ("PVM_ppgFreqList1", "SatFreqList", "PVM_MagTransFreqList"):
+    # CestArray: PV5 custom CEST methods (cESTFISP_SSprep_gate), in Hz as their
+    # "VCEST= x Hz" frame comments.
+    for name in ("PVM_ppgFreqList1", "SatFreqList", "PVM_MagTransFreqList", "CestArray"):
         if name in method:
             values = np.atleast_1d(np.asarray(method[name], dtype=np.float64))
             if values.size > 1:
@@ -79,20 +82,56 @@ def _offset_list_hz(method: ParameterSet, f0_mhz: float | None) -> np.ndarray | 
     return None
 
 
+#: A saturation offset written in a frame comment: ``VCEST= -1000.0Hz`` (Pagel's PV5 CEST
+#: methods put it in ACQ_movie_descr, ParaVision copies it to VisuFGElemComment).
+_COMMENT_OFFSET = re.compile(
+    r"\bV?CEST\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(Hz|ppm)\b",
+    re.IGNORECASE)
+
+
+def _comment_offset_hz(comment: Any, f0_mhz: float | None) -> float | None:
+    match = _COMMENT_OFFSET.search(str(comment or ""))
+    if match is None:
+        return None
+    value = float(match.group(1))
+    if match.group(2).lower() == "ppm":
+        return None if f0_mhz is None else value * f0_mhz
+    return value
+
+
+def _comment_offsets_hz(comments: Any, f0_mhz: float | None) -> np.ndarray | None:
+    """Offsets of a list of comments, when every comment holds one."""
+    if comments is None:
+        return None
+    values = [_comment_offset_hz(c, f0_mhz) for c in np.atleast_1d(np.asarray(
+        comments, dtype=object)).ravel()]
+    if not values or any(v is None for v in values):
+        return None
+    return np.asarray(values, dtype=np.float64)
+
+
 def saturation_offsets_hz(layout: FrameLayout, method: ParameterSet | None,
-                          f0_mhz: float | None) -> list[float | None]:
+                          f0_mhz: float | None, *, visu: ParameterSet | None = None,
+                          acqp: ParameterSet | None = None) -> list[float | None]:
     """CEST/MT saturation offset of every frame in Hz (None without saturation).
 
     The offset list (PVM_SatTransFreqValues in Hz or ppm, user lists such as
-    PVM_ppgFreqList1 in Hz, or the single PVM_MagTransOffset) runs along the
-    repetition-like axes (everything but slice, echo and complex); when those hold a
-    multiple of the list's length the list repeats (pv6-acidocest scan 4: 44 offsets,
-    176 repetitions).
+    PVM_ppgFreqList1 or a PV5 custom method's CestArray in Hz, or the single
+    PVM_MagTransOffset) runs along the repetition-like axes (everything but slice, echo
+    and complex); when those hold a multiple of the list's length the list repeats
+    (pv6-acidocest scan 4: 44 offsets, 176 repetitions). Without such a list, the frame
+    comments ``VCEST= x Hz`` are used: VisuFGElemComment per frame (``visu``), else
+    ACQ_movie_descr as a list (``acqp``).
     """
     none: list[float | None] = [None] * layout.frame_count
-    if method is None:
-        return none
-    offsets = _offset_list_hz(method, f0_mhz)
+    offsets = None if method is None else _offset_list_hz(method, f0_mhz)
+    if (offsets is None or offsets.size == 0) and visu is not None:
+        per_frame = layout.per_frame(visu, "VisuFGElemComment")
+        values = _comment_offsets_hz(per_frame, f0_mhz)
+        if values is not None and values.size == layout.frame_count:
+            return [float(v) for v in values]
+    if (offsets is None or offsets.size == 0) and acqp is not None:
+        offsets = _comment_offsets_hz(acqp.get("ACQ_movie_descr"), f0_mhz)
     if offsets is None or offsets.size == 0:
         return none
     if offsets.size == 1:

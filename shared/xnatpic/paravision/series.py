@@ -352,7 +352,8 @@ def _images(series: ImageSeries, method: ParameterSet | None,
     if all(v is None for v in tr) and method is not None and "MultiRepTime" in method:
         tr = scalar_per_frame(layout, method, "MultiRepTime")
     diffusion = diffusion_per_frame(layout, visu, method)
-    sat_hz = saturation_offsets_hz(layout, method, series.imaging_frequency)
+    sat_hz = saturation_offsets_hz(layout, method, series.imaging_frequency, visu=visu,
+                                   acqp=acqp)
     timing = inversion_timing(layout, visu, method, acqp)
     comments = layout.per_frame(visu, "VisuFGElemComment")
     frame_types = layout.per_frame(visu, "VisuCoreFrameType") or ["MAGNITUDE_IMAGE"] * n
