@@ -286,10 +286,9 @@ def run(args: argparse.Namespace) -> int:
                           highlight=False)
         for warning in result.warnings:
             console.print(f"[yellow]{result.session_dir}: {warning}[/]", highlight=False)
-    console.print(f"report: {path}", highlight=False)
-    console.print(f"logs: {args.build_dir}/ (stdout.log, stderr.log, launch.json per launch; "
-                  "outputs are removed from there once stored, kept when a launch failed)",
-                  highlight=False)
+    kept = "kept" if args.keep_outputs else "removed once stored"
+    print(f"report: {path}\nlogs: {args.build_dir}/ (one folder per launch; outputs {kept})",
+          file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2))
     return exit_status(results)
