@@ -1,0 +1,80 @@
+"""The bli-quant step: a session with IVIS folders → BLIMAP rows that project-summary
+gathers into per-animal values by group and time point."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.optical.conftest import FLUX, default_click
+from xnatpic.optical.synthetic import GaussianSource, SyntheticRoi, write_click
+from xnatpic.roi.summary import gather_project
+
+RUN = Path(__file__).resolve().parents[2] / "pipelines" / "bli_quant" / "run.py"
+
+
+def _step():
+    spec = importlib.util.spec_from_file_location("bli_quant_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _session(root: Path, label: str, flux: float, day: str) -> Path:
+    session = root / "arc001" / label
+    click = default_click(click_number=f"{label}_001", sources=[
+        GaussianSource(4.0, 6.0, 0.5, flux)], rois=[SyntheticRoi("ROI 1", 4, 6, 4, 4)],
+        labels={"Animal Number": "M1", "Group": "treated", "Time Point": day})
+    write_click(session / "RESOURCES" / "IVIS" / click.click_number, click)
+    return session
+
+
+def test_step_rows_reach_project_summary(tmp_path: Path):
+    step = _step()
+    growth = {"d1": FLUX, "d7": 4 * FLUX}
+    sessions = []
+    for day, flux in growth.items():
+        session = _session(tmp_path / "P1", f"M1_{day}", flux, day)
+        out = tmp_path / "out" / day
+        assert step.run(["--input", str(session), "--output", str(out),
+                         "--session-label", session.name]) == 0
+        produced = out / "blimap"
+        assert (produced / f"overlay_{session.name}_001.png").stat().st_size > 0
+        with (produced / "bli_quant.csv").open() as fh:
+            (row,) = list(csv.DictReader(fh))
+        assert (row["group"], row["timepoint"], row["roi_source"]) == ("treated", day,
+                                                                        "living_image")
+        # archive the output as XNAT would: session resource BLIMAP
+        target = session / "RESOURCES" / "BLIMAP"
+        target.mkdir(parents=True)
+        (target / "stats.json").write_text((produced / "stats.json").read_text())
+        sessions.append(session)
+    rows, empty = gather_project(sessions)
+    assert empty == []
+    flux_rows = {r["session"]: r for r in rows if r["map"] == "total_flux"}
+    inside = 1 - math.exp(-(2.0 ** 2) / (2 * 0.5 ** 2))  # 4 cm ROI, σ 0.5 cm
+    for day, flux in growth.items():
+        row = flux_rows[f"M1_{day}"]
+        assert row["units"] == "p/s" and row["resource"] == "BLIMAP"
+        assert row["mean"] == pytest.approx(flux * inside, rel=5e-3)
+    radiance = [r for r in rows if r["map"] == "average_radiance"]
+    assert {r["units"] for r in radiance} == {"p/s/cm²/sr"}
+
+
+def test_step_without_ivis_data_fails_with_reason(tmp_path: Path, capsys):
+    (tmp_path / "session").mkdir()
+    assert _step().run(["--input", str(tmp_path / "session"),
+                        "--output", str(tmp_path / "out")]) == 1
+    assert "no IVIS Living Image folder" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_command_json_maps_every_flag():
+    command = json.loads((RUN.parents[2] / "commands" / "bli-quant.json").read_text())
+    line = command["command-line"]
+    for item in command["inputs"]:
+        assert item["replacement-key"] in line
