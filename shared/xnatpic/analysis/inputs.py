@@ -45,12 +45,16 @@ ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 _SAT_PPM = 0x21
 _IS_M0 = 0x22
 _FRAME_SEQUENCE = 0x40
+#: Inversion timing (nominal TI, readout duration, FAIR inversion mode).
+_TI_NOMINAL = 0x34
+_READOUT = 0x36
+_INVERSION_MODE = 0x37
 #: Slice positions closer than this along the normal are one slice (mm).
 _SLICE_TOLERANCE_MM = 1e-3
 #: A user-given offset at least this far from water is an M0 (unsaturated) reference.
 M0_OFFSET_PPM = 20.0
 #: Measurement attributes compared across slices, with their tolerances.
-_ATTRIBUTES = ("te", "tr", "ti", "b", "sat_ppm")
+_ATTRIBUTES = ("te", "tr", "ti_protocol", "b", "sat_ppm")
 
 
 @dataclass
@@ -76,6 +80,14 @@ class Frame:
     is_m0: bool | None = None
     pixels: Any = None
     frame_number: int | None = None
+    ti_nominal: float | None = None
+    readout: float | None = None
+    inversion_mode: str | None = None
+
+    @property
+    def ti_protocol(self) -> float | None:
+        """The protocol TI (the same in every slice); ``ti`` is the slice's effective one."""
+        return self.ti if self.ti_nominal is None else self.ti_nominal
 
 
 @dataclass
@@ -90,7 +102,8 @@ class AnalysisSeries:
         measurements.
     te, tr, ti, b, sat_ppm : ndarray of float64, shape (N,)
         Echo, repetition and inversion times (ms), b-values (s/mm²) and saturation offsets
-        (ppm) per measurement; NaN where the file has no value.
+        (ppm) per measurement; NaN where the file has no value. ``ti`` is the protocol
+        (nominal) inversion time.
     gradient : ndarray, shape (N, 3)
         Unit diffusion gradient direction per measurement in image space (voxel axes
         x, y, z); zeros where there is none.
@@ -136,6 +149,9 @@ class AnalysisSeries:
     scanning_sequence: tuple[str, ...] = ()
     description: str = ""
     orientation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    ti_slices: np.ndarray | None = None
+    readout: np.ndarray | None = None
+    inversion_mode: list[str | None] | None = None
 
     @property
     def n_measurements(self) -> int:
@@ -158,6 +174,10 @@ def _float(value: object) -> float | None:
         return float(value)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or str(value) == "" else str(value)
 
 
 def _private(ds: Dataset, offset: int) -> object:
@@ -229,6 +249,8 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
         ti=_float(ds.get("InversionTime")), b=_float(b_value),
         gradient_lps=None if gradient is None else np.asarray([float(v) for v in gradient]),
         sat_ppm=_float(sat), is_m0=None if m0 is None else str(m0).upper() == "YES",
+        ti_nominal=_float(_private(ds, _TI_NOMINAL)), readout=_float(_private(ds, _READOUT)),
+        inversion_mode=_text(_private(ds, _INVERSION_MODE)),
     )
 
 
@@ -292,6 +314,11 @@ def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
             sat_ppm=None if private_item is None else _float(_private(private_item, _SAT_PPM)),
             is_m0=None if m0 is None else str(m0).upper() == "YES",
             frame_number=index + 1,
+            ti_nominal=None if private_item is None else _float(
+                _private(private_item, _TI_NOMINAL)),
+            readout=None if private_item is None else _float(_private(private_item, _READOUT)),
+            inversion_mode=None if private_item is None else _text(
+                _private(private_item, _INVERSION_MODE)),
         ))
         slope = _float(_lookup(items, "PixelValueTransformationSequence", "RescaleSlope"))
         intercept = _float(_lookup(items, "PixelValueTransformationSequence",
@@ -472,7 +499,8 @@ def read_series(folder: Path) -> AnalysisSeries:
         scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
     m0_flags = np.array([bool(f.is_m0) for f in first])
     return AnalysisSeries(
-        data=data, te=_values(first, "te"), tr=_values(first, "tr"), ti=_values(first, "ti"),
+        data=data, te=_values(first, "te"), tr=_values(first, "tr"),
+        ti=_values(first, "ti_protocol"),
         b=_values(first, "b"), sat_ppm=_values(first, "sat_ppm"), gradient=gradient,
         is_m0=m0_flags, affine=lps_to_ras(affine_lps), affine_lps=affine_lps,
         series_instance_uid=str(header.get("SeriesInstanceUID", "")),
@@ -482,6 +510,9 @@ def read_series(folder: Path) -> AnalysisSeries:
         frame_numbers=[[f.frame_number for f in g] for g in slices],
         header=header, source=folder, scanning_sequence=scanning,
         description=str(header.get("SeriesDescription", "")), orientation=orientation,
+        ti_slices=np.array([_values(group, "ti") for group in slices]),
+        readout=_values(first, "readout"),
+        inversion_mode=[f.inversion_mode for f in first],
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
+from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
 from xnatpic.errors import FittingError
 from xnatpic.models import (
@@ -23,7 +24,6 @@ from xnatpic.models import (
     correct_b0,
     fit_adc,
     fit_dti,
-    fit_t1_ir,
     fit_t1_vtr,
     fit_t2,
     fit_t2star,
@@ -32,7 +32,6 @@ from xnatpic.models import (
     ratiometric_index,
 )
 from xnatpic.models.cest import repetition_frames, standard_error
-from xnatpic.models.results import VoxelStatus, voxel_status
 from xnatpic.models.results import VoxelStatus, voxel_status
 
 __all__ = [
@@ -60,6 +59,7 @@ UNITS: dict[str, tuple[str, str]] = {
     "ppm": ("[ppm]", "parts per million"),
     "ratio": ("1", "no units"),
     "a.u.": ("{a.u.}", "arbitrary unit"),
+    "mL/100g/min": ("mL/(100.g)/min", "milliliter per 100 gram per minute"),
 }
 
 
@@ -235,57 +235,57 @@ def compute_t2star(series: AnalysisSeries, *, method: str = "nlls",
 
 
 _T1_MODELS = {"vtr": "variable TR, saturation recovery", "ir": "inversion recovery"}
-#: Inversion-recovery model (``fit_t1_ir(model=...)``) -> description.
-_IR_MODELS = {
-    "three": "three-parameter |a + b exp(-TI/T1)|",
-    "two": "two-parameter |S0 (1 - k exp(-TI/T1))|, inversion efficiency k = {k:g} fixed",
-}
 
 
 def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None = None,
-               ir_model: str = "auto", inversion_efficiency: float = 2.0) -> StepResult:
+               ir_model: str = "auto", inversion_efficiency: float = 2.0,
+               inversion_factor: float = 1.0) -> StepResult:
     """T1 map from a variable-TR (``method="vtr"``) or inversion-recovery (``"ir"``) series.
 
     Parameters
     ----------
-    ir_model : {"auto", "three", "two"}
-        Inversion-recovery model (:func:`xnatpic.models.fit_t1_ir`): ``auto`` fits the
-        three-parameter model with 4 or more inversion times and the two-parameter one
-        (inversion efficiency fixed) with 3.
+    ir_model : {"auto", "timed", "timed-free", "three", "two"}
+        Inversion-recovery model (:data:`xnatpic.analysis.inversion.IR_MODELS`): ``timed``
+        uses the per-frame timing (effective TI per slice, TR, readout;
+        :func:`xnatpic.models.inversion.fit_t1_ir_timed`); ``auto`` fits it with the
+        inversion factor free with 4 or more TIs, fixed with 3. FAIR selective and
+        non-selective images are fitted separately; ``T1`` is the non-selective one.
     inversion_efficiency : float
-        The fixed inversion efficiency of the two-parameter model (2: perfect inversion).
+        The fixed inversion efficiency of the legacy two-parameter model (2: perfect).
+    inversion_factor : float
+        The fixed inversion factor of the timed model (1: perfect inversion).
     """
     mask = _mask(series, threshold)
     model_params: dict[str, Any] = {}
+    ir_extras: list[MapImage] = []
     if method == "vtr":
         fit = _fit("T1 (VTR)", series, lambda: fit_t1_vtr(series.data, series.tr, mask=mask))
         extra = MapImage("S0", fit.s0, "a.u.", "fully relaxed signal", primary=False)
         times = {"repetition_times_ms": series.tr.tolist()}
         description = f"T1 ({_T1_MODELS[method]})"
     elif method == "ir":
-        fit = _fit("T1 (IR)", series, lambda: fit_t1_ir(
-            series.data, series.ti, mask=mask, model=ir_model,
-            inversion_efficiency=inversion_efficiency))
-        model = _IR_MODELS[fit.model].format(k=inversion_efficiency)
-        if fit.model == "two":
-            extra = MapImage("S0", fit.a, "a.u.", "fully relaxed signal", primary=False)
-            model_params["inversion_efficiency"] = inversion_efficiency
-        else:
-            extra = MapImage("inversion_efficiency",
-                             fit.inversion_efficiency.astype(np.float32), "ratio",
-                             "-b / a (2 for a perfect inversion)", primary=False)
-        _log.info("T1 (IR): %s model, %d inversion times", fit.model,
-                  np.unique(series.ti).size)
+        ir = fit_ir_series(series, mask, ir_model=ir_model, inversion_factor=inversion_factor,
+                           inversion_efficiency=inversion_efficiency)
+        fit = ir.main
+        extra = MapImage("S0", fit.a, "a.u.", "fully relaxed signal (M0)", primary=False)
+        if ir.model in ("three", "timed-free"):
+            ir_extras.append(MapImage("inversion_efficiency",
+                                      fit.inversion_efficiency.astype(np.float32), "ratio",
+                                      "-b / a (2 for a perfect inversion)", primary=False))
+        ir_extras += [MapImage(f"T1_{mode.lower()}", other.t1, "ms",
+                               f"T1 of the {mode.lower()} FAIR images", primary=False)
+                      for mode, other in ir.fits.items() if other is not fit]
         times = {"inversion_times_ms": series.ti.tolist()}
-        model_params = {"ir_model": fit.model, "ir_model_requested": ir_model,
-                        "model": model, **model_params}
-        description = f"T1 ({_T1_MODELS[method]}, {model})"
+        model_params = ir.parameters
+        images = ", non-selective FAIR images" if len(ir.fits) > 1 else ""
+        description = f"T1 ({_T1_MODELS[method]}, {ir.model} model{images})"
     else:
         raise BadSeriesError(f"unknown T1 method {method!r}; use vtr or ir")
     _check_failed(fit.failed, mask, series, "T1")
     maps = [
         MapImage("T1", fit.t1, "ms", description, image_type="T1 MAP"),
         extra,
+        *ir_extras,
         MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
                  primary=False),
     ]

@@ -34,6 +34,7 @@ from typing import Any
 
 from xnatpic.analysis.errors import AnalysisError, NoScanError, NoSuitableScanError
 from xnatpic.analysis.inputs import AnalysisSeries, read_series, with_saturation_offsets
+from xnatpic.analysis.inversion import IR_MODELS
 from xnatpic.analysis.maps import (
     RATIO_PPM,
     StepResult,
@@ -45,6 +46,7 @@ from xnatpic.analysis.maps import (
 )
 from xnatpic.analysis.mask import SNR_FLOOR
 from xnatpic.analysis.outputs import write_outputs
+from xnatpic.analysis.perfusion import BLOOD_T1_MS, PARTITION_ML_PER_G, compute_perfusion
 from xnatpic.analysis.selection import ScanInfo, scan_folder, select_scan, session_scans
 from xnatpic.errors import XnatpicError
 from xnatpic.step_output import (
@@ -87,10 +89,26 @@ def _add_decay(p: argparse.ArgumentParser) -> None:
 def _add_t1(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("auto", "vtr", "ir"), default="auto",
                    help="variable TR, inversion recovery, or from the scan (auto)")
-    p.add_argument("--ir-model", choices=("auto", "three", "two"), default="auto",
-                   help="inversion-recovery model: three-parameter, two-parameter with the "
-                        "inversion efficiency fixed at 2, or auto (three with >= 4 TIs, "
-                        "two with 3)")
+    _add_ir_model(p)
+
+
+def _add_ir_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ir-model", choices=tuple(IR_MODELS), default="auto",
+                   help="inversion-recovery model: timed (per-frame TI, TR and readout; "
+                        "inversion factor fixed), timed-free (inversion factor fitted, "
+                        ">= 4 TIs), three / two (TR >> T1 assumed), or auto (timed-free "
+                        "with >= 4 TIs, timed with 3; three/two without TR)")
+    p.add_argument("--inversion-factor", type=float, default=1.0,
+                   help="inversion factor of the timed model (1: perfect inversion)")
+
+
+def _add_perfusion(p: argparse.ArgumentParser) -> None:
+    _add_ir_model(p)
+    p.add_argument("--blood-t1", type=float, default=BLOOD_T1_MS,
+                   help=f"arterial blood T1 in ms (default {BLOOD_T1_MS:g}, about 7 T)")
+    p.add_argument("--partition", type=float, default=PARTITION_ML_PER_G,
+                   help="blood-tissue partition coefficient of water, mL/g "
+                        f"(default {PARTITION_ML_PER_G:g})")
 
 
 def _add_adc(p: argparse.ArgumentParser) -> None:
@@ -148,12 +166,26 @@ def _decay(args: argparse.Namespace, session: Path, step: str,
 
 
 def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
-    kinds = ("vtr", "ir") if args.method == "auto" else (args.method,)
+    kinds = {"auto": ("vtr", "ir", "fair"), "ir": ("ir", "fair")}.get(args.method,
+                                                                     (args.method,))
     info = select_scan(session, "t1map", scan_id=args.scan or None, kinds=kinds)
     _log.info("t1map: scan %s, %s (%s)", info.scan_id, info.detail, info.kind)
     with _scan(info):
-        result = compute_t1(read_series(info.folder), method=info.kind,
-                            threshold=args.threshold, ir_model=args.ir_model)
+        result = compute_t1(read_series(info.folder),
+                            method="ir" if info.kind == "fair" else info.kind,
+                            threshold=args.threshold, ir_model=args.ir_model,
+                            inversion_factor=args.inversion_factor)
+    return result, {"source": info.scan_id}
+
+
+def _perfusion(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
+    info = select_scan(session, "perfusion", scan_id=args.scan or None)
+    _log.info("perfusion: scan %s, %s", info.scan_id, info.detail)
+    with _scan(info):
+        result = compute_perfusion(read_series(info.folder), threshold=args.threshold,
+                                   ir_model=args.ir_model,
+                                   inversion_factor=args.inversion_factor,
+                                   blood_t1=args.blood_t1, partition=args.partition)
     return result, {"source": info.scan_id}
 
 
@@ -234,6 +266,8 @@ STEPS: dict[str, tuple[str, Callable[..., None], Callable[..., Any]]] = {
     "t1map": ("T1 map from a variable-TR or inversion-recovery scan", _add_t1, _t1),
     "adcmap": ("ADC map, and DTI FA/MD/AD/RD/V1 with >= 6 directions", _add_adc, _adc),
     "cest": ("CEST: Z-spectrum, B0, MTRasym and a ratiometric index", _add_cest, _cest),
+    "perfusion": ("perfusion (CBF) map from a FAIR series (selective and non-selective "
+                  "inversions)", _add_perfusion, _perfusion),
 }
 
 

@@ -2,7 +2,7 @@
 
 Examples
 --------
-``xnatpic commands lint commands/*.json image:xnatpic-mri2dicom:0.1.0``
+``xnatpic commands lint commands/*.json image:{image:mri2dicom}``
 (``image:NAME`` is linted as XNAT imports a label: the image name replaces each command's
 ``image`` and a refused command is dropped silently; ``--image NAME`` lints files as POSTed
 with ``?image=NAME``; ``--label-of NAME`` lints files as the label of image NAME);
@@ -19,6 +19,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from xnatpic.cli.examples import with_images
 from xnatpic.xnat import labels
 from xnatpic.xnat.errors import CommandFileError
 from xnatpic.xnat.lint import CITATIONS, RULES, Finding, lint_commands
@@ -31,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``xnatpic commands`` and its sub-actions."""
     parser = subparsers.add_parser(
         "commands", help="lint XNAT Container Service commands, make image labels",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=with_images(__doc__ or ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 

@@ -187,7 +187,7 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
         return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout,
                              create_project=not args.no_create_project), server)
     archive = args.archive or Path("archive")
-    return ArchiveTarget(archive), f"archive {archive}"
+    return ArchiveTarget(archive), f"archive {archive.absolute()}"  # not "archive archive"
 
 
 def run(args: argparse.Namespace) -> int:

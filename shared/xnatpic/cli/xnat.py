@@ -4,11 +4,11 @@ Credentials: XNAT_HOST, XNAT_USER and XNAT_PASS in the environment, or a ``~/.ne
 entry for the host; never on the command line.
 
     xnatpic xnat register commands/mri2dicom.json --project PRECLIN \\
-        --image registry.example.org/xnatpic/xnatpic-mri2dicom:0.1.1
-    xnatpic xnat register xnatpic-mri2dicom:0.1.1          # reads the image label
+        --image registry.example.org/xnatpic/{image:mri2dicom}
+    xnatpic xnat register {image:mri2dicom}          # reads the image label
     xnatpic xnat launch --project PRECLIN --wrapper xnatpic-mri2dicom-session \\
         --session XNAT_E00001 --wait
-    xnatpic xnat launch --project PRECLIN --wrapper xnatpic-project-summary  # project root
+    xnatpic xnat launch --project PRECLIN --wrapper xnatpic-project-summary-project
     xnatpic xnat bulk-launch --project PRECLIN --wrapper xnatpic-mri2dicom-session \\
         --where scan-type=MSME --param format=enhanced
 
@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xnatpic.cli.examples import with_images
 from xnatpic.cli.launch import parse_params
 from xnatpic.xnat.errors import CommandFileError, XnatRequestError
 from xnatpic.xnat.lint import lint_commands
@@ -59,7 +60,8 @@ _MAX_POLL_ERRORS = 5
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``xnatpic xnat`` and its actions."""
     parser = subparsers.add_parser(
-        "xnat", help="register commands on XNAT and launch them there", description=__doc__,
+        "xnat", help="register commands on XNAT and launch them there",
+        description=with_images(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", help="XNAT address (default: XNAT_HOST)")
@@ -68,9 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     reg = actions.add_parser("register", help="add commands and enable their wrappers")
     reg.add_argument("source", metavar="IMAGE|COMMAND.json")
     reg.add_argument("--image", metavar="NAME",
-                     help="the image XNAT runs (e.g. registry.example.org/xnatpic/"
-                          "xnatpic-mri2dicom:0.1.1), sent as POST /xapi/commands?image=NAME "
-                          "in place of the command's own")
+                     help=with_images("the image XNAT runs (e.g. registry.example.org/"
+                                      "xnatpic/{image:mri2dicom}), sent as POST "
+                                      "/xapi/commands?image=NAME ")
+                          + "in place of the command's own")
     reg.add_argument("--project", action="append", default=[],
                      help="also enable the wrappers for this project (repeatable)")
     reg.add_argument("--no-enable", action="store_true", help="only add the commands")

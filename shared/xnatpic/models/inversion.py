@@ -23,10 +23,10 @@ slice cross-talk: with contiguous interleaved slices the slices read after their
 neighbours are partly saturated and their T1 comes out short); the inversion is uniform
 over the slice; steady state (dummy shots or a k-space centre read after the first shot).
 
-Two fits: ``inversion_factor`` fixed (``M0`` and ``T1``; 2 distinct TIs minimum, 3
-recommended: with 3 TIs the inversion factor cannot be fitted) or free (``M0``, ``α``,
-``T1``; 4 distinct TIs minimum). Both are grid searches on ``log(1/T1)`` with the linear
-parameters in closed form, refined by zooming the grid.
+Two fits: ``inversion_factor`` fixed (``M0`` and ``T1``; 3 distinct TIs minimum, so that
+one degree of freedom is left: with 3 TIs the inversion factor cannot be fitted) or free
+(``M0``, ``α``, ``T1``; 4 distinct TIs minimum). Both are grid searches on ``log(1/T1)``
+with the linear parameters in closed form, refined by zooming the grid.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def fit_t1_ir_timed(
         Duration in ms from the excitation to the end of the slice's readout (RARE: echo
         train length × echo spacing); 0 when unknown.
     inversion_factor : float or None
-        ``α`` in (0, 1]: fixed (default 1, a perfect inversion) with 2 fitted parameters;
-        None fits it (3 parameters, at least 4 distinct inversion times).
+        ``α`` in (0, 1]: fixed (default 1, a perfect inversion) with 2 fitted parameters
+        (at least 3 distinct inversion times); None fits it (3 parameters, at least 4).
     mask : array_like of bool, shape (...), optional
         Voxels to fit.
     bounds : (float, float), optional
@@ -152,7 +152,7 @@ def fit_t1_ir_timed(
     FittingError
         If the times do not broadcast to the signal, are negative or non-finite (TR may
         be ``inf``), a recovery ``TR - readout`` is not longer than the inversion time,
-        there are too few distinct inversion times (2 with α fixed, 4 free),
+        there are too few distinct inversion times (3 with α fixed, 4 free),
         ``inversion_factor`` is outside (0, 1], or ``mask`` / ``bounds`` are invalid.
 
     Notes
@@ -262,7 +262,7 @@ def _check_times(ti: np.ndarray, tr: np.ndarray, readout: np.ndarray, free: bool
     if np.any(tr - readout <= ti):
         raise FittingError("tr - readout must be longer than ti: the next inversion comes "
                            "after the readout (tr is the inversion-to-inversion time in ms)")
-    minimum = 4 if free else 2
+    minimum = 4 if free else 3
     distinct = min((np.unique(row).size for row in np.unique(ti, axis=0)), default=minimum)
     if distinct < minimum:
         raise FittingError(
