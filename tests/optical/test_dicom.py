@@ -152,3 +152,14 @@ class TestCli:
         code = main(["convert", str(click_folder), "-o", str(tmp_path / "o")])
         assert code != 0
         assert "luminescent.TIF" in capsys.readouterr().err
+
+
+def test_private_block_documented():
+    from xnatpic.optical.dicom import PRIVATE_ELEMENTS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "private-tags.md").read_text()
+    assert PRIVATE_CREATOR in doc
+    for offset, (vr, name, _identifying) in PRIVATE_ELEMENTS.items():
+        tag = f"(0029,20{offset:02X})"
+        line = next((ln for ln in doc.splitlines() if ln.startswith(f"| {tag} |")), None)
+        assert line is not None and name in line and f"| {vr} |" in line, tag
