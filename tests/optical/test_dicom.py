@@ -163,3 +163,19 @@ def test_private_block_documented():
         tag = f"(0029,20{offset:02X})"
         line = next((ln for ln in doc.splitlines() if ln.startswith(f"| {tag} |")), None)
         assert line is not None and name in line and f"| {vr} |" in line, tag
+
+
+def test_sequence_is_one_study_with_two_series_per_click(tmp_path: Path):
+    import datetime as dt
+
+    from xnatpic.optical.synthetic import write_sequence
+
+    clicks = [default_click(click_number=f"S_{i}", acquired=dt.datetime(2026, 1, 1, 12, i))
+              for i in (1, 2)]
+    study = open_ivis(write_sequence(tmp_path / "SEQ", clicks))
+    series = write_ivis_dicom(study, tmp_path / "out")
+    assert [(s.click, s.kind, s.series_number) for s in series] == [
+        ("S_1", "photograph", 1), ("S_1", "luminescent", 2),
+        ("S_2", "photograph", 3), ("S_2", "luminescent", 4)]
+    assert len({s.study_instance_uid for s in series}) == 1
+    assert len({s.series_instance_uid for s in series}) == 4
