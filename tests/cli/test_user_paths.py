@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -402,6 +403,45 @@ class TestHelpAndMessages:
                  if "reco 1" in li]
         assert "coronal" in lines[0]
         assert all("axial" in li for li in lines[1:])
+
+
+IMAGE_TAG = re.compile(r"xnatpic-([a-z0-9-]+?):(\d+\.\d+\.\d+)")
+
+
+def command_images() -> dict[str, str]:
+    """step → ``image`` of ``commands/<step>.json`` (read here, not through xnatpic)."""
+    return {path.stem: json.loads(path.read_text())["image"]
+            for path in COMMANDS.glob("*.json")}
+
+
+class TestImageTags:
+    """Item 6: every image tag in the docs and the help is the one commands/*.json gives."""
+
+    @pytest.mark.parametrize("doc", ["README.md", "containers/README.md"])
+    def test_docs(self, doc):
+        images = command_images()
+        text = (PROJECT_ROOT / doc).read_text()
+        found = IMAGE_TAG.findall(text)
+        for step, version in found:
+            assert images[step].endswith(f"xnatpic-{step}:{version}"), (doc, step, version)
+
+    @pytest.mark.parametrize("argv", [["xnat", "--help"], ["xnat", "register", "--help"],
+                                      ["commands", "--help"]])
+    def test_help(self, argv):
+        images = command_images()
+        text = run_cli(*argv).stdout
+        found = IMAGE_TAG.findall(text)
+        assert found, text
+        for step, version in found:
+            assert images[step].endswith(f"xnatpic-{step}:{version}"), (argv, step, version)
+
+
+def test_upload_plan_title_names_the_archive_once(phantom, tmp_path):
+    proc = run_cli("upload", str(phantom), "--project", "P", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    title = " ".join(proc.stdout.split()[:8])
+    assert f"archive {tmp_path / 'archive'}" in title.replace("\n", ""), proc.stdout
+    assert "archive archive" not in " ".join(proc.stdout.split())
 
 
 class TestBuildFolders:
