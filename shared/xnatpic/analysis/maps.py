@@ -17,6 +17,7 @@ from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
+from xnatpic.analysis.sidecar import nominal_refocusing_angle
 from xnatpic.errors import FittingError
 from xnatpic.models import (
     M0_THRESHOLD_PPM,
@@ -32,6 +33,7 @@ from xnatpic.models import (
     ratiometric_index,
 )
 from xnatpic.models.cest import repetition_frames, standard_error
+from xnatpic.models.epg import fit_t2_epg
 from xnatpic.models.results import VoxelStatus, voxel_status
 
 __all__ = [
@@ -50,7 +52,6 @@ _log = logging.getLogger(__name__)
 #: Default offsets (ppm) of the ratiometric index: iopamidol's two amide pools, 4.2 and
 #: 5.5 ppm (Longo et al. 2011, doi:10.1002/mrm.22608; Pagel's acidoCEST papers).
 RATIO_PPM = (4.2, 5.5)
-
 
 #: Unit label -> (UCUM code, code meaning).
 UNITS: dict[str, tuple[str, str]] = {
@@ -196,6 +197,11 @@ def _decay(step: str, series: AnalysisSeries, *, method: str, threshold: float |
     if np.isnan(te).any() or np.unique(te).size < 2:
         raise BadSeriesError(f"{series.source}: {step} needs several echo times, found "
                              f"{series.distinct('te').tolist()} ms")
+    if method == "epg":
+        if star or offset or drop_first_echo:
+            raise BadSeriesError(f"{series.source}: method epg is for T2 of a CPMG train "
+                                 "(t2map), without --offset or --drop-first-echo")
+        return _t2_epg(series, te, threshold=threshold, snr_floor=snr_floor)
     gate = _gate(series, threshold, snr_floor)
     fit_fn = fit_t2star if star else fit_t2
     fit = _fit("T2*" if star else "T2", series, lambda: fit_fn(
@@ -206,16 +212,64 @@ def _decay(step: str, series: AnalysisSeries, *, method: str, threshold: float |
         _check_failed(fit.failed, gate.fit_mask, series, name)
     t2 = fit.t2star if star else fit.t2
     status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
+    model = _DECAY_MODELS[method] + (" with a constant offset" if offset else "")
     maps = [
-        MapImage(name, t2, "ms", f"{'T2*' if star else 'T2'} (mono-exponential, {method})",
+        MapImage(name, t2, "ms", f"{'T2*' if star else 'T2'} ({model})",
                  image_type="T2 MAP", status=status),
         MapImage("S0", fit.s0, "a.u.", "signal at TE = 0", primary=False),
         MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
                  primary=False),
     ]
-    params = {"method": method, "offset": offset, "drop_first_echo": drop_first_echo,
+    params = {"method": method, "model": model, "model_reason": _DECAY_REASONS[method],
+              "offset": offset, "drop_first_echo": drop_first_echo,
               "threshold": threshold, "echo_times_ms": te.tolist()}
     return _gated_result(step, [series], maps, gate, params)
+
+
+#: Decay fit method -> the model it fits, and why one would choose it.
+_DECAY_MODELS = {
+    "nlls": "mono-exponential, non-linear least squares",
+    "loglinear": "mono-exponential, weighted log-linear",
+    "arlo": "mono-exponential, ARLO",
+}
+_DECAY_REASONS = {
+    "nlls": "default: unbiased under Gaussian noise at any SNR; assumes ideal refocusing "
+            "(use --method epg when stimulated echoes matter)",
+    "loglinear": "requested: fast closed form; biased where the signal nears the noise",
+    "arlo": "requested: fast closed form for equally spaced echoes",
+}
+
+
+def _t2_epg(series: AnalysisSeries, te: np.ndarray, *, threshold: float | None,
+            snr_floor: float) -> StepResult:
+    """T2 with stimulated-echo compensation (:func:`xnatpic.models.epg.fit_t2_epg`)."""
+    gate = _gate(series, threshold, snr_floor)
+    fit = _fit("T2 (EPG)", series, lambda: fit_t2_epg(series.data, te, mask=gate.fit_mask))
+    if gate.enough_signal:
+        _check_failed(fit.failed, gate.fit_mask, series, "T2")
+    status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
+    nominal = nominal_refocusing_angle(series.source)
+    fitted = fit.angle[gate.fit_mask & ~fit.failed]
+    median_angle = float(np.median(fitted)) if fitted.size else None
+    model = ("stimulated-echo EPG (CPMG, refocusing angle fitted per voxel, no slice "
+             "profile, T1 1000 ms fixed)")
+    maps = [
+        MapImage("T2", fit.t2, "ms", f"T2 ({model})", image_type="T2 MAP", status=status),
+        MapImage("RefocusingAngle", fit.angle.astype(np.float32), "a.u.",
+                 "effective refocusing angle (degrees)", primary=False),
+        MapImage("S0", fit.s0, "a.u.", "echo-train amplitude", primary=False),
+        MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
+                 primary=False),
+    ]
+    reason = ("requested (--method epg): refocusing below 180 degrees (B1, slice profile) "
+              "adds stimulated echoes that bias a mono-exponential T2; median fitted angle "
+              f"{'-' if median_angle is None else f'{median_angle:.1f}'} degrees, nominal "
+              f"{'unknown' if nominal is None else f'{nominal:g}'}")
+    params = {"method": "epg", "model": model, "model_reason": reason,
+              "nominal_refocusing_angle_deg": nominal,
+              "median_refocusing_angle_deg": median_angle, "threshold": threshold,
+              "echo_times_ms": te.tolist()}
+    return _gated_result("t2map", [series], maps, gate, params)
 
 
 def compute_t2(series: AnalysisSeries, *, method: str = "nlls", threshold: float | None = None,

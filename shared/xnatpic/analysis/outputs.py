@@ -77,6 +77,15 @@ def _csv(path: Path, stats: dict[str, dict[str, Any]]) -> None:
                                  *("" if s[k] is None else s[k] for k in STAT_KEYS)])
 
 
+def _noise_line(noise: dict[str, Any]) -> str:
+    sigma = noise.get("sigma")
+    snr = noise.get("median_snr")
+    return (f"sigma {'unknown' if sigma is None else f'{sigma:.4g}'} ({noise.get('method')}); "
+            f"median SNR {'-' if snr is None else f'{snr:.3g}'}; SNR floor "
+            f"{noise.get('snr_floor')}; {100 * (noise.get('signal_fraction') or 0):.1f} % of "
+            f"the mask above it; gate {noise.get('gate')}")
+
+
 def _drop_location(entry: dict[str, Any]) -> None:
     """No headline number when the data cannot support the map: keep counts and fractions."""
     for part in [entry["whole"], *entry["slices"]]:
@@ -147,6 +156,11 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
             "series": "; ".join(f"{s.description} ({s.series_instance_uid})"
                                 for s in result.series),
             "mask": f"{int(result.mask.sum())} voxels, {int(result.failed.sum())} failed",
+            **({"model": str(result.parameters["model"])}
+               if result.parameters.get("model") else {}),
+            **({"why this model": str(result.parameters["model_reason"])}
+               if result.parameters.get("model_reason") else {}),
+            **({"noise": _noise_line(result.noise)} if result.noise else {}),
             "parameters": json.dumps(result.parameters, default=str)[:600],
             "xnatpic": __version__}
     write_html_report(out / "report.html", title=f"xnatpic {result.step}", meta=meta,

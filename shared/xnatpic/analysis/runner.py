@@ -79,8 +79,10 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 
 def _add_decay(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", choices=("nlls", "loglinear", "arlo"), default="nlls",
-                   help="fit: non-linear least squares, log-linear or ARLO")
+    p.add_argument("--method", choices=("nlls", "loglinear", "arlo", "epg"), default="nlls",
+                   help="fit: mono-exponential non-linear least squares (default), "
+                        "log-linear or ARLO; epg (T2 only): stimulated-echo EPG model "
+                        "with the refocusing angle fitted")
     p.add_argument("--offset", action="store_true", help="fit a constant offset too")
     p.add_argument("--drop-first-echo", action="store_true",
                    help="ignore the first echo (stimulated echoes)")
