@@ -24,7 +24,8 @@ The values checked (inside the automatic mask, finite voxels):
 * CEST (acidoCEST scan 4, 42 offsets -10..10 ppm plus 12 M0 frames at -100 ppm, no
   WASSR): B0 from the Z-spectrum minimum, median within ±0.3 ppm (0.055), at least 70 %
   of the mask fitted (80 %); MTRasym medians within -0.05..0.1 (0.011 at 2 ppm, 0.015 at
-  3.5 ppm); ratiometric index 4.2/5.6 ppm median 0.8-2 (1.21).
+  3.5 ppm); ratiometric index 4.2/5.5 ppm median 0.8-2 (1.20). The values and their
+  test-retest precision against an independent computation: test_real_cest.py.
 """
 
 from __future__ import annotations
@@ -158,5 +159,5 @@ def test_acidocest_mouse(real_sessions, build):
     for name in ("MTRasym_2ppm", "MTRasym_3.5ppm"):
         values, _ = _values(resource, name)
         assert -0.05 <= np.median(values) <= 0.1, name
-    ratio, _ = _values(resource, "ratio_4.2_5.6ppm")
+    ratio, _ = _values(resource, "ratio_4.2_5.5ppm")
     assert 0.8 <= np.median(ratio) <= 2.0
