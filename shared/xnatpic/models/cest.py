@@ -516,7 +516,12 @@ def b0_map(
     Every voxel also gets the standard error of its B0 (``b0_sd``, ppm) from the fit:
     the Lorentzian's parameter covariance, the parabola vertex's delta-method error, or
     for the spline the linearised propagation of the sample noise (estimated from the
-    parabola residual) through the spline's minimum.
+    parabola residual) through the spline's minimum. Against the Monte Carlo spread (SNR
+    100): within 15 % for the Lorentzian and the parabola on WASSR, about 20 % low for
+    the spline; on a broad Z-spectrum the parabola residual also holds the shape's
+    departure from a parabola, so the parabola and spline errors are conservative (up to
+    1.3x and 1.7x). Repeated acquisitions give a model-free test-retest error instead
+    (:func:`repetition_frames`, :func:`standard_error`).
 
     Parameters
     ----------
