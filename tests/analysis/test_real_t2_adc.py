@@ -97,9 +97,10 @@ def lm_t2(y: np.ndarray, te: np.ndarray, iterations: int = 100) -> np.ndarray:
         return np.where(r > 0, 1.0 / r, np.inf)
 
 
-def _orient(reference: np.ndarray, candidate: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``candidate`` (slice, row, column) permuted/flipped onto the NIfTI grid of
-    ``reference``: the arrangement whose values agree best inside ``mask``."""
+def _arrangement(reference: np.ndarray, candidate: np.ndarray,
+                 mask: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, ...]]:
+    """The permutation and flips that put ``candidate`` (slice, row, column) on the NIfTI
+    grid of ``reference``: those whose values agree best inside ``mask``."""
     best, best_err = None, np.inf
     for axes in ((2, 1, 0), (1, 2, 0)):
         base = candidate.transpose(axes)
@@ -110,9 +111,20 @@ def _orient(reference: np.ndarray, candidate: np.ndarray, mask: np.ndarray) -> n
             ok = mask & np.isfinite(reference) & np.isfinite(c)
             err = np.median(np.abs(c[ok] / reference[ok] - 1))
             if err < best_err:
-                best, best_err = c, err
+                best, best_err = (axes, flips), err
     assert best is not None
     return best
+
+
+def _apply(arrangement: tuple[tuple[int, int, int], tuple[int, ...]],
+           array: np.ndarray) -> np.ndarray:
+    axes, flips = arrangement
+    base = array.transpose(*axes, *range(3, array.ndim))
+    return base[tuple(slice(None, None, -1) if f else slice(None) for f in flips)]
+
+
+def _orient(reference: np.ndarray, candidate: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return _apply(_arrangement(reference, candidate, mask), candidate)
 
 
 # -- fixtures ------------------------------------------------------------------------------
@@ -201,6 +213,96 @@ def test_t2_scan9_uncensored_median_and_statuses(t2_run, pasta) -> None:
 
     report = (t2_run / "report.html").read_text()
     assert "beyond range: long" in report and "outcome" in report
+
+
+# -- T2 with stimulated echoes (EPG), scan 9 ----------------------------------------------
+
+def _rf(alpha: float, phi: float) -> np.ndarray:
+    """Weigel 2015 eq. 15, the RF rotation of (F+, F-, Z)."""
+    c2, s2, sa, e = np.cos(alpha / 2) ** 2, np.sin(alpha / 2) ** 2, np.sin(alpha), \
+        np.exp(1j * phi)
+    return np.array([[c2, e * e * s2, -1j * e * sa],
+                     [np.conj(e) ** 2 * s2, c2, 1j * np.conj(e) * sa],
+                     [-0.5j * np.conj(e) * sa, 0.5j * e * sa, np.cos(alpha)]])
+
+
+def epg_train(t2: float, alpha_deg: float, te: np.ndarray, t1: float = 1000.0) -> np.ndarray:
+    """Independent complex EPG of a CPMG train (echo n at n x ESP), no regrowth."""
+    esp = float(te[0])
+    states = np.zeros((3, 2 * te.size + 2), dtype=complex)
+    states[2, 0] = 1.0
+    states = _rf(np.pi / 2, np.pi / 2) @ states
+    refocus = _rf(np.deg2rad(alpha_deg), 0.0)
+    decay = np.array([[np.exp(-esp / 2 / t2)], [np.exp(-esp / 2 / t2)], [np.exp(-esp / 2 / t1)]])
+    out = []
+    for _ in te:
+        for half in (0, 1):
+            states = states * decay
+            fp = np.concatenate([[0], states[0, :-1]])
+            fm = np.concatenate([states[1, 1:], [0]])
+            fp[0] = np.conj(fm[0])
+            states = np.vstack([fp, fm, states[2]])
+            if half == 0:
+                states = refocus @ states
+        out.append(abs(states[0, 0]))
+    return np.array(out)
+
+
+def test_t2_scan9_epg(pasta, tmp_path) -> None:
+    from scipy.optimize import least_squares
+
+    from xnatpic.analysis.runner import main
+
+    session, study = pasta
+    out = tmp_path / "epg"
+    assert main("t2map", ["--input", str(session), "--output", str(out), "--scan", "9",
+                          "--method", "epg"]) == 0
+    maps = out / "maps"
+    provenance = json.loads((maps / "provenance.json").read_text())
+    assert provenance["parameters"]["method"] == "epg"
+    assert "stimulated-echo EPG" in (maps / "report.html").read_text()
+    t2 = np.asarray(nib.load(maps / "nifti" / "T2.nii.gz").dataobj, dtype=np.float64)
+    angle = np.asarray(nib.load(maps / "nifti" / "RefocusingAngle.nii.gz").dataobj,
+                       dtype=np.float64)
+    s0 = np.asarray(nib.load(maps / "nifti" / "S0.nii.gz").dataobj, dtype=np.float64)
+    status = np.asarray(nib.load(maps / "nifti" / "T2_status.nii.gz").dataobj)
+    mask = status > 0
+    # The issue: angle 161-164 degrees, T2 about 4 % below the mono-exponential one.
+    assert 161.0 <= np.median(angle[mask]) <= 164.0
+    assert provenance["parameters"]["median_refocusing_angle_deg"] == pytest.approx(
+        np.median(angle[mask]), abs=0.05)
+
+    frames, vp = read_2dseq(study / "9")
+    te = np.array([float(v) for v in _items(vp["VisuAcqEchoTime"])])
+    data = frames.reshape(9, 7, *frames.shape[1:]).transpose(0, 2, 3, 1)
+    first = data[..., 0]
+    indep_mono = np.full(first.shape, np.nan)
+    signal = first > 5.0
+    indep_mono[signal] = lm_t2(data[signal], te)
+    # Arrange the raw data on the step's grid through the mono-exponential T2.
+    arrangement = _arrangement(t2, indep_mono, mask & (status == 1))
+    mono_on_grid = _apply(arrangement, indep_mono)
+    ratio = np.median(t2[mask] / mono_on_grid[mask])
+    assert 0.94 <= ratio <= 0.99, ratio
+
+    # Voxel by voxel against scipy on the independent EPG, on 60 fitted voxels.
+    grid_data = _apply(arrangement, data)
+    candidates = np.argwhere(mask & (status == 1) & (t2 < 300))
+    picks = candidates[np.random.default_rng(3).choice(len(candidates), 60, replace=False)]
+    for x, y, z in picks:
+        yv = grid_data[x, y, z]
+        best = None
+        for start in (130.0, 160.0, 175.0):
+            res = least_squares(
+                lambda p, yv=yv: p[0] * epg_train(p[1], p[2], te) - yv,
+                x0=(yv[0] * 1.2, 60.0, start), bounds=([0, 1, 90], [np.inf, 5000, 180]),
+                x_scale=(yv[0], 50.0, 10.0))
+            if best is None or res.cost < best.cost:
+                best = res
+        assert best is not None
+        assert t2[x, y, z] == pytest.approx(best.x[1], rel=0.01), (x, y, z)
+        assert abs(angle[x, y, z] - best.x[2]) < 1.0, (x, y, z)
+        assert s0[x, y, z] == pytest.approx(best.x[0], rel=0.01)
 
 
 # -- ADC, scan 21 --------------------------------------------------------------------------
