@@ -444,6 +444,16 @@ def test_upload_plan_title_names_the_archive_once(phantom, tmp_path):
     assert "archive archive" not in " ".join(proc.stdout.split())
 
 
+def test_nifti_names_carry_the_protocol(phantom, tmp_path):
+    proc = run_cli("convert", str(phantom), "-o", str(tmp_path / "out"), "--format", "nifti",
+                   "--scans", "2")
+    assert proc.returncode == 0, proc.stderr
+    acqp = (phantom / "2" / "acqp").read_text()
+    protocol = acqp.split("##$ACQ_protocol_name=", 1)[1].splitlines()[1].strip("<>")
+    names = sorted(p.name for p in (tmp_path / "out").rglob("*.nii.gz"))
+    assert names == [f"2-1_{protocol}.nii.gz"]
+
+
 class TestBuildFolders:
     """Item 7: logs stay, outputs go once stored, and the launch says where."""
 

@@ -118,8 +118,21 @@ def _stream(series: ImageSeries, layout: VolumeLayout, path: Path) -> None:
             f.write(np.ascontiguousarray(plane).tobytes())
 
 
+def _protocol(series: ImageSeries) -> str:
+    """The protocol name dcm2niix puts in its file names (DICOM ProtocolName: ParaVision's
+    VisuAcquisitionProtocol, else ACQ_protocol_name), sanitised; empty when unknown."""
+    reco = series.reco
+    name = reco.visu_pars.text("VisuAcquisitionProtocol") or (
+        reco.scan.acqp.text("ACQ_protocol_name") if reco.scan.acqp is not None else None)
+    return _UNSAFE.sub("_", name or "").strip("._")
+
+
 def _stem(series: ImageSeries, layout: VolumeLayout) -> str:
+    """``<scan>-<reco>_<protocol>`` (``_pack<n>`` added per slice package)."""
     stem = _UNSAFE.sub("_", series.reco.label).strip("._") or "reco"
+    protocol = _protocol(series)
+    if protocol:
+        stem += f"_{protocol}"
     if series.package_count > 1:
         stem += f"_pack{layout.package + 1}"
     return stem
