@@ -98,9 +98,45 @@ class _Dropped(Exception):
     pass
 
 
-#: xnat:demographicData/gender values (xnat.xsd enumeration; from the issue, not read)
-GENDERS = ("male", "female", "unknown")
+#: What ``xnat:demographicData`` accepts: xnat-web commit 542ad929,
+#: src/main/resources/schemas/xnat/xnat.xsd, ``<xs:complexType name="demographicData">``
+#: (read through the code index, which gives no line numbers). Enumerations restrict
+#: ``xs:string`` (whiteSpace "preserve": compared exactly, case included).
+GENDERS = ("male", "female", "other", "unknown", "M", "F")  # element "gender"
+HANDEDNESS = ("left", "right", "ambidextrous", "unknown")  # element "handedness"
 _DEMOGRAPHICS = "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/"
+#: ``<xs:choice minOccurs="0">`` of elements dob, yob, age: a subject keeps one of them.
+_BIRTH_CHOICE = ("dob", "yob", "age")
+#: XML Schema 1.0 part 2 lexical spaces (whiteSpace "collapse": outer blanks ignored):
+#: xs:integer (3.3.13.1), xs:float (3.2.4.1), xs:date (3.2.9.1; the day checked below).
+_XS_INTEGER = re.compile(r"[+-]?[0-9]+")
+_XS_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|-?INF|NaN")
+_XS_DATE = re.compile(r"-?(?P<year>[1-9][0-9]{4,}|[0-9]{4})-(?P<month>0[1-9]|1[0-2])"
+                      r"-(?P<day>0[1-9]|[12][0-9]|3[01])(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]"
+                      r"|14:00))?")
+_XML_BLANKS = " \t\r\n"
+
+
+def _is_xs_date(text: str) -> bool:
+    match = _XS_DATE.fullmatch(text.strip(_XML_BLANKS))
+    if not match or int(match["year"]) == 0:  # XSD 1.0: no year 0000
+        return False
+    year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    return day <= days
+
+
+#: Each demographic element's test of its value's lexical form.
+DEMOGRAPHIC_TYPES = {
+    "gender": lambda v: v in GENDERS,
+    "handedness": lambda v: v in HANDEDNESS,
+    "dob": _is_xs_date,
+    "yob": lambda v: bool(_XS_INTEGER.fullmatch(v.strip(_XML_BLANKS))),
+    "age": lambda v: bool(_XS_INTEGER.fullmatch(v.strip(_XML_BLANKS))),
+    "weight": lambda v: bool(_XS_FLOAT.fullmatch(v.strip(_XML_BLANKS))),
+    "height": lambda v: bool(_XS_FLOAT.fullmatch(v.strip(_XML_BLANKS))),
+}
 
 
 class XnatDouble:
@@ -286,22 +322,19 @@ def _fields_from(query: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _check_subject_fields(query: dict[str, str]) -> None:
-    """Values XNAT's subject schema refuses (400 on PUT): gender outside male/female/
-    unknown, a dob that is not an xs:date, a weight that is not a number (XFT validation
-    of xnat:demographicData; from the issue, the schema itself not read here)."""
-    gender = query.get(_DEMOGRAPHICS + "gender")
-    if gender is not None and gender.lower() not in GENDERS:
-        raise HttpError(400, f"Invalid value for gender: {gender}")
-    dob = query.get(_DEMOGRAPHICS + "dob")
-    if dob is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", dob):
-        raise HttpError(400, f"Invalid date for dob: {dob}")
-    weight = query.get(_DEMOGRAPHICS + "weight")
-    if weight is not None:
-        try:
-            float(weight)
-        except ValueError:
-            raise HttpError(400, f"Invalid number for weight: {weight}") from None
+def _check_subject_fields(query: dict[str, str], stored: dict[str, str]) -> None:
+    """400 for a subject PUT whose demographics xnat.xsd refuses (XFT validation of the
+    subject; the double checks exactly the schema's types and enumerations, see
+    :data:`DEMOGRAPHIC_TYPES`), and for a subject that would then hold more than one of
+    dob, yob and age (the schema's xs:choice; ``stored``: the subject's fields so far)."""
+    for element, valid in DEMOGRAPHIC_TYPES.items():
+        value = query.get(_DEMOGRAPHICS + element)
+        if value is not None and not valid(value):
+            raise HttpError(400, f"Invalid value for {element}: {value}")
+    held = {e for e in _BIRTH_CHOICE
+            if (query.get(_DEMOGRAPHICS + e) or stored.get(_DEMOGRAPHICS.split("/", 1)[1] + e))}
+    if len(held) > 1:
+        raise HttpError(400, f"Only one of dob, yob, age may be set: {', '.join(sorted(held))}")
 
 
 def _result_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -596,7 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
             if label is None:
                 if method == "PUT":
                     # SubjectResource PUT: 201 when created, 200 when updated
-                    _check_subject_fields(query)
+                    _check_subject_fields(query, fake.subjects.get((project, subject), {}))
                     created = fake.ensure_subject(project, subject)
                     fake.subjects[(project, subject)].update(_fields_from(query))
                     return (201 if created else 200), subject, "text/plain", None

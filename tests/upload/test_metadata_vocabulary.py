@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.double.server import DEMOGRAPHIC_TYPES
 from tests.upload.conftest import write_dicom_studies
 from xnatpic.cli.main import main
 from xnatpic.upload import discover_sources, load_metadata
 from xnatpic.upload.errors import MetadataError
+from xnatpic.upload.metadata import DEMOGRAPHIC_ELEMENTS, xnat_subject_fields
 from xnatpic.upload.planning import plan_sources
 
 #: xnat.xsd, complexType demographicData, element gender.
@@ -35,7 +37,8 @@ def _csv(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(("given", "sent"), [
     ("F", "female"), ("f", "female"), ("female", "female"), ("Female", "female"),
     ("M", "male"), ("m", "male"), ("Male", "male"), ("MALE", "male"),
-    ("U", "unknown"), ("unknown", "unknown"), ("other", "other"),
+    ("U", "unknown"), ("unknown", "unknown"), ("other", "other"), ("O", "other"),
+    ("o", "other"),
 ])
 def test_sex_in_xnat_vocabulary(tmp_path, given, sent):
     meta = load_metadata(_csv(tmp_path, f"key,sex\nm1,{given}\n"))
@@ -134,3 +137,45 @@ def test_nothing_sent_when_a_value_is_refused(tmp_path, capsys):
     assert rc != 0
     assert "column 'sex': 'femelle'" in capsys.readouterr().err
     assert not archive.exists()
+
+
+#: Inputs the uploader accepts, per column (one of dob/yob/age at a time).
+ACCEPTED = {
+    "sex": ["F", "f", "female", "FEMALE", "M", "m", "male", "O", "o", "other", "U", "u",
+            "unknown", " F "],
+    "dob": ["2023-01-02", "20230102", "2023/01/02", "2020-02-29", " 2023-01-02"],
+    "yob": ["2021", "1999"],
+    "age": ["0", "3", "012"],
+    "weight": ["24.5", "24", "2.45e1", "0.001", ".5"],
+    "height": ["9.1", "9"],
+    "handedness": ["left", "Right", "AMBIDEXTROUS", "unknown"],
+}
+
+
+@pytest.mark.parametrize("column", sorted(ACCEPTED))
+def test_every_value_sent_is_one_the_schema_accepts(column):
+    """Whatever the uploader accepts, it sends in xnat.xsd's lexical space: checked by the
+    XNAT double's schema test of the element (tests/double/server.py, written from
+    xnat.xsd's demographicData), which refuses anything else with a 400."""
+    element = DEMOGRAPHIC_ELEMENTS[column]
+    for given in ACCEPTED[column]:
+        sent = xnat_subject_fields({column: given}, "m1")[column]
+        assert DEMOGRAPHIC_TYPES[element](sent), (column, given, sent)
+        assert xnat_subject_fields({column: sent}, "m1")[column] == sent  # mapped once
+
+
+def test_elements_are_the_schema_names():
+    """xnat.xsd demographicData's element names (written from the schema)."""
+    assert DEMOGRAPHIC_ELEMENTS == {"sex": "gender", "dob": "dob", "yob": "yob",
+                                    "age": "age", "weight": "weight", "height": "height",
+                                    "handedness": "handedness"}
+
+
+def test_subject_fields_refused_together():
+    with pytest.raises(MetadataError) as exc:
+        xnat_subject_fields({"sex": "X", "weight": "heavy", "yob": "2020", "age": "2",
+                             "strain": "any text"}, "P/m1/s1")
+    message = str(exc.value)
+    assert message.startswith("P/m1/s1: ")
+    assert "sex='X'" in message and "weight='heavy'" in message
+    assert "give one of dob, yob and age" in message and "strain" not in message

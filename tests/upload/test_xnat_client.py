@@ -18,6 +18,9 @@ from tests.double.server import BASIC_AUTH, XnatDouble
 from tests.upload.checks import assert_server_holds
 from tests.upload.conftest import write_dicom_studies
 from xnatpic.cli.main import main
+from xnatpic.upload import discover_sources
+from xnatpic.upload.errors import MetadataError
+from xnatpic.upload.planning import plan_sources
 from xnatpic.upload.server import ServerTarget
 
 LABEL = "study1_20240101"
@@ -238,6 +241,50 @@ class TestSessions:
         assert fake.subjects[("PRECLIN", "mouse1")][gender] == "female"
         assert fake.subjects[("PRECLIN", "mouse2")][gender] == "male"
 
+
+    def test_every_demographic_sent_to_its_xnat_element(self, fake, dicom_studies, tmp_path):
+        """Each demographic column lands on its xnat:demographicData element (xnat.xsd
+        element names), in a value the schema accepts (the double refuses any other)."""
+        src, _ = dicom_studies
+        meta = tmp_path / "meta.csv"
+        meta.write_text("key,sex,age,weight,height,handedness,strain,group\n"
+                        "mouse1,o,12,24.5,9.1,Right,C57BL/6,ctl\n"
+                        "mouse2,U,,,,,,\n")
+        rc, report = _upload(fake, src, tmp_path, "--metadata", str(meta))
+        assert rc == 0, report
+        demo = "demographics[@xsi:type=xnat:demographicData]/"
+        assert fake.subjects[("PRECLIN", "mouse1")] == {
+            demo + "gender": "other", demo + "age": "12", demo + "weight": "24.5",
+            demo + "height": "9.1", demo + "handedness": "right", "group": "ctl",
+            "strain": "C57BL/6"}
+        assert fake.subjects[("PRECLIN", "mouse2")] == {demo + "gender": "unknown"}
+
+    def test_year_of_birth_sent_as_yob(self, fake, dicom_studies, tmp_path):
+        src, _ = dicom_studies
+        meta = tmp_path / "meta.csv"
+        meta.write_text("key,yob\nmouse1,2021\n")
+        rc, report = _upload(fake, src, tmp_path, "--metadata", str(meta))
+        assert rc == 0, report
+        subject = fake.subjects[("PRECLIN", "mouse1")]
+        assert subject["demographics[@xsi:type=xnat:demographicData]/yob"] == "2021"
+
+    def test_a_plan_value_xnat_refuses_is_not_sent(self, fake, dicom_studies, tmp_path):
+        """Subject values that do not come from a metadata file (a plan built by other
+        code) pass the same mapping before the PUT: refused with the session's name."""
+        src, _ = dicom_studies
+        plan = plan_sources(discover_sources([src]), "PRECLIN").plans[0]
+        plan.subject_fields = {"sex": "femme", "dob": "2023-01-02", "age": "3"}
+        target = ServerTarget(fake.url)
+        try:
+            with pytest.raises(MetadataError) as exc:
+                target.set_fields(plan)
+        finally:
+            target.close()
+        message = str(exc.value)
+        assert plan.key in message and "sex='femme'" in message
+        assert "give one of dob, yob and age" in message
+        assert not any(line.startswith("PUT /data/projects/PRECLIN/subjects")
+                       for line in fake.log)
 
 class TestProjects:
     def test_name_in_use_is_explained(self, fake, dicom_studies, tmp_path, capsys):

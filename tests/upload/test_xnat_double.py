@@ -210,17 +210,69 @@ class TestImport:
 
 
 class TestSubjects:
-    @pytest.mark.parametrize(("field", "value"), [("gender", "F"), ("dob", "01/02/2020"),
-                                                  ("weight", "heavy")])
+    """Subject demographics exactly as xnat.xsd's ``<xs:complexType name="demographicData">``
+    (xnat-web commit 542ad929): the values below are written from the schema and XML
+    Schema 1.0 part 2 (xs:date 3.2.9, xs:integer 3.3.13, xs:float 3.2.4), not from the
+    double. Enumerations restrict xs:string (exact, case included); the typed elements
+    collapse blanks."""
+
+    @pytest.mark.parametrize(("field", "value"), [
+        # enumeration of element "gender": male, female, other, unknown, M, F
+        ("gender", "male"), ("gender", "female"), ("gender", "other"),
+        ("gender", "unknown"), ("gender", "M"), ("gender", "F"),
+        # enumeration of element "handedness"
+        ("handedness", "left"), ("handedness", "right"), ("handedness", "ambidextrous"),
+        ("handedness", "unknown"),
+        # element "dob": xs:date (timezone allowed, leap day of a leap year)
+        ("dob", "2020-01-02"), ("dob", "2020-02-29"), ("dob", "2000-02-29"),
+        ("dob", "2020-01-02Z"), ("dob", "2020-01-02+05:30"), ("dob", "-0044-03-15"),
+        ("dob", " 2020-01-02 "),
+        # elements "yob" and "age": xs:integer
+        ("yob", "2021"), ("yob", "+2021"), ("yob", "0021"), ("age", "3"), ("age", "-3"),
+        ("age", "007"),
+        # elements "weight" and "height": xs:float extensions
+        ("weight", "21.5"), ("weight", "21"), ("weight", "-1"), ("weight", ".5"),
+        ("weight", "5."), ("weight", "2.15E1"), ("weight", "1e-3"), ("weight", "INF"),
+        ("weight", "-INF"), ("weight", "NaN"), ("height", "9.1"), ("height", " 9 "),
+    ])
+    def test_values_of_the_schema_are_stored(self, fake, http, field, value):
+        resp = http.put(f"{fake.url}/data/projects/PRECLIN/subjects/mouse1",
+                        params={DEMO + field: value})
+        assert resp.status_code == 201, resp.text
+        assert fake.subjects[("PRECLIN", "mouse1")][DEMO.split("/", 1)[1] + field] == value
+
+    @pytest.mark.parametrize(("field", "value"), [
+        ("gender", "f"), ("gender", "m"), ("gender", "Male"), ("gender", "U"),
+        ("gender", "O"), ("gender", "x"), ("gender", " male"),
+        ("handedness", "Left"), ("handedness", "both"), ("handedness", "paw"),
+        ("dob", "01/02/2020"), ("dob", "20200102"), ("dob", "2020-1-2"),
+        ("dob", "2021-02-29"), ("dob", "1900-02-29"), ("dob", "2020-04-31"),
+        ("dob", "2020-13-01"), ("dob", "0000-01-01"), ("dob", "2020-01-02T00:00:00"),
+        ("dob", "02020-01-01"), ("dob", "2020-01-02+15:00"),
+        ("yob", "2021.0"), ("yob", "twenty"), ("yob", "2 021"), ("yob", "1e3"),
+        ("age", "3.5"), ("age", "3y"),
+        ("weight", "heavy"), ("weight", "21,5"), ("weight", "25 g"), ("weight", "+INF"),
+        ("weight", "Infinity"), ("weight", "inf"), ("weight", "nan"), ("weight", "1e"),
+        ("weight", "."), ("height", "0x10"), ("height", "1_000"),
+    ])
     def test_values_outside_the_schema_are_400(self, fake, http, field, value):
         resp = http.put(f"{fake.url}/data/projects/PRECLIN/subjects/mouse1",
                         params={DEMO + field: value})
-        assert resp.status_code == 400 and value in resp.text
+        assert resp.status_code == 400 and f"for {field}" in resp.text
 
     def test_vocabulary_values_are_stored(self, fake, http):
         resp = http.put(f"{fake.url}/data/projects/PRECLIN/subjects/mouse1", params={
             DEMO + "gender": "female", DEMO + "dob": "2020-01-02", DEMO + "weight": "21.5"})
         assert resp.status_code == 201
+
+    @pytest.mark.parametrize("pair", [("dob", "yob"), ("dob", "age"), ("yob", "age")])
+    def test_one_of_dob_yob_age(self, fake, http, pair):
+        """``<xs:choice minOccurs="0">`` of dob, yob, age: in one PUT or across two."""
+        values = {"dob": "2020-01-02", "yob": "2020", "age": "1"}
+        url = f"{fake.url}/data/projects/PRECLIN/subjects/mouse1"
+        assert http.put(url, params={DEMO + f: values[f] for f in pair}).status_code == 400
+        assert http.put(url, params={DEMO + pair[0]: values[pair[0]]}).status_code == 201
+        assert http.put(url, params={DEMO + pair[1]: values[pair[1]]}).status_code == 400
 
     def test_a_put_under_another_subject_moves_the_session(self, fake, http):
         base = f"{fake.url}/data/projects/PRECLIN/subjects"

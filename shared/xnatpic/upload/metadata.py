@@ -12,20 +12,29 @@ the others become custom fields (``xnat:subjectData/fields/field[name=...]``).
 
 Demographic values are checked and written in XNAT's vocabulary when the file is read,
 before anything is sent (XNAT answers 400 to a value its schema refuses), the error naming
-the file, the row, the column and the value. What XNAT accepts is its schema's
-``xnat:demographicData`` (xnat-web ``src/main/resources/schemas/xnat/xnat.xsd``): ``dob``
-an ``xs:date``, or instead ``yob`` or ``age`` an ``xs:integer`` (one of the three, an
-``xs:choice``); ``gender`` one of male, female, other, unknown (M and F also allowed);
-``handedness`` one of left, right, ambidextrous, unknown; ``weight`` and ``height``
-``xs:float``. So:
+the file, the row, the column and the value. This module is the uploader's only mapping of
+subject values; the server target sends what :func:`xnat_subject_fields` returns, to the
+elements named in :data:`DEMOGRAPHIC_ELEMENTS`. What XNAT accepts is its schema's
+``<xs:complexType name="demographicData">`` (xnat-web commit 542ad929,
+``src/main/resources/schemas/xnat/xnat.xsd``; read through the code index, which gives no
+line numbers):
+
+* ``<xs:choice minOccurs="0">`` of ``dob`` (``xs:date``), ``yob`` (an ``xs:integer``
+  restriction) and ``age`` (``xs:integer``): at most one of the three;
+* ``gender``: ``xs:string`` enumeration male, female, other, unknown, M, F;
+* ``handedness``: ``xs:string`` enumeration left, right, ambidextrous, unknown;
+* ``weight`` and ``height``: ``xs:float`` (with an optional ``units`` attribute).
+
+We write, always inside that vocabulary (and stricter where a looser value would be a
+mistake in an animal sheet):
 
 * ``sex`` (or ``gender``): ``M``/``m``/``male``/``Male`` → ``male``, ``F``/``female`` →
-  ``female``, ``other``, ``U``/``unknown`` → ``unknown``;
+  ``female``, ``O``/``other`` → ``other``, ``U``/``unknown`` → ``unknown``;
 * ``dob`` (or ``birth_date``): a real date written ``YYYY-MM-DD``, ``YYYYMMDD`` or
   ``YYYY/MM/DD`` → ``YYYY-MM-DD``, not in the future;
-* ``yob``: a year (four digits); ``age``: a whole number of years;
-* ``weight``, ``height``: a positive number (``.`` as decimal point);
-* ``handedness``: one of XNAT's four words.
+* ``yob``: a year (four digits), not in the future; ``age``: a whole number of years;
+* ``weight``, ``height``: a positive finite number (``.`` as decimal point, no unit);
+* ``handedness``: one of XNAT's four words (any case → lower case).
 """
 
 from __future__ import annotations
@@ -35,15 +44,15 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.upload.errors import MetadataError
 
-__all__ = ["SUBJECT_FIELDS", "Metadata", "StudyMetadata", "load_metadata",
-           "xnat_subject_value"]
+__all__ = ["DEMOGRAPHIC_ELEMENTS", "SUBJECT_FIELDS", "Metadata", "StudyMetadata",
+           "load_metadata", "xnat_subject_fields", "xnat_subject_value"]
 
 #: Columns that describe the animal rather than one imaging session.
 SUBJECT_FIELDS = frozenset({
@@ -65,7 +74,7 @@ def _gender(value: str) -> str:
     try:
         return _GENDER[value.lower()]
     except KeyError:
-        raise ValueError("XNAT's gender is male, female, other or unknown (M, F, U "
+        raise ValueError("XNAT's gender is male, female, other or unknown (M, F, O, U "
                          "accepted)") from None
 
 
@@ -115,6 +124,15 @@ _CHECKS: dict[str, Callable[[str], str]] = {
     "sex": _gender, "dob": _date, "yob": _year, "age": _whole, "weight": _positive,
     "height": _positive, "handedness": _handedness,
 }
+#: The ``xnat:demographicData`` element of each demographic subject field (xnat.xsd).
+DEMOGRAPHIC_ELEMENTS = {
+    "sex": "gender", "dob": "dob", "yob": "yob", "age": "age", "weight": "weight",
+    "height": "height", "handedness": "handedness",
+}
+#: The ``xs:choice`` of xnat:demographicData: XNAT keeps one of them.
+_BIRTH_CHOICE = ("dob", "yob", "age")
+_CHOICE_MESSAGE = ("give one of dob, yob and age (XNAT keeps only one: an xs:choice of "
+                   "xnat:demographicData)")
 
 
 def xnat_subject_value(name: str, value: str) -> str:
@@ -133,6 +151,34 @@ def xnat_subject_value(name: str, value: str) -> str:
     """
     check = _CHECKS.get(_ALIASES.get(name, name))
     return check(value.strip()) if check else value
+
+
+def xnat_subject_fields(fields: Mapping[str, str], where: str) -> dict[str, str]:
+    """Subject fields (by the name the uploader sends) in XNAT's vocabulary.
+
+    Raises
+    ------
+    MetadataError
+        Naming ``where``, each field and value XNAT would refuse, and what it accepts.
+
+    Examples
+    --------
+    >>> xnat_subject_fields({"sex": "M", "strain": "C57BL/6"}, "m1")
+    {'sex': 'male', 'strain': 'C57BL/6'}
+    """
+    out: dict[str, str] = {}
+    errors = []
+    for name, value in fields.items():
+        try:
+            out[name] = xnat_subject_value(name, value)
+        except ValueError as exc:
+            errors.append(f"{name}={value!r}: {exc}")
+    if len({_ALIASES.get(n, n) for n in fields} & set(_BIRTH_CHOICE)) > 1:
+        errors.append(_CHOICE_MESSAGE)
+    if errors:
+        raise MetadataError(f"{where}: subject value(s) XNAT would refuse: "
+                            f"{'; '.join(errors)}")
+    return out
 
 
 @dataclass
@@ -199,9 +245,8 @@ def _check_rows(path: Path, rows: dict[str, dict[str, str]], where: dict[str, st
             scope, bare = _scope(column)
             if scope == "subject" and str(value or "").strip():
                 names.add(_ALIASES.get(bare, bare))
-        if len(names & {"dob", "yob", "age"}) > 1:
-            errors.append(f"{where[key]}: give one of dob, yob and age (XNAT keeps only one: "
-                          "an xs:choice of xnat:demographicData)")
+        if len(names & set(_BIRTH_CHOICE)) > 1:
+            errors.append(f"{where[key]}: {_CHOICE_MESSAGE}")
         for column, value in row.items():
             text = "" if value is None else str(value).strip()
             scope, bare = _scope(column)

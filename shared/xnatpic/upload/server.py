@@ -54,6 +54,7 @@ from xnatpic.upload.errors import (
     TransientError,
     UploadError,
 )
+from xnatpic.upload.metadata import DEMOGRAPHIC_ELEMENTS, xnat_subject_fields
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
 
@@ -64,16 +65,15 @@ T = TypeVar("T")
 
 #: Session custom field holding the StudyInstanceUID (guards against a label clash).
 STUDY_UID_FIELD = "xnatpic_study_uid"
-#: XNAT's own subject fields, by metadata column.
+#: Where a subject's demographics are set: xnat:subjectData's element ``demographics``, of
+#: type xnat:abstractDemographicData, here its extension xnat:demographicData (xnat.xsd).
+_DEMOGRAPHICS = "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/"
+#: XNAT's own subject fields, by metadata column (values mapped by
+#: :func:`xnatpic.upload.metadata.xnat_subject_fields`); the rest are custom fields.
 _SUBJECT_NATIVE = {
     "group": "xnat:subjectData/group",
-    "sex": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/gender",
-    "dob": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/dob",
-    "weight": "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]/weight",
+    **{column: _DEMOGRAPHICS + element for column, element in DEMOGRAPHIC_ELEMENTS.items()},
 }
-#: XNAT's gender vocabulary (xnat:demographicData/gender) for the usual codes.
-_GENDER = {"f": "female", "female": "female", "m": "male", "male": "male",
-           "u": "unknown", "unknown": "unknown", "o": "unknown"}
 #: Session type per DICOM Modality (XNAT refuses to merge another modality into a
 #: session: PrearcSessionArchiver.checkForConflicts; TestImport.java:224-240).
 SESSION_XSI = {"MR": "xnat:mrSessionData", "PT": "xnat:petSessionData",
@@ -109,13 +109,6 @@ def session_xsi(modality: str) -> str:
     """
     return SESSION_XSI.get(modality.upper(), "xnat:otherDicomSessionData") if modality \
         else "xnat:mrSessionData"
-
-
-def xnat_subject_value(column: str, value: str) -> str:
-    """A subject value in XNAT's vocabulary (``sex`` → male/female/unknown)."""
-    if column == "sex":
-        return _GENDER.get(value.strip().lower(), value)
-    return value
 
 
 def _message(resp: requests.Response) -> str:
@@ -676,7 +669,7 @@ class ServerTarget:
     def set_fields(self, plan: SessionPlan) -> None:
         """Subject fields on the subject, session fields on the session."""
         if plan.subject_fields:
-            values = {k: xnat_subject_value(k, v) for k, v in plan.subject_fields.items()}
+            values = xnat_subject_fields(plan.subject_fields, f"{plan.key}: subject fields")
             self._request("put", f"/data/projects/{_q(plan.project)}/subjects/"
                           f"{_q(plan.subject)}", f"{plan.key}: subject fields",
                           query=field_query("xnat:subjectData", values, _SUBJECT_NATIVE))
