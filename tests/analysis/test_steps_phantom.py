@@ -93,8 +93,9 @@ def test_t1_methods_auto_detected(runs):
     ir = json.loads((runs["t1map-ir"] / "provenance.json").read_text())
     assert vtr["parameters"]["method"] == "vtr" and vtr["scans"] == {"source": "3"}
     assert ir["parameters"]["method"] == "ir" and ir["scans"] == {"source": "4"}
-    # 9 inversion times: the auto IR model is the three-parameter one.
-    assert ir["parameters"]["ir_model"] == "three" and "ir_model" not in vtr["parameters"]
+    # 9 inversion times and a repetition time: the auto IR model is the timed one with the
+    # inversion factor fitted.
+    assert ir["parameters"]["ir_model"] == "timed-free" and "ir_model" not in vtr["parameters"]
 
 
 def test_fa_in_fibre_vial_within_002(runs, phantom_study):

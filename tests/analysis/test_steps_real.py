@@ -107,9 +107,11 @@ def test_t1_ir_with_three_inversion_times(real_sessions, build):
     provenance = json.loads((resource / "provenance.json").read_text())
     assert provenance["scans"] == {"source": "13"}
     parameters = provenance["parameters"]
-    assert parameters["method"] == "ir" and parameters["ir_model"] == "two"
-    assert parameters["inversion_efficiency"] == 2.0
-    assert "two-parameter" in (resource / "report.html").read_text()
+    # 3 TIs with their repetition times: the timed model, inversion factor fixed at 1
+    # (tests/analysis/test_real_ir.py checks the values against independent fits)
+    assert parameters["method"] == "ir" and parameters["ir_model"] == "timed"
+    assert parameters["inversion_factor"] == 1.0
+    assert "timed model" in (resource / "report.html").read_text()
     assert t1.size >= 0.5 * n_mask
     assert 1500 <= np.median(t1) <= 4500
 
@@ -118,7 +120,9 @@ def test_t1_ir_with_two_inversion_times_is_refused(real_sessions, build, tmp_pat
     scan = real_sessions["pasta"] / "SCANS" / "13" / "DICOM"
     kept = {}
     for path in sorted(scan.glob("*.dcm")):
-        if float(pydicom.dcmread(path, stop_before_pixels=True).InversionTime) < 500:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        # the protocol TI (InversionTime is the slice's effective one: TI + slice delay)
+        if float(header.private_block(0x0029, "XNATPIC 1.0")[0x34].value) < 500:
             kept[path.name] = path
     assert len(kept) == 18  # 9 slices at TI 14.8 and 300 ms
     folder = tmp_path / "two"
