@@ -42,8 +42,8 @@ from xnatpic.dicom.uids import derived_uid
 from xnatpic.optical.acquisition import IvisAcquisition, IvisImage, IvisStudy
 from xnatpic.optical.errors import OpticalError
 
-__all__ = ["PRIVATE_CREATOR", "PRIVATE_ELEMENTS", "WrittenSeries", "subject_fields",
-           "write_ivis_dicom"]
+__all__ = ["PRIVATE_CREATOR", "PRIVATE_ELEMENTS", "WrittenSeries", "ivis_study_uid",
+           "subject_fields", "write_ivis_dicom"]
 
 _log = logging.getLogger(__name__)
 
@@ -340,6 +340,13 @@ def _deidentify_sidecar(sidecar: dict[str, Any]) -> None:
         sidecar["acquisition"]["time_of_day"] = acquired[11:]
 
 
+def ivis_study_uid(study: IvisStudy, salt: str | None = None) -> str:
+    """StudyInstanceUID of a study: derived from its key (and the de-identification salt
+    when given), so the same folder always gives the same UID."""
+    anonymous = "anonymous" if salt is not None else ""
+    return derived_uid("ivis-study", study.key, salt or "", anonymous)
+
+
 def write_ivis_dicom(study: IvisStudy, output: Path, *,
                      deidentify: DeidentifyProfile | None = None,
                      routing: XnatRouting | None = None) -> list[WrittenSeries]:
@@ -366,8 +373,7 @@ def write_ivis_dicom(study: IvisStudy, output: Path, *,
     """
     output = Path(output)
     salt = deidentify.salt if deidentify is not None else ""
-    anonymous = "anonymous" if deidentify is not None else ""
-    study_uid = derived_uid("ivis-study", study.key, salt, anonymous)
+    study_uid = ivis_study_uid(study, deidentify.salt if deidentify is not None else None)
     base = _study_dataset(study, study_uid)
     written: list[WrittenSeries] = []
     for k, acq in enumerate(study.acquisitions, start=1):

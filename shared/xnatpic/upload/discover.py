@@ -31,6 +31,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from xnatpic.errors import NotParaVisionError, XnatpicError
+from xnatpic.optical.acquisition import is_ivis_folder
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.upload.errors import SourceError
 
@@ -75,6 +76,10 @@ class Source:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     headers: dict[Path, dict[str, str]] = field(default_factory=dict, repr=False)
+    #: Subject and session fields the data themselves carry (IVIS user labels); a
+    #: metadata file's columns take precedence.
+    subject_defaults: dict[str, str] = field(default_factory=dict)
+    session_defaults: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A digest of the source's file names and sizes: changes when the data change."""
@@ -234,7 +239,7 @@ def _walk(root: Path, studies: list[Path], dicom_files: list[Path],
         dicom_files.append(root)
         return
     try:
-        study = is_paravision_study(root)
+        study = is_paravision_study(root) or is_ivis_folder(root)
     except OSError as exc:
         raise SourceError(f"{root}: cannot be searched ({exc.strerror or exc})") from exc
     if study:
@@ -251,7 +256,7 @@ def _walk(root: Path, studies: list[Path], dicom_files: list[Path],
             if d in _SKIP_DIRS:
                 continue
             try:
-                study = is_paravision_study(here / d)
+                study = is_paravision_study(here / d) or is_ivis_folder(here / d)
             except OSError as exc:
                 problems.append(_unreadable(here / d, exc))
                 continue
@@ -297,6 +302,39 @@ def _paravision_source(path: Path) -> Source:
     return Source("paravision", path, name, fields)
 
 
+def _add_ivis_source(path: Path, roots: list[Path], found: Discovery) -> None:
+    """The source of an IVIS folder, or a failed problem naming what cannot be read.
+
+    Raises
+    ------
+    SourceError
+        When the folder was named on the command line and cannot be read.
+    """
+    from xnatpic.optical.acquisition import open_ivis
+    from xnatpic.optical.upload import ivis_fields
+    from xnatpic.upload.metadata import xnat_subject_value
+
+    try:
+        fields, labels, session = ivis_fields(open_ivis(path))
+    except (XnatpicError, OSError) as exc:
+        reason = f"{path}: cannot read the IVIS folder: {exc}"
+        if path in roots:
+            raise SourceError(reason) from exc
+        _log.warning("%s", reason)
+        found.problems.append(Problem(path, "ivis", "failed", reason))
+        return
+    subject = {}
+    for name, value in labels.items():
+        try:
+            subject[name] = xnat_subject_value(name, value)
+        except ValueError as exc:  # e.g. a Sex label XNAT has no word for: not sent
+            _log.warning("%s: user label %s %r not sent to XNAT: %s", path, name, value, exc)
+    fields["folder"] = path.name
+    _session_default(fields)
+    found.sources.append(Source("ivis", path, path.name, fields,
+                                subject_defaults=subject, session_defaults=session))
+
+
 def discover(paths: Iterable[str | Path]) -> Discovery:
     """Find the ParaVision and DICOM studies below ``paths``, and what cannot be uploaded.
 
@@ -322,6 +360,9 @@ def discover(paths: Iterable[str | Path]) -> Discovery:
     for root in roots:
         _walk(root, studies, candidates, found.problems)
     for path in dict.fromkeys(studies):
+        if is_ivis_folder(path):  # IVIS Living Image click or sequence folder
+            _add_ivis_source(path, roots, found)
+            continue
         try:
             found.sources.append(_paravision_source(path))
         except (XnatpicError, OSError) as exc:

@@ -52,13 +52,15 @@ def _plan_one(source: Source, project: str, metadata: Metadata, templates: tuple
     session = render_label(templates[1], fields, fallback="session", source=where)
     meta = metadata.lookup(source.name, session, source.fields.get("animal_id", ""),
                            subject)
-    subject_fields = meta.subject
+    # fields the data carry (IVIS user labels), a metadata file's columns first
+    subject_fields = {**source.subject_defaults, **meta.subject}
     if deidentify:
         # no animal id; the date of birth shifted like the DICOM's
-        subject_fields = deidentified_subject_fields(meta.subject, source.fields, salt,
+        subject_fields = deidentified_subject_fields(subject_fields, source.fields, salt,
                                                      source=where)
     date = fields.get("shifted_date", "") if deidentify else fields.get("date", "")
-    return SessionPlan(source, project, subject, session, subject_fields, meta.session,
+    return SessionPlan(source, project, subject, session, subject_fields,
+                       {**source.session_defaults, **meta.session},
                        raw=raw and not deidentify, date=date, deidentified=deidentify)
 
 

@@ -23,10 +23,12 @@ from xnatpic.dicom.routing import XnatRouting
 from xnatpic.upload.discover import Source
 from xnatpic.upload.errors import SessionConflictError, UploadError
 
-__all__ = ["PreparedSession", "ScanFiles", "SessionPlan", "convert_source", "prepare_session",
-           "session_modality", "zip_files"]
+__all__ = ["RAW_RESOURCE", "PreparedSession", "ScanFiles", "SessionPlan", "convert_source",
+           "prepare_session", "session_modality", "zip_files"]
 
 _log = logging.getLogger(__name__)
+#: Session resource holding the raw data, per kind of source converted on upload.
+RAW_RESOURCE = {"paravision": "PARAVISION", "ivis": "IVIS"}
 _HEADER_TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
                 "Modality", "SOPInstanceUID"]
 
@@ -61,7 +63,7 @@ class SessionPlan:
             "source": str(self.source.path), "kind": self.source.kind,
             "project": self.project, "subject": self.subject, "session": self.session,
             "subject_fields": self.subject_fields, "session_fields": self.session_fields,
-            "raw_resource": self.raw and self.source.kind == "paravision",
+            "raw_resource": self.raw and self.source.kind in RAW_RESOURCE,
             "study_uid": self.study_uid or self.source.fields.get("study_uid", ""),
         }
 
@@ -244,8 +246,10 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     source = plan.source
     failures: list[str] = []
     report: Path | None = None
-    if source.kind == "paravision":
+    if source.kind in RAW_RESOURCE:
         run = converter or convert_source
+        if source.kind == "ivis":  # light: converted in this process
+            from xnatpic.optical.upload import convert_ivis_source as run
         routing = XnatRouting(plan.project, plan.subject, plan.session)
         report_path, failures = run(str(source.path), str(work), deidentify, routing)
         report = Path(report_path)
@@ -262,7 +266,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     study_uid, scans = _group(files, str(source.path), source.headers)
     plan.study_uid, plan.modality = study_uid, session_modality(scans)
     raw_zip = None
-    if plan.raw and source.kind == "paravision":
+    if plan.raw and source.kind in RAW_RESOURCE:
         if source.path.is_file():
             raw_zip = source.path
         else:

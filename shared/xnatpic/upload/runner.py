@@ -27,6 +27,7 @@ from xnatpic.dicom.routing import XnatRouting
 from xnatpic.errors import XnatpicError
 from xnatpic.upload.errors import SessionConflictError, UploadError
 from xnatpic.upload.prepare import (
+    RAW_RESOURCE,
     ScanFiles,
     SessionPlan,
     convert_source,
@@ -59,6 +60,11 @@ class Callbacks:
     done: Callable[[SessionResult], None] = field(default=_noop)
 
 
+def _raw_label(plan: SessionPlan) -> str:
+    """The raw-data resource of a session: PARAVISION, or IVIS for an IVIS folder."""
+    return RAW_RESOURCE.get(plan.source.kind, "PARAVISION")
+
+
 def _complete(target: Target, plan: SessionPlan, policy: RetryPolicy) -> int | None:
     """Scans of a session already complete at the destination, else None."""
     if not target.stateful:
@@ -73,7 +79,7 @@ def _complete(target: Target, plan: SessionPlan, policy: RetryPolicy) -> int | N
     if any(counts.get(sid) != info.get("files") for sid, info in scans.items()):
         return None
     raw = manifest.get("raw")
-    if raw and raw not in with_retry(lambda: target.resource_files(plan, "PARAVISION"),
+    if raw and raw not in with_retry(lambda: target.resource_files(plan, _raw_label(plan)),
                                      what=f"{plan.key}: raw resource", policy=policy):
         return None
     return len(scans)
@@ -293,7 +299,7 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
                     _log.warning("%s: %s", plan.key, result.warnings[-1])
             held_now = {k: v for k, v in held_now.items() if v[1]}
         if prepared.raw_zip is not None:
-            result.bytes_sent += _ensure_resource(target, plan, "PARAVISION", prepared.raw_zip,
+            result.bytes_sent += _ensure_resource(target, plan, _raw_label(plan), prepared.raw_zip,
                                                   prepared.raw_zip.name, policy)
             callbacks.advance(plan, prepared.raw_zip.stat().st_size)
         if prepared.report is not None:

@@ -1,0 +1,82 @@
+"""``xnatpic upload`` finds IVIS folders beside ParaVision studies and archives each as a
+session of its animal, with the DICOM, the raw folder (resource IVIS) and the labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.optical.conftest import default_click
+from xnatpic.cli.main import main
+from xnatpic.optical.synthetic import write_click, write_sequence
+from xnatpic.upload.discover import discover
+from xnatpic.xnat.metadata import read_project
+
+
+@pytest.fixture(scope="module")
+def phantom_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The phantom ParaVision study (``xnatpic phantom OUT --snr 50``)."""
+    from xnatpic.phantom import write_phantom
+
+    out = tmp_path_factory.mktemp("phantom") / "phantom"
+    write_phantom(out, snr=50.0, seed=0)
+    return out
+
+
+def _tree(tmp_path: Path, phantom: Path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(phantom, root / "mri" / "phantom")
+    write_click(root / "ivis" / "day1" / "C1", default_click(
+        click_number="C1", labels={"Animal Number": "M7", "Group": "treated", "Sex": "F",
+                                   "Animal Strain": "BALB/c", "Time Point": "day 1"}))
+    clicks = [default_click(click_number=f"K{i}", acquired=dt.datetime(2026, 1, 8, 9, i),
+                            labels={"Animal Number": "M8", "Group": "control"})
+              for i in (1, 2)]
+    write_sequence(root / "ivis" / "day8" / "SEQ8", clicks)
+    return root
+
+
+def test_discovery_beside_paravision(tmp_path: Path, phantom_study: Path):
+    found = discover([_tree(tmp_path, phantom_study)])
+    kinds = sorted((s.kind, s.name) for s in found.sources)
+    assert kinds == [("ivis", "C1"), ("ivis", "SEQ8"), ("paravision", "phantom")]
+    click = next(s for s in found.sources if s.name == "C1")
+    assert click.fields["animal_id"] == "M7" and click.fields["group"] == "treated"
+    assert click.subject_defaults == {"group": "treated", "sex": "female", "strain": "BALB/c"}
+    assert click.session_defaults == {"timepoint": "day 1"}
+    assert found.problems == []
+
+
+def test_upload_to_archive(tmp_path: Path, phantom_study: Path):
+    root = _tree(tmp_path, phantom_study)
+    archive, report = tmp_path / "archive", tmp_path / "report.json"
+    rc = main(["upload", str(root), "--project", "BLI", "--archive", str(archive),
+               "--report", str(report)])
+    assert rc == 0, report.read_text()
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["uploaded"] == 3
+    project = read_project(archive, "BLI")
+    # default templates: subject {animal_id}, session {study_name}_{date}
+    session = project.experiment("C1_20260101")
+    assert session["subject"] == "M7"
+    assert sorted(session["scans"]) == ["1", "2"]
+    assert project.experiment("SEQ8_20260108")["subject"] == "M8"
+    assert sorted(project.experiment("SEQ8_20260108")["scans"]) == ["1", "2", "3", "4"]
+    folder = archive / "BLI" / "arc001" / "C1_20260101"
+    raw = list((folder / "RESOURCES" / "IVIS").glob("*.zip"))
+    assert len(raw) == 1
+    with zipfile.ZipFile(raw[0]) as zf:
+        assert any(n.endswith("AnalyzedClickInfo.txt") for n in zf.namelist())
+    dcm = next(folder.rglob("*.dcm"))
+    comments = pydicom.dcmread(dcm, stop_before_pixels=True).PatientComments
+    assert "Project: BLI Subject: M7 Session: C1_20260101" in comments
+    subject = project.subject("M7")  # subject fields from the Living Image user labels
+    assert subject["group"] == "treated"
+    assert subject["fields"] == {"sex": "female", "strain": "BALB/c"}
+    assert session["fields"]["timepoint"] == "day 1"
