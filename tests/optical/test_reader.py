@@ -62,6 +62,14 @@ class TestClickText:
         assert info.ccd_temperature_c == -90.1
         assert info.acquired == dt.datetime(2023, 4, 12, 10, 30, 0)
 
+    def test_trailing_comment_and_section_aliases(self, tmp_path: Path):
+        text = parse_click_text("*** darkcharge image:\tdark.TIF\nBinning Factor:\t4 # CCD\n"
+                                "Background Exposure (Seconds):\t30\t# dark\n",
+                                tmp_path / "a.txt")
+        (info,) = image_infos(text)
+        assert (info.kind, info.binning, info.exposure_s) == ("background", 4, 30.0)
+        assert text.sections[0].get("Binning Factor") == "4"
+
     def test_calibration(self, tmp_path: Path):
         cal = calibration_of(parse_click_text(SAMPLE, tmp_path / "a.txt"))
         assert (cal.per_count, cal.unit, cal.quantity) == (2.5e4, "p/s/cm²/sr", "radiance")

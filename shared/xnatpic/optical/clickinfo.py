@@ -3,9 +3,9 @@
 The files are plain text, one ``Key:<TAB>Value`` per line, grouped into sections opened by
 a line ``*** Section name:<TAB>value`` (the value is optional; for an image section it is
 the TIFF file name, e.g. ``*** luminescent image:<TAB>luminescent.TIF``). Lines starting
-with ``#`` are comments. The same section name may occur more than once (Living Image
-writes a ``User Label Name Set`` per label set); :meth:`ClickText.section` returns the
-first, as the PIXI importer reads the first.
+with ``#`` are comments, and so is a ``#`` note after a value. The same section name may
+occur more than once (Living Image writes a ``User Label Name Set`` per label set);
+:meth:`ClickText.section` returns the first, as the PIXI importer reads the first.
 
 Sources for the layout and the names (docs/optical.md lists them): the PIXI XNAT plugin's
 parsers (``DefaultAnalyzedClickInfoHelper``, ``DefaultClickInfoHelper``), XNAT-PIC's
@@ -26,6 +26,9 @@ from xnatpic.optical.errors import OpticalError
 __all__ = ["ClickText", "Section", "parse_click_text", "read_click_text"]
 
 _SECTION = re.compile(r"^\*\*\*\s*(?P<name>[^:]+?)\s*(?::\s*(?P<value>.*))?$")
+#: A comment after a value (``Key:<TAB>value # note``), dropped as XNAT-PIC's parser and a
+#: published MATLAB reader (readIVISfiles.m) drop it.
+_TRAILING_COMMENT = re.compile(r"\s+#.*$")
 #: Largest text file accepted (Living Image's are a few kB; a guard against a wrong file).
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -118,6 +121,7 @@ def parse_click_text(text: str, path: Path) -> ClickText:
         key, colon, value = line.partition(":")
         if not colon or current is None:
             continue  # free text outside a key/value pair carries nothing we use
+        value = _TRAILING_COMMENT.sub("", value)  # "60 # seconds": the comment dropped
         current.entries.setdefault(key.strip(), value.strip())
     if not sections:
         raise OpticalError(f"{path}: not a Living Image file (no '*** Section:' header line)")

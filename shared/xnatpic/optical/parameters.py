@@ -49,6 +49,8 @@ IMAGE_SECTIONS: dict[str, str] = {
     "fluorescent image": "fluorescent",
     "background image": "background",
     "readbiasonly image": "readbias",
+    "readbias image": "readbias",  # names in XNAT-PIC's later parser
+    "darkcharge image": "background",
 }
 #: User label keys of the "Living Image Universal" label set (PIXI's UserLabelNameSet).
 USER_LABELS = ("User", "Group", "Experiment", "Comment1", "Comment2", "Time Point",
