@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xnatpic.cli.console import make_console
 from xnatpic.conversion import (
     FORMATS,
     SALT_VARIABLE,
@@ -75,8 +75,7 @@ def _summary_table(report: ConversionReport) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; see :func:`xnatpic.conversion.convert_study`."""
-    # Logs (not a terminal) get a wide table rather than rich's 80-column default.
-    err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    err = make_console(stderr=True)  # a log file gets whole lines
     if args.jobs < 1:
         err.print("xnatpic convert: error: --jobs must be at least 1")
         return 2

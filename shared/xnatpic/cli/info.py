@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from xnatpic.cli.console import make_console
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.summary import study_summary
 
 __all__ = ["add_parser", "run", "series_numbers"]
-
-#: Width when stdout is not a terminal: no line is wrapped or cut.
-_PIPE_WIDTH = 10_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -123,5 +119,5 @@ def run(args: argparse.Namespace) -> int:
             node.add(f"[yellow]skipped[/] {scan['reason']}")
     # a terminal: its width, long lines wrapped under their branch; a pipe or file: whole
     # lines (for grep), however long
-    Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH).print(tree)
+    make_console().print(tree)
     return 0

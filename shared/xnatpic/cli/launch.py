@@ -45,10 +45,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from xnatpic.cli.console import make_console
 from xnatpic.cli.errors import UsageError
 from xnatpic.step_output import NOT_APPLICABLE_EXIT
 from xnatpic.xnat.archive import find_sessions
@@ -58,6 +58,7 @@ from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch, launch_pr
 from xnatpic.xnat.lint import lint_commands
 from xnatpic.xnat.resolve import find_wrapper, wrapper_root_type
 from xnatpic.xnat.schema import load_commands
+from xnatpic.xnat.swarm import task_summary
 
 __all__ = ["add_parser", "check_params", "exit_status", "parse_params", "run",
            "select_command"]
@@ -84,8 +85,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                             "on the project for a project-context wrapper")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="value of a wrapper or command input (repeatable)")
-    parser.add_argument("--runtime", choices=("auto", "docker", "podman", "local"),
-                        default="auto", help="auto: docker with an engine, else podman")
+    parser.add_argument("--runtime", choices=("auto", "docker", "podman", "local", "swarm"),
+                        default="auto", help="auto: docker with an engine, else podman; "
+                        "docker and swarm go through the Docker Engine API (DOCKER_HOST), "
+                        "swarm as one service per job like XNAT's Swarm back end")
     parser.add_argument("--image-override", metavar="IMAGE",
                         help="run this image instead of the command's")
     parser.add_argument("--entrypoint", metavar="CMD",
@@ -213,7 +216,9 @@ _OUTCOME_STYLE = {"complete": "green", "not applicable": "yellow", "failed": "re
 
 def _table(results: list[LaunchResult]) -> Table:
     table = Table(title="xnatpic launch")
-    for column in ("session / project", "status", "exit", "seconds", "stored / reason"):
+    engine = any(r.task for r in results)  # docker/swarm: the engine's task states
+    for column in ("session / project", "status", "exit", "seconds", "stored / reason",
+                   *(("task",) if engine else ())):
         table.add_column(column)
     for r in results:
         error = (r.error or "").split(";")[0]
@@ -223,7 +228,8 @@ def _table(results: list[LaunchResult]) -> Table:
         detail = stored if r.ok else "; ".join(x for x in (error[:70], stored) if x)
         shown = r.status if r.outcome != "not applicable" else "not applicable"
         table.add_row(r.session, f"[{_OUTCOME_STYLE[r.outcome]}]{shown}[/]",
-                      str(r.exit_code), f"{r.seconds:.1f}", detail)
+                      str(r.exit_code), f"{r.seconds:.1f}", detail,
+                      *((task_summary(r.task) if r.task else "",) if engine else ()))
     counts = report(results)
     table.caption = (f"{counts['succeeded']} complete, {counts['not_applicable']} not "
                      f"applicable, {counts['failed']} failed")
@@ -251,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     check_params(command, wrapper, params)
     _check_build_dir(args.build_dir)
     options = _options(args)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     root_type = wrapper_root_type(wrapper)
     if args.session is not None:
         results = [launch(command, args.wrapper, args.session, params, options)]

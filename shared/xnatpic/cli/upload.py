@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from xnatpic.cli.console import make_console
 from xnatpic.conversion import require_deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.upload import (
@@ -192,7 +193,7 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
 
 def run(args: argparse.Namespace) -> int:
     """Plan, then upload with progress bars; see :func:`xnatpic.upload.upload_sessions`."""
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     if args.jobs < 1 or args.retries < 1:
         err.print("xnatpic upload: error: --jobs and --retries must be at least 1")
         return 2
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"destination": destination,
                               "sessions": sorted(rows, key=lambda r: r["source"])}, indent=2))
         else:
-            Console().print(_plan_table(plans, destination, states, problems, args.project))
+            make_console().print(_plan_table(plans, destination, states, problems, args.project))
         return 1 if failing else 0
     if plans:
         report = _upload(plans, target, destination, args, err)
