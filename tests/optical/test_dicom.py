@@ -179,3 +179,20 @@ def test_sequence_is_one_study_with_two_series_per_click(tmp_path: Path):
         ("S_2", "photograph", 3), ("S_2", "luminescent", 4)]
     assert len({s.study_instance_uid for s in series}) == 1
     assert len({s.series_instance_uid for s in series}) == 4
+
+
+def test_fluorescence_unit_and_wavelengths(tmp_path: Path):
+    click = default_click(kind="fluorescent", calibration="Radiant Efficiency",
+                          excitation_filter="465", emission_filter="520")
+    acq = open_ivis(write_click(tmp_path / "f", click)).first
+    assert acq.signal.info.kind == "fluorescent"
+    assert (acq.signal.info.excitation_nm, acq.signal.info.emission_nm) == (465.0, 520.0)
+    (_photo, signal) = write_ivis_dicom(open_ivis(tmp_path / "f"), tmp_path / "out")
+    ds = pydicom.dcmread(signal.files[0])
+    assert dciodvfy_errors(signal.files[0]) == []
+    assert ds.IlluminationWaveLength == 465.0
+    assert ds.RescaleType == "{photons}/s/cm2/sr/(uW/cm2)"
+    block = ds.private_block(0x0029, PRIVATE_CREATOR)
+    assert float(block[0x07].value) == 520.0
+    sidecar = json.loads((signal.folder / "sidecar.json").read_text())
+    assert sidecar["quantity"] == "radiant efficiency"

@@ -80,3 +80,21 @@ def test_upload_to_archive(tmp_path: Path, phantom_study: Path):
     assert subject["group"] == "treated"
     assert subject["fields"] == {"sex": "female", "strain": "BALB/c"}
     assert session["fields"]["timepoint"] == "day 1"
+
+
+def test_deidentified_upload_names_nothing(tmp_path: Path, monkeypatch):
+    from xnatpic.conversion import SALT_VARIABLE
+
+    root = tmp_path / "data"
+    write_click(root / "C1", default_click(click_number="JD20260101120000_001"))
+    monkeypatch.setenv(SALT_VARIABLE, "0123456789abcdef-test-salt")
+    archive, report = tmp_path / "archive", tmp_path / "report.json"
+    assert main(["upload", str(root), "--project", "BLI", "--archive", str(archive),
+                 "--report", str(report), "--deidentify"]) == 0
+    sessions = list((archive / "BLI" / "arc001").iterdir())
+    assert len(sessions) == 1 and "JD2026" not in sessions[0].name
+    assert not (sessions[0] / "RESOURCES" / "IVIS").exists()  # no raw data
+    ds = pydicom.dcmread(next(sessions[0].rglob("*.dcm")), stop_before_pixels=True)
+    assert ds.PatientID.startswith("ANON-") and ds.PatientIdentityRemoved == "YES"
+    text = "".join(p.read_text(errors="ignore") for p in archive.rglob("*.json"))
+    assert "M1" not in json.dumps(text) and "JD2026" not in text
