@@ -111,3 +111,25 @@ def test_vtr_scan_has_no_inversion_timing(convert):
     block = ds.private_block(GROUP, CREATOR)
     for offset in (NOMINAL, DELAY, READOUT, MODE):
         assert block.get_tag(offset) not in ds
+
+
+def test_nifti_sidecar_slice_timing(corpus):
+    from xnatpic.nifti.sidecar import sidecar
+    from xnatpic.nifti.volumes import volume_layouts
+
+    from .conftest import load_reco
+
+    ti = np.array(_method_values(corpus, "13", "PVM_FairTIR_Arr"), float)
+    tr = np.array(_method_values(corpus, "13", "MultiRepTime"), float)
+    recovery = float(_method_values(corpus, "13", "RecoveryTime")[0])
+    order = [int(v) for v in _method_values(corpus, "13", "PVM_ObjOrderList")]
+    period = (tr[0] - ti[0] - recovery) / len(order)
+    series = load_reco(corpus, STUDY, "13")
+    [layout] = volume_layouts(series)
+    meta = sidecar(series, layout)
+    expected = [order.index(column[0].axes["slice"]) * period / 1000.0 for column in layout.grid]
+    np.testing.assert_allclose(meta["SliceTiming"], expected, atol=1e-8)
+    np.testing.assert_allclose(meta["InversionTimes"], ti / 1000.0)  # protocol TIs
+    np.testing.assert_allclose(meta["RepetitionTimes"], tr / 1000.0, atol=1e-8)
+    assert meta["ReadoutDuration"] == pytest.approx(11 * 5.175 / 1000.0)
+    assert meta["InversionModes"] == ["NONSELECTIVE"] * 3

@@ -7,8 +7,13 @@ from the volume's first slice) appear whenever the value is known and the file h
 than one volume: ``EchoTimes``, ``RepetitionTimes``, ``InversionTimes``, ``FlipAngles``.
 Diffusion adds ``BValues`` (s/mm²) and ``DiffusionGradients`` (unit vectors in the voxel
 axes ``(i, j, k)`` of this file, ``[0, 0, 0]`` without a gradient); CEST/MT adds
-``SaturationOffsetsHz`` and ``SaturationOffsetsPPM``. ``FrameGroups`` lists ParaVision's
-frame groups and ``VolumeAxes`` gives, for every axis that varies between volumes, its
+``SaturationOffsetsHz`` and ``SaturationOffsetsPPM``. Inversion recovery with one
+inversion before all slices (ParaVision FAIR) adds ``SliceTiming`` (BIDS: seconds from the
+first slice read after the inversion to each slice ``k``; ``InversionTime`` stays the
+protocol TI, the slice's effective TI is ``InversionTime + SliceTiming[k]``),
+``ReadoutDuration`` (seconds, excitation to the end of the echo train) and
+``InversionModes`` (``SELECTIVE`` / ``NONSELECTIVE`` per volume). ``FrameGroups`` lists
+ParaVision's frame groups and ``VolumeAxes`` gives, for every axis that varies between volumes, its
 index in each volume.
 """
 
@@ -107,6 +112,24 @@ def _acquisition(firsts: list[Image], out: dict[str, Any]) -> None:
         out["ComplexImageComponents"] = components
 
 
+def _inversion(layout: VolumeLayout, out: dict[str, Any]) -> None:
+    """SliceTiming, ReadoutDuration and InversionModes of a FAIR series."""
+    firsts = layout.first_images()
+    timings = [im.inversion for im in firsts]
+    if any(t is None for t in timings):
+        return
+    delays = [column[0].inversion.slice_delay if column[0].inversion else None
+              for column in layout.grid]
+    if all(d is not None for d in delays):
+        out["SliceTiming"] = _round([d / 1000.0 for d in delays])
+    readouts = [t.readout for t in timings]
+    if all(r is not None for r in readouts) and _constant(readouts) is not None:
+        out["ReadoutDuration"] = round(float(readouts[0]) / 1000.0, 9)
+    modes = [t.mode for t in timings]
+    if all(m is not None for m in modes):
+        out["InversionModes"] = modes
+
+
 def sidecar(series: ImageSeries, layout: VolumeLayout) -> dict[str, Any]:
     """The JSON sidecar of one NIfTI file (see the module docstring for the keys)."""
     visu = series.visu
@@ -134,6 +157,7 @@ def sidecar(series: ImageSeries, layout: VolumeLayout) -> dict[str, Any]:
         out["SliceThickness"] = round(float(series.slice_thickness), 9)
     out["DataScaling"] = "stored x VisuCoreDataSlope + VisuCoreDataOffs per frame, float32"
     _acquisition(firsts, out)
+    _inversion(layout, out)
     table = diffusion_table(series, layout)
     if table is not None:
         bvals, dirs = table
