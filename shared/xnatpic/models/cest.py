@@ -22,7 +22,7 @@ import numpy as np
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
 from xnatpic.models._lm import levenberg_marquardt
-from xnatpic.models._spline import spline_eval
+from xnatpic.models._spline import second_derivative_map, spline_eval
 from xnatpic.models._validate import as_axis, prepare, result_dtype
 from xnatpic.models.results import B0Fit, FitStatus, ZSpectrum
 
@@ -369,63 +369,111 @@ def _parabola(
 
 
 def _spline_minimum(x: np.ndarray, y: np.ndarray, cols: np.ndarray,
-                    b0: np.ndarray) -> np.ndarray:
+                    noise_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Minimum of the not-a-knot cubic spline through the samples ``cols`` of every row,
-    searched within one sample step of ``b0`` (the parabola vertex) on a grid of 1/50 of
-    the smallest step, then refined by a parabola through the three grid points around it.
+    and its linearised standard error.
+
+    The minimum is found analytically in the two segments beside the lowest sample (a
+    root of the derivative's quadratic with positive curvature; the lowest sample where
+    neither segment has one). The spline is linear in the samples, ``S'(x) = Σ a_k(x)
+    y_k``, so ``d xmin / d y_k = -a_k / S''(xmin)`` and ``var = σ² Σ a_k² / S''²``, σ the
+    per-voxel noise ``noise_sd``.
     """
     xs = x[cols]
-    step = float(np.min(np.diff(xs)))
-    fine = np.linspace(-step, step, 101)
-    centre = np.clip(np.where(np.isfinite(b0), b0, xs[0]), xs[0], xs[-1])
-    q = np.clip(centre[:, None] + fine[None, :], xs[0], xs[-1])
-    values = spline_eval(xs, np.asarray(y[:, cols], dtype=np.float64), q)
-    values = np.where(np.isfinite(values), values, np.inf)
-    k = np.clip(np.argmin(values, axis=1), 1, fine.size - 2)
-    rows = np.arange(q.shape[0])
-    ym, y0, yp = values[rows, k - 1], values[rows, k], values[rows, k + 1]
-    h = fine[1] - fine[0]
+    ys = np.asarray(y[:, cols], dtype=np.float64)
+    n, k = ys.shape
+    second = second_derivative_map(xs)  # M = second @ y
+    m = ys @ second.T
+    rows = np.arange(n)
+    i_min = np.argmin(ys, axis=1)
+    best_x = xs[i_min].astype(np.float64)
+    best_y = ys[rows, i_min]
+    best_seg = np.clip(i_min, 0, k - 2)
+    best_t = xs[i_min] - xs[best_seg]
+    for seg in (i_min - 1, i_min):
+        ok = (seg >= 0) & (seg <= k - 2)
+        s = np.clip(seg, 0, k - 2)
+        h = xs[s + 1] - xs[s]
+        y0, y1, m0, m1 = ys[rows, s], ys[rows, s + 1], m[rows, s], m[rows, s + 1]
+        qa = (m1 - m0) / (2.0 * h)
+        qb = m0
+        qc = (y1 - y0) / h - m0 * h / 3.0 - m1 * h / 6.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disc = np.sqrt(np.maximum(qb * qb - 4.0 * qa * qc, 0.0))
+            roots = np.stack([(-qb + disc) / (2.0 * qa), (-qb - disc) / (2.0 * qa)])
+            linear = np.abs(qa) < 1e-12 * (np.abs(qb) + 1e-300)
+            roots = np.where(linear, -qc / qb, roots)
+        for t in roots:
+            curvature = (m1 - m0) / h * t + m0
+            inside = ok & np.isfinite(t) & (t >= 0) & (t <= h) & (curvature > 0)
+            value = (m0 * (h - t) ** 3 + m1 * t**3) / (6.0 * h) \
+                + (y0 / h - m0 * h / 6.0) * (h - t) + (y1 / h - m1 * h / 6.0) * t
+            better = inside & (value < best_y)
+            best_x = np.where(better, xs[s] + t, best_x)
+            best_y = np.where(better, value, best_y)
+            best_seg = np.where(better, s, best_seg)
+            best_t = np.where(better, t, best_t)
+    # Derivative weights a_k at the minimum and the curvature there.
+    s, t = best_seg, best_t
+    h = xs[s + 1] - xs[s]
+    alpha = h / 6.0 - (h - t) ** 2 / (2.0 * h)
+    beta = t * t / (2.0 * h) - h / 6.0
+    weights = alpha[:, None] * second[s] + beta[:, None] * second[s + 1]
+    weights[rows, s] -= 1.0 / h
+    weights[rows, s + 1] += 1.0 / h
+    curvature = (m[rows, s] * (h - t) + m[rows, s + 1] * t) / h
     with np.errstate(divide="ignore", invalid="ignore"):
-        shift = 0.5 * h * (ym - yp) / (ym - 2.0 * y0 + yp)
-    shift = np.where(np.isfinite(shift) & (np.abs(shift) <= h), shift, 0.0)
-    return q[rows, k] + shift
+        sd = noise_sd * np.sqrt(np.einsum("nk,nk->n", weights, weights)) / np.abs(curvature)
+    return best_x, np.where(curvature > 0, sd, np.nan)
 
 
-def _spline_minimum_sd(x: np.ndarray, cols: np.ndarray, y: np.ndarray, xmin: np.ndarray,
-                       noise_sd: np.ndarray) -> np.ndarray:
-    """Linearised standard error of the spline minimum: the spline is linear in the
-    samples, ``S'(x) = Σ a_k(x) y_k``, so ``d xmin / d y_k = -a_k / S''(xmin)`` and
-    ``var = σ² Σ a_k² / S''²`` with σ the per-voxel noise (from the parabola residual)."""
-    xs = x[cols]
-    h = 1e-3 * float(np.min(np.diff(xs)))
-    eye = np.eye(xs.size)
-    centre = np.clip(np.where(np.isfinite(xmin), xmin, xs[0]), xs[0] + h, xs[-1] - h)
-    lo, mid, hi = (spline_eval(xs, eye, centre + d) for d in (-h, 0.0, h))  # (K, n)
-    slope = (hi - lo) / (2.0 * h)
-    curve = (hi - 2.0 * mid + lo) / (h * h)
-    second = np.einsum("kn,nk->n", curve, np.asarray(y[:, cols], dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = noise_sd * np.sqrt(np.einsum("kn,kn->n", slope, slope)) / np.abs(second)
-    return np.where(second > 0, sd, np.nan)
+class _LorentzianProblem:
+    """``y = c - A / (1 + ((x - x0) / γ)²)``, parameters ``(c, A, γ, x0)``, for
+    :func:`levenberg_marquardt`: the weighted Jacobian rows are kept as four (n, M)
+    arrays built from ``D = 1 / (1 + u²)`` and ``E = 2 A u D² / γ`` (``∂/∂c = 1``,
+    ``∂/∂A = -D``, ``∂/∂γ = -E u``, ``∂/∂x0 = -E``), with no (n, 4, M) Jacobian, and
+    unweighted sums where there are no weights (WASSR)."""
 
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
 
-def _lorentzian_model(x: np.ndarray):
-    """``y = c - A / (1 + ((x - x0) / γ)²)`` with parameters ``(c, A, γ, x0)``."""
+    def evaluate(self, p: np.ndarray, y: np.ndarray, w: np.ndarray | None
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        c, amp, gam, x0 = (p[:, i : i + 1] for i in range(4))
+        u = (self.x - x0) / gam
+        d = 1.0 / (1.0 + u * u)
+        res = y - (c - amp * d)
+        e = (2.0 * amp / gam) * u * d * d
+        if w is None:
+            return np.einsum("nm,nm->n", res, res), (res, d, e, u)
+        res *= w
+        d *= w
+        e *= w
+        return np.einsum("nm,nm->n", res, res), (res, d, e, u, np.asarray(w, np.float64))
 
-    def model(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        c, amp, gam, x0 = (p[:, i][:, None] for i in range(4))
-        u = (x - x0) / gam
-        den = 1.0 / (1.0 + u * u)
-        pred = c - amp * den
-        jac = np.empty((p.shape[0], 4, x.size))
-        jac[:, 0] = 1.0
-        jac[:, 1] = -den
-        common = 2.0 * amp * u * den * den / gam
-        jac[:, 2] = -common * u  # d pred / dγ = -2 A u² den² / γ
-        jac[:, 3] = -common  # d pred / dx0 = -2 A u den² / γ
-        return pred, jac
-
-    return model
+    def normal_equations(self, p: np.ndarray, cache: tuple[np.ndarray, ...]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        res, d, e, u = cache[:4]
+        eu = e * u
+        rows = (cache[4] if len(cache) > 4 else None, d, eu, e)
+        signs = np.array([1.0, -1.0, -1.0, -1.0])
+        n = res.shape[0]
+        a = np.empty((n, 4, 4))
+        g = np.empty((n, 4))
+        for i, ri in enumerate(rows):
+            g[:, i] = res.sum(axis=1) if ri is None else np.einsum("nm,nm->n", ri, res)
+            for j in range(i + 1):
+                rj = rows[j]
+                if ri is None and rj is None:
+                    value = np.full(n, float(res.shape[1]))
+                elif rj is None:
+                    value = ri.sum(axis=1)
+                else:
+                    value = np.einsum("nm,nm->n", ri, rj)
+                a[:, i, j] = a[:, j, i] = value
+        a *= signs[:, None] * signs[None, :]
+        g *= signs
+        return a, g
 
 
 def _lorentzian_block(
@@ -446,6 +494,7 @@ def _lorentzian_block(
         w = np.ones_like(ys)
     else:
         w = (np.abs(xs[None, :] - centre[:, None]) <= window_ppm).astype(float)
+    problem = _LorentzianProblem(xs)
     top = np.max(np.where(w > 0, ys, -np.inf), axis=1)
     amp = np.maximum(top - depth, 1e-6 * np.abs(top) + 1e-12)
     step = float(np.min(np.diff(xs)))
@@ -456,16 +505,17 @@ def _lorentzian_block(
     p0 = np.stack([top, amp, gam, np.clip(centre, xs[0], xs[-1])], axis=1)
     scale = np.stack([np.abs(top), amp, np.full(n, step), np.full(n, step)], axis=1)
     res = levenberg_marquardt(
-        _lorentzian_model(xs),
+        problem,
         ys,
         p0,
         lower=np.array([-np.inf, 0.0, step / 20, xs[0]]),
         upper=np.array([np.inf, np.inf, 10 * span, xs[-1]]),
         x_scale=scale,
-        weights=w,
+        weights=None if window_ppm is None else w,
         max_iter=max_iter,
         xtol=1e-8,
         ftol=1e-12,
+        keep_cache=True,
     )
     c, amp, gam, b0 = (res.params[:, i] for i in range(4))
     pred = c[:, None] - amp[:, None] / (1.0 + ((xs - b0[:, None]) / gam[:, None]) ** 2)
@@ -479,9 +529,7 @@ def _lorentzian_block(
         rmse = np.sqrt(sse / nw)
     on_edge = (b0 <= xs[0]) | (b0 >= xs[-1]) | (amp <= 0)
     # Standard error of b0: s² (JᵀWJ)⁻¹ at the solution, s² = SSE / (points - 4).
-    _, jac = _lorentzian_model(xs)(res.params)
-    jw = jac * w[:, None, :]
-    normal = np.einsum("npm,nqm->npq", jw, jw)
+    normal, _ = problem.normal_equations(res.params, res.cache)
     usable = np.all(np.isfinite(normal), axis=(1, 2))
     normal[~usable] = np.eye(4)
     dof = nw - 4.0
@@ -602,8 +650,7 @@ def b0_map(
     if method == "spline" and sub.size:
         noise = rmse * np.sqrt((2 * half_width + 1) / (2 * half_width - 2)) \
             if half_width > 1 else np.full(b0.shape, np.nan)
-        b0 = _spline_minimum(x, y, cols, b0)
-        sd = _spline_minimum_sd(x, cols, y, b0, noise)
+        b0, sd = _spline_minimum(x, y, cols, noise)
         st = st & np.uint8(FitStatus.AT_BOUND)  # the spline needs no convex parabola
     if method == "lorentzian" and sub.size:
         b0, r2, rmse, converged, on_edge, sd = map_rows(
