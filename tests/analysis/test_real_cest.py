@@ -247,3 +247,22 @@ class TestAgainstIndependentTruth:
         precision = provenance["parameters"]["precision"]
         assert precision["repetitions"] == 4
         assert set(precision) >= {"B0", "MTRasym_2ppm", "MTRasym_3.5ppm"}
+
+
+def test_command_launch_with_the_offsets_input(corpus_dir, truth, tmp_path):
+    """The command's offsets_ppm input reaches the step (--offsets-ppm) through the
+    launcher's command resolution; blank, the flag is dropped (launch conformance) and the
+    same scan has no offsets: the step refuses it."""
+    from tests.analysis.conftest import last_error, launch_step, make_session
+
+    session = make_session(tmp_path / "archive", {"4": corpus_dir / SCAN / "pdata" / "1" /
+                                                  "dicom"}, label="pvexport")
+    offsets = ",".join(f"{v:.9f}" for v in truth.list_ppm)
+    result = launch_step("cest", session, tmp_path / "build",
+                         {"scan": "4", "offsets_ppm": offsets})
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-2000:])
+    stats = json.loads((Path(result.stored[0]) / "stats.json").read_text())
+    assert "4 repetitions" in stats["maps"]["MTRasym_3.5ppm"]["description"]
+    refused = launch_step("cest", session, tmp_path / "build2", {"scan": "4"})
+    assert not refused.ok
+    assert "cest needs" in last_error(refused) and "scan 4" in last_error(refused)

@@ -78,6 +78,28 @@ def _float_list(text: str) -> tuple[float, ...]:
             from exc
 
 
+#: Options whose value is a comma-separated list that may start with a minus sign.
+_NUMBER_LIST_OPTIONS = ("--offsets-ppm", "--mtr-ppm", "--ratio-ppm")
+
+
+def _attach_number_lists(argv: list[str]) -> list[str]:
+    """``--offsets-ppm -100,-10`` as ``--offsets-ppm=-100,-10``: the Container Service
+    writes flag and value as two words, and argparse takes a word starting with ``-``
+    (that is not a single negative number) for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _NUMBER_LIST_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{word}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def _add_decay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("nlls", "loglinear", "arlo", "epg"), default="nlls",
                    help="fit: mono-exponential non-linear least squares (default), "
@@ -315,7 +337,7 @@ def run_step(step: str, args: argparse.Namespace, argv: list[str]) -> dict[str, 
 def main(step: str, argv: Sequence[str] | None = None) -> int:
     """Run ``step`` with ``argv``; exit code 0 on success, 1 on a failure (reason on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(step).parse_args(argv)
+    args = build_parser(step).parse_args(_attach_number_lists(argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format=f"{step}: %(levelname)s %(message)s", stream=sys.stderr,
                         force=True)
