@@ -15,9 +15,10 @@ from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.maps import MapImage, StepResult
-from xnatpic.analysis.mask import foreground_mask
+from xnatpic.analysis.mask import SNR_FLOOR, signal_mask
 from xnatpic.errors import FittingError
 from xnatpic.models.perfusion import fair_flow
+from xnatpic.models.results import VoxelStatus, voxel_status
 
 __all__ = ["BLOOD_T1_MS", "PARTITION_ML_PER_G", "compute_perfusion"]
 
@@ -32,7 +33,8 @@ PARTITION_ML_PER_G = 0.9
 def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
                       ir_model: str = "auto", inversion_factor: float = 1.0,
                       blood_t1: float = BLOOD_T1_MS,
-                      partition: float = PARTITION_ML_PER_G) -> StepResult:
+                      partition: float = PARTITION_ML_PER_G,
+                      snr_floor: float = SNR_FLOOR) -> StepResult:
     """Perfusion map (mL/100 g/min) of a FAIR series holding both inversion modes.
 
     Parameters
@@ -49,6 +51,10 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
         Arterial blood T1 in ms.
     partition : float
         λ in mL/g.
+    snr_floor : float
+        The noise gate's SNR floor (:func:`xnatpic.analysis.mask.signal_mask`): voxels
+        below it are "no signal" and not fitted; when too few voxels pass, the step ends
+        "not enough signal".
 
     Raises
     ------
@@ -57,11 +63,13 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
     StepFailedError
         When a fit is impossible or fails in every voxel.
     """
-    mask = foreground_mask(series.data, threshold=threshold)
+    gate = signal_mask(series.data, threshold=threshold, snr_floor=snr_floor)
+    mask = gate.mask
     if not mask.any():
         raise StepFailedError(f"{series.source}: the foreground mask is empty (threshold "
                               f"{threshold or 'Otsu'}); lower --threshold")
-    ir = fit_ir_series(series, mask, ir_model=ir_model, inversion_factor=inversion_factor)
+    ir = fit_ir_series(series, gate.fit_mask, ir_model=ir_model,
+                       inversion_factor=inversion_factor)
     missing = [m for m in ("SELECTIVE", "NONSELECTIVE") if m not in ir.fits]
     if missing:
         raise BadSeriesError(
@@ -73,11 +81,13 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
         flow = fair_flow(sel.t1, ns.t1, blood_t1=blood_t1, partition=partition)
     except FittingError as exc:
         raise StepFailedError(f"{series.source}: perfusion impossible: {exc}") from exc
-    failed = (sel.failed | ns.failed) & mask
-    if int(failed.sum()) == int(mask.sum()):
+    status = voxel_status(sel.status | ns.status, mask=mask, no_signal=gate.no_signal)
+    failed = (status >= VoxelStatus.FAILED_INPUT) & mask
+    fitted = int(gate.fit_mask.sum())
+    if gate.enough_signal and int((failed & gate.fit_mask).sum()) == fitted:
         raise StepFailedError(f"{series.source}: the T1 fits failed in every one of the "
-                              f"{int(mask.sum())} foreground voxels; check the series")
-    flow = np.where(mask & ~failed, flow, np.nan).astype(np.float32)
+                              f"{fitted} foreground voxels; check the series")
+    flow = np.where(gate.fit_mask & ~failed, flow, np.nan).astype(np.float32)
     values = flow[np.isfinite(flow)]
     _log.info("perfusion: median %.3g mL/100 g/min over %d voxels (%d failed)",
               float(np.median(values)) if values.size else float("nan"), values.size,
@@ -86,12 +96,16 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
                f"{partition:g} mL/g, T1_blood = {blood_t1:g} ms")
     maps = [
         MapImage("CBF", flow, "mL/100g/min", f"perfusion (FAIR, {formula})",
-                 image_type="PERFUSION MAP"),
+                 image_type="PERFUSION MAP", status=status),
         MapImage("T1_selective", sel.t1, "ms", "apparent T1 after the selective inversion",
                  primary=False),
         MapImage("T1_nonselective", ns.t1, "ms",
                  "apparent T1 after the non-selective inversion", primary=False),
     ]
     params = {"formula": formula, "blood_t1_ms": blood_t1, "partition_ml_per_g": partition,
-              "threshold": threshold, **ir.parameters}
-    return StepResult("perfusion", [series], maps, mask, failed, params)
+              "threshold": threshold, "snr_floor": gate.snr_floor, **ir.parameters}
+    if not gate.enough_signal:
+        _log.warning("perfusion: not enough signal: %s", gate.reason())
+    return StepResult("perfusion", [series], maps, mask, failed, params,
+                      outcome="complete" if gate.enough_signal else "not enough signal",
+                      outcome_reason=gate.reason(), noise=gate.summary())

@@ -209,7 +209,8 @@ def _perfusion(args: argparse.Namespace, session: Path) -> tuple[StepResult, dic
         result = compute_perfusion(read_series(info.folder), threshold=args.threshold,
                                    ir_model=args.ir_model,
                                    inversion_factor=args.inversion_factor,
-                                   blood_t1=args.blood_t1, partition=args.partition)
+                                   blood_t1=args.blood_t1, partition=args.partition,
+                                   snr_floor=args.snr_floor)
     return result, {"source": info.scan_id}
 
 
