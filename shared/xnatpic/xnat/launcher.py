@@ -69,6 +69,7 @@ from xnatpic.xnat.metadata import locate_session, update_project
 from xnatpic.xnat.metaserver import MetadataServer
 from xnatpic.xnat.resolve import ResolvedCommand, ResolvedOutput, find_wrapper, resolve
 from xnatpic.xnat.runtime import detect_runtime, image_entrypoint, runtime_env
+from xnatpic.xnat.swarm import ENGINE_RUNTIMES, run_on_engine
 
 __all__ = [
     "XNAT_ENV",
@@ -112,7 +113,8 @@ class LaunchOptions:
     Attributes
     ----------
     runtime : str
-        ``auto`` (docker with an engine, else podman), ``docker``, ``podman`` or ``local``.
+        ``auto`` (docker with an engine, else podman), ``docker`` (the Engine API),
+        ``swarm`` (a Swarm service, :mod:`xnatpic.xnat.swarm`), ``podman`` or ``local``.
     image_override : str or None
         Run this image instead of the command's ``image``.
     entrypoint : list of str or None
@@ -175,6 +177,7 @@ class LaunchResult:
     seconds: float = 0.0
     max_rss_mib: float | None = None
     not_applicable: bool = False
+    task: dict[str, Any] | None = None  # docker/swarm: the engine's run (xnatpic.xnat.swarm)
 
     @property
     def ok(self) -> bool:
@@ -559,11 +562,23 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
                          "%s (use the host network)", result.session, network,
                          xnat["XNAT_HOST"])
         name = f"xnatpic-{uuid.uuid4().hex[:12]}"
-        argv = container_argv(resolved, runtime, image, hosts, sorted(env), network=network,
-                              limits=options.limits, name=name, user=options.user)
-        _log.info("%s: running %s", result.session, shlex.join(argv))
-        code = _run(argv, runtime_env(runtime, {**os.environ, **env}), None, stdout, stderr,
-                    options.timeout)
+        if runtime in ENGINE_RUNTIMES:  # through the Docker Engine API, as CS does
+            run = run_on_engine(runtime, resolved, image, hosts, env, name=name,
+                                user=options.user or _default_user(), network=network,
+                                limits=options.limits, timeout=options.timeout,
+                                stdout=stdout, stderr=stderr)
+            result.task = run.as_dict()
+            result.max_rss_mib = run.memory.get("peak_mib")
+            if run.failure:
+                raise _Failed(FAILED, f"{run.failure}; outputs not stored")
+            code = int(run.exit_code if run.exit_code is not None else -1)
+        else:
+            argv = container_argv(resolved, runtime, image, hosts, sorted(env),
+                                  network=network, limits=options.limits, name=name,
+                                  user=options.user)
+            _log.info("%s: running %s", result.session, shlex.join(argv))
+            code = _run(argv, runtime_env(runtime, {**os.environ, **env}), None, stdout,
+                        stderr, options.timeout)
     result.exit_code = code
     last = (stderr.read_text(errors="replace").strip().splitlines() or [""])[-1]
     if code == NOT_APPLICABLE_EXIT and NOT_APPLICABLE_MARK in last:
