@@ -2,13 +2,16 @@
 
 Run by the image's ENTRYPOINT with the command line of ``commands/bli-quant.json``::
 
-    run.py --input /input --output /output [--rois living_image_or_auto|living_image|auto]
+    run.py --input /input --output /output
+        [--rois living_image_or_auto|living_image|auto|collection] [--roi-resource ROI]
         [--resource IVIS] [--session-label L]
 
 1. finds the IVIS Living Image click/sequence folders under ``INPUT/RESOURCES/<resource>``
    (the raw folder the uploader archives), else anywhere under ``INPUT``;
 2. per click: ROIs drawn in Living Image (AnalyzedClickInfo.txt) or automatic ones
-   (:mod:`xnatpic.optical.rois`), total flux (p/s) and average radiance (p/s/cm²/sr);
+   (:mod:`xnatpic.optical.rois`), or an ROI collection (SEG/RTSTRUCT/NIfTI drawn on the
+   converted photograph or signal, matched to its click by FrameOfReferenceUID); total
+   flux (p/s) and average radiance (p/s/cm²/sr);
 3. writes ``OUTPUT/blimap/bli_quant.csv`` (one row per click and ROI), ``stats.json``
    (rows as project-summary reads them from a ``*MAP`` resource: map ``total_flux`` with
    the flux in ``mean``, map ``average_radiance`` with its statistics), an overlay PNG per
@@ -31,15 +34,17 @@ from typing import Any
 
 from xnatpic.errors import XnatpicError
 from xnatpic.optical import find_ivis_studies, open_ivis
+from xnatpic.optical.dicom import frame_of_reference_uid, ivis_study_uid
 from xnatpic.optical.overlay import render_overlay
 from xnatpic.optical.quant import RoiMeasure, quantify
+from xnatpic.optical.rois import read_collection
 from xnatpic.provenance import now, write_step_provenance
 from xnatpic.step_output import check_output_writable
 
 _log = logging.getLogger("bli-quant")
 
 STEP = "bli-quant"
-ROI_CHOICES = ("living_image_or_auto", "living_image", "auto")
+ROI_CHOICES = ("living_image_or_auto", "living_image", "auto", "collection")
 CSV_COLUMNS = ("session", "click", "acquired", "animal", "group", "timepoint", "view", "roi",
                "roi_source", "n_pixels", "area_cm2", "total_name", "total", "total_unit",
                "mean_name", "mean", "sd", "median", "q1", "q3", "max", "mean_unit")
@@ -52,7 +57,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--input", type=Path, default=Path("/input"))
     p.add_argument("--output", type=Path, default=Path("/output"))
     p.add_argument("--rois", choices=ROI_CHOICES, default="living_image_or_auto",
-                   help="Living Image ROIs when drawn, else automatic (default); or only one")
+                   help="Living Image ROIs when drawn, else automatic (default); or only one; "
+                        "collection: the masks of --roi-resource")
+    p.add_argument("--roi-resource", default="ROI",
+                   help="with --rois collection: session resource holding DICOM SEG, "
+                        "RTSTRUCT or NIfTI label maps (default ROI)")
     p.add_argument("--resource", default="IVIS",
                    help="session resource holding the raw IVIS folders (default IVIS)")
     p.add_argument("--session-label", help="session label (default: the input folder name)")
@@ -97,11 +106,17 @@ def run(argv: Sequence[str] | None = None) -> int:
                                f"AnalyzedClickInfo.txt) under RESOURCES/{args.resource} or "
                                "anywhere in the session")
         out.mkdir(parents=True, exist_ok=True)
+        masks = (read_collection(args.input / "RESOURCES" / args.roi_resource)
+                 if args.rois == "collection" else [])
+        frames: set[str] = set()
         for folder in folders:
             study = open_ivis(folder)
             several = len(study.acquisitions) > 1
             for acq in study.acquisitions:
-                measures, rois, signal = quantify(acq, rois=args.rois)
+                frame = frame_of_reference_uid(ivis_study_uid(study), acq.click_number)
+                frames.add(frame)
+                measures, rois, signal = quantify(acq, rois=args.rois, collection=masks,
+                                                  frame_of_reference=frame)
                 png = out / f"overlay_{acq.click_number}.png"
                 render_overlay(acq, signal, rois, measures, png)
                 overlays.append(png.name)
@@ -115,6 +130,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                                  "timepoint": labels.get("Time Point"),
                                  "view": labels.get("View")})
                 _log.info("%s: %d ROI(s)", acq.click_number, len(measures))
+        foreign = [m.source for m in masks
+                   if m.frame_of_reference_uid and m.frame_of_reference_uid not in frames]
+        if foreign:
+            raise XnatpicError(f"{', '.join(foreign)}: drawn in a frame of reference of no "
+                               "acquisition of this session (another session's images?)")
     except XnatpicError as exc:
         print(f"{STEP}: error: {exc}", file=sys.stderr, flush=True)  # the last line
         return 1

@@ -113,3 +113,28 @@ def test_overlay_png(tmp_path: Path):
         pixels = np.asarray(image.convert("RGB")).astype(int)
     # colour (the signal) is present: some pixels far from grey
     assert (np.ptp(pixels, axis=2) > 100).sum() > 500
+
+
+class TestRoiCollection:
+    def test_seg_drawn_on_the_photograph_measures_the_binned_signal(self, tmp_path: Path):
+        from tests.optical.conftest import write_disc_seg
+        from xnatpic.optical.dicom import (
+            frame_of_reference_uid,
+            ivis_study_uid,
+            write_ivis_dicom,
+        )
+        from xnatpic.optical.rois import read_collection
+
+        study = open_ivis(write_click(tmp_path / "c", default_click(rois=[])))
+        photo = write_ivis_dicom(study, tmp_path / "dicom")[0].files[0]
+        write_disc_seg(photo, tmp_path / "ROI" / "seg.dcm", x_cm=4.0, y_cm=6.0, radius_cm=1.5)
+        acq = study.first
+        frame = frame_of_reference_uid(ivis_study_uid(study), acq.click_number)
+        (m,), _, _ = quantify(acq, rois="collection", collection=read_collection(
+            tmp_path / "ROI"), frame_of_reference=frame)
+        assert (m.roi, m.roi_source) == ("tumour", "collection")
+        assert m.total == pytest.approx(FLUX * _inside(1.5), rel=5e-3)
+        # another click's frame of reference: the mask is not this click's
+        other, _, _ = quantify(acq, rois="collection", collection=read_collection(
+            tmp_path / "ROI"), frame_of_reference="1.2.3")
+        assert other == []

@@ -78,3 +78,38 @@ def test_command_json_maps_every_flag():
     line = command["command-line"]
     for item in command["inputs"]:
         assert item["replacement-key"] in line
+
+
+def test_step_with_an_roi_collection(tmp_path: Path):
+    from tests.optical.conftest import write_disc_seg
+    from xnatpic.optical import open_ivis
+    from xnatpic.optical.dicom import write_ivis_dicom
+
+    session = _session(tmp_path / "P1", "M1_d1", FLUX, "d1")
+    click = session / "RESOURCES" / "IVIS" / "M1_d1_001"
+    photo = write_ivis_dicom(open_ivis(click), tmp_path / "dicom")[0].files[0]
+    write_disc_seg(photo, session / "RESOURCES" / "ROI" / "seg.dcm", x_cm=4.0, y_cm=6.0,
+                   radius_cm=1.0)
+    out = tmp_path / "out"
+    assert _step().run(["--input", str(session), "--output", str(out), "--rois",
+                        "collection"]) == 0
+    with (out / "blimap" / "bli_quant.csv").open() as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert (row["roi"], row["roi_source"]) == ("tumour", "collection")
+    assert float(row["total"]) == pytest.approx(FLUX * (1 - math.exp(-2.0)), rel=5e-3)
+
+
+def test_step_refuses_a_mask_of_another_session(tmp_path: Path, capsys):
+    from tests.optical.conftest import write_disc_seg
+    from xnatpic.optical import open_ivis
+    from xnatpic.optical.dicom import write_ivis_dicom
+
+    session = _session(tmp_path / "P1", "M1_d1", FLUX, "d1")
+    other = _session(tmp_path / "P1", "M2_d1", FLUX, "d1")
+    photo = write_ivis_dicom(open_ivis(other / "RESOURCES" / "IVIS" / "M2_d1_001"),
+                             tmp_path / "dicom")[0].files[0]
+    write_disc_seg(photo, session / "RESOURCES" / "ROI" / "seg.dcm", x_cm=4.0, y_cm=6.0,
+                   radius_cm=1.0)
+    assert _step().run(["--input", str(session), "--output", str(tmp_path / "out"),
+                        "--rois", "collection"]) == 1
+    assert "frame of reference of no acquisition" in capsys.readouterr().err

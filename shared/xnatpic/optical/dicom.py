@@ -41,9 +41,10 @@ from xnatpic.dicom.transforms import person_name
 from xnatpic.dicom.uids import derived_uid
 from xnatpic.optical.acquisition import IvisAcquisition, IvisImage, IvisStudy
 from xnatpic.optical.errors import OpticalError
+from xnatpic.optical.geometry import ORIENTATION, image_position
 
-__all__ = ["PRIVATE_CREATOR", "PRIVATE_ELEMENTS", "WrittenSeries", "ivis_study_uid",
-           "subject_fields", "write_ivis_dicom"]
+__all__ = ["PRIVATE_CREATOR", "PRIVATE_ELEMENTS", "WrittenSeries", "frame_of_reference_uid",
+           "ivis_study_uid", "subject_fields", "write_ivis_dicom"]
 
 _log = logging.getLogger(__name__)
 
@@ -245,10 +246,17 @@ def _unit_code(ucum: str, unit: str) -> Dataset:
     return item
 
 
-def _geometry(ds: Dataset, image: IvisImage) -> None:
+def _geometry(ds: Dataset, image: IvisImage, frame_of_reference: str) -> None:
+    """PixelSpacing from the field of view; with it the plane and frame of reference of
+    :mod:`xnatpic.optical.geometry` (not part of the SC IOD: dciodvfy warns, viewers and
+    ROI tools use them to place ROIs on both series)."""
     spacing = image.pixel_spacing_mm
-    if spacing is not None:
-        ds.PixelSpacing = [_ds(spacing[0]), _ds(spacing[1])]
+    if spacing is None:
+        return
+    ds.PixelSpacing = [_ds(spacing[0]), _ds(spacing[1])]
+    ds.ImagePositionPatient = [_ds(v) for v in image_position(image)]
+    ds.ImageOrientationPatient = [_ds(v) for v in ORIENTATION]
+    ds.FrameOfReferenceUID = frame_of_reference
 
 
 def _acquisition(ds: Dataset, image: IvisImage) -> None:
@@ -276,7 +284,7 @@ def _series(base: Dataset, acq: IvisAcquisition, image: IvisImage, *, study_uid:
     date, time = _da_tm(acq)
     ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
     ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = time
-    _geometry(ds, image)
+    _geometry(ds, image, frame_of_reference_uid(study_uid, acq.click_number, salt))
     _acquisition(ds, image)
     info = image.info
     labels = acq.labels
@@ -338,6 +346,11 @@ def _deidentify_sidecar(sidecar: dict[str, Any]) -> None:
     acquired = sidecar["acquisition"].pop("acquired", None)
     if acquired:
         sidecar["acquisition"]["time_of_day"] = acquired[11:]
+
+
+def frame_of_reference_uid(study_uid: str, click_number: str, salt: str = "") -> str:
+    """The FrameOfReferenceUID shared by the photograph and the signal of one click."""
+    return derived_uid("ivis-frame-of-reference", study_uid, click_number, salt)
 
 
 def ivis_study_uid(study: IvisStudy, salt: str | None = None) -> str:

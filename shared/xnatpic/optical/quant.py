@@ -7,7 +7,8 @@
   efficiency; for an uncalibrated image (counts) the sum of counts is reported.
 
 ROIs: Living Image's (AnalyzedClickInfo.txt) when the user drew any, else automatic
-(:func:`xnatpic.optical.rois.auto_rois`).
+(:func:`xnatpic.optical.rois.auto_rois`); or those of an ROI collection (SEG, RTSTRUCT,
+NIfTI label map) placed through patient coordinates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from xnatpic.optical.acquisition import IvisAcquisition
-from xnatpic.optical.rois import Roi, auto_rois, living_image_rois
+from xnatpic.optical.rois import Roi, auto_rois, collection_rois, living_image_rois
+from xnatpic.roi.masks import MaskSource
 
 __all__ = ["RoiMeasure", "measure", "quantify"]
 
@@ -82,7 +84,8 @@ def measure(acq: IvisAcquisition, signal: np.ndarray, roi: Roi) -> RoiMeasure:
                       mean, sd, median, q1, q3, peak, mean_name, acq.calibration.unit)
 
 
-def quantify(acq: IvisAcquisition, *, rois: str = "living_image_or_auto"
+def quantify(acq: IvisAcquisition, *, rois: str = "living_image_or_auto",
+             collection: list[MaskSource] | None = None, frame_of_reference: str = ""
              ) -> tuple[list[RoiMeasure], list[Roi], np.ndarray]:
     """Measure every ROI of a click.
 
@@ -90,8 +93,13 @@ def quantify(acq: IvisAcquisition, *, rois: str = "living_image_or_auto"
     ----------
     acq : IvisAcquisition
         The click.
-    rois : {"living_image_or_auto", "living_image", "auto"}
-        Which ROIs.
+    rois : {"living_image_or_auto", "living_image", "auto", "collection"}
+        Which ROIs; ``collection``: the masks of ``collection`` that belong to this click
+        (FrameOfReferenceUID ``frame_of_reference``, or none).
+    collection : list of MaskSource, optional
+        From :func:`xnatpic.optical.rois.read_collection`.
+    frame_of_reference : str
+        The click's FrameOfReferenceUID (:func:`xnatpic.optical.dicom.frame_of_reference_uid`).
 
     Returns
     -------
@@ -102,6 +110,8 @@ def quantify(acq: IvisAcquisition, *, rois: str = "living_image_or_auto"
     """
     signal = acq.calibrated()
     chosen: list[Roi] = []
+    if rois == "collection":
+        chosen = collection_rois(acq, collection or [], frame_of_reference)
     if rois in ("living_image_or_auto", "living_image"):
         chosen = living_image_rois(acq)
     if not chosen and rois in ("living_image_or_auto", "auto"):

@@ -1,4 +1,5 @@
-"""Regions of interest on the signal image: Living Image's own, or automatic.
+"""Regions of interest on the signal image: Living Image's own, an ROI collection's, or
+automatic.
 
 Living Image ROIs are lines of the ``*** ROIs:`` section of AnalyzedClickInfo.txt::
 
@@ -23,15 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from xnatpic.optical.acquisition import IvisAcquisition
 from xnatpic.optical.errors import OpticalError
+from xnatpic.optical.geometry import image_grid
+from xnatpic.roi.masks import MaskSource
 
 __all__ = ["AUTO_FRACTION", "AUTO_MARGIN_CM", "AUTO_SIGMAS", "Roi", "auto_rois",
-           "living_image_rois"]
+           "collection_rois", "living_image_rois", "read_collection"]
 
 AUTO_FRACTION = 0.05
 AUTO_SIGMAS = 5.0
@@ -120,6 +124,39 @@ def living_image_rois(acq: IvisAcquisition) -> list[Roi]:
                                    "place the ROI")
             mask = _mask(fields, signal.shape, signal.info.fov_cm, where)
             rois.append(Roi(fields.get("Label") or key, mask, "living_image"))
+    return rois
+
+
+def read_collection(folder: Path) -> list[MaskSource]:
+    """The masks of an ROI collection folder (DICOM SEG, RTSTRUCT, NIfTI label maps), read
+    by :func:`xnatpic.roi.sources.read_mask_folder`.
+
+    Raises
+    ------
+    xnatpic.roi.errors.MaskSourceError
+        When the folder is missing, holds no mask or an unreadable one.
+    """
+    from xnatpic.roi.sources import read_mask_folder
+
+    return read_mask_folder(Path(folder))
+
+
+def collection_rois(acq: IvisAcquisition, masks: list[MaskSource], frame_of_reference: str
+                    ) -> list[Roi]:
+    """ROIs of an ROI collection on the signal image of ``acq``.
+
+    Masks are placed through patient coordinates (:mod:`xnatpic.optical.geometry`), so a
+    mask drawn on the photograph fits the binned signal. A mask whose FrameOfReferenceUID
+    is another click's is not this click's (in a sequence, each click has its own); a mask
+    without one applies to every click.
+    """
+    grid = image_grid(acq.signal)
+    rois = []
+    for mask in masks:
+        if mask.frame_of_reference_uid not in (None, frame_of_reference):
+            continue
+        for name, array in mask.on_grid(grid).items():
+            rois.append(Roi(name, np.asarray(array)[:, :, 0].astype(bool), "collection"))
     return rois
 
 
