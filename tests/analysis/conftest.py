@@ -19,6 +19,7 @@ import pytest
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch
+from xnatpic.xnat.metadata import update_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = PROJECT_ROOT / "commands"
@@ -38,9 +39,8 @@ def make_session(root: Path, scans: dict[str, Path], *, label: str = "phantom_d0
         for path in sorted(Path(folder).glob("*.dcm")):
             shutil.copy2(path, target / path.name)
     (session / "SCANS").mkdir(parents=True, exist_ok=True)
-    (session / "session.json").write_text(json.dumps({
-        "id": f"XNAT_E_{label}", "label": label, "project": "PRECLIN",
-        "subject": "XNAT_S00001", "xsiType": "xnat:mrSessionData"}))
+    with update_project(root, "PRECLIN") as meta:  # XNAT's database rows, not a file
+        meta.ensure_experiment(label, "XNAT_S00001", xsiType="xnat:mrSessionData")
     return session
 
 

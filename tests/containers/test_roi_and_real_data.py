@@ -19,6 +19,7 @@ from tests.analysis.conftest import make_session
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, launch, launch_project
+from xnatpic.xnat.metadata import update_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = PROJECT_ROOT / "commands"
@@ -51,10 +52,10 @@ def test_t2map_roi_stats_and_project_summary_in_containers(built_images, contain
     sessions = []
     for label, group in (("mouse1_d0", "control"), ("mouse2_d0", "treated")):
         session = make_session(archive, {"2": phantom_dicom["2"]}, label=label)
-        meta = json.loads((session / "session.json").read_text())
-        meta.update({"subject": f"XNAT_S_{label}", "subject-label": label.split("_")[0],
-                     "group": group, "timepoint": "d0"})
-        (session / "session.json").write_text(json.dumps(meta))
+        with update_project(archive, "PRECLIN") as meta:
+            subject = label.split("_")[0]
+            meta.ensure_experiment(label, subject, fields={"timepoint": "d0"})
+            meta.ensure_subject(subject, group=group)
         sessions.append(session)
         _ok(launch(_command("t2map"), "xnatpic-t2map-session", session, {},
                    _options(container_runtime, tmp_path / "b" / label)))

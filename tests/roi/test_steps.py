@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.roi.helpers import write_map_resource
+from xnatpic.xnat.metadata import update_project
 
 ROOT = Path(__file__).resolve().parents[2]
 XNATPIC = Path(sys.executable).parent / "xnatpic"
@@ -48,10 +49,12 @@ def _session(project: Path, label: str, *, mask_for: str = FOR,
     group, timepoint = group_timepoint or (group, timepoint)
     session = project / "arc001" / label
     session.mkdir(parents=True)
-    # group is the subject's (XNAT's subject group); timepoint a custom session field
-    (session / "session.json").write_text(json.dumps({
-        "id": f"E_{label}", "label": label, "project": project.name, "subject": f"S_{subject}",
-        "subject-label": subject, "group": group, "timepoint": timepoint}))
+    # group is the subject's (XNAT's subject group); timepoint a custom session field;
+    # both in the archive's metadata store (XNAT's database), as XNAT keeps no file for them
+    with update_project(project.parent, project.name) as meta:
+        meta.ensure_experiment(label, subject, fields={"timepoint": timepoint} if timepoint
+                               else {})
+        meta.ensure_subject(subject, group=group or None)
     labels = _labels()
     t2 = np.where(labels == 1, tumour, np.where(labels == 2, muscle, 5.0)).astype(np.float32)
     t2[1, 1, 0] = np.nan       # one failed fit in the tumour

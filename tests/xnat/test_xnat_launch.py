@@ -146,30 +146,19 @@ class TestArchive:
         with pytest.raises(ArchiveError, match="not a session in XNAT's archive layout"):
             load_session(tmp_path)
 
-    def test_old_session_json_is_read(self, tmp_path, caplog):
+    def test_a_session_json_is_no_metadata(self, tmp_path):
+        """XNAT keeps a session's rows in its database, never in a file of the session
+        folder: a ``session.json`` is neither read nor
+        enough to make a folder a session."""
         folder = tmp_path / "P" / "arc001" / "m1"
-        (folder / "SCANS" / "3" / "DICOM").mkdir(parents=True)
+        folder.mkdir(parents=True)
         (folder / "session.json").write_text(json.dumps({
-            "id": "E_m1", "subject": "S_1", "subject-label": "mouse1", "group": "ctl",
-            "scans": [{"id": "3", "scan-type": "T1"}]}))
-        session = load_session(folder)
-        assert session.data["id"] == "E_m1" and session.data["subject-id"] == "S_1"
-        assert session.children["Subject"][0].data["group"] == "ctl"
-        assert session.children["Scan"][0].data["scan-type"] == "T1"
-        assert "XNAT keeps no such file" in caplog.text
-        (folder / "session.json").write_text('{"id": "x", "scanz": []}')
-        with pytest.raises(ArchiveError, match=r"session.json: unknown key\(s\) \['scanz'\]"):
+            "id": "E_m1", "subject": "S_1", "subject-label": "mouse1", "group": "ctl"}))
+        with pytest.raises(ArchiveError, match="not a session in XNAT's archive layout"):
             load_session(folder)
-
-    def test_old_session_json_group_conflict(self, tmp_path):
-        for label, group in (("a", "ctl"), ("b", "treated")):
-            folder = tmp_path / "P" / "arc001" / label
-            (folder / "SCANS").mkdir(parents=True)
-            (folder / "session.json").write_text(json.dumps({"subject": "S_1",
-                                                             "group": group}))
-        with pytest.raises(ArchiveError, match=r"arc001/b/session.json: group 'treated' of "
-                                               r"subject 'S_1' differs from 'ctl'"):
-            load_session(tmp_path / "P" / "arc001" / "a")
+        (folder / "SCANS" / "3" / "DICOM").mkdir(parents=True)
+        session = load_session(folder)
+        assert session.data["id"] == "m1" and "Subject" not in session.children
 
     @pytest.mark.parametrize("layout", ["project", "arc001", "archive-root", "flat"])
     def test_find_sessions_layouts(self, tmp_path, layout):

@@ -22,17 +22,11 @@ scan's ``integer-id`` is its database key (``xnat_imagescandata_id``), not its n
 subject carries ``group`` and ``source``. A Project's ``directory`` (what a mount it feeds
 shows) is ``<archive>/<PROJECT>/arc001``, its archive root path plus current arc
 (Project.java).
-
-A ``session.json`` left in a session folder by an older xnatpic is read as that session's
-database row when the project's metadata file has none (with a warning): move it with
-``xnatpic upload --archive`` or :mod:`xnatpic.xnat.metadata`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,25 +36,13 @@ from xnatpic.xnat.errors import ArchiveError
 from xnatpic.xnat.metadata import ProjectMetadata, locate_session, read_project
 
 __all__ = [
-    "LEGACY_SESSION_JSON",
     "XnatObject",
     "find_sessions",
     "is_session_dir",
-    "legacy_rows",
     "load_project",
     "load_session",
-    "project_metadata",
 ]
 
-_log = logging.getLogger(__name__)
-
-#: A metadata file older xnatpic versions wrote into session folders (XNAT has none).
-LEGACY_SESSION_JSON = "session.json"
-_LEGACY_KEYS = {
-    "id", "label", "project", "subject", "subject-label", "xsiType", "visit-id",
-    "datatype-string", "scans", "assessors", "date", "modality", "group", "timepoint",
-    "fields",
-}
 _CATALOG_SUFFIX = "_catalog.xml"
 #: Scan JSON keys (Scan.java) from the metadata row's REST field names.
 _SCAN_KEYS = {
@@ -158,118 +140,12 @@ def _resources(folder: Path, parent_uri: str, meta: ProjectMetadata | None, *,
             for sub in sorted(p for p in folder.iterdir() if p.is_dir())]
 
 
-def _scalar_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return None
-
-
-def _read_legacy(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArchiveError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"{path}: cannot be read: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise ArchiveError(f"{path}: must be a JSON object")
-    unknown = sorted(set(meta) - _LEGACY_KEYS)
-    if unknown:
-        raise ArchiveError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(_LEGACY_KEYS)}")
-    return meta
-
-
-def legacy_rows(session_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """``(experiment row, subject row)`` from an old ``session.json``; None without one.
-
-    Raises
-    ------
-    ArchiveError
-        When the file is not a JSON object of the keys older versions wrote.
-    """
-    path = Path(session_dir) / LEGACY_SESSION_JSON
-    if not path.is_file():
-        return None
-    meta = _read_legacy(path)
-    fields: dict[str, str] = {}
-    raw = meta.get("fields", {})
-    if not isinstance(raw, dict):
-        raise ArchiveError(f"{path}: 'fields' must be an object of custom variables")
-    for name, value in raw.items():
-        text = _scalar_text(value)
-        if text is None:
-            raise ArchiveError(f"{path}: fields[{name!r}] must be a string, number or boolean")
-        fields[str(name)] = text
-    if meta.get("timepoint") not in (None, ""):
-        fields["timepoint"] = str(meta["timepoint"])
-    scans: dict[str, dict[str, Any]] = {}
-    for scan in meta.get("scans", []):
-        if not isinstance(scan, dict) or not str(scan.get("id", "")).strip():
-            raise ArchiveError(f"{path}: 'scans' must be a list of objects, each with an 'id'")
-        scans[str(scan["id"])] = _no_nulls({
-            "xsiType": scan.get("xsiType"), "type": scan.get("scan-type", scan.get("type")),
-            "series_description": scan.get("series-description"),
-            "modality": scan.get("modality"), "quality": scan.get("quality"),
-            "frames": scan.get("frames"), "uid": scan.get("uid"), "note": scan.get("note"),
-        })
-    if not isinstance(meta.get("group", ""), str):
-        raise ArchiveError(f"{path}: 'group' (the subject's group) must be a string")
-    subject_label = str(meta.get("subject-label") or meta.get("subject") or "")
-    experiment = _no_nulls({
-        "ID": meta.get("id"), "subject": subject_label,
-        "xsiType": meta.get("xsiType", "xnat:mrSessionData"), "visit_id": meta.get("visit-id"),
-        "date": meta.get("date"), "fields": fields, "scans": scans,
-        "assessors": meta.get("assessors"),
-    })
-    subject = _no_nulls({"ID": meta.get("subject") or None, "group": meta.get("group")})
-    return experiment, subject
-
-
-def project_metadata(archive: Path, project: str) -> ProjectMetadata:
-    """The project's metadata rows, with rows of old ``session.json`` files added.
-
-    Raises
-    ------
-    ArchiveError
-        When the metadata file or an old session.json cannot be read.
-    """
-    meta = read_project(archive, project)
-    arc = Path(archive) / project / "arc001"
-    if arc.is_dir():
-        for folder in sorted(arc.iterdir()):
-            if folder.name in meta.data["experiments"] or not folder.is_dir():
-                continue
-            rows = legacy_rows(folder)
-            if rows is None:
-                continue
-            _log.warning("%s: read as the session's metadata; XNAT keeps no such file: write "
-                         "it into %s instead", folder / LEGACY_SESSION_JSON, meta.path)
-            experiment, subject = rows
-            experiment.setdefault("ID", folder.name)
-            meta.data["experiments"][folder.name] = experiment
-            label = experiment["subject"]
-            if label:
-                known = meta.data["subjects"].setdefault(label, {})
-                for key, value in subject.items():
-                    if known.get(key) not in (None, "", value) and key == "group" and value:
-                        raise ArchiveError(
-                            f"{folder / LEGACY_SESSION_JSON}: group {value!r} of subject "
-                            f"{label!r} differs from {known[key]!r} of another session "
-                            "(group belongs to the subject)")
-                    if value not in (None, ""):
-                        known[key] = value
-                known.setdefault("ID", label)
-    return meta
-
-
 def is_session_dir(path: Path) -> bool:
     """Whether a folder looks like an archived session (SCANS, RESOURCES or ASSESSORS)."""
     path = Path(path)
     return path.is_dir() and any(
         (path / name).exists()
-        for name in ("SCANS", "RESOURCES", "ASSESSORS", LEGACY_SESSION_JSON)
+        for name in ("SCANS", "RESOURCES", "ASSESSORS")
     )
 
 
@@ -389,14 +265,11 @@ def load_session(directory: Path, *, checksums: bool = False,
     if where is not None:
         archive, project_id, label = where
         project = project or project_id
-        meta = project_metadata(archive, project_id)
+        meta = read_project(archive, project_id)
         row = meta.experiment(label) or {}
         subject_row = meta.subject(str(row.get("subject", ""))) or {}
     else:
         label = directory.name
-        legacy = legacy_rows(directory)
-        if legacy is not None:
-            row, subject_row = legacy
     project = project or ""
     subject_label = str(row.get("subject") or "")
     subject = _subject_object(subject_label, subject_row, project, None) if subject_label \
@@ -458,7 +331,7 @@ def load_project(directory: Path, *, checksums: bool = False) -> XnatObject:
         ``arc001/``, or its metadata cannot be read.
     """
     directory = _project_folder(directory)
-    meta = project_metadata(directory.parent, directory.name)
+    meta = read_project(directory.parent, directory.name)
     project = _project_object(directory, meta, checksums)
     pid = meta.project
     arc = directory / "arc001"

@@ -36,10 +36,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from xnatpic.xnat.archive import project_metadata
 from xnatpic.xnat.errors import ArchiveError
 from xnatpic.xnat.local_import import import_dicom_zip
-from xnatpic.xnat.metadata import FOLDER, ProjectMetadata
+from xnatpic.xnat.metadata import FOLDER, ProjectMetadata, read_project
 
 __all__ = ["MetadataServer"]
 
@@ -125,7 +124,7 @@ class MetadataServer:
     def project(self, pid: str) -> ProjectMetadata:
         if pid not in self.projects():
             raise _NotFound(pid)
-        return project_metadata(self.archive, pid)
+        return read_project(self.archive, pid)
 
     def find_experiment(self, ident: str, pid: str | None = None
                         ) -> tuple[ProjectMetadata, str, dict[str, Any]]:
