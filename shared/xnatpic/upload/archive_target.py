@@ -15,6 +15,15 @@ folder:
 Steps read them back as on XNAT, through the REST API (:mod:`xnatpic.xnat.metaserver`).
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a truncated file counted.
+
+A new session is staged, as XNAT builds a session in its prearchive before it enters the
+archive: its files go to ``DIR/<project>/.xnatpic-staging/<session>/`` (outside ``arc001``,
+so no step, mount or :func:`~xnatpic.xnat.archive.find_sessions` sees it) and its rows are
+kept in memory; when its upload manifest arrives (the last thing the runner writes) the
+rows are written and the folder renamed into ``arc001``. A new session that fails is
+removed (:meth:`ArchiveTarget.discard`); a staging folder left by a killed process is
+replaced by the next upload of the session. A session already in ``arc001`` (complete or
+partial) is written in place and never removed.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import json
 import logging
 import shutil
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,20 @@ _log = logging.getLogger(__name__)
 
 #: The session field holding the StudyInstanceUID the session was created for.
 STUDY_UID_FIELD = "xnatpic_study_uid"
+#: Folder of a project (beside ``arc001``) where new sessions are built.
+STAGING = ".xnatpic-staging"
+
+
+@dataclass
+class _Staged:
+    """A new session being built: its folder and the rows written when it completes."""
+
+    folder: Path
+    fields: dict[str, str] = field(default_factory=dict)
+    scans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subject_fields: dict[str, str] | None = None
+    group: str | None = None
+    rows_written: bool = False
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
@@ -63,6 +87,14 @@ def _discard(partial: Path) -> None:
         _log.warning("%s: cannot remove the partial file: %s", partial, exc.strerror or exc)
 
 
+def _remove_empty(folder: Path) -> None:
+    """Remove the staging folder of a project once no session is built in it."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (another session is being built) or already gone
+        return
+
+
 class ArchiveTarget:
     """Sessions into ``DIR/<project>/arc001/`` (created when absent).
 
@@ -78,9 +110,19 @@ class ArchiveTarget:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
+        self._staged: dict[tuple[str, str], _Staged] = {}
+
+    def _final(self, plan: SessionPlan) -> Path:
+        return self.root / plan.project / "arc001" / plan.session
+
+    def _staging(self, plan: SessionPlan) -> _Staged | None:
+        with self._lock:
+            return self._staged.get((plan.project, plan.session))
 
     def _dir(self, plan: SessionPlan) -> Path:
-        return self.root / plan.project / "arc001" / plan.session
+        """Where the session's files are: its staging folder while new, else arc001."""
+        staged = self._staging(plan)
+        return staged.folder if staged is not None else self._final(plan)
 
     def check_project(self, project: str) -> None:
         """Create the project folder when the archive root exists."""
@@ -101,16 +143,30 @@ class ArchiveTarget:
             return None
 
     def study_uid(self, plan: SessionPlan) -> str | None:
-        """The ``study-uid`` kept for the session, None when it does not exist."""
-        if not self._dir(plan).is_dir():
+        """The ``study-uid`` kept for the session, None when it is not in the archive."""
+        if not self._final(plan).is_dir():
             return None
         row = read_project(self.root, plan.project).experiment(plan.session) or {}
         return str((row.get("fields") or {}).get(STUDY_UID_FIELD, ""))
 
     def ensure_session(self, plan: SessionPlan, study_uid: str) -> None:
-        """Create the folder and the session's row (with the study UID among its fields)."""
-        self._dir(plan).mkdir(parents=True, exist_ok=True)
-        self._record(plan, fields={STUDY_UID_FIELD: study_uid})
+        """An existing session: its row gets the study UID. A new one: an empty staging
+        folder (what a killed upload left there is dropped), its rows kept until
+        :meth:`put_resource_file` receives the manifest."""
+        if self._final(plan).is_dir():
+            self._record(plan, fields={STUDY_UID_FIELD: study_uid})
+            return
+        folder = self.root / plan.project / STAGING / plan.session
+        try:
+            with self._lock:
+                if folder.exists():
+                    shutil.rmtree(folder)
+                folder.mkdir(parents=True)
+        except OSError as exc:
+            raise os_error(folder, exc) from exc
+        with self._lock:
+            self._staged[(plan.project, plan.session)] = _Staged(
+                folder, fields={STUDY_UID_FIELD: study_uid})
 
     def _record(self, plan: SessionPlan, *, fields: dict[str, str] | None = None,
                 scans: dict[str, dict[str, Any]] | None = None) -> None:
@@ -145,7 +201,11 @@ class ArchiveTarget:
             entry = {"xsiType": "xnat:mrScanData", "type": scan.description,
                      "series_description": scan.description, "modality": scan.modality,
                      "uid": scan.series_uid, "frames": len(scan.files)}
-            self._record(plan, scans={scan.id: entry})
+            staged = self._staging(plan)
+            if staged is not None:
+                staged.scans[scan.id] = entry
+            else:
+                self._record(plan, scans={scan.id: entry})
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of ``RESOURCES/<label>`` (name → size)."""
@@ -156,19 +216,68 @@ class ArchiveTarget:
                 if f.is_file() and not f.name.startswith(".")}
 
     def put_resource_file(self, plan: SessionPlan, label: str, path: Path, name: str) -> None:
-        """Copy a file into ``RESOURCES/<label>``."""
+        """Copy a file into ``RESOURCES/<label>``; the upload manifest completes a new
+        session (its rows written, its folder moved into ``arc001``)."""
         _atomic_copy(path, self._dir(plan) / "RESOURCES" / label / name)
+        if label == "CONVERSION" and name == MANIFEST_NAME:
+            staged = self._staging(plan)
+            if staged is not None:
+                self._commit(plan, staged)
 
     def set_fields(self, plan: SessionPlan) -> None:
         """Record subject fields (``group`` apart) and session fields (see the module)."""
         subject = dict(plan.subject_fields)
         group = subject.pop("group", None)
+        staged = self._staging(plan)
+        if staged is not None:
+            staged.fields.update(plan.session_fields)
+            staged.subject_fields, staged.group = subject, group
+            return
         self._record(plan, fields=dict(plan.session_fields))
+        self._record_subject(plan, subject, group)
+
+    def _record_subject(self, plan: SessionPlan, fields: dict[str, str],
+                        group: str | None) -> None:
         try:
             with self._lock, update_project(self.root, plan.project) as meta:
-                meta.ensure_subject(plan.subject, group=group, fields=subject)
+                meta.ensure_subject(plan.subject, group=group, fields=fields)
         except OSError as exc:
             raise os_error(metadata_path(self.root, plan.project), exc) from exc
+
+    def _commit(self, plan: SessionPlan, staged: _Staged) -> None:
+        """Write a staged session's rows, then move its folder into ``arc001`` (rows first:
+        a folder in arc001 always has its rows; a row without a folder is not a session
+        and is overwritten by the next upload)."""
+        staged.rows_written = True
+        self._record(plan, fields=staged.fields, scans=staged.scans)
+        if staged.subject_fields is not None:
+            self._record_subject(plan, staged.subject_fields, staged.group)
+        final = self._final(plan)
+        try:
+            staged.folder.rename(final)
+        except OSError as exc:
+            raise os_error(final, exc) from exc
+        with self._lock:
+            self._staged.pop((plan.project, plan.session), None)
+            _remove_empty(staged.folder.parent)
+
+    def discard(self, plan: SessionPlan) -> None:
+        """Forget a new session that failed: its staging folder is removed and its rows
+        were never written. A session already in ``arc001`` is left as it is."""
+        with self._lock:
+            staged = self._staged.pop((plan.project, plan.session), None)
+            if staged is None:
+                return
+            try:
+                if staged.folder.exists():
+                    shutil.rmtree(staged.folder)
+                if staged.rows_written:  # the move into arc001 failed: the rows go too
+                    with update_project(self.root, plan.project) as meta:
+                        meta.data["experiments"].pop(plan.session, None)
+            except OSError as exc:  # name it; the session is failed already
+                _log.warning("%s: cannot remove what a failed new session left: %s",
+                             staged.folder, exc.strerror or exc)
+            _remove_empty(staged.folder.parent)
 
     def close(self) -> None:
         """Nothing to release."""

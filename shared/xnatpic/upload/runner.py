@@ -324,6 +324,9 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
         _log.error("%s", result.error)
     finally:
         result.seconds = time.perf_counter() - started
+        discard = getattr(target, "discard", None)
+        if result.status != "uploaded" and discard is not None:
+            discard(plan)  # a new session that failed leaves nothing (archive target)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     return result
