@@ -27,6 +27,7 @@ import csv
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 from xnatpic.errors import XnatpicError
 from xnatpic.optical import find_ivis_studies, open_ivis
 from xnatpic.optical.dicom import frame_of_reference_uid, ivis_study_uid
+from xnatpic.optical.dicom_read import read_ivis_dicom
 from xnatpic.optical.overlay import render_overlay
 from xnatpic.optical.quant import RoiMeasure, quantify
 from xnatpic.optical.rois import read_collection
@@ -74,6 +76,34 @@ def _folders(root: Path, resource: str) -> list[Path]:
     return found or list(find_ivis_studies(root))
 
 
+def _clicks(folders: list[Path]) -> list[tuple[Any, str]]:
+    """(click, its FrameOfReferenceUID) of the raw IVIS folders."""
+    clicks = []
+    for folder in folders:
+        study = open_ivis(folder)
+        for acq in study.acquisitions:
+            clicks.append((acq, frame_of_reference_uid(ivis_study_uid(study),
+                                                       acq.click_number)))
+    return clicks
+
+
+def _dicom_clicks(root: Path, rois: str) -> list[tuple[Any, str]]:
+    """(click, FrameOfReferenceUID) of the session's converted IVIS series: a de-identified
+    session has no raw folder. Living Image's ROIs are not in the DICOM."""
+    files = [p for p in sorted((root / "SCANS").rglob("*")) if p.is_file()] \
+        if (root / "SCANS").is_dir() else [p for p in sorted(root.rglob("*.dcm"))]
+    clicks = [(acq, acq.frame_of_reference) for acq in read_ivis_dicom(files)]
+    if not clicks:
+        raise XnatpicError(f"{root}: no IVIS Living Image folder (ClickInfo.txt or "
+                           "AnalyzedClickInfo.txt) and no IVIS series converted by xnatpic "
+                           "in the session")
+    if rois == "living_image":
+        raise XnatpicError(f"{root}: only converted DICOM (no raw IVIS folder, e.g. a "
+                           "de-identified session): Living Image's ROIs are not in it; use "
+                           "--rois auto or collection")
+    return clicks
+
+
 def _stats_entries(m: RoiMeasure, roi_name: str) -> list[dict[str, Any]]:
     def safe(value: float) -> float | None:
         return None if isinstance(value, float) and math.isnan(value) else value
@@ -98,38 +128,33 @@ def run(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     stats: list[dict[str, Any]] = []
     overlays: list[str] = []
+    clicks: list[tuple[Any, str]] = []
     try:
         check_output_writable(args.output)
         folders = _folders(args.input, args.resource)
-        if not folders:
-            raise XnatpicError(f"{args.input}: no IVIS Living Image folder (ClickInfo.txt or "
-                               f"AnalyzedClickInfo.txt) under RESOURCES/{args.resource} or "
-                               "anywhere in the session")
+        clicks = _clicks(folders) if folders else _dicom_clicks(args.input, args.rois)
         out.mkdir(parents=True, exist_ok=True)
         masks = (read_collection(args.input / "RESOURCES" / args.roi_resource)
                  if args.rois == "collection" else [])
         frames: set[str] = set()
-        for folder in folders:
-            study = open_ivis(folder)
-            several = len(study.acquisitions) > 1
-            for acq in study.acquisitions:
-                frame = frame_of_reference_uid(ivis_study_uid(study), acq.click_number)
-                frames.add(frame)
-                measures, rois, signal = quantify(acq, rois=args.rois, collection=masks,
-                                                  frame_of_reference=frame)
-                png = out / f"overlay_{acq.click_number}.png"
-                render_overlay(acq, signal, rois, measures, png)
-                overlays.append(png.name)
-                labels = acq.labels
-                for m in measures:
-                    roi_name = f"{acq.click_number} {m.roi}" if several else m.roi
-                    stats += _stats_entries(m, roi_name)
-                    rows.append({**m.as_dict(), "session": label,
-                                 "acquired": acq.acquired.isoformat() if acq.acquired else "",
-                                 "animal": labels.animal, "group": labels.get("Group"),
-                                 "timepoint": labels.get("Time Point"),
-                                 "view": labels.get("View")})
-                _log.info("%s: %d ROI(s)", acq.click_number, len(measures))
+        several = len(clicks) > 1
+        for acq, frame in clicks:
+            frames.add(frame)
+            measures, rois, signal = quantify(acq, rois=args.rois, collection=masks,
+                                              frame_of_reference=frame)
+            png = out / f"overlay_{re.sub(r'[^A-Za-z0-9_.-]+', '_', acq.click_number)}.png"
+            render_overlay(acq, signal, rois, measures, png)
+            overlays.append(png.name)
+            labels = acq.labels
+            for m in measures:
+                roi_name = f"{acq.click_number} {m.roi}" if several else m.roi
+                stats += _stats_entries(m, roi_name)
+                rows.append({**m.as_dict(), "session": label,
+                             "acquired": acq.acquired.isoformat() if acq.acquired else "",
+                             "animal": labels.animal, "group": labels.get("Group"),
+                             "timepoint": labels.get("Time Point"),
+                             "view": labels.get("View")})
+            _log.info("%s: %d ROI(s)", acq.click_number, len(measures))
         foreign = [m.source for m in masks
                    if m.frame_of_reference_uid and m.frame_of_reference_uid not in frames]
         if foreign:
@@ -145,11 +170,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     write_step_provenance(
         out / "provenance.json", STEP, args, started, folders=[str(f) for f in folders],
+        source="raw IVIS folders" if folders else "converted IVIS DICOM series",
         overlays=overlays,
         definitions="total flux = 4π sr × Σ radiance × pixel area (p/s); average radiance "
                     "= mean over the ROI's pixels (p/s/cm²/sr); signal = (counts − dark) × "
                     "Calibration Value Per Count; ROIs: " + args.rois)
-    _log.info("done: %d row(s) from %d folder(s)", len(rows), len(folders))
+    _log.info("done: %d row(s) from %d click(s)", len(rows), len(clicks))
     return 0
 
 

@@ -113,3 +113,32 @@ def test_step_refuses_a_mask_of_another_session(tmp_path: Path, capsys):
     assert _step().run(["--input", str(session), "--output", str(tmp_path / "out"),
                         "--rois", "collection"]) == 1
     assert "frame of reference of no acquisition" in capsys.readouterr().err
+
+
+def test_step_on_a_deidentified_session_reads_the_converted_series(tmp_path: Path):
+    """No raw folder (de-identified upload): the signal is read back through its rescale."""
+    from xnatpic.dicom.deidentify import DeidentifyProfile
+    from xnatpic.optical import open_ivis
+    from xnatpic.optical.dicom import write_ivis_dicom
+    from xnatpic.optical.rois import AUTO_FRACTION, AUTO_MARGIN_CM
+
+    raw = write_click(tmp_path / "raw", default_click(rois=[]))
+    session = tmp_path / "P1" / "arc001" / "S1"
+    for series in write_ivis_dicom(open_ivis(raw), tmp_path / "dicom",
+                                   deidentify=DeidentifyProfile(salt="x" * 20)):
+        target = session / "SCANS" / str(series.series_number) / "DICOM"
+        target.mkdir(parents=True)
+        series.files[0].rename(target / series.files[0].name)
+    out = tmp_path / "out"
+    assert _step().run(["--input", str(session), "--output", str(out), "--rois", "auto"]) == 0
+    with (out / "blimap" / "bli_quant.csv").open() as fh:
+        (row,) = list(csv.DictReader(fh))
+    radius = 0.5 * math.sqrt(2 * math.log(1 / AUTO_FRACTION)) + AUTO_MARGIN_CM
+    assert float(row["total"]) == pytest.approx(FLUX * (1 - math.exp(-radius ** 2 / 0.5)),
+                                                rel=1e-2)
+    assert row["group"] == "control" and row["animal"].startswith("ANON-")
+    assert row["total_unit"] == "p/s"
+    assert len(list((out / "blimap").glob("overlay_*.png"))) == 1
+    # Living Image's ROIs are not in the DICOM: asking for them is refused
+    assert _step().run(["--input", str(session), "--output", str(tmp_path / "o2"),
+                        "--rois", "living_image"]) == 1
