@@ -240,3 +240,26 @@ class TestScan30:
         parameters = provenance["parameters"]
         assert parameters["blood_t1_ms"] == blood and parameters["partition_ml_per_g"] == lam
         assert parameters["fair_modes"] == ["NONSELECTIVE", "SELECTIVE"]
+
+
+def test_enhanced_mr_carries_the_same_timing(corpus_dir, outputs, tmp_path):
+    """Scan 13 as one Enhanced MR file (per-frame MR Modifier InversionTimes, MR Timing
+    RepetitionTime, private timing in the per-frame group): the same T1 map."""
+    work = tmp_path
+    assert xnatpic_main(["convert", str(corpus_dir / STUDY), "-o", str(work / "dcm"),
+                         "--scans", "13", "--format", "enhanced"]) == 0
+    folders = {p.name: p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
+    [enhanced] = [pydicom.dcmread(p, stop_before_pixels=True)
+                  for p in folders["13"].glob("*.dcm")]
+    assert int(enhanced.NumberOfFrames) == 27
+    session = make_session(work / "archive", folders, label="enhanced")
+    result = launch_step("t1map", session, work / "build", {"scan": "13"})
+    assert result.ok, Path(result.stderr).read_text()[-2000:]
+    ours = _map(Path(result.stored[0]), "T1")
+    classic = _map(outputs["t1_13"], "T1")
+    both = np.isfinite(ours) & np.isfinite(classic)
+    assert both.sum() > 0.99 * np.isfinite(classic).sum()
+    np.testing.assert_allclose(ours[both], classic[both], rtol=1e-4)
+    provenance = json.loads((Path(result.stored[0]) / "provenance.json").read_text())
+    delays = provenance["parameters"]["timing"]["NONSELECTIVE"]["slice_delays_ms"]
+    assert max(delays) == pytest.approx(8 * 63.17, abs=0.1)
