@@ -22,6 +22,7 @@ from xnatpic import __version__
 from xnatpic.dicom.routing import XnatRouting
 from xnatpic.upload.discover import Source
 from xnatpic.upload.errors import SessionConflictError, UploadError
+from xnatpic.upload.retry import os_error
 
 __all__ = ["RAW_RESOURCE", "PreparedSession", "ScanFiles", "SessionPlan", "convert_source",
            "prepare_session", "session_modality", "zip_files"]
@@ -155,14 +156,41 @@ def convert_source(source: str, output: str, deidentify: bool,
 
 
 def zip_files(files: list[Path], root: Path, destination: Path) -> Path:
-    """Zip ``files`` (stored, names relative to ``root``) into ``destination``."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for f in sorted(files):
-            zf.write(f, f.relative_to(root).as_posix())
-    partial.replace(destination)
+    """Zip ``files`` (stored, names relative to ``root``) into ``destination``.
+
+    The zip is written under a hidden temporary name and renamed when complete; a zip
+    that fails half-way is removed, so a work folder kept with ``--work`` never holds a
+    truncated zip under a name that looks finished, nor a partial file.
+
+    Raises
+    ------
+    UploadError
+        When the zip cannot be written (a full disk is not retried:
+        :func:`xnatpic.upload.retry.os_error`).
+    """
+    partial = destination.with_name(f".{destination.name}.partial")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for f in sorted(files):
+                zf.write(f, f.relative_to(root).as_posix())
+        partial.replace(destination)
+    except OSError as exc:
+        _remove_partial(partial)
+        raise os_error(exc.filename or destination, exc) from exc
+    except BaseException:  # interrupted (Ctrl-C): no partial zip left behind either
+        _remove_partial(partial)
+        raise
     return destination
+
+
+def _remove_partial(partial: Path) -> None:
+    """Remove a zip that failed half-way (a failure to remove it is named, not raised:
+    the error that stopped the zip is the one to report)."""
+    try:
+        partial.unlink(missing_ok=True)
+    except OSError as exc:
+        _log.warning("%s: cannot remove the partial zip: %s", partial, exc.strerror or exc)
 
 
 def _headers(path: Path, known: dict[Path, dict[str, str]]) -> dict[str, str]:
