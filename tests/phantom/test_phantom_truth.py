@@ -99,6 +99,8 @@ class TestSignalsMatchTruth:
     def test_saturation_recovery_t1(self, read_scan, truth_maps):
         data = read_scan(3)
         tr = np.asarray(data.method["MultiRepTime"], dtype=float)
+        # RARE-VTR: recovery from the end of the echo train (RARE factor x echo spacing).
+        tr = tr - float(data.method["PVM_RareFactor"]) * float(data.method["PVM_EchoTime"])
         labels = truth_maps("axial", "labels")
         for comp in COMPARTMENTS:
             signal = _roi_mean(data.grouped(), labels == comp.label)

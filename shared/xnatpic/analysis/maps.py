@@ -17,7 +17,7 @@ from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
-from xnatpic.analysis.sidecar import nominal_refocusing_angle
+from xnatpic.analysis.sidecar import echo_train_duration, nominal_refocusing_angle
 from xnatpic.errors import FittingError
 from xnatpic.models import (
     M0_THRESHOLD_PPM,
@@ -293,11 +293,18 @@ _T1_MODELS = {"vtr": "variable TR, saturation recovery", "ir": "inversion recove
 
 def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None = None,
                ir_model: str = "auto", inversion_efficiency: float = 2.0,
-               inversion_factor: float = 1.0) -> StepResult:
+               inversion_factor: float = 1.0, snr_floor: float = SNR_FLOOR,
+               echo_train_ms: float | None = None) -> StepResult:
     """T1 map from a variable-TR (``method="vtr"``) or inversion-recovery (``"ir"``) series.
 
     Parameters
     ----------
+    echo_train_ms : float, optional
+        VTR: the readout train subtracted from every TR (the recovery time of RARE-VTR);
+        None (default): from the acquisition
+        (:func:`xnatpic.analysis.sidecar.echo_train_duration`); 0: the nominal TR.
+    snr_floor : float
+        The noise gate's SNR floor (VTR; :func:`xnatpic.analysis.mask.signal_mask`).
     ir_model : {"auto", "timed", "timed-free", "three", "two"}
         Inversion-recovery model (:data:`xnatpic.analysis.inversion.IR_MODELS`): ``timed``
         uses the per-frame timing (effective TI per slice, TR, readout;
@@ -309,15 +316,13 @@ def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None =
     inversion_factor : float
         The fixed inversion factor of the timed model (1: perfect inversion).
     """
+    if method == "vtr":
+        return _t1_vtr(series, threshold=threshold, snr_floor=snr_floor,
+                       echo_train_ms=echo_train_ms)
     mask = _mask(series, threshold)
     model_params: dict[str, Any] = {}
     ir_extras: list[MapImage] = []
-    if method == "vtr":
-        fit = _fit("T1 (VTR)", series, lambda: fit_t1_vtr(series.data, series.tr, mask=mask))
-        extra = MapImage("S0", fit.s0, "a.u.", "fully relaxed signal", primary=False)
-        times = {"repetition_times_ms": series.tr.tolist()}
-        description = f"T1 ({_T1_MODELS[method]})"
-    elif method == "ir":
+    if method == "ir":
         ir = fit_ir_series(series, mask, ir_model=ir_model, inversion_factor=inversion_factor,
                            inversion_efficiency=inversion_efficiency)
         fit = ir.main
@@ -345,6 +350,40 @@ def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None =
     ]
     return StepResult("t1map", [series], maps, mask, fit.failed & mask,
                       {"method": method, **model_params, "threshold": threshold, **times})
+
+
+def _t1_vtr(series: AnalysisSeries, *, threshold: float | None, snr_floor: float,
+            echo_train_ms: float | None) -> StepResult:
+    """T1 by variable TR with the recovery time TR minus the readout train."""
+    if echo_train_ms is None:
+        train, source = echo_train_duration(series.source, series.header)
+    else:
+        train, source = float(echo_train_ms), "given (--echo-train-ms)"
+    if not 0 <= train < float(np.nanmin(series.tr)):
+        raise BadSeriesError(f"{series.source}: the echo train ({train:g} ms, {source}) must "
+                             f"be shorter than the shortest TR ({np.nanmin(series.tr):g} "
+                             "ms); give --echo-train-ms")
+    gate = _gate(series, threshold, snr_floor)
+    fit = _fit("T1 (VTR)", series, lambda: fit_t1_vtr(
+        series.data, series.tr, mask=gate.fit_mask, echo_train=train))
+    if gate.enough_signal:
+        _check_failed(fit.failed, gate.fit_mask, series, "T1")
+    status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
+    model = ("saturation recovery S0 (1 - exp(-(TR - train)/T1)), recovery from the end "
+             f"of a {train:g} ms readout train")
+    maps = [
+        MapImage("T1", fit.t1, "ms", f"T1 ({_T1_MODELS['vtr']}, {model})",
+                 image_type="T1 MAP", status=status),
+        MapImage("S0", fit.s0, "a.u.", "fully relaxed signal", primary=False),
+        MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
+                 primary=False),
+    ]
+    params = {"method": "vtr", "model": model,
+              "model_reason": "RARE-VTR: the refocusing train keeps Mz near 0 until its last "
+                              f"echo, so T1 recovers during TR minus the train ({source})",
+              "echo_train_ms": train, "echo_train_source": source, "threshold": threshold,
+              "repetition_times_ms": series.tr.tolist()}
+    return _gated_result("t1map", [series], maps, gate, params)
 
 
 def _n_directions(series: AnalysisSeries, b_min: float = 50.0) -> int:

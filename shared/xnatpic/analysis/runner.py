@@ -113,6 +113,10 @@ def _add_decay(p: argparse.ArgumentParser) -> None:
 def _add_t1(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=("auto", "vtr", "ir"), default="auto",
                    help="variable TR, inversion recovery, or from the scan (auto)")
+    p.add_argument("--echo-train-ms", type=float, default=-1.0,
+                   help="VTR: readout train (excitation to last echo) subtracted from TR, "
+                        "the recovery time of RARE-VTR (default -1: RARE factor x echo "
+                        "spacing from the acquisition; 0: nominal TR)")
     _add_ir_model(p)
 
 
@@ -198,7 +202,10 @@ def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, 
         result = compute_t1(read_series(info.folder),
                             method="ir" if info.kind == "fair" else info.kind,
                             threshold=args.threshold, ir_model=args.ir_model,
-                            inversion_factor=args.inversion_factor)
+                            inversion_factor=args.inversion_factor,
+                            snr_floor=args.snr_floor,
+                            echo_train_ms=None if args.echo_train_ms < 0
+                            else args.echo_train_ms)
     return result, {"source": info.scan_id}
 
 

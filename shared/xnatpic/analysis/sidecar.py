@@ -13,7 +13,9 @@ import json
 import logging
 from pathlib import Path
 
-__all__ = ["method_parameter", "nominal_refocusing_angle"]
+from pydicom.dataset import Dataset
+
+__all__ = ["echo_train_duration", "method_parameter", "nominal_refocusing_angle"]
 
 _log = logging.getLogger(__name__)
 
@@ -45,3 +47,41 @@ def nominal_refocusing_angle(folder: Path) -> float | None:
         except (TypeError, ValueError):
             return None
     return None
+
+
+def _first(ds: Dataset, keyword: str) -> object | None:
+    """The first value of ``keyword`` in ``ds`` or its nested sequences (enhanced MR)."""
+    if keyword in ds:
+        return ds.get(keyword)
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                found = _first(item, keyword)
+                if found is not None:
+                    return found
+    return None
+
+
+def echo_train_duration(folder: Path, header: Dataset) -> tuple[float, str]:
+    """Excitation-to-last-echo time (ms) of a RARE readout and where it came from.
+
+    ParaVision sidecar: ``PVM_RareFactor x PVM_EchoTime`` (the echo spacing). DICOM alone:
+    ``EchoTrainLength x EchoTime``, which is the train when the effective echo is the
+    first one (RARE-VTR's default encoding) and too long otherwise. ``(0.0, reason)`` when
+    neither is known.
+    """
+    rare = method_parameter(folder, "PVM_RareFactor")
+    esp = method_parameter(folder, "PVM_EchoTime")
+    try:
+        if rare is not None and esp is not None:
+            return float(rare) * float(esp), (
+                f"ParaVision sidecar: RARE factor {float(rare):g} x echo spacing "
+                f"{float(esp):g} ms")
+        etl, te = _first(header, "EchoTrainLength"), _first(header, "EchoTime")
+        if etl is not None and te is not None:
+            return float(etl) * float(te), (
+                f"DICOM: EchoTrainLength {float(etl):g} x EchoTime {float(te):g} ms "
+                "(assumes the first echo is the effective one)")
+    except (TypeError, ValueError) as exc:
+        _log.warning("%s: echo-train duration unreadable (%s); nominal TR used", folder, exc)
+    return 0.0, "unknown (no RARE factor or echo train length): nominal TR used"

@@ -93,7 +93,8 @@ def _saturation_recovery(proto: Protocol, geom: SlicePack) -> Encoding:
     method["MultiRepTime"] = _arr(proto.tr)
     acqp["ACQ_n_movie_frames"] = len(proto.tr)
     visu["VisuFGElemComment"] = Strings([f"VTR={t:8.1f}ms" for t in proto.tr])
-    fn = partial(signals.saturation_recovery, tr=_arr(proto.tr), te=proto.te[0])
+    fn = partial(signals.saturation_recovery, tr=_arr(proto.tr), te=proto.te[0],
+                 echo_train=proto.rare_factor * proto.te[0])
     return Encoding(len(proto.tr), fn, "saturation_recovery", method, acqp, visu,
                     {"TR_ms": list(proto.tr), "TE_ms": proto.te[0]})  # fmt: skip
 

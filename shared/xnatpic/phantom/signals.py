@@ -33,7 +33,10 @@ SIGNAL_SCALE = 1000.0
 #: The equations, as documented in truth.json (times in ms, b in s/mm², D in mm²/s).
 FORMULAE: dict[str, str] = {
     "spin_echo": "S = K·M0·(1 − exp(−TR/T1))·exp(−TE/T2)",
-    "saturation_recovery": "S = K·M0·(1 − exp(−TR/T1))·exp(−TE/T2), one TR per frame",
+    "saturation_recovery": (
+        "S = K·M0·(1 − exp(−(TR − Ttrain)/T1))·exp(−TE/T2), one TR per frame; Ttrain = RARE "
+        "factor × TE (RARE-VTR: Mz recovers from the end of the echo train)"
+    ),
     "inversion_recovery": (
         "S = |K·M0·exp(−TE/T2)·(1 − 2·exp(−TI/T1))| (full recovery assumed between "
         "inversions)"
@@ -78,10 +81,12 @@ def spin_echo(maps: Mapping[str, np.ndarray], *, te: np.ndarray, tr: float) -> n
 
 
 def saturation_recovery(
-    maps: Mapping[str, np.ndarray], *, tr: np.ndarray, te: float
+    maps: Mapping[str, np.ndarray], *, tr: np.ndarray, te: float, echo_train: float = 0.0
 ) -> np.ndarray:
-    """Variable-TR saturation recovery: one frame per repetition time ``tr`` (ms)."""
-    return np.stack([_relaxed(maps, float(t), te) for t in np.asarray(tr, dtype=float)], -1)
+    """Variable-TR saturation recovery: one frame per repetition time ``tr`` (ms); the
+    magnetisation recovers during ``TR - echo_train`` (RARE-VTR)."""
+    return np.stack([_relaxed(maps, float(t) - echo_train, te)
+                     for t in np.asarray(tr, dtype=float)], -1)
 
 
 def inversion_recovery(
