@@ -52,7 +52,10 @@ class TestPerFrameAcquisition:
         ti = np.asarray(series.visu["VisuAcqInversionTime"], float)
         datasets = _datasets(written)
         for ds, image in zip(datasets, _images(series, written), strict=True):
-            assert float(ds.InversionTime) == pytest.approx(ti[image.axes["movie"]])
+            # InversionTime is the slice's effective TI: the protocol TI plus the slice's
+            # delay after the inversion (tests/dicom/test_ir_timing.py checks the delay)
+            delay = float(ds.private_block(0x0029, "XNATPIC 1.0")[0x35].value)
+            assert float(ds.InversionTime) == pytest.approx(ti[image.axes["movie"]] + delay)
         assert "IR" in datasets[0].ScanningSequence
         assert "MP" in datasets[0].SequenceVariant
 
