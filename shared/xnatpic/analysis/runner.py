@@ -161,7 +161,8 @@ def _add_cest(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offsets-ppm", type=_float_list, default=(),
                    help="saturation offsets in ppm, comma-separated in acquisition order "
                         "(one repetition of the list or one per measurement), for DICOM "
-                        "that has none (not written by xnatpic); needs --scan")
+                        "that has none (not written by xnatpic); needs the scan input "
+                        "(--scan; --param scan=ID with xnatpic launch)")
 
 
 @contextlib.contextmanager
@@ -253,7 +254,8 @@ def _cest_scan(args: argparse.Namespace, session: Path) -> tuple[ScanInfo, Analy
         with _scan(info):
             return info, read_series(info.folder)
     if not args.scan:
-        raise NoScanError("--offsets-ppm gives the offsets of one scan: name it with --scan")
+        raise NoScanError("--offsets-ppm gives the offsets of one scan: name it with the scan "
+                          "input (--scan ID; --param scan=ID with xnatpic launch)")
     folder = scan_folder(session, args.scan)
     info = ScanInfo(str(args.scan), folder, "cest", 0,
                     f"{len(offsets)} saturation offsets from --offsets-ppm")
