@@ -196,3 +196,17 @@ def test_fluorescence_unit_and_wavelengths(tmp_path: Path):
     assert float(block[0x07].value) == 520.0
     sidecar = json.loads((signal.folder / "sidecar.json").read_text())
     assert sidecar["quantity"] == "radiant efficiency"
+
+
+def test_float_photograph_is_stored_as_grey_levels(click_folder: Path, tmp_path: Path):
+    from PIL import Image
+
+    ramp = np.linspace(-1.0, 3.0, 1024 * 1024, dtype=np.float32).reshape(1024, 1024)
+    Image.fromarray(ramp, mode="F").save(click_folder / "photograph.TIF")
+    photo = write_ivis_dicom(open_ivis(click_folder), tmp_path / "d")[0]
+    ds = pydicom.dcmread(photo.files[0])
+    assert ds.BitsAllocated == 16
+    pixels = ds.pixel_array.astype(float)
+    assert (pixels.min(), pixels.max()) == (0, 65535)
+    # linear: grey levels follow the ramp
+    assert np.allclose(pixels.ravel(), (ramp.ravel() + 1.0) / 4.0 * 65535, atol=1.0)

@@ -44,7 +44,7 @@ from xnatpic.optical.errors import OpticalError
 from xnatpic.optical.geometry import ORIENTATION, image_position
 
 __all__ = ["PRIVATE_CREATOR", "PRIVATE_ELEMENTS", "WrittenSeries", "frame_of_reference_uid",
-           "ivis_study_uid", "subject_fields", "write_ivis_dicom"]
+           "ivis_study_uid", "write_ivis_dicom"]
 
 _log = logging.getLogger(__name__)
 
@@ -110,17 +110,6 @@ class _DeidContext:
 
     def param(self, file: str, name: str) -> str | None:
         return self._values.get((file, name))
-
-
-def subject_fields(study: IvisStudy) -> dict[str, str]:
-    """Subject-level fields from the first click's user labels (as the uploader names
-    them): animal_id, strain, sex, group, model, timepoint, view."""
-    labels = study.first.labels
-    return {k: v for k, v in {
-        "animal_id": labels.animal, "strain": labels.get("Animal Strain"),
-        "sex": labels.get("Sex"), "group": labels.get("Group"),
-        "model": labels.get("Animal Model"), "timepoint": labels.get("Time Point"),
-        "view": labels.get("View")}.items() if v}
 
 
 def _sex(value: str) -> str:
@@ -214,6 +203,16 @@ def _pixels(ds: Dataset, array: np.ndarray) -> None:
     ds.PixelData = np.ascontiguousarray(array.astype(f"<u{bits // 8}")).tobytes()
 
 
+def _grey_levels(photo: np.ndarray) -> np.ndarray:
+    """The photograph as stored: 8/16-bit as recorded; other types (a float-corrected
+    photograph) scaled linearly onto 0..65535 (a picture, not a measurement)."""
+    if photo.dtype in (np.uint8, np.uint16):
+        return photo
+    low, high = float(np.nanmin(photo)), float(np.nanmax(photo))
+    scale = 65535.0 / (high - low) if high > low else 0.0
+    return np.rint((np.nan_to_num(photo, nan=low) - low) * scale).astype(np.uint16)
+
+
 def _signal_storage(acq: IvisAcquisition) -> tuple[np.ndarray, float, str]:
     """Dark-subtracted counts as uint16, the offset added to them, and how the dark
     level was found."""
@@ -301,7 +300,7 @@ def _series(base: Dataset, acq: IvisAcquisition, image: IvisImage, *, study_uid:
     if info.kind == "photograph":
         ds.ImageType = ["ORIGINAL", "PRIMARY"]
         ds.SeriesDescription = "IVIS photograph"
-        _pixels(ds, image.read())
+        _pixels(ds, _grey_levels(image.read()))
         sidecar["unit"] = "grey level"
     else:
         cal = acq.calibration
