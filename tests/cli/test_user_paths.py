@@ -454,6 +454,40 @@ def test_nifti_names_carry_the_protocol(phantom, tmp_path):
     assert names == [f"2-1_{protocol}.nii.gz"]
 
 
+def _method_words(scan: Path, name: str) -> list[str]:
+    """The values of a ``##$name=( n )`` array in a scan's method file (read here)."""
+    text = (scan / "method").read_text()
+    return text.split(f"##${name}=", 1)[1].splitlines()[1].split()
+
+
+def test_info_geometry_agrees_with_the_method_files(corpus):
+    """FOV and slice orientation as brkraw shows them (from PVM_Fov and
+    PVM_SPackArrSliceOrient of each scan's method file)."""
+    study = corpus / "pv6-dicomifier" / "study"
+    proc = run_cli("info", str(study))
+    assert proc.returncode == 0, proc.stderr
+    lines = {}
+    for line in proc.stdout.splitlines():
+        if "scan " in line and "reco" not in line:
+            scan = line.split("scan ", 1)[1].split()[0]
+        elif "reco 1 →" in line:
+            lines[scan] = line
+    checked = 0
+    for scan, line in lines.items():
+        method = study / scan / "method"
+        if "PVM_SPackArrSliceOrient" not in method.read_text():
+            continue
+        fov = sorted(float(v) for v in line.split("FOV ", 1)[1].split(" mm")[0].split("×"))
+        assert fov == pytest.approx(sorted(float(v) for v in _method_words(
+            study / scan, "PVM_Fov")), abs=1e-3), (scan, line)
+        shown = line.split(" mm, ")[-1].split(";")[0].split(", ")
+        shown = [p.removeprefix("oblique (").removesuffix(")") for p in shown]
+        assert shown == list(dict.fromkeys(_method_words(study / scan,
+                                                         "PVM_SPackArrSliceOrient"))), line
+        checked += 1
+    assert checked >= 8
+
+
 class TestBuildFolders:
     """Item 7: logs stay, outputs go once stored, and the launch says where."""
 

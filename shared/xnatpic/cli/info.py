@@ -64,14 +64,17 @@ def series_numbers(scan: str, reco: str, packages: int) -> list[int]:
 
 
 def _geometry(reco: dict[str, Any]) -> str:
-    """``FOV 32×38.4 mm, voxel 0.5×0.4×1 mm, axial`` (in the order of the matrix)."""
+    """``FOV 32×38.4 mm, voxel 0.5×0.4×1 mm, axial`` (in the order of the matrix; a 3D
+    reco's third FOV value is its slices times their spacing)."""
     rows, columns = reco["matrix"]
     row_mm, column_mm = reco.get("pixel_spacing_mm", (0.0, 0.0))
     thickness = reco.get("slice_thickness_mm")
     voxel = f"{row_mm:g}×{column_mm:g}" + (f"×{thickness:g}" if thickness else "")
     planes = ", ".join(reco.get("orientation", []))
-    return (f"FOV {rows * row_mm:.4g}×{columns * column_mm:.4g} mm, voxel {voxel} mm"
-            + (f", {planes}" if planes else ""))
+    fov = f"{rows * row_mm:.4g}×{columns * column_mm:.4g}"
+    if reco.get("dim") == 3 and thickness and reco.get("frames"):  # slices of one frame
+        fov += f"×{reco['images'] / reco['frames'] * thickness:.4g}"
+    return f"FOV {fov} mm, voxel {voxel} mm" + (f", {planes}" if planes else "")
 
 
 def _reco_line(scan: str, reco: dict[str, Any]) -> str:
