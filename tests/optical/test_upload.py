@@ -98,3 +98,32 @@ def test_deidentified_upload_names_nothing(tmp_path: Path, monkeypatch):
     assert ds.PatientID.startswith("ANON-") and ds.PatientIdentityRemoved == "YES"
     text = "".join(p.read_text(errors="ignore") for p in archive.rglob("*.json"))
     assert "M1" not in json.dumps(text) and "JD2026" not in text
+
+
+def test_upload_to_xnat_double(tmp_path: Path, monkeypatch):
+    """Against the XNAT double: the session type XNAT gives SC/OT studies, the scans, the
+    raw resource and the fields from the user labels."""
+    from tests.double.server import XnatDouble
+    from tests.upload.conftest import PASSWORD, USER
+
+    server = XnatDouble(("BLI",)).start()
+    try:
+        monkeypatch.setenv("XNAT_USER", USER)
+        monkeypatch.setenv("XNAT_PASS", PASSWORD)
+        monkeypatch.delenv("XNAT_HOST", raising=False)
+        monkeypatch.setenv("NETRC", "/nonexistent-netrc")
+        root = tmp_path / "data"
+        write_click(root / "C1", default_click(
+            click_number="C1", labels={"Animal Number": "M7", "Group": "treated",
+                                       "Time Point": "day 1"}))
+        report = tmp_path / "report.json"
+        assert main(["upload", str(root), "--project", "BLI", "--server", server.url,
+                     "--report", str(report), "--retries", "2"]) == 0, report.read_text()
+        session = server.session("BLI", "C1_20260101")
+        assert session.subject == "M7"
+        assert session.xsi == "xnat:otherDicomSessionData"
+        assert sorted(session.scans) == ["1", "2"]
+        assert "IVIS" in session.resources and session.fields["timepoint"] == "day 1"
+        assert server.subjects[("BLI", "M7")]["group"] == "treated"
+    finally:
+        server.stop()
