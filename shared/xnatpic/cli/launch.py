@@ -249,10 +249,12 @@ def _write_report(args: argparse.Namespace, data: dict[str, Any]) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Run ``xnatpic launch``."""
     if args.jobs < 1:
-        print("xnatpic launch: --jobs must be >= 1", file=sys.stderr)
-        return 2
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    try:
+        params = parse_params(args.param)
+    except CommandFileError as exc:
+        raise UsageError(str(exc)) from exc
     command = select_command(args.command, args.wrapper)
-    params = parse_params(args.param)
     wrapper = find_wrapper(command, args.wrapper)
     check_params(command, wrapper, params)
     _check_build_dir(args.build_dir)
@@ -288,8 +290,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[red]{result.session_dir}: {result.status}: {result.error}[/]",
                           highlight=False)
         elif result.outcome == "not applicable":
-            console.print(f"[yellow]{result.session_dir}: not applicable: {result.error}[/]",
-                          highlight=False)
+            console.print(f"[yellow]{result.session_dir}: {result.error}[/]", highlight=False)
         for warning in result.warnings:
             console.print(f"[yellow]{result.session_dir}: {warning}[/]", highlight=False)
     kept = "kept" if args.keep_outputs else "removed once stored"
