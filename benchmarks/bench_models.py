@@ -33,6 +33,7 @@ from xnatpic.models import (
     mtr_asym,
     normalize_zspectrum,
 )
+from xnatpic.models.epg import cpmg_echo_train, fit_t2_epg
 
 __all__ = ["main"]
 
@@ -70,6 +71,7 @@ class Case:
     baseline: Callable[[np.ndarray], object]  # one voxel (float64 row)
     data: np.ndarray  # (*SHAPE, M) float32
     target: float
+    repeats: int = REPEATS
 
 
 def _rician(gen: np.random.Generator, clean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -90,6 +92,8 @@ def _cases(gen: np.random.Generator) -> list[Case]:
     adc = gen.uniform(0.3e-3, 3e-3, SHAPE)
     b0 = gen.uniform(-0.5, 0.5, SHAPE)
     decay = _rician(gen, s0[..., None] * np.exp(-TE / t2[..., None]), sigma)
+    epg_train = cpmg_echo_train(t2, np.full(SHAPE, 160.0), TE.size, float(TE[0]))
+    epg = _rician(gen, s0[..., None] * epg_train, sigma)
     decay_star = _rician(gen, s0[..., None] * np.exp(-TE_STAR / t2s[..., None]), sigma)
     vtr = _rician(gen, s0[..., None] * (1 - np.exp(-TR / t1[..., None])), sigma)
     ir = _rician(gen, s0[..., None] * (1 - 1.9 * np.exp(-TI / t1[..., None])), sigma)
@@ -176,6 +180,18 @@ def _cases(gen: np.random.Generator) -> list[Case]:
             lambda y: curve_fit(mono, TE, y, p0=(y[0] * 1.2, 60.0)),
             decay,
             1e6,
+        ),
+        Case(
+            "T2 EPG (angle fitted)",
+            lambda d: fit_t2_epg(d, TE),
+            lambda y: curve_fit(
+                lambda t, a, tau, alpha: a * cpmg_echo_train(
+                    np.array(tau), np.array(alpha), TE.size, float(TE[0]))[0],
+                TE, y, p0=(y[0] * 1.2, 60.0, 170.0), bounds=([0, 1, 90], [np.inf, 5000, 180]),
+            ),
+            epg,
+            0.0,
+            repeats=1,
         ),
         Case(
             "T2* NLLS",
@@ -279,7 +295,7 @@ def main() -> None:
     picks = gen.choice(N_VOXELS, SUBSAMPLE, replace=False)
     for case in cases:
         data = case.data
-        ours = N_VOXELS / _best_time(lambda d=data, c=case: c.run(d), REPEATS)
+        ours = N_VOXELS / _best_time(lambda d=data, c=case: c.run(d), case.repeats)
         rows = data.reshape(-1, data.shape[-1])[picks].astype(np.float64)
 
         def loop(rows: np.ndarray = rows, c: Case = case) -> None:

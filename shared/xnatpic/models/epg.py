@@ -15,7 +15,7 @@ longitudinal magnetisation during the train (regrown magnetisation is not CPMG-p
 it is below ~2 % of the echo for T1 > 1 s and trains below 100 ms). Under CPMG every
 state stays real, so the graph is propagated in real arithmetic.
 
-Fit: a dictionary of unit-norm echo trains on a grid of T2 (4 % steps) and α (1°
+Fit: a dictionary of unit-norm echo trains on a grid of T2 (10 % steps) and α (4°
 steps, 90-180°) gives each voxel's best atom with S0 projected out (one matrix product per
 block of voxels); Gauss-Newton on (log T2, α) with S0 projected out (variable projection,
 finite-difference Jacobian of the vectorised EPG) then refines it.
@@ -48,9 +48,9 @@ __all__ = ["EPGT2Fit", "cpmg_echo_train", "fit_t2_epg"]
 
 #: Refocusing angles (degrees) the fit may use.
 ANGLE_RANGE = (90.0, 180.0)
-_T2_STEP = 1.04
-_ANGLE_STEP = 1.0
-_GN_ITERATIONS = 4
+_T2_STEP = 1.1
+_ANGLE_STEP = 4.0
+_GN_ITERATIONS = 8
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -184,26 +184,31 @@ def _project(y: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _refine(y: np.ndarray, log_t2: np.ndarray, angle: np.ndarray, n_echoes: int, esp: float,
             t1: float, log_bounds: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    """Gauss-Newton on (log T2, angle) with S0 projected out; steps that do not lower the
-    cost are halved (then dropped)."""
-    def cost_at(lt: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss-Newton on (log T2, angle) with S0 projected out, on the voxels still moving:
+    a step that does not lower the cost is shortened once, then the voxel is done."""
+    def cost_at(yv: np.ndarray, lt: np.ndarray,
+                a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         f = cpmg_echo_train(np.exp(lt), a, n_echoes, esp, t1)
-        s0, r = _project(y, f)
-        return s0, r, np.einsum("ne,ne->n", r, r)
+        s0_, r_ = _project(yv, f)
+        return s0_, r_, np.einsum("ne,ne->n", r_, r_)
 
-    s0, r, cost = cost_at(log_t2, angle)
+    s0, r, cost = cost_at(y, log_t2, angle)
     h_t, h_a = 1e-4, 1e-2
+    active = np.arange(y.shape[0])
     for _ in range(_GN_ITERATIONS):
-        _, r_t, _ = cost_at(log_t2 + h_t, angle)
-        a_step = np.where(angle + h_a > ANGLE_RANGE[1], -h_a, h_a)
-        _, r_a, _ = cost_at(log_t2, angle + a_step)
-        j_t = (r_t - r) / h_t
-        j_a = (r_a - r) / a_step[:, None]
+        if active.size == 0:
+            break
+        ya, lt, an, ra = y[active], log_t2[active], angle[active], r[active]
+        _, r_t, _ = cost_at(ya, lt + h_t, an)
+        a_step = np.where(an + h_a > ANGLE_RANGE[1], -h_a, h_a)
+        _, r_a, _ = cost_at(ya, lt, an + a_step)
+        j_t = (r_t - ra) / h_t
+        j_a = (r_a - ra) / a_step[:, None]
         a11 = np.einsum("ne,ne->n", j_t, j_t)
         a12 = np.einsum("ne,ne->n", j_t, j_a)
         a22 = np.einsum("ne,ne->n", j_a, j_a)
-        g1 = np.einsum("ne,ne->n", j_t, r)
-        g2 = np.einsum("ne,ne->n", j_a, r)
+        g1 = np.einsum("ne,ne->n", j_t, ra)
+        g2 = np.einsum("ne,ne->n", j_a, ra)
         lam = 1e-9 * (a11 + a22) + 1e-30
         det = (a11 + lam) * (a22 + lam) - a12 * a12
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -211,20 +216,30 @@ def _refine(y: np.ndarray, log_t2: np.ndarray, angle: np.ndarray, n_echoes: int,
             d_a = -((a11 + lam) * g2 - a12 * g1) / det
         d_t = np.where(np.isfinite(d_t), np.clip(d_t, -0.5, 0.5), 0.0)
         d_a = np.where(np.isfinite(d_a), np.clip(d_a, -15.0, 15.0), 0.0)
-        improved = np.zeros(y.shape[0], dtype=bool)
+        moving = np.ones(active.size, dtype=bool)
         for scale in (1.0, 0.3):
-            lt_new = np.clip(log_t2 + scale * d_t, *log_bounds)
-            a_new = np.clip(angle + scale * d_a, *ANGLE_RANGE)
-            s0_new, r_new, c_new = cost_at(lt_new, a_new)
-            better = (c_new < cost) & ~improved
-            log_t2 = np.where(better, lt_new, log_t2)
-            angle = np.where(better, a_new, angle)
-            s0 = np.where(better, s0_new, s0)
-            r = np.where(better[:, None], r_new, r)
-            cost = np.where(better, c_new, cost)
-            improved |= better
-        if not improved.any():
-            break
+            idx = np.flatnonzero(moving)
+            if idx.size == 0:
+                break
+            lt_new = np.clip(lt[idx] + scale * d_t[idx], *log_bounds)
+            a_new = np.clip(an[idx] + scale * d_a[idx], *ANGLE_RANGE)
+            s0_new, r_new, c_new = cost_at(ya[idx], lt_new, a_new)
+            rows = active[idx]
+            better = c_new < cost[rows]
+            done = rows[better]
+            # Converged: the step barely changes the parameters.
+            small = (np.abs(lt_new - log_t2[rows]) < 1e-7) & (np.abs(a_new - angle[rows]) < 1e-5)
+            log_t2[done], angle[done] = lt_new[better], a_new[better]
+            s0[done], r[done], cost[done] = s0_new[better], r_new[better], c_new[better]
+            moving[idx[better]] = False
+            moving[idx[better & small]] = False
+            keep_active = np.zeros(active.size, dtype=bool)
+            keep_active[idx[better & ~small]] = True
+            if scale == 1.0:
+                next_active = keep_active
+            else:
+                next_active |= keep_active
+        active = active[next_active]
     return s0, np.exp(log_t2), angle, cost
 
 
