@@ -478,6 +478,14 @@ def _fitted_b0(fit: Any, method: str) -> Any:
     return b0_of
 
 
+def _precision_status(status: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """The map's voxel status for its precision map; a fitted voxel without a standard
+    error (fewer than 2 repetitions fitted) is a non-finite failure there."""
+    out = status.copy()
+    out[(status == VoxelStatus.FITTED) & ~np.isfinite(se)] = VoxelStatus.FAILED_NONFINITE
+    return out
+
+
 def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) -> str:
     values = se[mask & np.isfinite(se)]
     if values.size == 0:
@@ -588,14 +596,15 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source} "
                      f"({method}); {note('B0', b0_se, ' ppm', b0_how)}", status=status),
             MapImage("B0_precision", b0_se, "ppm", f"standard error of B0 ({b0_how})",
-                     primary=False)]
+                     status=_precision_status(status, b0_se))]
     for k, (name, what, compute) in enumerate(derived):
         value = np.where(valid, compute(z, b0_values), np.nan).astype(np.float32)
         if reps is not None:
             se = np.where(valid, standard_error(rep_values[k]), np.nan).astype(np.float32)
             how = retest
             maps.append(MapImage(f"{name}_precision", se, "ratio",
-                                 f"standard error of {name} ({how})", primary=False))
+                                 f"standard error of {name} ({how})",
+                                 status=_precision_status(status, se)))
         else:
             se = np.full(mask.shape, np.nan, dtype=np.float32)
             how = "not available: a single acquisition of each offset"
