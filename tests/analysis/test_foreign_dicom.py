@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from xnatpic.analysis.inputs import ENHANCED_MR_IMAGE_STORAGE, read_series
+from xnatpic.analysis.inputs import ENHANCED_MR_IMAGE_STORAGE, AnalysisSeries, read_series
 from xnatpic.analysis.runner import main as run_step
 from xnatpic.analysis.selection import describe_scan
 from xnatpic.cli.main import main as xnatpic_main
@@ -219,3 +219,32 @@ class TestEnhancedFromAnotherConverter:
         np.testing.assert_allclose(enhanced.b, classic.b)
         np.testing.assert_allclose(enhanced.gradient, classic.gradient, atol=1e-9)
         assert describe_scan(tmp_path / "s", "21").kind == "diffusion"
+
+
+class TestUserOffsets:
+    """--offsets-ppm on ParaVision's own export of the CEST scan (no offsets in it)."""
+
+    @pytest.fixture(scope="class")
+    def export(self, corpus_dir) -> AnalysisSeries:
+        return read_series(corpus_dir / "pv6-acidocest" / "study" / "4" / "pdata" / "1" /
+                           "dicom")
+
+    def test_one_repetition_of_the_list_is_tiled(self, export):
+        from xnatpic.analysis.inputs import with_saturation_offsets
+
+        assert np.isnan(export.sat_ppm).all() and export.n_measurements == 176
+        offsets = np.concatenate([[-100.0] * 3, np.linspace(-10, 10, 41)])
+        series = with_saturation_offsets(export, offsets)
+        np.testing.assert_array_equal(series.sat_ppm, np.tile(offsets, 4))
+        assert series.is_m0.sum() == 12
+        assert with_saturation_offsets(series, offsets) is series  # the same offsets again
+
+    def test_wrong_count_or_other_offsets_are_refused(self, export):
+        from xnatpic.analysis.errors import BadSeriesError
+        from xnatpic.analysis.inputs import with_saturation_offsets
+
+        with pytest.raises(BadSeriesError, match="45 saturation offsets given for 176"):
+            with_saturation_offsets(export, np.zeros(45))
+        series = with_saturation_offsets(export, np.linspace(-10, 10, 44))
+        with pytest.raises(BadSeriesError, match="already has saturation offsets"):
+            with_saturation_offsets(series, np.linspace(-9, 9, 44))
