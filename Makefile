@@ -82,9 +82,11 @@ jayway:
 
 # --- Container images (containers/, commands/) ---------------------------------------
 .PHONY: container-tools labels images
-CONTAINER_TOOLS := podman:podman runc:runc debootstrap:debootstrap docker-registry:docker-registry
+CONTAINER_TOOLS := podman:podman runc:runc debootstrap:debootstrap docker-registry:docker-registry \
+                   docker.io:dockerd
 
-# podman, runc, debootstrap and docker-registry (a local registry for the push tests) from
+# podman, runc, debootstrap, docker-registry (a local registry for the push tests) and
+# docker.io (dockerd: tests/swarm start a private engine and a one-node swarm) from
 # Debian, only when missing and only where no Docker engine runs; without apt (a laptop
 # with Docker) there is nothing to do.
 container-tools:

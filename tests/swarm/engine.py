@@ -151,10 +151,13 @@ def local_registry(root: Path, port: int | None = None) -> Iterator[str]:
 
 def _script(name: str, registry: str, steps: list[str], **env: str) -> None:
     runtime = "podman"
+    # without DOCKER_HOST: the scripts' `xnatpic commands lint image:...` would otherwise
+    # find the private engine and look for the podman-built image there
+    base = {k: v for k, v in runtime_env(runtime).items() if k != "DOCKER_HOST"}
     proc = subprocess.run(
         ["bash", str(PROJECT_ROOT / "containers" / name), *steps], capture_output=True,
         text=True, check=False, timeout=3600,
-        env={**runtime_env(runtime), "RUNTIME": runtime, "REGISTRY": registry,
+        env={**base, "RUNTIME": runtime, "REGISTRY": registry,
              "PYTHON": sys.executable, "XNATPIC": str(Path(sys.executable).parent / "xnatpic"),
              **env})
     if proc.returncode != 0:
