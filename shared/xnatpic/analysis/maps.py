@@ -304,7 +304,7 @@ def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None =
         None (default): from the acquisition
         (:func:`xnatpic.analysis.sidecar.echo_train_duration`); 0: the nominal TR.
     snr_floor : float
-        The noise gate's SNR floor (VTR; :func:`xnatpic.analysis.mask.signal_mask`).
+        The noise gate's SNR floor (VTR and IR; :func:`xnatpic.analysis.mask.signal_mask`).
     ir_model : {"auto", "timed", "timed-free", "three", "two"}
         Inversion-recovery model (:data:`xnatpic.analysis.inversion.IR_MODELS`): ``timed``
         uses the per-frame timing (effective TI per slice, TR, readout;
@@ -319,37 +319,34 @@ def compute_t1(series: AnalysisSeries, *, method: str, threshold: float | None =
     if method == "vtr":
         return _t1_vtr(series, threshold=threshold, snr_floor=snr_floor,
                        echo_train_ms=echo_train_ms)
-    mask = _mask(series, threshold)
-    model_params: dict[str, Any] = {}
-    ir_extras: list[MapImage] = []
-    if method == "ir":
-        ir = fit_ir_series(series, mask, ir_model=ir_model, inversion_factor=inversion_factor,
-                           inversion_efficiency=inversion_efficiency)
-        fit = ir.main
-        extra = MapImage("S0", fit.a, "a.u.", "fully relaxed signal (M0)", primary=False)
-        if ir.model in ("three", "timed-free"):
-            ir_extras.append(MapImage("inversion_efficiency",
-                                      fit.inversion_efficiency.astype(np.float32), "ratio",
-                                      "-b / a (2 for a perfect inversion)", primary=False))
-        ir_extras += [MapImage(f"T1_{mode.lower()}", other.t1, "ms",
-                               f"T1 of the {mode.lower()} FAIR images", primary=False)
-                      for mode, other in ir.fits.items() if other is not fit]
-        times = {"inversion_times_ms": series.ti.tolist()}
-        model_params = ir.parameters
-        images = ", non-selective FAIR images" if len(ir.fits) > 1 else ""
-        description = f"T1 ({_T1_MODELS[method]}, {ir.model} model{images})"
-    else:
+    if method != "ir":
         raise BadSeriesError(f"unknown T1 method {method!r}; use vtr or ir")
-    _check_failed(fit.failed, mask, series, "T1")
+    gate = _gate(series, threshold, snr_floor)
+    ir = fit_ir_series(series, gate.fit_mask, ir_model=ir_model,
+                       inversion_factor=inversion_factor,
+                       inversion_efficiency=inversion_efficiency)
+    fit = ir.main
+    if gate.enough_signal:
+        _check_failed(fit.failed, gate.fit_mask, series, "T1")
+    images = ", non-selective FAIR images" if len(ir.fits) > 1 else ""
     maps = [
-        MapImage("T1", fit.t1, "ms", description, image_type="T1 MAP"),
-        extra,
-        *ir_extras,
-        MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
-                 primary=False),
+        MapImage("T1", fit.t1, "ms", f"T1 ({_T1_MODELS[method]}, {ir.model} model{images})",
+                 image_type="T1 MAP",
+                 status=voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)),
+        MapImage("S0", fit.a, "a.u.", "fully relaxed signal (M0)", primary=False),
     ]
-    return StepResult("t1map", [series], maps, mask, fit.failed & mask,
-                      {"method": method, **model_params, "threshold": threshold, **times})
+    if ir.model in ("three", "timed-free"):
+        maps.append(MapImage("inversion_efficiency",
+                             fit.inversion_efficiency.astype(np.float32), "ratio",
+                             "-b / a (2 for a perfect inversion)", primary=False))
+    maps += [MapImage(f"T1_{mode.lower()}", other.t1, "ms",
+                      f"T1 of the {mode.lower()} FAIR images", primary=False)
+             for mode, other in ir.fits.items() if other is not fit]
+    maps.append(MapImage("R_squared", fit.r_squared, "ratio", "coefficient of determination",
+                         primary=False))
+    params = {"method": method, **ir.parameters, "threshold": threshold,
+              "inversion_times_ms": series.ti.tolist()}
+    return _gated_result("t1map", [series], maps, gate, params)
 
 
 def _t1_vtr(series: AnalysisSeries, *, threshold: float | None, snr_floor: float,
