@@ -189,3 +189,19 @@ def test_every_dicom_map_passes_dciodvfy(runs):
             assert errors == [], (str(path), errors)
             checked += 1
     assert checked == 13  # T2, T2*, T1 x2, ADC/FA/MD/AD/RD, B0, 2 MTRasym, ratio
+
+
+@pytest.mark.parametrize(("step", "name"), [("t2map", "T2"), ("t2starmap", "T2star"),
+                                            ("t1map", "T1"), ("adcmap", "ADC")])
+def test_phantom_steps_complete_with_status_maps(runs, step, name):
+    """The noise gate lets the phantom through (SNR well above the floor) and every mask
+    voxel of the primary map has a status; almost all of them are fitted."""
+    stats = json.loads((runs[step] / "stats.json").read_text())
+    assert stats["outcome"] == "complete" and stats["outcome_reason"] == ""
+    assert stats["noise"]["gate"] == "applied" and stats["noise"]["signal_fraction"] > 0.9
+    status = np.asarray(nib.load(runs[step] / "nifti" / f"{name}_status.nii.gz").dataobj)
+    mask = np.asarray(nib.load(runs[step] / "nifti" / "mask.nii.gz").dataobj) > 0
+    assert (status[mask] > 0).all() and (status[~mask] == 0).all()
+    whole = stats["maps"][name]["whole"]
+    assert whole["n_voxels"] == int(mask.sum())
+    assert whole["fraction_failed"] < 0.01
