@@ -17,6 +17,7 @@ from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
+from xnatpic.analysis.noise import estimate_noise
 from xnatpic.analysis.sidecar import echo_train_duration, nominal_refocusing_angle
 from xnatpic.errors import FittingError
 from xnatpic.models import (
@@ -32,7 +33,7 @@ from xnatpic.models import (
     normalize_zspectrum,
     ratiometric_index,
 )
-from xnatpic.models.cest import repetition_frames, standard_error
+from xnatpic.models.cest import mtr_asym_standard_error, repetition_frames, standard_error
 from xnatpic.models.epg import fit_t2_epg
 from xnatpic.models.results import VoxelStatus, voxel_status
 
@@ -508,7 +509,9 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     comes from WASSR) and the standard error of each map is the test–retest
     ``sd / sqrt(R)`` of the R results (``<map>_precision``, NIfTI); it includes the B0
     error propagated into MTRasym. Without repetitions the B0 precision is the fit's
-    standard error (:func:`xnatpic.models.cest.b0_map`) and MTRasym has none. The median
+    standard error (:func:`xnatpic.models.cest.b0_map`) and MTRasym's is the background
+    noise propagated through the Z-spectrum and its spline
+    (:func:`xnatpic.models.cest.mtr_asym_standard_error`; B0's error not included). The median
     standard error over the fitted voxels is given in each map's description and in
     ``parameters["precision"]``.
     """
@@ -594,6 +597,11 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
                      f"({method}); {note('B0', b0_se, ' ppm', b0_how)}", status=status),
             MapImage("B0_precision", b0_se, "ppm", f"standard error of B0 ({b0_how})",
                      status=_precision_status(status, b0_se))]
+    saturated = sat[~m0_frames] if m0_frames is not None else sat[np.abs(sat) < M0_THRESHOLD_PPM]
+    counts = np.unique(saturated, return_counts=True)[1]
+    n_m0 = sat.size - saturated.size
+    noise = estimate_noise(series.data, mask) if reps is None else None
+    sigma = None if noise is None else noise.sigma
     for k, (name, what, compute) in enumerate(derived):
         value = np.where(valid, compute(z, b0_values), np.nan).astype(np.float32)
         if reps is not None:
@@ -602,10 +610,20 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
             maps.append(MapImage(f"{name}_precision", se, "ratio",
                                  f"standard error of {name} ({how})",
                                  status=_precision_status(status, se)))
+        elif sigma and k < len(mtr_ppm):
+            se = mtr_asym_standard_error(z.offsets, counts, float(mtr_ppm[k]), b0_values,
+                                         sigma / z.m0, mtr=value, m0_count=n_m0)
+            se = np.where(valid, se, np.nan).astype(np.float32)
+            how = (f"noise propagation, sigma {sigma:.4g} from the {noise.method}; "
+                   "B0 error not included")
+            maps.append(MapImage(f"{name}_precision", se, "ratio",
+                                 f"standard error of {name} ({how})",
+                                 status=_precision_status(status, se)))
         else:
             se = np.full(mask.shape, np.nan, dtype=np.float32)
             how = "not available: a single acquisition of each offset"
-        maps.insert(len(maps) - (1 if reps is not None else 0), MapImage(
+        added = reps is not None or (bool(sigma) and k < len(mtr_ppm))
+        maps.insert(len(maps) - (1 if added else 0), MapImage(
             name, value, "ratio", f"{what}; {note(name, se, '', how)}", status=status))
     corrected = correct_b0(z.z, z.offsets, b0_values)
     corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)

@@ -68,6 +68,8 @@ _GENDER = {"m": "male", "male": "male", "f": "female", "female": "female",
            "other": "other", "o": "other", "u": "unknown", "unknown": "unknown"}
 _HANDEDNESS = ("left", "right", "ambidextrous", "unknown")
 _DATE = re.compile(r"(\d{4})[-/]?(\d{2})[-/]?(\d{2})")
+#: A number as xs:float writes it, in ASCII digits, without INF/NaN (24, .5, 2.45e1).
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _gender(value: str) -> str:
@@ -92,22 +94,22 @@ def _date(value: str) -> str:
 
 
 def _year(value: str) -> str:
-    if not re.fullmatch(r"\d{4}", value) or int(value) > dt.date.today().year:
+    if not re.fullmatch(r"[0-9]{4}", value) or int(value) > dt.date.today().year:
         raise ValueError("a year of birth is four digits, not in the future (e.g. 2023)")
     return value
 
 
 def _whole(value: str) -> str:
-    if not re.fullmatch(r"\d+", value):
+    if not re.fullmatch(r"[0-9]+", value):
         raise ValueError("XNAT keeps the age as a whole number of years")
     return str(int(value))
 
 
 def _positive(value: str) -> str:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("not a number (use '.' as the decimal point, no unit)") from None
+    # an xs:float written in ASCII digits (Python's float() also takes 1_000, inf, ...)
+    if not _DECIMAL.fullmatch(value):
+        raise ValueError("not a number (use '.' as the decimal point, no unit)")
+    number = float(value)
     if not math.isfinite(number) or number <= 0:
         raise ValueError("must be a positive number")
     return value
