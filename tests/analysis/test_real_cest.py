@@ -88,19 +88,20 @@ class Truth:
             return np.nan
         return float(x[start + 2] + vertex)
 
-    def maps(self, frames: np.ndarray, voxels: list[tuple[int, int]]
-             ) -> dict[str, np.ndarray]:
-        """B0 and MTRasym of ``voxels`` (row, col) from the given frames."""
+    def maps(self, frames: np.ndarray, voxels: list[tuple[int, int]],
+             b0_fixed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """B0 and MTRasym of ``voxels`` (row, col) from the given frames (MTRasym with
+        ``b0_fixed`` per voxel instead of the frames' own B0 when given)."""
         ppm = self.ppm[frames]
         m0_sel = np.abs(ppm) >= M0_PPM
         sat = ppm[~m0_sel]
         x = np.unique(sat)
         out: dict[str, list[float]] = {"B0": [], **{f"MTRasym_{p:g}ppm": [] for p in MTR_PPM}}
-        for r, c in voxels:
+        for v, (r, c) in enumerate(voxels):
             signal = self.data[frames, r, c]
             z_frames = signal[~m0_sel] / signal[m0_sel].mean()
             z = np.array([z_frames[sat == v].mean() for v in x])
-            b0 = self._b0(x, z)
+            b0 = self._b0(x, z) if b0_fixed is None else float(b0_fixed[v])
             out["B0"].append(b0)
             spline = CubicSpline(x, z)
             for p in MTR_PPM:  # B0-corrected: no value without a B0
@@ -266,3 +267,39 @@ def test_command_launch_with_the_offsets_input(corpus_dir, truth, tmp_path):
     refused = launch_step("cest", session, tmp_path / "build2", {"scan": "4"})
     assert not refused.ok
     assert "cest needs" in last_error(refused) and "scan 4" in last_error(refused)
+
+
+def test_single_acquisition_precision_from_the_noise(corpus_dir, truth):
+    """Without repetitions MTRasym's error is propagated from the background noise. Check
+    it on the first repetition alone against the independent scatter of MTRasym between
+    the 4 repetitions with B0 held fixed (the propagation leaves B0's error out)."""
+    from dataclasses import replace
+
+    from xnatpic.analysis.inputs import read_series, with_saturation_offsets
+    from xnatpic.analysis.maps import compute_cest
+
+    export = with_saturation_offsets(
+        read_series(corpus_dir / SCAN / "pdata" / "1" / "dicom"), truth.list_ppm)
+    n = truth.list_ppm.size
+    first = replace(export, data=export.data[..., :n], sat_ppm=export.sat_ppm[:n],
+                    is_m0=export.is_m0[:n])
+    result = compute_cest(first)
+    maps = {m.name: m for m in result.maps}
+    assert result.parameters["precision"]["repetitions"] == 0
+    assert "noise propagation" in maps["MTRasym_3.5ppm"].description
+    fitted = maps["B0"].status[..., 0] == 1
+    # our grid is (column, row) of the 2dseq frames (the export holds 2dseq's pixels)
+    cols, rows = np.nonzero(fitted)
+    voxels = list(zip(rows.tolist(), cols.tolist(), strict=True))
+    average = truth.maps(np.arange(truth.ppm.size), voxels)
+    usable = np.isfinite(average["B0"])
+    voxels = [v for v, ok in zip(voxels, usable, strict=True) if ok]
+    b0 = average["B0"][usable]
+    for ppm in MTR_PPM:
+        name = f"MTRasym_{ppm:g}ppm"
+        reps = np.stack([truth.maps(np.arange(r * n, (r + 1) * n), voxels, b0_fixed=b0)[name]
+                         for r in range(truth.repetitions)])
+        scatter = float(np.median(reps.std(axis=0, ddof=1)))
+        ours = maps[f"{name}_precision"].values[..., 0][fitted][usable]
+        assert 0.7 < float(np.nanmedian(ours)) / scatter < 1.3, (np.nanmedian(ours), scatter)
+    assert "not available" in maps["ratio_4.2_5.5ppm"].description
