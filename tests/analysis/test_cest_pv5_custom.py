@@ -108,3 +108,19 @@ def test_cest_step_recovers_b0_and_mtrasym(tmp_path, where):
     assert "test-retest, 2 repetitions" in description
     precision = np.asarray(nib.load(nifti / "B0_precision.nii.gz").dataobj)[..., 0]
     assert np.nanmedian(precision) < 0.02
+
+
+@pytest.mark.parametrize(("switch", "found"), [("On", True), ("Off", False)])
+def test_saturation_module_frequency_list(tmp_path, switch, found):
+    """PVM_SatTransFL (the CEST module's list in Hz) when PVM_SatTransFreqValues is
+    absent, only with the module switched on."""
+    study = write_pv5_cest_study(tmp_path / "study", where="CestArray")
+    method = study.path / study.scan / "method"
+    text = method.read_text().replace("##$CestArray=", "##$PVM_SatTransFL=")
+    method.write_text(text.replace("##END=", f"##$PVM_SatTransOnOff={switch}\n##END="))
+    series = load_series(open_dataset(study.path).scan(study.scan).recos[0])
+    hz = [im.saturation_offset_hz for im in series.images]
+    if found:
+        assert hz == pytest.approx(study.offsets_hz.tolist())
+    else:
+        assert all(v is None for v in hz)

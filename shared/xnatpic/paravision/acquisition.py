@@ -62,6 +62,12 @@ def imaging_frequency_mhz(visu: ParameterSet, method: ParameterSet | None,
 
 
 def _offset_list_hz(method: ParameterSet, f0_mhz: float | None) -> np.ndarray | None:
+    if str(method.get("PVM_SatTransOnOff", "On")) != "Off" and "PVM_SatTransFreqValues" not in \
+            method and "PVM_SatTransFL" in method:
+        # The module's derived frequency list (Hz) without the user's values.
+        values = np.atleast_1d(np.asarray(method["PVM_SatTransFL"], dtype=np.float64))
+        if values.size > 1:
+            return values
     if "PVM_SatTransFreqValues" in method and str(method.get("PVM_SatTransOnOff", "On")) != "Off":
         values = np.atleast_1d(np.asarray(method["PVM_SatTransFreqValues"], dtype=np.float64))
         unit = str(method.get("PVM_SatTransFreqUnit", "unit_hz"))
