@@ -322,6 +322,7 @@ def test_adc_scan21_is_not_enough_signal(pasta, tmp_path) -> None:
     result = launch_step("adcmap", session, tmp_path)
     assert not result.ok and result.exit_code == EXIT_NOT_ENOUGH_SIGNAL, result.error
     assert "not enough signal" in last_error(result)
+    assert result.stored == []  # as XNAT: no output uploaded after a non-zero exit
 
 
 def test_adc_scan21_report_has_no_headline(pasta) -> None:

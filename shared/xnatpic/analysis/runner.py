@@ -16,7 +16,8 @@ support the map (:func:`xnatpic.analysis.mask.signal_mask`): the last stderr lin
 ``<step>: not enough signal: <figures>``, and ``OUTPUT/maps`` keeps the report, the
 statistics (status fractions, no headline number), the mask and the status maps. XNAT
 marks any non-zero exit Failed and uploads no output then (container-service
-ContainerFinalizeServiceImpl.java:256-259, outputs only when processing completed), so
+services/impl/ContainerServiceImpl.java:1288 and :2204 exitCodeIsFailed;
+ContainerFinalizeServiceImpl.java:253-260, outputs only when processing completed), so
 on XNAT the reason is in the step's stderr log.
 """
 
