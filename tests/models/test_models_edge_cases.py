@@ -231,3 +231,19 @@ def test_empty_volume(name: str) -> None:
     case = FITS[name]
     fit = case.fit(np.zeros((0, 3, case.x.size)))
     assert getattr(fit, case.param).shape == (0, 3)
+
+
+@pytest.mark.parametrize("method", ["loglinear", "nlls"])
+def test_adc_beyond_its_bounds_is_long_or_short_not_failed(method: str) -> None:
+    """A signal that grows with b (noise) has a negative log-linear ADC: LONG (no decay
+    measured), value kept; one that vanishes at the first b > 0 is SHORT."""
+    b = np.array([0.0, 500.0, 1000.0])
+    signal = np.array([[100.0, 101.0, 102.0],
+                       [1000.0, 0.5, 0.3],  # gone by b = 500: ADC ~ 0.015 mm²/s
+                       [1000.0, 1000.0 * np.exp(-0.5), 1000.0 * np.exp(-1.0)]])
+    fit = fit_adc(signal, b, method=method)
+    assert fit.failed.tolist() == [False, False, False]
+    assert fit.status.tolist() == [FitStatus.LONG, FitStatus.SHORT, FitStatus.OK]
+    assert np.isfinite(fit.adc).all()
+    assert fit.adc[0] <= 1e-6 and fit.adc[1] >= 1e-2
+    assert fit.adc[2] == pytest.approx(1e-3, rel=1e-4)
