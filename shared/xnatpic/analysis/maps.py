@@ -494,7 +494,8 @@ def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) ->
 def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
                  mtr_ppm: tuple[float, ...] = (2.0, 3.5),
                  ratio_ppm: tuple[float, float] | None = RATIO_PPM,
-                 threshold: float | None = None, b0_method: str = "auto") -> StepResult:
+                 threshold: float | None = None, b0_method: str = "auto",
+                 snr_floor: float = SNR_FLOOR) -> StepResult:
     """Z-spectrum, B0, B0-corrected MTRasym and a ratiometric index of a CEST series,
     each with its precision.
 
@@ -526,11 +527,12 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
             f"saturation offset is beyond ±{M0_THRESHOLD_PPM:g} ppm (offsets "
             f"{np.nanmin(sat):g} to {np.nanmax(sat):g} ppm); the Z-spectrum cannot be "
             "normalised, acquire a reference far off resonance")
-    mask = _mask(series, threshold)
+    gate = _gate(series, threshold, snr_floor)
+    mask = gate.fit_mask
     z = _fit("Z-spectrum", series, lambda: normalize_zspectrum(
         series.data, sat, m0_frames=m0_frames, mask=mask))
-    _check_failed(z.failed, mask, series, "Z-spectrum")
-    failed = z.failed & mask
+    if gate.enough_signal:
+        _check_failed(z.failed, mask, series, "Z-spectrum")
     reps = repetition_frames(sat)
     if reps is not None and m0_frames is not None and any(
             not m0_frames[r].any() for r in reps):
@@ -554,8 +556,7 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
         method = "parabola" if b0_method == "auto" else b0_method
         b0 = _fit("B0", series, lambda: z_b0(z, method))
         b0_source = "Z-spectrum minimum"
-    failed |= b0.failed & mask
-    status = voxel_status(z.status | b0.status, mask=mask)
+    status = voxel_status(z.status | b0.status, mask=gate.mask, no_signal=gate.no_signal)
     n_reps = 0 if reps is None else len(reps)
     retest = f"test-retest, {n_reps} repetitions"
     b0_values = np.where(np.isfinite(b0.b0), b0.b0, 0.0)
@@ -600,7 +601,8 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     saturated = sat[~m0_frames] if m0_frames is not None else sat[np.abs(sat) < M0_THRESHOLD_PPM]
     counts = np.unique(saturated, return_counts=True)[1]
     n_m0 = sat.size - saturated.size
-    noise = estimate_noise(series.data, mask) if reps is None else None
+    noise = (gate.noise if gate.noise.sigma else estimate_noise(series.data, mask)) \
+        if reps is None else None
     sigma = None if noise is None else noise.sigma
     for k, (name, what, compute) in enumerate(derived):
         value = np.where(valid, compute(z, b0_values), np.nan).astype(np.float32)
@@ -638,4 +640,4 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
               "m0_frames": int(np.count_nonzero(m0_frames)) if m0_frames is not None
               else "offsets beyond ±20 ppm", "precision": precision}
     used = [series] + ([wassr] if wassr is not None else [])
-    return StepResult("cest", used, maps, mask, failed, params)
+    return _gated_result("cest", used, maps, gate, params)

@@ -290,7 +290,7 @@ def _cest(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str
     with _scan(info):
         result = compute_cest(series, wassr=wassr, mtr_ppm=tuple(args.mtr_ppm),
                               ratio_ppm=ratio, threshold=args.threshold,
-                              b0_method=args.b0_method)
+                              b0_method=args.b0_method, snr_floor=args.snr_floor)
     return result, scans
 
 
