@@ -227,7 +227,9 @@ def _table(results: list[LaunchResult]) -> Table:
         stored = ", ".join(Path(p).name for p in r.stored)
         detail = stored if r.ok else "; ".join(x for x in (error[:70], stored) if x)
         shown = r.status if r.outcome != "not applicable" else "not applicable"
-        table.add_row(r.session, f"[{_OUTCOME_STYLE[r.outcome]}]{shown}[/]",
+        label = Path(r.session_dir).name  # the folder the user names, then XNAT's id
+        where = label if label == r.session else f"{label} ({r.session})"
+        table.add_row(where, f"[{_OUTCOME_STYLE[r.outcome]}]{shown}[/]",
                       str(r.exit_code), f"{r.seconds:.1f}", detail,
                       *((task_summary(r.task) if r.task else "",) if engine else ()))
     counts = report(results)
