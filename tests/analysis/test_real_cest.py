@@ -240,6 +240,15 @@ class TestAgainstIndependentTruth:
             value = abs(float(np.nanmedian(compared["average"][name])))
             assert value < 2 * se
             assert 0.005 < se < 0.05
+            per_voxel = reps.std(axis=0, ddof=1) / np.sqrt(reps.shape[0])
+            own = compared["average"][name]
+            known = np.isfinite(per_voxel) & np.isfinite(own)
+            within = float(np.mean(np.abs(own[known]) < 2 * per_voxel[known]))
+            provenance = json.loads((compared["maps"] / "provenance.json").read_text())
+            stated = provenance["parameters"]["precision"][name]
+            assert stated["fraction_within_2_standard_errors"] == pytest.approx(within,
+                                                                                abs=0.03)
+            assert within > 0.5  # most voxels: MTRasym not distinguishable from 0
 
     def test_report_states_precision(self, compared):
         report = (compared["maps"] / "report.html").read_text()

@@ -484,6 +484,18 @@ def _precision_status(status: np.ndarray, se: np.ndarray) -> np.ndarray:
     return out
 
 
+def _noise_level(name: str, value: np.ndarray, se: np.ndarray, fitted: np.ndarray,
+                 precision: dict[str, Any]) -> str:
+    """``; |MTRasym| < 2 standard errors in N % of the fitted voxels`` (and the fraction
+    in ``precision[name]``): how much of the map is at its own noise."""
+    known = fitted & np.isfinite(se) & np.isfinite(value)
+    if not known.any():
+        return ""
+    fraction = float(np.mean(np.abs(value[known]) < 2.0 * se[known]))
+    precision[name]["fraction_within_2_standard_errors"] = fraction
+    return f"; |value| < 2 standard errors in {100 * fraction:.0f} % of the fitted voxels"
+
+
 def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) -> str:
     values = se[mask & np.isfinite(se)]
     if values.size == 0:
@@ -625,8 +637,11 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
             se = np.full(mask.shape, np.nan, dtype=np.float32)
             how = "not available: a single acquisition of each offset"
         added = reps is not None or (bool(sigma) and k < len(mtr_ppm))
+        detail = note(name, se, "", how)
+        if k < len(mtr_ppm):
+            detail += _noise_level(name, value, se, fitted, precision)
         maps.insert(len(maps) - (1 if added else 0), MapImage(
-            name, value, "ratio", f"{what}; {note(name, se, '', how)}", status=status))
+            name, value, "ratio", f"{what}; {detail}", status=status))
     corrected = correct_b0(z.z, z.offsets, b0_values)
     corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)
     maps.append(MapImage("Z_B0corrected", corrected, "ratio",
