@@ -171,7 +171,9 @@ def test_each_resource_holds_every_output(runs):
             assert sorted((resource / "dicom" / name).glob("*.dcm"))
             assert f"<h2>{name}</h2>" in html
             assert entry["whole"]["n_voxels"] == stats["mask_voxels"]
-        assert html.count("data:image/png;base64,") == len(stats["maps"])
+        status_pngs = sum((resource / "png" / f"{name}_status.png").is_file()
+                          for name in stats["maps"])
+        assert html.count("data:image/png;base64,") == len(stats["maps"]) + status_pngs
         assert (resource / "stats.csv").read_text().startswith("map,unit,slice,n_voxels")
 
 

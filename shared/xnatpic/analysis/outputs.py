@@ -15,7 +15,7 @@ Layout of the output folder (stored as one session resource, e.g. ``T2MAP``)::
 When the step's outcome is "not enough signal" only the mask, the status maps, the report,
 the statistics (fractions, no location statistics) and the provenance are written.
     OUT/dicom/<map>/*.dcm        primary maps as derived MR Image Storage series
-    OUT/png/<map>.png            previews of the primary maps
+    OUT/png/<map>.png            previews of the primary maps (and <map>_status.png)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from xnatpic import __version__
 from xnatpic.analysis.dicom_maps import write_dicom_map
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import MapImage, StepResult
-from xnatpic.analysis.previews import write_preview
+from xnatpic.analysis.previews import write_preview, write_status_preview
 from xnatpic.analysis.report import write_html_report
 from xnatpic.analysis.stats import STAT_KEYS, map_statistics
 from xnatpic.models.results import VOXEL_STATUS_NAMES
@@ -127,9 +127,13 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
     for index, image in enumerate(primary, start=1):
         entry = {"unit": image.unit, "description": image.description,
                  **map_statistics(image.values, result.mask, image.status)}
+        status_png = None
         if image.status is not None:
             write_nifti(image.status, series, out / "nifti" / f"{image.name}_status.nii.gz",
                         dtype=np.uint8)
+            status_png = write_status_preview(
+                image.status, out / "png" / f"{image.name}_status.png",
+                title=f"{image.name} voxel status ({result.step})")
         png = None
         if complete:
             write_dicom_map(image, series, out / "dicom" / image.name,
@@ -142,7 +146,8 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
             _drop_location(entry)
         stats[image.name] = entry
         sections.append({"name": image.name, "unit": image.unit,
-                         "description": image.description, "stats": entry, "png": png})
+                         "description": image.description, "stats": entry, "png": png,
+                         "status_png": status_png})
     summary = {"step": result.step, "scans": scans, "outcome": result.outcome,
                "outcome_reason": result.outcome_reason, "noise": result.noise,
                "mask_voxels": int(result.mask.sum()),

@@ -10,8 +10,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
-__all__ = ["display_range", "write_preview"]
+from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
+
+__all__ = ["display_range", "write_preview", "write_status_preview"]
+
+#: Colour of each voxel status (index = code): outside dark, fitted green, long/short
+#: blues, no signal grey, failures warm.
+_STATUS_COLOURS = ("#202020", "#4daf4a", "#377eb8", "#80b1d3", "#999999", "#e41a1c",
+                   "#ff7f00", "#a65628", "#f781bf", "#984ea3")
 
 #: Colour maps by unit; diverging for signed quantities.
 _CMAPS = {"ms": "viridis", "mm²/s": "magma", "ppm": "RdBu_r", "ratio": "inferno"}
@@ -57,6 +66,35 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str) -> P
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85)
         bar.set_label(unit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def write_status_preview(status: np.ndarray, path: Path, *, title: str) -> Path:
+    """Write a per-voxel status map (X, Y, Z) of
+    :class:`~xnatpic.models.results.VoxelStatus` codes as a PNG grid with a legend of the
+    statuses present."""
+    n = status.shape[2]
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    aspect = status.shape[1] / status.shape[0]
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 2.6, 3.0 * aspect * rows + 0.8),
+                             squeeze=False)
+    cmap = ListedColormap(_STATUS_COLOURS)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(status[:, :, k].T, cmap=cmap, vmin=-0.5, vmax=len(_STATUS_COLOURS) - 0.5,
+                  interpolation="nearest")
+        ax.set_title(f"slice {k + 1}", fontsize=9)
+    present = sorted({int(c) for c in np.unique(status)})
+    handles = [Patch(color=_STATUS_COLOURS[c], label=VOXEL_STATUS_NAMES[VoxelStatus(c)])
+               for c in present]
+    fig.legend(handles=handles, loc="center right", fontsize=8)
+    fig.suptitle(title, fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -59,7 +59,8 @@ def write_html_report(path: Path, *, title: str, meta: dict[str, str],
         Key/value lines shown at the top (scan, series, parameters).
     sections : list of dict
         One per map: ``name``, ``unit``, ``description``, ``stats`` (see
-        :func:`xnatpic.analysis.stats.map_statistics`) and ``png`` (a Path, optional).
+        :func:`xnatpic.analysis.stats.map_statistics`), ``png`` and ``status_png``
+        (Paths, optional).
     """
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -70,11 +71,13 @@ def write_html_report(path: Path, *, title: str, meta: dict[str, str],
     for section in sections:
         parts.append(f"<h2>{html.escape(section['name'])}</h2><p>"
                      f"{html.escape(section['description'])}</p>")
-        png = section.get("png")
-        if png is not None:
-            data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
-            parts.append(f"<img alt='{html.escape(section['name'])}' "
-                         f"src='data:image/png;base64,{data}'>")
+        for key, label in (("png", section["name"]),
+                           ("status_png", f"{section['name']} voxel status")):
+            png = section.get(key)
+            if png is not None:
+                data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+                parts.append(f"<img alt='{html.escape(label)}' "
+                             f"src='data:image/png;base64,{data}'>")
         parts.append(_table(section["stats"], section["unit"]))
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
