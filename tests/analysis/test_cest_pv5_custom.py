@@ -124,3 +124,16 @@ def test_saturation_module_frequency_list(tmp_path, switch, found):
         assert hz == pytest.approx(study.offsets_hz.tolist())
     else:
         assert all(v is None for v in hz)
+
+
+def test_enhanced_dicom_carries_the_offsets_per_frame(tmp_path):
+    from xnatpic.analysis.inputs import read_series
+
+    study = write_pv5_cest_study(tmp_path / "study", where="VisuFGElemComment",
+                                 repetitions=2)
+    convert_study(study.path, tmp_path / "dicom", fmt="enhanced")
+    (path,) = list((tmp_path / "dicom").rglob("*.dcm"))
+    series = read_series(path.parent)
+    np.testing.assert_allclose(series.sat_ppm, np.tile(study.offsets_hz, 2) / F0_MHZ,
+                               rtol=1e-9)
+    assert series.is_m0.sum() == 2

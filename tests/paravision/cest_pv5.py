@@ -111,6 +111,9 @@ def write_pv5_cest_study(root: Path, *, where: str = "CestArray", scan: str = "5
     visu: dict = {
         "VisuVersion": 1,
         "VisuUid": "2.25.44556677",
+        "VisuCreationDate": Text("16:53:26 12 Dec 2017", 21),
+        "VisuStudyDate": Text("16:20:03 12 Dec 2017", 21),
+        "VisuAcqDate": Text("16:40:11 12 Dec 2017", 21),
         "VisuCoreFrameCount": frames,
         "VisuCoreDim": 2,
         "VisuCoreSize": np.array([cols, rows]),
@@ -143,6 +146,7 @@ def write_pv5_cest_study(root: Path, *, where: str = "CestArray", scan: str = "5
         "VisuAcqRepetitionTime": np.array([5.0]),
         "VisuAcqImagingFrequency": F0_MHZ,
         "VisuAcqFlipAngle": 10.0,
+        "VisuAcqScanTime": 330000.0,
     }
     if where == "VisuFGElemComment":
         visu["VisuFGElemComment"] = Strings(comments, 20)
