@@ -69,6 +69,15 @@ class TestFixedFactor:
         np.testing.assert_allclose(fit.a, 800.0, rtol=1e-5)
         assert fit.model == "timed"
 
+    def test_no_false_minimum_from_100_ms_to_20_s(self) -> None:
+        """Where a point sits at the signal null a magnitude fit has narrow false minima."""
+        t1 = np.linspace(100.0, 20000.0, 4001)
+        for position in range(9):
+            ti = TI + position * SLICE_PERIOD
+            signal = np.abs(ir_signal(t1[:, None], ti, tr=TR, readout=READOUT))
+            fit = fit_t1_ir_timed(signal, ti, tr=TR, readout=READOUT)
+            np.testing.assert_allclose(fit.t1, t1, rtol=1e-5, err_msg=f"position {position}")
+
     def test_ignoring_the_timing_biases_t1(self) -> None:
         """The physics the model is for: nominal TIs and TR >> T1 give a short T1."""
         ti = _slice_times()[7]  # the slice read last (position 8)

@@ -42,12 +42,12 @@ from xnatpic.models.results import FitStatus, T1IRFit
 
 __all__ = ["fit_t1_ir_timed", "ir_signal"]
 
-#: Grid points per decade of 1/T1 and zoom rounds (each 4x finer) of the refinement.
-_GRID_PER_DECADE = 64
+#: Zoom rounds (each 4x finer) of the refinement.
 _ZOOM_ROUNDS = 10
 _ZOOM_POINTS = 9
-#: Local minima of the grid refined (the magnitude cost may have several).
-_STARTS = 3
+#: Grid points per decade of 1/T1. The fits work on signed data (one polarity split at a
+#: time): a smooth cost, so a coarse grid and one start suffice.
+_SIGNED_GRID_PER_DECADE = 16
 
 
 def ir_signal(
@@ -158,8 +158,11 @@ def fit_t1_ir_timed(
     Notes
     -----
     Fits with ``M0 <= 0`` or (free α) ``α <= 0`` are flagged ``NONPHYSICAL``; a T1 on a
-    bound ``AT_BOUND``. The free fit tries every polarity split of the data in TI order,
-    from "no point inverted" to "all points inverted" (repeated TIs share one sign).
+    bound ``AT_BOUND``. Polarity restoration: the data are fitted signed for three
+    candidate splits in TI order (repeated TIs share one sign): just before and just after
+    the smallest signal, and none, which with ``M0 < 0`` is also "all points inverted"; the
+    lowest residual wins (a magnitude fit has narrow false minima where a point crosses
+    the null).
 
     References
     ----------
@@ -270,32 +273,32 @@ def _check_times(ti: np.ndarray, tr: np.ndarray, readout: np.ndarray, free: bool
             f"{'with a free inversion factor ' if free else ''}needs at least {minimum}")
 
 
-def _log_grid(r_bounds: tuple[float, float]) -> tuple[np.ndarray, float]:
+def _log_grid(r_bounds: tuple[float, float], per_decade: int) -> tuple[np.ndarray, float]:
     lo, hi = np.log(r_bounds[0]), np.log(r_bounds[1])
-    points = max(int(np.ceil((hi - lo) / np.log(10) * _GRID_PER_DECADE)) + 1, 8)
+    points = max(int(np.ceil((hi - lo) / np.log(10) * per_decade)) + 1, 8)
     grid = np.linspace(lo, hi, points)
     return grid, float(grid[1] - grid[0])
 
 
-def _zoom(cost, n: int, r_bounds: tuple[float, float]) -> tuple[np.ndarray, tuple]:
+def _zoom(cost, n: int, r_bounds: tuple[float, float], *, per_decade: int,
+          starts: int) -> tuple[np.ndarray, tuple]:
     """Grid search then zoom on log(rate); ``cost(rates (n, K))`` -> (sse, *params).
 
-    The magnitude cost has a kink where a point crosses the signal null, so it can have
-    several local minima: the ``_STARTS`` lowest local minima of the grid are each zoomed
-    and the best result is kept.
+    The ``starts`` lowest local minima of the grid are each zoomed and the best result is
+    kept (one is enough for the smooth signed costs used here).
     """
-    grid, step0 = _log_grid(r_bounds)
+    grid, step0 = _log_grid(r_bounds, per_decade)
     lo, hi = np.log(r_bounds[0]), np.log(r_bounds[1])
     rows = np.arange(n)
     points = np.broadcast_to(grid, (n, grid.size))
     sse, *_ = cost(np.exp(points))
     padded = np.pad(sse, ((0, 0), (1, 1)), constant_values=np.inf)
     local = (sse <= padded[:, :-2]) & (sse <= padded[:, 2:])
-    ranked = np.argsort(np.where(local, sse, np.inf), axis=1)[:, :_STARTS]
+    ranked = np.argsort(np.where(local, sse, np.inf), axis=1)[:, :starts]
     offsets = np.linspace(-1.0, 1.0, _ZOOM_POINTS)
     best: tuple | None = None
     best_rate = np.full(n, np.nan)
-    for start in range(min(_STARTS, grid.size)):
+    for start in range(min(starts, grid.size)):
         centre = grid[ranked[:, start]]
         step = step0
         for _ in range(_ZOOM_ROUNDS):
@@ -315,33 +318,71 @@ def _zoom(cost, n: int, r_bounds: tuple[float, float]) -> tuple[np.ndarray, tupl
     return best_rate, best
 
 
+def _signed_candidates(y: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+    """The data with each candidate polarity split applied (points before it negated).
+
+    Splits are between distinct TIs in ascending order (equal TIs share a sign). The sign
+    change lies next to the smallest signal, so the candidates are the splits just before
+    and just after the distinct TI of smallest mean magnitude, and no split at all, which
+    is also "every point inverted": the magnitude ``|M0 g|`` is blind to a global sign, a
+    fit with ``M0 < 0`` is turned over at the end (:func:`_turn_over`).
+    """
+    distinct = np.unique(t)
+    group = np.searchsorted(distinct, t)
+    means = np.stack([y[:, group == k].mean(axis=1) for k in range(distinct.size)], axis=1)
+    k_min = np.argmin(means, axis=1)
+    out = [y]
+    for extra in (0, 1):
+        negative = group[None, :] < (k_min + extra)[:, None]
+        out.append(np.where(negative, -y, y))
+    return out
+
+
+def _turn_over(m0: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    flip = np.where(m0 < 0, -1.0, 1.0)
+    return m0 * flip, beta * flip
+
+
+def _best(found: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Element-wise the candidate with the lowest SSE (first element of each tuple)."""
+    best = found[0]
+    for other in found[1:]:
+        better = other[0] < best[0]
+        best = tuple(np.where(better, a, b) for a, b in zip(other, best, strict=True))
+    return best
+
+
 def _fixed_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray, alpha: float,
                  r_bounds: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    """M0 and the rate of ``|M0 g(rate)|`` (α fixed), magnitude least squares."""
-    yy = np.einsum("nm,nm->n", y, y)[:, None]
+    """M0 and the rate with α fixed: signed least squares for each polarity candidate."""
+    found = []
+    for signed in _signed_candidates(y, t):
+        yy = np.einsum("nm,nm->n", signed, signed)[:, None]
 
-    def cost(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = rates[:, :, None]
-        g = np.abs(1.0 - (1.0 + alpha) * np.exp(-r * t) + alpha * np.exp(-r * rec))
-        gy = np.einsum("nkm,nm->nk", g, y)
-        gg = np.einsum("nkm,nkm->nk", g, g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            m0 = gy / gg
-        return np.maximum(yy - gy * m0, 0.0), m0
+        def cost(rates: np.ndarray, signed: np.ndarray = signed,
+                 yy: np.ndarray = yy) -> tuple[np.ndarray, np.ndarray]:
+            r = rates[:, :, None]
+            g = 1.0 - (1.0 + alpha) * np.exp(-r * t) + alpha * np.exp(-r * rec)
+            gy = np.einsum("nkm,nm->nk", g, signed)
+            gg = np.einsum("nkm,nkm->nk", g, g)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                m0 = gy / gg
+            sse = np.maximum(yy - gy * m0, 0.0)
+            return np.where(np.isfinite(sse), sse, np.inf), m0
 
-    rate, (sse, m0) = _zoom(cost, y.shape[0], r_bounds)
-    return m0, alpha * m0, rate, sse
+        rate, (sse, m0) = _zoom(cost, y.shape[0], r_bounds, per_decade=_SIGNED_GRID_PER_DECADE,
+                                starts=1)
+        found.append((sse, m0, rate))
+    sse, m0, rate = _best(found)
+    m0, beta = _turn_over(m0, alpha * m0)
+    return m0, beta, rate, sse
 
 
 def _free_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray,
                 r_bounds: tuple[float, float]) -> tuple[np.ndarray, ...]:
-    """M0, α M0 and the rate with α free: every polarity split in TI order."""
-    n = y.shape[0]
-    distinct = np.unique(t)
-    best = (np.full(n, np.inf), np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
-    for split in range(distinct.size + 1):
-        negative = t < distinct[split] if split < distinct.size else np.ones(t.size, bool)
-        signed = np.where(negative, -y, y)
+    """M0, α M0 and the rate with α free, for each polarity candidate."""
+    found = []
+    for signed in _signed_candidates(y, t):
         yy = np.einsum("nm,nm->n", signed, signed)[:, None]
 
         def cost(rates: np.ndarray, signed: np.ndarray = signed,
@@ -362,12 +403,9 @@ def _free_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray,
             sse = np.maximum(yy - m0 * uy - beta * wy, 0.0)
             return np.where(np.isfinite(sse), sse, np.inf), m0, beta
 
-        rate, (sse, m0, beta) = _zoom(cost, n, r_bounds)
-        better = sse < best[0]
-        best = (np.where(better, sse, best[0]), np.where(better, m0, best[1]),
-                np.where(better, beta, best[2]), np.where(better, rate, best[3]))
-    sse, m0, beta, rate = best
-    # |M0 g| is blind to a global sign: a fit with M0 < 0 is the mirrored split (all the
-    # other points inverted, e.g. every point on the negative branch).
-    flip = np.where(m0 < 0, -1.0, 1.0)
-    return m0 * flip, beta * flip, rate, sse
+        rate, (sse, m0, beta) = _zoom(cost, y.shape[0], r_bounds,
+                                      per_decade=_SIGNED_GRID_PER_DECADE, starts=1)
+        found.append((sse, m0, beta, rate))
+    sse, m0, beta, rate = _best(found)
+    m0, beta = _turn_over(m0, beta)
+    return m0, beta, rate, sse
