@@ -272,3 +272,12 @@ def test_enhanced_mr_carries_the_same_timing(corpus_dir, outputs, tmp_path):
     provenance = json.loads((Path(result.stored[0]) / "provenance.json").read_text())
     delays = provenance["parameters"]["timing"]["NONSELECTIVE"]["slice_delays_ms"]
     assert max(delays) == pytest.approx(8 * 63.17, abs=0.1)
+
+
+def test_perfusion_refuses_a_scan_without_both_inversion_modes(corpus_dir, outputs, tmp_path):
+    """Scan 13 is non-selective only: the perfusion step names what is missing."""
+    session = make_session(tmp_path / "archive", {"13": outputs["dicom_13"]}, label="ns")
+    result = launch_step("perfusion", session, tmp_path / "build", {"scan": "13"})
+    assert not result.ok and result.exit_code == 1
+    message = Path(result.stderr).read_text().strip().splitlines()[-1]
+    assert "scan 13" in message and "FAIR series" in message, message
