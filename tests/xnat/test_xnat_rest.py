@@ -115,6 +115,7 @@ class TestRegister:
         assert cs.site_enabled == {wrapper["id"]}
         assert cs.project_enabled == {("PRECLIN", wrapper["id"])}
         assert [line for line in xnat.log if line.startswith(("POST", "PUT"))] == [
+            "PUT /data/services/auth",  # the client's XNAT session
             "POST /xapi/commands",
             f"PUT /xapi/commands/{command['id']}/wrappers/{WRAPPER}/enabled",
             f"PUT /xapi/projects/PRECLIN/commands/{command['id']}/wrappers/{WRAPPER}/enabled"]

@@ -1,29 +1,29 @@
-"""A small client of XNAT's REST API: commands, launches, workflows and the import service.
+"""XNAT's REST API for xnatpic: commands, launches, workflows, containers and the import
+service, over the project's one transport (:mod:`xnatpic.xnat.http`: a persistent
+connection and XNAT session, streamed bodies, same-origin redirects only).
 
 Credentials come from the environment (XNAT_HOST, XNAT_USER, XNAT_PASS: what the
-Container Service sets inside a container) or from ``~/.netrc`` for the host, never from
-the command line; they are sent as an HTTP Basic ``Authorization`` header and never
-written to logs or error messages.
+Container Service sets inside a container) or from ``~/.netrc`` (or the file NETRC names)
+for the host, never from the command line or the address; they are never written to logs
+or error messages.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import http.client
 import json
 import logging
 import netrc
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xnatpic.xnat.errors import XnatRequestError
+from xnatpic.xnat.http import XnatConnection, XnatTransportError, check_address
 
 __all__ = [
     "TERMINAL_PREFIXES",
@@ -32,6 +32,7 @@ __all__ = [
     "WrapperRef",
     "XnatClient",
     "XnatHttpError",
+    "XnatTransportError",
     "is_terminal",
     "load_credentials",
     "root_value",
@@ -122,12 +123,13 @@ def load_credentials(host: str | None = None, *, env: dict[str, str] | None = No
     env : dict, optional
         Environment to read (default: ``os.environ``).
     netrc_file : Path, optional
-        The netrc file (default: ``~/.netrc``).
+        The netrc file (default: the file NETRC names, else ``~/.netrc``).
 
     Raises
     ------
     XnatRequestError
-        When no host, or no user and password for it, can be found.
+        When no host, or no user and password for it, can be found, or the address holds
+        a user name or password.
     """
     env = dict(os.environ if env is None else env)
     host = (host or env.get("XNAT_HOST") or "").rstrip("/")
@@ -135,10 +137,14 @@ def load_credentials(host: str | None = None, *, env: dict[str, str] | None = No
         raise XnatRequestError("no XNAT address: set XNAT_HOST (e.g. https://xnat.example.org)")
     if "://" not in host:
         host = f"https://{host}"
+    check_address(host)
     user, password = env.get("XNAT_USER"), env.get("XNAT_PASS")
     if user and password:
         return Credentials(host, user, password)
-    path = netrc_file or Path.home() / ".netrc"
+    if user and not password:
+        raise XnatRequestError("XNAT_USER is set but XNAT_PASS is not; set both (or use "
+                               "~/.netrc) so the password is never asked for or typed")
+    path = netrc_file or Path(env.get("NETRC") or Path.home() / ".netrc")
     machine = urllib.parse.urlsplit(host).hostname or host
     try:
         entry = netrc.netrc(str(path)).authenticators(machine) if path.exists() else None
@@ -166,27 +172,45 @@ class WrapperRef:
 
 
 class XnatClient:
-    """Minimal XNAT REST client (urllib, JSON).
+    """XNAT's REST API over one persistent connection and session.
 
     Parameters
     ----------
     credentials : Credentials
         Host, user, password.
     timeout : float
-        Seconds per request.
+        Seconds any one read or write of a request may wait.
+    verify : bool
+        Verify HTTPS certificates.
     """
 
-    def __init__(self, credentials: Credentials, *, timeout: float = 120.0) -> None:
+    def __init__(self, credentials: Credentials, *, timeout: float = 120.0,
+                 verify: bool = True) -> None:
         self.credentials = credentials
         self.timeout = timeout
+        self.http = XnatConnection(credentials.host, credentials.user, credentials.password,
+                                   verify=verify, timeout=timeout)
+
+    def close(self) -> None:
+        """End the XNAT session and close the connection."""
+        self.http.close()
+
+    def __enter__(self) -> XnatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- transport -------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                body: bytes | None = None, content_type: str | None = None,
-                expect: tuple[int, ...] = (200, 201)) -> tuple[int, bytes]:
+                body: bytes | Path | None = None, content_type: str | None = None,
+                expect: tuple[int, ...] = (200, 201), download: Path | None = None
+                ) -> tuple[int, bytes]:
         """Send one request; return (status, body).
 
-        ``path`` must be quoted already (every caller quotes the ids it puts in it).
+        ``path`` must be quoted already (every caller quotes the ids it puts in it). A
+        ``Path`` body is streamed from the file; ``download`` streams the answer into a
+        file (the returned body is then empty).
 
         Raises
         ------
@@ -194,47 +218,31 @@ class XnatClient:
             On an HTTP error status, with the method, URL (no credentials) and the start
             of XNAT's answer (an HTML error page is reduced to its text).
         XnatRequestError
-            When XNAT cannot be reached, does not answer in time, breaks the connection
-            or answers an unexpected status.
+            When XNAT cannot be reached, does not answer in time, breaks the connection,
+            redirects to another address or answers an unexpected status.
         """
-        if re.search(r"[\s\x00-\x1f]", path):
-            raise XnatRequestError(f"{method} {path!r}: not a URL path (unquoted characters)")
         url = self.credentials.host + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        headers = {"Authorization": self.credentials.authorization,
-                   "Accept": "application/json, text/plain, */*"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        req = urllib.request.Request(url, data=body, method=method, headers=headers)
-        _log.debug("%s %s", method, url)
+        headers = {"Content-Type": content_type} if content_type else {}
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, data = resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                text = exc.read().decode("utf-8", "replace").strip()
-            except (OSError, http.client.HTTPException):
-                text = ""
-            hint = " (check XNAT_USER/XNAT_PASS)" if exc.code in (401, 403) else ""
+            resp = self.http.request(method, path, query=params, body=body, headers=headers,
+                                     download=download)
+        except XnatTransportError as exc:
+            reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+            raise XnatTransportError(f"{method} {url}: {reason}", timeout=exc.timeout
+                                     ) from exc
+        status = resp.status
+        if status >= 400:
+            text = resp.text.strip()
+            hint = " (check XNAT_USER/XNAT_PASS)" if status in (401, 403) else ""
             summary = _summary(text)
             raise XnatHttpError(
-                f"{method} {url}: HTTP {exc.code} {exc.reason}{hint}"
-                + (f": {summary}" if summary else ""), status=exc.code, body=text,
-            ) from exc
-        except TimeoutError as exc:
-            raise XnatRequestError(f"{method} {url}: XNAT did not answer within "
-                                   f"{self.timeout:g} s") from exc
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            if isinstance(reason, TimeoutError):
-                raise XnatRequestError(f"{method} {url}: XNAT did not answer within "
-                                       f"{self.timeout:g} s") from exc
-            raise XnatRequestError(f"{method} {url}: cannot reach XNAT: "
-                                   f"{reason or type(exc).__name__}") from exc
+                f"{method} {url}: HTTP {status} {resp.reason}{hint}"
+                + (f": {summary}" if summary else ""), status=status, body=text)
         if status not in expect:
             raise XnatRequestError(f"{method} {url}: unexpected HTTP {status}")
-        return status, data
+        return status, resp.body
 
     def json(self, method: str, path: str, payload: Any = None, *,
              params: dict[str, str] | None = None) -> Any:
@@ -451,9 +459,9 @@ class XnatClient:
         if dest:
             params["dest"] = dest
         params["inbody"] = "true"
-        body = Path(zip_path).read_bytes()
-        _, data = self.request("POST", "/data/services/import", params=params, body=body,
-                               content_type="application/zip")
+        # streamed from the file: a zip of hundreds of MB never sits in memory
+        _, data = self.request("POST", "/data/services/import", params=params,
+                               body=Path(zip_path), content_type="application/zip")
         return data.decode("utf-8", "replace").strip()
 
 def _quote(segment: str) -> str:
