@@ -281,3 +281,25 @@ def test_perfusion_refuses_a_scan_without_both_inversion_modes(corpus_dir, outpu
     assert not result.ok and result.exit_code == 1
     message = Path(result.stderr).read_text().strip().splitlines()[-1]
     assert "scan 13" in message and "FAIR series" in message, message
+
+
+def test_perfusion_from_two_scans(outputs, tmp_path):
+    """Selective and non-selective images as two scans (scan 30's files split by their
+    inversion mode): the step pairs them and gives the same CBF map."""
+    folders = {"40": tmp_path / "sel", "41": tmp_path / "ns"}
+    for folder in folders.values():
+        folder.mkdir()
+    for path in outputs["dicom_30"].glob("*.dcm"):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        mode = ds.private_block(0x0029, "XNATPIC 1.0")[0x37].value
+        shutil.copy2(path, folders["40" if mode == "SELECTIVE" else "41"] / path.name)
+    session = make_session(tmp_path / "archive", folders, label="two_scans")
+    result = launch_step("perfusion", session, tmp_path / "build")
+    assert result.ok, Path(result.stderr).read_text()[-2000:]
+    resource = Path(result.stored[0])
+    provenance = json.loads((resource / "provenance.json").read_text())
+    assert provenance["scans"] == {"selective": "40", "nonselective": "41"}
+    pair, single = _map(resource, "CBF"), _map(outputs["perfusion"], "CBF")
+    both = np.isfinite(pair) & np.isfinite(single)
+    assert both.sum() > 0.99 * np.isfinite(single).sum()
+    np.testing.assert_allclose(pair[both], single[both], rtol=1e-4, atol=1e-3)

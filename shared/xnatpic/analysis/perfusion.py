@@ -8,19 +8,23 @@ its own images); the flow from :func:`xnatpic.models.perfusion.fair_flow`.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from xnatpic.analysis.errors import BadSeriesError, StepFailedError
-from xnatpic.analysis.inputs import AnalysisSeries
+from xnatpic.analysis.inputs import AnalysisSeries, read_frames
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.maps import MapImage, StepResult
 from xnatpic.analysis.mask import SNR_FLOOR, signal_mask
+from xnatpic.analysis.selection import ScanInfo, session_scans
 from xnatpic.errors import FittingError
 from xnatpic.models.perfusion import fair_flow
 from xnatpic.models.results import VoxelStatus, voxel_status
 
-__all__ = ["BLOOD_T1_MS", "PARTITION_ML_PER_G", "compute_perfusion"]
+__all__ = ["BLOOD_T1_MS", "PARTITION_ML_PER_G", "compute_perfusion", "fair_scan_pair",
+           "merge_fair"]
 
 _log = logging.getLogger(__name__)
 
@@ -109,3 +113,55 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
     return StepResult("perfusion", [series], maps, mask, failed, params,
                       outcome="complete" if gate.enough_signal else "not enough signal",
                       outcome_reason=gate.reason(), noise=gate.summary())
+
+
+def fair_scan_pair(session: Path) -> tuple[ScanInfo, ScanInfo] | None:
+    """The latest selective-only and non-selective-only FAIR scans of a session, or None.
+
+    For sessions whose FAIR acquisition is two scans (ParaVision PVM_FairMode SELECTIVE in
+    one, NONSELECTIVE in the other) rather than one interleaved scan.
+    """
+    found: dict[str, ScanInfo] = {}
+    for info in session_scans(session):
+        if info.kind != "ir":
+            continue
+        modes = {f.inversion_mode for f in read_frames(info.folder, pixels=False)}
+        if len(modes) == 1 and next(iter(modes)) in ("SELECTIVE", "NONSELECTIVE"):
+            found[next(iter(modes))] = info  # scans come in id order: the latest wins
+    if len(found) < 2:
+        return None
+    return found["SELECTIVE"], found["NONSELECTIVE"]
+
+
+def merge_fair(selective: AnalysisSeries, nonselective: AnalysisSeries) -> AnalysisSeries:
+    """One series holding the images of a selective and a non-selective FAIR scan.
+
+    Raises
+    ------
+    BadSeriesError
+        When the two scans are not on the same grid.
+    """
+    if selective.data.shape[:3] != nonselective.data.shape[:3] or not np.allclose(
+            selective.affine, nonselective.affine, atol=1e-3):
+        raise BadSeriesError(
+            f"{selective.source} and {nonselective.source}: the selective and non-selective "
+            f"FAIR scans are on different grids ({selective.data.shape[:3]} vs "
+            f"{nonselective.data.shape[:3]}); give the interleaved scan with --scan")
+
+    def join(name: str) -> np.ndarray | None:
+        a, b = getattr(selective, name), getattr(nonselective, name)
+        if a is None or b is None:
+            return None
+        return np.concatenate([a, b], axis=-1)
+
+    modes = list(selective.inversion_mode or []) + list(nonselective.inversion_mode or [])
+    return replace(
+        selective, data=np.concatenate([selective.data, nonselective.data], axis=-1),
+        te=join("te"), tr=join("tr"), ti=join("ti"), b=join("b"), sat_ppm=join("sat_ppm"),
+        gradient=np.concatenate([selective.gradient, nonselective.gradient]),
+        is_m0=join("is_m0"), ti_slices=join("ti_slices"), readout=join("readout"),
+        inversion_mode=modes,
+        sop_instance_uids=[a + b for a, b in zip(selective.sop_instance_uids,
+                                                  nonselective.sop_instance_uids, strict=True)],
+        frame_numbers=[a + b for a, b in zip(selective.frame_numbers,
+                                             nonselective.frame_numbers, strict=True)])

@@ -47,7 +47,13 @@ from xnatpic.analysis.maps import (
 )
 from xnatpic.analysis.mask import SNR_FLOOR
 from xnatpic.analysis.outputs import write_outputs
-from xnatpic.analysis.perfusion import BLOOD_T1_MS, PARTITION_ML_PER_G, compute_perfusion
+from xnatpic.analysis.perfusion import (
+    BLOOD_T1_MS,
+    PARTITION_ML_PER_G,
+    compute_perfusion,
+    fair_scan_pair,
+    merge_fair,
+)
 from xnatpic.analysis.selection import ScanInfo, scan_folder, select_scan, session_scans
 from xnatpic.errors import XnatpicError
 from xnatpic.step_output import (
@@ -212,15 +218,32 @@ def _t1(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, 
 
 
 def _perfusion(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
-    info = select_scan(session, "perfusion", scan_id=args.scan or None)
-    _log.info("perfusion: scan %s, %s", info.scan_id, info.detail)
-    with _scan(info):
-        result = compute_perfusion(read_series(info.folder), threshold=args.threshold,
-                                   ir_model=args.ir_model,
+    try:
+        info = select_scan(session, "perfusion", scan_id=args.scan or None)
+    except NoSuitableScanError:
+        pair = None if args.scan else fair_scan_pair(session)
+        if pair is None:
+            raise
+        selective, nonselective = pair
+        _log.info("perfusion: selective scan %s, non-selective scan %s", selective.scan_id,
+                  nonselective.scan_id)
+        with _scan(selective):
+            sel_series = read_series(selective.folder)
+        with _scan(nonselective):
+            series = merge_fair(sel_series, read_series(nonselective.folder))
+        scans = {"selective": selective.scan_id, "nonselective": nonselective.scan_id}
+        named = selective
+    else:
+        _log.info("perfusion: scan %s, %s", info.scan_id, info.detail)
+        with _scan(info):
+            series = read_series(info.folder)
+        scans, named = {"source": info.scan_id}, info
+    with _scan(named):
+        result = compute_perfusion(series, threshold=args.threshold, ir_model=args.ir_model,
                                    inversion_factor=args.inversion_factor,
                                    blood_t1=args.blood_t1, partition=args.partition,
                                    snr_floor=args.snr_floor)
-    return result, {"source": info.scan_id}
+    return result, scans
 
 
 def _adc(args: argparse.Namespace, session: Path) -> tuple[StepResult, dict[str, str]]:
