@@ -109,4 +109,5 @@ def record(memory_log: list[dict[str, Any]], step: str, data: str, result: Any) 
 
 def stderr_tail(result: Any) -> str:
     """The last lines of a launch's stderr (for assertion messages)."""
-    return Path(result.stderr).read_text(errors="replace")[-3000:] if result.stderr else ""
+    path = Path(result.stderr) if result.stderr else None
+    return path.read_text(errors="replace")[-3000:] if path and path.exists() else ""

@@ -33,7 +33,8 @@ from xnatpic.xnat.engine_memory import MIB, PeakMemory
 from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError
 from xnatpic.xnat.resolve import ResolvedCommand
 
-__all__ = ["NANO", "EngineRun", "container_config", "resources", "run_container"]
+__all__ = ["NANO", "EngineRun", "container_config", "ensure_image", "resources",
+           "run_container"]
 
 _log = logging.getLogger(__name__)
 

@@ -99,12 +99,25 @@ def service_spec(resolved: ResolvedCommand, image: str, hosts: dict[str, Path],
     }
 
 
-def _start(client: DockerClient, service_id: str) -> None:
-    """Set the service's replicas to 1 at the version read (DockerControlApi.java:838-869)."""
-    service = client.inspect_service(service_id)
-    spec = service["Spec"]
-    spec["Mode"] = {"Replicated": {"Replicas": 1}}
-    client.update_service(service_id, service["Version"]["Index"], spec)
+def _start(client: DockerClient, service_id: str, attempts: int = 5) -> None:
+    """Set the service's replicas to 1 at the version read (DockerControlApi.java:838-869).
+
+    The version is the engine's optimistic lock: when the service changed between the
+    inspect and the update ("update out of sequence", seen here right after creation) the
+    inspect and update are repeated, up to ``attempts`` times.
+    """
+    for attempt in range(1, attempts + 1):
+        service = client.inspect_service(service_id)
+        spec = service["Spec"]
+        spec["Mode"] = {"Replicated": {"Replicas": 1}}
+        try:
+            client.update_service(service_id, service["Version"]["Index"], spec)
+            return
+        except DockerApiError as exc:
+            if "out of sequence" not in exc.engine_message or attempt == attempts:
+                raise LaunchError(f"Could not update service {service_id} to 1 replica: "
+                                  f"{exc.engine_message}") from exc
+            time.sleep(0.2 * attempt)
 
 
 def _watch(client: DockerClient, service_id: str, run: EngineRun, timeout: float | None,
