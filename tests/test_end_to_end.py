@@ -7,12 +7,12 @@ series written from the phantom passes dciodvfy with 0 errors in both DICOM form
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.cli.main import main
 
 CORPUS_STUDIES = (
@@ -33,9 +33,7 @@ def phantom(tmp_path_factory) -> Path:
 
 
 def _dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.skip("dciodvfy (Debian dicom3tools) is not installed; `make install` installs it")
+    exe = require_executable("dciodvfy", "Debian dicom3tools; `make install` installs it")
     run = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch
@@ -101,7 +102,4 @@ def session_factory(phantom_dicom, tmp_path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The real ParaVision corpus (skips when absent)."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"real ParaVision corpus not found at {CORPUS} (it lives beside the "
-                    "project in ../shared)")
-    return CORPUS
+    return require_folder(CORPUS, "real ParaVision corpus")

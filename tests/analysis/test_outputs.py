@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import nibabel as nib
@@ -11,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.analysis import read_series
 from xnatpic.analysis.maps import compute_t2
 from xnatpic.analysis.outputs import write_outputs
@@ -28,8 +28,7 @@ def t2_outputs(phantom_dicom, tmp_path_factory):
 
 class TestDicomMaps:
     def test_dciodvfy_reports_no_error(self, t2_outputs):
-        if shutil.which("dciodvfy") is None:
-            pytest.skip("dciodvfy not installed ('make tools' installs dicom3tools)")
+        require_executable("dciodvfy", "'make tools' installs dicom3tools")
         _, _, out, _ = t2_outputs
         files = sorted((out / "dicom" / "T2").glob("*.dcm"))
         assert len(files) == 5

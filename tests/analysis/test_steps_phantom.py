@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import RESOURCES, launch_step
+from tests.oracles import require_executable
 from xnatpic.phantom import read_truth, read_truth_map
 
 #: Truth geometry of each step's phantom scan.
@@ -177,9 +178,8 @@ def test_each_resource_holds_every_output(runs):
         assert (resource / "stats.csv").read_text().startswith("map,unit,slice,n_voxels")
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy not installed "
-                    "('make tools' installs dicom3tools)")
 def test_every_dicom_map_passes_dciodvfy(runs):
+    require_executable("dciodvfy", "'make tools' installs dicom3tools")
     checked = 0
     for resource in runs.values():
         for folder in sorted((resource / "dicom").iterdir()):

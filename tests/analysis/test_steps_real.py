@@ -40,6 +40,7 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import last_error, launch_step, make_session
+from tests.oracles import missing_oracle
 from xnatpic.cli.main import main as xnatpic_main
 
 
@@ -53,7 +54,7 @@ def real_sessions(corpus_dir, tmp_path_factory) -> dict[str, Path]:
     dicomifier = corpus_dir / "pv6-dicomifier" / "study"
     acido = corpus_dir / "pv6-acidocest" / "study"
     if not dicomifier.is_dir() or not acido.is_dir():
-        pytest.skip("pv6-dicomifier or pv6-acidocest study missing from the corpus")
+        missing_oracle("pv6-dicomifier or pv6-acidocest study missing from the corpus")
     work = tmp_path_factory.mktemp("real")
     pasta = _convert(dicomifier, "9,11,13,21", work / "dicomifier")
     cest = _convert(acido, "4", work / "acido")

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.oracles import missing_oracle, require_folder
 from xnatpic.xnat.errors import ContainerRuntimeError
 from xnatpic.xnat.metadata import read_project, update_project
 from xnatpic.xnat.runtime import detect_runtime, runtime_env
@@ -36,9 +37,7 @@ def step_module() -> ModuleType:
 @pytest.fixture
 def acidocest_session(tmp_path) -> Path:
     """A session in archive layout holding the real pv6-acidocest study as PARAVISION."""
-    if not ACIDOCEST.is_dir():
-        pytest.skip(f"real ParaVision study not found at {ACIDOCEST} (it lives beside the "
-                    "project in ../shared)")
+    require_folder(ACIDOCEST, "real ParaVision study pv6-acidocest")
     archive = tmp_path / "archive"
     session = archive / "PRECLIN" / "arc001" / "acido_d0"
     shutil.copytree(ACIDOCEST, session / "RESOURCES" / "PARAVISION" / "study")
@@ -64,7 +63,7 @@ def container_runtime() -> str:
     try:
         return detect_runtime()
     except ContainerRuntimeError as exc:
-        pytest.skip(f"no container runtime can run here: {exc}")
+        missing_oracle(f"no container runtime can run here: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.cli.main import main
 from xnatpic.xnat import labels
 from xnatpic.xnat.errors import LabelError
@@ -36,9 +37,10 @@ class TestShippedLabels:
     def test_versions_lock_up_to_date(self):
         assert labels.check_lock(COMMANDS) == []
 
-    @pytest.mark.parametrize("path", sorted(COMMANDS.glob("*.json")), ids=lambda p: p.name)
-    def test_version_bumped_against_git_head(self, path):
-        assert labels.check_against_git(path) is None
+    def test_no_version_ever_stood_for_two_contents(self):
+        """Every committed version of every command (a clean checkout included)."""
+        require_executable("git", "apt-get install git; the history is the oracle")
+        assert labels.check_history(COMMANDS) == []
 
 
 class TestLabelText:
@@ -112,28 +114,110 @@ class TestVersionLock:
         (folder / "new.json").write_text('{"name": "n", "version": "1"}')
         assert "not in" in labels.check_lock(folder)[0]
 
-    @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
     def test_against_git(self, tmp_path):
-        repo = tmp_path / "repo"
-        repo.mkdir()
+        repo = _repo(tmp_path)
         path = repo / "c.json"
         path.write_text('{"name": "c", "version": "1"}')
-
-        def git(*args):
-            subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-        git("init", "-q")
-        git("add", "c.json")
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+        _commit(repo, "c")
         assert labels.check_against_git(path) is None
         path.write_text('{"name": "c", "version": "1", "label": "new"}')
         assert "bump 'version'" in labels.check_against_git(path)
         path.write_text('{"name": "c", "version": "2", "label": "new"}')
         assert labels.check_against_git(path) is None
 
+    def test_history_catches_a_landed_change_without_bump(self, tmp_path):
+        """Identical to HEAD in a clean checkout, yet version 1 stood for two contents."""
+        repo = _repo(tmp_path)
+        path = repo / "c.json"
+        path.write_text('{"name": "c", "version": "1"}')
+        _commit(repo, "first")
+        path.write_text('{"name": "c", "version": "1", "label": "changed"}')
+        _commit(repo, "changed without bump")
+        assert labels.check_against_git(path) is None  # what the old test compared
+        (problem,) = labels.check_history(repo)
+        assert "c.json: version 1 stands for 2 different contents" in problem
+
+    def test_history_catches_an_uncommitted_change_without_bump(self, tmp_path):
+        repo = _repo(tmp_path)
+        path = repo / "c.json"
+        path.write_text('{"name": "c", "version": "1"}')
+        _commit(repo, "first")
+        path.write_text('{"name": "c", "version": "2"}')
+        _commit(repo, "bumped")
+        assert labels.check_history(repo) == []
+        path.write_text('{"name": "c", "version": "1", "x": 1}')  # back to 1, new content
+        (problem,) = labels.check_history(repo)
+        assert "the working tree" in problem
+
+    def test_broken_committed_json_fails(self, tmp_path):
+        repo = _repo(tmp_path)
+        path = repo / "c.json"
+        path.write_text('{"name": "c", "version": "1"')
+        _commit(repo, "broken")
+        path.write_text('{"name": "c", "version": "1"}')
+        with pytest.raises(LabelError, match="committed JSON is not valid"):
+            labels.check_history(repo)
+        with pytest.raises(LabelError, match="committed JSON is not valid"):
+            labels.check_against_git(path)
+
+    def test_outside_git_fails(self, tmp_path):
+        (tmp_path / "c.json").write_text('{"name": "c", "version": "1"}')
+        with pytest.raises(LabelError, match="not in a git work tree"):
+            labels.check_history(tmp_path)
+        with pytest.raises(LabelError, match="not in a git work tree"):
+            labels.check_against_git(tmp_path / "c.json")
+
+    def test_without_git_fails(self, tmp_path, monkeypatch):
+        (tmp_path / "c.json").write_text('{"name": "c", "version": "1"}')
+        monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+        with pytest.raises(LabelError, match="git cannot run"):
+            labels.check_history(tmp_path)
+
+    def test_shallow_clone_fails(self, tmp_path):
+        origin = _repo(tmp_path / "origin")
+        (origin / "c.json").write_text('{"name": "c", "version": "1"}')
+        _commit(origin, "one")
+        (origin / "c.json").write_text('{"name": "c", "version": "2"}')
+        _commit(origin, "two")
+        clone = tmp_path / "clone"
+        _git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(clone))
+        with pytest.raises(LabelError, match="shallow clone"):
+            labels.check_history(clone)
+
+    def test_unknown_revision_fails(self, tmp_path):
+        repo = _repo(tmp_path)
+        (repo / "c.json").write_text('{"name": "c", "version": "1"}')
+        _commit(repo, "c")
+        with pytest.raises(LabelError, match="no such commit"):
+            labels.check_against_git(repo / "c.json", "nope")
+
     def test_cli_lock_check(self, tmp_path, capsys):
-        folder = self._copy(tmp_path)
+        folder = self._copy(_repo(tmp_path))
+        _commit(tmp_path, "commands")
         assert main(["commands", "lock", str(folder), "--check"]) == 0
         self._edit(folder / "mri2dicom.json", label="x")
         assert main(["commands", "lock", str(folder), "--check"]) == 1
-        assert "bump 'version'" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "bump 'version'" in err and "stands for 2 different contents" in err
+
+    def test_cli_lock_check_outside_git_fails(self, tmp_path, capsys):
+        folder = self._copy(tmp_path)
+        assert main(["commands", "lock", str(folder), "--check"]) == 1
+        assert "not in a git work tree" in capsys.readouterr().err
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def _repo(path: Path) -> Path:
+    """A fresh git repository at ``path`` (git is the oracle: missing fails under CI)."""
+    require_executable("git", "apt-get install git")
+    path.mkdir(parents=True, exist_ok=True)
+    _git(path, "init", "-q")
+    return path
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)

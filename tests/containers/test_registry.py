@@ -9,8 +9,6 @@ pushed to a registry must be tagged ``<registry>/xnatpic-<step>:<version>`` and 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.xnat.errors import LabelError
 from xnatpic.xnat.labels import (
     dockerfile_for_registry,
@@ -151,12 +150,7 @@ def registry_image(built_images, container_runtime, registry_port) -> Iterator[s
 @pytest.fixture(scope="module")
 def local_registry(registry_port, tmp_path_factory) -> Iterator[str]:
     """Debian's docker-registry serving plain HTTP on 127.0.0.1:<port> (container-runtime.md)."""
-    exe = shutil.which("docker-registry")
-    if exe is None:
-        message = "docker-registry is not installed (apt-get install docker-registry)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    exe = require_executable("docker-registry", "apt-get install docker-registry")
     root = tmp_path_factory.mktemp("registry")
     config = root / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/store\n"

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import make_session
+from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, launch, launch_project
@@ -80,8 +81,7 @@ def test_t2map_roi_stats_and_project_summary_in_containers(built_images, contain
 
 @pytest.fixture(scope="module")
 def pv6_dicom(tmp_path_factory) -> dict[str, Path]:
-    if not PV6.is_dir():
-        pytest.skip(f"real ParaVision study not found at {PV6} (it lives beside the project)")
+    require_folder(PV6, "real ParaVision study")
     out = tmp_path_factory.mktemp("pv6") / "dicom"
     assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11,21"]) == 0
     return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.dicom import DeidentifyProfile, WrittenSeries, write_dicom_series
 from xnatpic.errors import UnsupportedDataError
 from xnatpic.paravision.dataset import open_dataset
@@ -77,18 +77,14 @@ def run_dciodvfy(path: Path) -> tuple[list[str], list[str]]:
 @pytest.fixture(scope="session")
 def dciodvfy() -> Callable[[Path], tuple[list[str], list[str]]]:
     """dciodvfy as a function (skips when dicom3tools is not installed)."""
-    if shutil.which("dciodvfy") is None:
-        pytest.skip("dciodvfy (Debian dicom3tools) is not installed; run `make tools`")
+    require_executable("dciodvfy", "Debian dicom3tools; run `make tools`")
     return run_dciodvfy
 
 
 @pytest.fixture(scope="session")
 def dcm2niix() -> str:
     """Path of dcm2niix (skips when it is not installed)."""
-    path = shutil.which("dcm2niix")
-    if path is None:
-        pytest.skip("dcm2niix is not installed; run `make tools`")
-    return path
+    return require_executable("dcm2niix", "run `make tools`")
 
 
 def sample(files: list[Path]) -> list[Path]:

@@ -18,11 +18,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _iods() -> dict[str, tuple[Module, ...]]:
+    from xnatpic.dicom import enhanced_modules
+
     iods = {"classic": modules.CLASSIC_MR_IOD}
-    try:
-        from xnatpic.dicom import enhanced_modules
-    except ImportError:
-        return iods
     iods["enhanced"] = enhanced_modules.ENHANCED_MR_IOD + enhanced_modules.FUNCTIONAL_GROUPS
     return iods
 

@@ -17,6 +17,7 @@ from tests.nifti.corpus_helpers import (
     raw_geometry,
     volume_index,
 )
+from tests.oracles import require_module
 from xnatpic.nifti import write_nifti_series
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.series import classify_reco, load_series
@@ -116,7 +117,7 @@ def test_matches_paravision_own_dicom_export(corpus, tmp_path, scan):
 def brkraw_study(corpus, tmp_path_factory):
     """brkraw 0.5.7 loader of pv6-dicomifier (test-only witness)."""
     os.environ.setdefault("BRKRAW_CONFIG_HOME", str(tmp_path_factory.mktemp("brkraw")))
-    brkraw = pytest.importorskip("brkraw")
+    brkraw = require_module("brkraw", "brkraw (test extra) is the reference reader")
     return brkraw.load(str(corpus / "pv6-dicomifier" / "study"))
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.compare_converters import load_grid, match_grids
 from tests.nifti.corpus_helpers import raw_geometry
+from tests.oracles import require_module
 from xnatpic.nifti import write_nifti_series
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.jcamp import read_jcamp
@@ -157,7 +158,7 @@ def test_dicomifier_nifti_spacing_is_right_where_its_dicom_is_not(dicomifier, tm
 @pytest.fixture(scope="module")
 def brkraw_loader(dicomifier, tmp_path_factory):
     os.environ.setdefault("BRKRAW_CONFIG_HOME", str(tmp_path_factory.mktemp("brkraw")))
-    brkraw = pytest.importorskip("brkraw")
+    brkraw = require_module("brkraw", "brkraw (test extra) is the reference converter")
     return brkraw.load(str(dicomifier / "study"))
 
 
@@ -205,7 +206,7 @@ def _section(text: str, name: str) -> str:
 
 def test_document_tables_are_current(dicomifier, tmp_path):
     """The doc's tables are exactly what benchmarks/compare_converters.py measures now."""
-    pytest.importorskip("brkraw")
+    require_module("brkraw", "brkraw (test extra) is the reference converter")
     os.environ.setdefault("BRKRAW_CONFIG_HOME", str(tmp_path / "brkraw-config"))
     from benchmarks.compare_converters import dicom_rows, markdown, nifti_rows
 

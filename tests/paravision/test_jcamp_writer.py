@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.oracles import require_module
 from xnatpic.errors import ParaVisionError
 from xnatpic.paravision.jcamp_writer import (
     Strings,
@@ -20,8 +20,6 @@ from xnatpic.paravision.jcamp_writer import (
     format_value,
     write_jcamp,
 )
-
-HAVE_XNATPIC_READER = importlib.util.find_spec("xnatpic.paravision.jcamp") is not None
 
 SAMPLE = {
     "VisuVersion": 3,
@@ -46,7 +44,8 @@ SAMPLE = {
 
 
 def _brkraw_parse(text: str, tmp_path: Path) -> dict:
-    parameters = pytest.importorskip("brkraw.core.parameters")
+    parameters = require_module("brkraw.core.parameters",
+                                "brkraw (test extra) is the reference reader")
     path = tmp_path / "params"
     path.write_text(text)
     parsed = parameters.Parameters(path)
@@ -257,7 +256,6 @@ class TestRoundTripBrkraw:
         assert np.array_equal(np.asarray(parsed["V"], dtype=float).reshape(values.shape), values)
 
 
-@pytest.mark.skipif(not HAVE_XNATPIC_READER, reason="xnatpic.paravision.jcamp not in the tree yet")
 class TestRoundTripXnatpicReader:
     def test_sample_round_trips(self):
         from xnatpic.paravision.jcamp import parse_jcamp

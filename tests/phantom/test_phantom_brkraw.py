@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.oracles import require_module
 from xnatpic.phantom.protocols import PROTOCOLS
 
-brkraw = pytest.importorskip("brkraw")
+brkraw = require_module("brkraw", "brkraw (test extra) is the independent reader")
 
 EXPECTED = {  # scan: (shape as brkraw gives it (x, y, slice, group), last axis name)
     1: ((96, 64, 3), "slice"),

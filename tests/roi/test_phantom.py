@@ -20,13 +20,14 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import launch_step, make_session
+from tests.oracles import require_module
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.nifti.affine import LPS_TO_RAS
 from xnatpic.phantom import read_truth_map, write_phantom
 from xnatpic.roi import Grid, read_seg
 from xnatpic.xnat.launcher import LaunchOptions, launch
 
-hd = pytest.importorskip("highdicom", reason="highdicom (test extra) writes the SEG")
+hd = require_module("highdicom", "highdicom (test extra) writes the SEG oracle")
 from pydicom.sr.codedict import codes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-hd = pytest.importorskip("highdicom", reason="highdicom (test extra) writes the SEG oracle")
+from tests.oracles import require_module
+
+hd = require_module("highdicom", "highdicom (test extra) writes the SEG oracle")
 from pydicom.sr.codedict import codes  # noqa: E402
 
 from tests.roi.helpers import lps_geometry, mr_images  # noqa: E402

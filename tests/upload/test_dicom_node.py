@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.oracles import require_executable
 from xnatpic.cli.main import main
 from xnatpic.upload.dicom_node import parse_dicom_node
 from xnatpic.upload.errors import DicomNodeError
@@ -27,9 +27,7 @@ def _free_port() -> int:
 @pytest.fixture
 def storescp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """storescp listening on a free port, writing what it receives to a folder."""
-    exe = shutil.which("storescp")
-    if exe is None:
-        pytest.skip("dcmtk's storescp not installed (apt-get install dcmtk)")
+    exe = require_executable("storescp", "dcmtk's; apt-get install dcmtk")
     out = tmp_path / "received"
     out.mkdir()
     port = _free_port()

@@ -119,10 +119,7 @@ def _label(args: argparse.Namespace) -> int:
 def _lock(args: argparse.Namespace) -> int:
     if args.check:
         problems = labels.check_lock(args.directory)
-        for path in sorted(args.directory.glob("*.json")):
-            message = labels.check_against_git(path)
-            if message:
-                problems.append(message)
+        problems.extend(labels.check_history(args.directory))
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0

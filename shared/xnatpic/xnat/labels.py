@@ -31,6 +31,7 @@ __all__ = [
     "LOCK_NAME",
     "check_against_git",
     "check_dockerfile",
+    "check_history",
     "check_lock",
     "command_hash",
     "dockerfile_for_registry",
@@ -318,36 +319,120 @@ def update_lock(commands_dir: Path) -> Path:
     return lock_path
 
 
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in ``cwd``; git not installed: LabelError (the comparison cannot be made)."""
+    try:
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
+                              check=False)
+    except OSError as exc:
+        raise LabelError(f"cannot compare commands with their history: git cannot run "
+                         f"({exc}); install git") from exc
+
+
+def _repository(folder: Path) -> Path:
+    """The top of the git work tree holding ``folder`` (full history required).
+
+    Raises
+    ------
+    LabelError
+        When git is missing, ``folder`` is not in a git work tree, or the clone is shallow
+        (its history cannot show a command's earlier versions).
+    """
+    proc = _git(folder, "rev-parse", "--show-toplevel", "--is-shallow-repository")
+    if proc.returncode != 0:
+        raise LabelError(f"cannot compare {folder} with its history: not in a git work tree "
+                         f"({proc.stderr.strip()})")
+    top, shallow = proc.stdout.split()
+    if shallow == "true":
+        raise LabelError(f"cannot compare {folder} with its history: {top} is a shallow "
+                         "clone; run 'git fetch --unshallow'")
+    return Path(top).resolve()
+
+
+def _committed(top: Path, rev: str, rel: str) -> Any | None:
+    """The command file ``rel`` as committed in ``rev``; None when it does not exist there.
+
+    Raises
+    ------
+    LabelError
+        When the committed text is not valid JSON (the comparison cannot be made).
+    """
+    proc = _git(top, "cat-file", "-e", f"{rev}:{rel}")
+    if proc.returncode != 0:
+        return None
+    text = _git(top, "show", f"{rev}:{rel}").stdout
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LabelError(f"{rel} at {rev[:12]}: committed JSON is not valid ({exc.msg} at "
+                         f"line {exc.lineno}); cannot compare versions with it") from exc
+
+
 def check_against_git(path: Path, rev: str = "HEAD") -> str | None:
-    """Compare a command file with its committed version.
+    """Compare a command file with its version in ``rev``.
 
     Returns
     -------
     str or None
         A message when the JSON differs from ``rev`` but the version does not; None when
-        fine, when the file is new, or when git is not available.
+        they agree or the file does not exist in ``rev`` (a new command).
+
+    Raises
+    ------
+    LabelError
+        When the comparison cannot be made: git missing, not a git work tree, a shallow
+        clone, ``rev`` unknown, or the committed JSON broken.
     """
     path = Path(path).resolve()
-    try:
-        top = subprocess.run(
-            ["git", "-C", str(path.parent), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-        rel = path.relative_to(Path(top).resolve()).as_posix()
-        proc = subprocess.run(
-            ["git", "-C", top, "show", f"{rev}:{rel}"], capture_output=True, text=True,
-            check=False,
-        )
-    except (OSError, subprocess.CalledProcessError, ValueError):
+    top = _repository(path.parent)
+    if _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
+        raise LabelError(f"cannot compare {path} with {rev}: no such commit")
+    old = _committed(top, rev, path.relative_to(top).as_posix())
+    if old is None:
         return None
-    if proc.returncode != 0:
-        return None  # not committed yet
-    try:
-        old = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        return None  # the committed version was broken; the lint reports the current one
     new = read_command_file(path)
     if command_hash(old) != command_hash(new) and _versions(old) == _versions(new):
         return (f"{path}: JSON differs from {rev} but version is still {_versions(new)}: "
                 "bump 'version'")
     return None
+
+
+def check_history(commands_dir: Path) -> list[str]:
+    """Every version of every command names one content, across the whole git history.
+
+    XNAT keeps one command per (name, image, version): a command changed without a new
+    version is either refused or silently left stale on a server that has the old one.
+    Comparing the working tree with HEAD proves nothing in a clean checkout, so this walks
+    every committed version of each ``commands/*.json`` (and the working tree's) and
+    reports a version that stood for two different contents.
+
+    Returns
+    -------
+    list of str
+        One message per reused version, naming the file, the version and the commits.
+
+    Raises
+    ------
+    LabelError
+        When the comparison cannot be made (see :func:`check_against_git`).
+    """
+    commands_dir = Path(commands_dir).resolve()
+    top = _repository(commands_dir)
+    problems: list[str] = []
+    for path in sorted(commands_dir.glob("*.json")):
+        rel = path.relative_to(top).as_posix()
+        log = _git(top, "log", "--format=%H", "--", rel)
+        if log.returncode != 0:
+            raise LabelError(f"cannot read the history of {rel}: {log.stderr.strip()}")
+        seen: dict[str, dict[str, str]] = {}  # version -> hash -> where
+        versions = [(rev[:12], _committed(top, rev, rel)) for rev in log.stdout.split()]
+        versions.append(("the working tree", read_command_file(path)))
+        for where, data in versions:
+            if data is not None:
+                seen.setdefault(_versions(data), {}).setdefault(command_hash(data), where)
+        problems.extend(
+            f"{path}: version {version} stands for {len(hashes)} different contents "
+            f"({', '.join(sorted(hashes.values()))}): a changed command needs a new 'version'"
+            for version, hashes in seen.items() if len(hashes) > 1
+        )
+    return problems
