@@ -21,6 +21,7 @@ line; nothing else escapes :func:`parse_jcamp`.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,13 @@ from typing import Any
 import numpy as np
 
 from xnatpic.errors import JcampSyntaxError, MissingParameterError
+from xnatpic.paravision.limits import (
+    MAX_EXPANDED_ELEMENTS,
+    MAX_JCAMP_BYTES,
+    MAX_STRING_ARRAY_BYTES,
+    MAX_STRUCT_DEPTH,
+    decode_jcamp,
+)
 
 __all__ = ["ParameterSet", "parse_jcamp", "read_jcamp"]
 
@@ -39,14 +47,13 @@ _SIZE_HEADER = re.compile(r"^\(\s+(\d+(?:\s*,\s*\d+)*)\s+\)$")
 _RANGE_HEADER = re.compile(r"^\(\s*(\d+)\s*\.\.\s*(\d+)\s*\)$")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|nan)$", re.I)
-_INT_BODY = re.compile(r"\s*[+-]?\d+(?:\s+[+-]?\d+)*\s*")
 #: Struct tokens: a string (with backslash escapes), punctuation, or an atom.
 _STRUCT_TOKEN = re.compile(r"<(?:\\.|[^\\>])*>|[(),]|[^\s(),<>]+|[<>]")
 _RUN_LENGTH = re.compile(r"@(\d+)\*\(([^()]*)\)")
 #: Refuse declared sizes larger than this many elements: no real parameter comes close,
-#: and a corrupt header must not allocate gigabytes.
-_MAX_ELEMENTS = 50_000_000
-_MAX_DEPTH = 64
+#: and a corrupt header must not allocate gigabytes (see xnatpic.paravision.limits).
+_MAX_ELEMENTS = MAX_EXPANDED_ELEMENTS
+_MAX_DEPTH = MAX_STRUCT_DEPTH
 _UNESCAPE = re.compile(r"\\(.)", re.S)
 
 
@@ -130,10 +137,17 @@ def read_jcamp(path: str | Path) -> ParameterSet:
     """
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise JcampSyntaxError("cannot read: not a regular file", path=str(path))
+        size = info.st_size
+        if size > MAX_JCAMP_BYTES:
+            raise JcampSyntaxError(f"{size} bytes, more than the {MAX_JCAMP_BYTES} a "
+                                   "parameter file may have", path=str(path))
         raw = path.read_bytes()
     except OSError as exc:
         raise JcampSyntaxError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
-    return parse_jcamp(raw.decode("latin-1"), path=str(path))
+    return parse_jcamp(decode_jcamp(raw), path=str(path))
 
 
 def parse_jcamp(text: str, *, path: str | None = None) -> ParameterSet:
@@ -244,14 +258,25 @@ def _parse_scalar_body(body: str) -> Any:
         strings = _tokenize_strings(body)
         if len(strings) == 1:
             return strings[0]
-        return np.array(strings, dtype=str)
+        return _string_array(strings, (len(strings),))
     tokens = body.split()
     if len(tokens) == 1:
         return _atom(tokens[0])
     values = [_atom(t) for t in tokens]
     if all(isinstance(v, (int, float)) for v in values):
         return np.array(values)
-    return np.array(tokens, dtype=str)
+    return _string_array(tokens, (len(tokens),))
+
+
+def _string_array(strings: list[str], shape: tuple[int, ...]) -> np.ndarray:
+    """``strings`` as an array of ``shape``: fixed-width while that stays small, else
+    ``object`` (a fixed-width array costs count x longest x 4 bytes)."""
+    widest = max((len(s) for s in strings), default=0)
+    if len(strings) * max(widest, 1) * 4 <= MAX_STRING_ARRAY_BYTES:
+        return np.array(strings, dtype=str).reshape(shape)
+    out = np.empty(len(strings), dtype=object)
+    out[:] = strings
+    return out.reshape(shape)
 
 
 def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
@@ -268,9 +293,9 @@ def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
         if len(strings) == 1 and n_outer == 1:
             return strings[0]
         if len(strings) == n_outer:
-            return np.array(strings, dtype=str).reshape(outer)
+            return _string_array(strings, outer)
         if len(strings) == count:
-            return np.array(strings, dtype=str).reshape(shape)
+            return _string_array(strings, shape)
         raise JcampSyntaxError(
             f"declared shape {shape} holds {n_outer} strings but {len(strings)} were found"
         )
@@ -281,39 +306,44 @@ def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
                 f"declared {shape[0] if shape else 0} structs but {len(structs)} were found"
             )
         return structs
-    body = _expand_run_length(body, count)
-    tokens = body.split()
+    tokens = _expand_run_length(body, count)
     if len(tokens) != count:
         raise JcampSyntaxError(f"declared shape {shape} needs {count} values, found {len(tokens)}")
-    if _INT_BODY.fullmatch(body):
+    if all(_INT.match(t) for t in set(tokens)):
         try:
             return np.array(tokens, dtype=np.int64).reshape(shape)
         except (OverflowError, ValueError):
             return np.array(tokens, dtype=np.float64).reshape(shape)
-    if all(_FLOAT.match(t) for t in tokens):
+    if all(_FLOAT.match(t) for t in set(tokens)):
         return np.array(tokens, dtype=np.float64).reshape(shape)
-    return np.array(tokens, dtype=str).reshape(shape)
+    return _string_array(tokens, shape)
 
 
-def _expand_run_length(body: str, limit: int) -> str:
+def _expand_run_length(body: str, limit: int) -> list[str]:
+    """The tokens of ``body`` with each ``@N*(v)`` group expanded to N references to the
+    same value (8 bytes each), refused as soon as the total passes ``limit``."""
     if "@" not in body:
-        return body
-    total = 0
-
-    def expand(match: re.Match[str]) -> str:
-        nonlocal total
+        return body.split()
+    tokens: list[str] = []
+    position = 0
+    for match in _RUN_LENGTH.finditer(body):
+        tokens += body[position:match.start()].split()
         n = int(match.group(1))
-        total += n
-        if total > limit:
+        if len(tokens) + n > limit:
             raise JcampSyntaxError(
-                f"run-length group {match.group(0)!r} exceeds the declared size"
+                f"run-length group {match.group(0)[:40]!r} exceeds the declared size "
+                f"({limit} values)"
             )
-        return " ".join([match.group(2).strip()] * n)
-
-    expanded = _RUN_LENGTH.sub(expand, body)
-    if "@" in expanded:
+        value = match.group(2).split()
+        if len(value) != 1:
+            raise JcampSyntaxError(
+                f"run-length group {match.group(0)[:40]!r} must repeat one value")
+        tokens += value * n
+        position = match.end()
+    tokens += body[position:].split()
+    if any("@" in t for t in tokens):
         raise JcampSyntaxError("malformed run-length group (expected '@N*(value)')")
-    return expanded
+    return tokens
 
 
 def _atom(token: str) -> int | float | str:
