@@ -1,4 +1,4 @@
-"""``xnatpic upload``: studies into XNAT (xnatpy), a local archive or a DICOM node."""
+"""``xnatpic upload``: studies into XNAT (its REST API), a local archive or a DICOM node."""
 
 from __future__ import annotations
 
@@ -178,13 +178,8 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
     if server:
         if "://" not in server:
             server = f"https://{server}"
-        try:
-            from xnatpic.upload.server import ServerTarget
-        except ModuleNotFoundError as exc:
-            raise XnatpicError(
-                f"--server {server}: the XNAT client is not installed ({exc.name} is "
-                "missing); install xnatpic with its [xnat] extra "
-                "(pip install 'xnatpic[xnat]') or use --archive DIR") from exc
+        from xnatpic.upload.server import ServerTarget
+
         return (ServerTarget(server, verify=not args.insecure, timeout=args.timeout,
                              create_project=not args.no_create_project), server)
     archive = args.archive or Path("archive")

@@ -2,11 +2,10 @@
 
 Layers: :mod:`discover` (what is below the paths) → :mod:`planning` (labels, metadata) →
 :mod:`prepare` (conversion, grouping by scan) → :mod:`runner` (idempotent, retried steps,
-in parallel) → a destination: :mod:`server` (xnatpy), :mod:`archive_target`,
-:mod:`dicom_node`.
+in parallel) → a destination: :mod:`server` (XNAT's REST API through
+:mod:`xnatpic.xnat.http`, standard library only), :mod:`archive_target`, :mod:`dicom_node`.
 
-:class:`ServerTarget` is imported on first use: it needs the optional ``[xnat]`` extra
-(requests, xnatpy), which the local archive and a DICOM node do not.
+:class:`ServerTarget` is imported on first use (the local archive does not need it).
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Import :class:`ServerTarget` only when asked for (it needs the ``[xnat]`` extra)."""
+    """Import :class:`ServerTarget` only when asked for."""
     if name == "ServerTarget":
         from xnatpic.upload.server import ServerTarget
 

@@ -1,12 +1,13 @@
-"""XNAT server destination through xnatpy (``xnat.connect``), one connection per worker.
+"""XNAT server destination over the project's one XNAT transport
+(:class:`xnatpic.xnat.http.XnatConnection`), one connection and XNAT session per worker
+thread; zips and files are streamed from disk, never read whole into memory.
 
-Statuses are read by this module, whatever the body: xnatpy's own check raises on any
-answer starting with ``<html>`` (XNAT's Restlet status page), even for a status the caller
-accepted, so it is switched off after login (``skip_response_check``).
+Statuses are read by this module, whatever the body (XNAT's Restlet HTML status pages
+included), against what each request accepts.
 
-Credentials are xnatpy's: XNAT_USER/XNAT_PASS (or XNATPY_*) from the environment, else
-``~/.netrc``; never on the command line and never logged. HTTPS certificates are verified
-unless ``verify=False``.
+Credentials: XNAT_USER/XNAT_PASS from the environment, else ``~/.netrc`` (or the file
+NETRC names); never on the command line or in the address, never logged. HTTPS
+certificates are verified unless ``verify=False``.
 
 Requests (all idempotent; the runner retries them on 5xx, timeouts, dropped connections):
 
@@ -28,23 +29,18 @@ Requests (all idempotent; the runner retries them on 5xx, timeouts, dropped conn
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import re
+import tempfile
 import threading
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pydicom
-import requests
-import xnat
-from xnat import exceptions as xnat_errors
 
 from xnatpic.upload.errors import (
     HttpStatusError,
@@ -57,11 +53,13 @@ from xnatpic.upload.errors import (
 from xnatpic.upload.metadata import DEMOGRAPHIC_ELEMENTS, xnat_subject_fields
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
+from xnatpic.xnat.errors import XnatRequestError
+from xnatpic.xnat.http import XnatConnection, XnatResponse, XnatTransportError, xnat_message
+from xnatpic.xnat.rest import load_credentials
 
 __all__ = ["SESSION_XSI", "STUDY_UID_FIELD", "ServerTarget", "field_query", "session_xsi"]
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Session custom field holding the StudyInstanceUID (guards against a label clash).
 STUDY_UID_FIELD = "xnatpic_study_uid"
@@ -90,9 +88,6 @@ _BUSY_STATES = {"RECEIVING", "ARCHIVING", "BUILDING", "QUEUED", "QUEUED_ARCHIVIN
 #: longer; ours only decides whether to wait for it).
 RECEIVING_IDLE = 30.0
 _SCAN_IN_URI = re.compile(r"/scans/([^/]+)/resources/")
-_TAG = re.compile(r"<[^>]+>")
-_TRANSPORT = (requests.ConnectionError, requests.Timeout,
-              requests.exceptions.ChunkedEncodingError, xnat_errors.XNATConnectionError)
 
 
 def _q(text: str) -> str:
@@ -111,15 +106,10 @@ def session_xsi(modality: str) -> str:
         else "xnat:mrSessionData"
 
 
-def _message(resp: requests.Response) -> str:
-    """XNAT's message in an answer: the ``<h3>`` (or text) of a Restlet status page, else
-    the body's first line."""
-    text = resp.text or ""
-    if text.lstrip().startswith(("<html", "<!DOCTYPE")):
-        match = re.search(r"<h3>(.*?)</h3>", text, re.S) or re.search(
-            r"<p>(.*?)</p>", text, re.S)
-        text = match.group(1) if match else text
-    return " ".join(_TAG.sub(" ", text).split())[:300]
+def _message(resp: XnatResponse) -> str:
+    """XNAT's message in an answer: the ``<h3>`` (or ``<p>``) of a Restlet status page,
+    else the body with its white space collapsed."""
+    return xnat_message(resp.text)
 
 
 def field_query(xsi: str, fields: dict[str, str], native: dict[str, str] | None = None
@@ -161,10 +151,11 @@ class ServerTarget:
 
     def __init__(self, server: str, *, verify: bool = True, timeout: float = 300.0,
                  archive_wait: float = 600.0, create_project: bool = True) -> None:
-        if os.environ.get("XNAT_USER") and not os.environ.get("XNAT_PASS"):
-            raise UploadError("XNAT_USER is set but XNAT_PASS is not; set both (or use "
-                              "~/.netrc) so the password is never asked for or typed")
-        self.server = server.rstrip("/")
+        try:
+            self._credentials = load_credentials(server)
+        except XnatRequestError as exc:
+            raise UploadError(str(exc)) from exc
+        self.server = self._credentials.host
         self.verify = verify
         self.timeout = timeout
         self.archive_wait = archive_wait
@@ -173,94 +164,69 @@ class ServerTarget:
         self.poll = 0.5
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[Any] = []
+        self._connections: list[XnatConnection] = []
         #: per session (plan.key): absent when last asked; its resource labels
         self._absent: set[str] = set()
         self._labels: dict[str, set[str]] = {}
 
     # -- transport ---------------------------------------------------------------------
-    def _connection(self) -> Any:
+    def _connection(self) -> XnatConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._call("connect", lambda: xnat.connect(
-                self.server, verify=self.verify, no_parse_model=True,
-                default_timeout=self.timeout, pilot_timeout=min(self.timeout, 30.0),
-                logger=logging.getLogger("xnatpic.upload.xnatpy")))
-            # statuses are read here, whatever the body (xnatpy raises on any <html> body)
-            conn.skip_response_check = True
+            creds = self._credentials
+            conn = XnatConnection(creds.host, creds.user, creds.password,
+                                  verify=self.verify, timeout=self.timeout)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
-    def _drop_connection(self) -> None:
-        # after a dropped connection, start afresh (the server may have lost the session)
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-            try:
-                conn.disconnect()
-            except (*_TRANSPORT, xnat_errors.XNATResponseError) as exc:
-                _log.debug("disconnect after a failure: %s", exc)
-
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except xnat_errors.XNATResponseError as exc:
-            code = getattr(exc, "status_code", 0) or 0
-            text = (getattr(exc, "text", "") or "").strip()[:200]
-            if code >= 500:
-                raise TransientError(f"{what}: HTTP {code} {text}") from exc
-            hint = " (check XNAT_USER/XNAT_PASS or ~/.netrc)" if code in (401, 403) else ""
-            raise UploadError(f"{what}: HTTP {code}{hint} {text}".rstrip()) from exc
-        except xnat_errors.XNATLoginFailedError as exc:
-            raise UploadError(f"{what}: login to {self.server} failed; check XNAT_USER/"
-                              "XNAT_PASS or ~/.netrc") from exc
-        except xnat_errors.XNATSSLError as exc:
-            raise UploadError(f"{what}: HTTPS problem with {self.server}: {exc}") from exc
-        except _TRANSPORT as exc:
-            self._drop_connection()
-            raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
-
     def _request(self, method: str, path: str, what: str, *,
-                 accepted: tuple[int, ...] = (200, 201), **kwargs: Any) -> requests.Response:
+                 accepted: tuple[int, ...] = (200, 201), query: dict[str, str] | None = None,
+                 body: Path | None = None, content_type: str | None = None,
+                 download: Path | None = None) -> XnatResponse:
         """One request; its status checked against ``accepted`` whatever the body.
 
         Raises
         ------
         TransientError
-            5xx, timeouts, dropped connections; ServerBusyError for 423.
+            5xx, timeouts, dropped connections (the cause is the XnatTransportError,
+            whose ``timeout`` tells an answer that never came); ServerBusyError for 423.
         HttpStatusError
             Any other status not accepted (with XNAT's message).
+        UploadError
+            XNAT redirected to another address (not followed).
         """
-        def call() -> requests.Response:
-            conn = self._connection()
-            return getattr(conn, method)(path, **kwargs)
-        resp = self._call(what, call)
-        if resp.status_code in accepted:
+        headers = {"Content-Type": content_type} if content_type else None
+        try:
+            resp = self._connection().request(method.upper(), path, query=query, body=body,
+                                              headers=headers, download=download)
+        except XnatTransportError as exc:
+            raise TransientError(f"{what}: {exc}") from exc
+        except XnatRequestError as exc:
+            raise UploadError(f"{what}: {exc}") from exc
+        if resp.status in accepted:
             return resp
-        code, message = resp.status_code, _message(resp)
+        code, message = resp.status, _message(resp)
         if code == 423:
             raise ServerBusyError(f"{what}: XNAT is still archiving this session (HTTP 423 "
                                   f"{message}); waiting before trying again")
         if code >= 500:
             raise TransientError(f"{what}: HTTP {code} {message}".rstrip())
-        hint = " (check XNAT_USER/XNAT_PASS or ~/.netrc)" if code == 401 else ""
+        hint = " (check XNAT_USER/XNAT_PASS or ~/.netrc)" if code in (401, 403) else ""
         raise HttpStatusError(f"{what}: HTTP {code}{hint} {message}".rstrip(), status=code,
                               message=message)
 
     def _json(self, path: str, what: str, query: dict[str, str] | None = None) -> Any:
         resp = self._request("get", path, what, query={"format": "json", **(query or {})},
                              accepted=(200, 404))
-        if resp.status_code == 404:
+        if resp.status == 404:
             return None
         try:
             return resp.json()
         except ValueError as exc:
-            raise TransientError(f"{what}: answer is not JSON: {resp.text[:100]}") from exc
+            raise TransientError(f"{what}: answer is not JSON: {xnat_message(resp.text, 100)}"
+                                 ) from exc
 
     @staticmethod
     def _rows(answer: Any) -> list[dict[str, Any]]:
@@ -292,24 +258,24 @@ class ServerTarget:
         """
         resp = self._request("get", f"/data/projects/{_q(project)}", f"project {project}",
                              query={"format": "json"}, accepted=(200, 403, 404))
-        if resp.status_code == 200:
+        if resp.status == 200:
             return
         if not self.create_project:
             raise ProjectNotFoundError(
                 f"project {project!r} does not exist on {self.server} or you cannot see it "
-                f"(HTTP {resp.status_code}); create it in XNAT first, or drop "
+                f"(HTTP {resp.status}); create it in XNAT first, or drop "
                 "--no-create-project")
         created = self._request(
             "put", f"/data/projects/{_q(project)}", f"project {project}: create",
             query={"xsiType": "xnat:projectData", "name": project,
                    "secondary_ID": project, "accessibility": "private"},
             accepted=(200, 201, 403, 409))
-        if created.status_code == 409:
+        if created.status == 409:
             raise ProjectNotFoundError(
                 f"project {project!r} cannot be created on {self.server}: another project "
                 f"already uses that name or secondary ID (HTTP 409: {_message(created)}); "
                 "pick another --project, or use the existing project's id")
-        if created.status_code == 403:
+        if created.status == 403:
             raise ProjectNotFoundError(
                 f"project {project!r} does not exist on {self.server} and XNAT refused to "
                 f"create it (HTTP 403: {_message(created)}): this account may not create "
@@ -322,10 +288,10 @@ class ServerTarget:
         """The manifest file of the CONVERSION resource, when present."""
         path = f"{self._session_path(plan)}/resources/CONVERSION/files/{MANIFEST_NAME}"
         resp = self._request("get", path, f"{plan.key}: manifest", accepted=(200, 404))
-        if resp.status_code == 404:
+        if resp.status == 404:
             return None
         try:
-            return json.loads(resp.content)
+            return json.loads(resp.body)
         except ValueError:
             return None
 
@@ -462,22 +428,27 @@ class ServerTarget:
         """SOPInstanceUIDs of a scan's DICOM files on XNAT (its files, as a zip: the file
         listing does not give them)."""
         path = f"{self._session_path(plan)}/scans/{_q(scan_id)}/resources/DICOM/files"
-        resp = self._request("get", path, f"{plan.key}: scan {scan_id} instances",
-                             query={"format": "zip"}, accepted=(200, 404))
-        if resp.status_code == 404:
-            return set()
         sops = set()
-        try:
-            with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
-                for info in zf.infolist():
-                    if info.is_dir():
-                        continue
-                    ds = pydicom.dcmread(io.BytesIO(zf.read(info)), stop_before_pixels=True,
-                                         specific_tags=["SOPInstanceUID"], force=True)
-                    if "SOPInstanceUID" in ds:
-                        sops.add(str(ds.SOPInstanceUID))
-        except zipfile.BadZipFile as exc:
-            raise TransientError(f"{plan.key}: scan {scan_id}: files are not a zip") from exc
+        with tempfile.TemporaryDirectory(prefix="xnatpic-held-") as tmp:
+            archive = Path(tmp) / "files.zip"  # streamed to disk, not held in memory
+            resp = self._request("get", path, f"{plan.key}: scan {scan_id} instances",
+                                 query={"format": "zip"}, accepted=(200, 404),
+                                 download=archive)
+            if resp.status == 404:
+                return set()
+            try:
+                with zipfile.ZipFile(archive) as zf:
+                    for info in zf.infolist():
+                        if info.is_dir():
+                            continue
+                        with zf.open(info) as member:
+                            ds = pydicom.dcmread(member, stop_before_pixels=True,
+                                                 specific_tags=["SOPInstanceUID"], force=True)
+                        if "SOPInstanceUID" in ds:
+                            sops.add(str(ds.SOPInstanceUID))
+            except zipfile.BadZipFile as exc:
+                raise TransientError(f"{plan.key}: scan {scan_id}: files are not a zip"
+                                     ) from exc
         return sops
 
     # -- import ------------------------------------------------------------------------
@@ -493,9 +464,8 @@ class ServerTarget:
                  "overwrite": "append", "dest": "/archive", "inbody": "true"}
         what = f"{plan.key}: import scans {', '.join(s.id for s in scans)}"
         try:
-            with zip_path.open("rb") as body:
-                resp = self._request("post", "/data/services/import", what, data=body,
-                                     query=query, headers={"Content-Type": "application/zip"})
+            resp = self._request("post", "/data/services/import", what, body=zip_path,
+                                 query=query, content_type="application/zip")
         except HttpStatusError as exc:
             if exc.status != 400:
                 raise
@@ -506,7 +476,8 @@ class ServerTarget:
                                  "the prearchive was resolved, checking what XNAT holds "
                                  "before sending the rest") from exc
         except TransientError as exc:
-            if "Timeout" not in str(exc):
+            cause = exc.__cause__
+            if not (isinstance(cause, XnatTransportError) and cause.timeout):
                 raise
             _log.warning("%s: no answer within %.0f s; following XNAT's work on it instead "
                          "of sending it again", what, self.timeout)
@@ -648,11 +619,10 @@ class ServerTarget:
             self._request("put", base, f"{plan.key}: resource {label}",
                           query={"format": fmt}, accepted=(200, 201, 409))
             self._resources(plan).add(label)
-        with path.open("rb") as body:
-            self._request("put", f"{base}/files/{_q(name)}", f"{plan.key}: {label}/{name}",
-                          data=body, query={"inbody": "true", "overwrite": "true",
-                                            "extract": "false"},
-                          headers={"Content-Type": "application/octet-stream"})
+        self._request("put", f"{base}/files/{_q(name)}", f"{plan.key}: {label}/{name}",
+                      body=path, query={"inbody": "true", "overwrite": "true",
+                                        "extract": "false"},
+                      content_type="application/octet-stream")
 
     def _resources(self, plan: SessionPlan) -> set[str]:
         """Labels of the session's resources (listed once, then kept up to date)."""
@@ -679,11 +649,8 @@ class ServerTarget:
                           query={"xsiType": xsi, **field_query(xsi, plan.session_fields)})
 
     def close(self) -> None:
-        """Disconnect every worker's connection."""
+        """End every worker's XNAT session and close its connection."""
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
-            try:
-                conn.disconnect()
-            except (*_TRANSPORT, xnat_errors.XNATResponseError) as exc:
-                _log.debug("disconnect: %s", exc)
+            conn.close()

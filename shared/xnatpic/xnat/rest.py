@@ -145,9 +145,13 @@ def load_credentials(host: str | None = None, *, env: dict[str, str] | None = No
         raise XnatRequestError("XNAT_USER is set but XNAT_PASS is not; set both (or use "
                                "~/.netrc) so the password is never asked for or typed")
     path = netrc_file or Path(env.get("NETRC") or Path.home() / ".netrc")
-    machine = urllib.parse.urlsplit(host).hostname or host
+    parts = urllib.parse.urlsplit(host)
+    machine = parts.hostname or host
     try:
-        entry = netrc.netrc(str(path)).authenticators(machine) if path.exists() else None
+        entries = netrc.netrc(str(path)) if path.exists() else None
+        # the machine with its port first (as xnatpy looks it up), then the host alone
+        entry = None if entries is None else (entries.authenticators(parts.netloc)
+                                              or entries.authenticators(machine))
     except netrc.NetrcParseError as exc:
         raise XnatRequestError(f"{path}: cannot parse: {exc.msg} (line {exc.lineno})") from exc
     if entry is None or not entry[0] or not entry[2]:
