@@ -433,7 +433,8 @@ class TestLaunch:
         if b_required is not None:
             outputs[1]["required"] = b_required
         return command_with(outputs=outputs, inputs=[
-            {"name": "extra", "type": "string", "default-value": ""}],
+            # select-many: each element is one argument (values with spaces are refused)
+            {"name": "extra", "type": "select-many", "default-value": ""}],
             **{"command-line": "--input /input --output /output #extra#"},
             wrapper={"output-handlers": [
                 {"name": "ha", "accepts-command-output": "a", "as-a-child-of": "session",
@@ -445,7 +446,7 @@ class TestLaunch:
         # CFSI 377-394: each output uploaded on its own; a failed required one is
         # collected and CFSI 258-271 records "Failed (Upload)"; the others stay stored
         command = self._outputs_command(a_required=True, b_required=True)
-        result = run_local(command, session, tmp_path, {"extra": "--write b"})
+        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--write', 'b'])})
         assert result.status == "Failed (Upload)"
         assert "output a:ha" in result.error
         assert (session / "RESOURCES" / "B" / "file.txt").read_text() == "b"
@@ -455,7 +456,7 @@ class TestLaunch:
         # Command.java:1001 CommandOutput required is a nullable Boolean; CFSI 387 and
         # treat only TRUE as required (CRSI 2256): a missing optional output is only logged
         command = self._outputs_command(a_required=None, b_required=None)
-        result = run_local(command, session, tmp_path, {"extra": "--write b"})
+        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--write', 'b'])})
         assert result.status == "Complete", result.error
         assert len(result.warnings) == 1 and "output a:ha" in result.warnings[0]
 
@@ -463,14 +464,14 @@ class TestLaunch:
         # CFSI 452-455 and 588-592: an empty folder lists no file, so the folder itself is
         # uploaded: the resource is created (empty), not an error
         command = self._outputs_command(a_required=True, b_required=True)
-        result = run_local(command, session, tmp_path, {"extra": "--empty a --write b"})
+        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--empty', 'a', '--write', 'b'])})
         assert result.ok, result.error
         folder = session / "RESOURCES" / "A"
         assert folder.is_dir() and [p.name for p in folder.iterdir()] == ["A_catalog.xml"]
 
     def test_exit_code_stores_nothing(self, session, tmp_path):
         command = self._outputs_command(a_required=True, b_required=True)
-        result = run_local(command, session, tmp_path, {"extra": "--write a --write b --fail"})
+        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--write', 'a', '--write', 'b', '--fail'])})
         assert result.status == "Failed" and result.exit_code == 3
         assert not (session / "RESOURCES" / "A").exists()
 

@@ -231,6 +231,46 @@ def _check_legal(name: str, value: str | None) -> None:
             )
 
 
+#: Characters a value may not hold (xnatpic, stricter than CS): whitespace, quotes and
+#: backslash would make CS's ShellSplitter (utils/ShellSplitter.java:13-47, called at
+#: DockerControlApi.java:606-608 and :728-732) cut one value into several arguments or
+#: join it with the next; the rest is syntax to ``/bin/sh -c`` under override-entrypoint.
+_NOT_ONE_ARGUMENT = frozenset(" \t\n\r\x0b\x0c'\"\\|&;<>$`(){}*?[]~!#")
+
+
+def check_one_argument(name: str, value: str | None) -> None:
+    """Refuse a value that would not reach the step as exactly one argument.
+
+    The Container Service pastes each value into the command line and splits the line
+    with its ShellSplitter (or hands it to ``/bin/sh -c`` when ``override-entrypoint``),
+    so ``scans=3 --output DIR`` becomes three arguments there. xnatpic refuses such a
+    value before anything runs.
+
+    Raises
+    ------
+    IllegalValueError
+        Naming the input, the value and the character.
+
+    Examples
+    --------
+    >>> check_one_argument("scans", "3,4")
+    >>> check_one_argument("scans", "3 --output /x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xnatpic.xnat.errors.IllegalValueError: Input "scans" has a value containing ' ' ...
+    """
+    if value is None:
+        return
+    bad = sorted({c for c in value if c in _NOT_ONE_ARGUMENT or not c.isprintable()})
+    if bad:
+        raise IllegalValueError(
+            f'Input "{name}" has a value containing {", ".join(map(repr, bad))} '
+            f"(value {value[:80]!r}): each value must stay one argument with no shell "
+            "syntax; xnatpic refuses whitespace, quotes, backslash, control characters "
+            "and | & ; < > $ ` ( ) { } * ? [ ] ~ ! #"
+        )
+
+
 def _java_list(values: list[str]) -> str:
     """A list as Java's ``List.toString`` writes it: ``[a, b]``."""
     return "[" + ", ".join(values) + "]"
@@ -533,6 +573,8 @@ class _Resolver:
         if parent is not None and isinstance(parent.value, list):
             # the command input of a ``multiple`` derived input (CRSI 1697-1718)
             values = list(parent.value)
+            for one in values:
+                check_one_argument(name, one)
             self.command_values[name] = values
             self.templates[key] = _java_list(values)
             self.command_line[key] = multiple_for_command_line(cinp, values)
@@ -551,9 +593,26 @@ class _Resolver:
             if chosen is not None:
                 value = str(chosen)
         _check_legal(name, value)
+        self._check_command_line_value(cinp, value)
         self.command_values[name] = value
         self.command_line[key] = value_for_command_line(cinp, value or "")
         return ResolvedInput(name, ctype, value)
+
+    @staticmethod
+    def _check_command_line_value(cinp: dict[str, Any], value: str | None) -> None:
+        """Each value (each element of a select-many list) must stay one argument."""
+        if value is None or _blank(value):
+            return
+        if cinp.get("type") == "select-many":
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                parsed = None
+            if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+                for one in parsed:
+                    check_one_argument(cinp["name"], one)
+                return
+        check_one_argument(cinp["name"], value)
 
     def check_unique(self) -> None:
         """CRSI 443-452: every required input must have a non-null value."""
