@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xnatpic.confine import confined
 from xnatpic.errors import XnatpicError
 from xnatpic.optical import find_ivis_studies, open_ivis
 from xnatpic.optical.dicom import frame_of_reference_uid, ivis_study_uid
@@ -71,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _folders(root: Path, resource: str) -> list[Path]:
-    base = root / "RESOURCES" / resource
+    base = confined(root / "RESOURCES", resource, what="resource")  # issue 16
     found = list(find_ivis_studies(base)) if base.is_dir() else []
     return found or list(find_ivis_studies(root))
 
@@ -134,7 +135,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         folders = _folders(args.input, args.resource)
         clicks = _clicks(folders) if folders else _dicom_clicks(args.input, args.rois)
         out.mkdir(parents=True, exist_ok=True)
-        masks = (read_collection(args.input / "RESOURCES" / args.roi_resource)
+        masks = (read_collection(confined(args.input / "RESOURCES", args.roi_resource,
+                                          what="roi resource"))
                  if args.rois == "collection" else [])
         frames: set[str] = set()
         several = len(clicks) > 1

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.confine import EscapingPathError, confined
 from xnatpic.conversion import SaltError, require_deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.provenance import now, write_step_provenance
@@ -110,6 +111,10 @@ def find_sources(input_dir: Path, resource: str) -> list[Path]:
         When the resource is missing or holds no study.
     """
     folder = input_dir / "RESOURCES" / resource
+    try:  # issue 16: the resource label may not leave the session's resources
+        confined(input_dir / "RESOURCES", resource, what="resource")
+    except EscapingPathError as exc:
+        raise StepError(str(exc)) from None
     if not folder.is_dir():
         present = sorted(p.name for p in (input_dir / "RESOURCES").glob("*") if p.is_dir())
         raise StepError(f"{folder}: no resource {resource!r} in this session (resources: "
