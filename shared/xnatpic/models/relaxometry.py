@@ -22,6 +22,7 @@ from xnatpic.models._expfit import (
     residual_sse,
 )
 from xnatpic.models._validate import Layout, as_axis, as_bounds, goodness, prepare
+from xnatpic.models.inversion import _signed_candidates, _turn_over
 from xnatpic.models.results import FitStatus, T1Fit, T1IRFit, T2Fit, T2StarFit
 
 __all__ = ["fit_t1_ir", "fit_t1_vtr", "fit_t2", "fit_t2star"]
@@ -558,12 +559,13 @@ def fit_t1_ir(
 ) -> T1IRFit:
     """Fit T1 to magnitude inversion-recovery data, ``|S| = |a + b exp(-TI/T1)|``.
 
-    RD-NLS with polarity restoration (Barral et al. 2010): the data point of smallest
-    magnitude and the points before it are candidates for the negative branch. For both
-    splits (minimum negated or not) the points before the split are negated, a grid
-    search on 1/T1 solves the linear least-squares problem for ``(a, b)`` in closed form
-    at every grid point and Levenberg-Marquardt refines the best grid point
-    (``refine=True``); the split with the lower final residual wins.
+    RD-NLS with polarity restoration (Barral et al. 2010): the inversion time of smallest
+    mean magnitude (equal TIs count together) and the ones before it are candidates for
+    the negative branch. For three splits (that TI negated, not negated, and no point
+    negated, which turned over is also "every point inverted", as when all TIs precede the
+    null) a grid search on 1/T1 solves the linear least-squares problem for ``(a, b)`` in
+    closed form at every grid point and Levenberg-Marquardt refines the best grid point
+    (``refine=True``); the split with the lowest final residual wins.
 
     ``model="two"`` fits ``|S| = |S0 (1 - k exp(-TI/T1))|`` with the inversion efficiency
     ``k`` fixed (``inversion_efficiency``; 2 is a perfect inversion with full recovery
@@ -656,16 +658,14 @@ def fit_t1_ir(
     y = np.asarray(layout.rows_of(sub)[:, order], dtype=np.float32)
     decades = np.log10(k_bounds[1] / k_bounds[0])
     k_grid = np.geomspace(k_bounds[0], k_bounds[1], max(int(np.ceil(decades * 12)) + 1, 8))
-    columns = np.arange(t.size)
 
     def block(yb: np.ndarray) -> tuple[np.ndarray, ...]:
         n = yb.shape[0]
-        i_min = np.argmin(yb, axis=1)
         best: tuple[np.ndarray, ...] | None = None
-        for extra in (0, 1):
-            # Candidate polarity: the points before ``split`` are on the negative branch.
-            split = i_min + extra
-            signed = np.where(columns[None, :] < split[:, None], -yb, yb)
+        # Candidate polarities: the points (equal TIs together) before the split just
+        # before or just after the smallest signal are negated, or none, which turned over
+        # (a < 0) is also "every point inverted".
+        for signed in _signed_candidates(yb, t):
             alpha, beta, k, sse = grid_search(signed, t, k_grid, recovery=False, constant=True)
             fit = (alpha, beta, k, sse, np.ones(n, dtype=bool))
             if refine and n:
@@ -685,7 +685,8 @@ def fit_t1_ir(
                 better = fit[3] < best[3]
                 best = tuple(np.where(better, a, b) for a, b in zip(fit, best, strict=True))
         assert best is not None
-        return best
+        alpha, beta = _turn_over(best[0], best[1])
+        return (alpha, beta, *best[2:])
 
     alpha, beta, k, _, converged = map_rows(block, y)
     sse = residual_sse(y, t, alpha, beta, k, magnitude=True)
@@ -782,16 +783,12 @@ def _ir_fixed_block(
     log_grid = np.linspace(
         np.log(r_bounds[0]), np.log(r_bounds[1]), max(int(np.ceil(decades * 12)) + 1, 8)
     )
-    columns = np.arange(t.size)
-    i_min = np.argmin(y, axis=1)
     lo, hi = np.log(r_bounds[0]), np.log(r_bounds[1])
     best_s0 = np.full(n, np.nan)
     best_r = np.full(n, np.nan)
     best_sse = np.full(n, np.inf)
     rows = np.arange(n)
-    for extra in (0, 1):
-        split = i_min + extra
-        signed = np.where(columns[None, :] < split[:, None], -y, y)
+    for signed in _signed_candidates(y, t):
         grid = np.broadcast_to(log_grid, (n, log_grid.size))
         sse, s0 = _ir_fixed_cost(signed, t, np.exp(grid), k_eff)
         j = np.argmin(sse, axis=1)
@@ -809,4 +806,4 @@ def _ir_fixed_block(
         best_sse = np.where(better, final_sse, best_sse)
         best_s0 = np.where(better, s0[rows, j], best_s0)
         best_r = np.where(better, np.exp(centre), best_r)
-    return best_s0, best_r, best_sse
+    return _turn_over(best_s0, best_s0)[0], best_r, best_sse
