@@ -1,4 +1,10 @@
-"""Layers only point one way: the ParaVision reader never imports writers, CLI or pipelines."""
+"""Who may import whom inside xnatpic: an allowlist, so a new dependency is a decision.
+
+Each unit of the package (a subpackage, a top-level module, or one module of
+``xnatpic.xnat``) lists the units it may import. Anything else fails, naming the file and
+the import; a unit missing from the list fails too, so a new package must be placed.
+``errors`` (the error base) and the package root (``__version__``) are open to all.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +15,145 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "shared" / "xnatpic"
 
-#: Package → packages it must never import.
-FORBIDDEN = {
-    "paravision": ("xnatpic.dicom", "xnatpic.nifti", "xnatpic.cli", "xnatpic.conversion",
-                   "xnatpic.xnat", "xnatpic.phantom"),
-    "models": ("xnatpic.paravision", "xnatpic.dicom", "xnatpic.nifti", "xnatpic.cli",
-               "xnatpic.xnat"),
-    "dicom": ("xnatpic.cli", "xnatpic.conversion", "xnatpic.xnat"),
-    "nifti": ("xnatpic.cli", "xnatpic.conversion", "xnatpic.xnat"),
+#: Open to every unit.
+FOUNDATION = frozenset({"errors", "__init__", "__version__"})
+
+#: XNAT's REST/HTTP client and its errors: only for units that talk to a server.
+XNAT_CLIENT = frozenset({"xnat.rest", "xnat.http", "xnat.errors"})
+
+#: unit -> units it may import. ``xnat`` is the whole of xnatpic.xnat as an importer
+#: (its modules import each other freely); as a target each module is named on its own.
+ALLOWED: dict[str, frozenset[str]] = {
+    "__init__": frozenset(),
+    "errors": frozenset(),
+    "provenance": frozenset(),
+    "step_output": frozenset(),
+    # readers and numerics: nothing above them
+    "paravision": frozenset(),
+    "models": frozenset(),
+    # writers read ParaVision
+    "dicom": frozenset({"paravision"}),
+    "nifti": frozenset({"paravision"}),
+    "phantom": frozenset({"paravision"}),
+    "conversion": frozenset({"paravision", "dicom", "nifti"}),
+    # ROIs on the map grid; project metadata from XNAT is passed in by the step
+    # (pipelines/project_summary calls xnat.project_fields), never fetched here
+    "roi": frozenset({"nifti"}),
+    # step images: DICOM in, models, DICOM/NIfTI out; no reader, no XNAT client
+    "analysis": frozenset({"dicom", "models", "nifti", "roi", "step_output"}),
+    "optical": frozenset({"conversion", "dicom", "nifti", "roi"}),
+    # the Container Service double and launcher write the step's output contract
+    "xnat": frozenset({"step_output"}),
+    # upload is an XNAT client: converts, then sends over REST
+    "upload": frozenset({"paravision", "dicom", "conversion", "optical", "xnat.metadata"})
+    | XNAT_CLIENT,
+    # the command line drives everything
+    "cli": frozenset({"*"}),
 }
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
+def _unit_of_file(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package).parts
+    if len(parts) == 1:
+        return parts[0].removesuffix(".py")
+    return parts[0]
+
+
+def _unit_of_module(module: str) -> str | None:
+    """``xnatpic.a.b`` -> ``a`` (``xnat.b`` under xnatpic.xnat); None outside xnatpic."""
+    parts = module.split(".")
+    if parts[0] != "xnatpic":
+        return None
+    if len(parts) == 1:
+        return "__init__"
+    if parts[1] == "xnat" and len(parts) > 2:
+        return f"xnat.{parts[2]}"
+    return parts[1]
+
+
+def _imported_modules(path: Path, root: Path) -> list[str]:
+    """Absolute names of the modules ``path`` imports (relative imports resolved)."""
+    package = ["xnatpic", *path.relative_to(root).parts[:-1]]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.append(module)
+            # `from xnatpic import dicom`, `from xnatpic.xnat import rest`, `from . import x`
+            if module in ("xnatpic", "xnatpic.xnat") or not node.module:
+                names += [f"{module}.{alias.name}" for alias in node.names]
     return names
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_lower_layers_do_not_import_higher_ones(layer):
-    folder = PACKAGE / layer
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
-    offenders = [
-        f"{path.relative_to(PACKAGE)} imports {name}"
-        for path in sorted(folder.rglob("*.py"))
-        for name in _imports(path)
-        if name.startswith(FORBIDDEN[layer])
-    ]
-    assert not offenders, offenders
+def _allowed(importer: str, target: str) -> bool:
+    allowed = ALLOWED[importer]
+    if target == importer or target in FOUNDATION or "*" in allowed:
+        return True
+    if importer == "xnat" and target.startswith("xnat"):
+        return True
+    return target in allowed or (target.startswith("xnat.") and "xnat" in allowed)
+
+
+def violations(package: Path = PACKAGE) -> list[str]:
+    """Every import the allowlist does not permit, as 'file imports module (unit -> unit)'."""
+    found: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        importer = _unit_of_file(path, package)
+        if importer not in ALLOWED:
+            found.append(f"{path.relative_to(package)}: unit {importer!r} is not in ALLOWED; "
+                         "place it in tests/test_layers.py")
+            continue
+        for module in _imported_modules(path, package):
+            target = _unit_of_module(module)
+            if target is None or target == "xnat":
+                continue
+            if not _allowed(importer, target):
+                found.append(f"{path.relative_to(package)} imports {module} "
+                             f"({importer} -> {target})")
+    return found
+
+
+def test_every_import_is_allowed():
+    assert violations() == []
+
+
+def test_every_unit_on_disk_is_placed():
+    units = {_unit_of_file(p) for p in PACKAGE.rglob("*.py")}
+    assert units <= set(ALLOWED), sorted(units - set(ALLOWED))
+    assert {"optical", "step_output", "xnat", "analysis", "roi"} <= units
+
+
+@pytest.mark.parametrize(("unit", "source", "offending"), [
+    ("roi", "from xnatpic.xnat.rest import XnatClient\n", "roi -> xnat.rest"),
+    ("analysis", "import xnatpic.paravision.dataset\n", "analysis -> paravision"),
+    ("paravision", "from ..dicom import writer\n", "paravision -> dicom"),
+    ("models", "from xnatpic import nifti\n", "models -> nifti"),
+    ("analysis", "from xnatpic.xnat import rest\n", "analysis -> xnat.rest"),
+])
+def test_a_forbidden_import_is_caught(tmp_path, unit, source, offending):
+    """The check itself, on a copy of the package with one bad import added."""
+    package = tmp_path / "xnatpic"
+    (package / unit).mkdir(parents=True)
+    (package / unit / "bad.py").write_text(source)
+    (found,) = violations(package)
+    assert f"{unit}/bad.py imports" in found and offending in found
+
+
+def test_an_unplaced_unit_is_caught(tmp_path):
+    package = tmp_path / "xnatpic"
+    (package / "newthing").mkdir(parents=True)
+    (package / "newthing" / "a.py").write_text("import os\n")
+    (found,) = violations(package)
+    assert "unit 'newthing' is not in ALLOWED" in found
+
+
+def test_allowed_imports_pass(tmp_path):
+    package = tmp_path / "xnatpic"
+    (package / "upload").mkdir(parents=True)
+    (package / "upload" / "ok.py").write_text(
+        "from xnatpic.xnat.rest import XnatClient\nfrom xnatpic.errors import XnatpicError\n"
+        "from ..conversion import convert_study\nfrom xnatpic import __version__\n")
+    assert violations(package) == []

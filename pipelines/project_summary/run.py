@@ -31,9 +31,9 @@ from xnatpic.provenance import now, write_step_provenance
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.report import plot_groups, write_csv, write_html
 from xnatpic.roi.summary import gather_project
-from xnatpic.roi.xnatmeta import fetch_project_metadata, xnat_available
 from xnatpic.step_output import check_output_writable
 from xnatpic.xnat.archive import find_sessions
+from xnatpic.xnat.project_fields import fetch_project_metadata, xnat_available
 
 _log = logging.getLogger("project-summary")
 

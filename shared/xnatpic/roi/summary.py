@@ -4,8 +4,9 @@ Per session (archive layout ``<project>/arc001/<session>/``), rows come from
 ``RESOURCES/ROISTATS/roi_stats.csv``; a session without it contributes the whole-map
 statistics of its map resources' ``stats.json`` (ROI ``whole_map`` unless an entry names
 its ROI). The archive folders hold only files, as on XNAT: subject, group and timepoint
-come from XNAT's database through its REST API (:mod:`xnatpic.roi.xnatmeta`), given to
-:func:`gather_project` as ``extra``; empty when not given.
+come from XNAT's database through its REST API (:mod:`xnatpic.xnat.project_fields`, called
+by the step, not by this layer), given to :func:`gather_project` as ``extra``; empty when
+not given.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def gather_project(sessions: list[Path], extra: dict[str, dict[str, str]] | None
         Session folders (see :func:`xnatpic.xnat.archive.find_sessions`).
     extra : dict, optional
         Session label -> metadata (``subject``, ``group``, ``timepoint``) from XNAT
-        (:mod:`xnatpic.roi.xnatmeta`).
+        (:mod:`xnatpic.xnat.project_fields`).
 
     Returns
     -------
