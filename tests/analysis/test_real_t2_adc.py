@@ -382,11 +382,11 @@ def test_adc_scan21_is_not_enough_signal(pasta, tmp_path) -> None:
     assert result.stored == []  # as XNAT: no output uploaded after a non-zero exit
 
 
-def test_adc_scan21_report_has_no_headline(pasta) -> None:
+def test_adc_scan21_report_has_no_headline(pasta, tmp_path) -> None:
     session, _ = pasta
     from xnatpic.analysis.runner import main
 
-    out = session.parent / "adc_out"
+    out = tmp_path / "adc_out"
     code = main("adcmap", ["--input", str(session), "--output", str(out)])
     assert code == EXIT_NOT_ENOUGH_SIGNAL
     stats = json.loads((out / "maps" / "stats.json").read_text())
