@@ -268,6 +268,7 @@ class XnatConnection:
                 ready = [conn.sock]
             if ready:
                 conn.close()
+                conn = self._conn = None
         if conn is None:
             conn = self._conn = self._open()
         return conn
