@@ -59,6 +59,12 @@ from xnatpic.errors import XnatpicError
 from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK
 from xnatpic.xnat.archive import XnatObject, load_project, load_session
 from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError, ResolutionError
+from xnatpic.xnat.hardening import (
+    PODMAN_HARDENING,
+    copy_output,
+    local_environment,
+    secret_environment,
+)
 from xnatpic.xnat.local_entrypoint import (
     dockerfile_entrypoint,
     host_entrypoint,
@@ -255,6 +261,8 @@ def container_argv(resolved: ResolvedCommand, runtime: str, image: str,
             "--user", user or _default_user()]
     if runtime == "podman" and os.getuid() != 0:
         argv += ["--userns", "keep-id"]  # rootless podman: host uid stays the uid inside
+    if runtime == "podman":
+        argv += PODMAN_HARDENING  # xnatpic only, not CS (xnat/hardening.py)
     for mount in resolved.mounts:
         suffix = "" if mount.writable else ":ro"
         argv += ["-v", f"{hosts[mount.name]}:{mount.path}{suffix}"]
@@ -348,10 +356,7 @@ def _upload_one(output: ResolvedOutput, resolved: ResolvedCommand, hosts: dict[s
         label = output.label or output.name
         dest = base / label
         dest.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, dest, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, dest / source.name)
+        copy_output(source, dest)  # never follows symbolic links (issue 16)
         _write_catalog(dest, label)
         _register_resource(dest, parent_obj, label)
         return dest
@@ -442,8 +447,9 @@ def _local_entrypoint(image: str) -> list[str]:
 
 def _local_argv(resolved: ResolvedCommand, options: LaunchOptions, image: str,
                 mapping: dict[str, str]) -> list[str]:
-    if resolved.override_entrypoint:
-        return ["/bin/sh", "-c", rewrite_paths(resolved.command_line, mapping)]
+    if resolved.override_entrypoint:  # host paths quoted: the shell sees them as one word
+        quoted = {path: shlex.quote(host) for path, host in mapping.items()}
+        return ["/bin/sh", "-c", rewrite_paths(resolved.command_line, quoted)]
     entrypoint = options.entrypoint or _local_entrypoint(image)
     return [*entrypoint, *(rewrite_paths(a, mapping) for a in resolved.arguments)]
 
@@ -521,6 +527,7 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
     workflow = f"local-{build.name}"
     env = container_environment(resolved, {**xnat, "XNAT_WORKFLOW_ID": workflow,
                                            "XNAT_EVENT_ID": workflow})
+    env.update(secret_environment(resolved.command))
     hosts: dict[str, Path] = {}
     for mount in resolved.mounts:
         if mount.host is not None:
@@ -545,7 +552,7 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
     if runtime == "local":
         mapping = {m.path: str(hosts[m.name]) for m in resolved.mounts}
         argv = _local_argv(resolved, options, image, mapping)
-        local_env = {**os.environ, **{k: rewrite_paths(v, mapping) for k, v in env.items()}}
+        local_env = local_environment({k: rewrite_paths(v, mapping) for k, v in env.items()})
         workdir = resolved.working_directory
         cwd = Path(rewrite_paths(workdir, mapping)) if workdir else build
         _log.info("%s: running %s", result.session, shlex.join(argv))
