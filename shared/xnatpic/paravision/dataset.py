@@ -197,13 +197,57 @@ def _study_from_folder(path: Path) -> Study:
     return study
 
 
-def extract_archive(archive: Path, destination: Path) -> None:
-    """Extract a zip archive, refusing members that would land outside ``destination``.
+#: At most this many members in an archive (a study has hundreds to a few thousand files).
+MAX_ARCHIVE_MEMBERS = 100_000
+#: The archive may expand to this many times its own size ...
+MAX_EXPANSION_RATIO = 200
+#: ... or to this many bytes, whichever is larger (small archives of smooth data).
+MIN_EXPANSION_ALLOWANCE = 256 * 2**20
+
+
+def _check_expansion(archive: Path, members: list[zipfile.ZipInfo], max_members: int,
+                     max_ratio: float, min_allowance: int) -> None:
+    """Refuse an archive that would expand beyond the limits (a zip bomb), before writing.
+
+    Python's zip reader never yields more than a member's declared size (a member that
+    holds more fails its CRC check), so the declared sizes bound what extraction writes.
+    """
+    if len(members) > max_members:
+        raise UnsafeArchiveError(
+            f"{archive}: {len(members)} members, more than the {max_members} a ParaVision "
+            "archive may hold; the archive is refused (extract it yourself if it is genuine)"
+        )
+    packed = max(archive.stat().st_size, 1)
+    expanded = sum(info.file_size for info in members)
+    allowance = max(min_allowance, int(max_ratio * packed))
+    if expanded > allowance:
+        raise UnsafeArchiveError(
+            f"{archive}: would expand from {packed} to {expanded} bytes "
+            f"({expanded / packed:.0f} times its size; the limit is {allowance} bytes: "
+            f"{max_ratio:g} times the archive or {min_allowance} bytes); the archive is "
+            "refused as a possible zip bomb (extract it yourself if it is genuine)"
+        )
+
+
+def extract_archive(archive: Path, destination: Path, *,
+                    max_members: int = MAX_ARCHIVE_MEMBERS,
+                    max_ratio: float = MAX_EXPANSION_RATIO,
+                    min_allowance: int = MIN_EXPANSION_ALLOWANCE) -> None:
+    """Extract a zip archive, refusing unsafe members and archives that expand too much.
+
+    Parameters
+    ----------
+    archive, destination : Path
+        The zip file and the (existing) folder to extract into.
+    max_members, max_ratio, min_allowance
+        Limits: at most ``max_members`` members, expanding to at most
+        ``max(min_allowance, max_ratio * archive size)`` bytes in all.
 
     Raises
     ------
     UnsafeArchiveError
-        For absolute paths, ``..`` components or symbolic links among the members.
+        For absolute paths, ``..`` components or symbolic links among the members, too
+        many members, or an expansion beyond the limits; nothing is extracted then.
     NotParaVisionError
         When the file is not a readable zip archive.
     """
@@ -211,6 +255,7 @@ def extract_archive(archive: Path, destination: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
+            _check_expansion(Path(archive), members, max_members, max_ratio, min_allowance)
             for info in members:
                 name = info.filename
                 pure = PurePosixPath(name.replace("\\", "/"))
