@@ -28,6 +28,8 @@ import pytest
 from scipy.optimize import least_squares
 
 from tests.analysis.conftest import launch_step, make_session
+from tests.dicom.conftest import run_dciodvfy
+from tests.oracles import require_executable
 from xnatpic.cli.main import main as xnatpic_main
 
 STUDY = "pv6-dicomifier/study"
@@ -303,3 +305,15 @@ def test_perfusion_from_two_scans(outputs, tmp_path):
     both = np.isfinite(pair) & np.isfinite(single)
     assert both.sum() > 0.99 * np.isfinite(single).sum()
     np.testing.assert_allclose(pair[both], single[both], rtol=1e-4, atol=1e-3)
+
+
+def test_derived_dicom_of_the_maps_pass_dciodvfy(outputs):
+    """The CBF and T1 maps as derived MR series: no dciodvfy error (the LUT explanation
+    must fit its 64-byte LO)."""
+    require_executable("dciodvfy", "Debian dicom3tools; run `make tools`")
+    for resource, name in ((outputs["perfusion"], "CBF"), (outputs["t1_13"], "T1"),
+                           (outputs["t1_30"], "T1")):
+        files = sorted((resource / "dicom" / name).glob("*.dcm"))
+        assert files, (resource, name)
+        errors, _ = run_dciodvfy(files[0])
+        assert not errors, (name, errors)

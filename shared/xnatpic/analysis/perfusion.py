@@ -99,8 +99,11 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
     formula = ("f = λ (T1_ns / T1_blood) (1/T1_sel − 1/T1_ns), λ = "
                f"{partition:g} mL/g, T1_blood = {blood_t1:g} ms")
     maps = [
-        MapImage("CBF", flow, "mL/100g/min", f"perfusion (FAIR, {formula})",
-                 image_type="PERFUSION MAP", status=status),
+        # ASCII and short: the description becomes the 64-byte LUTExplanation (the
+        # formula and constants are in the parameters); value 3 OTHER: classic MR Image
+        # Type has no defined term for perfusion (PS3.3 C.8.3.1.1.1)
+        MapImage("CBF", flow, "mL/100g/min", "perfusion (FAIR, single-compartment model)",
+                 image_type="OTHER", status=status),
         MapImage("T1_selective", sel.t1, "ms", "apparent T1 after the selective inversion",
                  primary=False),
         MapImage("T1_nonselective", ns.t1, "ms",
