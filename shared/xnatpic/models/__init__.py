@@ -19,6 +19,8 @@ from xnatpic.models.cest import (
     z_at,
 )
 from xnatpic.models.diffusion import fit_adc, fit_dti
+from xnatpic.models.inversion import fit_t1_ir_timed, ir_signal
+from xnatpic.models.perfusion import fair_flow
 from xnatpic.models.relaxometry import fit_t1_ir, fit_t1_vtr, fit_t2, fit_t2star
 from xnatpic.models.results import (
     ADCFit,
@@ -46,12 +48,15 @@ __all__ = [
     "b0_map",
     "correct_b0",
     "detect_m0_frames",
+    "fair_flow",
     "fit_adc",
     "fit_dti",
     "fit_t1_ir",
+    "fit_t1_ir_timed",
     "fit_t1_vtr",
     "fit_t2",
     "fit_t2star",
+    "ir_signal",
     "mtr_asym",
     "normalize_zspectrum",
     "ratiometric_index",
