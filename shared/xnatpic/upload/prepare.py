@@ -172,7 +172,11 @@ def zip_files(files: list[Path], root: Path, destination: Path) -> Path:
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            real_root = root.resolve()
             for f in sorted(files):
+                if f.is_symlink() or real_root not in f.resolve().parents:
+                    _log.warning("%s: symbolic link (or under one) not zipped", f)
+                    continue  # issue 16: never copy what a link points at into the zip
                 zf.write(f, f.relative_to(root).as_posix())
         partial.replace(destination)
     except OSError as exc:
