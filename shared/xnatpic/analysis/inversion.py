@@ -128,6 +128,11 @@ def fit_ir_series(series: AnalysisSeries, mask: np.ndarray, *, ir_model: str = "
     if np.isnan(series.ti).any():
         raise BadSeriesError(f"{series.source}: some images have no InversionTime")
     groups = fair_groups(series)
+    if "" in groups and np.unique(series.ti).size < series.ti.size:
+        _log.warning("%s: inversion times repeat (%s ms) and no image says which FAIR "
+                     "inversion it follows; all images are fitted together (selective and "
+                     "non-selective pairs would be pooled)", series.source,
+                     ", ".join(f"{v:g}" for v in series.ti))
     fits: dict[str, T1IRFit] = {}
     chosen = ""
     timing: dict[str, Any] = {}
