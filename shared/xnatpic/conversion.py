@@ -201,6 +201,14 @@ def require_deidentify_salt() -> str:
             f"{SALT_VARIABLE} holds {len(salt)} characters; a de-identification salt needs at "
             f"least {MIN_SALT_LENGTH} (e.g. $(openssl rand -hex 16)): a short one can be found "
             "by trying them all against one known animal")
+    from xnatpic.dicom.deidentify import salt_weakness
+
+    weakness = salt_weakness(salt)
+    if weakness:
+        raise SaltError(
+            f"{SALT_VARIABLE} is too weak for de-identification: {weakness}; use a random "
+            "one (e.g. $(openssl rand -hex 16)), a guessable salt can be found by trying "
+            "likely ones against one known animal")
     return salt
 
 
@@ -447,8 +455,9 @@ def _collect(reco: Reco, dest: Path, start: float, call: Callable[[], tuple[int,
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         # Unexpected data the reader did not foresee: report it against this reco,
         # with the exception type so it can be fixed, and carry on with the others.
-        _log.error("scan %s reco %s: %s: %s", reco.scan.id, reco.number,
-                   type(exc).__name__, exc)
+        _log.error("scan %s reco %s: %s: %s (traceback: --debug)", reco.scan.id,
+                   reco.number, type(exc).__name__, exc)
+        _log.debug("scan %s reco %s: traceback", reco.scan.id, reco.number, exc_info=exc)
         return RecoResult(reco.scan.id, reco.number, "failed",
                           f"{reco.path}: {type(exc).__name__}: {exc}", method=method,
                           seconds=time.perf_counter() - start)

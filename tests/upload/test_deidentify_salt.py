@@ -53,9 +53,17 @@ def test_missing_or_short_salt_refused(monkeypatch, value):
     assert str(MIN_SALT_LENGTH) in str(exc.value)
 
 
-def test_salt_of_sixteen_accepted(monkeypatch):
-    monkeypatch.setenv(SALT_VARIABLE, "x" * 16)
-    assert require_deidentify_salt() == "x" * 16
+def test_random_salt_of_sixteen_accepted(monkeypatch):
+    monkeypatch.setenv(SALT_VARIABLE, "9f3ac07e51d2b864")  # openssl rand -hex 8
+    assert require_deidentify_salt() == "9f3ac07e51d2b864"
+
+
+@pytest.mark.parametrize("value", ["x" * 16, "abababababababababab", "0123456789abcdefghij",
+                                   "aaaaaaaabbbbbbbbccccdddd"])
+def test_low_entropy_salt_refused(monkeypatch, value):
+    monkeypatch.setenv(SALT_VARIABLE, value)
+    with pytest.raises(SaltError, match="too weak"):
+        require_deidentify_salt()
 
 
 def test_convert_refuses_without_salt(named_study, tmp_path, monkeypatch, capsys):

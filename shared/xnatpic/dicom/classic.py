@@ -14,7 +14,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from xnatpic.dicom.context import Frame, SeriesContext
-from xnatpic.dicom.deidentify import deidentify_dataset, deidentify_element
+from xnatpic.dicom.deidentify import deidentify_dataset, deidentify_values
 from xnatpic.dicom.engine import (
     Module,
     apply_rows,
@@ -85,11 +85,9 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
         encoded = template.copy()
         sop_instance = ""
         for module, rows in per_image:
-            for keyword, value in evaluate_rows(rows, ctx, frame, module=module):
-                if ctx.deidentify is not None:  # per-image dates shift like the template's
-                    keep, value = deidentify_element(keyword, value, ctx)
-                    if not keep:
-                        continue
+            # per-image dates and times shift (together) like the template's
+            for keyword, value in deidentify_values(
+                    evaluate_rows(rows, ctx, frame, module=module), ctx):
                 tag, vr = tag_and_vr(keyword)
                 encoded.set_value(tag, vr, value, partial(element, keyword, value))
                 if keyword == "SOPInstanceUID":

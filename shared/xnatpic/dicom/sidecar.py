@@ -5,7 +5,7 @@ to the 2dseq, and the full ``subject``, ``acqp``, ``method``, ``visu_pars`` and 
 parameter sets (with their header records) serialised to JSON: numpy arrays become
 (nested) lists, structs become lists, non-finite floats become the strings ``"NaN"``,
 ``"Infinity"`` and ``"-Infinity"``. With de-identification, identifying parameters are
-left out (see :func:`xnatpic.dicom.deidentify.keep_parameter`).
+allow-listed and cleaned (see :mod:`xnatpic.dicom.deidentify_sidecar`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import numpy as np
 
 import xnatpic
 from xnatpic.dicom.context import SeriesContext
-from xnatpic.dicom.deidentify import HEADER_DROP, DeidentifyProfile, keep_parameter
+from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.deidentify_sidecar import deidentified_headers, deidentified_parameters
+from xnatpic.dicom.deidentify_text import clean_text, identity_tokens
 from xnatpic.errors import ConversionError
 from xnatpic.paravision.jcamp import ParameterSet
 
@@ -66,12 +68,14 @@ def _relative(path: str | None, root: Path) -> str | None:
 
 
 def _parameters(file: str, params: ParameterSet, root: Path,
-                profile: DeidentifyProfile | None) -> dict:
-    headers = {k: v for k, v in params.headers.items()
-               if not (profile is not None and k in HEADER_DROP)}
-    values = {name: jsonable(value) for name, value in params.items()
-              if profile is None or keep_parameter(file, name, value, profile)}
-    return {"file": _relative(params.path, root), "headers": headers, "parameters": values}
+                profile: DeidentifyProfile | None, tokens: frozenset[str]) -> dict:
+    values = {name: jsonable(value) for name, value in params.items()}
+    if profile is None:
+        return {"file": _relative(params.path, root), "headers": dict(params.headers),
+                "parameters": values}
+    return {"file": Path(params.path or file).name,
+            "headers": deidentified_headers(dict(params.headers), tokens),
+            "parameters": deidentified_parameters(file, values, profile, tokens)}
 
 
 def sidecar_document(ctx: SeriesContext, files: list[Path], indices: list[int]) -> dict:
@@ -80,6 +84,7 @@ def sidecar_document(ctx: SeriesContext, files: list[Path], indices: list[int]) 
     root = reco.scan.study.path
     deidentify = ctx.deidentify is not None
     by_index = {im.index: im for im in ctx.images}
+    tokens = identity_tokens(ctx.parameter_sets) if deidentify else frozenset()
     frames = [
         {"number": number, "image_index": index, "frame": by_index[index].frame,
          "slice_in_frame": by_index[index].slice_in_frame, "axes": by_index[index].axes}
@@ -98,14 +103,17 @@ def sidecar_document(ctx: SeriesContext, files: list[Path], indices: list[int]) 
         "pixel_encoding": ctx.pixels.reason,
         "files": [f.name for f in files],
         "frames": frames,
-        "frame_groups": [{"id": g.id, "axis": g.name, "size": g.size, "comment": g.comment}
+        "frame_groups": [{"id": g.id, "axis": g.name, "size": g.size,
+                          "comment": clean_text(g.comment or "", tokens) if deidentify
+                          else g.comment}
                          for g in ctx.series.layout.groups],
         "parameters": {},
     }
     for key, file in FILES:
         params = ctx.parameter_sets[file]
         if params is not None:
-            document["parameters"][key] = _parameters(file, params, root, ctx.deidentify)
+            document["parameters"][key] = _parameters(file, params, root, ctx.deidentify,
+                                                      tokens)
     return document
 
 

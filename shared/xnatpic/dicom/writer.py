@@ -134,7 +134,7 @@ def write_dicom_series(series: ImageSeries, out_dir: Path, *, enhanced: bool = F
             reco_uid=str(reco.visu_pars.get("VisuUid", "")),
             scan=reco.scan.id, reco=reco.number, package=package, storage=storage,
             subject_position=str(reco.visu_pars.get("VisuSubjectPosition", "")),
-            salt=None if deidentify is None else deidentify.salt,
+            salt=None if deidentify is None else deidentify.uid_key(),
         )
         ctx = SeriesContext(series, package, images, uids, encoding, enhanced, deidentify,
                             routing)

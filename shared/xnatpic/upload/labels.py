@@ -11,9 +11,10 @@ Labels are sanitised for XNAT: anything but ``A-Z a-z 0-9 _ -`` becomes ``_``.
 
 With ``--deidentify`` only the de-identified fields (:data:`DEIDENTIFIED_FIELDS`) exist:
 ``pseudonym`` (the DICOM PatientID/PatientName the converter writes), ``shifted_date``
-(the StudyDate it writes), ``study_pseudonym`` (its StudyID) and ``time`` (times are kept
-by the profile). They are derived exactly as :mod:`xnatpic.dicom.deidentify` derives them,
-from the salt in ``XNATPIC_DEIDENTIFY_SALT``, so the same salt gives the same labels.
+(the StudyDate it writes), ``study_pseudonym`` (its StudyID) and ``time`` (the
+StudyTime it writes: dates and times move together by the animal's offset). They are
+derived exactly as :mod:`xnatpic.dicom.deidentify` derives them, from the salt in
+``XNATPIC_DEIDENTIFY_SALT``, so the same salt gives the same labels.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import re
 import string
 from collections.abc import Mapping
 
-from xnatpic.dicom.deidentify import DeidentifyProfile
-from xnatpic.dicom.transforms import shift_da
+from xnatpic.dicom.deidentify import DeidentifyProfile, shift_date_time
 from xnatpic.upload.errors import SourceError
 
 __all__ = [
@@ -118,14 +118,21 @@ def deidentified_fields(fields: Mapping[str, str], salt: str) -> dict[str, str]:
     """
     profile = DeidentifyProfile(salt=salt)
     study_key = str(fields.get("_study_key") or fields.get("study_uid") or "")
-    days = profile.offset_days(study_key)
-    date = str(fields.get("date", ""))
+    seconds = profile.offset_seconds(_offset_key(fields))
+    date, time = shift_date_time(str(fields.get("date", "")), str(fields.get("time", "")),
+                                 seconds)
     return {
         "pseudonym": profile.pseudonym(study_key, str(fields.get("_subject_key", ""))),
-        "shifted_date": shift_da(date, days) if date else "",
+        "shifted_date": date,
         "study_pseudonym": profile.study_pseudonym(study_key),
-        "time": str(fields.get("time", "")),
+        "time": time,
     }
+
+
+def _offset_key(fields: Mapping[str, str]) -> str:
+    """What the date shift is keyed by: the subject, else the study (as the converter)."""
+    return str(fields.get("_subject_key") or fields.get("_study_key")
+               or fields.get("study_uid") or "")
 
 
 #: Subject columns never sent with ``--deidentify``: they name the animal.
@@ -136,10 +143,10 @@ def deidentified_subject_fields(subject: Mapping[str, str], fields: Mapping[str,
                                 salt: str, *, source: str = "") -> dict[str, str]:
     """Subject fields of a de-identified session: as the DICOM has them.
 
-    The animal id is dropped; the date of birth is shifted by the study's offset, as the
-    converter shifts PatientBirthDate, so it keeps the same distance to the (shifted)
-    session date; a year of birth cannot be shifted exactly and would give away the real
-    year of the scans, so it is refused.
+    The animal id is dropped; the date of birth is shifted by the animal's offset (the
+    DICOM carries no birth date: PS3.15 empties it), so it keeps the same distance to
+    the (shifted) session date; a year of birth cannot be shifted exactly and would give
+    away the real year of the scans, so it is refused.
 
     Raises
     ------
@@ -153,10 +160,9 @@ def deidentified_subject_fields(subject: Mapping[str, str], fields: Mapping[str,
             "to shifted dates gives the real year of the scans away; give 'dob' (shifted "
             "like the DICOM) or 'age' instead")
     if "dob" in out:
-        study_key = str(fields.get("_study_key") or fields.get("study_uid") or "")
-        days = DeidentifyProfile(salt=salt).offset_days(study_key)
-        shifted = shift_da(out["dob"].replace("-", ""), days)
-        out["dob"] = f"{shifted[:4]}-{shifted[4:6]}-{shifted[6:]}"
+        seconds = DeidentifyProfile(salt=salt).offset_seconds(_offset_key(fields))
+        shifted, _ = shift_date_time(out["dob"].replace("-", ""), "", seconds)
+        out["dob"] = f"{shifted[:4]}-{shifted[4:6]}-{shifted[6:]}" if shifted else ""
     return out
 
 
