@@ -24,6 +24,7 @@ import itertools
 import json
 import random
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class Workflow:
     created: float
     schedule: list[tuple[float, str, str]] = field(default_factory=list)
     container_id: str = ""
+    #: the container's exit code once it ends ("0", "1", "3"...) and its stderr
+    exit_code: str = "0"
+    stderr: str = ""
 
     def now(self, at: float | None = None) -> tuple[str, str]:
         """(status, details) at time ``at`` (default: now)."""
@@ -115,6 +119,9 @@ class ContainerServiceState:
         launch: HTTP 500 with the report; bulk: no workflow ever appears).
     failing_containers : set
         Root values whose container exits non-zero (status ``Failed``).
+    not_applicable : dict
+        Root value -> the last stderr line of a step that exits 3 "not applicable"
+        (``t2map: not applicable: ...``); XNAT marks it Failed like any non-zero exit.
     unresolvable : dict
         Root value -> reason: command resolution fails for an object that exists (a
         matcher that matches nothing, a missing resource...).
@@ -138,6 +145,7 @@ class ContainerServiceState:
         self.run_time = 0.05
         self.unqueueable: dict[str, str] = {}
         self.failing_containers: set[str] = set()
+        self.not_applicable: dict[str, str] = {}
         self.unresolvable: dict[str, str] = {}
         self.submit_failures: dict[str, str] = {}
         self.session_types: dict[str, str] = {}
@@ -205,12 +213,23 @@ def state(double: XnatDouble) -> ContainerServiceState:
     return cs
 
 
+class CsError(Exception):
+    """An error answered by a CS ``@ExceptionHandler``: a plain-text body of its own.
+
+    Kept apart from the server's HttpError, whose class is another object when the
+    server module runs as ``__main__`` (``python -m tests.double.server``): :func:`route`
+    turns it into the answer itself, so it never escapes the request handler.
+    """
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.text = status, text
+
+
 def _error(status: int, text: str) -> Exception:
     """An error answered by a CS ``@ExceptionHandler``: a plain-text body of its own
     (e.g. CommandRestApi.java:295-313, LaunchRestApi.java:584-650)."""
-    from tests.double.server import HttpError
-
-    return HttpError(status, text, html=False)
+    return CsError(status, text)
 
 
 def _not_found(text: str) -> Exception:
@@ -414,7 +433,8 @@ def _launch_container(double: XnatDouble, cs: ContainerServiceState, project: st
                          + reason))
     else:
         schedule.append((2 * staging, "Running", ""))  # ContainerEntity.java:176-181
-        end = "Failed" if value in cs.failing_containers else "Complete"
+        failing = value in cs.failing_containers or value in cs.not_applicable
+        end = "Failed" if failing else "Complete"
         # ContainerEntity.java:191-192 (exit non-zero), ContainerFinalizeServiceImpl.java:262
         schedule.append((2 * staging + run, end, ""))
     with cs.lock:
@@ -423,7 +443,13 @@ def _launch_container(double: XnatDouble, cs: ContainerServiceState, project: st
             wfid=wfid, item_id=item_id, data_type=xsi,
             project=project or item_project, pipeline_name=str(wrapper["name"]),
             jobid=bulk_id, created=start, schedule=schedule,
-            container_id=f"container-{wfid}" if found is not None else "")
+            container_id=f"container-{wfid}" if found is not None else "",
+            exit_code="3" if value in cs.not_applicable else
+            "1" if value in cs.failing_containers else "0",
+            stderr=(f"working on {value}\n{cs.not_applicable[value]}\n"
+                    if value in cs.not_applicable else
+                    "Traceback (most recent call last):\nRuntimeError: boom\n"
+                    if value in cs.failing_containers else ""))
     # 2286-2287: the success report carries the workflow id as text.
     return {"status": "success", "params": params, "id": None, "command-id": command_id,
             "wrapper-id": wrapper_id, "workflow-id": str(wfid)}
@@ -585,9 +611,70 @@ def _workflow_route(cs: ContainerServiceState, method: str, path: str, body: byt
 # -- entry points --------------------------------------------------------------------------
 def route(double: XnatDouble, method: str, path: str, query: dict[str, str], body: bytes,
           headers: Message) -> Answer:
-    """Answer one ``/xapi`` request: (status, body, content type, extra headers)."""
-    from tests.double.server import HttpError
+    """Answer one ``/xapi`` request: (status, body, content type, extra headers).
 
+    A CS exception handler's answer is plain text with its status; a path no
+    controller maps is the server's own 404 page (the HttpError class of the module
+    that runs the server, so that it is caught there even under ``__main__``).
+    """
+    try:
+        answer = _route(double, method, path, query, body, headers)
+    except CsError as exc:
+        return exc.status, exc.text, "text/plain", None
+    if answer is None:
+        http_error = sys.modules[type(double).__module__].HttpError
+        raise http_error(404, f"The requested resource {path} was not found")
+    return answer
+
+
+def _container_json(workflow: Workflow) -> dict[str, Any]:
+    """``GET /xapi/containers/{id}`` (ContainerRestApi.java:148-157): the Container bean
+    (Container.java:65-94). The exit code is not a key of its own (``exitCode`` is
+    ``@JsonIgnore``, Container.java:63, 248-262): it is in the ``history`` entries
+    (ContainerHistory ``exitCode``, Container.java:1083-1095), here the docker ``die``
+    event that ended the container."""
+    status, _ = workflow.now()
+    history = [{"id": 1, "status": "Created", "entity-type": "user", "entity-id": "admin",
+                "time-recorded": 0, "external-timestamp": None, "message": None,
+                "exitCode": None}]
+    if status.startswith(("Complete", "Failed")):
+        history.append({"id": 2, "status": "die", "entity-type": "event", "entity-id": None,
+                        "time-recorded": 1, "external-timestamp": "1", "message": None,
+                        "exitCode": workflow.exit_code})
+    return {"id": workflow.wfid, "command-id": 0, "status": status, "wrapper-id": 0,
+            "container-id": workflow.container_id, "workflow-id": str(workflow.wfid),
+            "user-id": "admin", "project": workflow.project, "backend": "docker",
+            "service-id": None, "history": history, "log-paths": []}
+
+
+def _container_route(cs: ContainerServiceState, method: str, path: str) -> Answer | None:
+    """``GET /xapi/containers/{id}`` and ``GET /xapi/containers/{id}/logs/{stdout|stderr}``
+    (ContainerRestApi.java:148-157, 247-262). The id is the database id, the container id
+    or the service id (HibernateContainerEntityService.java:47-76); the workflow CS made
+    for the container holds the container (or service) id as its ``comments``
+    (ContainerServiceImpl.java:2073-2080)."""
+    m = re.fullmatch(r"/xapi/containers/([^/]+)(/logs/(stdout|stderr))?", path)
+    if not m or method != "GET":
+        return None
+    ident = m.group(1)
+    with cs.lock:
+        found = [w for w in cs.workflows.values() if w.container_id and (
+            w.container_id == ident or str(w.wfid) == ident)]
+    if not found:
+        # HibernateContainerEntityService.java:70 -> ContainerRestApi.java:287-291
+        raise _error(404, f"No container with ID {ident}")
+    workflow = found[0]
+    if m.group(3) is None:
+        return _json(_container_json(workflow))
+    status, _ = workflow.now()
+    done = status.startswith(("Complete", "Failed"))
+    text = workflow.stderr if m.group(3) == "stderr" else ""
+    # ContainerServiceImpl.java:1653-1668: the saved log of a finished container
+    return 200, text if done else "", "text/plain", None
+
+
+def _route(double: XnatDouble, method: str, path: str, query: dict[str, str], body: bytes,
+           headers: Message) -> Answer | None:
     cs = state(double)
     cs.advance(double)
     broken = cs._overridden(f"{method} {path}")
@@ -623,7 +710,7 @@ def route(double: XnatDouble, method: str, path: str, query: dict[str, str], bod
     answer = _workflow_route(cs, method, path, body)
     if answer is not None:
         return answer
-    raise HttpError(404, f"The requested resource {path} was not found")
+    return _container_route(cs, method, path)
 
 
 def archive_listing(double: XnatDouble, method: str, path: str, query: dict[str, str]

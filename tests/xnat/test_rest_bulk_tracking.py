@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from xnatpic.xnat.remote_bulk import NO_WORKFLOW, BulkJob, BulkTracker, job_id_of
-from xnatpic.xnat.rest import WrapperRef
+import pytest
+
+from xnatpic.xnat.remote_bulk import (
+    NO_WORKFLOW,
+    NOT_APPLICABLE,
+    BulkJob,
+    BulkTracker,
+    exit_code_of,
+    job_id_of,
+)
+from xnatpic.xnat.rest import WrapperRef, XnatHttpError
 
 REF = WrapperRef(17, 42, "xnatpic-t1map-session", "session", "Session", "0.1.1")
 BULK = "bulk-admin1764850000000123"
@@ -74,3 +83,73 @@ def test_job_id_spellings():
     assert job_id_of({"jobID": BULK}) == BULK
     assert job_id_of({"jobid": BULK}) == BULK
     assert job_id_of({"status": "Complete"}) is None
+
+
+class Containers(Workflows):
+    """Workflows plus ``GET /xapi/containers/{id}`` and its stderr log."""
+
+    def __init__(self, workflows: dict[str, dict[str, Any]],
+                 containers: dict[str, tuple[dict[str, Any], str]]) -> None:
+        super().__init__(workflows)
+        self.containers = containers
+
+    def container(self, container_id: str) -> dict[str, Any]:
+        if container_id not in self.containers:
+            raise XnatHttpError("GET /xapi/containers: HTTP 404", status=404,
+                                body=f"No container with ID {container_id}")
+        return self.containers[container_id][0]
+
+    def container_log(self, container_id: str, which: str = "stderr") -> str:
+        return self.containers[container_id][1]
+
+
+def _history(*codes: str | None) -> dict[str, Any]:
+    return {"history": [{"id": k, "status": "die" if c else "Created",
+                         "time-recorded": 1000 + k, "exitCode": c}
+                        for k, c in enumerate(codes)]}
+
+
+LINE = "t2map: not applicable: no multi-echo spin-echo scan in this session"
+
+
+def _failed(container: str) -> dict[str, Any]:
+    return {**_wf("E1", REF.name, BULK, "Failed"), "comments": container}
+
+
+def _one_job(client: Workflows) -> BulkJob:
+    tracker = BulkTracker(client, REF, BULK, [BulkJob("E1", data_type="xnat:mrSessionData")])
+    tracker.poll()
+    assert tracker.done
+    return tracker.jobs[0]
+
+
+def test_exit_3_with_the_mark_is_not_applicable():
+    job = _one_job(Containers({"9": _failed("abc")},
+                              {"abc": (_history(None, "3"), f"reading\n{LINE}\n")}))
+    assert (job.status, job.details, job.outcome, job.ok) == (
+        NOT_APPLICABLE, LINE, "not applicable", True)
+
+
+@pytest.mark.parametrize(("codes", "stderr"), [
+    ((None, "1"), f"{LINE}\n"),                    # another exit code
+    ((None, "3"), f"{LINE}\nTraceback: boom\n"),   # the mark is not the last line
+    ((None, None), f"{LINE}\n"),                   # no exit code known
+])
+def test_other_failures_stay_failed(codes, stderr):
+    job = _one_job(Containers({"9": _failed("abc")}, {"abc": (_history(*codes), stderr)}))
+    assert (job.status, job.outcome, job.ok) == ("Failed", "failed", False)
+
+
+def test_container_xnat_will_not_show_stays_failed():
+    job = _one_job(Containers({"9": _failed("gone")}, {}))
+    assert job.status == "Failed"
+    job = _one_job(Containers({"9": _failed("")}, {}))  # no container id on the workflow
+    assert job.status == "Failed"
+
+
+def test_exit_code_is_the_latest_history_entry():
+    assert exit_code_of({"history": [
+        {"id": 2, "time-recorded": 2000, "exitCode": "3"},
+        {"id": 1, "time-recorded": 1000, "exitCode": "0"}]}) == 3
+    assert exit_code_of({"history": []}) is None
+    assert exit_code_of({}) is None

@@ -228,3 +228,74 @@ class TestWorkflows:
         (row,) = json.loads(call(double, "GET", "/xapi/workflows")[1])
         # xnat-web WorkflowApi GET /workflows: WrkWorkflowdataDto fields only
         assert set(row) == {"pipelineName", "lunchTime", "id", "scanId"}
+
+
+def _finished(double: XnatDouble, wfid: str) -> dict[str, Any]:
+    for _ in range(200):
+        workflow = json.loads(call(double, "GET", f"/xapi/workflows/{wfid}")[1])
+        if workflow["status"] in ("Complete", "Failed"):
+            return workflow
+        time.sleep(0.02)
+    raise AssertionError(f"workflow {wfid} did not end")
+
+
+class TestContainers:
+    def _launch(self, double: XnatDouble, session: str) -> dict[str, Any]:
+        _, wrapper_id = _registered(double)
+        _, text = call(double, "POST", f"/xapi/projects/PRECLIN/wrappers/{wrapper_id}"
+                       f"/root/session/launch", {"session": f"/archive/experiments/{session}"})
+        return _finished(double, json.loads(text)["workflow-id"])
+
+    def test_workflow_comments_name_the_container_with_its_exit_code(self, double):
+        session = _session(double)
+        line = "mri2dicom: not applicable: no ParaVision study"
+        state(double).not_applicable[f"/archive/experiments/{session}"] = line
+        workflow = self._launch(double, session)
+        assert workflow["status"] == "Failed"  # any non-zero exit
+        # ContainerServiceImpl.java:2073-2080: comments = container (or service) id
+        status, text = call(double, "GET", f"/xapi/containers/{workflow['comments']}")
+        container = json.loads(text)
+        assert status == 200 and container["container-id"] == workflow["comments"]
+        # Container.java:63 (exitCode @JsonIgnore), 93, 1095: the code is in the history
+        assert "exit-code" not in container and "exitCode" not in container
+        assert [h["exitCode"] for h in container["history"] if h["exitCode"]] == ["3"]
+        status, text = call(double, "GET", f"/xapi/containers/{workflow['comments']}"
+                            "/logs/stderr")  # ContainerRestApi.java:247-262
+        assert status == 200 and text.splitlines()[-1] == line
+
+    def test_unknown_container_is_404_with_cs_message(self, double):
+        status, text = call(double, "GET", "/xapi/containers/nope")
+        # HibernateContainerEntityService.java:70, ContainerRestApi.java:287-291
+        assert (status, text) == (404, "No container with ID nope")
+
+
+def test_cs_errors_answer_when_the_server_runs_as_main(tmp_path):
+    """``python -m tests.double.server`` (the benchmarks' way): a duplicate command is
+    400 with CS's message (HibernateCommandEntityService.java:55, CommandRestApi.java:
+    127-131), not an exception that drops the connection."""
+    import http.client
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.double.server"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        conn = http.client.HTTPConnection(url.split("://", 1)[1], timeout=30)
+        answers = []
+        for path in ("/xapi/commands", "/xapi/commands", "/xapi/containers/nope"):
+            method = "POST" if path == "/xapi/commands" else "GET"
+            conn.request(method, path, body=MRI2DICOM.read_bytes() if method == "POST"
+                         else None, headers={"Authorization": BASIC_AUTH,
+                                             "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.read().decode()))
+        assert answers[0][0] == 201
+        assert answers[1][0] == 400
+        assert "This command duplicates a command already in the database" in answers[1][1]
+        assert answers[2] == (404, "No container with ID nope")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -310,6 +310,34 @@ class TestBulkLaunch:
         for label in ("ok", "dies", "lost", "refused", "unresolved"):
             assert label in text
 
+    def test_not_applicable_is_its_own_outcome(self, xnat, tmp_path, capsys):
+        # the step exits 3 with "<step>: not applicable: ..." last on stderr; XNAT marks
+        # it Failed; its container (the workflow's comments) tells exit code and stderr
+        _register()
+        ok, none, dies = _sessions(xnat, "ok", "none", "dies")
+        cs = state(xnat)
+        line = "mri2dicom: not applicable: no ParaVision study in this session"
+        cs.not_applicable[f"/archive/experiments/{none}"] = line
+        cs.failing_containers.add(f"/archive/experiments/{dies}")
+        report = tmp_path / "r.json"
+        assert main(self._args("--report", str(report))) == 1  # one real failure
+        data = json.loads(report.read_text())
+        results = {r["session"]: r for r in data["results"]}
+        assert [results[i]["status"] for i in (ok, none, dies)] == [
+            "Complete", "Not applicable", "Failed"]
+        assert results[none]["message"] == line
+        assert (data["failed"], data["not-applicable"]) == (1, 1)
+        assert "Not applicable" in _text(capsys)
+        assert any(re.fullmatch(r"GET /xapi/containers/container-\d+/logs/stderr", x)
+                   for x in xnat.log)
+
+    def test_all_not_applicable_exits_3(self, xnat, tmp_path):
+        _register()
+        (only,) = _sessions(xnat, "none")
+        state(xnat).not_applicable[f"/archive/experiments/{only}"] = (
+            "mri2dicom: not applicable: nothing here")
+        assert main(self._args()) == 3
+
     def test_workflows_of_other_launches_are_not_taken(self, xnat, tmp_path):
         _register()
         (session,) = _sessions(xnat, "m1")

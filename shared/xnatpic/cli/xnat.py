@@ -34,6 +34,7 @@ from rich.table import Table
 
 from xnatpic.cli.examples import with_images
 from xnatpic.cli.launch import parse_params
+from xnatpic.step_output import NOT_APPLICABLE_EXIT
 from xnatpic.xnat.errors import CommandFileError, XnatRequestError
 from xnatpic.xnat.lint import lint_commands
 from xnatpic.xnat.remote_bulk import BulkJob, BulkTracker
@@ -298,7 +299,7 @@ def _table(title: str, jobs: list[BulkJob], *, no_wait: bool) -> Table:
         table.add_column(column)
     for job in jobs:
         ok = job.ok or (no_wait and job.status == "Queued")
-        style = "green" if ok else "red"
+        style = "yellow" if job.not_applicable else "green" if ok else "red"
         table.add_row(job.target, job.label, job.workflow or "", f"[{style}]{job.status}[/]",
                       job.details)
     return table
@@ -332,6 +333,7 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
     report = {
         "project": args.project, "wrapper": ref.name, "wrapper-id": ref.wrapper_id,
         "bulk-launch-id": bulk_id or None, "sessions": len(jobs), "failed": len(failed),
+        "not-applicable": sum(j.not_applicable for j in jobs),
         "results": [j.as_dict() for j in jobs],
     }
     if args.report:
@@ -340,7 +342,10 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
         console.print(f"report: {args.report}", highlight=False)
     if args.json:
         print(json.dumps(report, indent=2))
-    return 1 if failed else 0
+    if failed:
+        return 1
+    # as 'xnatpic launch': the step applied to none of the sessions
+    return NOT_APPLICABLE_EXIT if jobs and all(j.not_applicable for j in jobs) else 0
 
 
 def run(args: argparse.Namespace) -> int:

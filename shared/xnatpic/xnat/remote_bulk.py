@@ -11,6 +11,16 @@ So each job is found by asking XNAT for the workflows of its archive object and 
 (``POST /xapi/workflows``), keeping the one whose ``jobid`` is the bulk launch id, and
 followed with ``GET /xapi/workflows/{id}`` until its status is final. A job with no
 workflow after ``resolve_timeout`` seconds is reported as never queued.
+
+XNAT marks every non-zero exit Failed, the "not applicable" exit of a step included
+(:data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`). A Failed job is therefore looked at
+once more: its workflow's ``comments`` hold the id of its container (or swarm service;
+ContainerServiceImpl.java:2073-2080), ``GET /xapi/containers/{id}`` gives the exit code
+in its ``history`` (Container.java:63, 93, 1083-1095: ``exitCode`` is kept per history
+entry, not on the container) and ``GET /xapi/containers/{id}/logs/stderr`` the step's
+last words (ContainerRestApi.java:247-262). Exit 3 with a last stderr line
+``<step>: not applicable: ...`` makes the job "Not applicable". When XNAT does not tell
+(no container id, no rights to see it, an older XNAT), the job stays Failed.
 """
 
 from __future__ import annotations
@@ -21,14 +31,35 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK
+from xnatpic.xnat.errors import XnatRequestError
 from xnatpic.xnat.rest import WrapperRef, XnatClient, is_terminal
 
-__all__ = ["NO_WORKFLOW", "BulkJob", "BulkTracker", "job_id_of"]
+__all__ = ["NOT_APPLICABLE", "NO_WORKFLOW", "BulkJob", "BulkTracker", "exit_code_of",
+           "job_id_of"]
 
 _log = logging.getLogger(__name__)
 
 #: Status of a job XNAT never created a workflow for.
 NO_WORKFLOW = "Failed (no workflow)"
+#: Status of a job whose step found nothing to do in its session (exit 3 and its mark).
+NOT_APPLICABLE = "Not applicable"
+
+
+def exit_code_of(container: dict[str, Any]) -> int | None:
+    """The exit code of a container as ``GET /xapi/containers/{id}`` answers it: the
+    ``exitCode`` of its latest history entry that has one (Container.java:248-262 reads
+    it the same way), None when no entry has one or it is not a number."""
+    entries = [h for h in container.get("history") or []
+               if isinstance(h, dict) and h.get("exitCode") not in (None, "")]
+    if not entries:
+        return None
+    latest = max(entries, key=lambda h: (str(h.get("time-recorded") or ""),
+                                         str(h.get("id") or "")))
+    try:
+        return int(str(latest["exitCode"]).strip())
+    except ValueError:
+        return None
 
 
 def job_id_of(workflow: dict[str, Any]) -> str | None:
@@ -60,16 +91,32 @@ class BulkJob:
     details: str = ""
 
     @property
+    def not_applicable(self) -> bool:
+        """The step found nothing to do in this session (not a failure)."""
+        return self.status == NOT_APPLICABLE
+
+    @property
     def done(self) -> bool:
-        return is_terminal(self.status)
+        return is_terminal(self.status) or self.not_applicable
 
     @property
     def ok(self) -> bool:
-        return self.status.startswith("Complete")
+        """Ended without failing: complete, or not applicable."""
+        return self.status.startswith("Complete") or self.not_applicable
+
+    @property
+    def outcome(self) -> str:
+        """``complete``, ``not applicable``, ``failed`` or ``unfinished``."""
+        if self.not_applicable:
+            return "not applicable"
+        if not self.done:
+            return "unfinished"
+        return "complete" if self.ok else "failed"
 
     def as_dict(self) -> dict[str, Any]:
         return {"session": self.target, "label": self.label, "workflow-id": self.workflow,
-                "status": self.status, "message": self.details or None}
+                "status": self.status, "outcome": self.outcome,
+                "message": self.details or None}
 
 
 class BulkTracker:
@@ -152,10 +199,30 @@ class BulkTracker:
             self._refresh(job, workflow)
             return
 
-    @staticmethod
-    def _refresh(job: BulkJob, workflow: dict[str, Any]) -> None:
+    def _refresh(self, job: BulkJob, workflow: dict[str, Any]) -> None:
         job.status = str(workflow.get("status") or "Unknown")
         job.details = str(workflow.get("details") or "")
+        if job.status.startswith("Failed"):
+            line = self._not_applicable_line(str(workflow.get("comments") or "").strip())
+            if line is not None:
+                job.status, job.details = NOT_APPLICABLE, line
+
+    def _not_applicable_line(self, container_id: str) -> str | None:
+        """The step's ``<step>: not applicable: ...`` line when its container exited
+        :data:`NOT_APPLICABLE_EXIT` with it as the last stderr line; None otherwise or
+        when XNAT does not tell."""
+        if not container_id:
+            return None
+        try:
+            if exit_code_of(self.client.container(container_id)) != NOT_APPLICABLE_EXIT:
+                return None
+            lines = self.client.container_log(container_id, "stderr").strip().splitlines()
+        except XnatRequestError as exc:
+            _log.info("container %s: exit code or log not available (%s); kept as Failed",
+                      container_id, exc)
+            return None
+        last = lines[-1].strip() if lines else ""
+        return last if NOT_APPLICABLE_MARK in last else None
 
     def give_up(self, reason: str) -> None:
         """Mark every unfinished job with the last status seen and ``reason``."""

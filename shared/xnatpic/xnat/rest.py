@@ -417,6 +417,26 @@ class XnatClient:
         return [str(r["wfid"]) for r in rows
                 if isinstance(r, dict) and str(r.get("wfid", "")).isdigit()]
 
+    # -- containers ------------------------------------------------------------------
+    def container(self, container_id: str) -> dict[str, Any]:
+        """``GET /xapi/containers/{id}`` (container-service ContainerRestApi.java:148-157):
+        the container by database id, container id or service id
+        (HibernateContainerEntityService.java:47-76)."""
+        path = f"/xapi/containers/{_quote(container_id)}"
+        answer = self.json("GET", path)
+        if not isinstance(answer, dict):
+            raise XnatRequestError(f"GET {path}: expected a container, got "
+                                   f"{_summary(json.dumps(answer))}")
+        return answer
+
+    def container_log(self, container_id: str, which: str = "stderr") -> str:
+        """``GET /xapi/containers/{id}/logs/{stdout|stderr}`` (ContainerRestApi.java:
+        247-262): the saved log of a finished container, as text."""
+        if which not in ("stdout", "stderr"):
+            raise XnatRequestError(f"container log {which!r}: stdout or stderr")
+        _, data = self.request("GET", f"/xapi/containers/{_quote(container_id)}/logs/{which}")
+        return data.decode("utf-8", "replace")
+
     # -- archive listings ------------------------------------------------------------
     def _results(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         answer = self.json("GET", path, params=params)
