@@ -70,7 +70,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"xnatpic {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors (also of failed scans and sessions); "
+                        f"${LOG_FILE_ENV}=FILE keeps them in FILE")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [m for m in SUBCOMMANDS if m.rsplit(".", 1)[1] == command] or SUBCOMMANDS
     for module_name in modules:
@@ -80,11 +82,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbosity: int) -> None:
+#: Environment variable naming a file that receives every log record at DEBUG level,
+#: tracebacks of failed scans and sessions included (whatever -v or --debug say).
+LOG_FILE_ENV = "XNATPIC_LOG_FILE"
+
+
+def _configure_logging(verbosity: int, debug: bool = False) -> None:
+    """stderr at WARNING (-v INFO, -vv DEBUG; --debug: xnatpic's DEBUG records, tracebacks
+    of failed scans included); $XNATPIC_LOG_FILE receives xnatpic's DEBUG records too."""
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if debug else level)
+    handlers: list[logging.Handler] = [console]
+    log_file = os.environ.get(LOG_FILE_ENV)
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        handlers=handlers)
+    if debug or log_file:
+        logging.getLogger("xnatpic").setLevel(logging.DEBUG)
 
 
 def _describe(exc: BaseException) -> str:
@@ -134,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(_command_of(argv))
         args = parser.parse_args(argv)
-        _configure_logging(args.verbose)
+        _configure_logging(args.verbose, debug)
         if not getattr(args, "_run", None):
             parser.print_help(sys.stderr)
             return 2

@@ -321,7 +321,8 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
         _log.error("%s", exc)
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         result.error = f"{plan.key}: {type(exc).__name__}: {exc}"
-        _log.error("%s", result.error)
+        _log.error("%s (traceback: --debug)", result.error)
+        _log.debug("%s: traceback", plan.key, exc_info=exc)
     finally:
         result.seconds = time.perf_counter() - started
         discard = getattr(target, "discard", None)
