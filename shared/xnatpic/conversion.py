@@ -277,7 +277,8 @@ def _lost_image_data(reco: Reco) -> str | None:
         return None
     if frames <= 0 or "VisuCoreSize" not in visu:
         return None
-    return (f"{reco.data_path}: missing, but visu_pars describes {frames} image frame(s) "
+    state = "not a regular file" if reco.data_path.exists() else "missing"
+    return (f"{reco.data_path}: {state}, but visu_pars describes {frames} image frame(s) "
             f"of {visu.get('VisuCoreSize')}; the image data were lost (copy the complete "
             "pdata folder from the scanner)")
 

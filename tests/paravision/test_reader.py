@@ -101,7 +101,8 @@ class TestTwoDSeq:
         write_reco(tmp_path / "1")
         visu = tmp_path / "1/pdata/1/visu_pars"
         visu.write_text(visu.read_text().replace("_16BIT_SGN_INT", "_12BIT_PACKED"))
-        with pytest.raises(UnsupportedDataError, match="unknown VisuCoreWordType '_12BIT_PACKED'"):
+        # corrupt data, not unsupported data: the reco fails (issue 16)
+        with pytest.raises(ParaVisionError, match="unknown VisuCoreWordType '_12BIT_PACKED'"):
             load_series(open_dataset(tmp_path / "1").scans[0].recos[0])
 
     def test_zero_frames(self, tmp_path):

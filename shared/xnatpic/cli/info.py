@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from xnatpic.cli.console import make_console
+from xnatpic.cli.safe_text import terminal_safe
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.summary import study_summary
 
@@ -79,7 +80,9 @@ def _geometry(reco: dict[str, Any]) -> str:
 
 def _reco_line(scan: str, reco: dict[str, Any]) -> str:
     if not reco.get("image"):
-        why = escape(str(reco.get("reason") or reco.get("error")))
+        why = escape(terminal_safe(str(reco.get("reason") or reco.get("error"))))
+        if reco.get("error"):  # corrupt data fails; only unsupported data is skipped
+            return f"reco {reco['reco']}: [red]failed[/] {why}"
         return f"reco {reco['reco']}: [yellow]skipped[/] {why}"
     groups = " × ".join(f"{g['axis']} {g['size']}" for g in reco["frame_groups"])
     numbers = series_numbers(scan, str(reco["reco"]), int(reco.get("slice_packages", 1)))
@@ -109,13 +112,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     subject = summary["subject"]
-    title = f"[bold]{summary['path']}[/]"
-    if subject:
-        title += "  " + ", ".join(f"{k}={v}" for k, v in subject.items())
+    title = f"[bold]{escape(terminal_safe(str(summary['path'])))}[/]"
+    if subject:  # names from the data: no markup, control or bidi characters
+        title += "  " + ", ".join(f"{k}={escape(terminal_safe(str(v)))}"
+                                  for k, v in subject.items())
     tree = Tree(title)
     for scan in summary["scans"]:
-        node = tree.add(f"[bold]scan {scan['scan']}[/] {scan.get('method', '')} "
-                        f"{scan.get('protocol', '')}".rstrip())
+        text = terminal_safe(f"{scan.get('method', '')} {scan.get('protocol', '')}")
+        node = tree.add(f"[bold]scan {escape(terminal_safe(str(scan['scan'])))}[/] "
+                        f"{escape(text)}".rstrip())
         for reco in scan["recos"]:
             node.add(_reco_line(str(scan["scan"]), reco))
         if "reason" in scan:

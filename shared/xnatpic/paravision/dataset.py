@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from xnatpic.errors import MissingParameterError, NotParaVisionError, UnsafeArchiveError
 from xnatpic.paravision.jcamp import ParameterSet, read_jcamp
+from xnatpic.paravision.validate import check_visu_pars
 
 __all__ = ["Reco", "Scan", "Study", "extract_archive", "open_dataset"]
 
@@ -60,7 +61,9 @@ class Reco:
                 f"{path}: visu_pars is missing; ParaVision writes it with every reco "
                 "(PV 5.1 and later), re-export the scan from ParaVision"
             )
-        return read_jcamp(path)
+        params = read_jcamp(path)
+        check_visu_pars(params)  # a malformed value fails this reco only (issue 16)
+        return params
 
     @cached_property
     def reco(self) -> ParameterSet | None:

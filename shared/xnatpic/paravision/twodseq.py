@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xnatpic.errors import ParaVisionError, UnsupportedDataError
+from xnatpic.errors import ParaVisionError
 
 __all__ = ["WORD_TYPES", "FrameStack", "word_dtype"]
 
@@ -32,18 +32,19 @@ def word_dtype(word_type: str, byte_order: str = "littleEndian", *, path: str = 
 
     Raises
     ------
-    UnsupportedDataError
-        For a word type or byte order ParaVision does not define.
+    ParaVisionError
+        For a word type or byte order ParaVision does not define (corrupt data: the reco
+        fails, it is not skipped).
     """
     code = WORD_TYPES.get(word_type)
     if code is None:
-        raise UnsupportedDataError(
+        raise ParaVisionError(
             f"{path}: unknown VisuCoreWordType {word_type!r} "
             f"(expected one of {', '.join(WORD_TYPES)})"
         )
     order = _BYTE_ORDERS.get(byte_order)
     if order is None:
-        raise UnsupportedDataError(
+        raise ParaVisionError(
             f"{path}: unknown VisuCoreByteOrder {byte_order!r} "
             "(expected littleEndian or bigEndian)"
         )
@@ -79,7 +80,8 @@ class FrameStack:
     def __post_init__(self) -> None:
         expected = self.nbytes
         if not self.path.is_file():
-            raise ParaVisionError(f"{self.path}: 2dseq is missing")
+            what = "missing" if not self.path.exists() else "not a regular file"
+            raise ParaVisionError(f"{self.path}: 2dseq is {what}")
         actual = self.path.stat().st_size
         if actual != expected:
             kind = "truncated" if actual < expected else "larger than its header says"
