@@ -112,7 +112,17 @@ def docker_swarm(state: Path = STATE) -> Iterator[DockerClient]:
                 except subprocess.TimeoutExpired:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=30)
-            shutil.rmtree(run, ignore_errors=True)  # sockets and pid files of a dead daemon
+            _remove_exec_root(run)
+
+
+def _remove_exec_root(run: Path) -> None:
+    """Remove the stopped daemon's run folder, after unmounting the network namespaces
+    dockerd bind-mounts under ``exec/netns`` (the swarm's ingress) and leaves behind."""
+    netns = run / "exec" / "netns"
+    for mount in sorted(netns.iterdir()) if netns.is_dir() else []:
+        if os.path.ismount(mount) or mount.is_file():
+            subprocess.run(["umount", str(mount)], capture_output=True, check=False)
+    shutil.rmtree(run)
 
 
 @contextmanager

@@ -247,7 +247,7 @@ def test_docker_engine_keeps_host_config_as_sent(swarm, images, tmp_path):
 
 
 def test_bulk_launch_queues_more_jobs_than_the_node_holds(swarm, images, memory_log,
-                                                          phantom, tmp_path):
+                                                          phantom, tmp_path, capsys):
     """Six sessions, reservations sized so two fit on the node: the scheduler keeps the
     others pending with its reason, and all six complete."""
     _, dicom = phantom
@@ -269,6 +269,8 @@ def test_bulk_launch_queues_more_jobs_than_the_node_holds(swarm, images, memory_
                          "1200"])
     report = json.loads(report_file.read_text())
     assert code == 0, report
+    table = capsys.readouterr().err
+    assert "task" in table and "insufficient resources on 1 node" in table, table[-3000:]
     assert report["succeeded"] == 6
     tasks = [r["task"] for r in report["results"]]
     assert all(t["state"] == "complete" and t["exit_code"] == 0 for t in tasks)
