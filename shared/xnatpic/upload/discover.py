@@ -33,6 +33,7 @@ from pydicom.errors import InvalidDicomError
 from xnatpic.errors import NotParaVisionError, XnatpicError
 from xnatpic.optical.acquisition import is_ivis_folder
 from xnatpic.paravision.dataset import open_dataset
+from xnatpic.paravision.limits import MAX_FOLDER_DEPTH
 from xnatpic.upload.errors import SourceError
 
 __all__ = ["Discovery", "Problem", "Source", "discover", "discover_sources",
@@ -264,6 +265,11 @@ def _walk(root: Path, studies: list[Path], dicom_files: list[Path],
                 studies.append(here / d)
             else:
                 keep.append(d)
+        if keep and len(here.relative_to(root).parts) >= MAX_FOLDER_DEPTH:  # issue 16
+            problems.append(Problem(here, "paravision", "failed", (
+                f"{here}: folders nested more than {MAX_FOLDER_DEPTH} deep below {root} "
+                "are not searched; name a deeper folder on the command line")))
+            keep = []
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
