@@ -25,6 +25,7 @@ from xnatpic.errors import SelectionError, UnsupportedDataError, XnatpicError
 from xnatpic.paravision.dataset import Reco, Study, open_dataset
 from xnatpic.paravision.jcamp import ParameterSet
 from xnatpic.paravision.series import classify_reco, load_series
+from xnatpic.strictness import collect_problems, current_strictness, strictness
 
 if TYPE_CHECKING:
     from xnatpic.dicom.routing import XnatRouting
@@ -64,6 +65,8 @@ class RecoResult:
     series_uids: list[str] = field(default_factory=list)
     seconds: float = 0.0
     method: str | None = None
+    #: Parameter problems met under ``--strict warn`` (xnatpic.strictness), without values.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -213,8 +216,20 @@ def require_deidentify_salt() -> str:
 
 
 def _write(reco_path: str, destination: str, fmt: str, deidentify: bool,
-           routing: XnatRouting | None = None) -> tuple[int, list[str]]:
-    """Worker: convert one reco folder into ``destination`` (atomically)."""
+           routing: XnatRouting | None = None, strict: str | None = None
+           ) -> tuple[int, list[str], list[str]]:
+    """Worker: convert one reco under the strictness ``strict`` (default: the one in force).
+
+    Returns the number of files, the series UIDs and the parameter problems warned about.
+    """
+    with strictness(strict or current_strictness()), collect_problems() as problems:
+        n_files, uids = _write_reco(reco_path, destination, fmt, deidentify, routing)
+    return n_files, uids, problems
+
+
+def _write_reco(reco_path: str, destination: str, fmt: str, deidentify: bool,
+                routing: XnatRouting | None = None) -> tuple[int, list[str]]:
+    """Convert one reco folder into ``destination`` (atomically)."""
     study = open_dataset(reco_path)
     reco = study.scans[0].recos[0]
     series = load_series(reco)
@@ -402,7 +417,8 @@ def convert_study(
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = [
                     (reco, dest, time.perf_counter(),
-                     pool.submit(_write, str(reco.path), str(dest), fmt, deidentify, routing))
+                     pool.submit(_write, str(reco.path), str(dest), fmt, deidentify, routing,
+                                 current_strictness()))
                     for reco, dest in jobs_list
                 ]
                 for reco, dest, start, future in futures:
@@ -442,11 +458,11 @@ def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool,
                     lambda: _write(str(reco.path), str(dest), fmt, deidentify, routing), fmt)
 
 
-def _collect(reco: Reco, dest: Path, start: float, call: Callable[[], tuple[int, list[str]]],
-             fmt: str) -> RecoResult:
+def _collect(reco: Reco, dest: Path, start: float,
+             call: Callable[[], tuple[int, list[str], list[str]]], fmt: str) -> RecoResult:
     method = _method_name(reco)
     try:
-        n_files, uids = call()
+        n_files, uids, warnings = call()
     except UnsupportedDataError as exc:
         return RecoResult(reco.scan.id, reco.number, "skipped", str(exc), method=method)
     except XnatpicError as exc:
@@ -463,4 +479,4 @@ def _collect(reco: Reco, dest: Path, start: float, call: Callable[[], tuple[int,
                           f"{reco.path}: {type(exc).__name__}: {exc}", method=method,
                           seconds=time.perf_counter() - start)
     return RecoResult(reco.scan.id, reco.number, "converted", None, str(dest), n_files, uids,
-                      time.perf_counter() - start, method)
+                      time.perf_counter() - start, method, warnings)

@@ -21,6 +21,7 @@ from xnatpic.conversion import (
     require_deidentify_salt,
 )
 from xnatpic.errors import SelectionError
+from xnatpic.strictness import add_strict_option
 
 __all__ = ["add_parser", "run"]
 
@@ -48,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    f"variable {SALT_VARIABLE}")
     p.add_argument("--report", type=Path, help="write the JSON report here "
                    "(default: OUTPUT/conversion-report.json)")
+    add_strict_option(p)
     return p
 
 

@@ -14,6 +14,7 @@ from xnatpic.cli.console import make_console
 from xnatpic.cli.safe_text import terminal_safe
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.summary import study_summary
+from xnatpic.strictness import add_strict_option
 
 __all__ = ["add_parser", "run", "series_numbers"]
 
@@ -28,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                               "takes either number.")
     p.add_argument("source", type=Path, help="study, scan or reco folder, or a .zip of one")
     p.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    add_strict_option(p)
     return p
 
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from xnatpic import __version__
 from xnatpic.cli.errors import UsageError
 from xnatpic.errors import XnatpicError
+from xnatpic.strictness import Strictness, strictness
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -154,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "_run", None):
             parser.print_help(sys.stderr)
             return 2
-        return int(args._run(args))
+        with strictness(getattr(args, "strict", None) or Strictness.WARN):
+            return int(args._run(args))
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from rich.table import Table
 from xnatpic.cli.console import make_console
 from xnatpic.conversion import require_deidentify_salt
 from xnatpic.errors import XnatpicError
+from xnatpic.strictness import add_strict_option
 from xnatpic.upload import (
     ArchiveTarget,
     Callbacks,
@@ -108,6 +109,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--work", type=Path, help="keep converted DICOM and zips here")
     p.add_argument("--report", type=Path,
                    help="JSON report (default: ./xnatpic-upload-report.json)")
+    add_strict_option(p)
     return p
 
 

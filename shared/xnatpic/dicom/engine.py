@@ -32,8 +32,9 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.valuerep import format_number_as_ds
 
-from xnatpic.dicom.transforms import TRANSFORMS
+from xnatpic.dicom.transforms import TRANSFORMS, text
 from xnatpic.errors import ConversionError
+from xnatpic.strictness import parameter_problem
 
 __all__ = [
     "IMAGE_PREFIX",
@@ -55,6 +56,9 @@ _log = logging.getLogger(__name__)
 
 #: DICOM attribute Types the tables may use.
 TYPES = ("1", "1C", "2", "2C", "3")
+#: Transforms reading a date or time: a present value they cannot read is a parameter
+#: problem (xnatpic.strictness), not a silently empty attribute.
+DATE_TRANSFORMS = frozenset({"da", "tm", "dt"})
 #: Sources with this prefix depend on the image (or frame); their rows are per image.
 IMAGE_PREFIX = "image:"
 
@@ -151,13 +155,15 @@ def _coerce_text(keyword: str, vr: str, value: str) -> str:
         groups = value.split("=")
         if all(len(g) <= limit for g in groups):
             return value
-        _log.info("%s: person name longer than %d characters, truncated", keyword, limit)
+        _log.debug("%s (PN): a component longer than %d characters, truncated", keyword,
+                   limit)
         return "=".join(g[:limit] for g in groups)
     if len(value) <= limit:
         return value
     if vr in ("UI", "DA", "TM", "DT", "DS", "IS", "AS"):
         raise ConversionError(f"internal: {keyword} value {value!r} is too long for VR {vr}")
-    _log.info("%s (%s) longer than %d characters, truncated: %r", keyword, vr, limit, value)
+    # DEBUG, lengths only: the value may identify the animal or the study
+    _log.debug("%s (%s): %d characters, truncated to %d", keyword, vr, len(value), limit)
     return value[:limit].rstrip()
 
 
@@ -189,6 +195,7 @@ def resolve(sources: tuple[str, ...], transform_name: str, ctx: Resolver,
             image: Any = None) -> Any:
     """The first source value that the transform turns into a non-None value."""
     transform: Callable[[Any], Any] = TRANSFORMS[transform_name]
+    unreadable: list[str] = []
     for source in sources:
         raw = ctx.value(source, image)
         if raw is None:
@@ -196,6 +203,12 @@ def resolve(sources: tuple[str, ...], transform_name: str, ctx: Resolver,
         value = transform(raw)
         if value is not None:
             return value
+        if transform_name in DATE_TRANSFORMS and (text(raw) or "").strip():
+            unreadable.append(f"{source} ({len(text(raw) or '')} characters)")
+    if unreadable:
+        # never the value: dates can identify the animal
+        parameter_problem(f"{ctx.where}: {', '.join(unreadable)}: not a date or time "
+                          "xnatpic can read; the attribute it fills is left empty")
     return None
 
 
