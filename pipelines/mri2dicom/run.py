@@ -42,6 +42,7 @@ from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.confine import EscapingPathError, confined
 from xnatpic.conversion import SaltError, require_deidentify_salt
 from xnatpic.errors import XnatpicError
+from xnatpic.paravision.dataset import is_study_folder
 from xnatpic.provenance import now, write_step_provenance
 from xnatpic.step_output import check_output_writable
 from xnatpic.xnat.rest import XnatClient, load_credentials
@@ -99,7 +100,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _is_study(path: Path) -> bool:
-    return (path / "subject").is_file() or any(path.glob("*/acqp"))
+    return is_study_folder(path)  # the reader's one rule (xnatpic.paravision.dataset)
 
 
 def find_sources(input_dir: Path, resource: str) -> list[Path]:

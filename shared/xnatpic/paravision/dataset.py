@@ -19,7 +19,7 @@ from xnatpic.errors import MissingParameterError, NotParaVisionError, UnsafeArch
 from xnatpic.paravision.jcamp import ParameterSet, read_jcamp
 from xnatpic.paravision.validate import check_visu_pars
 
-__all__ = ["Reco", "Scan", "Study", "extract_archive", "open_dataset"]
+__all__ = ["Reco", "Scan", "Study", "extract_archive", "is_study_folder", "open_dataset"]
 
 _log = logging.getLogger(__name__)
 
@@ -176,6 +176,17 @@ def _scan_dirs(study_path: Path) -> list[Path]:
     )
 
 
+def is_study_folder(path: Path) -> bool:
+    """Whether ``path`` is a ParaVision study folder: it holds a ``subject`` file or at least
+    one scan folder (a folder with ``acqp``, ``method`` or ``pdata/``).
+
+    The one rule used by :func:`open_dataset`, ``xnatpic upload``'s discovery and the
+    mri2dicom step.
+    """
+    path = Path(path)
+    return path.is_dir() and ((path / "subject").is_file() or bool(_scan_dirs(path)))
+
+
 def _study_from_folder(path: Path) -> Study:
     if _is_reco_dir(path):
         scan_path = path.parent.parent
@@ -281,7 +292,7 @@ def _find_root(folder: Path) -> Path:
     """The topmost folder below ``folder`` that is a study, scan or reco."""
     candidates = [folder, *sorted(p for p in folder.rglob("*") if p.is_dir())]
     for candidate in candidates:
-        if (candidate / "subject").is_file() or _scan_dirs(candidate) or _is_scan_dir(candidate):
+        if is_study_folder(candidate) or _is_scan_dir(candidate):
             return candidate
     return folder
 

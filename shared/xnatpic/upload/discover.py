@@ -32,7 +32,7 @@ from pydicom.errors import InvalidDicomError
 
 from xnatpic.errors import NotParaVisionError, XnatpicError
 from xnatpic.optical.acquisition import is_ivis_folder
-from xnatpic.paravision.dataset import open_dataset
+from xnatpic.paravision.dataset import is_study_folder, open_dataset
 from xnatpic.paravision.limits import MAX_FOLDER_DEPTH
 from xnatpic.upload.errors import SourceError
 
@@ -128,13 +128,9 @@ class Discovery:
 
 
 def is_paravision_study(path: Path) -> bool:
-    """Whether a folder is a ParaVision study (``subject`` file or scan folders)."""
-    if not path.is_dir():
-        return False
-    if (path / "subject").is_file():
-        return True
-    return any(child.is_dir() and ((child / "acqp").is_file() or (child / "method").is_file())
-               for child in path.iterdir())
+    """Whether a folder is a ParaVision study (the reader's one rule:
+    :func:`xnatpic.paravision.dataset.is_study_folder`)."""
+    return is_study_folder(path)
 
 
 def _is_archive(path: Path) -> bool:
