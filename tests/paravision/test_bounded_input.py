@@ -241,7 +241,12 @@ class TestFolderDepth:
         for _ in range(1100):  # one level at a time: os.makedirs itself recurses
             current = os.path.join(current, "d")
             os.mkdir(current)
-        result, peak = _peak(lambda: discover([root]))
+        try:
+            result, peak = _peak(lambda: discover([root]))
+        finally:  # shutil.rmtree (pytest's clean-up) recurses: remove bottom-up here
+            while current != str(tmp_path):
+                os.rmdir(current)
+                current = os.path.dirname(current)
         assert not isinstance(result, Exception)
         failed = [p for p in result.problems if p.status == "failed"]
         assert len(failed) == 1 and f"more than {MAX_FOLDER_DEPTH} deep" in failed[0].reason
