@@ -35,8 +35,20 @@ def allowed_parameter(file: str, name: str, profile: DeidentifyProfile) -> bool:
 def deidentified_parameters(file: str, values: dict[str, Any], profile: DeidentifyProfile,
                             tokens: frozenset[str]) -> dict[str, Any]:
     """The allowed parameters of one file (JSON-ready values), cleaned of identity."""
-    return {name: clean_value(value, tokens) for name, value in values.items()
+    return {name: clean_value(_method(name, value), tokens) for name, value in values.items()
             if allowed_parameter(file, name, profile)}
+
+
+#: Parameters naming the ParaVision method.
+_METHOD_PARAMETERS = frozenset({"Method", "ACQ_method"})
+
+
+def _method(name: str, value: Any) -> Any:
+    """A site's own method name (``User:cestFISP_<lab>``) becomes ``User method``."""
+    if name in _METHOD_PARAMETERS and isinstance(value, str) and value \
+            and not value.startswith("Bruker:"):
+        return "User method"
+    return value
 
 
 def deidentified_headers(headers: dict[str, Any], tokens: frozenset[str]) -> dict[str, Any]:

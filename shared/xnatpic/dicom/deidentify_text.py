@@ -38,22 +38,22 @@ _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 #: Dates and time stamps in every form ParaVision writes, and other identifying patterns.
 _PATTERNS = re.compile("|".join((
     r"<?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[,.]\d+)?(?:[+-]\d{4})?>?",  # PV6/360 ISO
-    r"\b\d{8}_\d{6}(?:_\d+)?\b",                                     # YYYYMMDD_HHMMSS
+    r"(?<!\d)\d{8}_\d{6}(?:_\d+)?(?!\d)",                            # YYYYMMDD_HHMMSS
     r"\b\d{1,2}:\d\d:\d\d\s+\d{1,2}\s+(?:" + _MONTHS + r")\w*\s+\d{4}\b",  # PV5
     r"\b\d{1,2}\s+(?:" + _MONTHS + r")\w*\s+\d{4}\b",                # 29 Mar 2016
-    r"\b\d{1,2}/\d{1,2}/\d{2,4}\b",                                  # MM/DD/YYYY
-    r"\b\d{4}[-/.]\d\d[-/.]\d\d\b",                                  # YYYY-MM-DD
-    r"\b(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b",  # YYYYMMDD
-    r"\b\d\d:\d\d(?::\d\d)?\b",                                      # times of day
+    r"(?<!\d)\d{1,2}/\d{1,2}/\d{2,4}(?!\d)",                         # MM/DD/YYYY
+    r"(?<!\d)\d{4}[-/.]\d\d[-/.]\d\d(?!\d)",                         # YYYY-MM-DD
+    r"(?<!\d)(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)",  # YYYYMMDD
+    r"(?<!\d)\d\d:\d\d(?::\d\d)?(?!\d)",                             # times of day
     r"IOR:[0-9A-Fa-f]+",                                             # CORBA IOR
-    r"\b\d{1,3}(?:\.\d{1,3}){3}\b",                                  # IPv4
+    r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])",                   # IPv4
     r"\b[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){4,7}\b",               # IPv6
     r"(?:/home|/Users|/root|/opt/PV[^/\s]*/data)/[^\s'\"]*",         # home and data paths
     r"[A-Za-z]:\\Users\\[^\s'\"]*",
     r"[\w.+-]+@[\w-]+\.[\w.-]+",                                     # e-mail
     r"\b\d+(?:\.\d+){4,}\b",                                         # UIDs
-    r"\b\d{6,}\b",                                                   # ids, serials
-    r"\b[A-Z]\d{4,}[A-Z]*\d*\b",                                     # coil serials T12053V3
+    r"(?<![\d.])\d{6,}(?![\d.])",                                    # ids, serials
+    r"(?<![A-Za-z0-9])[A-Z]\d{4,}[A-Z]*\d*(?![A-Za-z0-9])",         # serials T12053V3
 )))
 _SPLIT = re.compile(r"[\s^_,;:/\\|()\[\]{}<>.'\"-]+")
 _MIN_TOKEN = 3
