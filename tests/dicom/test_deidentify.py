@@ -167,3 +167,38 @@ class TestOptions:
         assert "ACQ_scan_name" not in document["parameters"]["acqp"]["parameters"]
         assert "SUBJECT_id" not in document["parameters"]["subject"]["parameters"]
         assert "SUBJECT_strain" in document["parameters"]["subject"]["parameters"]
+
+
+class TestLongitudinal:
+    def test_two_studies_of_one_animal_keep_their_order_and_interval(self, tmp_path):
+        """One animal scanned twice, 30 days apart (different study UIDs): the shift is
+        keyed by the animal, so the de-identified studies stay 30 days apart, in order."""
+        stored = np.zeros((2, 4, 4), dtype="i2")
+        profile = DeidentifyProfile(salt="longitudinal-salt-Xq81")
+        dates = {}
+        for name, uid, when in (("first", "2.25.1001", "2021-05-04T09:00:00"),
+                                ("second", "2.25.1002", "2021-06-03T14:30:00")):
+            series = load(write_study(tmp_path / name, stored, visu={
+                "VisuStudyUid": f"<{uid}>", "VisuStudyDate": f"<{when},000+0200>",
+                "VisuAcqDate": f"<{when},000+0200>"}))
+            (tmp_path / f"{name}-out").mkdir()
+            ds = pydicom.dcmread(write_dicom_series(series, tmp_path / f"{name}-out",
+                                                    deidentify=profile)[0].files[0])
+            dates[name] = _seconds(ds, "StudyDate", "StudyTime")
+            dates[name + "-id"] = ds.PatientID
+        assert dates["first-id"] == dates["second-id"]
+        interval = dates["second"] - dates["first"]
+        assert interval.total_seconds() == 30 * 86400 + 5.5 * 3600
+
+
+class TestKeys:
+    def test_hkdf_matches_rfc5869_test_case_1(self):
+        from xnatpic.dicom.deidentify import hkdf_sha256
+        okm = hkdf_sha256(bytes([0x0b] * 22), bytes(range(13)), bytes(range(0xf0, 0xfa)), 42)
+        assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                             "34007208d5b887185865")
+
+    def test_purposes_give_unrelated_keys(self):
+        from xnatpic.dicom.deidentify import derive_key
+        keys = {derive_key("a-secret-salt-Q7x", p) for p in ("pseudonym", "uid", "date")}
+        assert len(keys) == 3 and b"a-secret-salt-Q7x" not in b"".join(keys)
