@@ -184,8 +184,9 @@ def import_into_session(dicom_dir: Path, args: argparse.Namespace) -> str | None
     if absent:
         raise StepError(f"--import needs {', '.join(absent)} (the wrapper derives them from "
                         "the session)")
-    client = XnatClient(load_credentials())
-    with tempfile.TemporaryDirectory(prefix="mri2dicom-") as tmp:
+    # the zip is written to disk and streamed from there (never held whole in memory)
+    with XnatClient(load_credentials()) as client, \
+            tempfile.TemporaryDirectory(prefix="mri2dicom-") as tmp:
         archive = Path(tmp) / "dicom.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(dicom_dir.rglob("*.dcm")):

@@ -95,8 +95,9 @@ class TestImport:
                      "--subject", "mouse1", "--session-label", "acido_d0")
         answer = step_module.import_into_session(dicom, args)
         assert answer.endswith("/subjects/mouse1/experiments/acido_d0")
-        # one login (the client's XNAT session), then the import
-        assert xnat.log == ["PUT /data/services/auth", "POST /data/services/import"]
+        # one XNAT session for the import, ended when the step is done
+        assert xnat.log == ["PUT /data/services/auth", "POST /data/services/import",
+                            "DELETE /data/JSESSION"]
         session = xnat.session("PRECLIN", "acido_d0")
         assert sorted(session.scans) == ["3", "4"]
         assert {uid for files in session.scans.values() for uid in files} == uids

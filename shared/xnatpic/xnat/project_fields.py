@@ -75,7 +75,9 @@ def fetch_project_metadata(project: str, client: XnatClient | None = None
     XnatRequestError
         When XNAT cannot be reached or answers unexpectedly.
     """
-    client = client or XnatClient(load_credentials())
+    if client is None:
+        with XnatClient(load_credentials()) as own:
+            return fetch_project_metadata(project, own)
     quoted = urllib.parse.quote(project, safe="")
     subjects = _rows(client, f"/data/projects/{quoted}/subjects", "ID,label,group")
     by_id = {str(s.get("ID", "")): s for s in subjects}
