@@ -427,7 +427,7 @@ def convert_study(
                     if on_progress:
                         on_progress(result)
         if deidentify:
-            _mask_source(report, (str(source), str(study.path)))
+            _mask_source(report, (str(source), str(study.path)), _identity_tokens(study))
     report.results.sort(key=lambda r: (_sort_key(r.scan), _sort_key(r.reco)))
     return report
 
@@ -437,14 +437,28 @@ def convert_study(
 DEIDENTIFIED_SOURCE = "(de-identified source)"
 
 
-def _mask_source(report: ConversionReport, paths: tuple[str, ...]) -> None:
+def _identity_tokens(study: Study) -> frozenset[str]:
+    """The study's identifying words (subject, study, people, site) and folder names."""
+    from xnatpic.dicom.deidentify_text import identity_tokens
+
+    folders = {part.lower() for path in (study.path, study.path.parent)
+               for part in (path.name, path.stem) if len(part) >= 3}
+    return identity_tokens({"subject": study.subject, "visu": _first_visu(study)}) | folders
+
+
+def _mask_source(report: ConversionReport, paths: tuple[str, ...],
+                 tokens: frozenset[str] = frozenset()) -> None:
     """Remove the source paths from a de-identified report (its ``source`` and the reasons
-    of skipped or failed recos): it travels with the data."""
+    of skipped or failed recos): it travels with the data. The reasons are also cleaned of
+    the study's identifying words, folder names, dates and long numbers."""
+    from xnatpic.dicom.deidentify_text import clean_text
+
     report.source = DEIDENTIFIED_SOURCE
     for result in report.results:
         if result.reason:
             for path in sorted(paths, key=len, reverse=True):
                 result.reason = result.reason.replace(path, DEIDENTIFIED_SOURCE)
+            result.reason = clean_text(result.reason, tokens)
 
 
 def _sort_key(text: str) -> tuple[int, int | str]:

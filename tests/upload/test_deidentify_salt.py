@@ -289,3 +289,35 @@ def test_deidentified_yob_refused(named_study, tmp_path, monkeypatch):
                  "--report", str(report)]) == 1
     (row,) = json.loads(report.read_text())["sessions"]
     assert row["status"] == "failed" and "'yob' with --deidentify" in row["error"]
+
+
+def _study_uid(study: Path) -> str:
+    from xnatpic.paravision.jcamp import read_jcamp
+
+    visu = read_jcamp(next(study.rglob("visu_pars")))
+    return str(visu["VisuStudyUid"])
+
+
+def test_dry_run_json_prints_no_original_study_uid(named_study, monkeypatch, capsys):
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    original = _study_uid(named_study)
+    assert main(["upload", str(named_study), "--project", "P", "--deidentify",
+                 "--dry-run", "--json", "--archive", str(named_study.parent / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed)["sessions"] and original not in printed
+    assert main(["upload", str(named_study), "--project", "P", "--dry-run", "--json",
+                 "--archive", str(named_study.parent / "a")]) == 0
+    assert original in capsys.readouterr().out  # identified: the UID is the plan's key
+
+
+def test_report_reasons_cleaned_of_folder_names_and_dates(named_study, tmp_path, monkeypatch):
+    from xnatpic.conversion import ConversionReport, RecoResult, _mask_source
+
+    report = ConversionReport("src", "out", "dicom", results=[RecoResult(
+        "3", "1", "failed", f"{ANIMAL}_20220316/3/pdata/1: VisuCoreSize=<> "
+        "(acquired 2022-03-16T10:15:00 by Renee)")])
+    _mask_source(report, (str(tmp_path),), frozenset({ANIMAL.lower(), "renee",
+                                                      f"{ANIMAL}_20220316".lower()}))
+    reason = report.results[0].reason
+    assert ANIMAL not in reason and "2022" not in reason and "Renee" not in reason
+    assert "VisuCoreSize" in reason and "pdata/1" in reason

@@ -211,6 +211,9 @@ def run(args: argparse.Namespace) -> int:
         states = _states(plans, target, err)
         if args.json:
             rows = [{**p.to_dict(), "action": s} for p, s in zip(plans, states, strict=True)]
+            for plan, row in zip(plans, rows, strict=False):
+                if plan.deidentified:  # the source's StudyInstanceUID identifies the study
+                    row["study_uid"] = plan.study_uid  # the de-identified one, once known
             rows += [{"source": str(p.path), "kind": p.kind, "project": args.project,
                       "action": p.status, "reason": p.reason} for p in problems]
             print(json.dumps({"destination": destination,
