@@ -38,11 +38,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "nifti": frozenset({"paravision"}),
     "phantom": frozenset({"paravision"}),
     "conversion": frozenset({"paravision", "dicom", "nifti"}),
-    # ROIs on the map grid; project metadata from XNAT is passed in by the step
-    # (pipelines/project_summary calls xnat.project_fields), never fetched here
-    "roi": frozenset({"nifti"}),
     # step images: DICOM in, models, DICOM/NIfTI out; no reader, no XNAT client
-    "analysis": frozenset({"dicom", "models", "nifti", "roi", "step_output"}),
+    "analysis": frozenset({"dicom", "models", "nifti", "step_output"}),
+    # ROIs on the map grid, the automatic one by analysis.mask's Otsu; project metadata
+    # from XNAT is passed in by the step (pipelines/project_summary calls
+    # xnat.project_fields), never fetched here
+    "roi": frozenset({"nifti", "analysis"}),
     "optical": frozenset({"conversion", "dicom", "nifti", "roi"}),
     # the Container Service double and launcher write the step's output contract
     "xnat": frozenset({"step_output"}),
@@ -159,3 +160,15 @@ def test_allowed_imports_pass(tmp_path):
         "from xnatpic.xnat.rest import XnatClient\nfrom xnatpic.errors import XnatpicError\n"
         "from ..conversion import convert_study\nfrom xnatpic import __version__\n")
     assert violations(package) == []
+
+
+def test_one_otsu_routine():
+    """Otsu's threshold is implemented once, in analysis/mask.py; others call it."""
+    definitions = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and "otsu" in node.name.lower()
+        and any(isinstance(n, ast.Attribute) and n.attr == "histogram" for n in ast.walk(node))
+    ]
+    assert len(definitions) == 1 and definitions[0].startswith("analysis/mask.py:")

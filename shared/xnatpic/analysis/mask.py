@@ -55,7 +55,10 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
         mu1 = (m[-1] - m) / w1
         between = w0 * w1 * (mu0 - mu1) ** 2
     between[~np.isfinite(between)] = -1
-    return float(edges[int(np.argmax(between)) + 1])
+    # empty bins between the classes give a plateau of equal maxima (the same split of the
+    # values): take its middle, not its first edge hugging the lower class
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12))
+    return float((edges[best[0] + 1] + edges[best[-1] + 1]) / 2)
 
 
 def foreground_mask(data: np.ndarray, *, threshold: float | None = None) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from xnatpic.analysis.mask import otsu_threshold as mask_otsu_threshold
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.grid import Grid
 from xnatpic.roi.masks import GriddedMasks
@@ -16,7 +17,8 @@ AUTO_ROI = "foreground"
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold (maximum between-class variance) of the finite values.
+    """Otsu's threshold of the finite values, by :func:`xnatpic.analysis.mask.otsu_threshold`;
+    an image without two distinct finite values is an error here (no ROI can be drawn).
 
     Parameters
     ----------
@@ -50,17 +52,7 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     if v.size == 0 or v.min() == v.max():
         raise RoiError("automatic mask: the image has fewer than two distinct finite "
                        "values, no foreground can be told from background")
-    hist, edges = np.histogram(v, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    s0 = np.cumsum(hist * centres)
-    m0 = s0 / np.maximum(w0, 1)
-    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
-    between = (w0 * w1 * (m0 - m1) ** 2)[:-1]
-    # empty bins between the classes give a plateau of equal maxima: take its middle
-    best = np.flatnonzero(between >= between.max() * (1 - 1e-12))
-    return float((edges[best[0] + 1] + edges[best[-1] + 1]) / 2)
+    return mask_otsu_threshold(v, bins)  # the one Otsu routine (xnatpic.analysis.mask)
 
 
 def foreground_mask(image: np.ndarray, affine: np.ndarray, *, source: str,
