@@ -240,9 +240,11 @@ def _write_reco(reco_path: str, destination: str, fmt: str, deidentify: bool,
     staging.mkdir(parents=True)
     try:
         if fmt == "nifti":
+            from xnatpic.dicom.deidentify import DeidentifyProfile
             from xnatpic.nifti import write_nifti_series
 
-            files = write_nifti_series(series, staging)
+            files = write_nifti_series(series, staging, deidentify=(
+                DeidentifyProfile(salt=deidentify_salt()) if deidentify else None))
             uids: list[str] = []
         else:
             from xnatpic.dicom import DeidentifyProfile, write_dicom_series
@@ -364,7 +366,7 @@ def convert_study(
     jobs : int
         Recos converted in parallel (processes).
     deidentify : bool
-        Apply the de-identification profile (DICOM only); needs the salt
+        Apply the de-identification profile (DICOM and NIfTI); needs the salt
         (:func:`require_deidentify_salt`).
     on_progress : callable, optional
         Called with each :class:`RecoResult` as it completes.

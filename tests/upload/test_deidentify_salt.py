@@ -321,3 +321,24 @@ def test_report_reasons_cleaned_of_folder_names_and_dates(named_study, tmp_path,
     reason = report.results[0].reason
     assert ANIMAL not in reason and "2022" not in reason and "Renee" not in reason
     assert "VisuCoreSize" in reason and "pdata/1" in reason
+
+
+def test_nifti_deidentified(named_study, tmp_path, monkeypatch):
+    """``--format nifti --deidentify`` de-identifies: pseudonym folders, sidecars and
+    file names carry no animal name, the sidecar says so; identified NIfTI names it."""
+    monkeypatch.setenv(SALT_VARIABLE, SALT)
+    plain = convert_study(named_study, tmp_path / "plain", fmt="nifti")
+    assert not plain.failed
+    report = convert_study(named_study, tmp_path / "out", fmt="nifti", deidentify=True)
+    files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files and not report.failed
+    for path in files:
+        relative = path.relative_to(tmp_path / "out").as_posix()
+        assert "Z8W4" not in relative and "phantom" not in relative
+        if path.suffix == ".json":
+            text = path.read_text()
+            assert "Z8W4" not in text and "phantom" not in text.lower()
+            assert json.loads(text)["PatientIdentityRemoved"] == "YES"
+    assert next((tmp_path / "out").iterdir()).name.startswith("ANON-")
+    assert {p.relative_to(tmp_path / "plain").parts[0]
+            for p in (tmp_path / "plain").rglob("*.nii.gz")} == {ANIMAL}

@@ -24,11 +24,14 @@ from typing import Any
 import numpy as np
 
 from xnatpic import __version__
+from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.deidentify_text import clean_value, identity_tokens
 from xnatpic.nifti.affine import fsl_bvec, image_space_direction
 from xnatpic.nifti.volumes import VolumeLayout
 from xnatpic.paravision.series import Image, ImageSeries
 
-__all__ = ["bval_bvec_text", "diffusion_table", "sidecar"]
+__all__ = ["bval_bvec_text", "deidentify_sidecar", "diffusion_table", "series_identity_tokens",
+           "sidecar"]
 
 #: Image attribute (ms) → (scalar key, per-volume key), written in seconds.
 _TIMES = {
@@ -130,7 +133,27 @@ def _inversion(layout: VolumeLayout, out: dict[str, Any]) -> None:
         out["InversionModes"] = modes
 
 
-def sidecar(series: ImageSeries, layout: VolumeLayout) -> dict[str, Any]:
+def series_identity_tokens(series: ImageSeries) -> frozenset[str]:
+    """The identifying words of the series' study (see :mod:`xnatpic.dicom.deidentify_text`)."""
+    reco = series.reco
+    return identity_tokens({"subject": reco.scan.study.subject, "visu": reco.visu_pars,
+                            "acqp": reco.scan.acqp})
+
+
+def deidentify_sidecar(out: dict[str, Any], series: ImageSeries,
+                       profile: DeidentifyProfile) -> dict[str, Any]:
+    """``out`` de-identified: descriptions cleaned (or dropped), every string cleaned."""
+    tokens = series_identity_tokens(series)
+    kept = {k: v for k, v in out.items()
+            if profile.keep_descriptions or k not in ("ProtocolName", "FrameGroups")}
+    cleaned = clean_value(kept, tokens)
+    cleaned["PatientIdentityRemoved"] = "YES"
+    cleaned["DeidentificationMethod"] = "xnatpic animal profile (docs/deidentification.md)"
+    return cleaned
+
+
+def sidecar(series: ImageSeries, layout: VolumeLayout,
+            deidentify: DeidentifyProfile | None = None) -> dict[str, Any]:
     """The JSON sidecar of one NIfTI file (see the module docstring for the keys)."""
     visu = series.visu
     firsts = layout.first_images()
@@ -173,4 +196,5 @@ def sidecar(series: ImageSeries, layout: VolumeLayout) -> dict[str, Any]:
     out["VolumeOrder"] = (
         "t = images at one slice position in 2dseq order (first frame group fastest)"
     )
-    return {k: v for k, v in out.items() if v is not None}
+    out = {k: v for k, v in out.items() if v is not None}
+    return out if deidentify is None else deidentify_sidecar(out, series, deidentify)

@@ -30,8 +30,10 @@ import numpy as np
 from nibabel.openers import Opener
 
 from xnatpic import __version__
+from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.deidentify_text import clean_text
 from xnatpic.errors import ConversionError
-from xnatpic.nifti.sidecar import bval_bvec_text, sidecar
+from xnatpic.nifti.sidecar import bval_bvec_text, series_identity_tokens, sidecar
 from xnatpic.nifti.volumes import VolumeLayout, volume_layouts
 from xnatpic.paravision.series import ImageSeries
 
@@ -127,10 +129,15 @@ def _protocol(series: ImageSeries) -> str:
     return _UNSAFE.sub("_", name or "").strip("._")
 
 
-def _stem(series: ImageSeries, layout: VolumeLayout) -> str:
-    """``<scan>-<reco>_<protocol>`` (``_pack<n>`` added per slice package)."""
+def _stem(series: ImageSeries, layout: VolumeLayout,
+          deidentify: DeidentifyProfile | None = None) -> str:
+    """``<scan>-<reco>_<protocol>`` (``_pack<n>`` added per slice package); the protocol
+    is cleaned of identity, or left out, when de-identifying."""
     stem = _UNSAFE.sub("_", series.reco.label).strip("._") or "reco"
     protocol = _protocol(series)
+    if deidentify is not None:
+        protocol = (_UNSAFE.sub("_", clean_text(protocol, series_identity_tokens(series)))
+                    .strip("._") if deidentify.keep_descriptions else "")
     if protocol:
         stem += f"_{protocol}"
     if series.package_count > 1:
@@ -138,7 +145,8 @@ def _stem(series: ImageSeries, layout: VolumeLayout) -> str:
     return stem
 
 
-def write_nifti_series(series: ImageSeries, out_dir: Path) -> list[Path]:
+def write_nifti_series(series: ImageSeries, out_dir: Path,
+                       deidentify: DeidentifyProfile | None = None) -> list[Path]:
     """Write a series as NIfTI-1 + JSON (+ FSL bval/bvec) into an existing folder.
 
     Parameters
@@ -147,6 +155,8 @@ def write_nifti_series(series: ImageSeries, out_dir: Path) -> list[Path]:
         The reco to write.
     out_dir : Path
         Existing destination folder.
+    deidentify : DeidentifyProfile or None
+        De-identify the sidecar and the file names (``docs/deidentification.md``).
 
     Returns
     -------
@@ -164,13 +174,13 @@ def write_nifti_series(series: ImageSeries, out_dir: Path) -> list[Path]:
         raise ConversionError(f"{out_dir}: output folder does not exist")
     written: list[Path] = []
     for layout in volume_layouts(series):
-        stem = _stem(series, layout)
+        stem = _stem(series, layout, deidentify)
         nii = out_dir / f"{stem}.nii.gz"
         try:
             _stream(series, layout, nii)
             written.append(nii)
             meta = out_dir / f"{stem}.json"
-            meta.write_text(json.dumps(sidecar(series, layout), indent=2) + "\n")
+            meta.write_text(json.dumps(sidecar(series, layout, deidentify), indent=2) + "\n")
             written.append(meta)
             diffusion = bval_bvec_text(series, layout)
             if diffusion is not None:
