@@ -58,6 +58,11 @@ def _run(command: dict, runtime: str, work: Path) -> tuple[float, list[LaunchRes
 def _line(name: str, seconds: float, results: list[LaunchResult]) -> float:
     rate = len(results) * 60.0 / seconds
     outcomes = [r.outcome for r in results]
+    failed = [f"{r.session_dir}: {r.status}: {r.error}" for r in results
+              if r.outcome == "failed"]
+    if failed:  # a rate of failures measures nothing
+        raise SystemExit(f"bench_swarm: {name}: {len(failed)} job(s) failed:\n"
+                         + "\n".join(failed))
     print(f"{name:<28} {len(results)} jobs in {seconds:6.1f} s = {rate:5.2f} jobs/min "
           f"({outcomes.count('complete')} complete, {outcomes.count('not applicable')} not "
           f"applicable, {outcomes.count('failed')} failed)")

@@ -179,7 +179,11 @@ class DockerClient:
         try:
             buffer = b""
             while True:
-                chunk = response.read1(65536) if hasattr(response, "read1") else b""
+                try:
+                    chunk = response.read1(65536)
+                except (OSError, http.client.HTTPException) as exc:  # the engine closed it
+                    raise ContainerRuntimeError(f"Docker engine at {self.path}: {path}: "
+                                                f"stream ended: {exc!r}") from exc
                 if not chunk:
                     break
                 buffer += chunk
