@@ -35,7 +35,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "models": frozenset(),
     # writers read ParaVision
     "dicom": frozenset({"paravision"}),
-    "nifti": frozenset({"paravision"}),
+    # the NIfTI writer de-identifies with the DICOM profile (dicom.deidentify,
+    # dicom.deidentify_text); dicom never imports nifti
+    "nifti": frozenset({"paravision", "dicom"}),
     "phantom": frozenset({"paravision"}),
     "conversion": frozenset({"paravision", "dicom", "nifti"}),
     # step images: DICOM in, models, DICOM/NIfTI out; no reader, no XNAT client
