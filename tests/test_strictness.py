@@ -147,3 +147,17 @@ class TestTruncation:
         engine._coerce_text("PatientName", "PN", "A" * 70 + SECRET)
         assert SECRET not in caplog.text and "A" * 64 not in caplog.text
         assert all(r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_upload_converts_under_the_switch(broken_dates, tmp_path):
+    """upload --strict raise: the reco with unreadable dates fails, so the session does."""
+    report = tmp_path / "upload.json"
+    status = main(["upload", str(broken_dates), "--project", "PRECLIN", "--archive",
+                   str(tmp_path / "archive"), "--report", str(report), "--strict", "raise"])
+    (session,) = json.loads(report.read_text())["sessions"]
+    assert status == 1 and "failed to convert" in session["error"]
+    assert "not a date or time xnatpic can read" in session["error"]
+    assert SECRET not in session["error"]
+    ok = tmp_path / "ok.json"
+    assert main(["upload", str(broken_dates), "--project", "PRECLIN", "--archive",
+                 str(tmp_path / "archive2"), "--report", str(ok), "--strict", "warn"]) == 0
