@@ -301,9 +301,12 @@ def _offset(ctx: SeriesContext, profile: DeidentifyProfile) -> int:
 
 
 def _tokens(ctx: SeriesContext) -> frozenset[str]:
+    """The study's identifying words (any context: ParaVision or a look-up of ids)."""
     cached = getattr(ctx, "_deidentify_tokens", None)
     if cached is None:
-        cached = identity_tokens(ctx.parameter_sets)
+        subject = _original_subject(ctx).lower()
+        cached = identity_tokens(getattr(ctx, "parameter_sets", None) or {}) | (
+            {subject} if len(subject) >= 3 else set())
         try:
             object.__setattr__(ctx, "_deidentify_tokens", cached)
         except (AttributeError, TypeError):
