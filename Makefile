@@ -10,7 +10,7 @@ DEMO_OUT ?= demo-out
 # labels become <registry>/xnatpic-<step>:<version>; empty: unqualified local names.
 REGISTRY ?=
 
-.PHONY: install venv tools test demo lint bench clean
+.PHONY: install venv tools test demo lint bench clean fuzz
 
 install: venv tools
 
@@ -48,6 +48,16 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Coverage-guided fuzzing (atheris, installed into the venv only here) of the JCAMP parser,
+# visu_pars checks and the 2dseq reader, for FUZZ_SECONDS; crashes are saved under
+# tests/fuzz_corpus/crashes/ and replayed by tests/paravision/test_fuzz_regressions.py.
+FUZZ_SECONDS ?= 300
+fuzz: venv
+	$(BIN)/pip install -q atheris
+	mkdir -p tests/fuzz_corpus/work tests/fuzz_corpus/crashes
+	$(PY) tests/paravision/fuzz_harness.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-artifact_prefix=tests/fuzz_corpus/crashes/ tests/fuzz_corpus/work tests/fuzz_corpus/seeds
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -140,8 +140,9 @@ def frame_layout(visu: ParameterSet, frame_count: int) -> FrameLayout:
     ParaVisionError
         When the groups do not multiply to the frame count.
     """
-    desc = visu.get("VisuFGOrderDesc")
-    dep_vals = visu.get("VisuGroupDepVals") or []
+    desc, dep_vals = (None if isinstance(v, np.ndarray) and v.size == 0 else v  # "( 0 )"
+                      for v in (visu.get("VisuFGOrderDesc"), visu.get("VisuGroupDepVals")))
+    dep_vals = dep_vals or []
     if isinstance(dep_vals, tuple):
         dep_vals = [dep_vals]
     dep_list = [(str(d[0]), int(d[1])) for d in dep_vals if d and d[0]]

@@ -34,6 +34,11 @@ _NUMERIC = ("VisuAcqEchoTime", "VisuAcqRepetitionTime", "VisuAcqInversionTime",
             "VisuAcqFlipAngle", "VisuCoreUnitsScale")
 
 
+#: Words or strings, possibly one per dimension.
+_WORDS = ("VisuCoreDimDesc", "VisuAcqSequenceName", "VisuCoreFrameType", "VisuSubjectId",
+          "VisuStudyId", "VisuCoreUnits")
+
+
 class ParameterValueError(ParaVisionError):
     """A parameter has a value of the wrong type or out of range."""
 
@@ -112,6 +117,12 @@ def _check_numbers(params: ParameterSet, names: Iterable[str], *, finite: bool) 
                         "each extent must be positive")
 
 
+def _empty(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.size == 0
+    return value is None or (isinstance(value, (str, list, tuple)) and len(value) == 0)
+
+
 def _entries(value: Any) -> list[Any]:
     if isinstance(value, tuple):
         return [value]
@@ -123,7 +134,7 @@ def _entries(value: Any) -> list[Any]:
 def _check_groups(params: ParameterSet) -> None:
     deps = params.get("VisuGroupDepVals")
     dep_count = 0
-    if deps not in (None, "", []):
+    if not _empty(deps):
         for entry in _entries(deps):
             if not isinstance(entry, tuple) or len(entry) < 2:
                 raise _fail(params, "VisuGroupDepVals", entry, "expected (<name>, start)")
@@ -133,7 +144,7 @@ def _check_groups(params: ParameterSet) -> None:
                             "expected a parameter name and a start index >= 0")
             dep_count += 1
     desc = params.get("VisuFGOrderDesc")
-    if desc in (None, "", []):
+    if _empty(desc):
         return
     frames = 1
     for entry in _entries(desc):
@@ -172,9 +183,17 @@ def check_visu_pars(params: ParameterSet) -> None:
     _check_numbers(params, _FINITE, finite=True)
     _check_numbers(params, _NUMERIC, finite=False)
     _check_groups(params)
+    for name in _WORDS:
+        value = params.get(name)
+        if value is None or isinstance(value, str):
+            continue
+        if not (isinstance(value, np.ndarray) and value.dtype.kind in "UO"
+                and all(isinstance(v, str) for v in value.ravel())):
+            raise _fail(params, name, value, "expected words or <strings>")
     for name, allowed in (("VisuCoreWordType", _WORD_TYPES),
                           ("VisuCoreByteOrder", _BYTE_ORDERS)):
-        if name in params and params[name] not in allowed:
-            raise _fail(params, name, params[name],
-                        f"unknown {name} {params[name]!r} (expected one of "
+        value = params.get(name)
+        if value is not None and not (isinstance(value, str) and value in allowed):
+            raise _fail(params, name, value,
+                        f"unknown {name} {_shown(value)} (expected one of "
                         f"{', '.join(allowed)}); the data cannot be read")
