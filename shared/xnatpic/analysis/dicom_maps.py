@@ -14,6 +14,7 @@ import datetime as _dt
 from pathlib import Path
 
 import numpy as np
+from pydicom.charset import convert_encodings, encode_string
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
@@ -25,10 +26,14 @@ from xnatpic.analysis.previews import display_range
 from xnatpic.dicom.codes import code_item
 from xnatpic.dicom.uids import derived_uid
 
-__all__ = ["write_dicom_map"]
+__all__ = ["fit_bytes", "write_dicom_map"]
 
 _MR = "1.2.840.10008.5.1.4.1.1.4"
 _PAD = -32768
+#: SpecificCharacterSet declared when a text is not in the source's repertoire.
+_UTF8 = "ISO_IR 192"
+#: Longest LO value in bytes (PS3.5 6.2; dciodvfy counts encoded bytes).
+_LO_BYTES = 64
 _MAX = 32767
 #: Attributes copied from the source header (patient, study, equipment, MR acquisition).
 _COPIED = (
@@ -65,14 +70,53 @@ def _instance(sop_class: str, sop_instance: str) -> Dataset:
     return item
 
 
-def _rwvm(image: MapImage, slope: float, intercept: float) -> Dataset:
+def _declare_charset(ds: Dataset, texts: tuple[str, ...]) -> list[str]:
+    """Python encodings of ``ds``, declaring UTF-8 when a text is outside its repertoire.
+
+    No SpecificCharacterSet (or ISO_IR 6) allows ASCII only; a single declared character
+    set must encode every text; otherwise ``ISO_IR 192`` (UTF-8) is declared. The copied
+    values are text already, so they are written again in the new character set.
+    """
+    declared = ds.get("SpecificCharacterSet") or "ISO_IR 6"
+    terms = [declared] if isinstance(declared, str) else list(declared)
+    if all(text.isascii() for text in texts):
+        return convert_encodings(terms)
+    if terms != ["ISO_IR 6"] and len(terms) == 1:
+        codec = convert_encodings(terms)[0]
+        try:
+            for text in texts:
+                text.encode(codec)
+        except (UnicodeEncodeError, LookupError):
+            pass  # not in this repertoire: UTF-8 below
+        else:
+            return [codec]
+    ds.SpecificCharacterSet = _UTF8
+    return convert_encodings(_UTF8)
+
+
+def fit_bytes(text: str, encodings: list[str], limit: int = _LO_BYTES) -> str:
+    """The longest prefix of ``text`` whose encoding in ``encodings`` has <= ``limit`` bytes.
+
+    Cuts between characters, never inside a multi-byte one.
+
+    >>> fit_bytes("T2 relaxation \u00e9\u00e9", ["UTF8"], 16)
+    'T2 relaxation \u00e9'
+    """
+    end = len(text)
+    while end and len(encode_string(text[:end], encodings)) > limit:
+        end -= 1
+    return text[:end]
+
+
+def _rwvm(image: MapImage, slope: float, intercept: float,
+          encodings: list[str]) -> Dataset:
     code, meaning = UNITS[image.unit]
     item = Dataset()
     item.RealWorldValueFirstValueMapped = _PAD + 1
     item.RealWorldValueLastValueMapped = _MAX
     item.RealWorldValueIntercept = float(intercept)
     item.RealWorldValueSlope = float(slope)
-    item.LUTExplanation = image.description[:64]
+    item.LUTExplanation = fit_bytes(image.description, encodings)
     item.LUTLabel = image.name[:16]
     item.MeasurementUnitsCodeSequence = Sequence([code_item(code, "UCUM", meaning)])
     return item
@@ -120,13 +164,15 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         for keyword in _COPIED:
             if keyword in src:
                 setattr(ds, keyword, src.data_element(keyword).value)
+        series_description = f"{image.name} map ({step})"
+        encodings = _declare_charset(ds, (image.description, series_description))
         ds.SOPClassUID = _MR
         ds.SOPInstanceUID = derived_uid(series_uid, k)
         ds.ImageType = ["DERIVED", "SECONDARY", image.image_type]
         ds.Modality = "MR"
         ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = series_number
-        ds.SeriesDescription = f"{image.name} map ({step})"[:64]
+        ds.SeriesDescription = fit_bytes(series_description, encodings)
         ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
         ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
         ds.InstanceNumber = k + 1
@@ -158,7 +204,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         ds.WindowWidth = f"{max(hi - lo, 1e-6):.6g}"
         ds.VOILUTFunction = "LINEAR_EXACT"  # windows narrower than 1 (FA, ppm) are allowed
         ds.BurnedInAnnotation = "NO"
-        ds.RealWorldValueMappingSequence = Sequence([_rwvm(image, slope, intercept)])
+        ds.RealWorldValueMappingSequence = Sequence([_rwvm(image, slope, intercept, encodings)])
         refs = []
         for m, uid in enumerate(series.sop_instance_uids[k]):
             ref = Dataset()
