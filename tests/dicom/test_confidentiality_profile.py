@@ -229,6 +229,7 @@ def _check_dicom(files: list[tuple]) -> tuple[Counter, list[str]]:
 
 def test_every_corpus_file_conforms_to_table_e1_1(written):
     counts, problems = _check_dicom(written)
+    print(f"Table E.1-1 checked on {dict(counts)} corpus files")
     assert counts["classic"] >= 494 and counts["enhanced"] >= 28, counts
     assert problems == [], f"{len(problems)} violations, first: {problems[:10]}"
 
@@ -281,6 +282,7 @@ def _sidecar_problems(files: list[tuple]) -> tuple[int, list[str]]:
 
 def test_corpus_sidecars_hold_no_identity(written):
     checked, problems = _sidecar_problems(written)
+    print(f"{checked} corpus sidecars checked")
     assert checked > 50 and problems == [], problems[:10]
 
 
