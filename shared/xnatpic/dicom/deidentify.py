@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +155,7 @@ def hkdf_sha256(key_material: bytes, salt: bytes, info: bytes, length: int = 32)
     return blocks[:length]
 
 
+@lru_cache(maxsize=64)
 def derive_key(secret: str, purpose: str) -> bytes:
     """The 32-byte key of one ``purpose`` (``pseudonym``, ``uid``, ``date``) from the salt."""
     return hkdf_sha256(secret.encode("utf-8"), KEY_CONTEXT, purpose.encode("ascii"))
