@@ -38,7 +38,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # the NIfTI writer de-identifies with the DICOM profile (dicom.deidentify,
     # dicom.deidentify_text); dicom never imports nifti
     "nifti": frozenset({"paravision", "dicom"}),
-    "phantom": frozenset({"paravision"}),
+    # the phantom's IR signal is the fitted model (models.inversion.ir_signal)
+    "phantom": frozenset({"paravision", "models"}),
     "conversion": frozenset({"paravision", "dicom", "nifti"}),
     # step images: DICOM in, models, DICOM/NIfTI out; no reader, no XNAT client
     "analysis": frozenset({"dicom", "models", "nifti", "step_output"}),

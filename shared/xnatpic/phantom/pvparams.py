@@ -18,7 +18,7 @@ from xnatpic import __version__
 from xnatpic.paravision.jcamp_writer import Strings, Text, Word
 from xnatpic.phantom.geometry import SlicePack
 from xnatpic.phantom.protocols import FREQUENCY_MHZ, Protocol
-from xnatpic.phantom.sequences import Encoding
+from xnatpic.phantom.sequences import Encoding, interlaced_order
 from xnatpic.phantom.storage import Stored
 
 __all__ = [
@@ -139,7 +139,7 @@ def _spack(geom: SlicePack) -> dict[str, Any]:
         "PVM_SpatResol": geom.voxel_size,
         "PVM_SliceThick": geom.thickness,
         "PVM_ObjOrderScheme": Word("Interlaced"),
-        "PVM_ObjOrderList": np.r_[np.arange(0, n, 2), np.arange(1, n, 2)],
+        "PVM_ObjOrderList": interlaced_order(n),
         "PVM_NSPacks": 1,
         "PVM_SPackArrNSlices": np.array([n]),
         "PVM_MajSliceOri": Word("No"),

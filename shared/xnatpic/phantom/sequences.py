@@ -99,10 +99,20 @@ def _saturation_recovery(proto: Protocol, geom: SlicePack) -> Encoding:
                     {"TR_ms": list(proto.tr), "TE_ms": proto.te[0]})  # fmt: skip
 
 
+def interlaced_order(n_slices: int) -> np.ndarray:
+    """Slices in acquisition order (PVM_ObjOrderList of an interlaced pack: even, then odd)."""
+    return np.r_[np.arange(0, n_slices, 2), np.arange(1, n_slices, 2)]
+
+
 def _inversion_recovery(proto: Protocol, geom: SlicePack) -> Encoding:
     ti = _arr(proto.extra["ti"])
     recovery = float(proto.extra["recovery_time"])
-    multi_tr = ti + recovery + proto.te[0] * proto.rare_factor
+    # each slice is excited and read by its echo train in turn: the slice period is the
+    # train, and MultiRepTime = TI + slices x period + RecoveryTime (what a reader infers)
+    readout = proto.te[0] * proto.rare_factor
+    multi_tr = ti + recovery + geom.n_slices * readout
+    position = np.argsort(interlaced_order(geom.n_slices))
+    slice_delays = position * readout
     method, acqp, visu = _timing(proto, proto.te, [float(multi_tr.max())])
     method.update({
         "RecoveryTime": recovery,
@@ -116,10 +126,13 @@ def _inversion_recovery(proto: Protocol, geom: SlicePack) -> Encoding:
                  "ACQ_n_movie_frames": int(ti.size)})  # fmt: skip
     visu["VisuAcqInversionTime"] = ti
     del visu["VisuAcqRepetitionTime"]  # FAIR_RARE has none in visu_pars: TRs are MultiRepTime
-    fn = partial(signals.inversion_recovery, ti=ti, te=proto.te[0])
+    fn = partial(signals.inversion_recovery, ti=ti, te=proto.te[0], tr=multi_tr,
+                 readout=readout, slice_delays=slice_delays)
     return Encoding(int(ti.size), fn, "inversion_recovery", method, acqp, visu,
                     {"TI_ms": ti.tolist(), "TE_ms": proto.te[0],
-                     "recovery_time_ms": recovery})  # fmt: skip
+                     "recovery_time_ms": recovery, "TR_ms": multi_tr.tolist(),
+                     "readout_ms": readout,
+                     "slice_delays_ms": slice_delays.tolist()})  # fmt: skip
 
 
 def _gradient_echo(proto: Protocol, geom: SlicePack) -> Encoding:

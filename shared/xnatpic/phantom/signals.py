@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from xnatpic.models.inversion import ir_signal
 from xnatpic.phantom.compartments import CEST_POOLS
 
 __all__ = [
@@ -38,8 +39,11 @@ FORMULAE: dict[str, str] = {
         "factor × TE (RARE-VTR: Mz recovers from the end of the echo train)"
     ),
     "inversion_recovery": (
-        "S = |K·M0·exp(−TE/T2)·(1 − 2·exp(−TI/T1))| (full recovery assumed between "
-        "inversions)"
+        "S = |K·M0·exp(−TE/T2)·(1 − 2·exp(−TIeff/T1) + exp(−(TR − Tread)/T1))|, TR the "
+        "inversion-to-inversion time (MultiRepTime), Tread = RARE factor × TE the echo train "
+        "that saturates the slice, TIeff = TI + the slice's delay (acquisition position in "
+        "PVM_ObjOrderList × slice period Tread); the steady state of "
+        "xnatpic.models.inversion.ir_signal with a perfect inversion"
     ),
     "gradient_echo": (
         "S = K·M0·sin(α)·(1 − E1)/(1 − cos(α)·E1)·exp(−TE/T2*), E1 = exp(−TR/T1); "
@@ -90,14 +94,25 @@ def saturation_recovery(
 
 
 def inversion_recovery(
-    maps: Mapping[str, np.ndarray], *, ti: np.ndarray, te: float
+    maps: Mapping[str, np.ndarray], *, ti: np.ndarray, te: float, tr: np.ndarray,
+    readout: float, slice_delays: np.ndarray,
 ) -> np.ndarray:
-    """Magnitude inversion recovery: one frame per inversion time ``ti`` (ms)."""
+    """Magnitude inversion recovery with the acquisition's timing: one frame per inversion
+    time ``ti`` (ms).
+
+    ``tr`` (per frame) is the inversion-to-inversion time, ``readout`` the echo train
+    after each excitation and ``slice_delays`` (one per slice, the first axis of the maps)
+    the time from the first slice's excitation to each slice's; the signal is
+    :func:`xnatpic.models.inversion.ir_signal` (perfect inversion) at the effective TI.
+    """
     m0 = maps["M0"]
     t1 = np.where(m0 > 0, maps["T1"], 1.0)[..., None]
     t2 = np.where(m0 > 0, maps["T2"], 1.0)
     base = (SIGNAL_SCALE * m0 * np.exp(-te / t2))[..., None]
-    return np.abs(base * (1.0 - 2.0 * np.exp(-np.asarray(ti, dtype=float) / t1)))
+    delays = np.asarray(slice_delays, dtype=float).reshape((-1,) + (1,) * (m0.ndim - 1) + (1,))
+    ti_eff = np.asarray(ti, dtype=float) + delays
+    return np.abs(base * ir_signal(t1, ti_eff, tr=np.asarray(tr, dtype=float),
+                                   readout=readout))
 
 
 def gradient_echo(
