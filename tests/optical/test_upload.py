@@ -127,3 +127,17 @@ def test_upload_to_xnat_double(tmp_path: Path, monkeypatch):
         assert server.subjects[("BLI", "M7")]["group"] == "treated"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("options", "raw"), [([], "yes (IVIS)"), (["--no-raw"], "no")])
+def test_dry_run_table_counts_the_ivis_raw_resource(tmp_path: Path, capsys, monkeypatch,
+                                                    options, raw):
+    """The plan's raw column says an IVIS click's folder is uploaded (resource IVIS), as
+    for a ParaVision study."""
+    write_click(tmp_path / "data" / "C1", default_click(click_number="C1"))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["upload", str(tmp_path / "data"), "--project", "BLI", "--dry-run",
+                 *options]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "C1_" in line)
+    cells = [cell.strip() for cell in row.split("│")]
+    assert raw in cells, row

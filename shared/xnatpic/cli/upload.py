@@ -43,6 +43,7 @@ from xnatpic.upload.discover import Problem, discover
 from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.labels import DEFAULT_SUBJECT_TEMPLATE
 from xnatpic.upload.planning import plan_sources
+from xnatpic.upload.prepare import RAW_RESOURCE
 from xnatpic.upload.runner import session_state
 
 __all__ = ["add_parser", "run"]
@@ -122,7 +123,8 @@ def _plan_table(plans: list[SessionPlan], destination: str, states: list[str],
     for plan, state in zip(plans, states, strict=True):
         fields = ", ".join(f"{k}={v}" for k, v in {**plan.subject_fields,
                                                    **plan.session_fields}.items())
-        raw = "yes" if plan.raw and plan.source.kind == "paravision" else "no"
+        raw = (f"yes ({RAW_RESOURCE[plan.source.kind]})"
+               if plan.raw and plan.source.kind in RAW_RESOURCE else "no")
         rows.append((str(plan.source.path), plan.source.kind, plan.subject, plan.session,
                      fields, raw, state))
     for problem in problems:
