@@ -150,6 +150,16 @@ def _cases(gen: np.random.Generator) -> list[Case]:
         return float(spline(-3.5 + y[-1]) - spline(3.5 + y[-1]))
 
     mtr_data = np.concatenate([z_np, b0_est[..., None].astype(np.float32)], axis=-1)
+    # B0 from the Z-spectrum itself (no WASSR), as the cest step: minimum within +-1.5 ppm
+    near = np.abs(Z_OFFSETS) <= 1.5
+    fine = np.linspace(-1.5, 1.5, 3001)
+
+    def spline_min_voxel(y: np.ndarray) -> float:
+        return float(fine[np.argmin(CubicSpline(Z_OFFSETS, y)(fine))])
+
+    def z_lorentz_voxel(y: np.ndarray) -> object:
+        x, v = Z_OFFSETS[near], y[near]
+        return curve_fit(lor, x, v, p0=(v.max(), v.max() - v.min(), 0.9, x[np.argmin(v)]))
     return [
         Case(
             "T2 NLLS",
@@ -252,6 +262,21 @@ def _cases(gen: np.random.Generator) -> list[Case]:
                 lor, WASSR, y, p0=(y.max(), y.max() - y.min(), 0.3, WASSR[np.argmin(y)])
             ),
             wassr,
+            0.0,
+        ),
+        Case(
+            "CEST B0 spline (Z-spectrum)",
+            lambda d: b0_map(d, Z_OFFSETS, method="spline", search_ppm=(-1.5, 1.5)),
+            spline_min_voxel,
+            z_np,
+            0.0,
+        ),
+        Case(
+            "CEST B0 Lorentzian (Z)",
+            lambda d: b0_map(d, Z_OFFSETS, method="lorentzian", search_ppm=(-1.5, 1.5),
+                             window_ppm=1.5),
+            z_lorentz_voxel,
+            z_np,
             0.0,
         ),
         Case(
