@@ -139,7 +139,7 @@ class TestDeidentify:
         monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "another-secret-salt-0")
         assert main(["convert", str(study), "-o", str(tmp_path / "a"), "--scans", "1",
                      "--deidentify"]) == 0
-        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "s3cret-s3cret-s3cret")
+        monkeypatch.setenv("XNATPIC_DEIDENTIFY_SALT", "s3cr3t-Qx7-v9Lm-2Kd")
         assert main(["convert", str(study), "-o", str(tmp_path / "b"), "--scans", "1",
                      "--deidentify"]) == 0
         assert main(["convert", str(study), "-o", str(tmp_path / "c"), "--scans", "1",
