@@ -45,7 +45,7 @@ fi
 context="$(mktemp -d /tmp/xnatpic-context.XXXXXX)"
 trap 'rm -rf "$context"' EXIT
 tar -C "$root" --exclude=__pycache__ --exclude='*.egg-info' --exclude='*.pyc' \
-    -cf - shared pipelines | tar -C "$context" -xf -
+    -cf - shared pipelines containers/requirements.lock | tar -C "$context" -xf -
 
 # Prints the tag of a step image; with a registry also writes CONTEXT/Dockerfile.<step>,
 # whose label names the image as tagged. Arguments: command file, Dockerfile, registry, copy.
