@@ -34,9 +34,8 @@ _NUMERIC = ("VisuAcqEchoTime", "VisuAcqRepetitionTime", "VisuAcqInversionTime",
             "VisuAcqFlipAngle", "VisuCoreUnitsScale")
 
 
-#: Words or strings, possibly one per dimension.
-_WORDS = ("VisuCoreDimDesc", "VisuAcqSequenceName", "VisuCoreFrameType", "VisuSubjectId",
-          "VisuStudyId", "VisuCoreUnits")
+#: Words or strings, possibly one per dimension, that decide how a reco is read.
+_WORDS = ("VisuCoreDimDesc",)
 
 
 class ParameterValueError(ParaVisionError):
