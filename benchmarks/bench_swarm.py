@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from tests.swarm.engine import (
-    STATE,
     docker_swarm,
     local_registry,
     publish_images,
@@ -75,7 +74,7 @@ def main() -> None:
         raise SystemExit(f"bench_swarm: corpus studies missing under {CORPUS}: {missing}")
     previous = os.environ.get("DOCKER_HOST")
     with tempfile.TemporaryDirectory(prefix="bench-swarm-") as tmp, \
-            local_registry(STATE / "registry") as registry, docker_swarm() as client:
+            local_registry(Path(tmp) / "registry") as registry, docker_swarm() as client:
         os.environ["DOCKER_HOST"] = f"unix://{client.path}"
         try:
             image = publish_images(registry, ["mri2dicom"])["mri2dicom"]

@@ -35,10 +35,10 @@ MEMORY_REPORT = STATE / "memory-report.json"
 
 
 @pytest.fixture(scope="package")
-def registry() -> Iterator[str]:
-    """``127.0.0.1:PORT`` of a docker-registry kept under build/swarm-engine/registry."""
+def registry(tmp_path_factory) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a docker-registry storing in a temporary folder."""
     try:
-        with local_registry(STATE / "registry") as address:
+        with local_registry(tmp_path_factory.mktemp("registry")) as address:
             yield address
     except EngineUnavailable as exc:
         pytest.fail(f"local registry: {exc}")

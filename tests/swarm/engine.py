@@ -33,7 +33,8 @@ from xnatpic.xnat.runtime import runtime_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = PROJECT_ROOT / "commands"
-#: Engine state kept between runs (pulled layers) under the ignored build/ folder.
+#: The engine's data root and logs, under the ignored build/ folder (images are pruned at
+#: the end of each run).
 STATE = PROJECT_ROOT / "build" / "swarm-engine"
 
 
@@ -104,6 +105,7 @@ def docker_swarm(state: Path = STATE) -> Iterator[DockerClient]:
                 for service in client.request("GET", "/services") or []:
                     client.remove_service(service["ID"])
                 client.swarm_leave()
+                client.prune_images()  # each run pulls images under a new registry port
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)

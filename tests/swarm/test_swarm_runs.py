@@ -281,6 +281,7 @@ def test_bulk_launch_queues_more_jobs_than_the_node_holds(swarm, images, memory_
     assert len(queued) >= 1
     for r in report["results"]:
         assert (Path(r["session_dir"]) / "RESOURCES" / "T2MAP" / "stats.json").exists()
+    assert swarm.request("GET", "/services") == []  # each removed once its logs were read
     for r in report["results"][:1]:
         memory_log.append({"step": "t2map (bulk, reserve scaled)", "data": "phantom x6",
                            "status": r["status"], "exit": r["exit_code"],

@@ -245,6 +245,11 @@ class DockerClient:
             if "error" in event:
                 raise ContainerRuntimeError(f"cannot pull {image}: {event['error']}")
 
+    def prune_images(self) -> None:
+        """Remove every image no container uses (``POST /images/prune``, not only dangling)."""
+        self.request("POST", "/images/prune", query={"filters": {"dangling": ["false"]}},
+                     timeout=600)
+
     # --- containers --------------------------------------------------------------------
     def create_container(self, config: dict[str, Any], name: str | None = None
                          ) -> dict[str, Any]:
