@@ -141,3 +141,21 @@ def test_dry_run_table_counts_the_ivis_raw_resource(tmp_path: Path, capsys, monk
     row = next(line for line in capsys.readouterr().out.splitlines() if "C1_" in line)
     cells = [cell.strip() for cell in row.split("│")]
     assert raw in cells, row
+
+
+def test_archive_records_xnat_types_by_modality(tmp_path: Path, phantom_study: Path):
+    """An IVIS click (Secondary Capture, Modality OT) is recorded as XNAT's DICOM import
+    types it, an otherDicomSessionData with scScanData scans; the MR study beside it as an
+    mrSessionData with mrScanData scans (xnatpic.upload.xnat_types, as the server client)."""
+    root = _tree(tmp_path, phantom_study)
+    archive, report = tmp_path / "archive", tmp_path / "report.json"
+    assert main(["upload", str(root), "--project", "BLI", "--archive", str(archive),
+                 "--report", str(report)]) == 0, report.read_text()
+    experiments = read_project(archive, "BLI").data["experiments"]
+    click = experiments["C1_20260101"]
+    assert click["xsiType"] == "xnat:otherDicomSessionData"
+    assert {s["xsiType"] for s in click["scans"].values()} == {"xnat:scScanData"}
+    mr = [row for label, row in experiments.items() if not label.startswith(("C1", "SEQ8"))]
+    assert len(mr) == 1 and mr[0]["xsiType"] == "xnat:mrSessionData"
+    assert {s["xsiType"] for s in mr[0]["scans"].values()} == {"xnat:mrScanData"}
+    assert {s["modality"] for s in mr[0]["scans"].values()} == {"MR"}

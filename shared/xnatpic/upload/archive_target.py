@@ -40,6 +40,7 @@ from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.retry import os_error
 from xnatpic.upload.target import MANIFEST_NAME
+from xnatpic.upload.xnat_types import scan_xsi, session_xsi
 from xnatpic.xnat.metadata import metadata_path, read_project, update_project
 
 __all__ = ["STUDY_UID_FIELD", "ArchiveTarget"]
@@ -175,7 +176,7 @@ class ArchiveTarget:
         try:
             with self._lock, update_project(self.root, plan.project) as meta:
                 meta.ensure_experiment(
-                    plan.session, plan.subject, xsiType="xnat:mrSessionData",
+                    plan.session, plan.subject, xsiType=session_xsi(plan.modality),
                     date=f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else None,
                     fields=fields or {})
                 for scan_id, entry in (scans or {}).items():
@@ -198,7 +199,7 @@ class ArchiveTarget:
             target = self._dir(plan) / "SCANS" / scan.id / "DICOM"
             for path in scan.files:
                 _atomic_copy(path, target / path.name)
-            entry = {"xsiType": "xnat:mrScanData", "type": scan.description,
+            entry = {"xsiType": scan_xsi(scan.modality), "type": scan.description,
                      "series_description": scan.description, "modality": scan.modality,
                      "uid": scan.series_uid, "frames": len(scan.files)}
             staged = self._staging(plan)

@@ -53,6 +53,7 @@ from xnatpic.upload.errors import (
 from xnatpic.upload.metadata import DEMOGRAPHIC_ELEMENTS, xnat_subject_fields
 from xnatpic.upload.prepare import ScanFiles, SessionPlan
 from xnatpic.upload.target import MANIFEST_NAME
+from xnatpic.upload.xnat_types import SESSION_XSI, session_xsi
 from xnatpic.xnat.errors import XnatRequestError
 from xnatpic.xnat.http import XnatConnection, XnatResponse, XnatTransportError, xnat_message
 from xnatpic.xnat.rest import load_credentials
@@ -72,14 +73,9 @@ _SUBJECT_NATIVE = {
     "group": "xnat:subjectData/group",
     **{column: _DEMOGRAPHICS + element for column, element in DEMOGRAPHIC_ELEMENTS.items()},
 }
-#: Session type per DICOM Modality (XNAT refuses to merge another modality into a
-#: session: PrearcSessionArchiver.checkForConflicts; TestImport.java:224-240).
-SESSION_XSI = {"MR": "xnat:mrSessionData", "PT": "xnat:petSessionData",
-               "CT": "xnat:ctSessionData", "US": "xnat:usSessionData",
-               "OPT": "xnat:optSessionData", "OP": "xnat:opSessionData",
-               "XA": "xnat:xaSessionData", "CR": "xnat:crSessionData",
-               "DX": "xnat:dxSessionData", "MG": "xnat:mgSessionData",
-               "NM": "xnat:nmSessionData"}
+# Session type per DICOM Modality: xnatpic.upload.xnat_types (XNAT refuses to merge
+# another modality into a session: PrearcSessionArchiver.checkForConflicts;
+# TestImport.java:224-240).
 #: Prearchive states in which XNAT is still working on a session (PrearcUtils.PrearcStatus).
 _BUSY_STATES = {"RECEIVING", "ARCHIVING", "BUILDING", "QUEUED", "QUEUED_ARCHIVING",
                 "QUEUED_BUILDING", "MOVING", "QUEUED_MOVING", "DELETING", "QUEUED_DELETING",
@@ -92,18 +88,6 @@ _SCAN_IN_URI = re.compile(r"/scans/([^/]+)/resources/")
 
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
-
-
-def session_xsi(modality: str) -> str:
-    """XNAT session type of a study whose session modality is ``modality``.
-
-    Examples
-    --------
-    >>> session_xsi("CT")
-    'xnat:ctSessionData'
-    """
-    return SESSION_XSI.get(modality.upper(), "xnat:otherDicomSessionData") if modality \
-        else "xnat:mrSessionData"
 
 
 def _message(resp: XnatResponse) -> str:
