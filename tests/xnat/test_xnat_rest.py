@@ -119,6 +119,7 @@ class TestRegister:
             "POST /xapi/commands",
             f"PUT /xapi/commands/{command['id']}/wrappers/{WRAPPER}/enabled",
             f"PUT /xapi/projects/PRECLIN/commands/{command['id']}/wrappers/{WRAPPER}/enabled"]
+        assert xnat.log[-1] == "DELETE /data/JSESSION"  # the command ends its XNAT session
         assert (f"added xnatpic-mri2dicom {sent['version']} as command {command['id']}"
                 in _text(capsys))
 

@@ -114,8 +114,14 @@ def _poll_options(parser: argparse.ArgumentParser) -> None:
                         help="stop polling after this many seconds")
 
 
+#: Clients opened by this command; their XNAT sessions are ended when it returns.
+_OPEN: list[XnatClient] = []
+
+
 def _client(args: argparse.Namespace) -> XnatClient:
-    return XnatClient(load_credentials(args.host))
+    client = XnatClient(load_credentials(args.host))
+    _OPEN.append(client)
+    return client
 
 
 # -- register --------------------------------------------------------------------------------
@@ -351,11 +357,15 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``xnatpic xnat ACTION``."""
     console = Console(stderr=True, soft_wrap=True)
-    if args.action == "register":
-        return _register(args, console)
-    if args.action == "launch":
-        return _launch_one(args, console)
-    if args.action == "bulk-launch":
-        return _bulk(args, console)
+    try:
+        if args.action == "register":
+            return _register(args, console)
+        if args.action == "launch":
+            return _launch_one(args, console)
+        if args.action == "bulk-launch":
+            return _bulk(args, console)
+    finally:
+        while _OPEN:
+            _OPEN.pop().close()
     print(f"xnatpic xnat: unknown action {args.action}", file=sys.stderr)
     return 2
