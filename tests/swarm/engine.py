@@ -105,7 +105,12 @@ def docker_swarm(state: Path = STATE) -> Iterator[DockerClient]:
                 for service in client.request("GET", "/services") or []:
                     client.remove_service(service["ID"])
                 client.swarm_leave()
-                client.prune_images()  # each run pulls images under a new registry port
+                # what the swarm left (task containers) and the images, pulled again next
+                # run under a new registry port: the data root does not grow
+                for container in client.request("GET", "/containers/json",
+                                                query={"all": True}) or []:
+                    client.remove_container(container["Id"])
+                client.remove_all_images()
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)

@@ -245,10 +245,13 @@ class DockerClient:
             if "error" in event:
                 raise ContainerRuntimeError(f"cannot pull {image}: {event['error']}")
 
-    def prune_images(self) -> None:
-        """Remove every image no container uses (``POST /images/prune``, not only dangling)."""
-        self.request("POST", "/images/prune", query={"filters": {"dangling": ["false"]}},
-                     timeout=600)
+    def remove_all_images(self) -> int:
+        """Remove every image the engine holds (forced, all its names); return how many."""
+        images = self.request("GET", "/images/json") or []
+        for image in images:
+            self.request("DELETE", f"/images/{image['Id']}", query={"force": True},
+                         timeout=600)
+        return len(images)
 
     # --- containers --------------------------------------------------------------------
     def create_container(self, config: dict[str, Any], name: str | None = None
