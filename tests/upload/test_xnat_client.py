@@ -14,7 +14,7 @@ import pydicom
 import pytest
 import requests
 
-from tests.double.server import BASIC_AUTH, XnatDouble
+from tests.double.server import BASIC_AUTH, PASSWORD, XnatDouble
 from tests.upload.checks import assert_server_holds
 from tests.upload.conftest import write_dicom_studies
 from xnatpic.cli.main import main
@@ -71,6 +71,46 @@ class TestStatuses:
             assert target.study_uid(plan) is None
         finally:
             target.close()
+
+
+class TestCredentialsStaySecret:
+    """Issue 16: no password, Basic token or session id in output, logs or the report."""
+
+    @staticmethod
+    def _secrets(password: str) -> list[str]:
+        import base64
+
+        return [password, base64.b64encode(f"admin:{password}".encode()).decode()]
+
+    def test_wrong_password(self, fake, dicom_studies, tmp_path, monkeypatch, capsys,
+                            caplog):
+        src, _ = dicom_studies
+        wrong = "Wr0ng-upload-secret-7731"
+        monkeypatch.setenv("XNAT_PASS", wrong)
+        caplog.set_level("DEBUG")
+        rc, report = _upload(fake, src, tmp_path)
+        out = capsys.readouterr()
+        assert rc == 1
+        assert "HTTP 401" in out.out + out.err + json.dumps(report)
+        for text in (out.out, out.err, caplog.text, json.dumps(report)):
+            for secret in self._secrets(wrong):
+                assert secret not in text
+
+    def test_server_failures_and_session_ids(self, fake, dicom_studies, tmp_path, capsys,
+                                             caplog):
+        src, expected = dicom_studies
+        fake.add_fault(r"POST /data/services/import", "500")
+        fake.add_fault(r"GET /data/projects/PRECLIN/experiments", "drop")
+        caplog.set_level("DEBUG")
+        rc, report = _upload(fake, src, tmp_path)
+        out = capsys.readouterr()
+        assert rc == 0, report
+        assert fake.tokens  # a session was opened: its id must not show either
+        texts = (out.out, out.err, caplog.text, json.dumps(report))
+        for text in texts:
+            for secret in [*self._secrets(PASSWORD), *fake.tokens]:
+                assert secret not in text
+        assert_server_holds(fake, "PRECLIN", expected)
 
 
 class TestResume:

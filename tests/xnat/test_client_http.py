@@ -328,3 +328,46 @@ class TestAddresses:
         out = capsys.readouterr()
         assert rc != 0
         _secret_free(out.out, out.err)
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[ThreadingHTTPServer]:
+    """The scripted server over HTTPS with a self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import subprocess
+
+    assert shutil.which("openssl"), "openssl is needed to make the test certificate"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    httpd.seen, httpd.tokens, httpd.logins = [], set(), 0
+    httpd.routes = {("PUT", "/data/services/auth"): _login, ("*", "/data/thing"): _ok()}
+    httpd.url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    httpd.cert = cert
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class TestTls:
+    def test_unknown_certificate_is_refused(self, tls_server):
+        with pytest.raises(XnatTransportError, match="CERTIFICATE_VERIFY_FAILED") as err:
+            _conn(tls_server).request("GET", "/data/thing")
+        _secret_free(str(err.value))
+        assert tls_server.seen == []  # nothing sent, the password least of all
+
+    def test_trusted_certificate_is_accepted(self, tls_server, monkeypatch):
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls_server.cert))
+        assert _conn(tls_server).request("GET", "/data/thing").body == b"ok"
+
+    def test_insecure_skips_the_check(self, tls_server):
+        assert _conn(tls_server, verify=False).request("GET", "/data/thing").body == b"ok"

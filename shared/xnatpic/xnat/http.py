@@ -85,9 +85,11 @@ class XnatTransportError(XnatRequestError):
     on it) from one that never reached XNAT or was cut off.
     """
 
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
+    def __init__(self, message: str, *, timeout: bool = False, reason: str = "") -> None:
         super().__init__(message)
         self.timeout = timeout
+        #: what went wrong, without the request ("cannot reach XNAT: ...")
+        self.reason = reason or message
 
 
 def xnat_message(text: str, limit: int = 300) -> str:
@@ -227,8 +229,8 @@ class XnatConnection:
         try:
             port = parts.port
         except ValueError as exc:
-            raise XnatTransportError(f"{self.origin}: cannot reach XNAT: the port is not a "
-                                     "number") from exc
+            reason = "cannot reach XNAT: the port is not a number"
+            raise XnatTransportError(f"{self.origin}: {reason}", reason=reason) from exc
         host = parts.hostname or ""
         proxy = None
         if not urllib.request.proxy_bypass(host):
@@ -411,12 +413,14 @@ class XnatConnection:
                 self._drop()
         except TimeoutError as exc:
             self._drop()
-            raise XnatTransportError(f"{name}: XNAT did not answer within "
-                                     f"{self.timeout:g} s", timeout=True) from exc
+            reason = f"XNAT did not answer within {self.timeout:g} s"
+            raise XnatTransportError(f"{name}: {reason}", timeout=True, reason=reason
+                                     ) from exc
         except (OSError, http.client.HTTPException) as exc:
             self._drop()
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise XnatTransportError(f"{name}: cannot reach XNAT: {reason}") from exc
+            cause = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            reason = f"cannot reach XNAT: {cause}"
+            raise XnatTransportError(f"{name}: {reason}", reason=reason) from exc
         finally:
             if hasattr(source, "seek"):
                 source.seek(start)

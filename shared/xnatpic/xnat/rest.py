@@ -233,9 +233,8 @@ class XnatClient:
             resp = self.http.request(method, path, query=params, body=body, headers=headers,
                                      download=download)
         except XnatTransportError as exc:
-            reason = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
-            raise XnatTransportError(f"{method} {url}: {reason}", timeout=exc.timeout
-                                     ) from exc
+            raise XnatTransportError(f"{method} {url}: {exc.reason}", timeout=exc.timeout,
+                                     reason=exc.reason) from exc
         status = resp.status
         if status >= 400:
             text = resp.text.strip()
