@@ -371,3 +371,47 @@ class TestTls:
 
     def test_insecure_skips_the_check(self, tls_server):
         assert _conn(tls_server, verify=False).request("GET", "/data/thing").body == b"ok"
+
+
+class TestProxy:
+    def test_https_proxy_variable_tunnels_with_connect(self, server, monkeypatch):
+        """HTTP(S)_PROXY as urllib honoured them: CONNECT to XNAT, then the same requests
+        through the tunnel (the proxy sees no credentials: they travel inside)."""
+        import socket
+
+        seen: list[bytes] = []
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def pipe(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                return
+            finally:
+                dst.close()
+
+        def proxy() -> None:
+            client, _ = listener.accept()
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            seen.append(head)
+            host, port = head.split()[1].decode().rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+            pipe(client, upstream)
+
+        threading.Thread(target=proxy, daemon=True).start()
+        for name in ("no_proxy", "NO_PROXY", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        conn = _conn(server)
+        assert conn.request("GET", "/data/thing").body == b"ok"
+        assert conn.request("GET", "/data/thing").body == b"ok"  # the same tunnel
+        conn.close()
+        listener.close()
+        assert len(seen) == 1
+        assert seen[0].startswith(f"CONNECT 127.0.0.1:{server.server_address[1]} ".encode())
+        assert PASSWORD.encode() not in seen[0] and b"Authorization" not in seen[0]
