@@ -63,7 +63,6 @@ from xnatpic.xnat.hardening import (
     PODMAN_HARDENING,
     copy_output,
     local_environment,
-    secret_environment,
 )
 from xnatpic.xnat.local_entrypoint import (
     dockerfile_entrypoint,
@@ -75,6 +74,7 @@ from xnatpic.xnat.metadata import locate_session, update_project
 from xnatpic.xnat.metaserver import MetadataServer
 from xnatpic.xnat.resolve import ResolvedCommand, ResolvedOutput, find_wrapper, resolve
 from xnatpic.xnat.runtime import detect_runtime, image_entrypoint, runtime_env
+from xnatpic.xnat.secrets import resolve_secrets
 from xnatpic.xnat.swarm import ENGINE_RUNTIMES, run_on_engine
 
 __all__ = [
@@ -527,7 +527,7 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
     workflow = f"local-{build.name}"
     env = container_environment(resolved, {**xnat, "XNAT_WORKFLOW_ID": workflow,
                                            "XNAT_EVENT_ID": workflow})
-    env.update(secret_environment(resolved.command))
+    env.update(resolve_secrets(resolved.command))
     hosts: dict[str, Path] = {}
     for mount in resolved.mounts:
         if mount.host is not None:
@@ -676,6 +676,7 @@ def _launch(command: dict[str, Any], wrapper_name: str | None, folder: Path,
         result.session = root.ident
         try:
             resolved = resolve(command, wrapper, root, params)
+            resolve_secrets(command)  # CS: a secret without a value fails the launch
         except ResolutionError as exc:
             raise _Failed(FAILED_RESOLUTION, str(exc)) from exc
         archive = _archive_of(root)
