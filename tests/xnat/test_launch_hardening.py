@@ -157,7 +157,8 @@ class TestEnvironment:
                        "XNAT_HOST": "http://h", "STEP_X": "1"}
 
     def test_step_sees_only_declared_secret(self, session, tmp_path, monkeypatch):
-        monkeypatch.setenv("STEP_SECRET", "declared")
+        # the secret's system property x.y, defined for a local launch (xnatpic.xnat.secrets)
+        monkeypatch.setenv("XNATPIC_SYSPROP_X_Y", "declared")
         monkeypatch.setenv("STEP_OTHER", "undeclared")
         script = tmp_path / "env.py"
         script.write_text("import json, os, sys\nfrom pathlib import Path\n"
