@@ -106,6 +106,13 @@ class LaunchChecks:
             if secret.get("source") is None:
                 self.add("W127", "secret without a 'source': the launch fails resolving it",
                          f"secrets[{i}]")
+            source = secret.get("source")
+            if isinstance(source, dict) and source.get("type") == "system-property":
+                name = source.get("identifier")
+                self.add("W131", f"secret from system property {name!r}: every launch of "
+                         f"this command fails ('Could not resolve secret') until XNAT's "
+                         f"administrator sets -D{name}=VALUE in JAVA_OPTS and restarts XNAT; "
+                         "say so in the command's description", f"secrets[{i}]")
         for i, wrapper in enumerate(objects(cmd, "xnat")):
             name = as_text(wrapper, "name") or ""
             self.wrapper(wrapper, f"xnat[{i}]" + (f" ({name})" if name else ""), inputs,

@@ -174,6 +174,10 @@ _RULES: dict[str, Rule] = {
                  "NrgXnat/xnat src/main/java/org/nrg/framework/configuration/"
                  "SerializerConfig.java (objectMapperBuilder: ALLOW_SINGLE_QUOTES, "
                  "ALLOW_YAML_COMMENTS)"),
+    "W131": Rule("secret from a system property: every launch fails until the XNAT "
+                 "administrator sets it (-DNAME=VALUE in XNAT's JAVA_OPTS, then a restart)",
+                 "secrets/SystemPropertySecretSource.java:72; secrets/ResolvedSecret.java:62; "
+                 f"{_RES}:3052-3062"),
     "W128": Rule("label import: a refused command is dropped with a log line, HTTP 200",
                  "services/impl/CommandServiceImpl.java:130-143; "
                  "services/impl/CommandLabelServiceImpl.java:64-66"),
