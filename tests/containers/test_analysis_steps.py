@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import RESOURCES, make_session
+from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import read_truth_map, write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, launch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = PROJECT_ROOT / "commands"
+#: The real FAIR scan (pv6 scan 30: selective and non-selective inversions), for perfusion,
+#: which the phantom (non-selective IR only) cannot feed.
+PV6 = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +87,27 @@ class TestMapImages:
         assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
         assert (resource / "report.html").stat().st_size > 1000
         shutil.rmtree(session)
+
+
+@pytest.fixture(scope="module")
+def fair_dicom(tmp_path_factory) -> Path:
+    """pv6 scan 30 (FAIR) converted to DICOM."""
+    require_folder(PV6, "real ParaVision study pv6-dicomifier")
+    out = tmp_path_factory.mktemp("pv6-fair") / "dicom"
+    assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "30"]) == 0
+    return next(p for p in out.glob("*/*/*") if p.is_dir() and p.name == "30")
+
+
+def test_perfusion_in_container(built_images, container_runtime, fair_dicom, tmp_path):
+    session = make_session(tmp_path / "archive", {"30": fair_dicom})
+    result = _launch(container_runtime, "perfusion", session, tmp_path / "builds",
+                     {"snr_floor": "2"})
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+    resource = session / "RESOURCES" / "PERFUSIONMAP"
+    stats = json.loads((resource / "stats.json").read_text())
+    assert stats["outcome"] == "complete" and "CBF" in stats["maps"]
+    for t1 in ("T1_selective", "T1_nonselective"):  # secondary maps: NIfTI only
+        assert (resource / "nifti" / f"{t1}.nii.gz").is_file(), t1
+    assert (resource / "report.html").stat().st_size > 1000
+    # the command's new snr_floor input reached the step inside the image
+    assert float(stats["noise"]["snr_floor"]) == 2.0, stats["noise"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.analysis.conftest import make_session
-from tests.oracles import missing_oracle
+from tests.oracles import missing_oracle, require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import write_phantom
 from xnatpic.step_output import CONTAINER_USER_SETTING
@@ -274,3 +274,25 @@ def test_read_only_output_mount_says_so(built_images, container_runtime, tmp_pat
     assert proc.stderr.splitlines() == [
         "t2map: error: /output is on a read-only mount: the command's output mount must be "
         "'writable': true"]
+
+
+@pytest.fixture(scope="module")
+def fair_dicom(tmp_path_factory) -> Path:
+    """The real FAIR scan (pv6 scan 30) converted: perfusion needs selective and
+    non-selective inversions, which the phantom lacks."""
+    study = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
+    require_folder(study, "real ParaVision study pv6-dicomifier")
+    out = tmp_path_factory.mktemp("fair-uid") / "dicom"
+    assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "30"]) == 0
+    return next(p for p in out.glob("*/*/*") if p.is_dir() and p.name == "30")
+
+
+def test_perfusion_step_as_another_uid(built_images, container_runtime, fair_dicom, tmp_path):
+    session = make_session(tmp_path / "archive", {"30": fair_dicom})
+    _readable_only_by(session, UID, GID)
+    output = _output_folder(tmp_path / "output", UID, GID)
+    _assert_ok(_run(container_runtime, "perfusion", session, output))
+    stats = json.loads((output / "maps" / "stats.json").read_text())
+    assert stats["outcome"] == "complete" and "CBF" in stats["maps"]
+    assert (output / "maps" / "report.html").stat().st_size > 1000
+    assert _owned_by(output, UID) == []

@@ -83,7 +83,7 @@ def test_t2map_roi_stats_and_project_summary_in_containers(built_images, contain
 def pv6_dicom(tmp_path_factory) -> dict[str, Path]:
     require_folder(PV6, "real ParaVision study")
     out = tmp_path_factory.mktemp("pv6") / "dicom"
-    assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11,21"]) == 0
+    assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11,21,30"]) == 0
     return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
 
 
@@ -118,3 +118,23 @@ def test_adcmap_on_noise_is_not_enough_signal_in_containers(built_images, contai
     assert not result.ok and result.exit_code == 4, result.error
     assert "not enough signal" in Path(result.stderr).read_text()
     assert result.stored == []
+
+
+def test_perfusion_on_the_real_fair_scan_in_containers(built_images, container_runtime,
+                                                      pv6_dicom, tmp_path):
+    """pv6 scan 30 (FAIR, selective and non-selective inversions of a pasta phantom): the
+    perfusion image fits both T1 series and finds no flow (far below mouse brain's 100-200
+    mL/100 g/min; tests/analysis/test_real_ir.py has the independent T1 reference)."""
+    session = make_session(tmp_path / "archive", {"30": pv6_dicom["30"]}, label="pv6")
+    _ok(launch(_command("perfusion"), "xnatpic-perfusion-session", session, {},
+               _options(container_runtime, tmp_path / "b")))
+    resource = session / "RESOURCES" / "PERFUSIONMAP"
+    provenance = json.loads((resource / "provenance.json").read_text())
+    assert provenance["parameters"]["fair_modes"] == ["NONSELECTIVE", "SELECTIVE"]
+    stats = json.loads((resource / "stats.json").read_text())
+    assert stats["outcome"] == "complete" and "CBF" in stats["maps"]
+    cbf = np.asarray(nib.load(resource / "nifti" / "CBF.nii.gz").dataobj)
+    mask = np.asarray(nib.load(resource / "nifti" / "mask.nii.gz").dataobj) > 0
+    values = cbf[mask & np.isfinite(cbf)]
+    assert values.size > 0.3 * mask.sum()
+    assert abs(float(np.median(values))) < 20.0, float(np.median(values))
