@@ -3,11 +3,8 @@
 
 - :func:`local_environment`: a ``--runtime local`` step gets a minimal environment, not
   the user's (which may hold a salt, tokens, cloud keys).
-- :func:`secret_environment`: a command's ``secrets`` with an ``environment-variable``
-  destination, resolved locally from the variable of that name in the launching
-  environment, and only for commands that declare them (CS resolves a
-  ``system-property`` source with ``System.getProperty``,
-  container-service src/main/java/org/nrg/containers/secrets/SystemPropertySecretSource.java:72).
+- a command's declared secrets are resolved by :mod:`xnatpic.xnat.secrets` and reach only
+  the steps of commands that declare them.
 - :data:`PODMAN_HARDENING`: flags added to ``podman run`` only; the Docker Engine and
   Swarm paths mirror CS, which sets none of them (DockerControlApi.java:560-618).
 - :func:`copy_output`: outputs are stored without following symbolic links.
@@ -20,7 +17,6 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from xnatpic.xnat.errors import LaunchError
 
@@ -29,7 +25,6 @@ __all__ = [
     "PODMAN_HARDENING",
     "copy_output",
     "local_environment",
-    "secret_environment",
 ]
 
 _log = logging.getLogger(__name__)
@@ -61,38 +56,6 @@ def local_environment(step_env: Mapping[str, str],
     env["HOME"] = "/tmp"
     env.update(step_env)
     return env
-
-
-def secret_environment(command: Mapping[str, Any],
-                       host_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The command's environment-variable secrets, each read from the launching
-    environment's variable of the same name (the local stand-in for XNAT's system
-    property or environment-variable source).
-
-    A secret that is not set is left out with a warning, so the step reports it itself;
-    CS would fail the launch before it starts (ResolvedSecret.java:62).
-
-    Examples
-    --------
-    >>> cmd = {"secrets": [{"source": {"type": "system-property", "identifier": "a.b"},
-    ...        "destination": {"type": "environment-variable", "identifier": "S"}}]}
-    >>> secret_environment(cmd, {"S": "x", "OTHER": "y"})
-    {'S': 'x'}
-    """
-    host = os.environ if host_env is None else host_env
-    out: dict[str, str] = {}
-    for secret in command.get("secrets") or []:
-        destination = secret.get("destination") or {}
-        if destination.get("type") != "environment-variable":
-            continue
-        name = str(destination.get("identifier"))
-        if host.get(name):
-            out[name] = host[name]
-        else:
-            source = secret.get("source") or {}
-            _log.warning("secret %r (%s) is not resolved: %s is not set in the launching "
-                         "environment", source.get("identifier"), source.get("type"), name)
-    return out
 
 
 def _skip_links(folder: str, names: list[str]) -> set[str]:
