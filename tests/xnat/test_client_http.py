@@ -369,8 +369,15 @@ class TestTls:
         monkeypatch.setenv("SSL_CERT_FILE", str(tls_server.cert))
         assert _conn(tls_server).request("GET", "/data/thing").body == b"ok"
 
-    def test_insecure_skips_the_check(self, tls_server):
+    def test_insecure_skips_the_check_and_says_so_once(self, tls_server, caplog,
+                                                         monkeypatch):
+        monkeypatch.setattr(xhttp, "_warned_plain", set())
+        caplog.set_level(logging.WARNING, logger="xnatpic.xnat.http")
         assert _conn(tls_server, verify=False).request("GET", "/data/thing").body == b"ok"
+        _conn(tls_server, verify=False)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{tls_server.url}: the certificate is not verified (--insecure): anyone on the "
+            "way can read the password"]
 
 
 class TestProxy:

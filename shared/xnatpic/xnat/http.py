@@ -139,13 +139,18 @@ def check_address(address: str) -> urllib.parse.SplitResult:
                                "(e.g. https://xnat.example.org)")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         origin = f"{parts.scheme}://{parts.netloc}"
-        with _warned_lock:
-            first = origin not in _warned_plain
-            _warned_plain.add(origin)
-        if first:
-            _log.warning("%s is plain HTTP: the password and the XNAT session travel "
-                         "unencrypted; use https:// unless this network is trusted", origin)
+        _warn_once(origin, "%s is plain HTTP: the password and the XNAT session travel "
+                   "unencrypted; use https:// unless this network is trusted", origin)
     return parts
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    """Log a warning the first time ``key`` is seen in this process."""
+    with _warned_lock:
+        first = key not in _warned_plain
+        _warned_plain.add(key)
+    if first:
+        _log.warning(message, *args)
 
 
 @dataclass
@@ -213,6 +218,9 @@ class XnatConnection:
         self.prefix = self._parts.path.rstrip("/")
         self.timeout = timeout
         self.verify = verify
+        if not verify and self._parts.scheme == "https":
+            _warn_once(f"insecure {self.origin}", "%s: the certificate is not verified "
+                       "(--insecure): anyone on the way can read the password", self.origin)
         self._user, self._password = user, password
         self._basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self._conn: http.client.HTTPConnection | None = None
