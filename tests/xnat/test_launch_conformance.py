@@ -464,14 +464,16 @@ class TestLaunch:
         # CFSI 452-455 and 588-592: an empty folder lists no file, so the folder itself is
         # uploaded: the resource is created (empty), not an error
         command = self._outputs_command(a_required=True, b_required=True)
-        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--empty', 'a', '--write', 'b'])})
+        extra = json.dumps(["--empty", "a", "--write", "b"])
+        result = run_local(command, session, tmp_path, {"extra": extra})
         assert result.ok, result.error
         folder = session / "RESOURCES" / "A"
         assert folder.is_dir() and [p.name for p in folder.iterdir()] == ["A_catalog.xml"]
 
     def test_exit_code_stores_nothing(self, session, tmp_path):
         command = self._outputs_command(a_required=True, b_required=True)
-        result = run_local(command, session, tmp_path, {"extra": json.dumps(['--write', 'a', '--write', 'b', '--fail'])})
+        extra = json.dumps(["--write", "a", "--write", "b", "--fail"])
+        result = run_local(command, session, tmp_path, {"extra": extra})
         assert result.status == "Failed" and result.exit_code == 3
         assert not (session / "RESOURCES" / "A").exists()
 
