@@ -269,7 +269,7 @@ def _default_tag(image: str | None) -> str | None:
 
 def _validation_errors(command: dict[str, Any]) -> list[str]:
     """A part of Command.validate() (Command.java:366-631): the checks a registration of
-    ours could trip over. The full rule set is the linter's job (docs/xnat-conformance.d)."""
+    ours could trip over. The full rule set is the linter's job (docs/xnat-conformance.md)."""
     errors: list[str] = []
     name = command.get("name")
     if not name or not str(name).strip():

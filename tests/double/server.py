@@ -15,7 +15,7 @@ up), and a crash (every request dropped until :meth:`XnatDouble.recover`).
 
 Every behaviour cites the XNAT source (NrgXnat/xnat-web, read through the code index:
 class.method, no line numbers there) or XNAT REST test (NrgXnat/xnat-rest-tests,
-file:line) it copies; docs/xnat-conformance.d/upload.md lists them with our tests.
+file:line) it copies; docs/xnat-conformance.md (upload section) lists them with our tests.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ folder depth; malformed parameters fail their reco with the project's own error.
 Memory figures: each worst case is parsed under tracemalloc and its peak must stay
 under a bound far below what the unbounded reader used (850 MB for the 48-byte
 run-length file, 1.6 GB for the 108 KB string array). The measured peaks are printed
-(``-s``) and recorded in docs/xnat-conformance.d/hardening.md.
+(``-s``) and recorded in docs/xnat-conformance.md (hardening section).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``xnatpic upload --server``: the real xnatpy client against the fake XNAT, with faults."""
+"""``xnatpic upload --server``: the uploader's XNAT client against the XNAT double, with faults."""
 
 from __future__ import annotations
 

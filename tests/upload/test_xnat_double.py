@@ -1,7 +1,7 @@
 """The XNAT double answers as XNAT's source says (plain HTTP, not our client).
 
 Each test names the XNAT source or XNAT REST test it checks the double against; the rows
-of docs/xnat-conformance.d/upload.md point here.
+of docs/xnat-conformance.md (upload section) point here.
 """
 
 from __future__ import annotations

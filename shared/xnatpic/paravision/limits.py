@@ -2,7 +2,7 @@
 
 Every limit is far above what any ParaVision 5.1-360 dataset holds, and low enough that
 the worst input built against it stays within a few hundred MB of memory (figures in
-docs/xnat-conformance.d/hardening.md, measured by tests/paravision/test_bounded_input.py).
+docs/xnat-conformance.md (hardening section), measured by tests/paravision/test_bounded_input.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the local launcher adds to Container Service parity to keep a step contained
-(issue 16). docs/xnat-conformance.d/hardening.md lists where this differs from CS.
+(issue 16). docs/xnat-conformance.md (hardening section) lists where this differs from CS.
 
 - :func:`local_environment`: a ``--runtime local`` step gets a minimal environment, not
   the user's (which may hold a salt, tokens, cloud keys).

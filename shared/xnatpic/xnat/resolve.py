@@ -1,8 +1,8 @@
 """Resolve a command's wrapper for one launch, as the Container Service (v3.7.3) does.
 
 Each rule cites ``CommandResolutionServiceImpl.java`` (CRSI below, under container-service
-``src/main/java/org/nrg/containers/services/impl/``); docs/xnat-conformance.d/launch.md lists
-them with the tests that check them.
+``src/main/java/org/nrg/containers/services/impl/``); the launch section of
+docs/xnat-conformance.md lists them with the tests that check them.
 
 - Inputs form trees walked depth first: each external input with the derived inputs and
   command inputs under it, then the command inputs no wrapper input provides (CRSI
