@@ -92,8 +92,15 @@ for i in "${!steps[@]}"; do
   echo "build-images: $runtime build $image" >&2
   step_args=()
   [ "$runtime" = podman ] && step_args+=(--network host)
+  # podman (buildah) resolves a short tag against local images: with an image of the same
+  # short name built for a registry present, `-t xnatpic-x:1` would move THAT name. Tag
+  # unqualified names as localhost/..., which is what podman calls them anyway.
+  tag="$image"
+  if [ "$runtime" = podman ] && [ -z "$REGISTRY" ] && [[ "$image" != */* ]]; then
+    tag="localhost/$image"
+  fi
   "$runtime" build "${step_args[@]}" --build-arg "BASE=$BASE_IMAGE" \
-      -f "${dockerfiles[$i]}" -t "$image" "$context"
+      -f "${dockerfiles[$i]}" -t "$tag" "$context"
   "$XNATPIC" commands lint "image:$image"
 done
 echo "build-images: done in $((SECONDS - start)) s" >&2
