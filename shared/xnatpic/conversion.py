@@ -9,6 +9,7 @@ renamed into place only when complete, so nothing partial is left looking comple
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -101,6 +102,21 @@ class ConversionReport:
             "summary": self.counts(),
             "recos": [asdict(r) for r in self.results],
         }
+
+    def write(self, path: Path, *, mask_paths: bool = False) -> Path:
+        """Write the report as JSON to ``path`` (its folder created).
+
+        ``mask_paths`` (a de-identified report that is uploaded): no source path and no
+        output folder, which would name the animal and the study.
+        """
+        data = self.to_dict()
+        if mask_paths:
+            data["source"] = data["output"] = "(de-identified)"
+            for reco in data["recos"]:
+                reco["output"] = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")

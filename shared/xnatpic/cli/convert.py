@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -123,9 +122,7 @@ def run(args: argparse.Namespace) -> int:
         except SelectionError as exc:
             err.print(f"xnatpic convert: error: {exc}")
             return 2
-    report_path = args.report or args.output / "conversion-report.json"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    report.write(args.report or args.output / "conversion-report.json")
     err.print(_summary_table(report))
     for failure in report.failed:
         print(f"xnatpic convert: scan {failure.scan} reco {failure.reco} failed: "

@@ -65,9 +65,7 @@ def run_convert(args: argparse.Namespace, err: Console) -> int:
                   "is converted whole")
         return 2
     report = convert_ivis(args.source, args.output, deidentify=args.deidentify)
-    report_path = args.report or args.output / "conversion-report.json"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    report.write(args.report or args.output / "conversion-report.json")
     table = Table(title=f"xnatpic convert (IVIS) → {report.output}")
     for column in ("series", "image", "status", "files", "detail"):
         table.add_column(column)

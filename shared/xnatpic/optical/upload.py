@@ -9,7 +9,6 @@ archives the raw folder as the session resource ``IVIS``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xnatpic.dicom.routing import XnatRouting
@@ -72,11 +71,5 @@ def convert_ivis_source(source: str, output: str, deidentify: bool,
     """
     report = convert_ivis(source, Path(output) / "dicom", deidentify=deidentify,
                           routing=routing)
-    data = report.to_dict()
-    if deidentify:
-        data["source"] = data["output"] = "(de-identified)"
-        for series in data["recos"]:
-            series["output"] = None
-    path = Path(output) / "conversion-report.json"
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path = report.write(Path(output) / "conversion-report.json", mask_paths=deidentify)
     return str(path), [f"{source}: {r.reason}" for r in report.failed]

@@ -8,7 +8,6 @@ series with that number (xnat-rest-tests TestImport.testModifiedSeriesUIDs).
 
 from __future__ import annotations
 
-import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -144,14 +143,7 @@ def convert_source(source: str, output: str, deidentify: bool,
 
     report = convert_study(source, Path(output) / "dicom", fmt="dicom", deidentify=deidentify,
                            routing=routing)
-    data = report.to_dict()
-    if deidentify:
-        # the report is uploaded: no source path, no output folder named after the animal
-        data["source"] = data["output"] = "(de-identified)"
-        for reco in data["recos"]:
-            reco["output"] = None
-    path = Path(output) / "conversion-report.json"
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path = report.write(Path(output) / "conversion-report.json", mask_paths=deidentify)
     return str(path), [f"scan {r.scan} reco {r.reco}: {r.reason}" for r in report.failed]
 
 
