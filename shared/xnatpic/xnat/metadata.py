@@ -99,29 +99,31 @@ class ProjectMetadata:
         """Where the document is stored."""
         return metadata_path(self.archive, self.project)
 
+    def _row(self, table: str, label: str) -> dict[str, Any] | None:
+        row = self.data[table].get(label)
+        return row if isinstance(row, dict) else None
+
+    def _by_id(self, table: str, ident: str) -> tuple[str, dict[str, Any]] | None:
+        for label, row in self.data[table].items():
+            if ident in (row.get("ID"), label):
+                return label, row
+        return None
+
     def experiment(self, label: str) -> dict[str, Any] | None:
         """The row of the session labelled ``label``, None when unknown."""
-        row = self.data["experiments"].get(label)
-        return row if isinstance(row, dict) else None
+        return self._row("experiments", label)
 
     def experiment_by_id(self, ident: str) -> tuple[str, dict[str, Any]] | None:
         """``(label, row)`` of the session whose accession id or label is ``ident``."""
-        for label, row in self.data["experiments"].items():
-            if ident in (row.get("ID"), label):
-                return label, row
-        return None
+        return self._by_id("experiments", ident)
 
     def subject(self, label: str) -> dict[str, Any] | None:
         """The row of the subject labelled ``label``, None when unknown."""
-        row = self.data["subjects"].get(label)
-        return row if isinstance(row, dict) else None
+        return self._row("subjects", label)
 
     def subject_by_id(self, ident: str) -> tuple[str, dict[str, Any]] | None:
         """``(label, row)`` of the subject whose accession id or label is ``ident``."""
-        for label, row in self.data["subjects"].items():
-            if ident in (row.get("ID"), label):
-                return label, row
-        return None
+        return self._by_id("subjects", ident)
 
     # writers -------------------------------------------------------------------------
 
