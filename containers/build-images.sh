@@ -31,15 +31,7 @@ if [ "$runtime" = podman ]; then
   fi
 fi
 
-if [ "$#" -gt 0 ]; then
-  steps=("$@")
-else
-  steps=()
-  for dockerfile in containers/*/Dockerfile; do
-    step="$(basename "$(dirname "$dockerfile")")"
-    [ "$step" = base ] || steps+=("$step")
-  done
-fi
+select_steps "$@"
 
 # A small build context: only what the images copy (no .venv, no .git).
 context="$(mktemp -d /tmp/xnatpic-context.XXXXXX)"

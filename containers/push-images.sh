@@ -29,15 +29,7 @@ if [ "${TLS_VERIFY:-true}" = false ]; then
   push_args+=(--tls-verify=false)
 fi
 
-if [ "$#" -gt 0 ]; then
-  steps=("$@")
-else
-  steps=()
-  for dockerfile in containers/*/Dockerfile; do
-    step="$(basename "$(dirname "$dockerfile")")"
-    [ "$step" = base ] || steps+=("$step")
-  done
-fi
+select_steps "$@"
 
 # Prints the registry name of a step image once its label names it so.
 # Arguments: command file, registry, runtime.
