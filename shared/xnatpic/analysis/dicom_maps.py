@@ -70,6 +70,15 @@ def _instance(sop_class: str, sop_instance: str) -> Dataset:
     return item
 
 
+def _encodes(text: str, codec: str) -> bool:
+    """Whether ``codec`` (a Python encoding) can write ``text``."""
+    try:
+        text.encode(codec)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def _declare_charset(ds: Dataset, texts: tuple[str, ...]) -> list[str]:
     """Python encodings of ``ds``, declaring UTF-8 when a text is outside its repertoire.
 
@@ -83,13 +92,9 @@ def _declare_charset(ds: Dataset, texts: tuple[str, ...]) -> list[str]:
         return convert_encodings(terms)
     if terms != ["ISO_IR 6"] and len(terms) == 1:
         codec = convert_encodings(terms)[0]
-        try:
-            for text in texts:
-                text.encode(codec)
-        except (UnicodeEncodeError, LookupError):
-            pass  # not in this repertoire: UTF-8 below
-        else:
+        if all(_encodes(text, codec) for text in texts):
             return [codec]
+    # a text outside the declared repertoire: UTF-8
     ds.SpecificCharacterSet = _UTF8
     return convert_encodings(_UTF8)
 

@@ -190,6 +190,15 @@ def _document_node(value: Any) -> _Node:
     return _Node("json", value)
 
 
+def _permissive_json(text: str) -> bool:
+    """Whether json-smart (permissive mode) reads ``text``; if not it stays a string."""
+    try:
+        java.parse_permissive_json(text)
+    except java.JavaSyntaxError:
+        return False
+    return True
+
+
 def _list_node(value: Any) -> _Node:
     """ValueNode.toValueNode: one element of a list used as a value list."""
     if value is None:
@@ -198,13 +207,9 @@ def _list_node(value: Any) -> _Node:
         stripped = java.java_trim(value)
         if stripped[:1] in ("@", "$") and compiles(stripped):
             return _Node("path", stripped)
-        if len(stripped) > 1 and (stripped[0], stripped[-1]) in (("[", "]"), ("{", "}")):
-            try:
-                java.parse_permissive_json(stripped)
-            except java.JavaSyntaxError:
-                pass  # json-smart refuses it: the element stays a string
-            else:
-                return _Node("json", value, parsed=False)
+        if (len(stripped) > 1 and (stripped[0], stripped[-1]) in (("[", "]"), ("{", "}"))
+                and _permissive_json(stripped)):
+            return _Node("json", value, parsed=False)
         try:
             return _Node("string", java.quoted_string(value))
         except java.JavaSyntaxError as exc:
