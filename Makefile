@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_TOOLS := dicom3tools:dciodvfy dcm2niix:dcm2niix dcmtk:storescp
+APT_TOOLS := dicom3tools:dciodvfy dcm2niix:dcm2niix dcmtk:storescp chromium:chromium
 DEMO_OUT ?= demo-out
 # Registry prefix of the step images (`make images REGISTRY=127.0.0.1:5000`): tags and
 # labels become <registry>/xnatpic-<step>:<version>; empty: unqualified local names.
@@ -22,7 +22,7 @@ $(VENV)/.installed: shared/pyproject.toml
 	$(PY) -m pip install -q -e 'shared[test]'
 	touch $@
 
-# External oracles (dciodvfy, dcm2niix, storescp) from Debian, installed only when missing.
+# External oracles (dciodvfy, dcm2niix, storescp, chromium for rendering reports) from Debian, installed only when missing.
 tools:
 	@missing=""; for pair in $(APT_TOOLS); do \
 	  pkg=$${pair%%:*}; exe=$${pair##*:}; \
