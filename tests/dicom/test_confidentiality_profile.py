@@ -87,6 +87,31 @@ def identity_words(study: Path) -> set[str]:
     return words
 
 
+def _animal(ds: Dataset) -> bool:
+    return "PatientSpeciesDescription" in ds or "PatientSpeciesCodeSequence" in ds
+
+
+def _valueless(ds: Dataset, keyword: str) -> bool:
+    return keyword not in ds or _text(ds[keyword].value).strip() == ""
+
+
+#: Attributes the table removes (X) that PS3.3 C.7.1.1 (Patient module) requires, Type
+#: 2C, when their condition holds: "Required if the patient is an animal and if
+#: Responsible Organization (Responsible Person) is not present" — read as dciodvfy
+#: reads it, "not present with a value". There the table's own rule for compound codes
+#: applies ("X unless Z is required to maintain IOD conformance"): zero length only.
+_IOD_TYPE_2C = {
+    "ResponsibleOrganization": lambda ds: _animal(ds) and _valueless(ds, "ResponsiblePerson"),
+    "ResponsiblePerson": lambda ds: _animal(ds) and _valueless(ds, "ResponsibleOrganization"),
+}
+
+
+def _iod_requires(keyword: str, ds: Dataset) -> bool:
+    """True when the IOD requires ``keyword`` in ``ds`` (Type 2C condition holds)."""
+    condition = _IOD_TYPE_2C.get(keyword)
+    return condition is not None and condition(ds)
+
+
 def _walk(ds: Dataset, path: tuple = ()) -> Iterator[tuple[tuple, pydicom.DataElement]]:
     for elem in ds:
         yield (*path, elem.tag), elem
@@ -130,8 +155,10 @@ def violations(deid: Dataset, original: Dataset, words: set[str]) -> list[str]:
         empty = new_text.strip() == ""
         if required == "K":
             continue
-        if letters == {"X"}:
+        if letters == {"X"} and not (empty and _iod_requires(name, deid)):
             found.append(f"{name}: present, table says X")
+        elif letters == {"X"}:
+            continue  # X unless Z is required to maintain IOD conformance (below)
         elif required == "U":
             if new_text == old_text:
                 found.append(f"{name}: UID not replaced")
@@ -251,6 +278,25 @@ def test_table_checker_catches_violations(phantom):
     assert any("SeriesDescription" in v for v in found)
     assert any("ResponsiblePerson" in v for v in found)
     assert any("StudyTime" in v for v in found)
+
+
+def test_zero_length_x_only_where_the_iod_requires_it(phantom):
+    """ResponsibleOrganization (X) may stay only zero length, only for an animal without
+    ResponsiblePerson (PS3.3 C.7.1.1 Type 2C); the checker fails every other case."""
+    study, plain, deid = next(t for t in phantom if t[2].suffix == ".dcm")
+    ds, original = pydicom.dcmread(deid), pydicom.dcmread(plain)
+    words = identity_words(study)
+    assert original.ResponsibleOrganization  # the phantom names its institution
+    assert ds.ResponsibleOrganization in ("", None) and ds.ResponsiblePerson in ("", None)
+    assert "ResponsiblePersonRole" not in ds
+    assert violations(ds, original, words) == []
+    ds.ResponsibleOrganization = "Imaging Lab"  # a value: X says remove
+    assert any("ResponsibleOrganization" in v for v in violations(ds, original, words))
+    ds.ResponsibleOrganization = ""
+    del ds.PatientSpeciesDescription  # not an animal: nothing requires either
+    found = violations(ds, original, words)
+    assert any("ResponsibleOrganization" in v for v in found)
+    assert any("ResponsiblePerson" in v for v in found)
 
 
 _LEAKS = re.compile(

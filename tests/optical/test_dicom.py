@@ -16,9 +16,14 @@ import pytest
 from tests.optical.conftest import FLUX, default_click
 from xnatpic.cli.main import main
 from xnatpic.conversion import SALT_VARIABLE
-from xnatpic.dicom.deidentify import DeidentifyProfile
+from xnatpic.dicom.deidentify import DeidentifyProfile, derive_key
 from xnatpic.optical import open_ivis
-from xnatpic.optical.dicom import PRIVATE_CREATOR, write_ivis_dicom
+from xnatpic.optical.dicom import (
+    PRIVATE_CREATOR,
+    frame_of_reference_uid,
+    ivis_study_uid,
+    write_ivis_dicom,
+)
 from xnatpic.optical.synthetic import write_click
 
 SALT = "0123456789abcdef-test-salt"
@@ -44,13 +49,8 @@ class TestValidity:
         profile = DeidentifyProfile(salt=SALT) if deidentify else None
         series = write_ivis_dicom(open_ivis(click_folder), tmp_path / "d", deidentify=profile)
         assert len(series) == 2
-        # PS3.15 Table E.1-1 removes ResponsiblePerson/ResponsibleOrganization (X) though
-        # the Patient module wants one of them (2C) for an animal: the profile wins
-        conflict = ("<ResponsiblePerson>", "<ResponsibleOrganization>")
         for s in series:
-            errors = dciodvfy_errors(s.files[0])
-            assert [e for e in errors if not (deidentify and any(c in e for c in conflict))
-                    ] == [], s.files[0]
+            assert dciodvfy_errors(s.files[0]) == [], s.files[0]
 
 
 class TestLayout:
@@ -131,6 +131,24 @@ class TestDeidentify:
         sidecar = json.loads((anon[1].folder / "sidecar.json").read_text())
         assert "User" not in sidecar["labels"] and "Animal Number" not in sidecar["labels"]
         assert "click_number" not in sidecar and "camera" not in sidecar
+
+    def test_uids_keyed_by_the_uid_key_not_the_raw_salt(self, click_folder: Path,
+                                                        tmp_path: Path):
+        # As for MRI (xnatpic.dicom.uids): the salt enters UIDs only through its HKDF
+        # "uid" key, so UIDs reveal nothing usable about the salt or the other keys.
+        study = open_ivis(click_folder)
+        profile = DeidentifyProfile(salt=SALT)
+        anon = write_ivis_dicom(study, tmp_path / "anon", deidentify=profile)
+        key = derive_key(SALT, "uid").hex()
+        assert key not in (SALT, "") and profile.uid_key() == key
+        for series in anon:
+            ds = pydicom.dcmread(series.files[0])
+            assert ds.StudyInstanceUID == ivis_study_uid(study, key)
+            assert ds.StudyInstanceUID != ivis_study_uid(study, SALT)
+            assert ds.FrameOfReferenceUID == frame_of_reference_uid(
+                ds.StudyInstanceUID, series.click, key)
+            assert ds.FrameOfReferenceUID != frame_of_reference_uid(
+                ds.StudyInstanceUID, series.click, SALT)
 
 
 class TestCli:

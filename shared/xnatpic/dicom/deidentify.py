@@ -70,9 +70,13 @@ ACTIONS: dict[str, str] = {
     "PatientBirthDate": "blank",          # Z; no claimed option retains it
     "PatientComments": "remove",
     "ReferringPhysicianName": "blank",
-    "ResponsiblePerson": "remove",        # X
-    "ResponsiblePersonRole": "remove",    # goes with the person
-    "ResponsibleOrganization": "remove",  # X
+    # X in the table, but the Patient module (PS3.3 C.7.1.1) requires one of the two
+    # (Type 2C) for an animal, and dciodvfy reads "not present" as "no value": both stay
+    # zero length, the table's own "X unless Z is required to maintain IOD conformance"
+    # (docs/deidentification.md). An empty person needs no role (1C: "has a value").
+    "ResponsiblePerson": "blank",
+    "ResponsiblePersonRole": "remove",
+    "ResponsibleOrganization": "blank",
     "InstitutionName": "remove",
     "InstitutionAddress": "remove",
     "InstitutionalDepartmentName": "remove",

@@ -353,8 +353,9 @@ def frame_of_reference_uid(study_uid: str, click_number: str, salt: str = "") ->
 
 
 def ivis_study_uid(study: IvisStudy, salt: str | None = None) -> str:
-    """StudyInstanceUID of a study: derived from its key (and the de-identification salt
-    when given), so the same folder always gives the same UID."""
+    """StudyInstanceUID of a study: derived from its key (and, de-identifying, the UID
+    key :meth:`DeidentifyProfile.uid_key` derived from the salt), so the same folder
+    always gives the same UID."""
     anonymous = "anonymous" if salt is not None else ""
     return derived_uid("ivis-study", study.key, salt or "", anonymous)
 
@@ -384,8 +385,10 @@ def write_ivis_dicom(study: IvisStudy, output: Path, *,
         When an image cannot be read or its counts do not fit 16 bits.
     """
     output = Path(output)
-    salt = deidentify.salt if deidentify is not None else ""
-    study_uid = ivis_study_uid(study, deidentify.salt if deidentify is not None else None)
+    # The UID key derived from the salt (HKDF, as for MRI), never the raw salt.
+    uid_key = deidentify.uid_key() if deidentify is not None else None
+    salt = uid_key or ""
+    study_uid = ivis_study_uid(study, uid_key)
     base = _study_dataset(study, study_uid)
     written: list[WrittenSeries] = []
     for k, acq in enumerate(study.acquisitions, start=1):
