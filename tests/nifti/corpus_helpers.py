@@ -10,7 +10,8 @@ import numpy as np
 
 from xnatpic.paravision.jcamp import read_jcamp
 
-__all__ = ["RAS", "expected_frame", "load_written", "raw_geometry", "volume_index"]
+__all__ = ["RAS", "expected_frame", "float32_bound", "frame_parts", "load_written",
+           "raw_geometry", "scale_factors", "stored_dtype", "volume_index"]
 
 #: LPS → RAS for vectors.
 RAS = np.diag([-1.0, -1.0, 1.0])
@@ -30,31 +31,63 @@ def raw_geometry(reco_dir: Path) -> dict[str, np.ndarray]:
     }
 
 
-def expected_frame(reco_dir: Path, frame: int, slice_in_frame: int) -> np.ndarray:
-    """2dseq × VisuCoreDataSlope + VisuCoreDataOffs of one image, read with numpy only."""
+def stored_dtype(reco_dir: Path) -> np.dtype:
+    """The 2dseq word type and byte order from visu_pars."""
+    visu = read_jcamp(reco_dir / "visu_pars")
+    order = "<" if str(visu.get("VisuCoreByteOrder", "littleEndian")) == "littleEndian" else ">"
+    return np.dtype(order + _DTYPES[str(visu["VisuCoreWordType"])])
+
+
+def scale_factors(reco_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """VisuCoreDataSlope and VisuCoreDataOffs, one per frame."""
+    visu = read_jcamp(reco_dir / "visu_pars")
+    frames = int(visu["VisuCoreFrameCount"])
+    slopes = np.atleast_1d(np.asarray(visu.get("VisuCoreDataSlope", 1.0), dtype=float)).ravel()
+    offsets = np.atleast_1d(np.asarray(visu.get("VisuCoreDataOffs", 0.0), dtype=float)).ravel()
+    return np.resize(slopes, frames), np.resize(offsets, frames)
+
+
+def frame_parts(reco_dir: Path, frame: int, slice_in_frame: int
+                ) -> tuple[np.ndarray, float, float]:
+    """Stored values (float64), slope and offset of one image, read with numpy only."""
     visu = read_jcamp(reco_dir / "visu_pars")
     size = np.atleast_1d(np.asarray(visu["VisuCoreSize"], dtype=int)).ravel()
     frames = int(visu["VisuCoreFrameCount"])
-    order = "<" if str(visu.get("VisuCoreByteOrder", "littleEndian")) == "littleEndian" else ">"
-    dtype = np.dtype(order + _DTYPES[str(visu["VisuCoreWordType"])])
-    stored = np.fromfile(reco_dir / "2dseq", dtype=dtype).reshape((frames, *size[::-1]))
-    slopes = np.atleast_1d(np.asarray(visu.get("VisuCoreDataSlope", 1.0), dtype=float)).ravel()
-    offsets = np.atleast_1d(np.asarray(visu.get("VisuCoreDataOffs", 0.0), dtype=float)).ravel()
-    slope = slopes[frame % slopes.size]
-    offset = offsets[frame % offsets.size]
-    image = stored[frame]
+    stored = np.fromfile(reco_dir / "2dseq", dtype=stored_dtype(reco_dir))
+    image = stored.reshape((frames, *size[::-1]))[frame]
     if image.ndim == 3:
         image = image[slice_in_frame]
-    return image.astype(np.float64) * slope + offset
+    slopes, offsets = scale_factors(reco_dir)
+    return image.astype(np.float64), float(slopes[frame]), float(offsets[frame])
+
+
+def expected_frame(reco_dir: Path, frame: int, slice_in_frame: int) -> np.ndarray:
+    """2dseq × VisuCoreDataSlope + VisuCoreDataOffs of one image, read with numpy only."""
+    stored, slope, offset = frame_parts(reco_dir, frame, slice_in_frame)
+    return stored * slope + offset
+
+
+def float32_bound(reco_dir: Path, frame: int, slice_in_frame: int) -> np.ndarray:
+    """Largest error of a float32 rendering of one image's real values, per pixel.
+
+    Float32 output rounds the product (relative 2⁻²⁴); stored values with float32
+    ``scl_slope``/``scl_inter`` round the slope and offset (2⁻²⁴ of each term). Twice
+    2⁻²⁴ of |stored × slope| + |offset| bounds both.
+    """
+    stored, slope, offset = frame_parts(reco_dir, frame, slice_in_frame)
+    return (np.abs(stored * slope) + abs(offset)) * 2.0**-23
 
 
 def load_written(paths: list[Path]) -> list[tuple[nib.Nifti1Image, dict]]:
-    """(image, sidecar) for every ``.nii.gz`` among written files."""
+    """(image, sidecar) for every ``.nii.gz`` or ``.nii`` among written files."""
     out = []
     for path in paths:
-        if path.name.endswith(".nii.gz"):
-            meta = json.loads(path.with_name(path.name[:-7] + ".json").read_text())
-            out.append((nib.load(path), meta))
+        for suffix in (".nii.gz", ".nii"):
+            if path.name.endswith(suffix):
+                meta = json.loads(path.with_name(path.name.removesuffix(suffix) + ".json")
+                                  .read_text())
+                out.append((nib.load(path), meta))
+                break
     return out
 
 

@@ -54,12 +54,15 @@ def write_synthetic_reco(
     origin: tuple[float, float, float] = (-3.0, 2.0, 5.0),
     inner: str = "echo",
     seed: int = 1,
+    one_scaling: bool = False,
 ) -> SyntheticReco:
     """Write ``scan_dir/{acqp,method,pdata/1/{visu_pars,2dseq}}``.
 
     ``heights`` are the slice positions along the normal, in 2dseq order (descending by
     default, so the slice axis runs against the normal). ``inner`` is ``echo`` (2
     echoes) or ``diffusion`` (b = 0, then b = 1000 along read, then along phase).
+    Every frame has its own slope and offset, or, with ``one_scaling``, all share slope
+    0.1 + 1e-9 and offset -1.5 (neither exact in float32, like ParaVision's).
     """
     orientation = oblique_orientation() if orientation is None else orientation
     nslices = len(heights)
@@ -68,8 +71,11 @@ def write_synthetic_reco(
     frames = n_inner * nslices
     rng = np.random.default_rng(seed)
     stored = rng.integers(-2000, 2000, (frames, rows, cols)).astype("<i2")
-    slopes = 0.25 + 0.125 * np.arange(frames)
-    offsets = -1.5 + 0.5 * np.arange(frames)
+    if one_scaling:
+        slopes, offsets = np.full(frames, 0.1 + 1e-9), np.full(frames, -1.5)
+    else:
+        slopes = 0.25 + 0.125 * np.arange(frames)
+        offsets = -1.5 + 0.5 * np.arange(frames)
     fg_inner = "FG_ECHO" if inner == "echo" else "FG_DIFFUSION"
     visu = {
         "VisuCoreFrameCount": frames,

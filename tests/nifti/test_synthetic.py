@@ -130,13 +130,14 @@ def test_missing_output_folder_is_an_error(tmp_path):
         write_nifti_series(series, tmp_path / "nowhere")
 
 
-def test_streamed_file_equals_in_memory_image(tmp_path):
-    """write_nifti_series streams plane by plane; nibabel's own save of nifti_image agrees."""
-    import nibabel as nib
-
+@pytest.mark.parametrize("one_scaling", [False, True])
+def test_streamed_file_equals_in_memory_image(tmp_path, one_scaling):
+    """write_nifti_series streams plane by plane; nibabel's own save of nifti_image agrees
+    (float32 real values, and stored int16 with one slope)."""
     from xnatpic.nifti import nifti_image, volume_layouts
 
-    reco = write_synthetic_reco(tmp_path / "study" / "5", inner="diffusion")
+    reco = write_synthetic_reco(tmp_path / "study" / "5", inner="diffusion",
+                                one_scaling=one_scaling)
     series = load_series(open_dataset(reco.path).scans[0].recos[0])
     out = tmp_path / "out"
     out.mkdir()
@@ -146,3 +147,75 @@ def test_streamed_file_equals_in_memory_image(tmp_path):
     saved = nib.load(tmp_path / "memory.nii.gz")
     assert streamed.header.binaryblock == saved.header.binaryblock
     np.testing.assert_array_equal(np.asanyarray(streamed.dataobj), np.asanyarray(saved.dataobj))
+
+
+def test_one_scaling_keeps_stored_integers_with_header_slope(tmp_path):
+    """One slope and offset for every image: int16 as stored, scl_slope/scl_inter carry them;
+    the scaled values equal the float path's to float32 rounding (computed here from the
+    2dseq written by the test, not by the reader)."""
+    reco = write_synthetic_reco(tmp_path / "study" / "5", one_scaling=True)
+    written = _convert(reco, tmp_path / "out")
+    image = nib.load(written[0])
+    assert image.get_data_dtype() == np.dtype("<i2")
+    assert image.dataobj.slope == np.float32(reco.slopes[0])
+    assert image.dataobj.inter == np.float32(reco.offsets[0])
+    raw = np.asarray(image.dataobj.get_unscaled())
+    scaled = image.get_fdata()
+    for frame in range(reco.stored.shape[0]):
+        echo, z = frame % 2, frame // 2
+        np.testing.assert_array_equal(raw[:, :, z, echo], reco.stored[frame].T)
+        real = reco.stored[frame].astype(np.float64) * reco.slopes[frame] + reco.offsets[frame]
+        bound = (np.abs(reco.stored[frame] * reco.slopes[frame]) + abs(reco.offsets[frame]))
+        assert np.all(np.abs(scaled[:, :, z, echo] - real.T) <= bound.T * 2.0**-23)
+        float_path = real.astype(np.float32).astype(np.float64)
+        assert np.all(np.abs(scaled[:, :, z, echo] - float_path.T) <= bound.T * 2.0**-22)
+    meta = json.loads(written[1].read_text())
+    assert meta["DataScaling"].startswith("stored values in their own type")
+
+
+def test_differing_scalings_are_written_as_float32_real_values(tmp_path):
+    """Per-frame slopes (brkraw and bruker2nifti apply one): float32 real values, no slope."""
+    reco = write_synthetic_reco(tmp_path / "study" / "5")
+    image = nib.load(_convert(reco, tmp_path / "out")[0])
+    assert image.get_data_dtype() == np.dtype("<f4")
+    assert np.isnan(image.dataobj.slope) or image.dataobj.slope == 1.0
+    data = np.asarray(image.dataobj)
+    for frame in (0, reco.stored.shape[0] - 1):  # first and last: different slopes
+        real = reco.stored[frame].astype(np.float64) * reco.slopes[frame] + reco.offsets[frame]
+        np.testing.assert_array_equal(data[:, :, frame // 2, frame % 2],
+                                      real.T.astype(np.float32))
+
+
+#: gzip header XFL byte (RFC 1952): 4 = fastest algorithm, 2 = maximum compression.
+_XFL = {"fast": 4, "best": 2}
+
+
+@pytest.mark.parametrize("compression", ["none", "fast", "best"])
+def test_compression_choices_hold_the_same_image(tmp_path, compression):
+    reco = write_synthetic_reco(tmp_path / "study" / "5", one_scaling=True)
+    series = load_series(open_dataset(reco.path).scans[0].recos[0])
+    out = tmp_path / "out"
+    out.mkdir()
+    nii = write_nifti_series(series, out, compression=compression)[0]
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    default = nib.load(write_nifti_series(series, reference)[0])
+    head = nii.read_bytes()[:10]
+    if compression == "none":
+        assert nii.name == "5-1.nii"
+        assert head[:2] != b"\x1f\x8b"
+        assert nii.stat().st_size == 352 + reco.stored.nbytes  # header + vox_offset, no gzip
+    else:
+        assert nii.name == "5-1.nii.gz"
+        assert head[:2] == b"\x1f\x8b" and head[8] == _XFL[compression]
+    image = nib.load(nii)
+    assert image.header.binaryblock == default.header.binaryblock
+    np.testing.assert_array_equal(np.asarray(image.dataobj.get_unscaled()),
+                                  np.asarray(default.dataobj.get_unscaled()))
+
+
+def test_unknown_compression_is_refused(tmp_path):
+    reco = write_synthetic_reco(tmp_path / "study" / "5")
+    series = load_series(open_dataset(reco.path).scans[0].recos[0])
+    with pytest.raises(ValueError, match="unknown NIfTI compression 'zstd'"):
+        write_nifti_series(series, tmp_path, compression="zstd")

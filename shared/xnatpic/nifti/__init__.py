@@ -1,4 +1,5 @@
-"""NIfTI-1 export of ParaVision recos (float32 real values, DICOM-consistent affine).
+"""NIfTI-1 export of ParaVision recos (stored values with scl_slope/scl_inter, or float32
+real values; DICOM-consistent affine).
 
 :func:`write_nifti_series` is the entry point; :func:`volume_layouts` and
 :func:`nifti_image` give the same result in memory.

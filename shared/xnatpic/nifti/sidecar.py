@@ -27,7 +27,7 @@ from xnatpic import __version__
 from xnatpic.dicom.deidentify import DeidentifyProfile
 from xnatpic.dicom.deidentify_text import clean_value, identity_tokens
 from xnatpic.nifti.affine import fsl_bvec, image_space_direction
-from xnatpic.nifti.volumes import VolumeLayout
+from xnatpic.nifti.volumes import VolumeLayout, shared_scaling
 from xnatpic.paravision.series import Image, ImageSeries
 
 __all__ = ["bval_bvec_text", "deidentify_sidecar", "diffusion_table", "series_identity_tokens",
@@ -178,7 +178,11 @@ def sidecar(series: ImageSeries, layout: VolumeLayout,
     out["PixelSpacing"] = _round(list(series.pixel_spacing), 9)
     if np.isfinite(series.slice_thickness):
         out["SliceThickness"] = round(float(series.slice_thickness), 9)
-    out["DataScaling"] = "stored x VisuCoreDataSlope + VisuCoreDataOffs per frame, float32"
+    out["DataScaling"] = (
+        "stored x VisuCoreDataSlope + VisuCoreDataOffs per frame, float32"
+        if shared_scaling(layout) is None else
+        "stored values in their own type; scl_slope = VisuCoreDataSlope, scl_inter = "
+        "VisuCoreDataOffs (one for every image)")
     _acquisition(firsts, out)
     _inversion(layout, out)
     table = diffusion_table(series, layout)

@@ -24,7 +24,7 @@ from xnatpic.errors import ConversionError
 from xnatpic.nifti.affine import affine_from_slices, lps_to_ras
 from xnatpic.paravision.series import Image, ImageSeries
 
-__all__ = ["VolumeLayout", "volume_layouts"]
+__all__ = ["VolumeLayout", "shared_scaling", "volume_layouts"]
 
 #: Positions closer than this (mm) along the normal are the same slice.
 SLICE_TOLERANCE_MM = 1e-3
@@ -73,6 +73,23 @@ class VolumeLayout:
     def first_images(self) -> list[Image]:
         """One image per volume (slice 0): carries the per-volume parameters."""
         return list(self.grid[0])
+
+
+def shared_scaling(layout: VolumeLayout) -> tuple[float, float] | None:
+    """The one (slope, offset) of every image of ``layout``, or None when they differ.
+
+    None too when the pair is not finite or the slope is not a finite, non-zero float32
+    (NIfTI-1's ``scl_slope`` type): the values are then written as float32 real values.
+    """
+    pairs = {(im.slope, im.intercept) for column in layout.grid for im in column}
+    if len(pairs) != 1:
+        return None
+    slope, intercept = pairs.pop()
+    with np.errstate(over="ignore", under="ignore"):
+        slope32, intercept32 = np.float32(slope), np.float32(intercept)
+    if not (np.isfinite(slope32) and np.isfinite(intercept32)) or slope32 == 0:
+        return None
+    return slope, intercept
 
 
 def _slots(images: list[Image], normal: np.ndarray, where: str) -> list[list[Image]]:
