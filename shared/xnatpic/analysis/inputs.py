@@ -34,6 +34,7 @@ __all__ = [
     "dicom_files",
     "read_frames",
     "read_series",
+    "skipped_file",
     "with_saturation_offsets",
 ]
 
@@ -202,15 +203,24 @@ def _lookup(items: Iterable[Dataset], sequence: str, keyword: str) -> object:
     return None
 
 
+#: Suffixes of files that are never DICOM images (catalogs, sidecars, previews, NIfTI).
+_NOT_DICOM_SUFFIXES = frozenset({".xml", ".json", ".txt", ".csv", ".html", ".png", ".gz",
+                                 ".nii"})
+
+
+def skipped_file(path: Path) -> bool:
+    """True for a file :func:`dicom_files` never opens (hidden, catalog, JSON, text...)."""
+    return path.name.startswith(".") or path.suffix.lower() in _NOT_DICOM_SUFFIXES
+
+
 def dicom_files(folder: Path) -> list[Path]:
     """DICOM files under ``folder`` (recursively; catalogs, JSON and hidden files skipped)."""
     folder = Path(folder)
     if folder.is_file():
         return [folder]
-    skip = {".xml", ".json", ".txt", ".csv", ".html", ".png", ".gz", ".nii"}
     out = []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.startswith(".") or path.suffix.lower() in skip:
+        if not path.is_file() or skipped_file(path):
             continue
         with path.open("rb") as fh:
             head = fh.read(132)

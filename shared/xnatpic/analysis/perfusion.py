@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from xnatpic.analysis.errors import BadSeriesError, StepFailedError
-from xnatpic.analysis.inputs import AnalysisSeries, read_frames
+from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.maps import MapImage, StepResult
 from xnatpic.analysis.mask import SNR_FLOOR, signal_mask
@@ -128,9 +128,9 @@ def fair_scan_pair(session: Path) -> tuple[ScanInfo, ScanInfo] | None:
     for info in session_scans(session):
         if info.kind != "ir":
             continue
-        modes = {f.inversion_mode for f in read_frames(info.folder, pixels=False)}
-        if len(modes) == 1 and next(iter(modes)) in ("SELECTIVE", "NONSELECTIVE"):
-            found[next(iter(modes))] = info  # scans come in id order: the latest wins
+        modes = info.inversion_modes  # from the scan index, no second read of headers
+        if len(modes) == 1 and modes[0] in ("SELECTIVE", "NONSELECTIVE"):
+            found[modes[0]] = info  # scans come in id order: the latest wins
     if len(found) < 2:
         return None
     return found["SELECTIVE"], found["NONSELECTIVE"]

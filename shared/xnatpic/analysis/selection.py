@@ -30,6 +30,7 @@ import pydicom
 
 from xnatpic.analysis.errors import BadSeriesError, NoScanError, NoSuitableScanError
 from xnatpic.analysis.inputs import Frame, dicom_files, read_frames
+from xnatpic.analysis.scan_index import IndexEntry, ScanIndex, scan_index, scan_key
 
 __all__ = [
     "KIND_DESCRIPTIONS",
@@ -38,9 +39,12 @@ __all__ = [
     "classify_frames",
     "describe_scan",
     "paravision_scan_ids",
+    "read_scan_entry",
     "scan_folder",
     "select_scan",
+    "session_index",
     "session_scans",
+    "stored_scan_id",
 ]
 
 _log = logging.getLogger(__name__)
@@ -92,6 +96,9 @@ class ScanInfo:
         Number of 2-D frames.
     detail : str
         What varies, e.g. ``"12 echo times 10-120 ms"``.
+    inversion_modes : tuple of str
+        Distinct FAIR inversion modes of the frames (``SELECTIVE``, ``NONSELECTIVE``; ``""``
+        for frames without one), sorted.
     """
 
     scan_id: str
@@ -99,6 +106,7 @@ class ScanInfo:
     kind: str
     n_frames: int
     detail: str
+    inversion_modes: tuple[str, ...] = ()
 
 
 def _distinct(frames: list[Frame], name: str) -> np.ndarray:
@@ -176,6 +184,30 @@ def paravision_scan_ids(present: list[str], wanted: str) -> list[str]:
     return found
 
 
+def stored_scan_id(session: Path, scan_id: str) -> str:
+    """The folder name under ``SCANS`` of scan ``scan_id`` (a stored id, or a ParaVision
+    scan ``E`` / ``E-P`` stored as one series).
+
+    Raises
+    ------
+    NoScanError
+        When no scan, or several series, match.
+    """
+    scans = Path(session) / "SCANS"
+    if (scans / str(scan_id)).is_dir():
+        return str(scan_id)
+    present = sorted((p.name for p in scans.glob("*") if p.is_dir()), key=scan_key)
+    matches = paravision_scan_ids(present, str(scan_id))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise NoScanError(f"{session}: ParaVision scan {scan_id} is stored as several "
+                          f"series ({', '.join(matches)}); name one of them")
+    raise NoScanError(f"{session}: no scan {scan_id!r} (scans: "
+                      f"{', '.join(present) or 'none'}; a ParaVision scan E reco P is "
+                      "series 10000*E+P)")
+
+
 def scan_folder(session: Path, scan_id: str) -> Path:
     """The folder holding the DICOM files of scan ``scan_id`` in a session.
 
@@ -186,19 +218,8 @@ def scan_folder(session: Path, scan_id: str) -> Path:
     NoScanError
         When the scan or its DICOM files do not exist.
     """
-    scans = Path(session) / "SCANS"
-    folder = scans / str(scan_id)
-    if not folder.is_dir():
-        present = sorted((p.name for p in scans.glob("*") if p.is_dir()), key=_scan_key)
-        matches = paravision_scan_ids(present, str(scan_id))
-        if len(matches) == 1:
-            return scan_folder(session, matches[0])
-        if matches:
-            raise NoScanError(f"{session}: ParaVision scan {scan_id} is stored as several "
-                              f"series ({', '.join(matches)}); name one of them")
-        raise NoScanError(f"{session}: no scan {scan_id!r} (scans: "
-                          f"{', '.join(present) or 'none'}; a ParaVision scan E reco P is "
-                          "series 10000*E+P)")
+    scan_id = stored_scan_id(session, scan_id)
+    folder = Path(session) / "SCANS" / scan_id
     resources = sorted(p for p in folder.iterdir() if p.is_dir())
     ranked = sorted(resources, key=lambda p: (p.name not in _PREFERRED_RESOURCES,
                                               _PREFERRED_RESOURCES.index(p.name)
@@ -212,12 +233,47 @@ def scan_folder(session: Path, scan_id: str) -> Path:
                       f"(resources: {', '.join(p.name for p in resources) or 'none'})")
 
 
-def _scan_key(name: str) -> tuple[int, int | str]:
-    return (0, int(name)) if name.isdigit() else (1, name)
+def _scanning_sequence(path: Path) -> tuple[str, ...]:
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
+    if not scanning and str(header.get("EchoPulseSequence", "")):
+        technique = str(header.EchoPulseSequence)
+        scanning = tuple(v for v, ok in (("SE", technique in ("SPIN", "BOTH")),
+                                         ("GR", technique in ("GRADIENT", "BOTH"))) if ok)
+    return scanning
+
+
+def read_scan_entry(session: Path, scan_id: str, signature: str) -> IndexEntry:
+    """Read the headers of one scan (no pixel data) into an index entry; an unreadable
+    scan gives an entry holding the error."""
+    try:
+        folder = scan_folder(session, scan_id)
+        try:
+            frames = read_frames(folder, pixels=False)
+        except BadSeriesError as exc:
+            raise BadSeriesError(f"scan {scan_id}: {exc}") from exc
+    except (NoScanError, BadSeriesError) as exc:
+        return IndexEntry(signature, error=str(exc), error_type=type(exc).__name__)
+    scanning = _scanning_sequence(frames[0].path)
+    kind, detail = classify_frames(frames, scanning)
+    modes = tuple(sorted({f.inversion_mode or "" for f in frames}))
+    return IndexEntry(signature, folder.relative_to(session).as_posix(), kind, detail,
+                      len(frames), modes, scanning)
+
+
+def session_index(session: Path) -> ScanIndex:
+    """The session's up-to-date scan index (:mod:`xnatpic.analysis.scan_index`)."""
+    return scan_index(session, read_scan_entry)
+
+
+def _info(session: Path, scan_id: str, entry: IndexEntry) -> ScanInfo:
+    entry.raise_error()
+    return ScanInfo(scan_id, Path(session) / entry.folder, entry.kind, entry.n_frames,
+                    entry.detail, entry.inversion_modes)
 
 
 def describe_scan(session: Path, scan_id: str) -> ScanInfo:
-    """Classify one scan of a session from its DICOM headers.
+    """Classify one scan of a session from its DICOM headers (through the scan index).
 
     Raises
     ------
@@ -226,19 +282,8 @@ def describe_scan(session: Path, scan_id: str) -> ScanInfo:
     BadSeriesError
         When its DICOM cannot be read as one series.
     """
-    folder = scan_folder(session, scan_id)
-    try:
-        frames = read_frames(folder, pixels=False)
-    except BadSeriesError as exc:
-        raise BadSeriesError(f"scan {scan_id}: {exc}") from exc
-    header = pydicom.dcmread(frames[0].path, stop_before_pixels=True)
-    scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
-    if not scanning and str(header.get("EchoPulseSequence", "")):
-        technique = str(header.EchoPulseSequence)
-        scanning = tuple(v for v, ok in (("SE", technique in ("SPIN", "BOTH")),
-                                         ("GR", technique in ("GRADIENT", "BOTH"))) if ok)
-    kind, detail = classify_frames(frames, scanning)
-    return ScanInfo(str(scan_id), folder, kind, len(frames), detail)
+    stored = stored_scan_id(session, scan_id)
+    return _info(session, stored, session_index(session).entries[stored])
 
 
 def session_scans(session: Path) -> list[ScanInfo]:
@@ -246,17 +291,13 @@ def session_scans(session: Path) -> list[ScanInfo]:
 
     Scans without DICOM or with unreadable series are skipped with a log line.
     """
-    scans = Path(session) / "SCANS"
     out = []
-    ids = sorted((p.name for p in scans.glob("*") if p.is_dir()), key=_scan_key)
-    for scan_id in ids:
-        try:
-            info = describe_scan(session, scan_id)
-        except (NoScanError, BadSeriesError) as exc:
-            _log.info("scan %s skipped: %s", scan_id, exc)
+    for scan_id, entry in session_index(session).entries.items():
+        if entry.error:
+            _log.info("scan %s skipped: %s", scan_id, entry.error)
             continue
-        _log.info("scan %s: %s (%s)", scan_id, info.kind, info.detail)
-        out.append(info)
+        _log.info("scan %s: %s (%s)", scan_id, entry.kind, entry.detail)
+        out.append(_info(session, scan_id, entry))
     return out
 
 
