@@ -231,23 +231,25 @@ def require_deidentify_salt() -> str:
     return salt
 
 
-def _write(reco_path: str, destination: str, fmt: str, deidentify: bool,
+def _write(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
            routing: XnatRouting | None = None, strict: str | None = None
            ) -> tuple[int, list[str], list[str]]:
     """Worker: convert one reco under the strictness ``strict`` (default: the one in force).
 
+    ``reco`` is the planned :class:`Reco` (in this process: its parameter files are parsed
+    once, for planning and writing) or, in a worker process, its folder.
     Returns the number of files, the series UIDs and the parameter problems warned about.
     """
     with strictness(strict or current_strictness()), collect_problems() as problems:
-        n_files, uids = _write_reco(reco_path, destination, fmt, deidentify, routing)
+        n_files, uids = _write_reco(reco, destination, fmt, deidentify, routing)
     return n_files, uids, problems
 
 
-def _write_reco(reco_path: str, destination: str, fmt: str, deidentify: bool,
+def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
                 routing: XnatRouting | None = None) -> tuple[int, list[str]]:
-    """Convert one reco folder into ``destination`` (atomically)."""
-    study = open_dataset(reco_path)
-    reco = study.scans[0].recos[0]
+    """Convert one reco (or reco folder) into ``destination`` (atomically)."""
+    if not isinstance(reco, Reco):
+        reco = open_dataset(reco).scans[0].recos[0]
     series = load_series(reco)
     final = Path(destination)
     staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
@@ -487,7 +489,7 @@ def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool,
              routing: XnatRouting | None) -> RecoResult:
     start = time.perf_counter()
     return _collect(reco, dest, start,
-                    lambda: _write(str(reco.path), str(dest), fmt, deidentify, routing), fmt)
+                    lambda: _write(reco, str(dest), fmt, deidentify, routing), fmt)
 
 
 def _collect(reco: Reco, dest: Path, start: float,

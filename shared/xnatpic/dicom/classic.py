@@ -13,12 +13,13 @@ from pathlib import Path
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from xnatpic.dicom import part10
 from xnatpic.dicom.context import Frame, SeriesContext
 from xnatpic.dicom.deidentify import deidentify_dataset, deidentify_values
 from xnatpic.dicom.engine import (
     Module,
     apply_rows,
-    element,
+    encode,
     evaluate_rows,
     image_rows,
     series_rows,
@@ -89,12 +90,13 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
             for keyword, value in deidentify_values(
                     evaluate_rows(rows, ctx, frame, module=module), ctx):
                 tag, vr = tag_and_vr(keyword)
-                encoded.set_value(tag, vr, value, partial(element, keyword, value))
+                encoded.set_value(tag, vr, value, partial(encode, keyword, value))
                 if keyword == "SOPInstanceUID":
                     sop_instance = value
         for tag, vr, value in private_values(ctx, frame, per_image=True):
-            encoded.set_value(tag, vr, value, partial(DataElement, tag, vr, value))
-        encoded.set(DataElement(_PIXEL_DATA, "OW", frame.encoded.pixels.tobytes()))
+            encoded.set_value(tag, vr, value, partial(part10.encode, tag, vr, value))
+        encoded.set_raw(_PIXEL_DATA, part10.encode(_PIXEL_DATA, "OW",
+                                                   frame.encoded.pixels.tobytes()))
         path = out_dir / f"{ctx.package}-{number:05d}.dcm"
         write_part10(path, encoded, sop_class, sop_instance, ctx.where)
         files.append(path)

@@ -32,6 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.valuerep import format_number_as_ds
 
+from xnatpic.dicom import part10
 from xnatpic.dicom.transforms import TRANSFORMS, text
 from xnatpic.errors import ConversionError
 from xnatpic.strictness import parameter_problem
@@ -45,6 +46,7 @@ __all__ = [
     "apply_rows",
     "build_item",
     "element",
+    "encode",
     "evaluate_rows",
     "image_rows",
     "resolve",
@@ -189,6 +191,14 @@ def element(keyword: str, value: Any) -> DataElement:
     if vr == "SQ":
         return DataElement(tag, vr, Sequence(value or []))
     return DataElement(tag, vr, _coerce(keyword, vr, value))
+
+
+def encode(keyword: str, value: Any) -> bytes:
+    """:func:`element` encoded as Explicit VR Little Endian (see :mod:`xnatpic.dicom.part10`)."""
+    tag, vr = _tag_vr(keyword)
+    if vr == "SQ":
+        return part10.encode_element(element(keyword, value))
+    return part10.encode(tag, vr, _coerce(keyword, vr, value))
 
 
 def resolve(sources: tuple[str, ...], transform_name: str, ctx: Resolver,
