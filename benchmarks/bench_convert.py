@@ -1,22 +1,30 @@
-"""Conversion speed and memory: xnatpic (DICOM, NIfTI) vs brkraw 0.5.7 (NIfTI), same run.
+"""Conversion speed against every peer, measured in one run with paired alternating runs.
 
-Converts ``../shared/data/paravision/pv6-dicomifier/study`` with
+Studies: the real ``pv6-dicomifier/study`` (15 recos, 62 MiB) and ``pv6-acidocest/study``
+(3 recos) in ``../shared/data/paravision``. Every command runs as its own process, in a
+fresh output folder, :data:`REPEATS` times, alternating with its baseline (A B, B A,
+A B, ...); each line prints min/median/max of both and the median of the per-pair ratios.
 
-* ``xnatpic convert SRC -o OUT --jobs 2`` (classic DICOM),
-* ``xnatpic convert SRC -o OUT --jobs 2 --format nifti``,
-* ``brkraw convert SRC -o OUT`` (brkraw's NIfTI of every scan and reco, one process),
+Comparisons (figure vs baseline):
 
-each in a fresh output folder, best of :data:`REPEATS` runs, and prints wall times, the
-ratio ours/brkraw and peak memory. Every command runs under a small Python wrapper
-process, so ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` measured there belongs to
-that command alone: on Linux it is the peak resident set of the largest single process of
-its tree (a ``--jobs 2`` worker or the parent, not their sum). It is compared with twice
-the largest reco's 2dseq, also after subtracting the resident set of an idle process
-that has only imported what the command imports before reading data
-(:data:`IDLE_IMPORTS`). Target: our DICOM conversion at
-least 3× faster than brkraw's NIfTI (ratio ≤ 0.33).
+* ``xnatpic convert`` (DICOM, enhanced) vs **the same command at the commit before the
+  speed work** (:data:`BASELINE_COMMIT`, checked out with ``git worktree add`` into
+  :data:`BASELINE_DIR` and run by the same venv's ``xnatpic`` script with ``PYTHONPATH``);
+* **dicomifier 2.5.3** cannot be installed here (C++, on no reachable registry). Its time
+  is *derived* from that baseline and the ratios measured side by side in issue 13:
+  ``dicomifier = baseline / 1.42`` (classic DICOM) and ``baseline / 1.74`` (enhanced);
+* ``xnatpic convert`` (DICOM) vs ``brkraw convert`` 0.5.7 (NIfTI of every reco; the only
+  output brkraw has), target ≥ 3× on pv6 in paired medians;
+* ``xnatpic convert --format nifti`` vs ``brkraw convert`` and vs ``bruker2nifti`` 1.0.4
+  (its defaults), both installed by ``make bench``;
+* start-up: ``xnatpic --version`` and ``xnatpic convert --help`` vs ``brkraw --help``
+  (and vs the baseline's ``--version``).
 
-Run: ``cd /work/main && .venv/bin/python -m benchmarks convert``.
+Peak RSS (``ru_maxrss`` of the command's largest process) is printed for each figure.
+``--jobs`` is left at its default (1): the machine has two cores shared with other work.
+
+Run: ``make bench`` or ``.venv/bin/python -m benchmarks convert``;
+``XNATPIC_BENCH_REPEATS=N`` changes the number of pairs.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,24 +40,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REPEATS", "Measurement", "main", "measure"]
+__all__ = ["BASELINE_COMMIT", "Pair", "Runs", "main", "paired"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STUDY = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
+CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "paravision"
+STUDIES = {"pv6": CORPUS / "pv6-dicomifier" / "study",
+           "acidoCEST": CORPUS / "pv6-acidocest" / "study"}
 BIN = Path(sys.executable).parent
 XNATPIC = BIN / "xnatpic"
 BRKRAW = BIN / "brkraw"
-REPEATS = 3
-TARGET_RATIO = 1 / 3
-#: What each command's process has loaded before it reads any data (its memory baseline).
-_CLI = "from xnatpic.cli.main import build_parser; build_parser(); "
-IDLE_IMPORTS = {
-    "xnatpic dicom --jobs 2": _CLI + "import xnatpic.dicom",
-    "xnatpic nifti --jobs 2": _CLI + "import xnatpic.nifti",
-    "brkraw convert (nifti)": "import brkraw.cli, brkraw.cli.main, brkraw.apps.loader, nibabel",
-}
+BRUKER2NIFTI = BIN / "bruker2nifti"
+REPEATS = int(os.environ.get("XNATPIC_BENCH_REPEATS", "5"))
+#: The commit before the conversion speed work of issue 13 (what dicomifier was measured
+#: against).
+BASELINE_COMMIT = "6401b54"
+BASELINE_DIR = Path(tempfile.gettempdir()) / "xnatpic-base"
+#: dicomifier 2.5.3 / xnatpic baseline, measured side by side in issue 13 (paired medians).
+DICOMIFIER_SPEEDUP = {"dicom": 1.42, "enhanced": 1.74}
+TARGET_VS_BRKRAW = 3.0
 
-#: Runs one command and prints its wall time, exit status and RUSAGE_CHILDREN peak RSS.
+#: Runs one command and prints its wall time, exit status and peak RSS (KiB).
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
@@ -56,23 +67,47 @@ proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "rc": proc.returncode, "maxrss_kib": usage.ru_maxrss,
-                  "stderr": proc.stderr[-2000:], "stdout": proc.stdout[-2000:]}))
+                  "stderr": proc.stderr[-2000:]}))
 """
 
 
 @dataclass
-class Measurement:
-    """One command's best run."""
+class Runs:
+    """Wall times (s) and peak RSS of one command."""
 
     name: str
     walls: list[float]
-    maxrss_mib: float
-    idle_mib: float
+    maxrss_mib: float = 0.0
 
     @property
-    def best(self) -> float:
-        """Fastest wall time (s)."""
-        return min(self.walls)
+    def median(self) -> float:
+        """Median wall time (s)."""
+        return statistics.median(self.walls)
+
+    def summary(self) -> str:
+        """``min/median/max`` in seconds."""
+        return f"{min(self.walls):.3f}/{self.median:.3f}/{max(self.walls):.3f}"
+
+
+@dataclass
+class Pair:
+    """A figure and its baseline, measured in alternating order."""
+
+    figure: Runs
+    baseline: Runs
+
+    @property
+    def ratios(self) -> list[float]:
+        """figure / baseline of each pair of runs."""
+        return [f / b for f, b in zip(self.figure.walls, self.baseline.walls, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        """Median of the per-pair ratios (< 1: the figure is faster)."""
+        return statistics.median(self.ratios)
+
+
+Command = Callable[[Path], list[str]]
 
 
 def _run(argv: list[str], env: dict[str, str]) -> dict:
@@ -81,84 +116,130 @@ def _run(argv: list[str], env: dict[str, str]) -> dict:
     return json.loads(out.stdout)
 
 
-def measure(name: str, argv_for: Callable[[Path], list[str]], env: dict[str, str],
-            work: Path) -> Measurement:
-    """Run ``argv_for(output_folder)`` :data:`REPEATS` times in fresh folders.
-
-    Raises
-    ------
-    SystemExit
-        When the command fails (its stderr is shown).
-    """
-    walls, peak = [], 0
-    idle = _run([sys.executable, "-c", IDLE_IMPORTS[name]], env)["maxrss_kib"]
-    for repeat in range(REPEATS):
-        out = work / f"{name.replace(' ', '_')}-{repeat}"
-        result = _run(argv_for(out), env)
-        if result["rc"] != 0:
-            raise SystemExit(
-                f"bench_convert: {name} failed (exit {result['rc']}):\n{result['stderr']}"
-                f"{result['stdout']}"
-            )
-        walls.append(result["wall"])
-        peak = max(peak, result["maxrss_kib"])
-        shutil.rmtree(out, ignore_errors=True)
-    return Measurement(name, walls, peak / 1024, idle / 1024)
+def _once(name: str, command: Command, env: dict[str, str], work: Path) -> tuple[float, int]:
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    result = _run(command(out), env)
+    shutil.rmtree(out, ignore_errors=True)
+    if result["rc"] != 0:
+        raise SystemExit(f"bench_convert: {name} failed (exit {result['rc']}):\n"
+                         f"{result['stderr']}")
+    return result["wall"], result["maxrss_kib"]
 
 
-def _largest_2dseq(study: Path) -> int:
-    return max(p.stat().st_size for p in study.glob("*/pdata/*/2dseq"))
+def paired(figure: tuple[str, Command, dict[str, str]],
+           baseline: tuple[str, Command, dict[str, str]], work: Path,
+           repeats: int = REPEATS) -> Pair:
+    """Run two commands ``repeats`` times each, alternating which goes first."""
+    runs = {figure[0]: Runs(figure[0], []), baseline[0]: Runs(baseline[0], [])}
+    peaks = {figure[0]: 0, baseline[0]: 0}
+    _once(*figure, work)  # warm the page cache and the bytecode of both sides
+    _once(*baseline, work)
+    for repeat in range(repeats):
+        order = (figure, baseline) if repeat % 2 == 0 else (baseline, figure)
+        for name, command, env in order:
+            wall, peak = _once(name, command, env, work)
+            runs[name].walls.append(wall)
+            peaks[name] = max(peaks[name], peak)
+    for name, r in runs.items():
+        r.maxrss_mib = peaks[name] / 1024
+    return Pair(runs[figure[0]], runs[baseline[0]])
+
+
+def _ensure_baseline() -> Path:
+    """The baseline checkout (``git worktree add``), created when missing."""
+    shared = BASELINE_DIR / "shared"
+    if not (shared / "xnatpic").is_dir():
+        done = subprocess.run(["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach",
+                               str(BASELINE_DIR), BASELINE_COMMIT],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"bench_convert: cannot check out the baseline {BASELINE_COMMIT} "
+                             f"into {BASELINE_DIR}: {done.stderr.strip()}")
+    return shared
 
 
 def _check_tools() -> None:
-    if not STUDY.is_dir():
-        raise SystemExit(f"bench_convert: corpus not found at {STUDY} (it lives beside the "
-                         "project in ../shared/data/paravision)")
-    if not XNATPIC.is_file():
-        raise SystemExit(f"bench_convert: {XNATPIC} not found: the xnatpic CLI is not "
-                         "installed in this venv (make install)")
-    probe = subprocess.run([str(XNATPIC), "convert", "--help"], capture_output=True, text=True)
-    if probe.returncode != 0 or "--jobs" not in probe.stdout or "nifti" not in probe.stdout:
-        raise SystemExit("bench_convert: `xnatpic convert` with --jobs and --format nifti is "
-                         f"not available yet:\n{probe.stderr or probe.stdout}")
-    if not BRKRAW.is_file():
-        raise SystemExit(f"bench_convert: {BRKRAW} not found: install the test extras "
-                         "(brkraw==0.5.7) with make install")
+    for study in STUDIES.values():
+        if not study.is_dir():
+            raise SystemExit(f"bench_convert: corpus not found at {study} (it lives beside "
+                             "the project in ../shared/data/paravision)")
+    for exe, how in ((XNATPIC, "make install"), (BRKRAW, "make install (test extras)"),
+                     (BRUKER2NIFTI, "make bench installs it")):
+        if not exe.is_file():
+            raise SystemExit(f"bench_convert: {exe} not found ({how})")
+
+
+def _line(label: str, pair: Pair, note: str = "") -> None:
+    f, b = pair.figure, pair.baseline
+    speedup = 1 / pair.ratio
+    print(f"{label:44s} {f.summary():>20s} {b.summary():>20s} {pair.ratio:7.3f} "
+          f"{speedup:6.2f}x {f.maxrss_mib:7.0f} {b.maxrss_mib:7.0f}  {note}", flush=True)
+
+
+def _header(title: str) -> None:
+    print(f"\n{title}")
+    print(f"{'figure vs baseline':44s} {'figure min/med/max s':>20s} "
+          f"{'base min/med/max s':>20s} {'ratio':>7s} {'speed':>7s} {'MiB':>7s} "
+          f"{'baseMiB':>7s}")
 
 
 def main() -> None:
-    """Print wall times, ours/brkraw ratios and peak memory."""
+    """Print every conversion figure with its baseline and ratio."""
     _check_tools()
+    base_shared = _ensure_baseline()
     with tempfile.TemporaryDirectory(prefix="xnatpic-bench-") as tmp:
         work = Path(tmp)
         env = dict(os.environ, BRKRAW_CONFIG_HOME=str(work / "brkraw-config"))
-        src = str(STUDY)
-        runs = [
-            measure("xnatpic dicom --jobs 2",
-                    lambda o: [str(XNATPIC), "convert", src, "-o", str(o), "--jobs", "2"],
-                    env, work),
-            measure("xnatpic nifti --jobs 2",
-                    lambda o: [str(XNATPIC), "convert", src, "-o", str(o), "--jobs", "2",
-                               "--format", "nifti"], env, work),
-            measure("brkraw convert (nifti)",
-                    lambda o: [str(BRKRAW), "convert", src, "-o", str(o)], env, work),
-        ]
-    brkraw = runs[-1]
-    largest = _largest_2dseq(STUDY) / 2**20
-    print(f"study: {STUDY} (largest 2dseq {largest:.2f} MiB; 2x = {2 * largest:.2f} MiB)")
-    print(f"best of {REPEATS} runs; peak RSS = largest single process of the command's tree")
-    print(f"{'command':28s} {'best s':>7s} {'runs s':>20s} {'ours/brkraw':>11s} "
-          f"{'peak MiB':>9s} {'idle MiB':>9s} {'peak-idle':>9s} {'/(2x2dseq)':>10s}")
-    for m in runs:
-        ratio = m.best / brkraw.best
-        above = m.maxrss_mib - m.idle_mib
-        print(f"{m.name:28s} {m.best:7.2f} {' '.join(f'{w:.2f}' for w in m.walls):>20s} "
-              f"{ratio:11.3f} {m.maxrss_mib:9.1f} {m.idle_mib:9.1f} {above:9.1f} "
-              f"{above / (2 * largest):10.2f}")
-    ratio = runs[0].best / brkraw.best
-    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
-    print(f"target (xnatpic DICOM >= 3x faster than brkraw NIfTI, ratio <= 0.333): {verdict} "
-          f"(ratio {ratio:.3f}, speed-up {1 / ratio:.1f}x)")
+        env.pop("PYTHONPATH", None)
+        base_env = dict(env, PYTHONPATH=str(base_shared))
+        def ours(src: Path, fmt: str) -> Command:
+            return lambda o: [str(XNATPIC), "convert", str(src), "-o", str(o), "--format", fmt]
+
+        def brkraw(src: Path) -> Command:
+            return lambda o: [str(BRKRAW), "convert", str(src), "-o", str(o / "brkraw")]
+
+        def b2n(src: Path) -> Command:
+            return lambda o: [str(BRUKER2NIFTI), "-i", str(src), "-o", str(o)]
+
+        print(f"paired alternating runs: {REPEATS} pairs per line (after one warm-up each); "
+              "ratio = median of figure/baseline per pair; speed = 1/ratio")
+        print(f"baseline xnatpic = commit {BASELINE_COMMIT} ({base_shared}), same venv")
+        _header("start-up")
+        _line("xnatpic --version vs brkraw --help",
+              paired(("v", lambda o: [str(XNATPIC), "--version"], env),
+                     ("b", lambda o: [str(BRKRAW), "--help"], env), work))
+        _line("xnatpic convert --help vs brkraw --help",
+              paired(("h", lambda o: [str(XNATPIC), "convert", "--help"], env),
+                     ("b", lambda o: [str(BRKRAW), "--help"], env), work))
+        _line("xnatpic --version vs baseline --version",
+              paired(("v", lambda o: [str(XNATPIC), "--version"], env),
+                     ("b", lambda o: [str(XNATPIC), "--version"], base_env),
+                     work))
+        for label, src in STUDIES.items():
+            _header(f"{label}: {src}")
+            for fmt in ("dicom", "enhanced"):
+                pair = paired((f"{fmt}", ours(src, fmt), env),
+                              (f"base {fmt}", ours(src, fmt), base_env), work)
+                _line(f"xnatpic {fmt} vs baseline {fmt}", pair)
+                factor = DICOMIFIER_SPEEDUP[fmt]
+                dicomifier = pair.baseline.median / factor
+                vs = pair.figure.median / dicomifier
+                print(f"{'  derived dicomifier ' + fmt:44s} {dicomifier:20.3f} s = baseline "
+                      f"median / {factor} (issue 13's side-by-side ratio); xnatpic/dicomifier "
+                      f"= {vs:.3f} ({'faster' if vs < 1 else 'SLOWER'})", flush=True)
+            pair = paired(("dicom", ours(src, "dicom"), env), ("brkraw", brkraw(src), env), work)
+            note = ""
+            if label == "pv6":
+                met = "met" if 1 / pair.ratio >= TARGET_VS_BRKRAW else "NOT met"
+                note = f"target >= {TARGET_VS_BRKRAW:.0f}x: {met}"
+            _line("xnatpic dicom vs brkraw 0.5.7 (NIfTI)", pair, note)
+            _line("xnatpic nifti vs brkraw 0.5.7 (NIfTI)",
+                  paired(("nifti", ours(src, "nifti"), env), ("brkraw", brkraw(src), env),
+                         work))
+            _line("xnatpic nifti vs bruker2nifti 1.0.4",
+                  paired(("nifti", ours(src, "nifti"), env), ("b2n", b2n(src), env), work))
 
 
 if __name__ == "__main__":
