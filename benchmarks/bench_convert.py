@@ -108,6 +108,12 @@ class Pair:
 
 
 Command = Callable[[Path], list[str]]
+#: A measured command: its name, its argv for an output folder, its environment.
+Side = tuple[str, Command, dict[str, str]]
+
+
+class CommandFailed(Exception):
+    """A measured command exited non-zero (its stderr is the message)."""
 
 
 def _run(argv: list[str], env: dict[str, str]) -> dict:
@@ -123,13 +129,12 @@ def _once(name: str, command: Command, env: dict[str, str], work: Path) -> tuple
     result = _run(command(out), env)
     shutil.rmtree(out, ignore_errors=True)
     if result["rc"] != 0:
-        raise SystemExit(f"bench_convert: {name} failed (exit {result['rc']}):\n"
-                         f"{result['stderr']}")
+        raise CommandFailed(f"{name} failed (exit {result['rc']}): "
+                            f"{result['stderr'].strip()[-500:]}")
     return result["wall"], result["maxrss_kib"]
 
 
-def paired(figure: tuple[str, Command, dict[str, str]],
-           baseline: tuple[str, Command, dict[str, str]], work: Path,
+def paired(figure: Side, baseline: Side, work: Path,
            repeats: int = REPEATS) -> Pair:
     """Run two commands ``repeats`` times each, alternating which goes first."""
     runs = {figure[0]: Runs(figure[0], []), baseline[0]: Runs(baseline[0], [])}
@@ -171,11 +176,23 @@ def _check_tools() -> None:
             raise SystemExit(f"bench_convert: {exe} not found ({how})")
 
 
-def _line(label: str, pair: Pair, note: str = "") -> None:
+def _line(label: str, figure: Side, baseline: Side, work: Path,
+          note: Callable[[Pair], str] = lambda pair: "") -> Pair | None:
+    """Measure a pair and print its line (or why it could not be measured)."""
+    try:
+        pair = paired(figure, baseline, work)
+    except CommandFailed as exc:
+        _FAILED.append(label)
+        print(f"{label:44s} FAILED: {exc}", flush=True)
+        return None
     f, b = pair.figure, pair.baseline
     speedup = 1 / pair.ratio
     print(f"{label:44s} {f.summary():>20s} {b.summary():>20s} {pair.ratio:7.3f} "
-          f"{speedup:6.2f}x {f.maxrss_mib:7.0f} {b.maxrss_mib:7.0f}  {note}", flush=True)
+          f"{speedup:6.2f}x {f.maxrss_mib:7.0f} {b.maxrss_mib:7.0f}  {note(pair)}", flush=True)
+    return pair
+
+
+_FAILED: list[str] = []
 
 
 def _header(title: str) -> None:
@@ -194,6 +211,7 @@ def main() -> None:
         env = dict(os.environ, BRKRAW_CONFIG_HOME=str(work / "brkraw-config"))
         env.pop("PYTHONPATH", None)
         base_env = dict(env, PYTHONPATH=str(base_shared))
+
         def ours(src: Path, fmt: str) -> Command:
             return lambda o: [str(XNATPIC), "convert", str(src), "-o", str(o), "--format", fmt]
 
@@ -206,41 +224,47 @@ def main() -> None:
         print(f"paired alternating runs: {REPEATS} pairs per line (after one warm-up each); "
               "ratio = median of figure/baseline per pair; speed = 1/ratio")
         print(f"baseline xnatpic = commit {BASELINE_COMMIT} ({base_shared}), same venv")
+        version = ("version", lambda o: [str(XNATPIC), "--version"], env)
+        brkraw_help = ("brkraw --help", lambda o: [str(BRKRAW), "--help"], env)
         _header("start-up")
-        _line("xnatpic --version vs brkraw --help",
-              paired(("v", lambda o: [str(XNATPIC), "--version"], env),
-                     ("b", lambda o: [str(BRKRAW), "--help"], env), work))
+        _line("xnatpic --version vs brkraw --help", version, brkraw_help, work)
         _line("xnatpic convert --help vs brkraw --help",
-              paired(("h", lambda o: [str(XNATPIC), "convert", "--help"], env),
-                     ("b", lambda o: [str(BRKRAW), "--help"], env), work))
-        _line("xnatpic --version vs baseline --version",
-              paired(("v", lambda o: [str(XNATPIC), "--version"], env),
-                     ("b", lambda o: [str(XNATPIC), "--version"], base_env),
-                     work))
+              ("convert --help", lambda o: [str(XNATPIC), "convert", "--help"], env),
+              brkraw_help, work)
+        _line("xnatpic --version vs baseline --version", version,
+              ("base --version", lambda o: [str(XNATPIC), "--version"], base_env), work)
         for label, src in STUDIES.items():
             _header(f"{label}: {src}")
             for fmt in ("dicom", "enhanced"):
-                pair = paired((f"{fmt}", ours(src, fmt), env),
-                              (f"base {fmt}", ours(src, fmt), base_env), work)
-                _line(f"xnatpic {fmt} vs baseline {fmt}", pair)
-                factor = DICOMIFIER_SPEEDUP[fmt]
-                dicomifier = pair.baseline.median / factor
-                vs = pair.figure.median / dicomifier
-                print(f"{'  derived dicomifier ' + fmt:44s} {dicomifier:20.3f} s = baseline "
-                      f"median / {factor} (issue 13's side-by-side ratio); xnatpic/dicomifier "
-                      f"= {vs:.3f} ({'faster' if vs < 1 else 'SLOWER'})", flush=True)
-            pair = paired(("dicom", ours(src, "dicom"), env), ("brkraw", brkraw(src), env), work)
-            note = ""
-            if label == "pv6":
-                met = "met" if 1 / pair.ratio >= TARGET_VS_BRKRAW else "NOT met"
-                note = f"target >= {TARGET_VS_BRKRAW:.0f}x: {met}"
-            _line("xnatpic dicom vs brkraw 0.5.7 (NIfTI)", pair, note)
-            _line("xnatpic nifti vs brkraw 0.5.7 (NIfTI)",
-                  paired(("nifti", ours(src, "nifti"), env), ("brkraw", brkraw(src), env),
-                         work))
-            _line("xnatpic nifti vs bruker2nifti 1.0.4",
-                  paired(("nifti", ours(src, "nifti"), env), ("b2n", b2n(src), env), work))
+                pair = _line(f"xnatpic {fmt} vs baseline {fmt}", (fmt, ours(src, fmt), env),
+                             (f"base {fmt}", ours(src, fmt), base_env), work)
+                if pair is not None:
+                    _dicomifier(fmt, pair)
+            _line("xnatpic dicom vs brkraw 0.5.7 (NIfTI)", ("dicom", ours(src, "dicom"), env),
+                  ("brkraw", brkraw(src), env), work,
+                  _brkraw_target if label == "pv6" else lambda pair: "")
+            _line("xnatpic nifti vs brkraw 0.5.7 (NIfTI)", ("nifti", ours(src, "nifti"), env),
+                  ("brkraw", brkraw(src), env), work)
+            _line("xnatpic nifti vs bruker2nifti 1.0.4", ("nifti", ours(src, "nifti"), env),
+                  ("bruker2nifti", b2n(src), env), work)
+    if _FAILED:
+        raise SystemExit(f"bench_convert: {len(_FAILED)} line(s) could not be measured: "
+                         f"{'; '.join(_FAILED)}")
 
+
+def _dicomifier(fmt: str, pair: Pair) -> None:
+    """Print dicomifier's derived time and ours against it."""
+    factor = DICOMIFIER_SPEEDUP[fmt]
+    dicomifier = pair.baseline.median / factor
+    vs = pair.figure.median / dicomifier
+    print(f"{'  derived dicomifier ' + fmt:44s} {dicomifier:20.3f} s = baseline median / "
+          f"{factor} (issue 13's side-by-side ratio); xnatpic/dicomifier = {vs:.3f} "
+          f"({'faster' if vs < 1 else 'SLOWER'})", flush=True)
+
+
+def _brkraw_target(pair: Pair) -> str:
+    met = "met" if 1 / pair.ratio >= TARGET_VS_BRKRAW else "NOT met"
+    return f"target >= {TARGET_VS_BRKRAW:.0f}x: {met}"
 
 if __name__ == "__main__":
     main()
