@@ -265,8 +265,8 @@ def _meta_parts(sop_class_uid: str) -> tuple[bytes, bytes]:
 def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str) -> bytes:
     """Preamble, ``DICM`` and the File Meta Information group (Explicit VR LE)."""
     before, after = _meta_parts(sop_class_uid)
-    body = before + encode_element(DataElement(0x00020003, "UI", sop_instance_uid)) + after
-    length = encode_element(DataElement(0x00020000, "UL", len(body)))
+    body = before + encode(0x00020003, "UI", sop_instance_uid) + after
+    length = encode(0x00020000, "UL", len(body))
     return _PREAMBLE + length + body
 
 

@@ -44,6 +44,8 @@ def _float(value: float) -> float | str:
 def jsonable(value: Any) -> Any:
     """``value`` as JSON-serialisable Python (numpy → lists, tuples → lists)."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub" or (value.dtype.kind == "f" and np.isfinite(value).all()):
+            return value.tolist()  # already JSON numbers (the common, large case)
         return jsonable(value.tolist())
     if isinstance(value, np.generic):
         return jsonable(value.item())
