@@ -185,7 +185,9 @@ def render(page: Path, screenshot: Path | None = None, timeout: float = 90.0) ->
         return rendered
     to_r, to_w = os.pipe()      # browser reads commands on fd 3
     from_r, from_w = os.pipe()  # browser writes answers on fd 4
-    with tempfile.TemporaryDirectory(prefix="xnatpic-chromium-") as profile:
+    # Chromium's helper processes may still write the profile as it is removed
+    with tempfile.TemporaryDirectory(prefix="xnatpic-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         def _child_fds() -> None:
             # Copy first: either pipe end may already sit on 3 or 4.
             commands, answers = os.dup(to_r), os.dup(from_w)
