@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.double import container_service
+from tests.double import assessors, container_service
 from tests.double.prearchive import ArchiveConflict, Importer, file_name
 
 __all__ = ["BASIC_AUTH", "PASSWORD", "USER", "Fault", "HttpError", "Session", "XnatDouble"]
@@ -87,6 +87,8 @@ class Session:
     workflows: list[str] = field(default_factory=list)
     archiving: bool = False
     names: dict[str, str] = field(default_factory=dict)
+    #: assessor id -> tests.double.assessors.StoredAssessor (ROI collections...)
+    assessors: dict[str, Any] = field(default_factory=dict)
 
     def name_of(self, sop: str, data: bytes) -> str:
         if sop not in self.names:
@@ -703,6 +705,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _session_route(self, method: str, session: Session, rest: str, query: dict[str, str],
                        body: bytes) -> Answer:
+        if rest.startswith("/assessors"):
+            return assessors.route(session, method, rest, query, body)
         if rest == "/scans" and method == "GET":
             return 200, _result_set([
                 {"ID": s, "xsiType": _scan_xsi(session.xsi),

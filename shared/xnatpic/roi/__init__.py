@@ -8,7 +8,7 @@ Layers: :mod:`grid` (grids, resampling) → :mod:`masks`, :mod:`labelmap`, :mod:
 
 from __future__ import annotations
 
-from xnatpic.roi.analysis import CSV_COLUMNS, SessionStats, session_roi_stats
+from xnatpic.roi.analysis import CSV_COLUMNS, MaskChoice, SessionStats, session_roi_stats
 from xnatpic.roi.auto import foreground_mask, otsu_threshold
 from xnatpic.roi.errors import FrameOfReferenceError, MaskSourceError, RoiError
 from xnatpic.roi.grid import Grid, resample_masks
@@ -25,6 +25,7 @@ __all__ = [
     "FrameOfReferenceError",
     "Grid",
     "GriddedMasks",
+    "MaskChoice",
     "MaskSourceError",
     "RoiError",
     "RoiStats",

@@ -8,24 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
-import numpy as np
-from nibabel.filebasedimages import ImageFileError
-
-from xnatpic.roi.auto import foreground_mask
-from xnatpic.roi.errors import MaskSourceError, RoiError
+from xnatpic.roi.auto import AUTO_ROI, AutoMask, source_image_mask
+from xnatpic.roi.errors import RoiError
 from xnatpic.roi.maps import MapVolume, find_map_resources, load_maps, session_frames_of_reference
 from xnatpic.roi.masks import MaskSource, check_frame_of_reference
-from xnatpic.roi.sources import read_mask_folder
+from xnatpic.roi.sources import read_mask_folder, read_roi_collection
 from xnatpic.roi.stats import roi_stats
 
-__all__ = ["CSV_COLUMNS", "SessionStats", "format_value", "session_roi_stats"]
+__all__ = ["CSV_COLUMNS", "MaskChoice", "SessionStats", "format_value", "session_roi_stats"]
 
 _log = logging.getLogger(__name__)
 
-#: Columns of roi_stats.csv.
+#: Columns of roi_stats.csv: what was measured, then where it came from.
 CSV_COLUMNS = ("session", "map", "roi", "mean", "sd", "median", "q1", "q3", "n",
-               "n_excluded", "units", "resource", "flag", "mask_source", "iqr")
+               "n_excluded", "units", "resource", "flag", "mask_source", "iqr", "step",
+               "method", "run_key", "source_scan", "map_file", "mask_kind")
 
 
 @dataclass
@@ -42,50 +39,86 @@ class SessionStats:
         return [r for r in self.rows if r["flag"]]
 
 
-def _auto(maps: list[MapVolume], session_dir: Path, auto_image: str | None) -> MaskSource:
-    if auto_image:
-        path = Path(session_dir) / "RESOURCES" / auto_image
-        try:
-            img = nib.load(str(path))
-            data = np.asarray(img.dataobj, dtype=np.float64)
-        except (OSError, ValueError, EOFError, ImageFileError) as exc:
-            raise MaskSourceError(f"{path}: cannot read the image for the automatic mask "
-                                  f"(give RESOURCE/path/in/resource.nii.gz): {exc}") from exc
-        return foreground_mask(data, img.affine, source=str(path))
-    first = maps[0]
-    return foreground_mask(first.data, first.grid.affine, source=str(first.path))
+@dataclass(frozen=True)
+class MaskChoice:
+    """Where the ROIs come from.
+
+    Attributes
+    ----------
+    kind : str
+        ``auto`` (the map's anatomical source image), ``resource`` (a session resource of
+        mask files) or ``roi-collection`` (an ROI collection assessor's folder).
+    name : str
+        The resource label or the ROI collection's label (empty for ``auto``).
+    folder : Path or None
+        The ROI collection's folder (``/roi``, the assessor's files).
+    auto_scan : str
+        With ``auto``: the scan to threshold instead of each run's source scan.
+    """
+
+    kind: str
+    name: str = ""
+    folder: Path | None = None
+    auto_scan: str = ""
+
+    @property
+    def key(self) -> str:
+        """Folder name of this choice's statistics (``auto``, a label)."""
+        return "auto" if self.kind == "auto" else self.name
 
 
-def _unique_names(sources: list[MaskSource]) -> list[list[tuple[str, str]]]:
+def _relative(path: str, base: Path, prefix: str) -> str:
+    """``prefix/<path relative to base>`` (the path itself when outside base)."""
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(base.resolve()).as_posix()
+    except (ValueError, OSError):
+        return p.name
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def _unique_names(sources: list[tuple[MaskSource, str]]) -> list[list[tuple[str, str]]]:
     """(original name, output name) per source; names repeated across files get a suffix."""
     seen: dict[str, int] = {}
-    for src in sources:
+    for src, _ in sources:
         for name in src.names:
             seen[name] = seen.get(name, 0) + 1
     out = []
-    for src in sources:
-        stem = Path(src.source).name.split(".")[0]
+    for src, rel in sources:
+        stem = Path(rel).name.split(".")[0]
         out.append([(n, f"{n}@{stem}" if seen[n] > 1 else n) for n in src.names])
     return out
 
 
+def _drawn_masks(session_dir: Path, choice: MaskChoice) -> list[tuple[MaskSource, str]]:
+    """Drawn masks and their readable source (relative path)."""
+    if choice.kind == "roi-collection":
+        folder = choice.folder or Path("/roi")
+        return [(s, _relative(s.source, folder, choice.name))
+                for s in read_roi_collection(folder, choice.name)]
+    sources = read_mask_folder(session_dir / "RESOURCES" / choice.name)
+    return [(s, _relative(s.source, session_dir, "")) for s in sources]
+
+
+def _map_file(vol: MapVolume, session_dir: Path) -> str:
+    return _relative(str(vol.path), session_dir, "")
+
+
 def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list[str] | None,
-                      mask: str, auto_image: str | None = None) -> SessionStats:
+                      mask: MaskChoice) -> SessionStats:
     """Statistics of every map of a session in every ROI.
 
     Parameters
     ----------
     session_dir : Path
-        Session in archive layout (``RESOURCES/<label>/``...).
+        Session in archive layout (``RESOURCES/<label>/<run-key>/``...).
     session_label : str
         Written in the ``session`` column.
     map_labels : list of str or None
         Map resources to use (None: every ``*MAP`` resource).
-    mask : str
-        Label of the session resource holding the mask file(s), or ``auto``.
-    auto_image : str, optional
-        For ``auto``: ``RESOURCE/path.nii.gz`` of the image to threshold (default: the
-        first map).
+    mask : MaskChoice
+        The drawn masks to use, or ``auto``: a foreground mask of each run's anatomical
+        source image (never of a map).
 
     Raises
     ------
@@ -99,18 +132,31 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
     maps = [m for r in resources for m in load_maps(r, session_uids)]
     if not maps:
         raise RoiError(f"{session_dir}: map resources {[r.name for r in resources]} hold no map")
-    if mask.strip().lower() == "auto":
-        sources = [_auto(maps, session_dir, auto_image)]
-    else:
-        sources = read_mask_folder(session_dir / "RESOURCES" / mask)
-    names = _unique_names(sources)
-    result = SessionStats(maps=[f"{m.resource}/{m.name}" for m in maps])
-    for src, pairs in zip(sources, names, strict=True):
-        result.masks.append({"source": src.source, "rois": [o for _, o in pairs],
+    result = SessionStats(maps=[_map_file(m, session_dir) for m in maps])
+    drawn = [] if mask.kind == "auto" else _drawn_masks(session_dir, mask)
+    names = _unique_names(drawn)
+    for (src, rel), pairs in zip(drawn, names, strict=True):
+        result.masks.append({"source": rel, "kind": mask.kind, "rois": [o for _, o in pairs],
                              "frame-of-reference-uid": src.frame_of_reference_uid})
+    autos: dict[str, AutoMask] = {}
     for vol in maps:
-        where = f"map {vol.path}"
-        for src, pairs in zip(sources, names, strict=True):
+        run = vol.run
+        where = f"map {_map_file(vol, session_dir)}"
+        if mask.kind == "auto":
+            scan = mask.auto_scan or (run.source_scan if run else "")
+            if scan not in autos:
+                autos[scan] = source_image_mask(session_dir, scan, why=where)
+                auto = autos[scan]
+                result.masks.append({"source": auto.masks.source, "kind": "auto",
+                                     "scan": auto.scan, "image": auto.folder,
+                                     "rois": [AUTO_ROI], "frame-of-reference-uid":
+                                     auto.masks.frame_of_reference_uid})
+            auto = autos[scan]
+            pairs_of = [(auto.masks, auto.masks.source, [(AUTO_ROI, AUTO_ROI)])]
+        else:
+            pairs_of = [(src, rel, pairs) for (src, rel), pairs in zip(drawn, names,
+                                                                       strict=True)]
+        for src, rel, pairs in pairs_of:
             check_frame_of_reference(src, vol.frames_of_reference, where)
             on_grid = src.on_grid(vol.grid)
             for original, name in pairs:
@@ -119,13 +165,17 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
                     _log.warning("%s, ROI %r: %s (%d voxel(s) in the ROI, %d failed)",
                                  where, name, stats.flag, stats.n + stats.n_excluded,
                                  stats.n_excluded)
-                row = {"session": session_label, "map": vol.name, "roi": name,
-                       **{k: getattr(stats, k) for k in ("mean", "sd", "median", "q1", "q3",
-                                                         "n", "n_excluded")},
-                       "units": vol.units, "resource": vol.resource, "flag": stats.flag,
-                       "mask_source": Path(src.source).name if src.source else "",
-                       "iqr": stats.iqr}
-                result.rows.append(row)
+                result.rows.append({
+                    "session": session_label, "map": vol.name, "roi": name,
+                    **{k: getattr(stats, k) for k in ("mean", "sd", "median", "q1", "q3",
+                                                      "n", "n_excluded")},
+                    "units": vol.units, "resource": vol.resource, "flag": stats.flag,
+                    "mask_source": rel, "iqr": stats.iqr,
+                    "step": run.step if run else "", "method": run.method if run else "",
+                    "run_key": run.key if run else "",
+                    "source_scan": run.source_scan if run else "",
+                    "map_file": _map_file(vol, session_dir), "mask_kind": mask.kind,
+                })
     return result
 
 

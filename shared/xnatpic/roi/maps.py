@@ -1,12 +1,15 @@
 """Parametric maps stored by the map steps, and the frame of reference they come from.
 
 Convention of the map steps (t2map, t2starmap, t1map, adcmap, cest): a session resource
-whose label ends in ``MAP`` (``T2MAP``, ``CESTMAP``...), holding the maps as float32 NIfTI
-on the source geometry, NaN where the fit failed, in ``nifti/<NAME>.nii.gz`` (as
-:mod:`xnatpic.analysis.outputs` writes them; ``nifti/mask.nii.gz`` is the fit mask, not
-a map) or ``maps/<NAME>.nii.gz``, with ``stats.json``, ``stats.csv`` and
-``provenance.json``. A 4-D map ``(X, Y, Z, C)`` gives one map per component,
-``<NAME>_<c>``.
+whose label ends in ``MAP`` (``T2MAP``, ``CESTMAP``...) holding one folder per run,
+``<LABEL>/<run-key>/`` (run key ``<method>-scan<source scan>``, e.g. ``vtr-scan3``; the
+layout contract of issue 12), each with the maps as float32 NIfTI on the source geometry,
+NaN where the fit failed, in ``nifti/<NAME>.nii.gz`` (as :mod:`xnatpic.analysis.outputs`
+writes them; ``nifti/mask.nii.gz`` and ``*_status`` images are not maps) or
+``maps/<NAME>.nii.gz``, with ``stats.json``, ``stats.csv`` and ``provenance.json``
+(``step``, ``method``, ``run_key``, ``scans`` {"source": id}). A resource holding
+``nifti/`` or ``maps/`` itself (the layout before runs) is one run with an empty key. A
+4-D map ``(X, Y, Z, C)`` gives one map per component, ``<NAME>_<c>``.
 
 Frame of reference of a map, first found of: a ``FrameOfReferenceUID`` key (also
 ``frame-of-reference-uid``, ``frame_of_reference_uid``) anywhere in ``maps/<NAME>.json``,
@@ -38,9 +41,11 @@ from xnatpic.roi.labelmap import NIFTI_SUFFIXES, nifti_stem
 __all__ = [
     "DEFAULT_UNITS",
     "MAP_FOLDERS",
+    "MapRun",
     "MapVolume",
     "find_map_resources",
     "load_maps",
+    "map_runs",
     "session_frames_of_reference",
 ]
 
@@ -48,7 +53,7 @@ _log = logging.getLogger(__name__)
 _FOR_KEYS = {"frameofreferenceuid", "frame-of-reference-uid", "frame_of_reference_uid"}
 #: Folders of a map resource that hold maps.
 MAP_FOLDERS = ("nifti", "maps")
-#: File stems in those folders that are not maps.
+#: File stems in those folders that are not maps (the fit mask; ``*_status`` images too).
 NOT_MAPS = {"mask"}
 
 #: Units of the maps the map steps write, when their files do not say.
@@ -59,9 +64,38 @@ DEFAULT_UNITS = {
 }
 
 
+@dataclass(frozen=True)
+class MapRun:
+    """One run of a map step: a folder of a map resource and what its provenance says.
+
+    Attributes
+    ----------
+    resource : str
+        Resource label (``T2MAP``).
+    folder : Path
+        ``RESOURCES/<LABEL>/<run-key>`` (or the resource itself in the layout before runs).
+    key : str
+        Run key (``vtr-scan3``; empty for a resource without run folders).
+    step, method : str
+        From ``provenance.json`` (``parameters.method``/``model`` when no ``method``).
+    source_scan : str
+        The scan the maps were fitted from: ``scans.source``, else the only scan of
+        ``scans``; empty when provenance does not say.
+    provenance : dict
+    """
+
+    resource: str
+    folder: Path
+    key: str
+    step: str
+    method: str
+    source_scan: str
+    provenance: dict[str, Any]
+
+
 @dataclass
 class MapVolume:
-    """One map: its resource, name, values, grid, units and frame(s) of reference."""
+    """One map: its run, name, values, grid, units and frame(s) of reference."""
 
     resource: str
     name: str
@@ -70,6 +104,7 @@ class MapVolume:
     grid: Grid
     units: str
     frames_of_reference: set[str]
+    run: MapRun | None = None
 
 
 def _read_json(path: Path) -> Any:
@@ -114,9 +149,49 @@ def session_frames_of_reference(session_dir: Path) -> set[str]:
     return uids
 
 
-def _map_files(resource: Path) -> list[Path]:
-    return [p for folder in MAP_FOLDERS for p in sorted((resource / folder).glob("*.nii*"))
-            if p.name.endswith(NIFTI_SUFFIXES) and nifti_stem(p) not in NOT_MAPS]
+def _map_files(folder: Path) -> list[Path]:
+    return [p for sub in MAP_FOLDERS for p in sorted((folder / sub).glob("*.nii*"))
+            if p.name.endswith(NIFTI_SUFFIXES) and nifti_stem(p) not in NOT_MAPS
+            and not nifti_stem(p).endswith("_status")]
+
+
+def _run_folders(resource: Path) -> list[Path]:
+    """The run folders of a map resource (the resource itself when it holds maps)."""
+    if _map_files(resource):
+        return [resource]
+    return [sub for sub in sorted(p for p in resource.iterdir() if p.is_dir())
+            if _map_files(sub)] if resource.is_dir() else []
+
+
+def _source_scan(provenance: dict[str, Any]) -> str:
+    scans = provenance.get("scans")
+    if isinstance(scans, dict) and scans:
+        if scans.get("source"):
+            return str(scans["source"])
+        values = {str(v) for v in scans.values() if v}
+        if len(values) == 1:
+            return values.pop()
+    return ""
+
+
+def map_runs(resource: Path) -> list[MapRun]:
+    """Every run of a map resource, with its step, method and source scan.
+
+    Parameters
+    ----------
+    resource : Path
+        ``RESOURCES/<LABEL>``.
+    """
+    runs = []
+    for folder in _run_folders(resource):
+        prov = _read_json(folder / "provenance.json")
+        prov = prov if isinstance(prov, dict) else {}
+        params = prov.get("parameters") if isinstance(prov.get("parameters"), dict) else {}
+        method = str(prov.get("method") or params.get("method") or params.get("model") or "")
+        key = "" if folder == resource else folder.name
+        runs.append(MapRun(resource.name, folder, str(prov.get("run_key") or key),
+                           str(prov.get("step") or ""), method, _source_scan(prov), prov))
+    return runs
 
 
 def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> list[Path]:
@@ -143,10 +218,11 @@ def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> li
         chosen = [root / label for label in labels]
     else:
         chosen = [root / label for label in present if label.upper().endswith("MAP")]
-    chosen = [c for c in chosen if _map_files(c)]
+    chosen = [c for c in chosen if _run_folders(c)]
     if not chosen:
-        raise RoiError(f"{root}: no map resource with nifti/ or maps/*.nii.gz (resources: "
-                       f"{', '.join(present) or 'none'}); run a map step first")
+        raise RoiError(f"{root}: no map resource with <run>/nifti/*.nii.gz (or nifti/, "
+                       f"maps/) (resources: {', '.join(present) or 'none'}); run a map step "
+                       "first")
     return chosen
 
 
@@ -162,7 +238,7 @@ def _units(name: str, sidecar: Any, stats: Any) -> str:
 
 
 def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
-    """Load every map of a map resource.
+    """Load every map of every run of a map resource.
 
     Parameters
     ----------
@@ -176,8 +252,13 @@ def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
     RoiError
         When a map file cannot be read or is not 3-D.
     """
-    provenance = _read_json(resource / "provenance.json")
-    stats = _read_json(resource / "stats.json")
+    return [m for run in map_runs(resource) for m in _load_run(run, session_uids)]
+
+
+def _load_run(run: MapRun, session_uids: set[str]) -> list[MapVolume]:
+    provenance = run.provenance
+    stats = _read_json(run.folder / "stats.json")
+    resource = run.folder
     out = []
     for path in _map_files(resource):
         name = nifti_stem(path)
@@ -197,8 +278,8 @@ def load_maps(resource: Path, session_uids: set[str]) -> list[MapVolume]:
         units = _units(name, sidecar, stats)
         grid = Grid(data.shape[:3], img.affine)
         if data.ndim == 3:
-            out.append(MapVolume(resource.name, name, path, data, grid, units, uids))
+            out.append(MapVolume(run.resource, name, path, data, grid, units, uids, run))
         else:
-            out += [MapVolume(resource.name, f"{name}_{c}", path, data[..., c], grid, units,
-                              uids) for c in range(data.shape[3])]
+            out += [MapVolume(run.resource, f"{name}_{c}", path, data[..., c], grid, units,
+                              uids, run) for c in range(data.shape[3])]
     return out

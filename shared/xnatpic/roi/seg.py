@@ -1,21 +1,22 @@
-"""DICOM Segmentation Storage (SEG) objects as masks.
+"""DICOM Segmentation Storage (SEG) objects as masks, read with highdicom.
 
-Reads binary and fractional SEG (PS3.3 A.51, C.8.20): the Segment Sequence gives each
-segment's number and label; every frame names its segment
-(``SegmentIdentificationSequence > ReferencedSegmentNumber``) and its position
-(``PlanePositionSequence > ImagePositionPatient``); orientation and pixel spacing come
-from the shared (or per-frame) functional groups. Frames are stacked along the slice
-normal, sorted by position; the resulting grid is converted from DICOM LPS to RAS.
-Fractional frames are thresholded at half of ``MaximumFractionalValue``.
+BINARY, FRACTIONAL and LABELMAP segmentations (PS3.3 C.8.20; LABELMAP since DICOM
+2024c) are read by :meth:`highdicom.seg.Segmentation.get_volume` (one channel per
+segment, frames placed by their PlanePositionSequence on a regular grid); each segment
+becomes one ROI named by its SegmentLabel (``segment_<n>`` when empty). Fractional values
+are rescaled to 0-1 by highdicom and thresholded at 0.5. The volume's LPS affine is
+converted to RAS. A LABELMAP's background (segment 0) is not a ROI.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.errors import InvalidDicomError
 
 from xnatpic.nifti.affine import LPS_TO_RAS
@@ -25,22 +26,11 @@ from xnatpic.roi.masks import GriddedMasks
 
 __all__ = ["SEG_SOP_CLASS", "read_seg", "seg_from_dataset"]
 
-#: Segmentation Storage SOP Class UID.
+#: Segmentation Storage SOP Class UID (LABELMAP segmentations use their own class).
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
-
-
-def _group(ds: Any, index: int, name: str, where: str) -> Any:
-    """A functional group macro item of frame ``index``: per-frame first, else shared."""
-    for seq_name in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
-        seq = getattr(ds, seq_name, None)
-        if not seq:
-            continue
-        item = seq[index] if seq_name.startswith("PerFrame") else seq[0]
-        inner = getattr(item, name, None)
-        if inner:
-            return inner[0]
-    raise MaskSourceError(f"{where}: frame {index + 1} has no {name} (neither per-frame nor "
-                          "shared functional group)")
+#: Label Map Segmentation Storage SOP Class UID (DICOM 2024c).
+LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
+SEG_SOP_CLASSES = (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS)
 
 
 def seg_from_dataset(ds: Any, where: str) -> GriddedMasks:
@@ -55,78 +45,53 @@ def seg_from_dataset(ds: Any, where: str) -> GriddedMasks:
     Returns
     -------
     GriddedMasks
-        One ROI per segment, named by its SegmentLabel (``segment_<n>`` when empty).
+        One ROI per segment, named by its SegmentLabel.
 
     Raises
     ------
     MaskSourceError
-        When the dataset is not a SEG, or a frame lacks its segment or position.
+        When the dataset is not a SEG, or highdicom cannot place its frames on a grid.
     """
-    if str(getattr(ds, "SOPClassUID", "")) != SEG_SOP_CLASS:
+    import highdicom as hd  # imported here: only SEG files need it
+
+    if str(getattr(ds, "SOPClassUID", "")) not in SEG_SOP_CLASSES:
         raise MaskSourceError(f"{where}: not a DICOM SEG (SOPClassUID "
                               f"{getattr(ds, 'SOPClassUID', 'absent')})")
-    seg_type = str(getattr(ds, "SegmentationType", "BINARY")).upper()
-    frames = np.asarray(ds.pixel_array)
-    n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if frames.ndim == 2:
-        frames = frames[None]
-    if frames.shape[0] != n_frames:
-        raise MaskSourceError(f"{where}: NumberOfFrames {n_frames} but {frames.shape[0]} "
-                              "frames of pixel data")
-    if seg_type == "FRACTIONAL":
-        maximum = float(getattr(ds, "MaximumFractionalValue", 255) or 255)
-        frames = frames >= maximum / 2
-    else:
-        frames = frames > 0
+    if not getattr(ds, "SegmentSequence", None):
+        raise MaskSourceError(f"{where}: SEG has no SegmentSequence")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # highdicom's notes on old files
+            seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+            volume = seg.get_volume(combine_segments=False, allow_missing_positions=True)
+    except KeyError as exc:
+        tag = exc.args[0] if exc.args else ""
+        name = keyword_for_tag(tag) if isinstance(tag, int) else str(tag)
+        raise MaskSourceError(f"{where}: highdicom cannot read this SEG: a frame or the "
+                              f"dataset lacks {name or tag}") from exc
+    except (ValueError, AttributeError, TypeError, RuntimeError) as exc:
+        raise MaskSourceError(f"{where}: highdicom cannot read this SEG as a volume "
+                              f"(frames not on a regular grid, or missing positions): "
+                              f"{exc}") from exc
+    (descriptor,) = volume.channel_descriptors
+    numbers = [int(n) for n in volume.get_channel_values(descriptor)]
     labels = {int(s.SegmentNumber): str(getattr(s, "SegmentLabel", "") or
                                          f"segment_{int(s.SegmentNumber)}")
-              for s in getattr(ds, "SegmentSequence", [])}
-    if not labels:
-        raise MaskSourceError(f"{where}: SEG has no SegmentSequence")
-
-    orient = np.asarray(_group(ds, 0, "PlaneOrientationSequence", where)
-                        .ImageOrientationPatient, dtype=np.float64)
-    measures = _group(ds, 0, "PixelMeasuresSequence", where)
-    row_spacing, col_spacing = (float(v) for v in measures.PixelSpacing)
-    row_dir, col_dir = orient[:3], orient[3:]
-    normal = np.cross(row_dir, col_dir)
-    positions = np.empty((n_frames, 3))
-    segments = np.empty(n_frames, dtype=np.int64)
-    for i in range(n_frames):
-        positions[i] = np.asarray(_group(ds, i, "PlanePositionSequence", where)
-                                  .ImagePositionPatient, dtype=np.float64)
-        segments[i] = int(_group(ds, i, "SegmentIdentificationSequence", where)
-                          .ReferencedSegmentNumber)
-    unknown = sorted(set(segments.tolist()) - set(labels))
-    if unknown:
-        raise MaskSourceError(f"{where}: frames refer to segment(s) {unknown} absent from "
-                              "the SegmentSequence")
-    depth = positions @ normal
-    planes = np.unique(np.round(depth, 4))
-    spacing = float(getattr(measures, "SpacingBetweenSlices", 0) or 0)
-    if len(planes) > 1:
-        steps = np.diff(planes)
-        spacing = spacing or float(steps.min())
-        if np.any(np.abs(steps / spacing - np.round(steps / spacing)) > 0.05):
-            raise MaskSourceError(f"{where}: frame positions are not on a regular slice "
-                                  f"spacing ({spacing:g} mm; plane steps {steps.tolist()})")
-    spacing = spacing or float(getattr(measures, "SliceThickness", 1.0) or 1.0)
-    first = int(np.argmin(depth))
-    origin = positions[first]
-    k_index = np.round((depth - depth[first]) / spacing).astype(int)
-    n_slices = int(k_index.max()) + 1
-    rows, cols = frames.shape[1:]
-    masks = {name: np.zeros((rows, cols, n_slices), dtype=bool) for name in labels.values()}
-    for i in range(n_frames):
-        masks[labels[int(segments[i])]][:, :, k_index[i]] |= frames[i]
-    affine_lps = np.eye(4)
-    affine_lps[:3, 0] = col_dir * row_spacing   # index 0 = row number: down a column
-    affine_lps[:3, 1] = row_dir * col_spacing   # index 1 = column number: along a row
-    affine_lps[:3, 2] = normal * spacing
-    affine_lps[:3, 3] = origin
+              for s in ds.SegmentSequence}
+    array = np.asarray(volume.array)
+    fractional = str(getattr(ds, "SegmentationType", "")).upper() == "FRACTIONAL"
+    masks: dict[str, np.ndarray] = {}
+    for index, number in enumerate(numbers):
+        if number == 0:
+            continue  # a LABELMAP's background
+        channel = array[..., index]
+        masks[labels.get(number, f"segment_{number}")] = (
+            channel >= 0.5 if fractional else channel > 0)
+    if not masks:
+        raise MaskSourceError(f"{where}: SEG holds no segment (only background)")
     uid = str(getattr(ds, "FrameOfReferenceUID", "") or "") or None
-    return GriddedMasks(masks, Grid((rows, cols, n_slices), LPS_TO_RAS @ affine_lps), where,
-                        uid, {name: num for num, name in labels.items()})
+    return GriddedMasks(masks, Grid(array.shape[:3], LPS_TO_RAS @ np.asarray(volume.affine)),
+                        where, uid, {name: num for num, name in labels.items()})
 
 
 def read_seg(path: Path) -> GriddedMasks:
