@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import RESOURCES, launch_step
+from tests.analysis.helpers import run_dir
 from tests.oracles import require_executable
 from xnatpic.phantom import read_truth, read_truth_map
 
@@ -28,23 +29,33 @@ GEOMETRY = {"t2map": "axial", "t2starmap": "axial", "t1map": "axial", "t1map-ir"
             "adcmap": "oblique", "cest": "axial"}
 
 
+#: Run key of each launch below (<method>-scan<id>).
+RUN_KEYS = {"t2map": "nlls-scan2", "t2starmap": "nlls-scan5", "t1map": "vtr-scan3",
+            "adcmap": "loglinear-scan6", "cest": "lorentzian-scan7", "t1map-ir": "ir-scan4",
+            "t1map-ir-only": "ir-scan4"}
+
+
 @pytest.fixture(scope="module")
 def runs(phantom_session, phantom_dicom, tmp_path_factory) -> dict[str, Path]:
-    """Launch every step once; step -> the stored resource folder."""
+    """Launch every step once; step -> the run folder in its stored resource."""
     build = tmp_path_factory.mktemp("builds")
     out: dict[str, Path] = {}
     for step in ("t2map", "t2starmap", "t1map", "adcmap", "cest"):
         result = launch_step(step, phantom_session, build)
         assert result.ok, (step, result.error, Path(result.stderr).read_text()[-3000:])
         assert [Path(p).name for p in result.stored] == [RESOURCES[step]]
-        out[step] = phantom_session / "RESOURCES" / RESOURCES[step]
-    # T1 by inversion recovery: a session whose only T1 scan is the IR one (auto-detected).
+        out[step] = run_dir(phantom_session / "RESOURCES" / RESOURCES[step], RUN_KEYS[step])
+    # T1 by inversion recovery on the IR scan of the same session: a second T1MAP run
+    result = launch_step("t1map", phantom_session, build, {"scan": "4"})
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+    out["t1map-ir"] = run_dir(phantom_session / "RESOURCES" / "T1MAP", "ir-scan4")
+    # and a session whose only T1 scan is the IR one (auto-detected)
     ir_root = tmp_path_factory.mktemp("ir")
     ir_session = ir_root / "PRECLIN" / "arc001" / "ir_only"
     shutil.copytree(phantom_dicom["4"], ir_session / "SCANS" / "4" / "DICOM")
     result = launch_step("t1map", ir_session, build)
     assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
-    out["t1map-ir"] = ir_session / "RESOURCES" / "T1MAP"
+    out["t1map-ir-only"] = run_dir(ir_session / "RESOURCES" / "T1MAP")
     return out
 
 
@@ -91,9 +102,11 @@ def test_median_relative_error_within_1_percent(runs, phantom_study, step, name,
 
 def test_t1_methods_auto_detected(runs):
     vtr = json.loads((runs["t1map"] / "provenance.json").read_text())
-    ir = json.loads((runs["t1map-ir"] / "provenance.json").read_text())
+    ir = json.loads((runs["t1map-ir-only"] / "provenance.json").read_text())
     assert vtr["parameters"]["method"] == "vtr" and vtr["scans"] == {"source": "3"}
     assert ir["parameters"]["method"] == "ir" and ir["scans"] == {"source": "4"}
+    assert (vtr["method"], vtr["run_key"]) == ("vtr", "vtr-scan3")
+    assert (ir["method"], ir["run_key"]) == ("ir", "ir-scan4")
     # 9 inversion times and a repetition time: the auto IR model is the timed one with the
     # inversion factor fitted.
     assert ir["parameters"]["ir_model"] == "timed-free" and "ir_model" not in vtr["parameters"]
@@ -135,7 +148,7 @@ def test_b0_from_wassr_within_002_ppm(runs, phantom_study):
         assert abs(float(np.nanmedian(b0[inside] - truth[inside]))) <= 0.02, label
     assert float(np.nanpercentile(np.abs(b0 - truth)[labels > 0], 99)) <= 0.02
     provenance = json.loads((runs["cest"] / "provenance.json").read_text())
-    assert provenance["scans"] == {"cest": "7", "wassr": "8"}
+    assert provenance["scans"] == {"source": "7", "cest": "7", "wassr": "8"}
 
 
 def _lorentzian(x: float, centre: float, fwhm: float) -> float:
@@ -166,25 +179,36 @@ def test_each_resource_holds_every_output(runs):
         assert provenance["inputs"][0]["series_instance_uid"].startswith("2.25.")
         assert provenance["inputs"][0]["sop_instance_uids"]
         html = (resource / "report.html").read_text()
+        previewed = {name: e for name, e in stats["maps"].items() if "dicom" in e}
+        assert {e["role"] for e in previewed.values()} <= {"primary", "byproduct"}
         for name, entry in stats["maps"].items():
-            assert (resource / "png" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-            assert (resource / "nifti" / f"{name}.nii.gz").is_file()
-            assert sorted((resource / "dicom" / name).glob("*.dcm"))
+            assert (resource / "nifti" / f"{name}.nii.gz").is_file(), name
+            assert entry["unit"] and entry["role"] in ("primary", "byproduct", "spectrum")
+        for name, entry in previewed.items():
+            assert (resource / entry["preview"]).read_bytes()[:4] == b"\x89PNG"
+            assert sorted((resource / entry["dicom"]).glob("*.dcm"))
             assert f"<h2>{name}</h2>" in html
             assert entry["whole"]["n_voxels"] == stats["mask_voxels"]
         status_pngs = sum((resource / "png" / f"{name}_status.png").is_file()
-                          for name in stats["maps"])
-        assert html.count("data:image/png;base64,") == len(stats["maps"]) + status_pngs
-        assert (resource / "stats.csv").read_text().startswith("map,unit,slice,n_voxels")
+                          for name in previewed)
+        figures = sum((resource / "png" / f).is_file()
+                      for f in ("zspectrum.png", "V1_direction.png"))
+        assert figures == {"cest": 1, "adcmap": 1}.get(step, 0), step
+        assert html.count("data:image/png;base64,") == len(previewed) + status_pngs + figures
+        assert (resource / "stats.csv").read_text().startswith(
+            "map,role,unit,slice,n_voxels")
+        assert provenance["session"]["label"] == resource.parents[2].name
+        assert str(resource.parents[3]) not in json.dumps(provenance) + html
 
 
 def test_every_dicom_map_passes_dciodvfy(runs):
     require_executable("dciodvfy", "'make tools' installs dicom3tools")
     checked = 0
     for run, resource in runs.items():
-        # every primary map the step declares in stats.json is a DICOM series, and no other
-        # (CEST's *_precision maps are primary since they have a status; the count follows)
-        declared = set(json.loads((resource / "stats.json").read_text())["maps"])
+        # every map stats.json declares as a DICOM series is one, and no other (CEST's
+        # *_precision maps are by-products with a status and a series; the count follows)
+        declared = {name for name, e in json.loads(
+            (resource / "stats.json").read_text())["maps"].items() if "dicom" in e}
         written = {folder.name for folder in (resource / "dicom").iterdir()}
         assert written == declared, (run, sorted(written ^ declared))
         for folder in sorted((resource / "dicom").iterdir()):
@@ -195,8 +219,8 @@ def test_every_dicom_map_passes_dciodvfy(runs):
                       if line.startswith("Error")]
             assert errors == [], (str(path), errors)
             checked += 1
-    assert checked == sum(len(json.loads((r / "stats.json").read_text())["maps"])
-                          for r in runs.values()) > 0
+    assert checked == sum(sum("dicom" in e for e in json.loads(
+        (r / "stats.json").read_text())["maps"].values()) for r in runs.values()) > 0
 
 
 @pytest.mark.parametrize(("step", "name"), [("t2map", "T2"), ("t2starmap", "T2star"),
@@ -213,3 +237,20 @@ def test_phantom_steps_complete_with_status_maps(runs, step, name):
     whole = stats["maps"][name]["whole"]
     assert whole["n_voxels"] == int(mask.sum())
     assert whole["fraction_failed"] < 0.01
+
+
+def test_two_t1_maps_of_one_session_coexist(runs, phantom_session):
+    """t1map on the VTR scan, then on the IR scan of the same session: both runs stay in
+    T1MAP, each with its own maps and provenance (insertResources merges into the existing
+    resource; docs/xnat-conformance.md)."""
+    resource = phantom_session / "RESOURCES" / "T1MAP"
+    keys = sorted(p.name for p in resource.iterdir() if p.is_dir())
+    assert keys == ["ir-scan4", "vtr-scan3"]
+    vtr, ir = (json.loads((resource / k / "provenance.json").read_text()) for k in
+               ("vtr-scan3", "ir-scan4"))
+    assert (vtr["method"], vtr["scans"]["source"]) == ("vtr", "3")
+    assert (ir["method"], ir["scans"]["source"]) == ("ir", "4")
+    a, b = _map(resource / "vtr-scan3", "T1"), _map(resource / "ir-scan4", "T1")
+    assert not np.array_equal(np.nan_to_num(a), np.nan_to_num(b))
+    catalog = (resource / "T1MAP_catalog.xml").read_text()
+    assert 'URI="vtr-scan3/report.html"' in catalog and 'URI="ir-scan4/report.html"' in catalog

@@ -87,6 +87,9 @@ class MapImage:
         :class:`~xnatpic.models.results.VoxelStatus` per voxel (written as
         ``<name>_status.nii.gz``, counted in the statistics); default: fitted where the
         value is finite.
+    spectrum : bool
+        A spectrum along the 4th axis (CEST Z-spectra), not a map to compare: role
+        ``spectrum`` in stats.json (see :attr:`role`).
     """
 
     name: str
@@ -96,6 +99,16 @@ class MapImage:
     primary: bool = True
     image_type: str = "OTHER"
     status: np.ndarray | None = None
+    spectrum: bool = False
+
+    @property
+    def role(self) -> str:
+        """``primary`` (a result), ``byproduct`` (fit by-products: S0, M0, R², the
+        precision maps...) or ``spectrum`` (Z-spectra): what a summary compares."""
+        if self.spectrum:
+            return "spectrum"
+        return "primary" if self.primary and not self.name.endswith("_precision") \
+            else "byproduct"
 
 
 @dataclass
@@ -644,9 +657,12 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
             name, value, "ratio", f"{what}; {detail}", status=status))
     corrected = correct_b0(z.z, z.offsets, b0_values)
     corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)
+    maps.append(MapImage("Z", np.where(mask[..., None], z.z, np.nan).astype(np.float32),
+                         "ratio", "Z-spectrum, not B0-corrected (4th axis: offsets in "
+                         "parameters)", primary=False, spectrum=True))
     maps.append(MapImage("Z_B0corrected", corrected, "ratio",
                          "B0-corrected Z-spectrum (4th axis: offsets in parameters)",
-                         primary=False))
+                         primary=False, spectrum=True))
     maps.append(MapImage("M0", z.m0, "a.u.", "mean of the M0 frames", primary=False))
     params = {"threshold": threshold, "mtr_ppm": [float(p) for p in mtr_ppm],
               "ratio_ppm": None if not ratio_ppm else [float(p) for p in ratio_ppm],

@@ -1,21 +1,36 @@
-"""Everything a step writes for its maps.
+"""Everything a step writes for its maps: one folder per run.
 
-Layout of the output folder (stored as one session resource, e.g. ``T2MAP``)::
+Layout of the output folder OUT (stored as one session resource, e.g. ``T1MAP``; a later
+run on another scan or with another method adds its folder to the same resource, as
+Container Service's ``insertResources`` merges into an existing label)::
 
-    OUT/report.html              one page: outcome, previews, statistics and statuses
-    OUT/stats.json, stats.csv    whole-map and per-slice statistics over the mask, with the
-                                 fraction of voxels in each status
-    OUT/provenance.json          xnatpic version, step, parameters, input UIDs
-    OUT/nifti/<map>.nii.gz       every map (and mask.nii.gz) on the source geometry
-    OUT/nifti/<map>_status.nii.gz  per-voxel status codes of each primary map
+    OUT/<run-key>/               run-key = <method>-scan<source scan id>, lower case
+                                 (:func:`xnatpic.analysis.run_info.run_key`), e.g.
+                                 vtr-scan11, ir-scan13, nlls-scan2
+        report.html              one page: subject, session, outcome, parameters,
+                                 previews, statistics and statuses
+        stats.json, stats.csv    statistics over the mask of every map, each with its
+                                 ``unit`` and ``role`` (primary, byproduct, spectrum);
+                                 slices numbered from 1
+        provenance.json          step, method, run_key, scans (``source`` first), session
+                                 (label, subject), parameters, input UIDs; relative paths
+        nifti/<map>.nii.gz       every map (and mask.nii.gz) on the source geometry
+        nifti/<map>_status.nii.gz  per-voxel status codes of each primary map
                                  (:class:`xnatpic.models.results.VoxelStatus`: 0 outside
                                  the mask, 1 fitted, 2 long, 3 short, 4 no signal, >= 5
                                  failed with the reason)
+        dicom/<map>/*.dcm        primary maps as derived MR Image Storage series
+        png/<map>.png            previews of the primary maps with the voxel status
+                                 painted over (and <map>_status.png); zspectrum.png
+                                 (CEST), V1_direction.png (DTI)
 
-When the step's outcome is "not enough signal" only the mask, the status maps, the report,
-the statistics (fractions, no location statistics) and the provenance are written.
-    OUT/dicom/<map>/*.dcm        primary maps as derived MR Image Storage series
-    OUT/png/<map>.png            previews of the primary maps (and <map>_status.png)
+Outcome of a run (``stats.json`` ``outcome``, the report's banner, the step's stderr):
+``complete``; ``mostly failed`` when a primary map is valid (fitted within its
+measurable range) in fewer than :data:`VALID_FRACTION_MIN` of the mask voxels — the
+maps are written and the exit is 0, with a warning; ``not enough signal`` when the noise
+gate finds that the data cannot support the map: only the mask, the status maps, the
+report, the statistics (fractions, no location statistics) and the provenance are
+written.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import csv
 import datetime as _dt
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +50,36 @@ from xnatpic import __version__
 from xnatpic.analysis.dicom_maps import write_dicom_map
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import MapImage, StepResult
-from xnatpic.analysis.previews import write_preview, write_status_preview
+from xnatpic.analysis.previews import (
+    write_direction_preview,
+    write_preview,
+    write_status_preview,
+    write_zspectrum_plot,
+)
 from xnatpic.analysis.report import write_html_report
+from xnatpic.analysis.run_info import PathScrubber, run_key, session_identity, tidy
 from xnatpic.analysis.stats import STAT_KEYS, map_statistics
-from xnatpic.models.results import VOXEL_STATUS_NAMES
+from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
-__all__ = ["write_nifti", "write_outputs"]
+__all__ = ["MOSTLY_FAILED", "VALID_FRACTION_MIN", "write_nifti", "write_outputs"]
 
 _log = logging.getLogger(__name__)
+
+#: A primary map valid (fitted within range) in fewer of the mask voxels than this is
+#: "mostly failed".
+VALID_FRACTION_MIN = 0.5
+#: The outcome of such a run.
+MOSTLY_FAILED = "mostly failed"
+
+#: What each step makes, for titles.
+STEP_TITLES = {"t2map": "T2 map", "t2starmap": "T2* map", "t1map": "T1 map",
+               "adcmap": "ADC / DTI maps", "cest": "CEST maps", "perfusion": "Perfusion map"}
+
+#: How slices are numbered in stats.json (said there).
+SLICE_NUMBERING = ("1-based: slice 1 is the first slice along the NIfTI z axis, as in the "
+                   "report, the CSV and the previews")
+
+_LOCATION = ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
 
 
 def write_nifti(values: np.ndarray, series: AnalysisSeries, path: Path,
@@ -69,11 +107,13 @@ def _series_uids(series: AnalysisSeries) -> dict[str, Any]:
 def _csv(path: Path, stats: dict[str, dict[str, Any]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["map", "unit", "slice", *STAT_KEYS])
+        writer.writerow(["map", "role", "unit", "slice", *STAT_KEYS])
         for name, entry in stats.items():
-            rows = [("all", entry["whole"])] + [(s["slice"] + 1, s) for s in entry["slices"]]
+            if "whole" not in entry:
+                continue
+            rows = [("all", entry["whole"])] + [(s["slice"], s) for s in entry["slices"]]
             for label, s in rows:
-                writer.writerow([name, entry["unit"], label,
+                writer.writerow([name, entry["role"], entry["unit"], label,
                                  *("" if s[k] is None else s[k] for k in STAT_KEYS)])
 
 
@@ -89,95 +129,211 @@ def _noise_line(noise: dict[str, Any]) -> str:
 def _drop_location(entry: dict[str, Any]) -> None:
     """No headline number when the data cannot support the map: keep counts and fractions."""
     for part in [entry["whole"], *entry["slices"]]:
-        for key in ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max"):
+        for key in _LOCATION:
             part[key] = None
 
 
+def _spectrum_entry(image: MapImage, valid: np.ndarray,
+                    offsets: list[float]) -> dict[str, Any]:
+    """Mean and SD over ``valid`` voxels of a spectrum (X, Y, Z, N) at each offset."""
+    values = np.asarray(image.values, dtype=np.float64)[valid]
+    values = values[np.isfinite(values).all(axis=1)] if values.size else values
+    n = int(values.shape[0]) if values.ndim == 2 else 0
+    return {"unit": image.unit, "role": image.role, "description": image.description,
+            "offsets_ppm": offsets, "n_voxels": n,
+            "mean": values.mean(axis=0).tolist() if n else None,
+            "sd": values.std(axis=0, ddof=1).tolist() if n > 1 else None}
+
+
+def _valid_fraction(entry: dict[str, Any]) -> float | None:
+    return entry["whole"].get("fraction_fitted")
+
+
+def _outcome(result: StepResult, stats: dict[str, dict[str, Any]]
+             ) -> tuple[str, str, float | None]:
+    """(outcome, reason, lowest valid fraction of the primary maps)."""
+    fractions = {name: _valid_fraction(entry) for name, entry in stats.items()
+                 if entry["role"] == "primary" and "whole" in entry}
+    known = {k: v for k, v in fractions.items() if v is not None}
+    lowest = min(known.values()) if known else None
+    if result.outcome != "complete":
+        return result.outcome, result.outcome_reason, lowest
+    low = {k: v for k, v in known.items() if v < VALID_FRACTION_MIN}
+    if low:
+        detail = ", ".join(f"{name} valid in {100 * v:.0f} %" for name, v in low.items())
+        return (MOSTLY_FAILED, f"{detail} of the {int(result.mask.sum())} mask voxels "
+                f"(fitted within the measurable range; at least "
+                f"{100 * VALID_FRACTION_MIN:.0f} % expected): the values describe the "
+                "minority of voxels that fitted; see the status maps", lowest)
+    return "complete", "", lowest
+
+
+def _banner(outcome: str, reason: str, lowest: float | None) -> tuple[str, str]:
+    if outcome == "complete":
+        valid = "" if lowest is None else f"; {100 * lowest:.1f} % of the mask valid"
+        return "complete", f"Complete{valid}"
+    return "warning", f"{outcome.capitalize()}: {reason}"
+
+
+def _session_line(session: dict[str, str]) -> str:
+    if not session:
+        return "subject and session unknown (not in the DICOM routing or headers)"
+    return (f"subject {session.get('subject', 'unknown')} · session "
+            f"{session.get('label', 'unknown')}")
+
+
+def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], title: str,
+             valid: np.ndarray) -> list[tuple[str, Path]]:
+    """The Z-spectrum plot (CEST) and the V1 direction map (DTI)."""
+    figures: list[tuple[str, Path]] = []
+    curves = {label: (stats[name]["mean"], stats[name]["sd"] or [0.0] * len(
+        stats[name]["mean"])) for name, label in (("Z", "measured"),
+                                                   ("Z_B0corrected", "B0-corrected"))
+        if name in stats and stats[name].get("mean")}
+    if curves:
+        offsets = np.asarray(result.parameters["offsets_ppm"], dtype=float)
+        n = stats["Z_B0corrected" if "Z_B0corrected" in stats else "Z"]["n_voxels"]
+        figures.append(("Z-spectrum", write_zspectrum_plot(
+            offsets, curves, png / "zspectrum.png",
+            title=f"{title}: Z-spectrum, mean ± SD over {n} fitted mask voxels")))
+    by_name = {m.name: m for m in result.maps}
+    if "V1" in by_name and "FA" in by_name:
+        fa = np.where(valid, by_name["FA"].values, np.nan)
+        figures.append(("Principal diffusion direction (V1)", write_direction_preview(
+            by_name["V1"].values, fa, png / "V1_direction.png",
+            title=f"{title}: V1 colour by direction")))
+    return figures
+
+
 def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
-                  argv: list[str] | None = None) -> dict[str, Any]:
-    """Write NIfTI, DICOM, PNG, HTML, statistics and provenance of a step's maps.
+                  argv: list[str] | None = None, input_root: Path | None = None,
+                  output_root: Path | None = None) -> dict[str, Any]:
+    """Write NIfTI, DICOM, PNG, HTML, statistics and provenance of one run of a step.
 
     Parameters
     ----------
     result : StepResult
         The maps.
     out : Path
-        Output folder (created).
+        Output folder; the run goes to ``out/<run-key>/`` (replaced if present).
     scans : dict
-        Role -> scan id of the inputs (``{"source": "2"}``, ``{"cest": "7", "wassr": "8"}``).
+        Role -> scan id of the inputs (``{"source": "2"}``, ``{"cest": "7", "wassr":
+        "8"}``); ``source`` (added from the first role when absent) keys the run.
     argv : list of str, optional
-        The step's command line, kept in the provenance.
+        The step's command line, kept in the provenance (mount paths replaced).
+    input_root, output_root : Path, optional
+        The mounted session and output folder: their host paths become ``/input``,
+        ``/output`` or relative paths in the report and provenance.
 
     Returns
     -------
     dict
-        The statistics written to ``stats.json``.
+        The statistics written to ``stats.json`` (with ``run_key``).
     """
-    out.mkdir(parents=True, exist_ok=True)
+    scans = {"source": next(iter(scans.values())), **scans} if "source" not in scans \
+        else scans
+    key = run_key(result.step, result.parameters, scans)
+    run = out / key
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    scrub = PathScrubber(input_root, output_root)
     series = result.series[0]
+    session = session_identity(series.header, input_root)
     complete = result.outcome == "complete"
-    write_nifti(result.mask.astype(np.float32), series, out / "nifti" / "mask.nii.gz")
+    write_nifti(result.mask.astype(np.float32), series, run / "nifti" / "mask.nii.gz")
+    title = f"{STEP_TITLES.get(result.step, result.step)}, scan {scans['source']}"
     stats: dict[str, dict[str, Any]] = {}
-    sections = []
-    base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
     primary: list[MapImage] = [m for m in result.maps if m.primary]
     if complete:
         for image in result.maps:
-            write_nifti(image.values, series, out / "nifti" / f"{image.name}.nii.gz")
+            write_nifti(image.values, series, run / "nifti" / f"{image.name}.nii.gz")
+    headline = next((m.status for m in primary if m.status is not None), None)
+    valid = result.mask if headline is None else headline == VoxelStatus.FITTED
+    offsets = list(result.parameters.get("offsets_ppm") or [])
+    for image in result.maps:
+        if image.role == "spectrum":
+            stats[image.name] = _spectrum_entry(image, valid, offsets)
+        elif not image.primary:
+            entry: dict[str, Any] = {"unit": image.unit, "role": image.role,
+                                     "description": image.description}
+            if image.values.ndim == 3:
+                entry.update(map_statistics(image.values, result.mask))
+            else:
+                entry["components"] = int(image.values.shape[3])
+            stats[image.name] = entry
+        else:
+            stats[image.name] = {"unit": image.unit, "role": image.role,
+                                 "description": image.description,
+                                 **map_statistics(image.values, result.mask, image.status)}
+    outcome, reason, lowest = _outcome(result, stats)
+    sections = []
+    base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
     for index, image in enumerate(primary, start=1):
-        entry = {"unit": image.unit, "description": image.description,
-                 **map_statistics(image.values, result.mask, image.status)}
+        entry = stats[image.name]
+        entry["valid_fraction"] = entry["whole"].get("fraction_fitted")
         status_png = None
         if image.status is not None:
-            write_nifti(image.status, series, out / "nifti" / f"{image.name}_status.nii.gz",
+            write_nifti(image.status, series, run / "nifti" / f"{image.name}_status.nii.gz",
                         dtype=np.uint8)
             status_png = write_status_preview(
-                image.status, out / "png" / f"{image.name}_status.png",
-                title=f"{image.name} voxel status ({result.step})")
+                image.status, run / "png" / f"{image.name}_status.png",
+                title=f"{image.name} voxel status ({title})")
         png = None
         if complete:
-            write_dicom_map(image, series, out / "dicom" / image.name,
+            write_dicom_map(image, series, run / "dicom" / image.name,
                             series_number=base_number + index, step=result.step,
                             salt=json.dumps(result.parameters, sort_keys=True, default=str))
-            png = write_preview(image.values, out / "png" / f"{image.name}.png",
-                                title=f"{image.name} ({result.step}, scan "
-                                      f"{', '.join(scans.values())})", unit=image.unit)
+            entry["dicom"] = f"dicom/{image.name}"
+            entry["preview"] = f"png/{image.name}.png"
+            png = write_preview(image.values, run / "png" / f"{image.name}.png",
+                                title=f"{image.name} ({title})", unit=image.unit,
+                                status=image.status,
+                                signed=True if image.name.startswith(("MTRasym", "B0"))
+                                and not image.name.endswith("_precision") else None)
         else:
             _drop_location(entry)
-        stats[image.name] = entry
         sections.append({"name": image.name, "unit": image.unit,
-                         "description": image.description, "stats": entry, "png": png,
-                         "status_png": status_png})
-    summary = {"step": result.step, "scans": scans, "outcome": result.outcome,
-               "outcome_reason": result.outcome_reason, "noise": result.noise,
-               "mask_voxels": int(result.mask.sum()),
-               "failed_voxels": int(result.failed.sum()), "maps": stats,
+                         "description": scrub.text(image.description), "stats": entry,
+                         "png": png, "status_png": status_png})
+    figures = _figures(result, run / "png", stats, title, valid) if complete else []
+    summary = {"step": result.step, "method": key.rsplit("-scan", 1)[0], "run_key": key,
+               "scans": scans, "session": session, "outcome": outcome,
+               "outcome_reason": scrub.text(reason), "valid_fraction": lowest,
+               "valid_fraction_threshold": VALID_FRACTION_MIN,
+               "noise": result.noise, "mask_voxels": int(result.mask.sum()),
+               "failed_voxels": int(result.failed.sum()),
+               "slice_numbering": SLICE_NUMBERING, "maps": stats,
                "status_codes": {int(c): name for c, name in VOXEL_STATUS_NAMES.items()}}
-    (out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    _csv(out / "stats.csv", stats)
-    meta = {"outcome": result.outcome + (f": {result.outcome_reason}"
-                                          if result.outcome_reason else ""),
-            "scans": ", ".join(f"{role}: {sid}" for role, sid in scans.items()),
+    summary = tidy(scrub(summary))
+    (run / "stats.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n",
+                                    encoding="utf-8")
+    _csv(run / "stats.csv", summary["maps"])
+    parameters = tidy(scrub(result.parameters))
+    meta = {"run": key, "scans": ", ".join(f"{role}: {sid}" for role, sid in scans.items()),
             "series": "; ".join(f"{s.description} ({s.series_instance_uid})"
                                 for s in result.series),
             "mask": f"{int(result.mask.sum())} voxels, {int(result.failed.sum())} failed",
-            **({"model": str(result.parameters["model"])}
-               if result.parameters.get("model") else {}),
-            **({"why this model": str(result.parameters["model_reason"])}
-               if result.parameters.get("model_reason") else {}),
+            **({"model": str(parameters["model"])} if parameters.get("model") else {}),
+            **({"why this model": str(parameters["model_reason"])}
+               if parameters.get("model_reason") else {}),
             **({"noise": _noise_line(result.noise)} if result.noise else {}),
-            "parameters": json.dumps(result.parameters, default=str)[:600],
             "xnatpic": __version__}
-    write_html_report(out / "report.html", title=f"xnatpic {result.step}", meta=meta,
-                      sections=sections)
+    write_html_report(run / "report.html", title=f"{title} ({key})",
+                      subtitle=_session_line(session),
+                      outcome=_banner(outcome, summary["outcome_reason"], lowest),
+                      meta=meta, parameters=parameters, sections=sections, figures=figures)
     provenance = {
-        "xnatpic_version": __version__, "step": result.step,
+        "xnatpic_version": __version__, "step": result.step, "method": summary["method"],
+        "run_key": key, "session": session,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command_line": argv, "parameters": result.parameters, "scans": scans,
         "inputs": [_series_uids(s) for s in result.series],
-        "outputs": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()),
+        "outputs": sorted(p.relative_to(run).as_posix() for p in run.rglob("*")
+                          if p.is_file()),
     }
-    (out / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n",
-                                         encoding="utf-8")
-    _log.info("wrote %s", out)
+    (run / "provenance.json").write_text(
+        json.dumps(tidy(scrub(provenance)), indent=2, allow_nan=False) + "\n",
+        encoding="utf-8")
+    _log.info("wrote %s", run)
     return summary

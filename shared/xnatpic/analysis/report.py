@@ -1,4 +1,5 @@
-"""A one-page HTML report: the previews (embedded) and the statistics tables."""
+"""The one-page HTML report of a map run: who and what, the outcome, readable parameters,
+previews (embedded) and the statistics tables."""
 
 from __future__ import annotations
 
@@ -7,46 +8,115 @@ import html
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_html_report"]
+__all__ = ["format_number", "format_value", "parameter_rows", "write_html_report"]
 
 _STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:70em}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;
 padding:2px 8px;text-align:right}th{background:#eee}img{max-width:100%}
-.meta td{text-align:left}"""
+.meta td,.params td{text-align:left}.meta th,.params th{text-align:left}
+.outcome{padding:0.6em 1em;margin:1em 0;border-radius:4px;font-weight:bold}
+.complete{background:#e6f4e6;border:1px solid #4daf4a}
+.warning{background:#fdecea;border:2px solid #e41a1c;color:#8b0000}
+.sub{color:#555;font-size:90%}"""
 
 _COLUMNS = ("n_voxels", "mean", "sd", "median", "iqr", "fraction_fitted", "fraction_long",
             "fraction_short", "fraction_no_signal", "fraction_failed")
 _HEADERS = {"fraction_fitted": "fitted", "fraction_long": "long", "fraction_short": "short",
-            "fraction_no_signal": "no signal", "fraction_failed": "failed"}
+            "fraction_no_signal": "no signal", "fraction_failed": "failed",
+            "n_voxels": "voxels"}
+
+#: Parameter name endings shown as a unit.
+_UNIT_SUFFIXES = (("_ms", "ms"), ("_ppm", "ppm"), ("_deg", "°"), ("_ml_per_g", "mL/g"))
+
+#: Longest list shown in full; longer ones are elided in the middle.
+_LIST_MAX = 8
+
+
+def format_number(value: float | int) -> str:
+    """A number as a reader wants it: integers as such, others to 4 significant digits
+    (``0.1 + 0.2`` reads ``0.3``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as text: numbers rounded, lists elided past 8 items with their
+    count, booleans yes/no, None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, int, float)):
+        return format_number(value)
+    if isinstance(value, (list, tuple)):
+        items = [format_value(v) for v in value]
+        if len(items) > _LIST_MAX:
+            items = [*items[:_LIST_MAX - 2], "…", items[-1]]
+            return ", ".join(items) + f" ({len(value)} values)"
+        return ", ".join(items) or "none"
+    return str(value)
+
+
+def _label(key: str) -> str:
+    for suffix, unit in _UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            return f"{key[:-len(suffix)].replace('_', ' ')} ({unit})"
+    return key.replace("_", " ")
+
+
+def parameter_rows(parameters: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(label, text) rows of a parameter dictionary, nested ones flattened as
+    ``outer › inner``."""
+    rows: list[tuple[str, str]] = []
+    for key, value in parameters.items():
+        label = f"{prefix}{_label(str(key))}"
+        if isinstance(value, dict):
+            rows += parameter_rows(value, f"{label} › ")
+        else:
+            rows.append((label, format_value(value)))
+    return rows
 
 
 def _fmt(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
-    if isinstance(value, int):
-        return str(value)
     if column.startswith("fraction_"):
         return f"{100 * value:.1f} %"
-    return f"{value:.4g}"
+    return format_number(value)
 
 
 def _table(stats: dict[str, Any], unit: str) -> str:
     head = "".join(f"<th>{_HEADERS.get(c, c)}</th>" for c in ("slice", *_COLUMNS))
-    rows = [("all", stats["whole"])] + [(str(s["slice"] + 1), s) for s in stats["slices"]]
+    rows = [("all", stats["whole"])] + [(str(s["slice"]), s) for s in stats["slices"]]
     body = "".join(
         "<tr><td>" + label + "</td>"
         + "".join(f"<td>{_fmt(s.get(c), c)}</td>" for c in _COLUMNS) + "</tr>"
         for label, s in rows)
     counts = stats["whole"].get("status_counts") or {}
     detail = "; ".join(f"{html.escape(name)}: {n}" for name, n in counts.items())
-    note = ("statistics over every mask voxel: median, quartiles, mean and sd use the fitted "
-            "and beyond-range (long/short) voxels; fractions are of the mask")
+    note = ("statistics over every mask voxel (slices numbered from 1): median, quartiles, "
+            "mean and sd use the fitted and beyond-range (long/short) voxels; fractions are "
+            "of the mask")
     return (f"<table><caption>unit: {html.escape(unit)}; {note}</caption><tr>{head}</tr>"
             f"{body}</table><p>voxel status (whole mask): {detail or '-'}</p>")
 
 
-def write_html_report(path: Path, *, title: str, meta: dict[str, str],
-                      sections: list[dict[str, Any]]) -> Path:
+def _image(png: Path, alt: str) -> str:
+    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _rows(pairs: list[tuple[str, str]], css: str) -> str:
+    return (f"<table class='{css}'>" + "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+        + "</table>")
+
+
+def write_html_report(path: Path, *, title: str, subtitle: str, outcome: tuple[str, str],
+                      meta: dict[str, str], parameters: dict[str, Any],
+                      sections: list[dict[str, Any]],
+                      figures: list[tuple[str, Path]] | None = None) -> Path:
     """Write the report.
 
     Parameters
@@ -54,30 +124,39 @@ def write_html_report(path: Path, *, title: str, meta: dict[str, str],
     path : Path
         The HTML file.
     title : str
-        Page title.
+        Page title (the step and run).
+    subtitle : str
+        Subject and session, shown under the title.
+    outcome : (str, str)
+        CSS class (``complete`` or ``warning``) and the outcome sentence, shown as a
+        banner.
     meta : dict
-        Key/value lines shown at the top (scan, series, parameters).
+        Key/value lines shown at the top (scan, series, mask, model).
+    parameters : dict
+        The step's parameters, shown as readable rows (:func:`parameter_rows`).
     sections : list of dict
         One per map: ``name``, ``unit``, ``description``, ``stats`` (see
         :func:`xnatpic.analysis.stats.map_statistics`), ``png`` and ``status_png``
         (Paths, optional).
+    figures : list of (str, Path), optional
+        Further figures (caption, PNG): the Z-spectrum, the DTI direction map.
     """
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             "<table class='meta'>"]
-    parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-              for k, v in meta.items()]
-    parts.append("</table>")
+    css, sentence = outcome
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+             f"<h1>{html.escape(title)}</h1><p class='sub'>{html.escape(subtitle)}</p>",
+             f"<div class='outcome {css}'>{html.escape(sentence)}</div>",
+             _rows(list(meta.items()), "meta"),
+             "<h2>Parameters</h2>", _rows(parameter_rows(parameters), "params")]
+    for caption, png in figures or []:
+        parts.append(f"<h2>{html.escape(caption)}</h2>{_image(png, caption)}")
     for section in sections:
         parts.append(f"<h2>{html.escape(section['name'])}</h2><p>"
                      f"{html.escape(section['description'])}</p>")
         for key, label in (("png", section["name"]),
                            ("status_png", f"{section['name']} voxel status")):
-            png = section.get(key)
-            if png is not None:
-                data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
-                parts.append(f"<img alt='{html.escape(label)}' "
-                             f"src='data:image/png;base64,{data}'>")
+            if section.get(key) is not None:
+                parts.append(_image(section[key], label))
         parts.append(_table(section["stats"], section["unit"]))
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@
     run.py --input /input --output /output [--scan ID] [--threshold F] [step options]
 
 ``--input`` is the session in archive layout (``SCANS/<id>/<resource>/*.dcm``); the maps
-go to ``OUTPUT/maps/`` (see :mod:`xnatpic.analysis.outputs`). Exit 0 on success; 3
+go to ``OUTPUT/maps/<run-key>/`` (``<method>-scan<id>``, see
+:mod:`xnatpic.analysis.outputs`). Exit 0 on success; 3
 (:data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`) when no scan of the session fits the
 step, with ``<step>: not applicable: ...`` as the last stderr line; 1 with
 the reason as the last stderr line (and nothing left in ``OUTPUT/maps``) otherwise; an
@@ -19,6 +20,11 @@ marks any non-zero exit Failed and uploads no output then (container-service
 services/impl/ContainerServiceImpl.java:1288 and :2204 exitCodeIsFailed;
 ContainerFinalizeServiceImpl.java:253-260, outputs only when processing completed), so
 on XNAT the reason is in the step's stderr log.
+
+A run whose primary map is valid in fewer than half of the mask voxels
+(:data:`xnatpic.analysis.outputs.VALID_FRACTION_MIN`) exits 0 with its outputs, outcome
+``mostly failed`` in stats.json and the report, and ``<step>: warning: mostly failed:
+<figures>`` as the last stderr line.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from xnatpic.analysis.maps import (
     compute_t2star,
 )
 from xnatpic.analysis.mask import SNR_FLOOR
-from xnatpic.analysis.outputs import write_outputs
+from xnatpic.analysis.outputs import MOSTLY_FAILED, write_outputs
 from xnatpic.analysis.perfusion import (
     BLOOD_T1_MS,
     PARTITION_ML_PER_G,
@@ -63,7 +69,7 @@ from xnatpic.step_output import (
     check_output_writable,
 )
 
-__all__ = ["EXIT_NOT_ENOUGH_SIGNAL", "STEPS", "build_parser", "main", "run_step"]
+__all__ = ["EXIT_NOT_ENOUGH_SIGNAL", "STEPS", "build_parser", "execute", "main", "run_step"]
 
 #: Exit status of a step whose data cannot support the map ("not enough signal").
 EXIT_NOT_ENOUGH_SIGNAL = 4
@@ -365,7 +371,41 @@ def run_step(step: str, args: argparse.Namespace, argv: list[str]) -> dict[str, 
         raise NoScanError(f"{session}: no SCANS folder; mount the session (archive layout "
                           "SCANS/<id>/<resource>/) at the input")
     result, scans = runner(args, session)
-    return write_outputs(result, args.output / OUTPUT_FOLDER, scans=scans, argv=argv)
+    return write_outputs(result, args.output / OUTPUT_FOLDER, scans=scans, argv=argv,
+                         input_root=args.input, output_root=args.output)
+
+
+def execute(step: str, args: argparse.Namespace, argv: list[str]
+            ) -> tuple[int, str, dict[str, Any] | None]:
+    """Run ``step`` with parsed ``args`` as its process would; never raises an
+    :class:`~xnatpic.errors.XnatpicError`.
+
+    Returns
+    -------
+    (code, line, summary)
+        The exit code (0, 1, :data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT` or
+        :data:`EXIT_NOT_ENOUGH_SIGNAL`), the last stderr line of a non-zero code (else
+        ``""``) and the statistics summary when maps were written. On failure or "not
+        applicable" nothing is left in ``OUTPUT/maps``.
+    """
+    out = args.output / OUTPUT_FOLDER
+    try:
+        check_output_writable(args.output)
+        summary = run_step(step, args, argv)
+    except OutputNotWritableError as exc:  # nothing written, nothing to clean up
+        return 1, f"{step}: error: {exc}", None
+    except NoSuitableScanError as exc:  # not a failure: the step does not apply here
+        if out.exists():
+            shutil.rmtree(out)
+        return NOT_APPLICABLE_EXIT, f"{step}{NOT_APPLICABLE_MARK}{exc}", None
+    except XnatpicError as exc:
+        if out.exists():
+            shutil.rmtree(out)
+        return 1, f"{step}: error: {exc}", None
+    if summary.get("outcome") == "not enough signal":
+        return (EXIT_NOT_ENOUGH_SIGNAL,
+                f"{step}: not enough signal: {summary['outcome_reason']}", summary)
+    return 0, "", summary
 
 
 def main(step: str, argv: Sequence[str] | None = None) -> int:
@@ -376,30 +416,20 @@ def main(step: str, argv: Sequence[str] | None = None) -> int:
                         format=f"{step}: %(levelname)s %(message)s", stream=sys.stderr,
                         force=True)
     start = time.monotonic()
-    out = args.output / OUTPUT_FOLDER
-    try:
-        check_output_writable(args.output)
-        summary = run_step(step, args, argv)
-    except OutputNotWritableError as exc:  # nothing written, nothing to clean up
-        sys.stderr.write(f"{step}: error: {exc}\n")
-        return 1
-    except NoSuitableScanError as exc:  # not a failure: the step does not apply here
-        if out.exists():
-            shutil.rmtree(out)
-        sys.stderr.write(f"{step}{NOT_APPLICABLE_MARK}{exc}\n")
-        return NOT_APPLICABLE_EXIT
-    except XnatpicError as exc:
-        if out.exists():
-            shutil.rmtree(out)
-        sys.stderr.write(f"{step}: error: {exc}\n")
-        return 1
-    if summary.get("outcome") == "not enough signal":
-        sys.stderr.write(f"{step}: not enough signal: {summary['outcome_reason']}\n")
-        return EXIT_NOT_ENOUGH_SIGNAL
+    code, line, summary = execute(step, args, argv)
+    if code:
+        sys.stderr.write(line + "\n")
+        return code
+    assert summary is not None
     for name, entry in summary["maps"].items():
+        if entry["role"] != "primary":
+            continue
         whole = entry["whole"]
         median = "-" if whole["median"] is None else f"{whole['median']:.4g}"
         _log.info("%s: median %s %s in %d voxels (%d failed)", name, median, entry["unit"],
                   whole["n_voxels"], whole["n_failed"])
-    _log.info("done in %.1f s: %s", time.monotonic() - start, out / "report.html")
+    _log.info("done in %.1f s: %s", time.monotonic() - start,
+              args.output / OUTPUT_FOLDER / summary["run_key"] / "report.html")
+    if summary.get("outcome") == MOSTLY_FAILED:
+        sys.stderr.write(f"{step}: warning: {MOSTLY_FAILED}: {summary['outcome_reason']}\n")
     return 0

@@ -94,7 +94,8 @@ def map_statistics(values: np.ndarray, mask: np.ndarray,
     Returns
     -------
     dict
-        ``{"whole": {...}, "slices": [{..., "slice": k}, ...]}`` with the keys of
+        ``{"whole": {...}, "slices": [{..., "slice": k}, ...]}`` (``k`` from 1: slice 1 is
+        the first slice of the NIfTI z axis, as in the report and the CSV) with the keys of
         :data:`STAT_KEYS` and ``status_counts`` (status name -> voxels). ``n_failed``
         counts failed voxels, ``n_valued`` those entering the location statistics
         (fitted, long, short); ``fraction_<group>`` is over ``n_voxels``.
@@ -120,5 +121,5 @@ def map_statistics(values: np.ndarray, mask: np.ndarray,
     slices = []
     for k in range(values.shape[2]):
         m = mask[:, :, k]
-        slices.append({"slice": k, **_summary(values[:, :, k][m], status[:, :, k][m])})
+        slices.append({"slice": k + 1, **_summary(values[:, :, k][m], status[:, :, k][m])})
     return {"whole": whole, "slices": slices}

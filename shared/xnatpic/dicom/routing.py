@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 
 from xnatpic.errors import XnatpicError
 
-__all__ = ["XnatRouting", "apply_routing"]
+__all__ = ["XnatRouting", "apply_routing", "read_routing"]
 
 #: What ContainedAssignmentExtractor accepts as a value (``[\w\-]*``, ASCII word characters).
 _VALUE = re.compile(r"[A-Za-z0-9_-]+")
@@ -83,3 +83,17 @@ def apply_routing(ds: Dataset, routing: XnatRouting | None) -> None:
     if previous:
         text = f"{previous[:_LT_MAX - len(text) - 2]}; {text}"
     ds.PatientComments = text
+
+
+def read_routing(ds: Dataset) -> dict[str, str]:
+    """The ``Project:``/``Subject:``/``Session:`` assignments XNAT's default routing reads
+    from ``ds`` (PatientComments, StudyComments, AdditionalPatientHistory, first element
+    holding any; the last assignment of each name wins), lower-case keys; empty when none.
+    """
+    for keyword in ("PatientComments", "StudyComments", "AdditionalPatientHistory"):
+        text = " ".join(str(ds.get(keyword, "") or "").split())
+        found = {m.group(1).lower(): m.group(2) for m in re.finditer(
+            r"(?:^|[\s,;])(Project|Subject|Session):\s*([A-Za-z0-9_-]+)", text, re.I)}
+        if found:
+            return found
+    return {}
