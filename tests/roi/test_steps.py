@@ -1,10 +1,10 @@
-"""roi-stats and project-summary run as the Container Service would, on a tiny archive.
+"""roi-stats run as the Container Service would, on a tiny archive.
 
-Both go through ``xnatpic launch --runtime local`` (the whole launcher: command
-resolution, mounts, exit status, outputs stored as resources): roi-stats on every session
-(``--project``, a bulk launch) and stored as each session's ROISTATS resource,
-project-summary once on the project (its wrapper's root is a Project) and stored as the
-project's PROJECT_SUMMARY resource.
+It goes through ``xnatpic launch --runtime local`` (the whole launcher: command
+resolution, mounts, exit status, outputs stored as resources) on every session
+(``--project``, a bulk launch) and is stored as each session's ROISTATS resource.
+project-summary's launches are tested in tests/summary/test_step.py; both commands' lint
+and labels here.
 """
 
 from __future__ import annotations
@@ -167,74 +167,6 @@ class TestRoiStatsStep:
         assert proc.returncode == 1
         (stderr,) = build.glob("*/stderr.log")
         assert "SEGS: no such mask resource" in stderr.read_text().strip().splitlines()[-1]
-
-
-def _launch_summary(project: Path, build: Path, *args: str) -> subprocess.CompletedProcess:
-    """``xnatpic launch project-summary --project PROJECT``: one launch on the project."""
-    entry = f"{shlex.quote(sys.executable)} {ROOT / 'pipelines' / 'project_summary' / 'run.py'}"
-    return subprocess.run([str(XNATPIC), "launch", str(SUMMARY), "--project", str(project),
-                           *args, "--runtime", "local", "--entrypoint", entry,
-                           "--build-dir", str(build)],
-                          capture_output=True, text=True, check=False, timeout=300)
-
-
-def _run_project_summary(project: Path, build: Path) -> Path:
-    proc = _launch_summary(project, build)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(list(build.glob("*/stdout.log"))) == 1  # launched once, not per session
-    return project / "RESOURCES" / "PROJECT_SUMMARY"
-
-
-class TestProjectSummary:
-    def test_summary_csv_plots_and_html(self, archive, tmp_path):
-        _roi_stats_on_project(archive, tmp_path)
-        # a 4th session without ROISTATS: its maps' stats.json are used
-        _session(archive, "m4_d7", group_timepoint=("treated", "d7"))
-        dest = _run_project_summary(archive, tmp_path / "summary")
-        assert (dest / "PROJECT_SUMMARY_catalog.xml").exists()
-
-        rows = _read_csv(dest / "summary.csv")
-        assert list(rows[0])[:8] == ["project", "subject", "session", "group", "timepoint",
-                                     "resource", "map", "roi"]
-        roistats = [r for r in rows if r["source"] == "ROISTATS"]
-        assert len(roistats) == 3 * 4
-        for label, (subject, group, timepoint, tumour, _m) in SESSIONS.items():
-            (row,) = [r for r in roistats if r["session"] == label and r["map"] == "T2"
-                      and r["roi"] == "tumour"]
-            assert (row["project"], row["subject"], row["group"], row["timepoint"]) == (
-                "PRECLIN", subject, group, timepoint)
-            assert (float(row["mean"]), row["n"], row["n_excluded"]) == (
-                pytest.approx(tumour), "17", "1")
-        whole = [r for r in rows if r["session"] == "m4_d7"]
-        assert {(r["map"], r["roi"], r["source"], r["timepoint"]) for r in whole} == {
-            ("T2", "whole_map", "stats.json", "d7"), ("ADC", "whole_map", "stats.json", "d7")}
-        # m4_d7 has 1 in both ROIs, 5 elsewhere, one NaN: 127 valid voxels of 128
-        t2 = next(r for r in whole if r["map"] == "T2")
-        assert (t2["n"], t2["n_excluded"], t2["units"]) == ("127", "1", "ms")
-        assert float(t2["mean"]) == pytest.approx((23 * 1.0 + 104 * 5.0) / 127)
-
-        plots = sorted(p.name for p in (dest / "plots").iterdir())
-        assert plots == ["ADC_muscle.png", "ADC_tumour.png", "ADC_whole_map.png",
-                         "T2_muscle.png", "T2_tumour.png", "T2_whole_map.png"]
-        assert all((dest / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots)
-        page = (dest / "summary.html").read_text()
-        assert "<img src='plots/T2_tumour.png'" in page
-        # per-group table: control T2 tumour mean of (60, 64) = 62 over 2 sessions
-        assert "<td>T2</td><td>tumour</td><td>control | d0</td><td>2</td><td>2</td>" \
-               "<td>62</td>" in page
-        prov = json.loads((dest / "provenance.json").read_text())
-        assert prov["sessions"] == ["m1_d0", "m2_d0", "m3_d0", "m4_d7"]
-        assert prov["parameters"]["project"] == "PRECLIN"
-
-    def test_no_statistics_fails(self, tmp_path):
-        project = tmp_path / "archive" / "EMPTY"
-        (project / "arc001" / "s1" / "RESOURCES" / "OTHER").mkdir(parents=True)
-        build = tmp_path / "build"
-        proc = _launch_summary(project, build)
-        assert proc.returncode == 1
-        (stderr,) = build.glob("*/stderr.log")
-        assert "none of 1 session(s) has ROISTATS" in stderr.read_text().strip().splitlines()[-1]
-        assert not (project / "RESOURCES").exists()  # nothing stored on a failed launch
 
 
 @pytest.mark.parametrize("path", [ROI_STATS, SUMMARY])
