@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from xnatpic import __version__
 from xnatpic.errors import SelectionError, UnsupportedDataError, XnatpicError
-from xnatpic.paravision.dataset import Reco, Study, open_dataset
-from xnatpic.paravision.jcamp import ParameterSet
-from xnatpic.paravision.series import classify_reco, load_series
 from xnatpic.strictness import collect_problems, current_strictness, strictness
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the reader (numpy) is imported where it is used: `convert --help`
     from xnatpic.dicom.routing import XnatRouting
+    from xnatpic.paravision.dataset import Reco, Study
+    from xnatpic.paravision.jcamp import ParameterSet
 
 __all__ = [
     "DEIDENTIFIED_SOURCE",
@@ -248,7 +247,10 @@ def _write(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
 def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
                 routing: XnatRouting | None = None) -> tuple[int, list[str]]:
     """Convert one reco (or reco folder) into ``destination`` (atomically)."""
-    if not isinstance(reco, Reco):
+    from xnatpic.paravision.dataset import open_dataset
+    from xnatpic.paravision.series import load_series
+
+    if isinstance(reco, str):
         reco = open_dataset(reco).scans[0].recos[0]
     series = load_series(reco)
     final = Path(destination)
@@ -319,6 +321,8 @@ def _lost_image_data(reco: Reco) -> str | None:
 
 
 def _plan(study: Study, scans: Iterable[str] | None) -> tuple[list[Reco], list[RecoResult]]:
+    from xnatpic.paravision.series import classify_reco
+
     wanted = None if scans is None else {str(s) for s in scans}
     if wanted is not None:
         missing = sorted(wanted - {scan.id for scan in study.scans}, key=_sort_key)
@@ -410,6 +414,8 @@ def convert_study(
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     salt = require_deidentify_salt() if deidentify else ""
     output = Path(output)
+    from xnatpic.paravision.dataset import open_dataset
+
     with open_dataset(source) as study:
         subject, session = (deidentified_output_labels(study, salt) if deidentify
                             else output_labels(study))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xnatpic.cli.console import make_console
@@ -21,6 +23,9 @@ from xnatpic.conversion import (
 )
 from xnatpic.errors import SelectionError
 from xnatpic.strictness import add_strict_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["add_parser", "run"]
 
@@ -74,6 +79,44 @@ def _summary_table(report: ConversionReport) -> Table:
     return table
 
 
+Callbacks = tuple[Callable[[RecoResult], None], Callable[[int], None]]
+
+
+@contextmanager
+def _progress(err: Console) -> Iterator[Callbacks]:
+    """``(on_progress, on_start)`` of :func:`convert_study`: a transient progress bar on a
+    terminal; nothing in a pipe or a log file (where the bar would not show), so
+    ``rich.progress`` is not even imported there."""
+    if not err.is_terminal:
+        yield (lambda result: None), (lambda n: None)
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("", total=None)
+        started = False
+
+        def on_start(n: int) -> None:
+            nonlocal started
+            started = True
+            progress.update(task, total=n)
+
+        def on_progress(result: RecoResult) -> None:
+            if started:  # results before the start are scans skipped while planning
+                progress.advance(task)
+            progress.update(task, description=f"scan {result.scan}-{result.reco} {result.status}")
+
+        yield on_progress, on_start
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; see :func:`xnatpic.conversion.convert_study`."""
     err = make_console(stderr=True)  # a log file gets whole lines
@@ -98,23 +141,7 @@ def run(args: argparse.Namespace) -> int:
         from xnatpic.optical.cli import run_convert
 
         return run_convert(args, err)
-    with Progress(TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
-                  transient=True) as progress:
-        task = progress.add_task("", total=None)
-
-        started = False
-
-        def on_start(n: int) -> None:
-            nonlocal started
-            started = True
-            progress.update(task, total=n)
-
-        def on_progress(result: RecoResult) -> None:
-            if started:  # results before the start are scans skipped while planning
-                progress.advance(task)
-            progress.update(task, description=f"scan {result.scan}-{result.reco} {result.status}")
-
+    with _progress(err) as (on_progress, on_start):
         try:
             report = convert_study(args.source, args.output, fmt=args.format, scans=scans,
                                    jobs=args.jobs, deidentify=args.deidentify,
