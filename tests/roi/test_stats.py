@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.roi.helpers import circle, mr_images, rtstruct, write_map_resource
+from xnatpic.analysis.mask import foreground_mask as analysis_mask
 from xnatpic.roi import (
     FrameOfReferenceError,
     MaskSourceError,
@@ -59,15 +60,18 @@ class TestAutoMask:
         t = otsu_threshold(img)
         assert 15 < t < 45
 
-    def test_foreground_of_a_disc_with_nan_and_a_hole(self):
+    def test_foreground_is_the_map_steps_anatomy_mask(self):
+        """A bright disc on a dim background, a NaN and a 2-voxel speck outside: the ROI is
+        the disc, as the map steps' own mask routine (analysis/mask.py) finds it."""
         img = np.full((20, 20, 1), 1.0)
         yy, xx = np.mgrid[:20, :20]
         disc = (yy - 10) ** 2 + (xx - 10) ** 2 < 36
         img[disc, 0] = 100.0
-        img[10, 10, 0] = np.nan          # a failed fit inside: filled as foreground
         img[0, 0, 0] = np.nan            # outside: background
+        img[1, 17:19, 0] = 100.0         # a speck smaller than 4 voxels: removed
         mask = foreground_mask(img, np.eye(4), source="t").masks["foreground"]
         assert np.array_equal(mask[..., 0], disc)
+        assert np.array_equal(mask, analysis_mask(img[..., None]))
 
     def test_constant_image(self):
         with pytest.raises(RoiError, match=r"m\.nii\.gz: automatic mask: the image has fewer"):

@@ -105,7 +105,7 @@ def _map_file(vol: MapVolume, session_dir: Path) -> str:
 
 
 def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list[str] | None,
-                      mask: MaskChoice) -> SessionStats:
+                      mask: MaskChoice | str) -> SessionStats:
     """Statistics of every map of a session in every ROI.
 
     Parameters
@@ -116,9 +116,9 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
         Written in the ``session`` column.
     map_labels : list of str or None
         Map resources to use (None: every ``*MAP`` resource).
-    mask : MaskChoice
+    mask : MaskChoice or str
         The drawn masks to use, or ``auto``: a foreground mask of each run's anatomical
-        source image (never of a map).
+        source image (never of a map). A string is ``auto`` or a mask resource label.
 
     Raises
     ------
@@ -127,6 +127,9 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
         (:class:`~xnatpic.roi.errors.FrameOfReferenceError`).
     """
     session_dir = Path(session_dir)
+    if isinstance(mask, str):
+        mask = MaskChoice("auto") if mask.strip().lower() == "auto" else \
+            MaskChoice("resource", mask.strip())
     resources = find_map_resources(session_dir, map_labels)
     session_uids = session_frames_of_reference(session_dir)
     maps = [m for r in resources for m in load_maps(r, session_uids)]

@@ -87,7 +87,7 @@ def foreground_mask(image: np.ndarray, affine: np.ndarray, *, source: str,
     if img.ndim == 3:
         img = img[..., None]
     try:
-        otsu_threshold(np.nanmax(np.abs(img), axis=3))
+        otsu_threshold(np.abs(img).max(axis=3))  # NaN voxels ignored
     except RoiError as exc:
         raise RoiError(f"{source}: {exc}") from exc
     mask = anatomy_mask(img)  # the one mask routine (xnatpic.analysis.mask)
