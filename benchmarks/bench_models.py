@@ -8,11 +8,18 @@ loop), timed on a subsample in the same run and extrapolated; the ratio is ours 
 On a CPU shared with other work, multi-threaded OpenBLAS makes the small matrix products
 here erratic (a busy core stalls the thread team); ``OPENBLAS_NUM_THREADS=1`` gives stable
 figures that are as good or better.
+
+The second table is the speed-up of the block threads (``xnatpic.models._blocks``): each
+model on one thread and on every CPU available (``available_cpus``), in alternating pairs,
+with min/median/max of both and of the per-pair ratio (one thread / all threads), after a
+check that both give identical results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +40,7 @@ from xnatpic.models import (
     mtr_asym,
     normalize_zspectrum,
 )
+from xnatpic.models._blocks import available_cpus, fit_threads, threads_setting
 from xnatpic.models.epg import cpmg_echo_train, fit_t2_epg
 
 __all__ = ["main"]
@@ -41,6 +49,8 @@ SHAPE = (128, 128, 16)
 N_VOXELS = int(np.prod(SHAPE))
 SUBSAMPLE = 150
 REPEATS = 5
+#: Alternating pairs (one thread, all threads) per model in the thread table.
+THREAD_PAIRS = 5
 
 TE = 10.0 * np.arange(1, 17)
 TE_STAR = 2.0 + 3.0 * np.arange(16)
@@ -310,8 +320,8 @@ def main() -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(
         f"volume {SHAPE} = {N_VOXELS} voxels, float32, SNR 100; CPUs: {os.cpu_count()}; "
-        f"OPENBLAS_NUM_THREADS={threads}; best of {REPEATS} runs; baseline on {SUBSAMPLE} "
-        f"voxels, extrapolated"
+        f"OPENBLAS_NUM_THREADS={threads}; block threads {threads_setting()}; best of "
+        f"{REPEATS} runs; baseline on {SUBSAMPLE} voxels, extrapolated"
     )
     cases = _cases(gen)
     header = f"{'model':<28}{'voxels/s':>12}{'target':>10}{'ok':>4}{'baseline/s':>12}{'ratio':>9}"
@@ -334,3 +344,62 @@ def main() -> None:
             f"{case.name:<28}{ours:>12,.0f}{target:>10}{ok:>4}{base:>12,.0f}{ours / base:>8,.0f}x",
             flush=True,
         )
+    thread_speedup(cases)
+
+
+def _arrays(result: object) -> list[np.ndarray]:
+    """Every array of a model's result (a dataclass, a tuple or an array)."""
+    if isinstance(result, np.ndarray):
+        return [result]
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        values = [getattr(result, f.name) for f in dataclasses.fields(result)]
+    elif isinstance(result, tuple):
+        values = list(result)
+    else:
+        return []
+    return [a for v in values for a in _arrays(v)]
+
+
+def _identical(a: object, b: object) -> bool:
+    left, right = _arrays(a), _arrays(b)
+    return len(left) == len(right) > 0 and all(
+        x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+        for x, y in zip(left, right, strict=True)
+    )
+
+
+def _timed(case: Case, threads: int) -> tuple[float, object]:
+    with fit_threads(threads):
+        start = time.perf_counter()
+        result = case.run(case.data)
+        return time.perf_counter() - start, result
+
+
+def _mmm(values: list[float], fmt: str = "{:.3f}") -> str:
+    return "/".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def thread_speedup(cases: list[Case], pairs: int = THREAD_PAIRS) -> None:
+    """Print one thread against every available CPU for each case (paired, alternating)."""
+    cpus = available_cpus()
+    print(f"\nblock threads: 1 vs {cpus} (available_cpus: affinity and cgroup CPU limit); "
+          f"{pairs} alternating pairs; seconds min/median/max; speed-up = 1-thread / "
+          f"{cpus}-thread time per pair")
+    header = (f"{'model':<28}{'identical':>10}{'1 thread s':>22}{f'{cpus} threads s':>22}"
+              f"{'speed-up min/med/max':>24}")
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        n_pairs = max(1, pairs if case.repeats > 1 else 2)
+        _, one = _timed(case, 1)  # warm-up, and the results to compare
+        _, many = _timed(case, cpus)
+        same = "yes" if _identical(one, many) else "NO"
+        single: list[float] = []
+        multi: list[float] = []
+        for i in range(n_pairs):
+            order = (1, cpus) if i % 2 == 0 else (cpus, 1)
+            for threads in order:
+                (single if threads == 1 else multi).append(_timed(case, threads)[0])
+        ratios = [a / b for a, b in zip(single, multi, strict=True)]
+        print(f"{case.name:<28}{same:>10}{_mmm(single):>22}{_mmm(multi):>22}"
+              f"{_mmm(ratios, '{:.2f}'):>23}x", flush=True)
