@@ -6,7 +6,7 @@ collection in three requests on the session's assessor URI
 ``/data/archive/projects/P/subjects/S/experiments/E/assessors/<ID>`` (:27), ID
 ``RoiCollection_<random>`` (:204):
 
-1. ``PUT <assessor>?inbody=true`` with the ``RoiCollection`` XML (:40-41, :169-194:
+1. ``PUT <assessor>?inbody=true`` with the ``RoiCollection`` XML (:38-40, :169-194:
    ``label``, ``collectionType`` SEG, ``references/seriesUID``, ``name``): an
    ``icr:roiCollectionData`` assessor;
 2. ``PUT <assessor>/resources/SEG?format=DICOM...`` (:52): the resource, labelled by the

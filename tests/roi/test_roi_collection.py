@@ -132,7 +132,7 @@ def _collection_xml(ident: str, label: str, kind: str, series_uid: str) -> bytes
 
 def _save_collection(fake: XnatDouble, ident: str, label: str, kind: str, payload: bytes,
                      series_uid: str) -> None:
-    """The viewer's three requests (DICOMSEGExporter.js:40-64) against the double."""
+    """The viewer's three requests (DICOMSEGExporter.js:38-64) against the double."""
     conn = XnatConnection(fake.url, USER, PASSWORD)
     base = f"/data/archive/projects/PRECLIN/subjects/{SUBJECT}/experiments/{LABEL}/" \
            f"assessors/{ident}"
