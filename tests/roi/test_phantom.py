@@ -88,9 +88,10 @@ def test_seg_on_real_maps_gives_truth_t2(t2_session, tmp_path):
     command = json.loads((ROOT / "commands" / "roi-stats.json").read_text())
     options = LaunchOptions(runtime="local", build_root=tmp_path, timeout=600, entrypoint=[
         sys.executable, str(ROOT / "pipelines" / "roi_stats" / "run.py")])
-    result = launch(command, None, t2_session, {"mask": "SEG", "maps": "T2MAP"}, options)
+    result = launch(command, "xnatpic-roi-stats-session", t2_session,
+                    {"mask": "SEG", "maps": "T2MAP"}, options)
     assert result.ok, (result.error, Path(result.stderr or "/dev/null").read_text()[-3000:])
-    with (t2_session / "RESOURCES" / "ROISTATS" / "roi_stats.csv").open() as fh:
+    with (t2_session / "RESOURCES" / "ROISTATS" / "SEG" / "roi_stats.csv").open() as fh:
         rows = {(r["map"], r["roi"]): r for r in csv.DictReader(fh)}
     truth_t2 = read_truth_map(study, "axial", "T2").transpose(2, 1, 0)
     for n in sorted(int(v) for v in np.unique(labels) if v > 0):
@@ -104,5 +105,6 @@ def test_seg_on_real_maps_gives_truth_t2(t2_session, tmp_path):
         Grid(img.shape[:3], img.affine))
     for n in sorted(int(v) for v in np.unique(labels) if v > 0):
         assert np.array_equal(on_map[f"vial{n}"], labels == n), n
-    prov = json.loads((t2_session / "RESOURCES" / "ROISTATS" / "provenance.json").read_text())
+    prov = json.loads((t2_session / "RESOURCES" / "ROISTATS" / "SEG" / "provenance.json")
+                      .read_text())
     assert prov["masks"][0]["frame-of-reference-uid"] == frame_uid
