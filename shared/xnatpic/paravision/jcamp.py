@@ -23,9 +23,8 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,6 +54,7 @@ _RUN_LENGTH = re.compile(r"@(\d+)\*\(([^()]*)\)")
 _MAX_ELEMENTS = MAX_EXPANDED_ELEMENTS
 _MAX_DEPTH = MAX_STRUCT_DEPTH
 _UNESCAPE = re.compile(r"\\(.)", re.S)
+_RECORD_NAME = re.compile(r"[A-Za-z0-9_.\- ]+")
 
 
 class ParameterSet(dict[str, Any]):
@@ -109,8 +109,7 @@ class ParameterSet(dict[str, Any]):
         return self.headers.get("TITLE", "")
 
 
-@dataclass(frozen=True)
-class _Record:
+class _Record(NamedTuple):
     name: str
     is_parameter: bool
     text: str
@@ -210,7 +209,7 @@ def _records(text: str, path: str | None) -> Iterator[_Record]:
                                        line=number)
             is_parameter = key.startswith("$")
             name = key[1:] if is_parameter else key
-            if not name or not re.fullmatch(r"[A-Za-z0-9_.\- ]+", name):
+            if not name or not _RECORD_NAME.fullmatch(name):
                 raise JcampSyntaxError(f"invalid record name {key!r}", path=path, line=number)
             name = name.strip()
             if name == "END" and not is_parameter:
@@ -235,16 +234,18 @@ def _records(text: str, path: str | None) -> Iterator[_Record]:
 
 def _parse_value(text: str) -> Any:
     first, _, rest = text.partition("\n")
-    header = _SIZE_HEADER.match(first.strip())
-    if header:
-        shape = tuple(int(d) for d in header.group(1).split(","))
-        return _parse_sized(shape, rest)
-    ranged = _RANGE_HEADER.match(first.strip())
-    if ranged:
-        low, high = int(ranged.group(1)), int(ranged.group(2))
-        if high < low:
-            raise JcampSyntaxError(f"empty range header {first.strip()!r}")
-        return _parse_sized((high - low + 1,), rest)
+    first = first.strip()
+    if first.startswith("("):  # both headers open with a parenthesis
+        header = _SIZE_HEADER.match(first)
+        if header:
+            shape = tuple(int(d) for d in header.group(1).split(","))
+            return _parse_sized(shape, rest)
+        ranged = _RANGE_HEADER.match(first)
+        if ranged:
+            low, high = int(ranged.group(1)), int(ranged.group(2))
+            if high < low:
+                raise JcampSyntaxError(f"empty range header {first!r}")
+            return _parse_sized((high - low + 1,), rest)
     body = text.strip()
     if body.startswith("("):
         return _parse_structs(body, single=True)
@@ -357,20 +358,25 @@ def _atom(token: str) -> int | float | str:
 # -- strings and structs --------------------------------------------------------------------
 
 def _read_string(text: str, i: int) -> tuple[str, int]:
-    """Read a ``<...>`` string starting at ``text[i] == '<'``; newlines inside are dropped."""
+    """Read a ``<...>`` string starting at ``text[i] == '<'``; newlines inside are dropped.
+
+    A backslash takes the next character as it is (ParaVision escapes '<' and '>'
+    inside strings).
+    """
     out: list[str] = []
     j, n = i + 1, len(text)
-    while j < n:
-        ch = text[j]
-        if ch == "\\" and j + 1 < n:  # ParaVision escapes '<' and '>' inside strings
-            out.append(text[j + 1])
-            j += 2
+    while True:
+        close = text.find(">", j)
+        escape = text.find("\\", j, close if close >= 0 else n)
+        if escape >= 0 and escape + 1 < n:
+            out.append(text[j:escape])
+            out.append(text[escape + 1])
+            j = escape + 2
             continue
-        if ch == ">":
-            return "".join(out).replace("\n", ""), j + 1
-        out.append(ch)
-        j += 1
-    raise JcampSyntaxError("unterminated string (missing '>')")
+        if close < 0:
+            raise JcampSyntaxError("unterminated string (missing '>')")
+        out.append(text[j:close])
+        return "".join(out).replace("\n", ""), close + 1
 
 
 def _tokenize_strings(body: str) -> list[str]:
