@@ -188,14 +188,17 @@ def study(tmp_path_factory, phantom_study, phantom_dicom) -> dict:  # noqa: F811
         _save_collection(fake, "RoiCollection_rt1", "boxes", "RTSTRUCT",
                          _rtstruct(series.affine_lps, series.frame_of_reference_uid), uid)
         conn = XnatConnection(fake.url, USER, PASSWORD)
-        listed = conn.request("GET", f"/data/experiments/{fake.session('PRECLIN', LABEL).id}"
-                                     "/assessors", query={"format": "json"}).json()
+        base = f"/data/experiments/{fake.session('PRECLIN', LABEL).id}/assessors"
+        listed = conn.request("GET", base, query={"format": "json"}).json()
+        files = conn.request("GET", f"{base}/RoiCollection_rt1/files",
+                             query={"format": "json"}).json()
         conn.close()
         written = write_assessors(fake.session("PRECLIN", LABEL), session)
     finally:
         fake.stop()
     return {"session": session, "labels": labels, "t2": t2, "series": series,
             "listed": listed["ResultSet"]["Result"], "written": written,
+            "files": files["ResultSet"]["Result"],
             "build": root / "build"}
 
 
@@ -238,6 +241,9 @@ def test_collections_stored_as_xnat_stores_them(study):
         "ASSESSORS/boxes/RTSTRUCT/boxes.dcm",
         "ASSESSORS/vials_binary/SEG/vials_binary.dcm",
         "ASSESSORS/vials_labelmap/SEG/vials_labelmap.dcm"]
+    # the viewer's reader picks files by their resource ("collection") = collectionType
+    assert [(f["Name"], f["collection"]) for f in study["files"]] == [
+        ("boxes.dcm", "RTSTRUCT")]
 
 
 @pytest.mark.parametrize("ident,label", [("RoiCollection_seg1", "vials_binary"),
@@ -324,3 +330,15 @@ def test_aim_only_collection_is_refused(study, tmp_path):
     assert last.startswith("roi-stats: error: ROI collection aim_only")
     assert "AIM annotations are not read" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_auto_scan_must_be_a_scan_of_the_session(study, tmp_path):
+    build = tmp_path / "build"
+    proc = _launch(study["session"], build, "--param", "auto_scan=9",
+                   wrapper="xnatpic-roi-stats-session")
+    assert proc.returncode == 1
+    (stderr,) = build.glob("*/stderr.log")
+    last = stderr.read_text().strip().splitlines()[-1]
+    assert last.startswith("roi-stats: error: map RESOURCES/ADCMAP/wls-scan2/nifti/ADC.nii.gz"
+                           ": source scan 9 cannot be read for the automatic mask"), last
+    assert "no scan '9'" in last
