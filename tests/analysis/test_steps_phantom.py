@@ -21,7 +21,9 @@ import pytest
 
 from tests.analysis.conftest import RESOURCES, launch_step
 from tests.analysis.helpers import run_dir
+from tests.browser import render
 from tests.oracles import require_executable
+from xnatpic.analysis.session_index import write_session_index
 from xnatpic.phantom import read_truth, read_truth_map
 
 #: Truth geometry of each step's phantom scan.
@@ -254,3 +256,56 @@ def test_two_t1_maps_of_one_session_coexist(runs, phantom_session):
     assert not np.array_equal(np.nan_to_num(a), np.nan_to_num(b))
     catalog = (resource / "T1MAP_catalog.xml").read_text()
     assert 'URI="vtr-scan3/report.html"' in catalog and 'URI="ir-scan4/report.html"' in catalog
+
+
+def test_session_index_lists_every_run(runs, phantom_session, tmp_path):
+    """The session index of the phantom session: one row per run (the two T1 runs apart),
+    statuses, SNR, valid fractions and headline medians from each run's stats.json, links
+    relative, and the page renders in Chromium with every image and link present."""
+    out = phantom_session / "RESOURCES" / "SESSION_INDEX"
+    page = write_session_index(phantom_session, out)
+    index = json.loads((out / "index.json").read_text())
+    assert index["session"] == "phantom_d0" and index["project"] == "PRECLIN"
+    assert index["subject"] == "XNAT_S00001"  # the archive's row (conftest.make_session)
+    keys = sorted((r["resource"], r["run_key"]) for r in index["runs"])
+    assert keys == sorted((RESOURCES[s.split("-")[0]], RUN_KEYS[s])
+                          for s in ("t2map", "t2starmap", "t1map", "t1map-ir", "adcmap",
+                                    "cest"))
+    for entry in index["runs"]:
+        stats = json.loads((out / entry["stats"]).read_text())
+        assert entry["outcome"] == stats["outcome"] == "complete"
+        assert entry["median_snr"] == stats["noise"]["median_snr"] > 10
+        assert entry["valid_fraction"] == stats["valid_fraction"] > 0.9
+        headline = {h["map"]: h for h in entry["headline"]}
+        primary = {n for n, e in stats["maps"].items() if e["role"] == "primary"}
+        assert set(headline) == primary
+        for name in primary:
+            assert headline[name]["median"] == stats["maps"][name]["whole"]["median"]
+            assert headline[name]["unit"] == stats["maps"][name]["unit"]
+        for link in [entry["report"]] + [p["png"] for p in entry["previews"]]:
+            assert not Path(link).is_absolute() and (out / link).is_file(), link
+    html = page.read_text()
+    assert "subject XNAT_S00001" in html and str(phantom_session.parent) not in html
+    rendered = render(page, screenshot=tmp_path / "index.png")
+    assert rendered.problems == []
+    assert "Session phantom_d0" in rendered.text and "ir-scan4" in rendered.text
+    assert len(rendered.images) == sum(
+        bool(p["png"]) + bool(p["status_png"]) for r in index["runs"] for p in r["previews"])
+
+
+@pytest.mark.parametrize("step", ["t2map", "t1map", "t1map-ir", "adcmap", "cest"])
+def test_step_report_renders(runs, step, tmp_path):
+    """Each kind of step report in Chromium: no broken image, no console error; subject
+    and session in the header, readable parameters, 1-based slices."""
+    report = runs[step] / "report.html"
+    rendered = render(report, screenshot=tmp_path / f"{step}.png")
+    assert rendered.problems == []
+    assert "session phantom_d0" in rendered.text
+    assert "Complete" in rendered.text
+    html = report.read_text()
+    assert "<tr><td>1</td>" in html and "<tr><td>0</td>" not in html  # slices from 1
+    assert "{" not in html.split("<h2>Parameters</h2>")[1].split("</table>")[0]
+    stats = json.loads((runs[step] / "stats.json").read_text())
+    primary = next(e for e in stats["maps"].values() if e["role"] == "primary")
+    assert [s["slice"] for s in primary["slices"]] == list(range(1, len(primary["slices"]) + 1))
+    assert "1-based" in stats["slice_numbering"]

@@ -135,14 +135,21 @@ def _drop_location(entry: dict[str, Any]) -> None:
 
 def _spectrum_entry(image: MapImage, valid: np.ndarray,
                     offsets: list[float]) -> dict[str, Any]:
-    """Mean and SD over ``valid`` voxels of a spectrum (X, Y, Z, N) at each offset."""
+    """Mean and SD over ``valid`` voxels of a spectrum (X, Y, Z, N) at each offset (a
+    voxel without a value at some offset, e.g. shifted past the sampled range by the B0
+    correction, counts at the others)."""
     values = np.asarray(image.values, dtype=np.float64)[valid]
-    values = values[np.isfinite(values).all(axis=1)] if values.size else values
-    n = int(values.shape[0]) if values.ndim == 2 else 0
+    values = values[np.isfinite(values).any(axis=1)]
+    n = int(values.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        counts = np.isfinite(values).sum(axis=0)
+        mean = np.where(counts > 0, np.nanmean(values, axis=0) if n else np.nan, np.nan)
+        sd = np.where(counts > 1, np.nanstd(values, axis=0, ddof=1) if n else np.nan,
+                      np.nan)
     return {"unit": image.unit, "role": image.role, "description": image.description,
             "offsets_ppm": offsets, "n_voxels": n,
-            "mean": values.mean(axis=0).tolist() if n else None,
-            "sd": values.std(axis=0, ddof=1).tolist() if n > 1 else None}
+            "n_voxels_per_offset": counts.tolist() if n else None,
+            "mean": mean.tolist() if n else None, "sd": sd.tolist() if n > 1 else None}
 
 
 def _valid_fraction(entry: dict[str, Any]) -> float | None:
@@ -186,16 +193,17 @@ def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], ti
              valid: np.ndarray) -> list[tuple[str, Path]]:
     """The Z-spectrum plot (CEST) and the V1 direction map (DTI)."""
     figures: list[tuple[str, Path]] = []
-    curves = {label: (stats[name]["mean"], stats[name]["sd"] or [0.0] * len(
-        stats[name]["mean"])) for name, label in (("Z", "measured"),
-                                                   ("Z_B0corrected", "B0-corrected"))
+    curves = {f"{label}, {stats[name]['n_voxels']} voxels": (
+        np.asarray(stats[name]["mean"], dtype=float),
+        np.nan_to_num(np.asarray(stats[name]["sd"] or np.zeros(len(stats[name]["mean"])),
+                                 dtype=float)))
+        for name, label in (("Z", "measured"), ("Z_B0corrected", "B0-corrected"))
         if name in stats and stats[name].get("mean")}
     if curves:
         offsets = np.asarray(result.parameters["offsets_ppm"], dtype=float)
-        n = stats["Z_B0corrected" if "Z_B0corrected" in stats else "Z"]["n_voxels"]
         figures.append(("Z-spectrum", write_zspectrum_plot(
             offsets, curves, png / "zspectrum.png",
-            title=f"{title}: Z-spectrum, mean ± SD over {n} fitted mask voxels")))
+            title=f"{title}: Z-spectrum over the fitted mask voxels")))
     by_name = {m.name: m for m in result.maps}
     if "V1" in by_name and "FA" in by_name:
         fa = np.where(valid, by_name["FA"].values, np.nan)
@@ -289,8 +297,9 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
             png = write_preview(image.values, run / "png" / f"{image.name}.png",
                                 title=f"{image.name} ({title})", unit=image.unit,
                                 status=image.status,
-                                signed=True if image.name.startswith(("MTRasym", "B0"))
-                                and not image.name.endswith("_precision") else None)
+                                signed=image.name.startswith(("MTRasym", "B0"))
+                                and not image.name.endswith("_precision"),
+                                fences=image.name.startswith("ratio_"))
         else:
             _drop_location(entry)
         sections.append({"name": image.name, "unit": image.unit,

@@ -32,8 +32,10 @@ _CMAPS = {"ms": "viridis", "mm²/s": "magma", "ppm": "RdBu_r", "ratio": "inferno
 
 
 def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
-                  valid: np.ndarray | None = None) -> tuple[float, float]:
-    """Robust display range: 2nd-98th percentile of the valid voxels.
+                  valid: np.ndarray | None = None, fences: bool = False
+                  ) -> tuple[float, float]:
+    """Robust display range: the 2nd-98th percentile of the valid voxels (within Tukey's
+    fences, quartiles ∓ 1.5 IQR, with ``fences``).
 
     Parameters
     ----------
@@ -47,6 +49,10 @@ def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
         The voxels that set the range (default: every finite voxel); failed and
         beyond-range voxels are left out so a few extreme values (a ratio whose
         denominator nears 0) do not flatten the map into noise.
+    fences : bool
+        Clip the range to Tukey's fences: for a ratio of two small differences (the
+        ratiometric CEST index), whose tails are noise over noise. Not for maps of
+        several compartments (T2, FA), whose minor compartments lie beyond the fences.
     """
     pick = np.isfinite(values) if valid is None else (np.asarray(valid) & np.isfinite(values))
     finite = values[pick]
@@ -54,7 +60,9 @@ def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
         finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(finite, [2, 98]))
+    lo, q1, q3, hi = (float(v) for v in np.percentile(finite, [2, 25, 75, 98]))
+    if fences:  # heavy tails do not set the scale
+        lo, hi = max(lo, q1 - 1.5 * (q3 - q1)), min(hi, q3 + 1.5 * (q3 - q1))
     if signed is None:
         signed = unit == "ppm" or (lo < 0 < hi)
     if signed:
@@ -104,7 +112,8 @@ def _overlay(status: np.ndarray) -> np.ndarray:
 
 
 def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
-                  status: np.ndarray | None = None, signed: bool | None = None) -> Path:
+                  status: np.ndarray | None = None, signed: bool | None = None,
+                  fences: bool = False) -> Path:
     """Write ``values`` (X, Y, Z) as a PNG grid of slices with a colour bar.
 
     Slices are shown as the DICOM viewer shows the stored grid: rows of the image down,
@@ -119,8 +128,10 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
     n = values.shape[2]
     fig, axes = _figure(n, values.shape, 1.2 if status is None else 2.8)
     fitted = None if status is None else status == VoxelStatus.FITTED
-    vmin, vmax = display_range(values, unit, signed=signed, valid=fitted)
-    cmap = colormaps[_CMAPS.get(unit, "viridis")].with_extremes(bad="0.15")
+    vmin, vmax = display_range(values, unit, signed=signed, valid=fitted, fences=fences)
+    symmetric = vmin < 0 and vmin == -vmax
+    cmap = colormaps["RdBu_r" if symmetric else _CMAPS.get(unit, "viridis")
+                     ].with_extremes(bad="0.15")
     image = None
     for k, ax in enumerate(axes):
         image = ax.imshow(np.ma.masked_invalid(values[:, :, k].T), cmap=cmap, vmin=vmin,

@@ -77,8 +77,8 @@ def session_identity(header: Dataset, session_dir: Path | None = None) -> dict[s
         sources.append("session: PatientID")
     if routing.get("subject"):
         out["subject"] = routing["subject"]
-    elif str(header.get("PatientName", "") or ""):
-        out["subject"] = str(header.PatientName)
+    elif str(header.get("PatientName", "") or "").strip("^ "):
+        out["subject"] = " ".join(str(header.PatientName).replace("^", " ").split())
         sources.append("subject: PatientName")
     if routing:
         sources.insert(0, "DICOM routing (PatientComments)")
