@@ -1,4 +1,4 @@
-"""``make demo``, last part: the phantom's maps through every map step, as XNAT would run them.
+"""``make demo``, last part: the phantom's maps in one click, as XNAT would run them.
 
 Usage::
 
@@ -8,9 +8,11 @@ Expects the phantom study in ``DEMO_OUT/phantom/`` (``xnatpic phantom``). Stores
 XNAT's archive layout with ``xnatpic upload DEMO_OUT/phantom --project DEMO --archive
 DEMO_OUT/archive`` (the path the README shows: converted scans under
 ``SCANS/<series>/DICOM/``, the raw study as the PARAVISION resource, the session and its
-scans recorded in ``DEMO_OUT/archive/.xnatpic/DEMO.json``), runs each map step on the
-session with ``xnatpic launch commands/<step>.json --runtime local`` and prints where each
-HTML report is. Exit 1 when a step fails.
+scans recorded in ``DEMO_OUT/archive/.xnatpic/DEMO.json``), launches the one-click
+session-maps step on the session with ``xnatpic launch commands/session-maps.json
+--runtime local`` (every map the scans support, each stored as its step's resource) and
+prints where each HTML report and the session index are. Exit 1 when the launch or a map
+fails.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "DEMO"
-STEPS = {"t2map": "T2MAP", "t2starmap": "T2STARMAP", "t1map": "T1MAP", "adcmap": "ADCMAP",
-         "cest": "CESTMAP"}
+#: The one-click step and the resource holding its summary and the session index.
+SESSION_STEP = "session-maps"
+SUMMARY_RESOURCE = "SESSION_MAPS"
 
 
 def _xnatpic(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,34 +51,43 @@ def build_session(phantom: Path, archive: Path) -> Path:
     return sessions[0]
 
 
+def _medians(run: Path) -> str:
+    """The median of each primary map of a run (``stats.json``)."""
+    stats = json.loads((run / "stats.json").read_text())
+    return ", ".join(f"{name} {entry['whole']['median']:.4g} {entry['unit']}"
+                     for name, entry in stats["maps"].items()
+                     if entry.get("role") == "primary"
+                     and (entry.get("whole") or {}).get("median") is not None) or "-"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Store the session, launch each step, print the reports; 1 when a step failed."""
+    """Store the session, launch session-maps, print the reports; 1 when something failed."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the demo output folder (holds phantom/)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     session = build_session(out / "phantom", out / "archive")
-    failed = []
-    reports = []
-    for step, label in STEPS.items():
-        proc = _xnatpic("launch", str(ROOT / "commands" / f"{step}.json"), "--session",
-                        str(session), "--runtime", "local", "--build-dir",
-                        str(out / "launches"))
-        report = session / "RESOURCES" / label / "report.html"
-        if proc.returncode != 0 or not report.is_file():
-            failed.append(step)
-            print(f"demo: {step} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}",
-                  file=sys.stderr)
-            continue
-        reports.append((step, report))
+    proc = _xnatpic("launch", str(ROOT / "commands" / f"{SESSION_STEP}.json"), "--session",
+                    str(session), "--runtime", "local", "--build-dir", str(out / "launches"))
+    summary_file = session / "RESOURCES" / SUMMARY_RESOURCE / "session-maps.json"
+    if proc.returncode != 0 or not summary_file.is_file():
+        print(f"demo: {SESSION_STEP} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}",
+              file=sys.stderr)
+        return 1
+    steps = json.loads(summary_file.read_text())["steps"]
     print(f"\nMaps of the phantom (session {session}):")
-    for step, report in reports:
-        stats = json.loads((report.parent / "stats.json").read_text())
-        medians = ", ".join(
-            f"{name} {entry['whole']['median']:.4g} {entry['unit']}"
-            for name, entry in stats["maps"].items() if entry["whole"]["median"] is not None)
-        print(f"  {step:10s} {report}\n             median: {medians}")
+    for step, entry in steps.items():
+        if not entry["runs"]:
+            print(f"  {step:10s} {entry['status']}")
+            continue
+        for name in entry["runs"]:
+            run = session / "RESOURCES" / entry["resource"] / name
+            print(f"  {step:10s} {run / 'report.html'}\n             {entry['status']}; "
+                  f"median: {_medians(run)}")
+    index = session / "RESOURCES" / SUMMARY_RESOURCE / "index.html"
+    print(f"\nSession index: {index if index.is_file() else 'not written'}")
+    failed = [step for step, entry in steps.items() if entry["status"] == "failed"]
     if failed:
         print(f"demo: failed steps: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -9,8 +9,9 @@ and are checked against every other slice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ __all__ = [
     "dicom_files",
     "read_frames",
     "read_series",
+    "release_unused_reads",
+    "shared_reads",
     "skipped_file",
     "with_saturation_offsets",
 ]
@@ -468,6 +471,48 @@ def read_series(folder: Path) -> AnalysisSeries:
         that are all zero or contain NaN/infinite values.
     """
     folder = Path(folder)
+    if _SHARED is not None:
+        key = folder.resolve()
+        if key not in _SHARED:
+            _SHARED[key] = _read_series(folder)
+            _SHARED[key].data.setflags(write=False)
+        _SHARED_USED.add(key)
+        return _SHARED[key]
+    return _read_series(folder)
+
+
+#: Series read inside :func:`shared_reads`, by resolved folder, and those read or reused
+#: since the last :func:`release_unused_reads`.
+_SHARED: dict[Path, AnalysisSeries] | None = None
+_SHARED_USED: set[Path] = set()
+
+
+@contextlib.contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, :func:`read_series` of a folder already read returns the same
+    series (its data read-only: no map may change it), so maps run in one process read each
+    scan once (the session-maps step)."""
+    global _SHARED
+    _SHARED = {}
+    _SHARED_USED.clear()
+    try:
+        yield
+    finally:
+        _SHARED = None
+        _SHARED_USED.clear()
+
+
+def release_unused_reads() -> None:
+    """Forget the shared series not read since the last call (bounds the memory of
+    :func:`shared_reads` to what consecutive maps share)."""
+    if _SHARED is None:
+        return
+    for key in [k for k in _SHARED if k not in _SHARED_USED]:
+        del _SHARED[key]
+    _SHARED_USED.clear()
+
+
+def _read_series(folder: Path) -> AnalysisSeries:
     frames = read_frames(folder)
     where = str(folder)
     slices = _group_slices(frames, where)

@@ -291,12 +291,14 @@ def session_scans(session: Path) -> list[ScanInfo]:
 
     Scans without DICOM or with unreadable series are skipped with a log line.
     """
+    index = session_index(session)
+    log = _log.info if index.read else _log.debug  # once per session, not per step
     out = []
-    for scan_id, entry in session_index(session).entries.items():
+    for scan_id, entry in index.entries.items():
         if entry.error:
-            _log.info("scan %s skipped: %s", scan_id, entry.error)
+            log("scan %s skipped: %s", scan_id, entry.error)
             continue
-        _log.info("scan %s: %s (%s)", scan_id, entry.kind, entry.detail)
+        log("scan %s: %s (%s)", scan_id, entry.kind, entry.detail)
         out.append(_info(session, scan_id, entry))
     return out
 
