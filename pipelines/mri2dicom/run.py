@@ -11,7 +11,8 @@ Run by the ENTRYPOINT of two images: ``xnatpic-mri2dicom`` with the command line
 1. finds the ParaVision study in ``INPUT/RESOURCES/<resource>/`` (a study folder, a zip,
    or several of them);
 2. runs ``xnatpic convert SRC -o OUTPUT/dicom --report OUTPUT/report/report.json``
-   (one folder per scan/reco: ``dicom/<subject>/<session>/<scan>-<reco>/``);
+   (one folder per scan/reco: ``dicom/<subject>/<session>/<scan>[-<reco>]_<protocol>/``,
+   :mod:`xnatpic.output_names`);
 3. with ``--import`` and XNAT_HOST/XNAT_USER/XNAT_PASS set, zips the DICOM and sends it
    into the session through XNAT's import service, which makes one scan with one DICOM
    resource per series;

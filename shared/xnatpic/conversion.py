@@ -171,11 +171,6 @@ def deidentified_output_labels(study: Study, salt: str) -> tuple[str, str]:
     return profile.pseudonym(study_key, subject_key), profile.study_pseudonym(study_key)
 
 
-def _reco_dir_name(reco: Reco) -> str:
-    scan = sanitize_label(reco.scan.id, "scan")
-    return scan if reco.number == "1" else f"{scan}-{sanitize_label(reco.number, 'reco')}"
-
-
 #: Environment variable holding the secret salt of the de-identification profile.
 SALT_VARIABLE = "XNATPIC_DEIDENTIFY_SALT"
 
@@ -283,6 +278,15 @@ def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
     return len(files), uids
 
 
+def _folder(reco: Reco, salt: str | None) -> str:
+    """``<scan>[-<reco>]_<protocol>`` (:mod:`xnatpic.output_names`; the protocol as the
+    de-identified files carry it when ``salt`` is given)."""
+    from xnatpic.dicom.deidentify import DeidentifyProfile
+    from xnatpic.output_names import folder_name
+
+    return folder_name(reco, None if salt is None else DeidentifyProfile(salt=salt))
+
+
 def _data_size(reco: Reco) -> int:
     try:
         return reco.data_path.stat().st_size
@@ -378,7 +382,8 @@ def convert_study(
     source : str or Path
         Study, scan or reco folder, or a zip of one.
     output : str or Path
-        Root of the output tree ``<subject>/<session>/<scan>[-<reco>]/`` (with
+        Root of the output tree ``<subject>/<session>/<scan>[-<reco>]_<protocol>/``
+        (:mod:`xnatpic.output_names`; with
         ``deidentify``: the pseudonym and the study pseudonym the DICOM carries, never the
         animal or study name).
     fmt : {"dicom", "enhanced", "nifti"}
@@ -428,7 +433,8 @@ def convert_study(
             on_start(len(todo))
         base = output / subject / session
         base.mkdir(parents=True, exist_ok=True)
-        jobs_list = [(reco, base / _reco_dir_name(reco)) for reco in todo]
+        jobs_list = [(reco, base / _folder(reco, salt if deidentify else None))
+                     for reco in todo]
         if jobs <= 1 or len(jobs_list) <= 1:
             for reco, dest in jobs_list:
                 result = _run_one(reco, dest, fmt, deidentify, routing)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, LaunchResult, launch
 from xnatpic.xnat.metadata import update_project
@@ -74,7 +75,7 @@ def phantom_dicom(phantom_study, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("phantom-dicom")
     code = xnatpic_main(["convert", str(phantom_study), "-o", str(out)])
     assert code == 0, "xnatpic convert failed on the phantom"
-    folders = {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+    folders = {folder_key(p.name): p for p in out.glob("*/*/*") if p.is_dir()}
     assert sorted(folders) == [str(i) for i in range(1, 9)], sorted(folders)
     return folders
 

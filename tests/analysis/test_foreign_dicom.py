@@ -33,6 +33,7 @@ from xnatpic.analysis.inputs import ENHANCED_MR_IMAGE_STORAGE, AnalysisSeries, r
 from xnatpic.analysis.runner import main as run_step
 from xnatpic.analysis.selection import describe_scan
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 
 STUDY = Path("pv6-dicomifier") / "study"
 DICOMIFIER = Path("pv6-dicomifier") / "reference" / "dicomifier-dicom" / "FANTOME_" / "7_PLATEF"
@@ -65,7 +66,7 @@ def sessions(corpus_dir, tmp_path_factory) -> dict[str, Path]:
     converted = work / "converted"
     assert xnatpic_main(["convert", str(corpus_dir / STUDY), "-o", str(converted),
                          "--scans", ",".join(SCANS)]) == 0
-    ours = _session(work / "xnatpic", {p.name: p for p in converted.glob("*/*/*")
+    ours = _session(work / "xnatpic", {folder_key(p.name): p for p in converted.glob("*/*/*")
                                        if p.is_dir()})
     return {"dicomifier": theirs, "xnatpic": ours}
 

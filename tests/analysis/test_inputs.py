@@ -12,6 +12,7 @@ import pytest
 
 from xnatpic.analysis import BadSeriesError, read_series
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import read_truth_map
 from xnatpic.phantom.protocols import jones6_directions
 
@@ -21,7 +22,7 @@ def enhanced(phantom_study, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("enhanced")
     assert xnatpic_main(["convert", str(phantom_study), "-o", str(out), "--format", "enhanced",
                          "--scans", "2,6,7"]) == 0
-    return {p.name: next(p.glob("*.dcm")) for p in out.glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): next(p.glob("*.dcm")) for p in out.glob("*/*/*") if p.is_dir()}
 
 
 class TestClassic:

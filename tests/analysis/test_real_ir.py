@@ -31,6 +31,7 @@ from tests.analysis.conftest import launch_step, make_session
 from tests.dicom.conftest import run_dciodvfy
 from tests.oracles import require_executable
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 
 STUDY = "pv6-dicomifier/study"
 N_VOXELS = 250
@@ -103,7 +104,7 @@ def outputs(corpus_dir, tmp_path_factory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("real-ir")
     assert xnatpic_main(["convert", str(study), "-o", str(work / "dcm"),
                          "--scans", "11,13,30"]) == 0
-    folders = {p.name: p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
+    folders = {folder_key(p.name): p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
     session = make_session(work / "archive", folders, label="pasta")
     out = {"dicom_" + k: v for k, v in folders.items()}
     for name, step, params in (("t1_13", "t1map", {"scan": "13"}),
@@ -259,7 +260,7 @@ def test_enhanced_mr_carries_the_same_timing(corpus_dir, outputs, tmp_path):
     work = tmp_path
     assert xnatpic_main(["convert", str(corpus_dir / STUDY), "-o", str(work / "dcm"),
                          "--scans", "13", "--format", "enhanced"]) == 0
-    folders = {p.name: p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
+    folders = {folder_key(p.name): p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
     [enhanced] = [pydicom.dcmread(p, stop_before_pixels=True)
                   for p in folders["13"].glob("*.dcm")]
     assert int(enhanced.NumberOfFrames) == 27

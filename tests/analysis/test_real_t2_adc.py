@@ -29,6 +29,7 @@ from scipy.optimize import curve_fit
 
 from tests.analysis.conftest import last_error, launch_step, make_session
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 
 EXIT_NOT_ENOUGH_SIGNAL = 4
 
@@ -137,7 +138,7 @@ def pasta(corpus_dir, tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("real_t2_adc")
     out = work / "dicom"
     assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "9,21"]) == 0
-    scans = {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+    scans = {folder_key(p.name): p for p in out.glob("*/*/*") if p.is_dir()}
     assert sorted(scans) == ["21", "9"]
     return make_session(work / "archive", scans, label="pasta"), study
 

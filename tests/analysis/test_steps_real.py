@@ -42,11 +42,12 @@ import pytest
 from tests.analysis.conftest import last_error, launch_step, make_session
 from tests.oracles import missing_oracle
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 
 
 def _convert(study: Path, scans: str, out: Path) -> dict[str, Path]:
     assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", scans]) == 0
-    return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): p for p in out.glob("*/*/*") if p.is_dir()}
 
 
 @pytest.fixture(scope="module")

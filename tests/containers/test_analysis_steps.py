@@ -17,6 +17,7 @@ import pytest
 from tests.analysis.conftest import RESOURCES, make_session
 from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import read_truth_map, write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, launch
 
@@ -34,7 +35,7 @@ def phantom(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     study = root / "study"
     write_phantom(study, snr=100.0, seed=0)
     assert xnatpic_main(["convert", str(study), "-o", str(root / "dicom")]) == 0
-    return study, {p.name: p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
+    return study, {folder_key(p.name): p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
 
 
 def _launch(runtime: str, step: str, session: Path, build: Path,
@@ -95,7 +96,7 @@ def fair_dicom(tmp_path_factory) -> Path:
     require_folder(PV6, "real ParaVision study pv6-dicomifier")
     out = tmp_path_factory.mktemp("pv6-fair") / "dicom"
     assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "30"]) == 0
-    return next(p for p in out.glob("*/*/*") if p.is_dir() and p.name == "30")
+    return next(p for p in out.glob("*/*/*") if p.is_dir() and folder_key(p.name) == "30")
 
 
 def test_perfusion_in_container(built_images, container_runtime, fair_dicom, tmp_path):

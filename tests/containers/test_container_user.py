@@ -27,6 +27,7 @@ import pytest
 from tests.analysis.conftest import make_session
 from tests.oracles import missing_oracle, require_folder
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import write_phantom
 from xnatpic.step_output import CONTAINER_USER_SETTING
 from xnatpic.xnat.runtime import runtime_env
@@ -62,7 +63,7 @@ def phantom_dicom(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("phantom-uid")
     write_phantom(root / "study", snr=100.0, seed=1)
     assert xnatpic_main(["convert", str(root / "study"), "-o", str(root / "dicom")]) == 0
-    return {p.name: p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
 
 
 def _image(step: str) -> str:
@@ -284,7 +285,7 @@ def fair_dicom(tmp_path_factory) -> Path:
     require_folder(study, "real ParaVision study pv6-dicomifier")
     out = tmp_path_factory.mktemp("fair-uid") / "dicom"
     assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "30"]) == 0
-    return next(p for p in out.glob("*/*/*") if p.is_dir() and p.name == "30")
+    return next(p for p in out.glob("*/*/*") if p.is_dir() and folder_key(p.name) == "30")
 
 
 def test_perfusion_step_as_another_uid(built_images, container_runtime, fair_dicom, tmp_path):

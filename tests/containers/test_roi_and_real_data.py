@@ -18,6 +18,7 @@ import pytest
 from tests.analysis.conftest import make_session
 from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import write_phantom
 from xnatpic.xnat.launcher import LaunchOptions, launch, launch_project
 from xnatpic.xnat.metadata import update_project
@@ -44,7 +45,7 @@ def phantom_dicom(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("phantom-roi")
     write_phantom(root / "study", snr=100.0, seed=3)
     assert xnatpic_main(["convert", str(root / "study"), "-o", str(root / "dicom")]) == 0
-    return {p.name: p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
 
 
 def test_t2map_roi_stats_and_project_summary_in_containers(built_images, container_runtime,
@@ -84,7 +85,7 @@ def pv6_dicom(tmp_path_factory) -> dict[str, Path]:
     require_folder(PV6, "real ParaVision study")
     out = tmp_path_factory.mktemp("pv6") / "dicom"
     assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11,21,30"]) == 0
-    return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): p for p in out.glob("*/*/*") if p.is_dir()}
 
 
 @pytest.mark.parametrize(("step", "scan", "resource", "name", "low", "high"), [

@@ -13,6 +13,7 @@ from tests.dicom.conftest import load_reco
 from tests.dicom.synthetic import load, write_study
 from xnatpic.dicom import DeidentifyProfile, write_dicom_series
 from xnatpic.dicom.deidentify import ACTIONS, SUBJECT_KEEP
+from xnatpic.dicom.derived import age_string
 from xnatpic.dicom.private import private_tag
 from xnatpic.dicom.sidecar_allowlist import DESCRIPTION_PARAMETERS, SIDECAR_ALLOW
 
@@ -203,3 +204,44 @@ class TestKeys:
         from xnatpic.dicom.deidentify import derive_key
         keys = {derive_key("a-secret-salt-Q7x", p) for p in ("pseudonym", "uid", "date")}
         assert len(keys) == 3 and b"a-secret-salt-Q7x" not in b"".join(keys)
+
+
+class TestPatientAge:
+    """PatientAge: K under Retain Patient Characteristics (113108, claimed), so it stays
+    while the birth date is emptied; computed before any date moves."""
+
+    def test_table_keeps_age_under_the_claimed_option(self):
+        from tests.dicom.test_confidentiality_profile import CLAIMED, ROWS, action
+        row = ROWS[0x00101010]
+        assert row["name"] == "Patient's Age"
+        assert action(row, CLAIMED) == "K"
+        assert action(ROWS[0x00100030], CLAIMED) == "Z"  # the birth date is not kept
+
+    def test_age_from_birth_and_study_dates_stays_when_deidentified(self, tmp_path):
+        # synthetic study: born 2021-01-01, studied 2021-05-04
+        expected = (date(2021, 5, 4) - date(2021, 1, 1)).days
+        series = load(write_study(tmp_path / "study", np.zeros((2, 4, 4), dtype="i2")))
+        for name, profile in (("plain", None), ("deid", DeidentifyProfile(salt="age-salt"))):
+            (tmp_path / name).mkdir()
+            for enhanced in (False, True):
+                out = tmp_path / name / str(enhanced)
+                out.mkdir()
+                written = write_dicom_series(series, out, enhanced=enhanced,
+                                             deidentify=profile)
+                ds = pydicom.dcmread(written[0].files[0])
+                assert ds.PatientAge == f"{expected:03d}D", (name, enhanced)
+                if profile is not None:
+                    assert not ds.PatientBirthDate
+
+    def test_age_on_the_corpus_matches_its_dates(self, corpus, convert):
+        ds = pydicom.dcmread(convert(ACIDOCEST, "3")[1][0].files[0])
+        deid = pydicom.dcmread(convert(ACIDOCEST, "3", deidentify=PROFILE)[1][0].files[0])
+        days = _days(ds.StudyDate, ds.PatientBirthDate)
+        assert days > 0 and ds.PatientAge == age_string(days)
+        assert deid.PatientAge == ds.PatientAge and not deid.PatientBirthDate
+
+    @pytest.mark.parametrize(("days", "text"), [
+        (0, "000D"), (84, "084D"), (999, "999D"), (1000, "142W"), (6999, "999W"),
+        (7000, "229M"), (30500, "083Y"), (-1, None)])
+    def test_age_string(self, days, text):
+        assert age_string(days) == text

@@ -23,6 +23,7 @@ from tests.analysis.conftest import launch_step, make_session
 from tests.oracles import require_module
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.nifti.affine import LPS_TO_RAS
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import read_truth_map, write_phantom
 from xnatpic.roi import Grid, read_seg
 from xnatpic.xnat.launcher import LaunchOptions, launch
@@ -39,7 +40,7 @@ def t2_session(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("roi-phantom")
     write_phantom(base / "study", snr=100.0, seed=0)
     assert xnatpic_main(["convert", str(base / "study"), "-o", str(base / "dicom")]) == 0
-    scans = {p.name: p for p in (base / "dicom").glob("*/*/*") if p.is_dir()}
+    scans = {folder_key(p.name): p for p in (base / "dicom").glob("*/*/*") if p.is_dir()}
     session = make_session(base / "archive", scans)
     result = launch_step("t2map", session, base / "builds")
     assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])

@@ -23,6 +23,7 @@ from tests.analysis.conftest import RESOURCES, make_session
 from tests.swarm.conftest import record, stderr_tail
 from tests.swarm.engine import registered_command
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.phantom import read_truth_map, write_phantom
 from xnatpic.xnat.archive import find_sessions, load_session
 from xnatpic.xnat.bulk import bulk_launch
@@ -54,7 +55,8 @@ def phantom(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     root = tmp_path_factory.mktemp("swarm-phantom")
     write_phantom(root / "study", snr=100.0, seed=0)
     assert xnatpic_main(["convert", str(root / "study"), "-o", str(root / "dicom")]) == 0
-    return root / "study", {p.name: p for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
+    return root / "study", {folder_key(p.name): p
+                            for p in (root / "dicom").glob("*/*/*") if p.is_dir()}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def pv6_dicom(tmp_path_factory) -> dict[str, Path]:
     _require(PV6)
     out = tmp_path_factory.mktemp("swarm-pv6") / "dicom"
     assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "9,11"]) == 0
-    return {p.name: p for p in out.glob("*/*/*") if p.is_dir()}
+    return {folder_key(p.name): p for p in out.glob("*/*/*") if p.is_dir()}
 
 
 def _paravision_session(archive: Path, label: str) -> Path:

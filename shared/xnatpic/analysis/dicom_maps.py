@@ -14,7 +14,7 @@ import datetime as _dt
 from pathlib import Path
 
 import numpy as np
-from pydicom.charset import convert_encodings, encode_string
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
@@ -24,9 +24,10 @@ from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import UNITS, MapImage
 from xnatpic.analysis.previews import display_range
 from xnatpic.dicom.codes import code_item
+from xnatpic.dicom.text_fit import fit_bytes
 from xnatpic.dicom.uids import derived_uid
 
-__all__ = ["fit_bytes", "write_dicom_map"]
+__all__ = ["write_dicom_map"]
 
 _MR = "1.2.840.10008.5.1.4.1.1.4"
 _PAD = -32768
@@ -99,20 +100,6 @@ def _declare_charset(ds: Dataset, texts: tuple[str, ...]) -> list[str]:
     return convert_encodings(_UTF8)
 
 
-def fit_bytes(text: str, encodings: list[str], limit: int = _LO_BYTES) -> str:
-    """The longest prefix of ``text`` whose encoding in ``encodings`` has <= ``limit`` bytes.
-
-    Cuts between characters, never inside a multi-byte one.
-
-    >>> fit_bytes("T2 relaxation \u00e9\u00e9", ["UTF8"], 16)
-    'T2 relaxation \u00e9'
-    """
-    end = len(text)
-    while end and len(encode_string(text[:end], encodings)) > limit:
-        end -= 1
-    return text[:end]
-
-
 def _rwvm(image: MapImage, slope: float, intercept: float,
           encodings: list[str]) -> Dataset:
     code, meaning = UNITS[image.unit]
@@ -121,7 +108,7 @@ def _rwvm(image: MapImage, slope: float, intercept: float,
     item.RealWorldValueLastValueMapped = _MAX
     item.RealWorldValueIntercept = float(intercept)
     item.RealWorldValueSlope = float(slope)
-    item.LUTExplanation = fit_bytes(image.description, encodings)
+    item.LUTExplanation = fit_bytes(image.description, _LO_BYTES, encodings)
     item.LUTLabel = image.name[:16]
     item.MeasurementUnitsCodeSequence = Sequence([code_item(code, "UCUM", meaning)])
     return item
@@ -177,7 +164,7 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         ds.Modality = "MR"
         ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = series_number
-        ds.SeriesDescription = fit_bytes(series_description, encodings)
+        ds.SeriesDescription = fit_bytes(series_description, _LO_BYTES, encodings)
         ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
         ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
         ds.InstanceNumber = k + 1

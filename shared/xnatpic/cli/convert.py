@@ -41,7 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "scan converted, 1 when any failed, 2 on usage errors.",
     )
     p.add_argument("source", type=Path, help="study, scan or reco folder, or a .zip of one")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder: OUTPUT/<subject>/<session>/<scan>[-<reco>]_<protocol>/ "
+                   "with files <scan>-<reco>_<protocol>[_pack<n>] + _<n>.dcm (classic), .dcm "
+                   "(enhanced), .nii.gz (nifti), .json; the protocol made file-system safe, "
+                   "cleaned of identity with --deidentify (see README)")
     p.add_argument("--format", choices=FORMATS, default="dicom",
                    help="dicom: classic MR, one file per image (default); enhanced: one "
                    "multi-frame Enhanced MR file per series; nifti: NIfTI-1 + JSON sidecar")

@@ -29,6 +29,7 @@ from xnatpic.dicom.modules import CLASSIC_MR_IOD
 from xnatpic.dicom.part10 import EncodedDataset, write_part10
 from xnatpic.dicom.private import apply_private, private_values
 from xnatpic.dicom.routing import apply_routing
+from xnatpic.output_names import series_stem
 
 __all__ = ["image_dataset", "series_template", "write_classic"]
 
@@ -71,7 +72,8 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
     Returns
     -------
     files : list of Path
-        ``<package>-<number:05d>.dcm``, in InstanceNumber order.
+        ``<stem>_<number:05d>.dcm`` (:mod:`xnatpic.output_names`), in InstanceNumber
+        order.
     image_indices : list of int
         The series image index (:attr:`Image.index`) of each file.
     """
@@ -79,6 +81,7 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
     sop_class = ctx.series_value("sop_class_uid")
     per_image = [(m, image_rows(m)) for m in CLASSIC_MR_IOD if image_rows(m)]
     data = ctx.series.stack.stored()
+    stem = series_stem(ctx.series, ctx.package, ctx.deidentify)
     files: list[Path] = []
     indices: list[int] = []
     for number, image in enumerate(ctx.images, 1):
@@ -97,7 +100,7 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
             encoded.set_value(tag, vr, value, partial(part10.encode, tag, vr, value))
         encoded.set_raw(_PIXEL_DATA, part10.encode(_PIXEL_DATA, "OW",
                                                    frame.encoded.pixels.tobytes()))
-        path = out_dir / f"{ctx.package}-{number:05d}.dcm"
+        path = out_dir / f"{stem}_{number:05d}.dcm"
         write_part10(path, encoded, sop_class, sop_instance, ctx.where)
         files.append(path)
         indices.append(image.index)

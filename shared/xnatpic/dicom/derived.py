@@ -9,7 +9,7 @@ the row's transform then turns into the DICOM value.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from xnatpic.dicom.mr_acquisition import (
     scanning_sequence,
     sequence_variant,
 )
-from xnatpic.dicom.transforms import parse_pv_datetime, text
+from xnatpic.dicom.transforms import da, parse_pv_datetime, text
 
 if TYPE_CHECKING:
     from xnatpic.dicom.context import Frame, SeriesContext
@@ -103,6 +103,33 @@ def _rescale_type(ctx: SeriesContext) -> str:
     return RESCALE_UNITS.get(values.pop(), "US") if len(values) == 1 else "US"
 
 
+def age_string(days: int) -> str | None:
+    """An age in days as AS (PS3.5 6.2): the finest of ``nnnD``, ``nnnW``, ``nnnM``
+    (30.4375 days), ``nnnY`` (365.25 days) that fits three digits, whole units; None
+    when negative."""
+    if days < 0:
+        return None
+    for unit, length in (("D", 1.0), ("W", 7.0), ("M", 30.4375), ("Y", 365.25)):
+        count = int(days // length)
+        if count <= 999:
+            return f"{count:03d}{unit}"
+    return None
+
+
+def _patient_age(ctx: SeriesContext) -> str | None:
+    """PatientAge from the animal's birth date and the study date (both as ParaVision
+    records them; de-identification shifts both alike, so the age is the same)."""
+    def first(*sources: tuple[str, str]) -> str | None:
+        return next((d for d in (da(ctx.param(f, n)) for f, n in sources) if d), None)
+
+    birth = first(("visu", "VisuSubjectBirthDate"), ("subject", "SUBJECT_dbirth"))
+    study = first(("visu", "VisuStudyDate"), ("subject", "SUBJECT_date"))
+    if birth is None or study is None:
+        return None
+    days = (datetime.strptime(study, "%Y%m%d") - datetime.strptime(birth, "%Y%m%d")).days
+    return age_string(days)
+
+
 def _image_flavor(ctx: SeriesContext) -> str:
     """Enhanced ImageType value 3 (C.8.16.1.3): LOCALIZER, DYNAMIC or VOLUME."""
     protocol = (text(ctx.param("visu", "VisuAcquisitionProtocol")) or "").lower()
@@ -128,6 +155,7 @@ SERIES_VALUES: dict[str, Callable[[SeriesContext], Any]] = {
     "frame_of_reference_uid": lambda c: c.uids.frame_of_reference,
     "sop_class_uid": lambda c: ENHANCED_MR_IMAGE_STORAGE if c.enhanced else MR_IMAGE_STORAGE,
     "series_number": _series_number,
+    "patient_age": _patient_age,
     "image_type": _image_type,
     "pixel_spacing": lambda c: list(c.series.pixel_spacing),
     "slice_thickness": lambda c: _nan_to_none(c.series.slice_thickness),

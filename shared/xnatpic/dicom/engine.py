@@ -33,6 +33,7 @@ from pydicom.sequence import Sequence
 from pydicom.valuerep import format_number_as_ds
 
 from xnatpic.dicom import part10
+from xnatpic.dicom.text_fit import fit_bytes, fits_bytes
 from xnatpic.dicom.transforms import TRANSFORMS, text
 from xnatpic.errors import ConversionError
 from xnatpic.strictness import parameter_problem
@@ -64,7 +65,8 @@ DATE_TRANSFORMS = frozenset({"da", "tm", "dt"})
 #: Sources with this prefix depend on the image (or frame); their rows are per image.
 IMAGE_PREFIX = "image:"
 
-#: Maximum length in characters of each text VR (PS3.5 Table 6.2-1); PN per component group.
+#: Maximum length of each text VR (PS3.5 Table 6.2-1), in encoded bytes; PN per component
+#: group.
 _MAX_LENGTH: dict[str, int] = {
     "AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
     "LT": 10240, "PN": 64, "SH": 16, "ST": 1024, "TM": 14, "UI": 64, "UC": 2**32 - 2,
@@ -153,20 +155,21 @@ def _tag_vr(keyword: str) -> tuple[int, str]:
 
 def _coerce_text(keyword: str, vr: str, value: str) -> str:
     limit = _MAX_LENGTH[vr]
+    # Limits count encoded bytes (UTF-8, ISO_IR 192): xnatpic.dicom.text_fit.
     if vr == "PN":
         groups = value.split("=")
-        if all(len(g) <= limit for g in groups):
+        if all(fits_bytes(g, limit) for g in groups):
             return value
-        _log.debug("%s (PN): a component longer than %d characters, truncated", keyword,
-                   limit)
-        return "=".join(g[:limit] for g in groups)
-    if len(value) <= limit:
+        _log.debug("%s (PN): a component longer than %d bytes, truncated", keyword, limit)
+        return "=".join(fit_bytes(g, limit) for g in groups)
+    if fits_bytes(value, limit):
         return value
     if vr in ("UI", "DA", "TM", "DT", "DS", "IS", "AS"):
         raise ConversionError(f"internal: {keyword} value {value!r} is too long for VR {vr}")
     # DEBUG, lengths only: the value may identify the animal or the study
-    _log.debug("%s (%s): %d characters, truncated to %d", keyword, vr, len(value), limit)
-    return value[:limit].rstrip()
+    _log.debug("%s (%s): %d characters, truncated to %d bytes", keyword, vr, len(value),
+               limit)
+    return fit_bytes(value, limit).rstrip()
 
 
 def _coerce(keyword: str, vr: str, value: Any) -> Any:

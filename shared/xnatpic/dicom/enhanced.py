@@ -25,6 +25,7 @@ from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, P
 from xnatpic.dicom.part10 import write_dataset
 from xnatpic.dicom.private import add_creator, apply_private, frame_sequence
 from xnatpic.dicom.routing import apply_routing
+from xnatpic.output_names import series_stem
 
 __all__ = ["functional_groups", "write_enhanced"]
 
@@ -96,7 +97,7 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
     Returns
     -------
     files : list of Path
-        ``[<package>-enhanced.dcm]``.
+        ``[<stem>.dcm]`` (:mod:`xnatpic.output_names`).
     image_indices : list of int
         The series image index (:attr:`Image.index`) of each frame, in frame order.
     """
@@ -112,6 +113,6 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
     apply_routing(ds, ctx.routing)
     ds[_PIXEL_DATA] = DataElement(
         _PIXEL_DATA, "OW", b"".join(f.encoded.pixels.tobytes() for f in frames))
-    path = out_dir / f"{ctx.package}-enhanced.dcm"
+    path = out_dir / f"{series_stem(ctx.series, ctx.package, ctx.deidentify)}.dcm"
     write_dataset(ds, path, ctx.where)
     return [path], [image.index for image in ctx.images]

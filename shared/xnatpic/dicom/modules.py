@@ -56,6 +56,7 @@ GENERAL_STUDY = Module("General Study", "C.7.2.1", (
 ))
 
 PATIENT_STUDY = Module("Patient Study", "C.7.2.2", (
+    R("PatientAge", "3", ("series:patient_age",)),
     R("PatientWeight", "3", ("visu:VisuSubjectWeight", "subject:SUBJECT_weight"), "ds"),
     R("PatientSexNeutered", "2C", ("subject:SUBJECT_sex_animal",), "sex_neutered", "animal"),
 ))

@@ -2,9 +2,10 @@
 
 One output series per reco, and one per slice package when the reco holds several
 imaging planes (a 3-plane localizer gives 3 series). Each series is written as classic
-MR Image Storage (one file per image, ``<package>-<number:05d>.dcm``) or, with
-``enhanced=True``, as one Enhanced MR Image Storage file (``<package>-enhanced.dcm``),
-plus ``<package>.paravision.json`` holding every ParaVision parameter of the reco.
+MR Image Storage (one file per image, ``<stem>_<number:05d>.dcm``) or, with
+``enhanced=True``, as one Enhanced MR Image Storage file (``<stem>.dcm``), plus
+``<stem>.paravision.json`` holding every ParaVision parameter of the reco; ``<stem>`` is
+``<scan>-<reco>_<protocol>[_pack<n>]`` (:mod:`xnatpic.output_names`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from xnatpic.dicom.sidecar import write_sidecar
 from xnatpic.dicom.transforms import text
 from xnatpic.dicom.uids import SeriesUids
 from xnatpic.errors import ConversionError
+from xnatpic.output_names import series_stem
 from xnatpic.paravision.series import ImageSeries
 
 __all__ = ["WrittenSeries", "write_dicom_series"]
@@ -142,7 +144,9 @@ def write_dicom_series(series: ImageSeries, out_dir: Path, *, enhanced: bool = F
             files, indices = write_enhanced(ctx, out_dir)
         else:
             files, indices = write_classic(ctx, out_dir)
-        sidecar = write_sidecar(ctx, out_dir / f"{package}.paravision.json", files, indices)
+        sidecar = write_sidecar(
+            ctx, out_dir / f"{series_stem(series, package, deidentify)}.paravision.json",
+            files, indices)
         description = resolve(_DESCRIPTION.sources, _DESCRIPTION.transform, ctx)
         if deidentify is not None and not deidentify.keep_descriptions:
             description = None

@@ -31,7 +31,6 @@ in memory).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +40,10 @@ from nibabel.openers import Opener
 
 from xnatpic import __version__
 from xnatpic.dicom.deidentify import DeidentifyProfile
-from xnatpic.dicom.deidentify_text import clean_text
 from xnatpic.errors import ConversionError
-from xnatpic.nifti.sidecar import bval_bvec_text, series_identity_tokens, sidecar
+from xnatpic.nifti.sidecar import bval_bvec_text, sidecar
 from xnatpic.nifti.volumes import VolumeLayout, shared_scaling, volume_layouts
+from xnatpic.output_names import series_stem
 from xnatpic.paravision.series import ImageSeries
 
 __all__ = ["COMPRESSION_LEVELS", "DEFAULT_COMPRESSION", "layout_data", "nifti_image",
@@ -57,8 +56,6 @@ XFORM_SCANNER = 1
 #: (benchmarks/bench_nifti.py measures it).
 COMPRESSION_LEVELS: dict[str, int | None] = {"none": None, "fast": 1, "best": 9}
 DEFAULT_COMPRESSION = "fast"
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 def _data_dtype(series: ImageSeries, scaling: tuple[float, float] | None) -> np.dtype:
@@ -164,29 +161,12 @@ def _stream(series: ImageSeries, layout: VolumeLayout, path: Path, level: int | 
             f.write(np.ascontiguousarray(plane).tobytes())
 
 
-def _protocol(series: ImageSeries) -> str:
-    """The protocol name dcm2niix puts in its file names (DICOM ProtocolName: ParaVision's
-    VisuAcquisitionProtocol, else ACQ_protocol_name), sanitised; empty when unknown."""
-    reco = series.reco
-    name = reco.visu_pars.text("VisuAcquisitionProtocol") or (
-        reco.scan.acqp.text("ACQ_protocol_name") if reco.scan.acqp is not None else None)
-    return _UNSAFE.sub("_", name or "").strip("._")
-
-
 def _stem(series: ImageSeries, layout: VolumeLayout,
           deidentify: DeidentifyProfile | None = None) -> str:
-    """``<scan>-<reco>_<protocol>`` (``_pack<n>`` added per slice package); the protocol
-    is cleaned of identity, or left out, when de-identifying."""
-    stem = _UNSAFE.sub("_", series.reco.label).strip("._") or "reco"
-    protocol = _protocol(series)
-    if deidentify is not None:
-        protocol = (_UNSAFE.sub("_", clean_text(protocol, series_identity_tokens(series)))
-                    .strip("._") if deidentify.keep_descriptions else "")
-    if protocol:
-        stem += f"_{protocol}"
-    if series.package_count > 1:
-        stem += f"_pack{layout.package + 1}"
-    return stem
+    """``<scan>-<reco>_<protocol>`` (``_pack<n>`` added per slice package), as every
+    output of the converter (:mod:`xnatpic.output_names`); the protocol is cleaned of
+    identity, or left out, when de-identifying."""
+    return series_stem(series, layout.package, deidentify)
 
 
 def write_nifti_series(series: ImageSeries, out_dir: Path,
