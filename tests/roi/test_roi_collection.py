@@ -6,12 +6,13 @@ collection type, SEG or RTSTRUCT, holding the file; tests/double/assessors.py), 
 copied into the local archive as XNAT keeps it (``ASSESSORS/<label>/<resource>/``). The
 ROIs are drawn on the source series of the converted phantom's MSME scan (scan 2): a
 DICOM SEG built with highdicom from the phantom's truth labels (BINARY and LABELMAP), and
-an RTSTRUCT whose square contours enclose known voxels. roi-stats runs through
-``xnatpic launch --runtime local`` with the ROI-collection wrapper (a derived Assessor of
-the session, matched on its xsiType, feeding the ``roi`` mount); every statistic is
-checked against numpy over the same voxels of the map, and every row must say where it
-came from. The automatic mask is checked to come from the anatomical source image (scan 2),
-not from a map (a pure-noise map is present).
+an RTSTRUCT whose square contours enclose known voxels. The maps are the t2map step's run
+on scan 2 (launched here) and a second run of known values in the same resource.
+roi-stats runs through ``xnatpic launch --runtime local`` with the ROI-collection
+wrapper (a derived Assessor of the session, matched on its xsiType, feeding the ``roi``
+mount); every statistic is checked against numpy over the same voxels of the map, and
+every row must say where it came from. The automatic mask is checked to come from the
+anatomical source image (scan 2), not from a map (a pure-noise map is present).
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from tests.analysis.conftest import make_session, phantom_dicom, phantom_study  # noqa: F401
+from tests.analysis.conftest import (  # noqa: F401
+    launch_step,
+    make_session,
+    phantom_dicom,
+    phantom_study,
+)
 from tests.double import PASSWORD, USER, XnatDouble
 from tests.double.assessors import write_assessors
 from tests.oracles import require_module
@@ -48,7 +54,9 @@ COMMAND = ROOT / "commands" / "roi-stats.json"
 WRAPPER = "xnatpic-roi-stats-roi-collection"
 LABEL = "mouse1_d0"
 SUBJECT = "XNAT_S00001"
-RUN = "nlls-scan2"
+#: the t2map step's run on scan 2, and a second run of T2 values known exactly (the
+#: phantom's truth plus noise, failed fits in one vial) stored beside it as another run
+RUN, TRUTH_RUN = "nlls-scan2", "truth-scan2"
 #: phantom truth label -> segment name (three vials of known T2)
 VIALS = {2: "vial_T2_30ms", 3: "vial_T2_65ms", 4: "vial_T2_110ms"}
 #: RTSTRUCT squares: name -> (i0, i1, j0, j1, k) voxel index ranges of the map
@@ -152,9 +160,14 @@ def _save_collection(fake: XnatDouble, ident: str, label: str, kind: str, payloa
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, phantom_study, phantom_dicom) -> dict:  # noqa: F811
-    """The session (scan 2 + a T2 map run + a noise ADC map run) and its ROI collections."""
+    """The session (scan 2, the t2map step's run on it, a second T2 run of known values and
+    a noise ADC map run) and its ROI collections."""
     root = tmp_path_factory.mktemp("roicoll")
     session = make_session(root, {"2": phantom_dicom["2"]}, label=LABEL)
+    result = launch_step("t2map", session, root / "t2map-build")
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+    fitted = np.asarray(nib.load(session / "RESOURCES" / "T2MAP" / RUN / "nifti" /
+                                 "T2.nii.gz").dataobj)
     series = read_series(session / "SCANS" / "2" / "DICOM")
     labels = read_truth_map(phantom_study, "axial", "labels").transpose(2, 1, 0)
     rng = np.random.default_rng(7)
@@ -164,7 +177,7 @@ def study(tmp_path_factory, phantom_study, phantom_dicom) -> dict:  # noqa: F811
                                t2[labels == 3])  # failed fits in one vial
     adc = rng.normal(1e-3, 5e-4, t2.shape).astype(np.float32)   # a noise map
     for label, run, name, data, unit, step in (
-            ("T2MAP", RUN, "T2", t2, "ms", "t2map"),
+            ("T2MAP", TRUTH_RUN, "T2", t2, "ms", "t2map"),
             ("ADCMAP", "wls-scan2", "ADC", adc, "mm2/s", "adcmap")):
         folder = session / "RESOURCES" / label / run
         (folder / "nifti").mkdir(parents=True)
@@ -196,7 +209,8 @@ def study(tmp_path_factory, phantom_study, phantom_dicom) -> dict:  # noqa: F811
         written = write_assessors(fake.session("PRECLIN", LABEL), session)
     finally:
         fake.stop()
-    return {"session": session, "labels": labels, "t2": t2, "series": series,
+    return {"session": session, "labels": labels, "t2": t2, "fitted": fitted,
+            "series": series,
             "listed": listed["ResultSet"]["Result"], "written": written,
             "files": files["ResultSet"]["Result"],
             "build": root / "build"}
@@ -252,19 +266,29 @@ def test_seg_collection(study, ident, label):
     proc = _launch(study["session"], study["build"], "--param", f"roi-collection={ident}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [r for r in _stats(study, label) if r["map"] == "T2"]
-    assert sorted(r["roi"] for r in rows) == sorted(VIALS.values())
+    assert sorted((r["run_key"], r["roi"]) for r in rows) == sorted(
+        (run, name) for run in (RUN, TRUTH_RUN) for name in VIALS.values())
     for vial, name in VIALS.items():
-        (row,) = [r for r in rows if r["roi"] == name]
-        _check(row, _oracle(study["t2"], study["labels"] == vial))
-        assert {k: row[k] for k in ("session", "resource", "step", "method", "run_key",
-                                    "source_scan", "map_file", "mask_source", "mask_kind",
-                                    "units")} == {
-            "session": LABEL, "resource": "T2MAP", "step": "t2map", "method": "nlls",
-            "run_key": RUN, "source_scan": "2",
-            "map_file": f"RESOURCES/T2MAP/{RUN}/nifti/T2.nii.gz",
-            "mask_source": f"{label}/SEG/{label}.dcm", "mask_kind": "roi-collection",
-            "units": "ms"}
-    assert int(next(r for r in rows if r["roi"] == "vial_T2_65ms")["n_excluded"]) > 0
+        for run, values, method in ((RUN, study["fitted"], "nlls"),
+                                    (TRUTH_RUN, study["t2"], "truth")):
+            (row,) = [r for r in rows if r["roi"] == name and r["run_key"] == run]
+            _check(row, _oracle(values, study["labels"] == vial))
+            assert {k: row[k] for k in ("session", "resource", "step", "method",
+                                        "source_scan", "map_file", "mask_source",
+                                        "mask_kind", "units")} == {
+                "session": LABEL, "resource": "T2MAP", "step": "t2map", "method": method,
+                "source_scan": "2", "map_file": f"RESOURCES/T2MAP/{run}/nifti/T2.nii.gz",
+                "mask_source": f"{label}/SEG/{label}.dcm", "mask_kind": "roi-collection",
+                "units": "ms"}
+        # the fitted T2 of each vial is the phantom's (SNR 100)
+        fitted = next(r for r in rows if r["roi"] == name and r["run_key"] == RUN)
+        truth = float(name.split("_T2_")[1].removesuffix("ms"))
+        assert float(fitted["median"]) == pytest.approx(truth, rel=0.03), name
+    assert int(next(r for r in rows if r["roi"] == "vial_T2_65ms" and
+                    r["run_key"] == TRUTH_RUN)["n_excluded"]) > 0
+    # the step's by-products are measured too, each row naming its map
+    assert {r["map"] for r in _stats(study, label) if r["run_key"] == RUN} >= {
+        "T2", "S0", "R_squared"}
     prov = json.loads((study["session"] / "RESOURCES" / "ROISTATS" / label /
                        "provenance.json").read_text())
     assert prov["parameters"]["roi_collection"] == label
@@ -274,7 +298,8 @@ def test_rtstruct_collection(study):
     proc = _launch(study["session"], study["build"], "--param",
                    "roi-collection=RoiCollection_rt1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [r for r in _stats(study, "boxes") if r["map"] == "T2"]
+    rows = [r for r in _stats(study, "boxes") if r["map"] == "T2" and
+            r["run_key"] == TRUTH_RUN]
     assert sorted(r["roi"] for r in rows) == sorted(BOXES)
     for name, (i0, i1, j0, j1, k) in BOXES.items():
         mask = np.zeros(study["t2"].shape, bool)
@@ -294,14 +319,17 @@ def test_auto_mask_is_computed_on_the_source_scan(study):
     proc = _launch(study["session"], study["build"], wrapper="xnatpic-roi-stats-session")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = _stats(study, "auto")
-    assert {(r["resource"], r["roi"]) for r in rows} == {("T2MAP", "foreground"),
-                                                          ("ADCMAP", "foreground")}
+    assert {(r["resource"], r["run_key"], r["roi"]) for r in rows} == {
+        ("T2MAP", RUN, "foreground"), ("T2MAP", TRUTH_RUN, "foreground"),
+        ("ADCMAP", "wls-scan2", "foreground")}
     anatomy = foreground_mask(study["series"].data)
     truth = study["labels"] > 0
     dice = 2 * (anatomy & truth).sum() / (anatomy.sum() + truth.sum())
     assert dice > 0.95, dice  # the phantom's objects, not noise
-    t2 = next(r for r in rows if r["map"] == "T2")
+    t2 = next(r for r in rows if r["map"] == "T2" and r["run_key"] == TRUTH_RUN)
     _check(t2, _oracle(study["t2"], anatomy))
+    fitted = next(r for r in rows if r["map"] == "T2" and r["run_key"] == RUN)
+    _check(fitted, _oracle(study["fitted"], anatomy))
     adc = next(r for r in rows if r["map"] == "ADC")
     assert int(adc["n"]) == int(anatomy.sum())  # the same source mask, not the noise map's
     for row in rows:
