@@ -113,15 +113,35 @@ class FrameStack:
         """All stored values as a read-only memory map of shape :attr:`shape`."""
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
 
+    def _read(self, start: int, shape: tuple[int, ...]) -> np.ndarray:
+        """``prod(shape)`` stored values from value number ``start``, native byte order.
+
+        One read of just those bytes (no memory map of the whole file to set up per call:
+        writers that stream a series frame by frame call this once per image).
+        """
+        count = int(np.prod(shape, dtype=np.int64))
+        values = np.fromfile(self.path, dtype=self.dtype, count=count,
+                             offset=start * self.dtype.itemsize)
+        if values.size != count:
+            raise ParaVisionError(f"{self.path}: 2dseq ended before value {start + count} "
+                                  "(the file changed while it was read)")
+        return values.reshape(shape).astype(self.dtype.newbyteorder("="), copy=False)
+
     def stored_frame(self, index: int) -> np.ndarray:
-        """Stored values of one frame (native byte order)."""
-        frame = np.asarray(self.stored()[index])
-        return frame.astype(frame.dtype.newbyteorder("="), copy=False)
+        """Stored values of one frame (native byte order), reading only that frame."""
+        if not 0 <= index < self.frame_count:
+            raise IndexError(f"frame {index} of {self.frame_count}")
+        size = int(np.prod(self.frame_shape, dtype=np.int64))
+        return self._read(index * size, self.frame_shape)
 
     def stored_plane(self, index: int, plane: int) -> np.ndarray:
         """Stored values of one plane of a 3D frame, reading only that plane."""
-        values = np.asarray(self.stored()[index, plane])
-        return values.astype(values.dtype.newbyteorder("="), copy=False)
+        depth, *plane_shape = self.frame_shape
+        if not (0 <= index < self.frame_count and 0 <= plane < depth):
+            raise IndexError(f"plane {plane} of frame {index} ({self.frame_count} frames "
+                             f"of {depth} planes)")
+        size = int(np.prod(plane_shape, dtype=np.int64))
+        return self._read((index * depth + plane) * size, tuple(plane_shape))
 
     def frame(self, index: int, dtype: type = np.float64) -> np.ndarray:
         """Real values of frame ``index``: stored × slope + offset."""
