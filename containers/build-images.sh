@@ -8,8 +8,10 @@
 # Kubernetes node can pull. The Dockerfiles and commands/ stay unqualified.
 #
 # Runtime: docker when its engine answers, else podman set up as container-runtime.md
-# says (CONTAINERS_CONF=containers/containers.conf, a debootstrapped base image,
-# --network host, the host CA bundle mounted for pip). RUNTIME=docker|podman forces one.
+# says (CONTAINERS_CONF=containers/containers.conf, --network host, the host CA bundle
+# mounted for pip). RUNTIME=docker|podman forces one. Either way the images start from the
+# pinned Debian base that containers/build-debian-base.sh builds and checks against
+# containers/debian-base.lock; BASE_FROM=NAME@sha256:DIGEST uses another base, by digest.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,10 +23,21 @@ REGISTRY="${REGISTRY:-}"
 # shellcheck source=containers/runtime.sh
 . "$root/containers/runtime.sh" build-images
 
+# The base of xnatpic-base: the pinned debootstrapped Debian (containers/debian-base.lock,
+# checked by build-debian-base.sh), or BASE_FROM given by digest (NAME@sha256:...).
 build_args=()
+if [ -n "${BASE_FROM:-}" ]; then
+  if [[ "$BASE_FROM" != *@sha256:* ]]; then
+    echo "build-images: BASE_FROM=$BASE_FROM is not pinned; name it by digest (NAME@sha256:...)" >&2
+    exit 1
+  fi
+  build_args+=(--build-arg "BASE=$BASE_FROM")
+else
+  "$root/containers/build-debian-base.sh" "$runtime"
+  build_args+=(--build-arg BASE=localhost/debian-base:bookworm)
+fi
 if [ "$runtime" = podman ]; then
-  "$root/containers/build-debian-base.sh"
-  build_args+=(--network host --build-arg BASE=localhost/debian-base:bookworm)
+  build_args+=(--network host)
   if [ -r /etc/ssl/certs/ca-certificates.crt ]; then
     build_args+=(-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro
                  --build-arg PIP_CERT=/run/host-ca.crt)
