@@ -43,7 +43,7 @@ ROLES = ("primary", "byproduct", "spectrum")
 #: Columns of the per-session table (one row per session × run × map × ROI).
 SUMMARY_COLUMNS = ("project", "subject", "session", "group", "timepoint", "map", "units",
                    "step", "method", "roi", "role", "run_key", "scan", "resource",
-                   *STAT_KEYS, "flag", "mask_source", "source")
+                   *STAT_KEYS, "flag", "mask_source", "mask_kind", "map_file", "source")
 #: ROI name of the whole-map statistics taken from a map run's stats.json.
 WHOLE_MAP = "whole_map"
 _ALIASES = {"sd": ("sd", "std", "SD"), "q1": ("q1", "p25", "Q1"), "q3": ("q3", "p75", "Q3"),
@@ -182,7 +182,8 @@ def _whole_map_rows(run: MapRun, where: str) -> list[dict[str, Any]]:
     for name, roi, value in _stat_entries(run.stats):
         rows.append({**_identity(run), "map": name, "role": run.role(name), "roi": roi,
                      **_stats(value), "units": str(value.get("units", value.get("unit", ""))),
-                     "flag": "", "mask_source": "", "source": where})
+                     "flag": "", "mask_source": "", "mask_kind": "", "map_file": "",
+                     "source": where})
     return rows
 
 
@@ -227,7 +228,9 @@ def _roistats_rows(path: Path, runs: list[MapRun], where: str, skipped: list[str
         rows.append({**_identity(run), "map": r["map"], "role": run.role(r["map"]),
                      "roi": r["roi"], **{k: _float(r.get(k)) for k in STAT_KEYS},
                      "units": r.get("units", ""), "flag": r.get("flag", ""),
-                     "mask_source": r.get("mask_source", ""), "source": where})
+                     "mask_source": r.get("mask_source", ""),
+                     "mask_kind": r.get("mask_kind", ""), "map_file": r.get("map_file", ""),
+                     "source": where})
     return rows, covered
 
 
