@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from tests.analysis.helpers import run_dir
 from tests.paravision.cest_pv5 import (
     F0_MHZ,
     OFFSETS_PPM,
@@ -87,7 +88,7 @@ def test_cest_step_recovers_b0_and_mtrasym(tmp_path, where):
     out = tmp_path / "out"
     assert run_step("cest", ["--input", str(tmp_path / "session"), "--output", str(out),
                              "--mtr-ppm", f"{POOL_PPM}", "--threshold", "0.05"]) == 0
-    nifti = out / "maps" / "nifti"
+    nifti = run_dir(out / "maps") / "nifti"
     b0 = np.asarray(nib.load(nifti / "B0.nii.gz").dataobj)[..., 0]
     mtr = np.asarray(nib.load(nifti / f"MTRasym_{POOL_PPM:g}ppm.nii.gz").dataobj)[..., 0]
     status = np.asarray(nib.load(nifti / "B0_status.nii.gz").dataobj)[..., 0]
@@ -103,7 +104,7 @@ def test_cest_step_recovers_b0_and_mtrasym(tmp_path, where):
         - z_model(np.array([POOL_PPM + b]), np.array(b))[0]))(truth_b0)
     assert x.min() < -POOL_PPM - 0.3 and x.max() > POOL_PPM + 0.3
     np.testing.assert_allclose(mtr, truth_mtr, atol=0.01)
-    stats = json.loads((out / "maps" / "stats.json").read_text())
+    stats = json.loads((run_dir(out / "maps") / "stats.json").read_text())
     description = stats["maps"]["B0"]["description"]
     assert "test-retest, 2 repetitions" in description
     precision = np.asarray(nib.load(nifti / "B0_precision.nii.gz").dataobj)[..., 0]

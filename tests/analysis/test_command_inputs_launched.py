@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 from tests.analysis.conftest import RESOURCES, launch_step
+from tests.analysis.helpers import run_dir
 
 
 def _stored(session: Path, step: str, name: str) -> dict:
-    return json.loads((session / "RESOURCES" / RESOURCES[step] / name).read_text())
+    return json.loads((run_dir(session / "RESOURCES" / RESOURCES[step]) / name).read_text())
 
 
 def test_t2map_epg_and_snr_floor_launched(session_factory, tmp_path):

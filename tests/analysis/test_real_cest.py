@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline
 
+from tests.analysis.helpers import run_dir
 from xnatpic.analysis.runner import main as run_step
 from xnatpic.cli.main import main as xnatpic_main
 
@@ -134,7 +135,8 @@ def run(request, corpus_dir, truth, tmp_path_factory) -> tuple[str, Path]:
         converted = work / "converted"
         assert xnatpic_main(["convert", str(corpus_dir / "pv6-acidocest" / "study"), "-o",
                              str(converted), "--scans", "4"]) == 0
-        (folder,) = [p for p in converted.glob("*/*/4") if p.is_dir()]
+        (folder,) = [p for p in converted.glob("*/*/*")  # "4" or "4_<protocol>"
+                     if p.is_dir() and p.name.split("_")[0] == "4"]
     else:
         folder = corpus_dir / SCAN / "pdata" / "1" / "dicom"
         argv = ["--scan", "4",
@@ -142,7 +144,7 @@ def run(request, corpus_dir, truth, tmp_path_factory) -> tuple[str, Path]:
     session = _session(work, folder)
     out = work / "out"
     assert run_step("cest", ["--input", str(session), "--output", str(out), *argv]) == 0
-    return request.param, out / "maps"
+    return request.param, run_dir(out / "maps", "parabola-scan4")
 
 
 def _orient(ours: np.ndarray, theirs: np.ndarray) -> tuple[int, bool, bool]:
@@ -174,7 +176,8 @@ def _to_grid(values: np.ndarray, how: tuple[int, bool, bool]) -> np.ndarray:
 def compared(run, truth) -> dict:
     source, maps = run
     nifti = {p.name.removesuffix(".nii.gz"): np.asarray(nib.load(p).dataobj)[..., 0]
-             for p in (maps / "nifti").glob("*.nii.gz") if p.name != "Z_B0corrected.nii.gz"}
+             for p in (maps / "nifti").glob("*.nii.gz")
+             if p.name not in ("Z_B0corrected.nii.gz", "Z.nii.gz")}
     m0_truth = truth.data[np.abs(truth.ppm) >= M0_PPM].mean(axis=0)
     how = _orient(nifti["M0"], m0_truth)
     fitted = (nifti["B0_status"] == 1) & (nifti["mask"] > 0)
@@ -271,7 +274,7 @@ def test_command_launch_with_the_offsets_input(corpus_dir, truth, tmp_path):
     result = launch_step("cest", session, tmp_path / "build",
                          {"scan": "4", "offsets_ppm": offsets})
     assert result.ok, (result.error, Path(result.stderr).read_text()[-2000:])
-    stats = json.loads((Path(result.stored[0]) / "stats.json").read_text())
+    stats = json.loads((run_dir(Path(result.stored[0])) / "stats.json").read_text())
     assert "4 repetitions" in stats["maps"]["MTRasym_3.5ppm"]["description"]
     refused = launch_step("cest", session, tmp_path / "build2", {"scan": "4"})
     assert not refused.ok
