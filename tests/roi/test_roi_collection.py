@@ -31,6 +31,7 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import (  # noqa: F401
+    corpus_dir,
     launch_step,
     make_session,
     phantom_dicom,
@@ -42,6 +43,7 @@ from tests.oracles import require_module
 from tests.roi.helpers import rtstruct
 from xnatpic.analysis.inputs import read_series
 from xnatpic.analysis.mask import foreground_mask
+from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.phantom import read_truth_map
 from xnatpic.xnat.http import XnatConnection
 
@@ -93,18 +95,19 @@ def _description(number: int, label: str) -> object:
 
 
 def _seg(images: list[pydicom.Dataset], labels: np.ndarray, affine_lps: np.ndarray,
-         seg_type: str) -> bytes:
-    """A SEG of the vials on the source images (frame = labels[:, :, k].T: rows, cols)."""
+         seg_type: str, segments: dict[int, str] = VIALS) -> bytes:
+    """A SEG of ``segments`` (label value -> name) on the source images (frame k =
+    labels[:, :, k].T: rows, columns)."""
     frames = np.zeros((len(images), *labels.shape[1::-1]), np.uint8)
     for n, ds in enumerate(images):
         plane = labels[:, :, _slice_index(ds, affine_lps)].T
-        for number, vial in enumerate(VIALS, start=1):
-            frames[n][plane == vial] = number
+        for number, value in enumerate(segments, start=1):
+            frames[n][plane == value] = number
     seg = hd.seg.Segmentation(
         source_images=images, pixel_array=frames,
         segmentation_type=getattr(hd.seg.SegmentationTypeValues, seg_type),
         segment_descriptions=[_description(n, name) for n, name in
-                              enumerate(VIALS.values(), start=1)],
+                              enumerate(segments.values(), start=1)],
         series_instance_uid=hd.UID(), series_number=300, sop_instance_uid=hd.UID(),
         instance_number=1, manufacturer="OHIF-XNAT viewer (test)",
         manufacturer_model_name="test", software_versions="0", device_serial_number="0")
@@ -370,3 +373,48 @@ def test_auto_scan_must_be_a_scan_of_the_session(study, tmp_path):
     assert last.startswith("roi-stats: error: map RESOURCES/ADCMAP/wls-scan2/nifti/ADC.nii.gz"
                            ": source scan 9 cannot be read for the automatic mask"), last
     assert "no scan '9'" in last
+
+
+def test_seg_on_a_real_corpus_scan(corpus_dir, tmp_path_factory):  # noqa: F811
+    """pv6 scan 9 (MSME, alphabet pasta in saline): t2map's real run, a SEG drawn on the
+    scan's own images (a disc on slice 5, a box on slice 3) saved as an ROI collection;
+    roi-stats must give numpy's statistics over those voxels of the fitted T2 map."""
+    root = tmp_path_factory.mktemp("roicoll-real")
+    out = root / "dicom"
+    study = corpus_dir / "pv6-dicomifier" / "study"
+    assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "9"]) == 0
+    (folder,) = [p for p in out.glob("*/*/*") if p.is_dir()]
+    session = make_session(root / "archive", {folder.name: folder}, label=LABEL)
+    result = launch_step("t2map", session, root / "t2map-build")
+    assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
+    (t2_file,) = (session / "RESOURCES" / "T2MAP").glob("*/nifti/T2.nii.gz")
+    fitted = np.asarray(nib.load(t2_file).dataobj)
+    series = read_series(session / "SCANS" / folder.name / "DICOM")
+    nx, ny, nz = fitted.shape
+    assert (nx, ny, nz) == series.data.shape[:3] and nz > 5
+    labels = np.zeros(fitted.shape, np.uint8)
+    xx, yy = np.mgrid[:nx, :ny]
+    labels[..., 4][(xx - nx // 2) ** 2 + (yy - ny // 2) ** 2 < (min(nx, ny) // 5) ** 2] = 1
+    labels[nx // 4:nx // 4 + 6, ny // 4:ny // 4 + 5, 2] = 2
+    segments = {1: "centre_disc", 2: "box"}
+    images = _first_echo_images(session / "SCANS" / folder.name / "DICOM")
+    assert len(images) == nz
+    fake = XnatDouble(("PRECLIN",)).start()
+    try:
+        fake.new_session("PRECLIN", SUBJECT, LABEL, "xnat:mrSessionData")
+        _save_collection(fake, "RoiCollection_real", "pasta_rois", "SEG",
+                         _seg(images, labels, series.affine_lps, "BINARY", segments),
+                         series.series_instance_uid)
+        write_assessors(fake.session("PRECLIN", LABEL), session)
+    finally:
+        fake.stop()
+    proc = _launch(session, root / "build")  # the only ROI collection: no choice needed
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _read_csv(session / "RESOURCES" / "ROISTATS" / "pasta_rois" / "roi_stats.csv")
+    t2_rows = {r["roi"]: r for r in rows if r["map"] == "T2"}
+    assert sorted(t2_rows) == ["box", "centre_disc"]
+    for value, name in segments.items():
+        _check(t2_rows[name], _oracle(fitted, labels == value))
+        assert t2_rows[name]["mask_source"] == "pasta_rois/SEG/pasta_rois.dcm"
+        assert t2_rows[name]["source_scan"] == folder.name
+        assert t2_rows[name]["map_file"] == t2_file.relative_to(session).as_posix()
