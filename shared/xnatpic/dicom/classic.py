@@ -27,11 +27,11 @@ from xnatpic.dicom.engine import (
 )
 from xnatpic.dicom.modules import CLASSIC_MR_IOD
 from xnatpic.dicom.part10 import EncodedDataset, write_part10
-from xnatpic.dicom.private import apply_private, private_values
+from xnatpic.dicom.private import BLOCK, CREATOR, GROUP, apply_private, private_values
 from xnatpic.dicom.routing import apply_routing
 from xnatpic.output_names import series_stem
 
-__all__ = ["image_dataset", "series_template", "write_classic"]
+__all__ = ["encoded_template", "image_dataset", "series_template", "write_classic"]
 
 _PIXEL_DATA = 0x7FE00010
 
@@ -51,6 +51,28 @@ def series_template(ctx: SeriesContext, modules: tuple[Module, ...], *,
         if ctx.deidentify is not None:
             deidentify_dataset(template, ctx)
         apply_routing(template, ctx.routing)
+    return template
+
+
+def encoded_template(ctx: SeriesContext) -> EncodedDataset:
+    """:func:`series_template` of a classic series, encoded.
+
+    Without de-identification or routing (which edit a pydicom dataset) the rows and
+    private elements are encoded straight from their values, without building the
+    dataset; the bytes are the same (tests/dicom/test_part10_encoding.py).
+    """
+    if ctx.deidentify is not None or ctx.routing is not None:
+        return EncodedDataset(series_template(ctx, CLASSIC_MR_IOD), cache={})
+    template = EncodedDataset(cache={})
+    for module in CLASSIC_MR_IOD:
+        for keyword, value in evaluate_rows(series_rows(module), ctx, module=module):
+            template.set_raw(tag_and_vr(keyword)[0], encode(keyword, value))
+    values = private_values(ctx, per_image=False)
+    if values:
+        creator = (GROUP << 16) | BLOCK
+        template.set_raw(creator, part10.encode(creator, "LO", CREATOR))
+    for tag, vr, value in values:
+        template.set_raw(tag, part10.encode(tag, vr, value))
     return template
 
 
@@ -77,7 +99,7 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
     image_indices : list of int
         The series image index (:attr:`Image.index`) of each file.
     """
-    template = EncodedDataset(series_template(ctx, CLASSIC_MR_IOD), cache={})
+    template = encoded_template(ctx)
     sop_class = ctx.series_value("sop_class_uid")
     per_image = [(m, image_rows(m)) for m in CLASSIC_MR_IOD if image_rows(m)]
     data = ctx.series.stack.stored()
