@@ -1,8 +1,8 @@
 """Write an :class:`~xnatpic.paravision.series.ImageSeries` as NIfTI-1 files.
 
-One ``.nii.gz`` per slice package (``<scan>-<reco>.nii.gz``, or
-``<scan>-<reco>_pack<n>.nii.gz`` with n = 1, 2... when the reco has several imaging
-planes; ``.nii`` with ``compression="none"``), each with a JSON sidecar and, for diffusion
+One ``.nii.gz`` per slice package (``<scan>-<reco>_<protocol>.nii.gz``, or
+``<scan>-<reco>_<protocol>_pack<n>.nii.gz`` with n = 1, 2... when the reco has several
+imaging planes: :mod:`xnatpic.output_names`; ``.nii`` with ``compression="none"``), each with a JSON sidecar and, for diffusion
 data, FSL ``.bval``/``.bvec``.
 
 Values: when every image of the file shares one slope and one offset (all real recos
