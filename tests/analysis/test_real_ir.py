@@ -28,8 +28,11 @@ import pytest
 from scipy.optimize import least_squares
 
 from tests.analysis.conftest import launch_step, make_session
+from tests.analysis.helpers import run_dir
+from tests.browser import render
 from tests.dicom.conftest import run_dciodvfy
 from tests.oracles import require_executable
+from xnatpic.analysis.session_index import write_session_index
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
 
@@ -107,14 +110,66 @@ def outputs(corpus_dir, tmp_path_factory) -> dict[str, Path]:
     folders = {folder_key(p.name): p for p in (work / "dcm").glob("*/*/*") if p.is_dir()}
     session = make_session(work / "archive", folders, label="pasta")
     out = {"dicom_" + k: v for k, v in folders.items()}
-    for name, step, params in (("t1_13", "t1map", {"scan": "13"}),
-                               ("t1_30", "t1map", {"scan": "30"}),
-                               ("perfusion", "perfusion", {})):
+    out["session"] = session
+    # one after the other into the same session: VTR, then IR, then FAIR (T1MAP x 3)
+    for name, step, params, key in (("t1_11", "t1map", {"scan": "11"}, "vtr-scan11"),
+                                    ("t1_13", "t1map", {"scan": "13"}, "ir-scan13"),
+                                    ("t1_30", "t1map", {"scan": "30"}, "ir-scan30"),
+                                    ("perfusion", "perfusion", {}, "fair-scan30")):
         result = launch_step(step, session, work / "build", params)
         assert result.ok, (name, result.error, Path(result.stderr).read_text()[-2000:])
-        # both t1map runs store the session's T1MAP resource: keep a copy of each
-        out[name] = Path(shutil.copytree(result.stored[0], work / "results" / name))
+        out[name] = run_dir(Path(result.stored[0]), key)
     return out
+
+
+def test_vtr_and_ir_t1_maps_coexist(outputs):
+    """Issue 12: t1map on the VTR scan 11, then on the IR scans 13 and 30 of the same
+    session, through the launcher: T1MAP keeps the three runs, each its own maps, report
+    and provenance (XNAT's insertResources reuses a resource of the same label and copies
+    the new run folder into it; docs/xnat-conformance.md)."""
+    resource = outputs["session"] / "RESOURCES" / "T1MAP"
+    runs = sorted(p.name for p in resource.iterdir() if p.is_dir())
+    assert runs == ["ir-scan13", "ir-scan30", "vtr-scan11"]
+    for key, method, scan in (("vtr-scan11", "vtr", "11"), ("ir-scan13", "ir", "13"),
+                              ("ir-scan30", "ir", "30")):
+        provenance = json.loads((resource / key / "provenance.json").read_text())
+        assert (provenance["step"], provenance["method"], provenance["run_key"]) == (
+            "t1map", method, key)
+        assert provenance["scans"]["source"] == scan
+        assert provenance["session"]["label"] == "pasta"
+        assert provenance["parameters"]["method"] == method
+        stats = json.loads((resource / key / "stats.json").read_text())
+        assert stats["maps"]["T1"]["role"] == "primary" and stats["maps"]["T1"]["unit"] == "ms"
+    # the VTR and IR maps of the same phantom: different fits, T1 within 15 % (the judge)
+    vtr = np.nanmedian(_map(resource / "vtr-scan11", "T1"))
+    ir = np.nanmedian(_map(resource / "ir-scan13", "T1"))
+    assert abs(ir / vtr - 1) < 0.15 and ir != vtr
+    catalog = (resource / "T1MAP_catalog.xml").read_text()
+    for key in runs:
+        assert f'URI="{key}/nifti/T1.nii.gz"' in catalog
+
+
+def test_session_index_of_the_real_session(outputs, tmp_path):
+    """The session index of the converted pasta session: the three T1 runs and the
+    perfusion run, each with its status, SNR, valid fraction and T1 median; rendered in
+    Chromium with every image and link present."""
+    session = outputs["session"]
+    page = write_session_index(session, tmp_path / "index")
+    index = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert index["session"] == "pasta" and index["project"] == "PRECLIN"
+    keys = [(r["resource"], r["run_key"]) for r in index["runs"]]
+    assert sorted(keys) == [("PERFUSIONMAP", "fair-scan30"), ("T1MAP", "ir-scan13"),
+                            ("T1MAP", "ir-scan30"), ("T1MAP", "vtr-scan11")]
+    for entry in index["runs"]:
+        stats = json.loads(((tmp_path / "index") / entry["stats"]).read_text())
+        assert entry["median_snr"] == stats["noise"]["median_snr"]
+        assert entry["valid_fraction"] == stats["valid_fraction"]
+        assert entry["outcome"] == stats["outcome"]
+    rendered = render(page, screenshot=tmp_path / "index.png")
+    assert rendered.problems == []
+    for key in ("vtr-scan11", "ir-scan13", "ir-scan30", "fair-scan30"):
+        assert key in rendered.text
+    assert "T1: median" in rendered.text and " ms" in rendered.text
 
 
 def _frame_slices(dicom: Path, n_slices: int) -> list[int]:
@@ -267,12 +322,12 @@ def test_enhanced_mr_carries_the_same_timing(corpus_dir, outputs, tmp_path):
     session = make_session(work / "archive", folders, label="enhanced")
     result = launch_step("t1map", session, work / "build", {"scan": "13"})
     assert result.ok, Path(result.stderr).read_text()[-2000:]
-    ours = _map(Path(result.stored[0]), "T1")
+    ours = _map(run_dir(Path(result.stored[0])), "T1")
     classic = _map(outputs["t1_13"], "T1")
     both = np.isfinite(ours) & np.isfinite(classic)
     assert both.sum() > 0.99 * np.isfinite(classic).sum()
     np.testing.assert_allclose(ours[both], classic[both], rtol=1e-4)
-    provenance = json.loads((Path(result.stored[0]) / "provenance.json").read_text())
+    provenance = json.loads((run_dir(Path(result.stored[0])) / "provenance.json").read_text())
     delays = provenance["parameters"]["timing"]["NONSELECTIVE"]["slice_delays_ms"]
     assert max(delays) == pytest.approx(8 * 63.17, abs=0.1)
 
@@ -299,9 +354,9 @@ def test_perfusion_from_two_scans(outputs, tmp_path):
     session = make_session(tmp_path / "archive", folders, label="two_scans")
     result = launch_step("perfusion", session, tmp_path / "build")
     assert result.ok, Path(result.stderr).read_text()[-2000:]
-    resource = Path(result.stored[0])
+    resource = run_dir(Path(result.stored[0]), "fair-scan40")
     provenance = json.loads((resource / "provenance.json").read_text())
-    assert provenance["scans"] == {"selective": "40", "nonselective": "41"}
+    assert provenance["scans"] == {"source": "40", "selective": "40", "nonselective": "41"}
     pair, single = _map(resource, "CBF"), _map(outputs["perfusion"], "CBF")
     both = np.isfinite(pair) & np.isfinite(single)
     assert both.sum() > 0.99 * np.isfinite(single).sum()
