@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import nibabel as nib
@@ -20,7 +21,7 @@ from tests.nifti.corpus_helpers import (
     stored_dtype,
     volume_index,
 )
-from tests.oracles import require_module
+from tests.oracles import require_executable, require_module
 from xnatpic.nifti import write_nifti_series
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.series import classify_reco, load_series
@@ -151,3 +152,29 @@ def test_voxel_data_equals_brkraw(corpus, tmp_path, brkraw_study):
             b = np.asarray(nib.load(saved).get_fdata())
             b = b.reshape(a.shape, order="F")
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("scan", ["1", "3", "4"])
+def test_dcm2niix_of_paravision_export_agrees(corpus, tmp_path, scan):
+    """dcm2niix on ParaVision's own DICOM export writes what we write from the 2dseq: the
+    same stored int16 with the same scl_slope/scl_inter, the same voxels on the same grid
+    (compared after reorienting both to the closest canonical axes)."""
+    dcm2niix = require_executable("dcm2niix", "apt-get install dcm2niix (make tools)")
+    reco = open_dataset(corpus / "pv6-acidocest" / "study").scan(scan).recos[0]
+    theirs_dir = tmp_path / "dcm2niix"
+    theirs_dir.mkdir()
+    subprocess.run([dcm2niix, "-z", "n", "-f", "export", "-o", str(theirs_dir),
+                    str(reco.path / "dicom")], check=True, capture_output=True)
+    theirs = [nib.load(p) for p in sorted(theirs_dir.glob("*.nii"))]
+    ours_dir = tmp_path / "ours"
+    ours_dir.mkdir()
+    ours = [image for image, _ in load_written(write_nifti_series(load_series(reco), ours_dir))]
+    assert len(ours) == len(theirs) >= 1
+    for mine, other in zip(ours, theirs, strict=True):
+        assert mine.get_data_dtype() == other.get_data_dtype() == np.dtype("<i2")
+        assert mine.dataobj.slope == other.dataobj.slope
+        assert mine.dataobj.inter == other.dataobj.inter
+        a, b = nib.as_closest_canonical(mine), nib.as_closest_canonical(other)
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.affine, b.affine, atol=1e-4)
+        np.testing.assert_array_equal(a.get_fdata(), b.get_fdata())

@@ -6,10 +6,18 @@ every frame (and may be shared) goes to SharedFunctionalGroupsSequence, the othe
 each item of PerFrameFunctionalGroupsSequence. Macros without per-frame sources are
 evaluated once. The per-frame private elements go in the private ``XNATPIC Frame
 Sequence`` of each frame (docs/private-tags.md).
+
+Memory stays flat in the size of the reco: the frames are encoded one at a time, first
+to evaluate the functional groups (rescale, window), then again while the pixel data is
+streamed to the file behind the dataset written without it (Pixel Data is the last
+element, of known length), each frame read from the 2dseq on its own so no more than one
+frame of it is resident.
 """
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +28,20 @@ from pydicom.sequence import Sequence
 from xnatpic.dicom.classic import series_template
 from xnatpic.dicom.context import Frame, SeriesContext
 from xnatpic.dicom.deidentify import deidentify_dataset
-from xnatpic.dicom.engine import Module, element, evaluate_rows, image_rows
+from xnatpic.dicom.engine import element, evaluate_rows, image_rows
 from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, PER_FRAME_ONLY
 from xnatpic.dicom.part10 import write_dataset
 from xnatpic.dicom.private import add_creator, apply_private, frame_sequence
 from xnatpic.dicom.routing import apply_routing
+from xnatpic.errors import ConversionError
 from xnatpic.output_names import series_stem
 
 __all__ = ["functional_groups", "write_enhanced"]
 
 _PIXEL_DATA = 0x7FE00010
+#: (7FE0,0010) OW, Explicit VR Little Endian: tag, VR, 2 reserved bytes; the 4-byte
+#: length follows.
+_PIXEL_DATA_HEADER = struct.pack("<HH2sH", 0x7FE0, 0x0010, b"OW", 0)
 
 
 Values = list[tuple[str, Any]]
@@ -41,13 +53,6 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, Dataset):
         return ("dataset", id(value))
     return value
-
-
-def _macro_values(ctx: SeriesContext, macro: Module, frames: list[Frame]) -> list[Values]:
-    if not image_rows(macro):
-        values = evaluate_rows(macro.rows, ctx, module=macro)
-        return [values] * len(frames)
-    return [evaluate_rows(macro.rows, ctx, frame, module=macro) for frame in frames]
 
 
 class _ElementCache:
@@ -67,32 +72,89 @@ class _ElementCache:
         return item
 
 
-def functional_groups(ctx: SeriesContext, frames: list[Frame]) -> tuple[Dataset, list[Dataset]]:
-    """The shared functional groups item and one per-frame item per frame."""
+def _frames(ctx: SeriesContext) -> Iterator[Frame]:
+    """The frames of the series in order, each encoded from its own read of the 2dseq.
+
+    Nothing is kept between frames: a frame's pixels are freed when the next is made.
+    """
+    for number, image in enumerate(ctx.images, 1):
+        yield Frame(image, number, ctx.pixels.encode(ctx.series, image))
+
+
+def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]
+                      ) -> tuple[Dataset, list[Dataset]]:
+    """The shared functional groups item and one per-frame item per frame.
+
+    ``frames`` is consumed once, frame by frame (it may be a generator): only the
+    evaluated values are kept, not the pixels.
+    """
+    per_image = [m for m in FUNCTIONAL_GROUPS if image_rows(m)]
+    values: dict[str, list[Values]] = {m.sequence: [] for m in per_image}
+    private: list[Dataset | None] = []
+    for frame in frames:
+        for macro in per_image:
+            values[macro.sequence].append(evaluate_rows(macro.rows, ctx, frame, module=macro))
+        item = Dataset()
+        private.append(item if apply_private(item, ctx, frame, per_image=True,
+                                             enhanced=True) else None)
+    count = len(private)
+    for macro in FUNCTIONAL_GROUPS:
+        if not image_rows(macro):
+            values[macro.sequence] = [evaluate_rows(macro.rows, ctx, module=macro)] * count
     shared = Dataset()
-    per_frame = [Dataset() for _ in frames]
+    per_frame = [Dataset() for _ in range(count)]
     cache = _ElementCache()
     for macro in FUNCTIONAL_GROUPS:
-        values = _macro_values(ctx, macro, frames)
-        if any(not v for v in values):
+        macro_values = values[macro.sequence]
+        if any(not v for v in macro_values):
             continue  # an optional macro without a value for every frame is left out
-        keys = [tuple((k, _hashable(v)) for k, v in frame_values) for frame_values in values]
+        keys = [tuple((k, _hashable(v)) for k, v in frame_values)
+                for frame_values in macro_values]
         if macro.sequence not in PER_FRAME_ONLY and all(k == keys[0] for k in keys[1:]):
-            shared[macro.sequence] = element(macro.sequence, [cache.item(values[0])])
+            shared[macro.sequence] = element(macro.sequence, [cache.item(macro_values[0])])
             continue
-        for group, frame_values in zip(per_frame, values, strict=True):
+        for group, frame_values in zip(per_frame, macro_values, strict=True):
             group[macro.sequence] = element(macro.sequence, [cache.item(frame_values)])
-    for group, frame in zip(per_frame, frames, strict=True):
-        item = Dataset()
-        if apply_private(item, ctx, frame, per_image=True, enhanced=True):
+    for group, item in zip(per_frame, private, strict=True):
+        if item is not None:
             add_creator(group)
             sequence = frame_sequence(item)
             group[sequence.tag] = sequence
     return shared, per_frame
 
 
+def _append_pixel_data(ctx: SeriesContext, path: Path) -> None:
+    """Append Pixel Data (known length) to the file, streaming one frame at a time.
+
+    Raises
+    ------
+    ConversionError
+        When the file cannot be written, or the frames do not fill the declared length.
+    """
+    frame_bytes = ctx.series.rows * ctx.series.columns * ctx.pixels.dtype.itemsize
+    length = frame_bytes * len(ctx.images)
+    if length >= 0xFFFFFFFF:
+        raise ConversionError(f"{ctx.where}: {length} bytes of pixel data exceed the "
+                              "4 GiB an Enhanced MR file can hold (PS3.5 7.1.2)")
+    written = 0
+    try:
+        with open(path, "ab") as fp:
+            fp.write(_PIXEL_DATA_HEADER + struct.pack("<I", length))
+            for frame in _frames(ctx):
+                written += fp.write(frame.encoded.pixels.astype(ctx.pixels.dtype,
+                                                                copy=False).tobytes())
+    except OSError as exc:
+        raise ConversionError(f"{ctx.where}: writing {path} failed: {exc}") from exc
+    if written != length:
+        raise ConversionError(f"{ctx.where}: {path}: wrote {written} bytes of pixel data, "
+                              f"{length} declared")
+
+
 def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[int]]:
     """Write the series as one Enhanced MR Image Storage file.
+
+    The dataset is written without Pixel Data, then the pixel data is appended frame by
+    frame (:func:`_append_pixel_data`).
 
     Returns
     -------
@@ -102,17 +164,16 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
         The series image index (:attr:`Image.index`) of each frame, in frame order.
     """
     ds = series_template(ctx, ENHANCED_MR_IOD, deidentify=False)
-    data = ctx.series.stack.stored()
-    frames = [Frame(image, number, ctx.pixels.encode(ctx.series, image, data))
-              for number, image in enumerate(ctx.images, 1)]
-    shared, per_frame = functional_groups(ctx, frames)
+    shared, per_frame = functional_groups(ctx, _frames(ctx))
     ds["SharedFunctionalGroupsSequence"] = element("SharedFunctionalGroupsSequence", [shared])
     ds["PerFrameFunctionalGroupsSequence"] = DataElement(
         0x52009230, "SQ", Sequence(per_frame))
     deidentify_dataset(ds, ctx)  # no-op without a profile; dates in frames shift too
     apply_routing(ds, ctx.routing)
-    ds[_PIXEL_DATA] = DataElement(
-        _PIXEL_DATA, "OW", b"".join(f.encoded.pixels.tobytes() for f in frames))
+    if any(elem.tag >= _PIXEL_DATA for elem in ds):
+        raise ConversionError(f"{ctx.where}: element at or after Pixel Data in the dataset; "
+                              "pixel data must come last to be appended")
     path = out_dir / f"{series_stem(ctx.series, ctx.package, ctx.deidentify)}.dcm"
     write_dataset(ds, path, ctx.where)
+    _append_pixel_data(ctx, path)
     return [path], [image.index for image in ctx.images]

@@ -13,10 +13,12 @@ reader's scaled values are stored × slope + offset. NIfTI-1 keeps ``scl_slope``
 the float32 rounding of the slope (relative 2⁻²⁴), the same bound as writing the product
 as float32. When the slopes or offsets differ between images, the real values
 (each frame's own slope and offset applied) are written as float32 and ``scl_slope`` =
-``scl_inter`` = 0 (unused). Compression (:data:`COMPRESSION_LEVELS`): gzip level 1
-(``fast``, the default), 9 (``best``: about 1 % smaller on the corpus for 3× the time),
-or none. ``dim`` = (x, y, z[, t]) as described in
-:mod:`xnatpic.nifti.volumes`; sform and qform = the RAS affine implied by the images'
+``scl_inter`` = 0 (unused). Compression (:data:`COMPRESSIONS`): ``fast`` (the default)
+is ISA-L's deflate level 1 (the ``isal`` package: about 10× zlib level 1's speed at the
+same size on the corpus), ``best`` is zlib level 9 (about 1.7 % smaller, 30× slower),
+``none`` writes ``.nii``. Both gzip kinds are ordinary single-member gzip files with
+mtime 0, so a conversion repeated gives the same bytes. ``dim`` = (x, y, z[, t]) as
+described in :mod:`xnatpic.nifti.volumes`; sform and qform = the RAS affine implied by the images'
 DICOM positions and orientations, both with code 1 (NIFTI_XFORM_SCANNER_ANAT: the
 scanner's patient coordinates, as ParaVision reports them); the qform is left unset
 (code 0) only when the voxel axes are not orthogonal. Units mm and s; ``pixdim[4]`` is
@@ -30,13 +32,15 @@ in memory).
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import nibabel as nib
 import numpy as np
-from nibabel.openers import Opener
+from isal import igzip
 
 from xnatpic import __version__
 from xnatpic.dicom.deidentify import DeidentifyProfile
@@ -46,15 +50,15 @@ from xnatpic.nifti.volumes import VolumeLayout, shared_scaling, volume_layouts
 from xnatpic.output_names import series_stem
 from xnatpic.paravision.series import ImageSeries
 
-__all__ = ["COMPRESSION_LEVELS", "DEFAULT_COMPRESSION", "layout_data", "nifti_image",
+__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "layout_data", "nifti_image",
            "write_nifti_series"]
 
 #: NIFTI_XFORM_SCANNER_ANAT.
 XFORM_SCANNER = 1
-#: ``--nifti-compression`` → gzip level (None: uncompressed ``.nii``). Level 1 is within
-#: 1.3 % of level 9's size on the corpus's 2dseq data at a third of its time
-#: (benchmarks/bench_nifti.py measures it).
-COMPRESSION_LEVELS: dict[str, int | None] = {"none": None, "fast": 1, "best": 9}
+#: ``--nifti-compression`` → gzip writer class and level (None: uncompressed ``.nii``).
+#: benchmarks/bench_nifti.py measures their time and size.
+COMPRESSIONS: dict[str, tuple[type, int] | None] = {
+    "none": None, "fast": (igzip.IGzipFile, 1), "best": (gzip.GzipFile, 9)}
 DEFAULT_COMPRESSION = "fast"
 
 
@@ -146,19 +150,30 @@ def nifti_image(series: ImageSeries, layout: VolumeLayout) -> nib.Nifti1Image:
     return _image(series, layout, layout_data(series, layout))
 
 
-def _stream(series: ImageSeries, layout: VolumeLayout, path: Path, level: int | None) -> None:
+def _stream(series: ImageSeries, layout: VolumeLayout, path: Path,
+            compressor: tuple[type, int] | None) -> None:
     """Write header then data plane by plane: memory stays at one 2dseq frame."""
     scaling = shared_scaling(layout)
     # np.empty pages are never touched: the array only gives nibabel shape and dtype.
     placeholder = np.empty(_shape(series, layout), dtype=_data_dtype(series, scaling),
                            order="F")
     header = _image(series, layout, placeholder).header
-    opener = (Opener(str(path), "wb") if level is None
-              else Opener(str(path), "wb", compresslevel=level))
-    with opener as f:
-        header.write_to(f)
-        for plane in _frames(series, layout, scaling):
-            f.write(np.ascontiguousarray(plane).tobytes())
+    with open(path, "wb") as raw:
+        if compressor is None:
+            _write_image(series, layout, scaling, header, raw)
+            return
+        kind, level = compressor
+        with kind(filename=path.name, mode="wb", compresslevel=level, fileobj=raw,
+                  mtime=0) as f:
+            _write_image(series, layout, scaling, header, f)
+
+
+def _write_image(series: ImageSeries, layout: VolumeLayout,
+                 scaling: tuple[float, float] | None, header: nib.Nifti1Header,
+                 f: BinaryIO) -> None:
+    header.write_to(f)
+    for plane in _frames(series, layout, scaling):
+        f.write(np.ascontiguousarray(plane).tobytes())
 
 
 def _stem(series: ImageSeries, layout: VolumeLayout,
@@ -183,8 +198,8 @@ def write_nifti_series(series: ImageSeries, out_dir: Path,
     deidentify : DeidentifyProfile or None
         De-identify the sidecar and the file names (``docs/deidentification.md``).
     compression : {"fast", "best", "none"}
-        gzip level 1 or 9 (``.nii.gz``), or uncompressed ``.nii``
-        (:data:`COMPRESSION_LEVELS`).
+        ISA-L level 1 or zlib level 9 (``.nii.gz``), or uncompressed ``.nii``
+        (:data:`COMPRESSIONS`).
 
     Returns
     -------
@@ -200,17 +215,17 @@ def write_nifti_series(series: ImageSeries, out_dir: Path,
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ConversionError(f"{out_dir}: output folder does not exist")
-    if compression not in COMPRESSION_LEVELS:
+    if compression not in COMPRESSIONS:
         raise ValueError(f"unknown NIfTI compression {compression!r}; choose one of "
-                         f"{', '.join(COMPRESSION_LEVELS)}")
-    level = COMPRESSION_LEVELS[compression]
-    suffix = ".nii" if level is None else ".nii.gz"
+                         f"{', '.join(COMPRESSIONS)}")
+    compressor = COMPRESSIONS[compression]
+    suffix = ".nii" if compressor is None else ".nii.gz"
     written: list[Path] = []
     for layout in volume_layouts(series):
         stem = _stem(series, layout, deidentify)
         nii = out_dir / f"{stem}{suffix}"
         try:
-            _stream(series, layout, nii, level)
+            _stream(series, layout, nii, compressor)
             written.append(nii)
             meta = out_dir / f"{stem}.json"
             meta.write_text(json.dumps(sidecar(series, layout, deidentify), indent=2) + "\n")
