@@ -109,8 +109,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         {"session": label, "mask": {"kind": choice.kind, "name": choice.name},
          "rows": rows, "flagged": [r for r in rows if r["flag"]]},
         indent=2) + "\n", encoding="utf-8")
+    # the mount folders (/input, /output, /roi; host folders in a local run) say nothing
+    # about the result: the session, maps and masks are named relative to them below
+    settings = argparse.Namespace(**{k: v for k, v in vars(args).items()
+                                     if k not in ("input", "output", "roi_dir")})
     write_step_provenance(
-        out / "provenance.json", STEP, args, started, maps=result.maps, masks=result.masks,
+        out / "provenance.json", STEP, settings, started,
+        mask={"kind": choice.kind, "name": choice.name}, maps=result.maps,
+        masks=result.masks,
         statistics="finite voxels only; sd with ddof=1; quartiles by linear "
                    "interpolation; NaN/inf voxels counted in n_excluded",
     )

@@ -295,6 +295,9 @@ def test_seg_collection(study, ident, label):
     prov = json.loads((study["session"] / "RESOURCES" / "ROISTATS" / label /
                        "provenance.json").read_text())
     assert prov["parameters"]["roi_collection"] == label
+    assert prov["mask"] == {"kind": "roi-collection", "name": label}
+    assert [m["source"] for m in prov["masks"]] == [f"{label}/SEG/{label}.dcm"]
+    assert str(study["session"].parent) not in json.dumps(prov)  # no host folder
 
 
 def test_rtstruct_collection(study):
