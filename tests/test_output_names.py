@@ -131,3 +131,30 @@ def test_descriptions_removed_leave_the_protocol_out(tmp_path):
     assert [f.name for f in written[0].files] == [f"5-1_{n:05d}.dcm" for n in (1, 2, 3)]
     assert written[0].sidecar.name == "5-1.paravision.json"
     assert "ProtocolName" not in pydicom.dcmread(written[0].files[0])
+
+
+def test_help_documents_the_names(capsys):
+    with pytest.raises(SystemExit):
+        xnatpic_main(["convert", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "<scan>[-<reco>]_<protocol>/" in text and "[_pack<n>]" in text
+
+
+@pytest.mark.parametrize("fmt", ["dicom", "enhanced"])
+def test_real_localizer_packages_named_pack1_to_3(corpus, tmp_path, fmt):
+    """A real three-plane localizer (PV5): one series per plane, ``_pack1`` to ``_pack3``,
+    each named with the protocol the acqp records."""
+    scan = corpus / "pv5-misc" / "brukerMRI-tripilot" / "100"
+    out = tmp_path / "out"
+    assert xnatpic_main(["convert", str(scan), "-o", str(out), "--format", fmt]) == 0
+    (folder,) = [p for p in out.glob("*/*/*") if p.is_dir()]
+    ds = pydicom.dcmread(next(folder.glob("*.dcm")))
+    protocol = safe_name_part(str(ds.ProtocolName))
+    assert protocol and folder.name == f"100_{protocol}"
+    stems = {p.name.removesuffix(".paravision.json") for p in folder.glob("*.paravision.json")}
+    assert stems == {f"100-1_{protocol}_pack{n}" for n in (1, 2, 3)}
+    for stem in stems:
+        dicoms = sorted(folder.glob(f"{stem}*.dcm"))
+        assert dicoms, stem
+        series = {pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID for p in dicoms}
+        assert len(series) == 1  # one package, one series
