@@ -111,3 +111,19 @@ class TestEncodeValue:
     ])
     def test_leaves_the_rest_to_pydicom(self, vr, value):
         assert encode_value(0x00111011, vr, value) is None
+
+
+def test_ambiguous_vr_resolved_as_dcmwrite_does(tmp_path):
+    # SmallestImagePixelValue is 'US or SS': SS when PixelRepresentation is 1
+    ds = pydicom.Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.PixelRepresentation = 1
+    ds.SmallestImagePixelValue = -5
+    ds.ReferencedImageSequence = [pydicom.Dataset()]
+    ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3"
+    ours, theirs = tmp_path / "ours.dcm", tmp_path / "pydicom.dcm"
+    write_dataset(ds, ours, "test")
+    write_with_pydicom(ds, theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert pydicom.dcmread(ours).SmallestImagePixelValue == -5

@@ -65,6 +65,7 @@ _BINARY_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": 
                    "SV": "q", "UV": "Q"}
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _ITEM = b"\xfe\xff\x00\xe0"
+_CHARSET = 0x00080005
 
 
 def _strings(value: Any, number: bool) -> str | None:
@@ -166,21 +167,30 @@ def _item_bytes(item: Dataset, encodings: list[str]) -> bytes:
 def encode_dataset(ds: Dataset, encodings: list[str] | None = None) -> bytes:
     """A dataset's elements (sequences included) in tag order, Explicit VR Little Endian.
 
-    Ambiguous VRs must have been resolved (:func:`write_dataset` does it); retired group
+    Ambiguous VRs must have been resolved (:func:`write_dataset` does it when there are
+    any); retired group
     lengths are left out, as pydicom does. ``encodings`` are those of the enclosing
     dataset (default: the dataset's SpecificCharacterSet, else pydicom's default).
     """
-    charset = ds.get("SpecificCharacterSet")
-    if charset is not None:
-        encodings = convert_encodings(charset)
+    if _CHARSET in ds:
+        encodings = convert_encodings(ds[_CHARSET].value)
     elif encodings is None:
         encodings = convert_encodings(None)
     parts = []
     for tag in sorted(ds.keys()):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue
-        parts.append(encode_element(ds[tag], encodings))
+        elem = ds.get_item(tag)
+        if elem.is_raw:
+            elem = ds[tag]
+        if len(elem.VR) != 2:
+            raise _AmbiguousVR(tag)
+        parts.append(encode_element(elem, encodings))
     return b"".join(parts)
+
+
+class _AmbiguousVR(Exception):
+    """An element whose VR depends on other elements ('US or SS'): pydicom resolves it."""
 
 
 def _hashable(value: Any) -> Any:
@@ -309,8 +319,11 @@ def write_dataset(ds: Dataset, path: Path, where: str) -> None:
     """
     ds.file_meta = file_meta(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
     try:
-        correct_ambiguous_vr(ds, True)
-        body = encode_dataset(ds)
+        try:
+            body = encode_dataset(ds)
+        except _AmbiguousVR:
+            correct_ambiguous_vr(ds, True)  # what dcmwrite does first
+            body = encode_dataset(ds)
         with open(path, "wb") as fp:
             fp.write(file_meta_bytes(str(ds.SOPClassUID), str(ds.SOPInstanceUID)))
             fp.write(body)
