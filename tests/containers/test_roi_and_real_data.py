@@ -63,7 +63,7 @@ def test_t2map_roi_stats_and_project_summary_in_containers(built_images, contain
                    _options(container_runtime, tmp_path / "b" / label)))
         _ok(launch(_command("roi-stats"), "xnatpic-roi-stats-session", session, {},
                    _options(container_runtime, tmp_path / "r" / label)))
-        rows = list(csv.DictReader((session / "RESOURCES" / "ROISTATS" /
+        rows = list(csv.DictReader((session / "RESOURCES" / "ROISTATS" / "auto" /
                                     "roi_stats.csv").open()))
         t2_rows = [r for r in rows if r["map"] == "T2"]
         assert t2_rows, rows[:3]
