@@ -421,3 +421,16 @@ def test_seg_on_a_real_corpus_scan(corpus_dir, tmp_path_factory):  # noqa: F811
         assert t2_rows[name]["mask_source"] == "pasta_rois/SEG/pasta_rois.dcm"
         assert t2_rows[name]["source_scan"] == folder.name
         assert t2_rows[name]["map_file"] == t2_file.relative_to(session).as_posix()
+
+
+def test_launches_with_other_masks_add_folders(study, tmp_path):
+    """Two ROI collections one after the other: the second adds its folder to ROISTATS
+    beside the first (ContainerFinalizeServiceImpl.java:487 merges into the resource)."""
+    for ident in ("RoiCollection_seg1", "RoiCollection_rt1"):
+        proc = _launch(study["session"], tmp_path / ident, "--param", f"roi-collection={ident}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    stored = study["session"] / "RESOURCES" / "ROISTATS"
+    assert {"boxes", "vials_binary"} <= {p.name for p in stored.iterdir() if p.is_dir()}
+    for label in ("boxes", "vials_binary"):
+        assert sorted(p.name for p in (stored / label).iterdir()) == [
+            "provenance.json", "roi_stats.csv", "roi_stats.json"]
