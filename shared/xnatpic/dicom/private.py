@@ -11,6 +11,7 @@ whose item carries the same creator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -149,15 +150,19 @@ def private_values(ctx: Resolver, image: object = None, *, per_image: bool | Non
         Leave out the elements a standard enhanced attribute already holds.
     """
     values = []
-    for element in PRIVATE_ELEMENTS:
-        if per_image is not None and element.per_image != per_image:
-            continue
-        if enhanced and element.classic_only:
-            continue
+    for element in _selected(per_image, enhanced):
         value = resolve(element.sources, element.transform, ctx, image)
         if value is not None:
             values.append((element.tag, element.vr, value))
     return values
+
+
+@cache
+def _selected(per_image: bool | None, enhanced: bool) -> tuple[PrivateElement, ...]:
+    """The elements :func:`private_values` evaluates (chosen once, not per image)."""
+    return tuple(e for e in PRIVATE_ELEMENTS
+                 if (per_image is None or e.per_image == per_image)
+                 and not (enhanced and e.classic_only))
 
 
 def apply_private(ds: Dataset, ctx: Resolver, image: object = None, *,
