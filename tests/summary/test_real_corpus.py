@@ -193,3 +193,9 @@ def test_page_renders(summary, tmp_path):
     plots = sorted((summary / "plots").glob("*.png"))
     assert len(page.images) == len(plots) >= 3
     assert "T1 (ms) in ROI roi — t1map, method vtr" in page.text
+    assert sum("/sessions/" in link for link in page.links) == len(SESSIONS)
+    index = render(summary / "sessions" / "trt1_d7" / "index.html",
+                   screenshot=tmp_path / "session-index.png")
+    assert index.problems == []
+    assert len(index.images) >= 6  # T2, T1 (vtr), T1 (ir) and their voxel status maps
+    assert "trt1" in index.text  # the subject

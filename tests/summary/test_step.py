@@ -143,6 +143,14 @@ def test_plots_and_page_render(summary, tmp_path):
     assert "Kept out of the comparisons (ask with include=byproducts,spectra)" in page.text
     assert "Z_B0corrected_9, Z_B0corrected_10, Z_B0corrected_11" in page.text  # natural
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+    # a link to every session's index page, in the summary resource
+    sessions = sorted(p.name for p in (summary / "sessions").iterdir())
+    assert len(sessions) == 12
+    assert {link.rsplit("/PROJECT_SUMMARY/", 1)[1] for link in page.links
+            if "/sessions/" in link} == {f"sessions/{s}/index.html" for s in sessions}
+    index = render(summary / "sessions" / "tre0_d7" / "index.html")
+    assert index.problems == []
+    assert "vtr-scan11" in index.text and "ir-scan13" in index.text
 
 
 def test_include_byproducts(project, tmp_path):
