@@ -122,7 +122,7 @@ def slice_packages(orientations: list[np.ndarray]) -> list[int]:
     labels: list[int] = []
     for m in orientations:
         for k, plane in enumerate(planes):
-            if np.allclose(plane, m, atol=1e-4):
+            if np.array_equal(plane, m) or np.allclose(plane, m, atol=1e-4):
                 labels.append(k)
                 break
         else:

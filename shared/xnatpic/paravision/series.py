@@ -362,7 +362,13 @@ def _images(series: ImageSeries, method: ParameterSet | None,
     period = _repetition_period(visu, layout)
 
     images: list[Image] = []
-    oriented = [orientation_matrix(o, path=str(visu.path)) for o in orientations]
+    unique: dict[bytes, np.ndarray] = {}  # frames mostly share one orientation
+    oriented = []
+    for o in orientations:
+        key = np.asarray(o, dtype=np.float64).tobytes()
+        if key not in unique:
+            unique[key] = orientation_matrix(o, path=str(visu.path))
+        oriented.append(unique[key].copy())
     for frame in range(n):
         source = frame
         if reverse and slice_group is not None:
