@@ -20,10 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -33,11 +30,9 @@ import pytest
 from tests.analysis.conftest import CORPUS, launch_step
 from tests.browser import render
 from tests.oracles import require_folder
+from tests.summary.helpers import ROOT, SUMMARY, launch, read_csv
 from xnatpic.cli.main import main as xnatpic_main
 
-ROOT = Path(__file__).resolve().parents[2]
-XNATPIC = Path(sys.executable).parent / "xnatpic"
-SUMMARY = ROOT / "commands" / "project-summary.json"
 ROI_STATS = ROOT / "commands" / "roi-stats.json"
 SCANS = ("9", "11", "13")
 #: session label -> (animal, group, timepoint)
@@ -82,16 +77,6 @@ def _labels_on_t2(session: Path, animal: str) -> None:
                                                            "FrameOfReferenceUID": uid}))
 
 
-def _launch(command: Path, target: str, path: Path, build: Path, *args: str
-            ) -> subprocess.CompletedProcess:
-    step = command.stem.replace("-", "_")
-    entry = f"{shlex.quote(sys.executable)} {ROOT / 'pipelines' / step / 'run.py'}"
-    return subprocess.run([str(XNATPIC), "launch", str(command), target, str(path), *args,
-                           "--runtime", "local", "--entrypoint", entry, "--build-dir",
-                           str(build)], capture_output=True, text=True, check=False,
-                          timeout=600)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     study = require_folder(CORPUS / "pv6-dicomifier" / "study", "pv6-dicomifier study")
@@ -117,7 +102,7 @@ def project(tmp_path_factory) -> Path:
             result = launch_step(step, session, build, params)
             assert result.ok, (label, step, Path(result.stderr).read_text()[-2000:])
         _labels_on_t2(session, animal)
-        proc = _launch(ROI_STATS, "--session", session, build, "--wrapper",
+        proc = launch(ROI_STATS, "--session", session, build, "--wrapper",
                        "xnatpic-roi-stats-session", "--param", "mask=MASKS")
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return project
@@ -125,18 +110,13 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def summary(project, tmp_path_factory) -> Path:
-    proc = _launch(SUMMARY, "--project", project, tmp_path_factory.mktemp("build"))
+    proc = launch(SUMMARY, "--project", project, tmp_path_factory.mktemp("build"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return project / "RESOURCES" / "PROJECT_SUMMARY"
 
 
-def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_two_t1_methods_are_two_rows(summary):
-    groups = _csv(summary / "groups.csv")
+    groups = read_csv(summary / "groups.csv")
     keys = {(g["map"], g["units"], g["step"], g["method"], g["roi"]) for g in groups}
     assert ("T1", "ms", "t1map", "vtr", "roi") in keys
     assert ("T1", "ms", "t1map", "ir", "roi") in keys
@@ -153,8 +133,8 @@ def test_two_t1_methods_are_two_rows(summary):
 
 
 def test_group_table_equals_numpy_on_the_session_rows(summary):
-    rows = [r for r in _csv(summary / "summary.csv") if r["role"] == "primary"]
-    for g in _csv(summary / "groups.csv"):
+    rows = [r for r in read_csv(summary / "summary.csv") if r["role"] == "primary"]
+    for g in read_csv(summary / "groups.csv"):
         key = ("map", "units", "step", "method", "roi", "group", "timepoint")
         x = np.array([float(r["mean"]) for r in rows
                       if all(r[k] == g[k] for k in key)])
@@ -168,17 +148,17 @@ def test_r_squared_of_t1_and_t2_never_pooled(project, tmp_path):
     # on a copy (without the scans' DICOM): the other tests read the default summary
     project = Path(shutil.copytree(project.parent, tmp_path / "archive", ignore=(
         shutil.ignore_patterns("SCANS", "dicom", "png")))) / project.name
-    proc = _launch(SUMMARY, "--project", project, tmp_path / "build",
+    proc = launch(SUMMARY, "--project", project, tmp_path / "build",
                    "--param", "include=byproducts", "--param", "plots=false")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    groups = _csv(project / "RESOURCES" / "PROJECT_SUMMARY" / "groups.csv")
+    groups = read_csv(project / "RESOURCES" / "PROJECT_SUMMARY" / "groups.csv")
     r2 = {(g["step"], g["method"]) for g in groups if g["map"] == "R_squared"}
     assert {"t2map", "t1map"} <= {s for s, _ in r2}
     assert len(r2) >= 3  # t2map, t1map vtr and t1map ir each their own
 
 
 def test_comparisons_at_each_timepoint(summary):
-    comparisons = _csv(summary / "comparisons.csv")
+    comparisons = read_csv(summary / "comparisons.csv")
     t1 = [c for c in comparisons if c["map"] == "T1" and c["method"] == "vtr"]
     assert [(c["timepoint"], c["test"]) for c in t1] == [
         ("d0", "Welch t-test"), ("d0", "Mann-Whitney U"),

@@ -10,23 +10,17 @@ rendered in headless Chromium (tests/browser.py).
 
 from __future__ import annotations
 
-import csv
 import json
-import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.browser import render
-from tests.summary.helpers import register, write_run
+from tests.summary.helpers import SUMMARY, launch, read_csv, register, write_run
 
-ROOT = Path(__file__).resolve().parents[2]
-XNATPIC = Path(sys.executable).parent / "xnatpic"
-SUMMARY = ROOT / "commands" / "project-summary.json"
 SHAPE = (3, 3, 1)
 #: (group, timepoint) -> T2 of each of the 3 animals (whole-map value)
 T2 = {("control", "d0"): [58.0, 61.0, 63.5], ("control", "d7"): [60.0, 62.0, 64.0],
@@ -60,11 +54,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def _launch(project: Path, build: Path, *args: str) -> subprocess.CompletedProcess:
-    entry = f"{shlex.quote(sys.executable)} {ROOT / 'pipelines' / 'project_summary' / 'run.py'}"
-    return subprocess.run([str(XNATPIC), "launch", str(SUMMARY), "--project", str(project),
-                           *args, "--runtime", "local", "--entrypoint", entry,
-                           "--build-dir", str(build)],
-                          capture_output=True, text=True, check=False, timeout=300)
+    return launch(SUMMARY, "--project", project, build, *args)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +66,8 @@ def summary(project, tmp_path_factory) -> Path:
     return project / "RESOURCES" / "PROJECT_SUMMARY"
 
 
-def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_group_table_against_the_known_values(summary):
-    groups = _csv(summary / "groups.csv")
+    groups = read_csv(summary / "groups.csv")
     keys = {(g["map"], g["units"], g["step"], g["method"], g["roi"]) for g in groups}
     # primary maps only: no R_squared, no Z frames; two T1 methods apart
     assert keys == {("T2", "ms", "t2map", "nlls", "whole_map"),
@@ -100,7 +85,7 @@ def test_group_table_against_the_known_values(summary):
 
 
 def test_comparisons_and_animals(summary):
-    comparisons = [c for c in _csv(summary / "comparisons.csv") if c["map"] == "T2"]
+    comparisons = [c for c in read_csv(summary / "comparisons.csv") if c["map"] == "T2"]
     assert [(c["timepoint"], c["test"], c["n_per_group"]) for c in comparisons] == [
         ("d0", "Welch t-test", "control=3; treated=3"),
         ("d0", "Mann-Whitney U", "control=3; treated=3"),
@@ -109,7 +94,7 @@ def test_comparisons_and_animals(summary):
     late = comparisons[3]
     assert float(late["effect_size"]) == -1.0  # every treated animal above every control
     assert float(late["p_value"]) == pytest.approx(0.1)  # exact, the smallest for 3 vs 3
-    animals = [a for a in _csv(summary / "animals.csv") if a["map"] == "T2"]
+    animals = [a for a in read_csv(summary / "animals.csv") if a["map"] == "T2"]
     assert len(animals) == 12
     treated0 = [a for a in animals if a["animal"] == "treated0"]
     assert [(a["timepoint"], float(a["value"]), a["sessions"]) for a in treated0] == [
@@ -117,7 +102,7 @@ def test_comparisons_and_animals(summary):
 
 
 def test_session_table_keeps_every_role(summary):
-    rows = _csv(summary / "summary.csv")
+    rows = read_csv(summary / "summary.csv")
     assert len(rows) == 12 * (2 + 2 + 1 + 12)
     r2 = {(r["step"], r["method"], r["mean"]) for r in rows if r["map"] == "R_squared"}
     assert r2 == {("t2map", "nlls", "0.58"), ("t1map", "vtr", "0.998")}
@@ -158,7 +143,7 @@ def test_include_byproducts(project, tmp_path):
     proc = _launch(project, tmp_path / "build", "--param", "include=byproducts",
                    "--param", "plots=false")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    groups = _csv(project / "RESOURCES" / "PROJECT_SUMMARY" / "groups.csv")
+    groups = read_csv(project / "RESOURCES" / "PROJECT_SUMMARY" / "groups.csv")
     r2 = {(g["step"], g["method"], g["mean"]) for g in groups if g["map"] == "R_squared"}
     # the T1 fit's R² never averaged with the T2 fit's
     assert r2 == {("t2map", "nlls", "0.58"), ("t1map", "vtr", "0.998")}
