@@ -50,6 +50,8 @@ _log = logging.getLogger(__name__)
 
 #: Output formats of :func:`convert_study`.
 FORMATS = ("dicom", "enhanced", "nifti")
+#: NIfTI compressions (:data:`xnatpic.nifti.writer.COMPRESSIONS`), the default first.
+NIFTI_COMPRESSIONS = ("fast", "best", "none")
 
 
 @dataclass
@@ -226,8 +228,8 @@ def require_deidentify_salt() -> str:
 
 
 def _write(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
-           routing: XnatRouting | None = None, strict: str | None = None
-           ) -> tuple[int, list[str], list[str]]:
+           routing: XnatRouting | None = None, strict: str | None = None,
+           nifti_compression: str = "fast") -> tuple[int, list[str], list[str]]:
     """Worker: convert one reco under the strictness ``strict`` (default: the one in force).
 
     ``reco`` is the planned :class:`Reco` (in this process: its parameter files are parsed
@@ -235,12 +237,14 @@ def _write(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
     Returns the number of files, the series UIDs and the parameter problems warned about.
     """
     with strictness(strict or current_strictness()), collect_problems() as problems:
-        n_files, uids = _write_reco(reco, destination, fmt, deidentify, routing)
+        n_files, uids = _write_reco(reco, destination, fmt, deidentify, routing,
+                                    nifti_compression)
     return n_files, uids, problems
 
 
 def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
-                routing: XnatRouting | None = None) -> tuple[int, list[str]]:
+                routing: XnatRouting | None = None, nifti_compression: str = "fast"
+                ) -> tuple[int, list[str]]:
     """Convert one reco (or reco folder) into ``destination`` (atomically)."""
     from xnatpic.paravision.dataset import open_dataset
     from xnatpic.paravision.series import load_series
@@ -259,7 +263,8 @@ def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
             from xnatpic.nifti import write_nifti_series
 
             files = write_nifti_series(series, staging, deidentify=(
-                DeidentifyProfile(salt=deidentify_salt()) if deidentify else None))
+                DeidentifyProfile(salt=deidentify_salt()) if deidentify else None),
+                compression=nifti_compression)
             uids: list[str] = []
         else:
             from xnatpic.dicom import DeidentifyProfile, write_dicom_series
@@ -374,6 +379,7 @@ def convert_study(
     on_progress: Callable[[RecoResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     routing: XnatRouting | None = None,
+    nifti_compression: str = "fast",
 ) -> ConversionReport:
     """Convert every image reco of a ParaVision study.
 
@@ -402,6 +408,8 @@ def convert_study(
     routing : XnatRouting, optional
         Project, subject and session written into PatientComments for XNAT's DICOM
         routing (DICOM only).
+    nifti_compression : {"fast", "best", "none"}
+        NIfTI only: ISA-L gzip (default), zlib level 9, or uncompressed ``.nii``.
 
     Returns
     -------
@@ -417,6 +425,9 @@ def convert_study(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if nifti_compression not in NIFTI_COMPRESSIONS:
+        raise ValueError(f"unknown NIfTI compression {nifti_compression!r}; choose one of "
+                         f"{', '.join(NIFTI_COMPRESSIONS)}")
     salt = require_deidentify_salt() if deidentify else ""
     output = Path(output)
     from xnatpic.paravision.dataset import open_dataset
@@ -437,7 +448,7 @@ def convert_study(
                      for reco in todo]
         if jobs <= 1 or len(jobs_list) <= 1:
             for reco, dest in jobs_list:
-                result = _run_one(reco, dest, fmt, deidentify, routing)
+                result = _run_one(reco, dest, fmt, deidentify, routing, nifti_compression)
                 report.results.append(result)
                 if on_progress:
                     on_progress(result)
@@ -450,7 +461,7 @@ def convert_study(
                 futures = [
                     (reco, dest, time.perf_counter(),
                      pool.submit(_write, str(reco.path), str(dest), fmt, deidentify, routing,
-                                 current_strictness()))
+                                 current_strictness(), nifti_compression=nifti_compression))
                     for reco, dest in jobs_list
                 ]
                 for reco, dest, start, future in futures:
@@ -498,10 +509,11 @@ def _sort_key(text: str) -> tuple[int, int | str]:
 
 
 def _run_one(reco: Reco, dest: Path, fmt: str, deidentify: bool,
-             routing: XnatRouting | None) -> RecoResult:
+             routing: XnatRouting | None, nifti_compression: str = "fast") -> RecoResult:
     start = time.perf_counter()
     return _collect(reco, dest, start,
-                    lambda: _write(reco, str(dest), fmt, deidentify, routing), fmt)
+                    lambda: _write(reco, str(dest), fmt, deidentify, routing,
+                                   nifti_compression=nifti_compression), fmt)
 
 
 def _collect(reco: Reco, dest: Path, start: float,

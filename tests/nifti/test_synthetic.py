@@ -218,3 +218,23 @@ def test_unknown_compression_is_refused(tmp_path):
     series = load_series(open_dataset(reco.path).scans[0].recos[0])
     with pytest.raises(ValueError, match="unknown NIfTI compression 'zstd'"):
         write_nifti_series(series, tmp_path, compression="zstd")
+
+
+def test_convert_study_passes_the_compression_choice(tmp_path):
+    """``xnatpic convert --nifti-compression`` choices are the writer's, default first, and
+    reach the writer (also in --jobs worker processes)."""
+    from xnatpic.conversion import NIFTI_COMPRESSIONS, convert_study
+    from xnatpic.nifti.writer import COMPRESSIONS, DEFAULT_COMPRESSION
+
+    assert set(NIFTI_COMPRESSIONS) == set(COMPRESSIONS)
+    assert NIFTI_COMPRESSIONS[0] == DEFAULT_COMPRESSION
+    write_synthetic_reco(tmp_path / "study" / "5", one_scaling=True)
+    write_synthetic_reco(tmp_path / "study" / "6", inner="diffusion")
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        report = convert_study(tmp_path / "study", out, fmt="nifti", jobs=jobs,
+                               nifti_compression="none")
+        assert [r.status for r in report.results] == ["converted", "converted"]
+        assert len(list(out.rglob("*.nii"))) == 2 and not list(out.rglob("*.nii.gz"))
+    with pytest.raises(ValueError, match="unknown NIfTI compression 'zip'"):
+        convert_study(tmp_path / "study", tmp_path / "bad", fmt="nifti", nifti_compression="zip")
