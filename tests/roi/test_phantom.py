@@ -20,6 +20,7 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import launch_step, make_session
+from tests.analysis.helpers import run_dir
 from tests.oracles import require_module
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.nifti.affine import LPS_TO_RAS
@@ -49,7 +50,7 @@ def t2_session(tmp_path_factory) -> Path:
 
 def _seg_from_truth(session: Path, study: Path, out: Path) -> tuple[np.ndarray, str]:
     """A SEG of the truth labels on the t2map source scan; returns labels (x, y, z), FoR."""
-    resource = session / "RESOURCES" / "T2MAP"
+    resource = run_dir(session / "RESOURCES" / "T2MAP")  # the t2map run folder
     provenance = json.loads((resource / "provenance.json").read_text())
     scan = provenance["scans"]["source"]
     img = nib.load(resource / "nifti" / "T2.nii.gz")
@@ -101,7 +102,7 @@ def test_seg_on_real_maps_gives_truth_t2(t2_session, tmp_path):
         expected = float(np.median(truth_t2[labels == n]))
         assert float(row["median"]) == pytest.approx(expected, rel=0.01), n
     # the SEG lands exactly on the truth compartments of the map grid
-    img = nib.load(t2_session / "RESOURCES" / "T2MAP" / "nifti" / "T2.nii.gz")
+    img = nib.load(run_dir(t2_session / "RESOURCES" / "T2MAP") / "nifti" / "T2.nii.gz")
     on_map = read_seg(t2_session / "RESOURCES" / "SEG" / "truth_seg.dcm").on_grid(
         Grid(img.shape[:3], img.affine))
     for n in sorted(int(v) for v in np.unique(labels) if v > 0):
