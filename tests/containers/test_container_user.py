@@ -213,7 +213,7 @@ def test_t2map_roi_stats_project_summary_as_another_uid(built_images, container_
 
     roistats = _output_folder(tmp_path / "out-roi", UID, GID)
     _assert_ok(_run(container_runtime, "roi-stats", session, roistats, "--mask", "auto"))
-    rows = json.loads((roistats / "roistats" / "roi_stats.json").read_text())["rows"]
+    rows = json.loads((roistats / "roistats" / "auto" / "roi_stats.json").read_text())["rows"]
     assert any(row["map"] == "T2" for row in rows), rows[:3]
     _store(roistats / "roistats", session, "ROISTATS")
     _readable_only_by(project, UID, GID)
