@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def run_dir(out: Path, key: str | None = None) -> Path:
@@ -24,3 +25,12 @@ def run_dir(out: Path, key: str | None = None) -> Path:
     assert len(runs) == 1, f"expected one run in {out}, found {[p.name for p in runs]}"
     return runs[0]
 
+
+
+def launched_run(result: Any) -> Path:
+    """The run folder a launch (``tests.analysis.conftest.launch_step``) stored: the one run
+    its build's output mount held, inside the stored resource (which may hold others)."""
+    build = Path(result.stderr).parent
+    keys = {p.parent.name for p in build.glob("mounts/*/*/*/stats.json")}
+    assert len(keys) == 1, f"{build}: expected one run in the output mount, found {keys}"
+    return run_dir(Path(result.stored[0]), keys.pop())

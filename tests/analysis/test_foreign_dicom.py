@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from tests.analysis.helpers import run_dir
 from xnatpic.analysis.inputs import ENHANCED_MR_IMAGE_STORAGE, AnalysisSeries, read_series
 from xnatpic.analysis.runner import main as run_step
 from xnatpic.analysis.selection import describe_scan
@@ -101,7 +102,7 @@ def _run(step: str, session: Path, out: Path, *args: str) -> int:
 
 
 def _map(out: Path, name: str) -> nib.Nifti1Image:
-    return nib.load(out / "maps" / "nifti" / f"{name}.nii.gz")
+    return nib.load(run_dir(out / "maps") / "nifti" / f"{name}.nii.gz")
 
 
 class TestStepsAgreeWithOurDicom:
@@ -126,12 +127,12 @@ class TestStepsAgreeWithOurDicom:
         codes = {s: _run("adcmap", session, tmp_path / s, "--scan", "21")
                  for s, session in sessions.items()}
         assert codes["dicomifier"] == codes["xnatpic"]
-        stats = json.loads((tmp_path / "dicomifier" / "maps" / "stats.json").read_text())
-        provenance = json.loads((tmp_path / "dicomifier" / "maps" / "provenance.json")
-                                .read_text())
+        run = run_dir(tmp_path / "dicomifier" / "maps")
+        stats = json.loads((run / "stats.json").read_text())
+        provenance = json.loads((run / "provenance.json").read_text())
         assert sorted(set(provenance["parameters"]["b_values"])) == [0.0, 500.0]
         assert stats["outcome"] == json.loads(
-            (tmp_path / "xnatpic" / "maps" / "stats.json").read_text())["outcome"]
+            (run_dir(tmp_path / "xnatpic" / "maps") / "stats.json").read_text())["outcome"]
 
 
 def _enhanced_from_classic(folder: Path, target: Path, *, diffusion: bool) -> Path:

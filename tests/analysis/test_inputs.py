@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from tests.analysis.helpers import run_dir
 from xnatpic.analysis import BadSeriesError, read_series
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -101,13 +102,13 @@ class TestEnhanced:
         session = make_session(tmp_path / "archive", {"2": folder})
         result = launch_step("t2map", session, tmp_path / "builds")
         assert result.ok, Path(result.stderr).read_text()[-2000:]
-        t2 = np.asarray(nib.load(session / "RESOURCES" / "T2MAP" / "nifti" /
-                                 "T2.nii.gz").dataobj)
+        run = run_dir(session / "RESOURCES" / "T2MAP")
+        t2 = np.asarray(nib.load(run / "nifti" / "T2.nii.gz").dataobj)
         truth = read_truth_map(phantom_study, "axial", "T2").transpose(2, 1, 0)
         labels = read_truth_map(phantom_study, "axial", "labels").transpose(2, 1, 0)
         inside = labels > 0
         assert abs(np.nanmedian((t2[inside] - truth[inside]) / truth[inside])) <= 0.01
-        ds = pydicom.dcmread(next((session / "RESOURCES" / "T2MAP" / "dicom" / "T2")
+        ds = pydicom.dcmread(next((run / "dicom" / "T2")
                                   .glob("*.dcm")))
         assert ds.SourceImageSequence[0].ReferencedFrameNumber >= 1
 

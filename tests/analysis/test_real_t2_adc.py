@@ -28,6 +28,7 @@ from scipy import ndimage
 from scipy.optimize import curve_fit
 
 from tests.analysis.conftest import last_error, launch_step, make_session
+from tests.analysis.helpers import launched_run, run_dir
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
 
@@ -148,7 +149,7 @@ def t2_run(pasta, tmp_path_factory) -> Path:
     session, _ = pasta
     result = launch_step("t2map", session, tmp_path_factory.mktemp("build_t2"))
     assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
-    return Path(result.stored[0])
+    return launched_run(result)
 
 
 # -- T2, scan 9 ----------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def test_t2_scan9_epg(pasta, tmp_path) -> None:
     out = tmp_path / "epg"
     assert main("t2map", ["--input", str(session), "--output", str(out), "--scan", "9",
                           "--method", "epg"]) == 0
-    maps = out / "maps"
+    maps = run_dir(out / "maps")
     provenance = json.loads((maps / "provenance.json").read_text())
     assert provenance["parameters"]["method"] == "epg"
     assert "stimulated-echo EPG" in (maps / "report.html").read_text()
@@ -331,10 +332,11 @@ def test_t1_vtr_scan11_recovery_after_the_echo_train(pasta, tmp_path) -> None:
     work = tmp_path / "vtr"
     out = work / "dicom"
     assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "11"]) == 0
-    session = make_session(work / "archive", {"11": next(out.glob("*/*/11"))}, label="vtr")
+    scan11 = next(p for p in out.glob("*/*/*") if folder_key(p.name) == "11")
+    session = make_session(work / "archive", {"11": scan11}, label="vtr")
     assert main("t1map", ["--input", str(session), "--output", str(work / "o"),
                           "--method", "vtr"]) == 0
-    maps = work / "o" / "maps"
+    maps = run_dir(work / "o" / "maps")
     params = json.loads((maps / "provenance.json").read_text())["parameters"]
     # Without the ParaVision sidecar (DICOM only): EchoTrainLength x EchoTime = 2 x 6.1.
     assert params["echo_train_ms"] == pytest.approx(train)
@@ -390,12 +392,13 @@ def test_adc_scan21_report_has_no_headline(pasta, tmp_path) -> None:
     out = tmp_path / "adc_out"
     code = main("adcmap", ["--input", str(session), "--output", str(out)])
     assert code == EXIT_NOT_ENOUGH_SIGNAL
-    stats = json.loads((out / "maps" / "stats.json").read_text())
+    run = run_dir(out / "maps")
+    stats = json.loads((run / "stats.json").read_text())
     assert stats["outcome"] == "not enough signal"
     whole = stats["maps"]["ADC"]["whole"]
     assert whole["median"] is None and whole["mean"] is None
     assert whole["fraction_no_signal"] > 0.8
     assert stats["noise"]["median_snr"] < 3
-    assert not (out / "maps" / "dicom").exists()
-    assert (out / "maps" / "nifti" / "ADC_status.nii.gz").is_file()
-    assert "not enough signal" in (out / "maps" / "report.html").read_text()
+    assert not (run / "dicom").exists()
+    assert (run / "nifti" / "ADC_status.nii.gz").is_file()
+    assert "Not enough signal" in (run / "report.html").read_text()

@@ -40,6 +40,7 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import last_error, launch_step, make_session
+from tests.analysis.helpers import launched_run
 from tests.oracles import missing_oracle
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -72,8 +73,7 @@ def build(tmp_path_factory) -> Path:
 def _run(step: str, session: Path, build: Path, params: dict[str, str] | None = None) -> Path:
     result = launch_step(step, session, build, params)
     assert result.ok, (step, result.error, Path(result.stderr).read_text()[-3000:])
-    resource = Path(result.stored[0])
-    return resource
+    return launched_run(result)
 
 
 def _values(resource: Path, name: str) -> tuple[np.ndarray, int]:
@@ -157,7 +157,7 @@ def test_adc_noisy_dwi(real_sessions, build):
 def test_acidocest_mouse(real_sessions, build):
     resource = _run("cest", real_sessions["acido"], build)
     provenance = json.loads((resource / "provenance.json").read_text())
-    assert provenance["scans"] == {"cest": "4"}
+    assert provenance["scans"] == {"source": "4", "cest": "4"}
     assert provenance["parameters"]["b0_source"] == "Z-spectrum minimum"
     b0, n_mask = _values(resource, "B0")
     assert b0.size >= 0.7 * n_mask
