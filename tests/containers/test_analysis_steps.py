@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import RESOURCES, make_session
+from tests.analysis.helpers import run_dir
 from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -52,7 +53,7 @@ class TestMapImages:
         session = make_session(tmp_path / "archive", {s: dicom[s] for s in ("1", "2", "3")})
         result = _launch(container_runtime, "t2map", session, tmp_path / "builds")
         assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
-        resource = session / "RESOURCES" / "T2MAP"
+        resource = run_dir(session / "RESOURCES" / "T2MAP", "nlls-scan2")
         t2 = np.asarray(nib.load(resource / "nifti" / "T2.nii.gz").dataobj)
         truth = read_truth_map(study, "axial", "T2").transpose(2, 1, 0)
         labels = read_truth_map(study, "axial", "labels").transpose(2, 1, 0)
@@ -83,7 +84,7 @@ class TestMapImages:
         session = make_session(tmp_path / "archive", {s: dicom[s] for s in scans})
         result = _launch(container_runtime, step, session, tmp_path / "builds")
         assert result.ok, (step, result.error, Path(result.stderr).read_text()[-3000:])
-        resource = session / "RESOURCES" / RESOURCES[step]
+        resource = run_dir(session / "RESOURCES" / RESOURCES[step])
         stats = json.loads((resource / "stats.json").read_text())
         assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
         assert (resource / "report.html").stat().st_size > 1000
@@ -104,7 +105,7 @@ def test_perfusion_in_container(built_images, container_runtime, fair_dicom, tmp
     result = _launch(container_runtime, "perfusion", session, tmp_path / "builds",
                      {"snr_floor": "2"})
     assert result.ok, (result.error, Path(result.stderr).read_text()[-3000:])
-    resource = session / "RESOURCES" / "PERFUSIONMAP"
+    resource = run_dir(session / "RESOURCES" / "PERFUSIONMAP", "fair-scan30")
     stats = json.loads((resource / "stats.json").read_text())
     assert stats["outcome"] == "complete" and "CBF" in stats["maps"]
     for t1 in ("T1_selective", "T1_nonselective"):  # secondary maps: NIfTI only

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.analysis.conftest import make_session
+from tests.analysis.helpers import run_dir
 from tests.oracles import missing_oracle, require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -160,7 +161,7 @@ def test_default_user_writes_the_output_folder_of_xnats_user(built_images, conta
     session = make_session(tmp_path / "archive", {"2": phantom_dicom["2"]})
     maps = _output_folder(build_path / "out-t2map", UID, GID)
     _assert_ok(_run(container_runtime, "t2map", session, maps, user=None))
-    assert (maps / "maps" / "stats.json").is_file()
+    assert (run_dir(maps / "maps") / "stats.json").is_file()
     dicom = _output_folder(build_path / "out-mri2dicom", UID, GID)
     _assert_ok(_run(container_runtime, "mri2dicom", acidocest_session, dicom,
                     "--resource", "PARAVISION", "--format", "dicom", "--no-import",
@@ -195,9 +196,9 @@ def test_map_step_as_another_uid(built_images, container_runtime, phantom_dicom,
     _readable_only_by(session, UID, GID)
     output = _output_folder(tmp_path / "output", UID, GID)
     _assert_ok(_run(container_runtime, step, session, output))
-    stats = json.loads((output / "maps" / "stats.json").read_text())
+    stats = json.loads((run_dir(output / "maps") / "stats.json").read_text())
     assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
-    assert (output / "maps" / "report.html").stat().st_size > 1000
+    assert (run_dir(output / "maps") / "report.html").stat().st_size > 1000
     assert _owned_by(output, UID) == []
 
 
@@ -244,7 +245,7 @@ def test_uid_without_group_runs(built_images, container_runtime, phantom_dicom, 
     _readable_only_by(session, UID, 0)
     output = _output_folder(tmp_path / "output", UID, 0)
     _assert_ok(_run(container_runtime, "t2map", session, output, user=str(UID)))
-    assert (output / "maps" / "stats.json").is_file()
+    assert (run_dir(output / "maps") / "stats.json").is_file()
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -293,7 +294,7 @@ def test_perfusion_step_as_another_uid(built_images, container_runtime, fair_dic
     _readable_only_by(session, UID, GID)
     output = _output_folder(tmp_path / "output", UID, GID)
     _assert_ok(_run(container_runtime, "perfusion", session, output))
-    stats = json.loads((output / "maps" / "stats.json").read_text())
+    stats = json.loads((run_dir(output / "maps") / "stats.json").read_text())
     assert stats["outcome"] == "complete" and "CBF" in stats["maps"]
-    assert (output / "maps" / "report.html").stat().st_size > 1000
+    assert (run_dir(output / "maps") / "report.html").stat().st_size > 1000
     assert _owned_by(output, UID) == []

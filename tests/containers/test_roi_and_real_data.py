@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.analysis.conftest import make_session
+from tests.analysis.helpers import run_dir
 from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -100,10 +101,9 @@ def test_map_steps_on_real_scans_in_containers(built_images, container_runtime, 
     session = make_session(tmp_path / "archive", {scan: pv6_dicom[scan]}, label="pv6")
     _ok(launch(_command(step), f"xnatpic-{step}-session", session, {},
                _options(container_runtime, tmp_path / "b")))
-    data = np.asarray(nib.load(session / "RESOURCES" / resource / "nifti" /
-                               f"{name}.nii.gz").dataobj)
-    mask = np.asarray(nib.load(session / "RESOURCES" / resource / "nifti" /
-                               "mask.nii.gz").dataobj) > 0
+    run = run_dir(session / "RESOURCES" / resource)
+    data = np.asarray(nib.load(run / "nifti" / f"{name}.nii.gz").dataobj)
+    mask = np.asarray(nib.load(run / "nifti" / "mask.nii.gz").dataobj) > 0
     values = data[mask & np.isfinite(data)]
     assert values.size > 0.3 * mask.sum()
     assert low <= float(np.median(values)) <= high, float(np.median(values))
@@ -129,7 +129,7 @@ def test_perfusion_on_the_real_fair_scan_in_containers(built_images, container_r
     session = make_session(tmp_path / "archive", {"30": pv6_dicom["30"]}, label="pv6")
     _ok(launch(_command("perfusion"), "xnatpic-perfusion-session", session, {},
                _options(container_runtime, tmp_path / "b")))
-    resource = session / "RESOURCES" / "PERFUSIONMAP"
+    resource = run_dir(session / "RESOURCES" / "PERFUSIONMAP", "fair-scan30")
     provenance = json.loads((resource / "provenance.json").read_text())
     assert provenance["parameters"]["fair_modes"] == ["NONSELECTIVE", "SELECTIVE"]
     stats = json.loads((resource / "stats.json").read_text())
