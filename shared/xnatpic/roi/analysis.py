@@ -148,8 +148,7 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
         if mask.kind == "auto":
             scan = mask.auto_scan or (run.source_scan if run else "")
             if scan not in autos:
-                autos[scan] = source_image_mask(session_dir, scan, why=where)
-                auto = autos[scan]
+                auto = autos[scan] = source_image_mask(session_dir, scan, why=where)
                 result.masks.append({"source": auto.masks.source, "kind": "auto",
                                      "scan": auto.scan, "image": auto.folder,
                                      "rois": [AUTO_ROI], "frame-of-reference-uid":
