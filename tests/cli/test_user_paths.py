@@ -287,7 +287,7 @@ class TestLocalRuntime:
                        str(the_session(archive)), "--runtime", "local", "--build-dir",
                        str(build), env=env)
         assert proc.returncode == 0, proc.stderr
-        assert (the_session(archive) / "RESOURCES" / "T2MAP" / "report.html").is_file()
+        assert list((the_session(archive) / "RESOURCES" / "T2MAP").glob("*/report.html"))
         proc = run_cli("launch", str(COMMANDS / "project-summary.json"), "--project",
                        str(archive / "P"), "--runtime", "local", "--build-dir", str(build),
                        env=env)
@@ -524,7 +524,7 @@ class TestBuildFolders:
                        str(the_session(archive)), "--runtime", "local", "--build-dir",
                        str(build), "--keep-outputs")
         assert proc.returncode == 0, proc.stderr
-        assert list(build.glob("*/mounts/*/maps/report.html"))
+        assert list(build.glob("*/mounts/*/maps/*-scan*/report.html"))
 
     def test_a_failed_launch_keeps_its_output(self, archive, tmp_path):
         build = tmp_path / "b"
