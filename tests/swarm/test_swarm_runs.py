@@ -20,6 +20,7 @@ import pydicom
 import pytest
 
 from tests.analysis.conftest import RESOURCES, make_session
+from tests.analysis.helpers import run_dir
 from tests.swarm.conftest import record, stderr_tail
 from tests.swarm.engine import registered_command
 from xnatpic.cli.main import main as xnatpic_main
@@ -142,7 +143,8 @@ def test_t2map_on_the_phantom_as_a_service(swarm, images, memory_log, phantom, t
     result = launch(command, None, session, {}, _options(tmp_path / "b"))
     record(memory_log, "t2map", "phantom", result)
     assert result.ok, (result.error, stderr_tail(result))
-    t2 = np.asarray(nib.load(session / "RESOURCES" / "T2MAP" / "nifti" / "T2.nii.gz").dataobj)
+    t2 = np.asarray(nib.load(run_dir(session / "RESOURCES" / "T2MAP") / "nifti" /
+                             "T2.nii.gz").dataobj)
     truth = read_truth_map(study, "axial", "T2").transpose(2, 1, 0)
     labels = read_truth_map(study, "axial", "labels").transpose(2, 1, 0)
     for label in range(1, 7):
@@ -161,7 +163,7 @@ def test_map_steps_on_the_phantom_as_services(swarm, images, memory_log, phantom
     result = launch(command, None, session, {}, _options(tmp_path / "b"))
     record(memory_log, step, "phantom", result)
     assert result.ok, (step, result.error, stderr_tail(result))
-    resource = session / "RESOURCES" / RESOURCES[step]
+    resource = run_dir(session / "RESOURCES" / RESOURCES[step])
     stats = json.loads((resource / "stats.json").read_text())
     assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
     assert (resource / "report.html").stat().st_size > 1000
@@ -179,7 +181,7 @@ def test_map_steps_on_real_scans_as_services(swarm, images, memory_log, pv6_dico
     result = launch(command, None, session, {}, _options(tmp_path / "b"))
     record(memory_log, step, f"pv6-dicomifier scan {scan}", result)
     assert result.ok, (result.error, stderr_tail(result))
-    folder = session / "RESOURCES" / resource / "nifti"
+    folder = run_dir(session / "RESOURCES" / resource) / "nifti"
     data = np.asarray(nib.load(folder / f"{name}.nii.gz").dataobj)
     mask = np.asarray(nib.load(folder / "mask.nii.gz").dataobj) > 0
     values = data[mask & np.isfinite(data)]
@@ -220,7 +222,8 @@ def test_docker_engine_api_runtime_runs_a_step(swarm, images, memory_log, phanto
     record(memory_log, "t2starmap (docker)", "phantom", result)
     assert result.ok, (result.error, stderr_tail(result))
     assert result.task["runtime"] == "docker" and result.task["state"] == "exited"
-    stats = json.loads((session / "RESOURCES" / "T2STARMAP" / "stats.json").read_text())
+    stats = json.loads((run_dir(session / "RESOURCES" / "T2STARMAP") / "stats.json")
+                       .read_text())
     assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
 
 
@@ -282,7 +285,8 @@ def test_bulk_launch_queues_more_jobs_than_the_node_holds(swarm, images, memory_
                                       for h in t["history"])]
     assert len(queued) >= 1
     for r in report["results"]:
-        assert (Path(r["session_dir"]) / "RESOURCES" / "T2MAP" / "stats.json").exists()
+        assert (run_dir(Path(r["session_dir"]) / "RESOURCES" / "T2MAP") / "stats.json"
+                ).exists()
     assert swarm.request("GET", "/services") == []  # each removed once its logs were read
     for r in report["results"][:1]:
         memory_log.append({"step": "t2map (bulk, reserve scaled)", "data": "phantom x6",
