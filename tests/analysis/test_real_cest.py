@@ -30,6 +30,7 @@ from scipy.interpolate import CubicSpline
 from tests.analysis.helpers import run_dir
 from xnatpic.analysis.runner import main as run_step
 from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 
 SCAN = Path("pv6-acidocest") / "study" / "4"
 MTR_PPM = (2.0, 3.5)
@@ -135,8 +136,8 @@ def run(request, corpus_dir, truth, tmp_path_factory) -> tuple[str, Path]:
         converted = work / "converted"
         assert xnatpic_main(["convert", str(corpus_dir / "pv6-acidocest" / "study"), "-o",
                              str(converted), "--scans", "4"]) == 0
-        (folder,) = [p for p in converted.glob("*/*/*")  # "4" or "4_<protocol>"
-                     if p.is_dir() and p.name.split("_")[0] == "4"]
+        (folder,) = [p for p in converted.glob("*/*/*")  # "4_<protocol>"
+                     if p.is_dir() and folder_key(p.name) == "4"]
     else:
         folder = corpus_dir / SCAN / "pdata" / "1" / "dicom"
         argv = ["--scan", "4",
