@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -189,10 +190,33 @@ def _private(ds: Dataset, offset: int) -> object:
         block = ds.private_block(GROUP, CREATOR)
     except KeyError:
         return None
+    return _in_block(block, offset)
+
+
+def _in_block(block: Any, offset: int) -> object:
+    """Value at ``offset`` of a private block (None when absent or no block)."""
+    if block is None:
+        return None
     try:
         return block[offset].value
     except KeyError:
         return None
+
+
+def _numbers(ds: Dataset, keyword: str) -> object:
+    """The numbers of a DS or IS element parsed from its raw text (pydicom's DSfloat
+    conversion costs more than reading the file), else its value as pydicom gives it;
+    None when absent."""
+    elem = ds.get_item(keyword)
+    if elem is None:
+        return None
+    raw = elem.value
+    if isinstance(raw, bytes) and (elem.VR or dictionary_VR(elem.tag)) in ("DS", "IS"):
+        try:
+            return [float(v) for v in raw.split(b"\\")] if raw.strip() else None
+        except ValueError:  # not plain numbers: pydicom converts (and reports) it
+            return ds[keyword].value
+    return ds[keyword].value
 
 
 def _lookup(items: Iterable[Dataset], sequence: str, keyword: str) -> object:
@@ -237,7 +261,7 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         if keyword not in ds:
             raise BadSeriesError(f"{where}: no {keyword}; cannot place the image in space")
-    iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
+    iop = np.asarray([float(v) for v in _numbers(ds, "ImageOrientationPatient")])
     gradient = ds.get("DiffusionGradientOrientation")
     b_value = ds.get("DiffusionBValue")
     diffusion = ds.get("MRDiffusionSequence")  # dicomifier writes the enhanced macro
@@ -247,23 +271,29 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
         directions = item.get("DiffusionGradientDirectionSequence")
         if gradient is None and directions:
             gradient = directions[0].get("DiffusionGradientOrientation")
-    sat = _private(ds, _SAT_PPM)
-    m0 = _private(ds, _IS_M0)
-    order = (_float(ds.get("TemporalPositionIdentifier")) or 0.0,
-             _float(ds.get("InstanceNumber")) or 0.0)
+    try:
+        block = ds.private_block(GROUP, CREATOR)
+    except KeyError:
+        block = None
+    m0 = _in_block(block, _IS_M0)
+    spacing = _numbers(ds, "PixelSpacing")
+    order = (_float(_numbers(ds, "TemporalPositionIdentifier")) or 0.0,
+             _float(_numbers(ds, "InstanceNumber")) or 0.0)
     return Frame(
         path=path, sop_instance_uid=str(ds.SOPInstanceUID), sop_class_uid=str(ds.SOPClassUID),
         rows=int(ds.Rows), columns=int(ds.Columns),
-        position=np.asarray([float(v) for v in ds.ImagePositionPatient]),
+        position=np.asarray([float(v) for v in _numbers(ds, "ImagePositionPatient")]),
         orientation=_orientation(iop, where),
-        spacing=(float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1])),
-        thickness=_float(ds.get("SliceThickness")) or 0.0, order=order,
-        te=_float(ds.get("EchoTime")), tr=_float(ds.get("RepetitionTime")),
-        ti=_float(ds.get("InversionTime")), b=_float(b_value),
+        spacing=(float(spacing[0]), float(spacing[1])),
+        thickness=_float(_numbers(ds, "SliceThickness")) or 0.0, order=order,
+        te=_float(_numbers(ds, "EchoTime")), tr=_float(_numbers(ds, "RepetitionTime")),
+        ti=_float(_numbers(ds, "InversionTime")), b=_float(b_value),
         gradient_lps=None if gradient is None else np.asarray([float(v) for v in gradient]),
-        sat_ppm=_float(sat), is_m0=None if m0 is None else str(m0).upper() == "YES",
-        ti_nominal=_float(_private(ds, _TI_NOMINAL)), readout=_float(_private(ds, _READOUT)),
-        inversion_mode=_text(_private(ds, _INVERSION_MODE)),
+        sat_ppm=_float(_in_block(block, _SAT_PPM)),
+        is_m0=None if m0 is None else str(m0).upper() == "YES",
+        ti_nominal=_float(_in_block(block, _TI_NOMINAL)),
+        readout=_float(_in_block(block, _READOUT)),
+        inversion_mode=_text(_in_block(block, _INVERSION_MODE)),
     )
 
 
