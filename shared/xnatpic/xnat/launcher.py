@@ -355,6 +355,9 @@ def _upload_one(output: ResolvedOutput, resolved: ResolvedCommand, hosts: dict[s
     if output.type == "Resource":
         label = output.label or output.name
         dest = base / label
+        # A label that exists is merged into, as xnat-web's DefaultCatalogService
+        # createAndInsertResourceCatalog reuses the catalog of that label and copies each
+        # entry in (same names overwritten, other files kept; docs/xnat-conformance.md).
         dest.mkdir(parents=True, exist_ok=True)
         copy_output(source, dest)  # never follows symbolic links (issue 16)
         _write_catalog(dest, label)
