@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
+from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -193,7 +194,8 @@ def element(keyword: str, value: Any) -> DataElement:
     tag, vr = _tag_vr(keyword)
     if vr == "SQ":
         return DataElement(tag, vr, Sequence(value or []))
-    return DataElement(tag, vr, _coerce(keyword, vr, value))
+    # _coerce already fits the value to its VR: pydicom's checks (warnings only) are skipped
+    return DataElement(tag, vr, _coerce(keyword, vr, value), validation_mode=config.IGNORE)
 
 
 def encode(keyword: str, value: Any) -> bytes:

@@ -139,11 +139,13 @@ def _pydicom_element(elem: DataElement, encodings: list[str]) -> bytes:
     return fp.getvalue()
 
 
-def encode_element(elem: DataElement, encodings: list[str] | None = None) -> bytes:
+def encode_element(elem: DataElement, encodings: list[str] | None = None,
+                   memo: dict[int, bytes] | None = None) -> bytes:
     """One element encoded as Explicit VR Little Endian (``encodings``: UTF-8 text).
 
     Sequences with defined lengths are encoded item by item here; anything
-    :func:`encode_value` does not handle goes through pydicom's element writer.
+    :func:`encode_value` does not handle goes through pydicom's element writer. ``memo``
+    (see :func:`encode_dataset`) is passed on to the items.
     """
     encodings = encodings or _ENCODINGS
     vr = elem.VR
@@ -152,26 +154,31 @@ def encode_element(elem: DataElement, encodings: list[str] | None = None) -> byt
         if elem.is_undefined_length or any(
                 getattr(item, "is_undefined_length_sequence_item", False) for item in items):
             return _pydicom_element(elem, encodings)
-        body = b"".join(_item_bytes(item, encodings) for item in items)
+        body = b"".join(_item_bytes(item, encodings, memo) for item in items)
         tag = int(elem.tag)
         return struct.pack("<HH2s2xL", tag >> 16, tag & 0xFFFF, b"SQ", len(body)) + body
     fast = None if elem.is_raw else encode_value(int(elem.tag), vr, elem.value)
     return fast if fast is not None else _pydicom_element(elem, encodings)
 
 
-def _item_bytes(item: Dataset, encodings: list[str]) -> bytes:
-    body = encode_dataset(item, encodings)
+def _item_bytes(item: Dataset, encodings: list[str], memo: dict[int, bytes] | None) -> bytes:
+    body = encode_dataset(item, encodings, memo)
     return _ITEM + struct.pack("<L", len(body)) + body
 
 
-def encode_dataset(ds: Dataset, encodings: list[str] | None = None) -> bytes:
+def encode_dataset(ds: Dataset, encodings: list[str] | None = None,
+                   memo: dict[int, bytes] | None = None) -> bytes:
     """A dataset's elements (sequences included) in tag order, Explicit VR Little Endian.
 
     Ambiguous VRs must have been resolved (:func:`write_dataset` does it when there are
-    any); retired group
-    lengths are left out, as pydicom does. ``encodings`` are those of the enclosing
-    dataset (default: the dataset's SpecificCharacterSet, else pydicom's default).
+    any); retired group lengths are left out, as pydicom does. ``encodings`` are those of
+    the enclosing dataset (default: the dataset's SpecificCharacterSet, else pydicom's
+    default). ``memo`` keeps, by element object, the bytes of the elements
+    :func:`encode_value` encoded (which do not depend on the character set), so an
+    element shared by many items (the enhanced writer shares them across frames) is
+    encoded once; it must not outlive the dataset.
     """
+    memo = {} if memo is None else memo
     if _CHARSET in ds:
         encodings = convert_encodings(ds[_CHARSET].value)
     elif encodings is None:
@@ -183,9 +190,19 @@ def encode_dataset(ds: Dataset, encodings: list[str] | None = None) -> bytes:
         elem = ds.get_item(tag)
         if elem.is_raw:
             elem = ds[tag]
-        if len(elem.VR) != 2:
-            raise _AmbiguousVR(tag)
-        parts.append(encode_element(elem, encodings))
+        encoded = memo.get(id(elem))
+        if encoded is None:
+            if len(elem.VR) != 2:
+                raise _AmbiguousVR(tag)
+            if elem.VR == "SQ":
+                encoded = encode_element(elem, encodings, memo)
+            else:
+                encoded = encode_value(int(tag), elem.VR, elem.value)
+                if encoded is None:
+                    encoded = _pydicom_element(elem, encodings)
+                else:
+                    memo[id(elem)] = encoded
+        parts.append(encoded)
     return b"".join(parts)
 
 
