@@ -11,8 +11,10 @@ figures that are as good or better.
 
 The second table is the speed-up of the block threads (``xnatpic.models._blocks``): each
 model on one thread and on every CPU available (``available_cpus``), in alternating pairs,
-with min/median/max of both and of the per-pair ratio (one thread / all threads), after a
-check that both give identical results.
+with min/median/max of both and of the per-pair ratio (one thread / all threads), the
+ratio of their CPU times (the work threads add), after a check that both give identical
+results. The first table runs with the default (``threads_setting``: the available CPUs
+that are idle).
 """
 
 from __future__ import annotations
@@ -368,11 +370,12 @@ def _identical(a: object, b: object) -> bool:
     )
 
 
-def _timed(case: Case, threads: int) -> tuple[float, object]:
+def _timed(case: Case, threads: int) -> tuple[float, float, object]:
+    """Wall and CPU seconds (all threads) of one run on ``threads`` threads, and its result."""
     with fit_threads(threads):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = case.run(case.data)
-        return time.perf_counter() - start, result
+        return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def _mmm(values: list[float], fmt: str = "{:.3f}") -> str:
@@ -380,26 +383,34 @@ def _mmm(values: list[float], fmt: str = "{:.3f}") -> str:
 
 
 def thread_speedup(cases: list[Case], pairs: int = THREAD_PAIRS) -> None:
-    """Print one thread against every available CPU for each case (paired, alternating)."""
+    """Print one thread against every available CPU for each case (paired, alternating).
+
+    Besides the wall times, the CPU time of both (all threads): its ratio is the work the
+    threads add, which decides whether threads can pay at all; the wall-time speed-up is
+    what they give on this machine at this load (printed with the load average).
+    """
     cpus = available_cpus()
     print(f"\nblock threads: 1 vs {cpus} (available_cpus: affinity and cgroup CPU limit); "
-          f"{pairs} alternating pairs; seconds min/median/max; speed-up = 1-thread / "
-          f"{cpus}-thread time per pair")
+          f"{pairs} alternating pairs; wall seconds min/median/max; speed-up = 1-thread / "
+          f"{cpus}-thread wall time per pair; CPU = median CPU seconds {cpus} threads / 1 "
+          f"thread; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     header = (f"{'model':<28}{'identical':>10}{'1 thread s':>22}{f'{cpus} threads s':>22}"
-              f"{'speed-up min/med/max':>24}")
+              f"{'speed-up min/med/max':>24}{'CPU':>7}")
     print(header)
     print("-" * len(header))
     for case in cases:
         n_pairs = max(1, pairs if case.repeats > 1 else 2)
-        _, one = _timed(case, 1)  # warm-up, and the results to compare
-        _, many = _timed(case, cpus)
+        one = _timed(case, 1)[2]  # warm-up, and the results to compare
+        many = _timed(case, cpus)[2]
         same = "yes" if _identical(one, many) else "NO"
-        single: list[float] = []
-        multi: list[float] = []
+        walls: dict[int, list[float]] = {1: [], cpus: []}
+        cpu_s: dict[int, list[float]] = {1: [], cpus: []}
         for i in range(n_pairs):
-            order = (1, cpus) if i % 2 == 0 else (cpus, 1)
-            for threads in order:
-                (single if threads == 1 else multi).append(_timed(case, threads)[0])
-        ratios = [a / b for a, b in zip(single, multi, strict=True)]
-        print(f"{case.name:<28}{same:>10}{_mmm(single):>22}{_mmm(multi):>22}"
-              f"{_mmm(ratios, '{:.2f}'):>23}x", flush=True)
+            for threads in ((1, cpus) if i % 2 == 0 else (cpus, 1)):
+                wall, cpu, _ = _timed(case, threads)
+                walls[threads].append(wall)
+                cpu_s[threads].append(cpu)
+        ratios = [a / b for a, b in zip(walls[1], walls[cpus], strict=True)]
+        work = statistics.median(cpu_s[cpus]) / statistics.median(cpu_s[1])
+        print(f"{case.name:<28}{same:>10}{_mmm(walls[1]):>22}{_mmm(walls[cpus]):>22}"
+              f"{_mmm(ratios, '{:.2f}'):>23}x{work:>6.2f}x", flush=True)

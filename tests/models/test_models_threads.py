@@ -18,6 +18,7 @@ from xnatpic.models._blocks import (
     _cgroup_cpu_quota,
     available_cpus,
     fit_threads,
+    idle_cpus,
     map_rows,
     threads_setting,
 )
@@ -146,7 +147,10 @@ def test_threads_setting_from_the_environment(monkeypatch):
                                          "positive whole number of threads, got 'two'"):
         threads_setting()
     monkeypatch.delenv(THREADS_ENV)
+    monkeypatch.setattr("xnatpic.models._blocks.idle_cpus", lambda: 64)
     assert threads_setting() == available_cpus()
+    monkeypatch.setattr("xnatpic.models._blocks.idle_cpus", lambda: 1)
+    assert threads_setting() == 1
     with pytest.raises(ValueError, match="threads must be a positive"), fit_threads(0):
         pass
 
@@ -177,3 +181,16 @@ def test_cgroup_quota_v2_and_v1(tmp_path):
     assert _cgroup_cpu_quota(v1, proc) == pytest.approx(2.0)
     (v1 / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us").write_text("-1\n")
     assert _cgroup_cpu_quota(v1, proc) is None
+
+
+def test_idle_cpus_from_the_load_average(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 0.0, 0.0))  # this process alone
+    assert idle_cpus() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.1, 0.0, 0.0))  # one other busy core
+    assert idle_cpus() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 0.0, 0.0))  # saturated
+    assert idle_cpus() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 0.0, 0.0))
+    assert idle_cpus() == 35

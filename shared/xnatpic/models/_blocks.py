@@ -10,9 +10,9 @@ its array loops, which is where a fit spends its time. The blocks are the same w
 the number of threads and each writes its own rows of the result, so the result is
 identical to the single-thread one, bit for bit. The number of threads defaults to the
 CPUs this process may use (:func:`available_cpus`: its CPU affinity, capped by the
-container's CPU limit) and is set for a whole computation with :func:`fit_threads` or
-the ``XNATPIC_THREADS`` environment variable; ``benchmarks/bench_models.py`` measures
-the speed-up against one thread.
+container's CPU limit) that are idle (:func:`idle_cpus`), and is set for a whole
+computation with :func:`fit_threads` or the ``XNATPIC_THREADS`` environment variable;
+``benchmarks/bench_models.py`` measures the speed-up against one thread.
 
 The matrix products inside the blocks are small (a few columns); a multi-threaded BLAS
 gains nothing on them and, when another process keeps a core busy, its thread team stalls
@@ -41,6 +41,7 @@ __all__ = [
     "THREADS_ENV",
     "available_cpus",
     "fit_threads",
+    "idle_cpus",
     "map_rows",
     "serial_blas",
     "threads_setting",
@@ -130,6 +131,19 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def idle_cpus() -> int:
+    """CPUs of the machine not kept busy by other work: the CPU count less the one-minute
+    load average, this process counted as idle (at least 1).
+
+    The load average is the host's, inside a container too, as is ``os.cpu_count()``.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return os.cpu_count() or 1
+    return max(1, math.floor((os.cpu_count() or 1) - load + 1))
+
+
 def _parse_threads(value: object, source: str) -> int:
     try:
         threads = int(str(value).strip())
@@ -141,8 +155,13 @@ def _parse_threads(value: object, source: str) -> int:
 
 
 def threads_setting() -> int:
-    """Threads the fits use now: :func:`fit_threads`, else ``XNATPIC_THREADS``, else
-    :func:`available_cpus`.
+    """Threads the fits use now: :func:`fit_threads`, else ``XNATPIC_THREADS``, else the
+    CPUs available to this process (:func:`available_cpus`) that are idle
+    (:func:`idle_cpus`).
+
+    Threads pay only on an idle CPU: the blocks' extra CPU time on two threads is a few
+    per cent, so two idle cores nearly halve a fit, but with every core busy with other
+    work a second thread made the fits 0-30 % slower here (``benchmarks/bench_models.py``).
 
     Raises
     ------
@@ -155,7 +174,7 @@ def threads_setting() -> int:
     env = os.environ.get(THREADS_ENV)
     if env is not None and env.strip():
         return _parse_threads(env, f"the environment variable {THREADS_ENV}")
-    return available_cpus()
+    return min(available_cpus(), idle_cpus())
 
 
 @contextmanager
