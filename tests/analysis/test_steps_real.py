@@ -41,6 +41,7 @@ import pytest
 
 from tests.analysis.conftest import last_error, launch_step, make_session
 from tests.analysis.helpers import launched_run
+from tests.browser import render
 from tests.oracles import missing_oracle
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
@@ -167,3 +168,30 @@ def test_acidocest_mouse(real_sessions, build):
         assert -0.05 <= np.median(values) <= 0.1, name
     ratio, _ = _values(resource, "ratio_4.2_5.5ppm")
     assert 0.8 <= np.median(ratio) <= 2.0
+
+
+def test_mostly_failed_cest_is_not_complete(real_sessions, build, tmp_path):
+    """The acidoCEST mouse with the whole image as mask (threshold 0.01, no noise gate) and
+    a Lorentzian B0 fit of the Z-spectrum: most mask voxels (the air around the mouse) fail.
+    The step still stores its maps (exit 0) but says so: outcome 'mostly failed' in
+    stats.json and the report, a warning as the last stderr line, the failed voxels
+    painted magenta over the B0 preview."""
+    result = launch_step("cest", real_sessions["acido"], build,
+                         {"threshold": "0.01", "snr_floor": "0", "b0_method": "lorentzian"})
+    assert result.ok and result.exit_code == 0, Path(result.stderr).read_text()[-2000:]
+    run = launched_run(result)
+    stats = json.loads((run / "stats.json").read_text())
+    assert stats["valid_fraction"] < stats["valid_fraction_threshold"] == 0.5
+    assert stats["outcome"] == "mostly failed"
+    b0 = stats["maps"]["B0"]["whole"]
+    assert b0["fraction_fitted"] == stats["valid_fraction"] and b0["fraction_failed"] > 0.45
+    assert last_error(result) == f"cest: warning: mostly failed: {stats['outcome_reason']}"
+    assert "B0 valid in 49 %" in stats["outcome_reason"]
+    page = render(run / "report.html", screenshot=tmp_path / "mostly_failed.png")
+    assert page.problems == []
+    assert "Mostly failed: B0 valid in" in page.text and "Complete" not in page.text
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(run / "png" / "B0.png").convert("RGB")).astype(int)
+    magenta = (rgb[..., 0] > 240) & (rgb[..., 1] < 20) & (rgb[..., 2] > 240)
+    assert magenta.sum() > 0.2 * (rgb.shape[0] * rgb.shape[1]) / 16  # failed voxels shown
