@@ -8,6 +8,7 @@ import csv
 import html
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,16 @@ td.n{text-align:right}th{background:#eee}h2{border-top:2px solid #ccc;padding-to
 img{max-width:100%}.note{color:#555}.warn{color:#a40}"""
 
 
+def _cell(text: str) -> str:
+    """A table cell; numbers (and ranges, mean ± SD) right-aligned."""
+    numeric = re.fullmatch(r"[-+0-9.e<;&lt ±–]+", text) is not None
+    return f"<td class='n'>{text}</td>" if numeric else f"<td>{text}</td>"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-            + "".join("<tr>" + "".join(rows_) + "</tr>" for rows_ in
-                      ([f"<td class='n'>{c}</td>" for c in r] for r in rows)) + "</table>")
+            + "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
+            + "</table>")
 
 
 def _key_of(row: dict[str, Any]) -> tuple[str, ...]:

@@ -66,7 +66,8 @@ def _figure(key: dict[str, Any], items: list[dict[str, Any]]):
     unit = f" ({key['units']})" if key.get("units") else ""
     box.set_ylabel(f"{key['map']}{unit}, ROI mean per animal")
     box.set_title("by group and timepoint (each point an animal)", fontsize=10)
-    box.legend(title="group", fontsize=8)
+    fig.legend(*box.get_legend_handles_labels(), title="group", loc="outside right upper",
+               fontsize=9)
     tracks: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     for a in items:
         tracks[(a["group"], a["animal"])].append((timepoints.index(a["timepoint"]), a["value"]))
