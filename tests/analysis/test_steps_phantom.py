@@ -266,7 +266,7 @@ def test_session_index_lists_every_run(runs, phantom_session, tmp_path):
     page = write_session_index(phantom_session, out)
     index = json.loads((out / "index.json").read_text())
     assert index["session"] == "phantom_d0" and index["project"] == "PRECLIN"
-    assert index["subject"] == "XNAT_S00001"  # the archive's row (conftest.make_session)
+    assert index["subject"] == "xnatpic-phantom"  # the runs' provenance (PatientName)
     keys = sorted((r["resource"], r["run_key"]) for r in index["runs"])
     assert keys == sorted((RESOURCES[s.split("-")[0]], RUN_KEYS[s])
                           for s in ("t2map", "t2starmap", "t1map", "t1map-ir", "adcmap",
@@ -285,7 +285,9 @@ def test_session_index_lists_every_run(runs, phantom_session, tmp_path):
         for link in [entry["report"]] + [p["png"] for p in entry["previews"]]:
             assert not Path(link).is_absolute() and (out / link).is_file(), link
     html = page.read_text()
-    assert "subject XNAT_S00001" in html and str(phantom_session.parent) not in html
+    assert "subject xnatpic-phantom" in html and str(phantom_session.parent) not in html
+    again = write_session_index(phantom_session, tmp_path / "given", subject="mouse1")
+    assert "subject mouse1 · project PRECLIN" in again.read_text()
     rendered = render(page, screenshot=tmp_path / "index.png")
     assert rendered.problems == []
     assert "Session phantom_d0" in rendered.text and "ir-scan4" in rendered.text

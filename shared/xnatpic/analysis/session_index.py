@@ -23,7 +23,6 @@ from typing import Any
 
 from xnatpic import __version__
 from xnatpic.analysis.report import format_number
-from xnatpic.xnat.metadata import locate_session, read_project
 
 __all__ = ["collect_runs", "write_session_index"]
 
@@ -119,20 +118,18 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def _identity(session_dir: Path, runs: list[dict[str, Any]]) -> dict[str, str | None]:
-    """Project, subject and session: the archive's rows, else the runs' provenance."""
-    out: dict[str, str | None] = {"project": None, "subject": None,
-                                  "session": Path(session_dir).name}
-    where = locate_session(session_dir)
-    if where is not None:
-        archive, project, label = where
-        out.update(project=project, session=label)
-        row = read_project(archive, project).experiment(label) or {}
-        out["subject"] = row.get("subject")
-    if not out["subject"]:
-        out["subject"] = next((r["session"].get("subject") for r in runs
-                               if r["session"].get("subject")), None)
-    return out
+def _identity(session_dir: Path, runs: list[dict[str, Any]], subject: str | None,
+              project: str | None) -> dict[str, str | None]:
+    """Project, subject and session: as given, else the archive layout
+    (``<project>/arc001/<session>``) and the runs' provenance (the subject the DICOM
+    routing or PatientName named)."""
+    folder = Path(session_dir)
+    if project is None and folder.parent.name.startswith("arc"):
+        project = folder.parent.parent.name
+    if subject is None:
+        subject = next((r["session"].get("subject") for r in runs
+                        if r["session"].get("subject")), None)
+    return {"project": project, "subject": subject, "session": folder.name}
 
 
 def _value(h: dict[str, Any]) -> str:
@@ -187,7 +184,8 @@ def _previews(run: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_session_index(session_dir: Path, out_dir: Path) -> Path:
+def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None = None,
+                        project: str | None = None) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/index.json`` for one session.
 
     Parameters
@@ -196,6 +194,9 @@ def write_session_index(session_dir: Path, out_dir: Path) -> Path:
         The session in archive layout (``.../arc001/<session>``, with ``RESOURCES/``).
     out_dir : Path
         Where the index goes (created); links are relative to it.
+    subject, project : str, optional
+        The subject and project labels (a caller holding XNAT's metadata gives them);
+        default: the subject the runs' provenance names, the project of the archive path.
 
     Returns
     -------
@@ -205,7 +206,7 @@ def write_session_index(session_dir: Path, out_dir: Path) -> Path:
     session_dir, out_dir = Path(session_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = collect_runs(session_dir, out_dir)
-    who = _identity(session_dir, runs)
+    who = _identity(session_dir, runs, subject, project)
     document = {"project": who["project"], "subject": who["subject"],
                 "session": who["session"], "xnatpic_version": __version__,
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
