@@ -259,12 +259,15 @@ def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
     staging.mkdir(parents=True)
     try:
         if fmt == "nifti":
-            from xnatpic.dicom.deidentify import DeidentifyProfile
             from xnatpic.nifti import write_nifti_series
 
-            files = write_nifti_series(series, staging, deidentify=(
-                DeidentifyProfile(salt=deidentify_salt()) if deidentify else None),
-                compression=nifti_compression)
+            profile = None
+            if deidentify:  # pydicom is imported only then
+                from xnatpic.dicom.deidentify import DeidentifyProfile
+
+                profile = DeidentifyProfile(salt=deidentify_salt())
+            files = write_nifti_series(series, staging, deidentify=profile,
+                                       compression=nifti_compression)
             uids: list[str] = []
         else:
             from xnatpic.dicom import DeidentifyProfile, write_dicom_series
@@ -286,10 +289,13 @@ def _write_reco(reco: Reco | str, destination: str, fmt: str, deidentify: bool,
 def _folder(reco: Reco, salt: str | None) -> str:
     """``<scan>[-<reco>]_<protocol>`` (:mod:`xnatpic.output_names`; the protocol as the
     de-identified files carry it when ``salt`` is given)."""
-    from xnatpic.dicom.deidentify import DeidentifyProfile
     from xnatpic.output_names import folder_name
 
-    return folder_name(reco, None if salt is None else DeidentifyProfile(salt=salt))
+    if salt is None:  # pydicom (under xnatpic.dicom) is imported only to de-identify
+        return folder_name(reco)
+    from xnatpic.dicom.deidentify import DeidentifyProfile
+
+    return folder_name(reco, DeidentifyProfile(salt=salt))
 
 
 def _data_size(reco: Reco) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from xnatpic.paravision.jcamp import read_jcamp
 
 __all__ = ["RAS", "expected_frame", "float32_bound", "frame_parts", "load_written",
-           "raw_geometry", "scale_factors", "stored_dtype", "volume_index"]
+           "nibabel_header", "raw_geometry", "scale_factors", "stored_dtype", "volume_index"]
 
 #: LPS → RAS for vectors.
 RAS = np.diag([-1.0, -1.0, 1.0])
@@ -101,3 +102,22 @@ def volume_index(meta: dict, axes: dict[str, int]) -> int:
             if all(volume_axes[name][t] == axes.get(name) for name in volume_axes)]
     assert len(hits) == 1, (axes, volume_axes)
     return hits[0]
+
+
+def nibabel_header(shape: tuple[int, ...], dtype: np.dtype, affine: np.ndarray, *,
+                   qform: bool, repetition_s: float | None, descrip: bytes,
+                   scaling: tuple[float, float] | None) -> bytes:
+    """The header nibabel writes for such an image (the oracle of our own header)."""
+    image = nib.Nifti1Image(np.zeros(shape, dtype=dtype), affine)
+    image.set_sform(affine, code=1)
+    image.set_qform(affine if qform else None, code=1 if qform else 0)
+    header = image.header
+    header.set_xyzt_units("mm", "sec")
+    header.set_dim_info(slice=2)
+    if len(shape) == 4:
+        header["pixdim"][4] = repetition_s or 1.0
+    header["descrip"] = descrip[:79]
+    header.set_slope_inter(*(scaling or (None, None)))
+    buffer = io.BytesIO()
+    header.write_to(buffer)
+    return buffer.getvalue()

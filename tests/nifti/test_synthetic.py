@@ -9,7 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.nifti.synthetic import SyntheticReco, write_synthetic_reco
+import xnatpic
+from tests.nifti.corpus_helpers import nibabel_header
+from tests.nifti.synthetic import SyntheticReco, oblique_orientation, write_synthetic_reco
 from xnatpic.errors import ConversionError
 from xnatpic.nifti import write_nifti_series
 from xnatpic.paravision.dataset import open_dataset
@@ -131,22 +133,63 @@ def test_missing_output_folder_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("one_scaling", [False, True])
-def test_streamed_file_equals_in_memory_image(tmp_path, one_scaling):
-    """write_nifti_series streams plane by plane; nibabel's own save of nifti_image agrees
-    (float32 real values, and stored int16 with one slope)."""
-    from xnatpic.nifti import nifti_image, volume_layouts
+def test_streamed_file_is_what_nibabel_writes(tmp_path, one_scaling):
+    """The streamed file's header is the one nibabel builds for the same image (affine,
+    codes, units, TR, description, scaling), its voxels those of layout_data."""
+    import gzip
+
+    from xnatpic.nifti import layout_data, volume_layouts
 
     reco = write_synthetic_reco(tmp_path / "study" / "5", inner="diffusion",
                                 one_scaling=one_scaling)
     series = load_series(open_dataset(reco.path).scans[0].recos[0])
     out = tmp_path / "out"
     out.mkdir()
-    streamed = nib.load(write_nifti_series(series, out)[0])
+    raw = gzip.decompress(write_nifti_series(series, out)[0].read_bytes())
     (layout,) = volume_layouts(series)
-    nib.save(nifti_image(series, layout), tmp_path / "memory.nii.gz")
-    saved = nib.load(tmp_path / "memory.nii.gz")
-    assert streamed.header.binaryblock == saved.header.binaryblock
-    np.testing.assert_array_equal(np.asanyarray(streamed.dataobj), np.asanyarray(saved.dataobj))
+    data = layout_data(series, layout)
+    expected = nibabel_header(
+        data.shape, data.dtype, layout.affine_ras, qform=True, repetition_s=1.2,
+        descrip=f"xnatpic {xnatpic.__version__} 5-1".encode(),
+        scaling=(reco.slopes[0], reco.offsets[0]) if one_scaling else None)
+    assert raw[:352] == expected
+    assert raw[352:] == data.tobytes(order="F")
+
+
+_SHEAR = np.array([[0.3, 0.05, 0.0, 1.0], [0.0, 0.45, 0.0, -2.0], [0.0, 0.0, 1.7, 3.0],
+                   [0, 0, 0, 1.0]])
+
+
+@pytest.mark.parametrize(("shape", "dtype", "affine", "qform", "tr", "scaling"), [
+    ((7, 5, 4), "<i2", None, True, None, (0.1 + 1e-9, -1.5)),
+    ((7, 5, 4, 3), "<f4", None, True, 2.5, None),
+    ((9, 1, 1), "<u1", np.diag([-0.2, 0.3, 0.7, 1.0]), True, None, (0.12, 0.01)),
+    ((4, 4, 2, 2), "<i4", np.diag([0.2, -0.3, -0.7, 1.0]), True, None, (1.4e-8, 0.0)),
+    ((4, 4, 2), "<i2", _SHEAR, False, None, (1.0, 0.0)),
+])
+def test_header_bytes_equal_nibabel(shape, dtype, affine, qform, tr, scaling):
+    from xnatpic.nifti.header import nifti1_header
+
+    if affine is None:
+        affine = np.eye(4)
+        affine[:3, :3] = oblique_orientation().T * [0.3, 0.45, -1.7]
+        affine[:3, 3] = [-3.0, 2.0, 5.0]
+    kwargs = {"qform": qform, "repetition_s": tr, "descrip": b"xnatpic test " + b"x" * 90,
+              "scaling": scaling}
+    ours = nifti1_header(shape, np.dtype(dtype), affine, **kwargs)
+    assert ours == nibabel_header(shape, np.dtype(dtype), affine, **kwargs)
+    image = nib.Nifti1Image.from_bytes(ours + np.zeros(shape, dtype=dtype).tobytes())
+    np.testing.assert_allclose(image.get_sform(), affine, atol=1e-6)
+    if qform:
+        np.testing.assert_allclose(image.get_qform(), affine, atol=1e-5)
+
+
+def test_header_refuses_a_type_nifti_does_not_get_here():
+    from xnatpic.nifti.header import nifti1_header
+
+    with pytest.raises(ConversionError, match="no NIfTI-1 data type for float64"):
+        nifti1_header((2, 2, 2), np.dtype("<f8"), np.eye(4), qform=True, repetition_s=None,
+                      descrip=b"", scaling=None)
 
 
 def test_one_scaling_keeps_stored_integers_with_header_slope(tmp_path):

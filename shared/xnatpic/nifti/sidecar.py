@@ -19,16 +19,17 @@ index in each volume.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xnatpic import __version__
-from xnatpic.dicom.deidentify import DeidentifyProfile
-from xnatpic.dicom.deidentify_text import clean_value, identity_tokens
 from xnatpic.nifti.affine import fsl_bvec, image_space_direction
 from xnatpic.nifti.volumes import VolumeLayout, shared_scaling
 from xnatpic.paravision.series import Image, ImageSeries
+
+if TYPE_CHECKING:  # de-identification (pydicom) is imported only when asked for
+    from xnatpic.dicom.deidentify import DeidentifyProfile
 
 __all__ = ["bval_bvec_text", "deidentify_sidecar", "diffusion_table", "series_identity_tokens",
            "sidecar"]
@@ -135,6 +136,8 @@ def _inversion(layout: VolumeLayout, out: dict[str, Any]) -> None:
 
 def series_identity_tokens(series: ImageSeries) -> frozenset[str]:
     """The identifying words of the series' study (see :mod:`xnatpic.dicom.deidentify_text`)."""
+    from xnatpic.dicom.deidentify_text import identity_tokens
+
     reco = series.reco
     return identity_tokens({"subject": reco.scan.study.subject, "visu": reco.visu_pars,
                             "acqp": reco.scan.acqp})
@@ -143,6 +146,8 @@ def series_identity_tokens(series: ImageSeries) -> frozenset[str]:
 def deidentify_sidecar(out: dict[str, Any], series: ImageSeries,
                        profile: DeidentifyProfile) -> dict[str, Any]:
     """``out`` de-identified: descriptions cleaned (or dropped), every string cleaned."""
+    from xnatpic.dicom.deidentify_text import clean_value
+
     tokens = series_identity_tokens(series)
     kept = {k: v for k, v in out.items()
             if profile.keep_descriptions or k not in ("ProtocolName", "FrameGroups")}

@@ -2,8 +2,8 @@
 
 One ``.nii.gz`` per slice package (``<scan>-<reco>_<protocol>.nii.gz``, or
 ``<scan>-<reco>_<protocol>_pack<n>.nii.gz`` with n = 1, 2... when the reco has several
-imaging planes: :mod:`xnatpic.output_names`; ``.nii`` with ``compression="none"``), each with a JSON sidecar and, for diffusion
-data, FSL ``.bval``/``.bvec``.
+imaging planes: :mod:`xnatpic.output_names`; ``.nii`` with ``compression="none"``), each
+with a JSON sidecar and, for diffusion data, FSL ``.bval``/``.bvec``.
 
 Values: when every image of the file shares one slope and one offset (all real recos
 seen so far), the 2dseq's stored values are written unchanged in their own type (int16,
@@ -33,28 +33,31 @@ in memory).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import nibabel as nib
 import numpy as np
 from isal import igzip
 
 from xnatpic import __version__
-from xnatpic.dicom.deidentify import DeidentifyProfile
 from xnatpic.errors import ConversionError
+from xnatpic.nifti.header import nifti1_header
 from xnatpic.nifti.sidecar import bval_bvec_text, sidecar
 from xnatpic.nifti.volumes import VolumeLayout, shared_scaling, volume_layouts
 from xnatpic.output_names import series_stem
 from xnatpic.paravision.series import ImageSeries
 
-__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "layout_data", "nifti_image",
-           "write_nifti_series"]
+if TYPE_CHECKING:  # de-identification (pydicom) and nibabel are imported only when used
+    import nibabel as nib
 
-#: NIFTI_XFORM_SCANNER_ANAT.
-XFORM_SCANNER = 1
+    from xnatpic.dicom.deidentify import DeidentifyProfile
+
+__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "header_bytes", "layout_data",
+           "nifti_image", "write_nifti_series"]
+
 #: ``--nifti-compression`` → gzip writer class and level (None: uncompressed ``.nii``).
 #: benchmarks/bench_nifti.py measures their time and size.
 COMPRESSIONS: dict[str, tuple[type, int] | None] = {
@@ -116,63 +119,55 @@ def _orthogonal(affine: np.ndarray) -> bool:
     return bool(np.allclose(axes.T @ axes, np.eye(3), atol=1e-4))
 
 
-def _image(series: ImageSeries, layout: VolumeLayout, data: np.ndarray) -> nib.Nifti1Image:
-    affine = layout.affine_ras
-    image = nib.Nifti1Image(data, affine)
-    header = image.header
-    image.set_sform(affine, code=XFORM_SCANNER)
-    if _orthogonal(affine):
-        image.set_qform(affine, code=XFORM_SCANNER)
-    else:
-        image.set_qform(None, code=0)
-    header.set_xyzt_units("mm", "sec")
-    header.set_dim_info(slice=2)
-    if data.ndim == 4:
-        trs = {im.repetition_time for im in layout.first_images()}
-        tr = trs.pop() if len(trs) == 1 else None
-        header["pixdim"][4] = tr / 1000.0 if tr else 1.0
-    header["descrip"] = f"xnatpic {__version__} {series.reco.label}".encode()[:79]
-    image.update_header()
+def header_bytes(series: ImageSeries, layout: VolumeLayout) -> bytes:
+    """The 352 bytes before the voxels (:func:`~xnatpic.nifti.header.nifti1_header`).
+
+    sform = the RAS affine (code 1); qform code 1 unless the voxel axes are not
+    orthogonal; pixdim[4] = the repetition time (s) when every volume shares one;
+    scl_slope/scl_inter per :func:`shared_scaling`.
+    """
     scaling = shared_scaling(layout)
-    if scaling is None:
-        header.set_slope_inter(None, None)
-    else:
-        header.set_slope_inter(*scaling)
-    return image
+    shape = _shape(series, layout)
+    trs = {im.repetition_time for im in layout.first_images()}
+    tr = trs.pop() if len(trs) == 1 else None
+    affine = layout.affine_ras
+    return nifti1_header(shape, _data_dtype(series, scaling), affine,
+                         qform=_orthogonal(affine),
+                         repetition_s=tr / 1000.0 if tr else None,
+                         descrip=f"xnatpic {__version__} {series.reco.label}".encode(),
+                         scaling=scaling)
 
 
 def nifti_image(series: ImageSeries, layout: VolumeLayout) -> nib.Nifti1Image:
-    """The NIfTI-1 image of one layout, in memory (header as in the module docstring).
+    """The NIfTI-1 image of one layout, in memory (nibabel, imported here).
 
-    Its ``dataobj`` holds the voxels as written (:func:`layout_data`);
-    ``get_fdata()`` gives the real values.
+    Its header is :func:`header_bytes`, its ``dataobj`` the voxels as written
+    (:func:`layout_data`); ``get_fdata()`` gives the real values.
     """
-    return _image(series, layout, layout_data(series, layout))
+    import nibabel as nib
+
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(header_bytes(series, layout)))
+    return nib.Nifti1Image(layout_data(series, layout), None, header=header)
 
 
 def _stream(series: ImageSeries, layout: VolumeLayout, path: Path,
             compressor: tuple[type, int] | None) -> None:
     """Write header then data plane by plane: memory stays at one 2dseq frame."""
-    scaling = shared_scaling(layout)
-    # np.empty pages are never touched: the array only gives nibabel shape and dtype.
-    placeholder = np.empty(_shape(series, layout), dtype=_data_dtype(series, scaling),
-                           order="F")
-    header = _image(series, layout, placeholder).header
+    header = header_bytes(series, layout)
     with open(path, "wb") as raw:
         if compressor is None:
-            _write_image(series, layout, scaling, header, raw)
+            _write_image(series, layout, header, raw)
             return
         kind, level = compressor
         with kind(filename=path.name, mode="wb", compresslevel=level, fileobj=raw,
                   mtime=0) as f:
-            _write_image(series, layout, scaling, header, f)
+            _write_image(series, layout, header, f)
 
 
-def _write_image(series: ImageSeries, layout: VolumeLayout,
-                 scaling: tuple[float, float] | None, header: nib.Nifti1Header,
+def _write_image(series: ImageSeries, layout: VolumeLayout, header: bytes,
                  f: BinaryIO) -> None:
-    header.write_to(f)
-    for plane in _frames(series, layout, scaling):
+    f.write(header)
+    for plane in _frames(series, layout, shared_scaling(layout)):
         f.write(np.ascontiguousarray(plane).tobytes())
 
 
