@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib
 import logging
 import os
@@ -45,6 +46,12 @@ _log = logging.getLogger("xnatpic")
 
 #: Exit status of a command whose stdout was closed by its reader (128 + SIGPIPE).
 BROKEN_PIPE_STATUS = 141
+
+#: Allocations between two young-generation garbage collections (Python's default: 700).
+#: A command makes many short-lived objects and few reference cycles (importing pydicom,
+#: building datasets): collecting every 700 allocations cost 5-13 % of a conversion's CPU
+#: time on the real studies; every 50,000 keeps the cycles it does make bounded.
+GC_THRESHOLD = 50_000
 
 
 def _command_of(argv: Sequence[str] | None) -> str | None:
@@ -141,9 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit status: 0 on success, 1 when the work failed (any scan failed, any session
     failed, a file could not be written), 2 on usage errors, 141 when stdout was closed.
     """
-    if argv is None:
-        argv = sys.argv[1:]
-    argv = list(argv)
+    previous = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *previous[1:])
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        gc.set_threshold(*previous)  # a caller in the same process keeps its own
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     if _command_of(argv) is None and "--version" in argv:  # without importing subcommands
         print(f"xnatpic {__version__}")
