@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
+from xnatpic.analysis.morphology import remove_small_components
 from xnatpic.analysis.noise import NoiseEstimate, estimate_noise, voxel_snr
 
 __all__ = ["MIN_SIGNAL_FRACTION", "SNR_FLOOR", "SignalMask", "foreground_mask",
@@ -84,11 +84,7 @@ def foreground_mask(data: np.ndarray, *, threshold: float | None = None) -> np.n
         cut = otsu_threshold(peak)
     mask = peak > cut
     for k in range(mask.shape[2]):
-        labels, n = ndimage.label(mask[:, :, k])
-        if n:
-            sizes = ndimage.sum(mask[:, :, k], labels, index=np.arange(1, n + 1))
-            small = np.flatnonzero(sizes < 4) + 1
-            mask[:, :, k][np.isin(labels, small)] = False
+        mask[:, :, k] = remove_small_components(mask[:, :, k], 4)
     return mask
 
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from xnatpic.analysis.morphology import box_mean, dilate_in_plane
 
 __all__ = ["MIN_BACKGROUND", "NoiseEstimate", "estimate_noise", "voxel_snr"]
 
@@ -69,8 +70,8 @@ def _strongest(data: np.ndarray, anatomy: np.ndarray) -> np.ndarray:
 
 
 def _local_sd_mode(frame: np.ndarray, anatomy: np.ndarray) -> NoiseEstimate:
-    mean = ndimage.uniform_filter(frame, size=_WINDOW)
-    mean2 = ndimage.uniform_filter(frame * frame, size=_WINDOW)
+    mean = box_mean(frame, _WINDOW)
+    mean2 = box_mean(frame * frame, _WINDOW)
     sd = np.sqrt(np.maximum(mean2 - mean * mean, 0.0))[anatomy]
     sd = sd[np.isfinite(sd) & (sd > 0)]
     if sd.size < 50:
@@ -104,10 +105,7 @@ def estimate_noise(data: np.ndarray, anatomy: np.ndarray, *, margin: int = 4) ->
     ('background (Rayleigh)', 2.0)
     """
     anatomy = np.asarray(anatomy, dtype=bool)
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[:, :, 1] = ndimage.generate_binary_structure(2, 1)
-    near = ndimage.binary_dilation(anatomy, structure=structure, iterations=margin) \
-        if anatomy.any() else anatomy
+    near = dilate_in_plane(anatomy, margin) if anatomy.any() else anatomy
     background = np.asarray(data[~near], dtype=np.float64).ravel()
     background = background[np.isfinite(background) & (background != 0)]
     if background.size >= MIN_BACKGROUND:
@@ -122,5 +120,5 @@ def estimate_noise(data: np.ndarray, anatomy: np.ndarray, *, margin: int = 4) ->
 def voxel_snr(data: np.ndarray, anatomy: np.ndarray, sigma: float) -> np.ndarray:
     """Rician-corrected local SNR of the strongest measurement, per voxel ``(X, Y, Z)``."""
     frame = _strongest(data, np.asarray(anatomy, dtype=bool))
-    mean2 = ndimage.uniform_filter(frame * frame, size=_WINDOW)
+    mean2 = box_mean(frame * frame, _WINDOW)
     return np.sqrt(np.maximum(mean2 - 2.0 * sigma * sigma, 0.0)) / sigma
