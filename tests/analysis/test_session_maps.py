@@ -243,3 +243,26 @@ def test_real_corpus_session(corpus_dir, tmp_path):
     single = launch_step("t2map", alone, tmp_path / "builds")
     assert single.ok, Path(single.stderr).read_text()[-2000:]
     _same_run(run_dir(alone / "RESOURCES" / "T2MAP"), t2)
+
+
+def test_real_fair_scan_shared_by_t1map_and_perfusion(corpus_dir, tmp_path):
+    """pv6-dicomifier FAIR scan 30: t1map (inversion recovery) and perfusion share one
+    read of the series (read-only in the session step); both maps equal the single steps'."""
+    from tests.analysis.test_steps_real import _convert
+    from tests.oracles import missing_oracle
+
+    study = corpus_dir / "pv6-dicomifier" / "study"
+    if not study.is_dir():
+        missing_oracle("pv6-dicomifier study missing from the corpus")
+    scans = _convert(study, "30", tmp_path / "dicom")
+    session = make_session(tmp_path / "archive", scans, label="fair")
+    result = launch_session_maps(session, tmp_path / "builds")
+    assert result.ok, Path(result.stderr).read_text()[-3000:]
+    steps = _summary(session)["steps"]
+    assert steps["t1map"]["status"] == steps["perfusion"]["status"] == "complete"
+    for step in ("t1map", "perfusion"):
+        alone = make_session(tmp_path / f"alone-{step}", scans, label="fair")
+        single = launch_step(step, alone, tmp_path / "builds")
+        assert single.ok, Path(single.stderr).read_text()[-2000:]
+        _same_run(run_dir(alone / "RESOURCES" / MAP_STEPS[step]),
+                  run_dir(session / "RESOURCES" / MAP_STEPS[step]))
