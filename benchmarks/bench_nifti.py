@@ -136,7 +136,7 @@ def _print(label: str, pair: Pair | None, target: float | None = None) -> None:
     verdict = ""
     if target is not None:
         verdict = f"target >= {target:g}x: {'met' if speed >= target else 'NOT met'}"
-    print(f"{label:44s} {f.summary():>20s} {b.summary():>20s} {pair.ratio:7.3f} "
+    print(f"{label:56s} {f.summary():>20s} {b.summary():>20s} {pair.ratio:7.3f} "
           f"{speed:6.2f}x {f.maxrss_mib:6.0f} {b.maxrss_mib:6.0f}  {verdict}", flush=True)
 
 
@@ -147,7 +147,7 @@ def _pair(label: str, figure: tuple[str, Command, dict[str, str]],
         return paired(figure, baseline, work)
     except CommandFailed as exc:
         failed.append(label)
-        print(f"{label:44s} FAILED: {exc}", flush=True)
+        print(f"{label:56s} FAILED: {exc}", flush=True)
         return None
 
 
@@ -166,7 +166,7 @@ def _converters(work: Path) -> list[str]:
 
     print(f"\nconverters: {REPEATS} paired alternating runs per line (after one warm-up "
           "each); ratio = median of figure/baseline per pair; speed = 1/ratio")
-    print(f"{'figure vs baseline':44s} {'figure min/med/max s':>20s} "
+    print(f"{'figure vs baseline':56s} {'figure min/med/max s':>20s} "
           f"{'base min/med/max s':>20s} {'ratio':>7s} {'speed':>7s} {'MiB':>6s} "
           f"{'baseMiB':>6s}")
     for label, src in STUDIES.items():
