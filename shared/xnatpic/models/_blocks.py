@@ -159,9 +159,9 @@ def threads_setting() -> int:
     CPUs available to this process (:func:`available_cpus`) that are idle
     (:func:`idle_cpus`).
 
-    Threads pay only on an idle CPU: the blocks' extra CPU time on two threads is a few
-    per cent, so two idle cores nearly halve a fit, but with every core busy with other
-    work a second thread made the fits 0-30 % slower here (``benchmarks/bench_models.py``).
+    Threads pay only on an idle CPU: two threads add 9-31 % CPU time to a fit, but with
+    every core busy with other work a second thread made the fits slower here, 0.43-1.11x
+    one thread (``benchmarks/bench_models.py``).
 
     Raises
     ------
