@@ -166,6 +166,7 @@ def _write_session_index(session: Path, output: Path, steps: dict[str, dict[str,
                 if target.is_symlink():
                     target.unlink()  # a new run replaces the stored one of that key
                 target.symlink_to((output / step / OUTPUT_FOLDER / run).resolve())
+        staging.mkdir(parents=True, exist_ok=True)  # no run anywhere: nothing made it yet
         (staging / "SCANS").symlink_to((session / "SCANS").resolve())
         out_dir = resources / INDEX_RESOURCE
         written = write_session_index(staging, out_dir)
