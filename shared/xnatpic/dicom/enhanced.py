@@ -72,6 +72,16 @@ class _ElementCache:
         return item
 
 
+def _key(values: Values) -> tuple:
+    return tuple((k, _hashable(v)) for k, v in values)
+
+
+def _all_equal(frames_values: list[Values]) -> bool:
+    """Whether every frame has the same values (compared one frame at a time)."""
+    first = _key(frames_values[0])
+    return all(_key(v) == first for v in frames_values[1:])
+
+
 def _frames(ctx: SeriesContext) -> Iterator[Frame]:
     """The frames of the series in order, each encoded from its own read of the 2dseq.
 
@@ -105,12 +115,10 @@ def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]
     per_frame = [Dataset() for _ in range(count)]
     cache = _ElementCache()
     for macro in FUNCTIONAL_GROUPS:
-        macro_values = values[macro.sequence]
+        macro_values = values.pop(macro.sequence)  # freed once its items are built
         if any(not v for v in macro_values):
             continue  # an optional macro without a value for every frame is left out
-        keys = [tuple((k, _hashable(v)) for k, v in frame_values)
-                for frame_values in macro_values]
-        if macro.sequence not in PER_FRAME_ONLY and all(k == keys[0] for k in keys[1:]):
+        if macro.sequence not in PER_FRAME_ONLY and _all_equal(macro_values):
             shared[macro.sequence] = element(macro.sequence, [cache.item(macro_values[0])])
             continue
         for group, frame_values in zip(per_frame, macro_values, strict=True):
