@@ -199,13 +199,17 @@ def launch_blocks() -> list[tuple[str, str]]:
 def test_container_readmes_launch_locally(tmp_path, corpus):
     """Every `xnatpic launch` block of containers/README.md and the step READMEs, in order,
     with --runtime local, on an archive whose session is the documents' `mouse1_d0` (the
-    phantom), with the mask resources they name."""
+    phantom in project PRECLIN, a synthetic IVIS click in project BLI), with the mask
+    resources they name."""
     walk = clone_like(tmp_path, corpus)
+    write_ivis_click(walk / "ivis" / "JD20230412103000_002")
     proc = run_script(
         "set -euo pipefail\n"
         "xnatpic phantom studies/phantom --seed 0\n"
         "xnatpic upload studies --project PRECLIN --archive ARCHIVE"
-        " --session-template mouse1_d0\n", walk)
+        " --session-template mouse1_d0\n"
+        "xnatpic upload ivis --project BLI --archive ARCHIVE --session-template mouse1_d0\n",
+        walk)
     assert_walked(proc, "archive")
     session = walk / "ARCHIVE" / "PRECLIN" / "arc001" / "mouse1_d0"
     blocks = launch_blocks()
