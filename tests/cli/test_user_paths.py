@@ -265,7 +265,8 @@ class TestCoreInstall:
             "assert main(['--version']) == 0\n"
             "print(sorted(m for m in sys.modules if m.startswith('xnatpic.cli.')))")
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.splitlines()[-1] == "['xnatpic.cli.errors', 'xnatpic.cli.main']"
+        assert proc.stdout.splitlines()[-1] == (
+            "['xnatpic.cli.errors', 'xnatpic.cli.main', 'xnatpic.cli.summaries']")
 
 
 class TestLocalRuntime:

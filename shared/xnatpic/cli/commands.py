@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from xnatpic.cli.examples import with_images
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.xnat import labels
 from xnatpic.xnat.errors import CommandFileError
 from xnatpic.xnat.lint import CITATIONS, RULES, Finding, lint_commands
@@ -31,7 +32,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``xnatpic commands`` and its sub-actions."""
     parser = subparsers.add_parser(
-        "commands", help="lint XNAT Container Service commands, make image labels",
+        "commands", help=SUMMARIES["commands"],
         description=with_images(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xnatpic.cli.console import make_console
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.conversion import (
     FORMATS,
     NIFTI_COMPRESSIONS,
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register the ``convert`` subcommand."""
     p = subparsers.add_parser(
         "convert",
-        help="convert a ParaVision study (folder or zip) to DICOM or NIfTI",
+        help=SUMMARIES["convert"],
         description="Convert every image scan of a ParaVision study. Exit 0 when every image "
         "scan converted, 1 when any failed, 2 on usage errors.",
     )

@@ -12,6 +12,7 @@ from rich.tree import Tree
 
 from xnatpic.cli.console import make_console
 from xnatpic.cli.safe_text import terminal_safe
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.paravision.dataset import open_dataset
 from xnatpic.paravision.summary import study_summary
 from xnatpic.strictness import add_strict_option
@@ -21,7 +22,7 @@ __all__ = ["add_parser", "run", "series_numbers"]
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``info`` subcommand."""
-    p = subparsers.add_parser("info", help="show the scans of a ParaVision study",
+    p = subparsers.add_parser("info", help=SUMMARIES["info"],
                               description="Print the study tree: scans, methods, dimensions, "
                               "frame groups and key acquisition parameters. Scan E reco P "
                               "becomes DICOM series (XNAT scan) 10000*E+P, as ParaVision's "

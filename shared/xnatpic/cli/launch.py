@@ -50,6 +50,7 @@ from rich.table import Table
 
 from xnatpic.cli.console import make_console
 from xnatpic.cli.errors import UsageError
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.step_output import NOT_APPLICABLE_EXIT
 from xnatpic.xnat.archive import find_sessions
 from xnatpic.xnat.bulk import bulk_launch, report
@@ -72,7 +73,7 @@ _LOCAL_QUIET = frozenset({"W104"})
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``xnatpic launch``."""
     parser = subparsers.add_parser(
-        "launch", help="run a Container Service command locally on archived sessions",
+        "launch", help=SUMMARIES["launch"],
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", metavar="COMMAND.json",

@@ -26,21 +26,14 @@ from collections.abc import Sequence
 
 from xnatpic import __version__
 from xnatpic.cli.errors import UsageError
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.errors import XnatpicError
 from xnatpic.strictness import Strictness, strictness
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Subcommand modules, in the order ``xnatpic --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = (
-    "xnatpic.cli.info",
-    "xnatpic.cli.convert",
-    "xnatpic.cli.phantom",
-    "xnatpic.cli.commands",
-    "xnatpic.cli.launch",
-    "xnatpic.cli.xnat",
-    "xnatpic.cli.upload",
-)
+SUBCOMMANDS: tuple[str, ...] = tuple(f"xnatpic.cli.{name}" for name in SUMMARIES)
 
 _log = logging.getLogger("xnatpic")
 
@@ -70,7 +63,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     command : str, optional
         When it names a subcommand (the module's last name, e.g. ``convert``), only that
         module is imported, so a conversion does not pay for the imports of the others;
-        otherwise every subcommand is registered (for ``--help``).
+        otherwise every subcommand is listed with its line of :data:`SUMMARIES` and none
+        is imported (``xnatpic --help``, or an unknown command, which argparse refuses).
     """
     parser = argparse.ArgumentParser(
         prog="xnatpic",
@@ -82,11 +76,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="show tracebacks on errors (also of failed scans and sessions); "
                         f"${LOG_FILE_ENV}=FILE keeps them in FILE")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [m for m in SUBCOMMANDS if m.rsplit(".", 1)[1] == command] or SUBCOMMANDS
-    for module_name in modules:
-        module = importlib.import_module(module_name)
-        sub = module.add_parser(subparsers)
-        sub.set_defaults(_run=module.run)
+    if command not in SUMMARIES:
+        for name, summary in SUMMARIES.items():
+            subparsers.add_parser(name, help=summary)
+        return parser
+    module = importlib.import_module(f"xnatpic.cli.{command}")
+    sub = module.add_parser(subparsers)
+    sub.set_defaults(_run=module.run)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.phantom import write_phantom
 
 __all__ = ["add_parser", "run"]
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register the ``phantom`` subcommand."""
     p = subparsers.add_parser(
         "phantom",
-        help="write a synthetic ParaVision 6.0.1 phantom study with known truth",
+        help=SUMMARIES["phantom"],
         description="Write a multi-compartment phantom (MSME, RARE-VTR, inversion recovery, "
         "MGE, two-shell DTI, CEST, WASSR and a localizer) as a ParaVision 6.0.1 study, with "
         "its ground truth in OUT/truth (truth.json and .npy maps). Exit 0 on success, 1 when "

@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from xnatpic.cli.console import make_console
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.conversion import require_deidentify_salt
 from xnatpic.errors import XnatpicError
 from xnatpic.strictness import add_strict_option
@@ -55,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register the ``upload`` subcommand."""
     p = subparsers.add_parser(
         "upload",
-        help="upload ParaVision (converted on the fly) and DICOM studies to XNAT",
+        help=SUMMARIES["upload"],
         description="Find ParaVision studies (folders, zips) and DICOM studies below SRC, "
         "convert and send them: to an XNAT server (--server or XNAT_HOST; credentials from "
         "XNAT_USER/XNAT_PASS or ~/.netrc, never on the command line), to a local archive "

@@ -34,6 +34,7 @@ from rich.table import Table
 
 from xnatpic.cli.examples import with_images
 from xnatpic.cli.launch import parse_params
+from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.step_output import NOT_APPLICABLE_EXIT
 from xnatpic.xnat.errors import CommandFileError, XnatRequestError
 from xnatpic.xnat.lint import lint_commands
@@ -61,7 +62,7 @@ _MAX_POLL_ERRORS = 5
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``xnatpic xnat`` and its actions."""
     parser = subparsers.add_parser(
-        "xnat", help="register commands on XNAT and launch them there",
+        "xnat", help=SUMMARIES["xnat"],
         description=with_images(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
