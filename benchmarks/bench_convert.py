@@ -17,8 +17,8 @@ Comparisons (figure vs baseline):
   output brkraw has), target ≥ 3× on pv6 in paired medians;
 * ``xnatpic convert --format nifti`` vs ``brkraw convert`` and vs ``bruker2nifti`` 1.0.4
   (its defaults), both installed by ``make bench``;
-* start-up: ``xnatpic --version`` and ``xnatpic convert --help`` vs ``brkraw --help``
-  (and vs the baseline's ``--version``).
+* start-up: ``xnatpic --version``, ``xnatpic --help`` and ``xnatpic convert --help`` vs
+  ``brkraw --help`` (and vs the baseline's ``--version``).
 
 Peak RSS (``ru_maxrss`` of the command's largest process) is printed for each figure.
 ``--jobs`` is left at its default (1): the machine has two cores shared with other work.
@@ -228,6 +228,8 @@ def main() -> None:
         brkraw_help = ("brkraw --help", lambda o: [str(BRKRAW), "--help"], env)
         _header("start-up")
         _line("xnatpic --version vs brkraw --help", version, brkraw_help, work)
+        _line("xnatpic --help vs brkraw --help",
+              ("--help", lambda o: [str(XNATPIC), "--help"], env), brkraw_help, work)
         _line("xnatpic convert --help vs brkraw --help",
               ("convert --help", lambda o: [str(XNATPIC), "convert", "--help"], env),
               brkraw_help, work)
