@@ -178,7 +178,7 @@ def test_readme_walk(tmp_path, corpus):
                  "comparisons.csv", "summary.json"):
         assert (summary / name).is_file(), name
     assert list((summary / "plots").glob("*.png"))
-    assert list((walk / "out-nii-raw").rglob("9-1_T2map_MSME.nii"))
+    assert list((walk / "out-nii").rglob("9-1_T2map_MSME.nii"))  # --nifti-compression none
 
 
 #: How the walked commands of the containers' READMEs begin.
