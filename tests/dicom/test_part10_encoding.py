@@ -9,6 +9,7 @@ decoded, so pydicom re-encodes every value, sequences included.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -16,13 +17,14 @@ import pytest
 from pydicom.dataelem import DataElement
 
 from tests.dicom.conftest import CORPUS_STUDIES, image_recos
-from xnatpic.dicom import write_dicom_series
+from xnatpic.dicom import WrittenSeries, write_dicom_series
 from xnatpic.dicom.classic import image_dataset, series_template
 from xnatpic.dicom.context import Frame, SeriesContext
 from xnatpic.dicom.modules import CLASSIC_MR_IOD
 from xnatpic.dicom.part10 import encode_element, encode_value, write_dataset, write_with_pydicom
 from xnatpic.dicom.pixels import choose_encoding
 from xnatpic.dicom.uids import SeriesUids
+from xnatpic.paravision.series import ImageSeries
 
 
 def _decoded(path: Path) -> pydicom.Dataset:
@@ -38,47 +40,51 @@ def _uids(path: Path) -> SeriesUids:
     return SeriesUids(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID)
 
 
+def _written(corpus: Path, study: str, folder: Path, *, enhanced: bool
+             ) -> Iterator[tuple[ImageSeries, WrittenSeries]]:
+    """Every series xnatpic writes from a corpus study (in ``folder``)."""
+    for series in image_recos(corpus, study):
+        out = folder / series.reco.label
+        out.mkdir()
+        for written in write_dicom_series(series, out, enhanced=enhanced):
+            yield series, written
+
+
 @pytest.mark.parametrize("study", CORPUS_STUDIES)
 def test_classic_files_are_what_dcmwrite_writes(corpus, tmp_path, study):
     checked = 0
-    for series in image_recos(corpus, study):
-        out = tmp_path / series.reco.label
-        out.mkdir()
-        for written in write_dicom_series(series, out):
-            images = series.package_images(written.package)
-            ctx = SeriesContext(series, written.package, images, _uids(written.files[0]),
-                                choose_encoding(series, series.images))
-            template = series_template(ctx, CLASSIC_MR_IOD)
-            by_index = {image.index: image for image in images}
-            for number, (path, index) in enumerate(
-                    zip(written.files, written.image_indices, strict=True), 1):
-                image = by_index[index]
-                ds = pydicom.Dataset()
-                ds.update(template)
-                ds.update(image_dataset(ctx, Frame(image, number,
-                                                   ctx.pixels.encode(series, image))))
-                reference = tmp_path / "reference.dcm"
-                write_with_pydicom(ds, reference)
-                assert path.read_bytes() == reference.read_bytes(), (
-                    f"{series.reco.label} {path.name}")
-                checked += 1
+    for series, written in _written(corpus, study, tmp_path, enhanced=False):
+        images = series.package_images(written.package)
+        ctx = SeriesContext(series, written.package, images, _uids(written.files[0]),
+                            choose_encoding(series, series.images))
+        template = series_template(ctx, CLASSIC_MR_IOD)
+        by_index = {image.index: image for image in images}
+        for number, (path, index) in enumerate(
+                zip(written.files, written.image_indices, strict=True), 1):
+            image = by_index[index]
+            ds = pydicom.Dataset()
+            ds.update(template)
+            ds.update(image_dataset(ctx, Frame(image, number,
+                                               ctx.pixels.encode(series, image))))
+            reference = tmp_path / "reference.dcm"
+            write_with_pydicom(ds, reference)
+            assert path.read_bytes() == reference.read_bytes(), (
+                f"{series.reco.label} {path.name}")
+            checked += 1
     assert checked > 0
 
 
 @pytest.mark.parametrize("study", CORPUS_STUDIES)
 def test_enhanced_files_reencode_identically(corpus, tmp_path, study):
     checked = 0
-    for series in image_recos(corpus, study):
-        out = tmp_path / series.reco.label
-        out.mkdir()
-        for written in write_dicom_series(series, out, enhanced=True):
-            path = written.files[0]
-            ours, theirs = tmp_path / "ours.dcm", tmp_path / "pydicom.dcm"
-            write_dataset(_decoded(path), ours, "test")
-            write_with_pydicom(_decoded(path), theirs)
-            assert ours.read_bytes() == theirs.read_bytes() == path.read_bytes(), (
-                f"{series.reco.label}")
-            checked += 1
+    for series, written in _written(corpus, study, tmp_path, enhanced=True):
+        path = written.files[0]
+        ours, theirs = tmp_path / "ours.dcm", tmp_path / "pydicom.dcm"
+        write_dataset(_decoded(path), ours, "test")
+        write_with_pydicom(_decoded(path), theirs)
+        assert ours.read_bytes() == theirs.read_bytes() == path.read_bytes(), (
+            f"{series.reco.label}")
+        checked += 1
     assert checked > 0
 
 
