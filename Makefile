@@ -46,7 +46,7 @@ demo: install
 	$(BIN)/xnatpic convert $(DEMO_OUT)/phantom -o $(DEMO_OUT)/dicom --report $(DEMO_OUT)/report.json
 	$(PY) pipelines/demo.py $(DEMO_OUT)
 
-# bruker2nifti 1.0.4 (pure Python, installs on 3.11) is a baseline of benchmarks/bench_convert.py
+# bruker2nifti 1.0.4 (pure Python, installs on 3.11) is a baseline of the conversion benchmarks
 # only; brkraw comes with the test extras.
 bench: install
 	$(BIN)/pip install -q bruker2nifti==1.0.4
