@@ -215,20 +215,27 @@ def test_registered_and_launched_on_the_xnat_double():
         double.stop()
 
 
-def test_real_corpus_session(corpus_dir, tmp_path):
-    """pv6-dicomifier (pasta phantom): T2 (scan 9), T1 (VTR scan 11 is preferred over the
-    FAIR_RARE scan 13), ADC scan 21 ends "not enough signal" (nearly pure noise, see
-    test_steps_real.py), no multi-gradient-echo or CEST scan."""
+def _real_session(corpus_dir: Path, tmp_path: Path, scans: str, label: str
+                  ) -> tuple[dict[str, Path], Path]:
+    """pv6-dicomifier ``scans`` converted into a session, after one session-maps launch."""
     from tests.analysis.test_steps_real import _convert
     from tests.oracles import missing_oracle
 
     study = corpus_dir / "pv6-dicomifier" / "study"
     if not study.is_dir():
         missing_oracle("pv6-dicomifier study missing from the corpus")
-    scans = _convert(study, "9,11,13,21", tmp_path / "dicom")
-    session = make_session(tmp_path / "archive", scans, label="pasta")
+    converted = _convert(study, scans, tmp_path / "dicom")
+    session = make_session(tmp_path / "archive", converted, label=label)
     result = launch_session_maps(session, tmp_path / "builds")
     assert result.ok, Path(result.stderr).read_text()[-3000:]
+    return converted, session
+
+
+def test_real_corpus_session(corpus_dir, tmp_path):
+    """pv6-dicomifier (pasta phantom): T2 (scan 9), T1 (VTR scan 11 is preferred over the
+    FAIR_RARE scan 13), ADC scan 21 ends "not enough signal" (nearly pure noise, see
+    test_steps_real.py), no multi-gradient-echo or CEST scan."""
+    scans, session = _real_session(corpus_dir, tmp_path, "9,11,13,21", "pasta")
     steps = _summary(session)["steps"]
     statuses = {s: e["status"] for s, e in steps.items()}
     assert statuses["t2map"] == "complete" and statuses["t1map"] == "complete"
@@ -248,16 +255,7 @@ def test_real_corpus_session(corpus_dir, tmp_path):
 def test_real_fair_scan_shared_by_t1map_and_perfusion(corpus_dir, tmp_path):
     """pv6-dicomifier FAIR scan 30: t1map (inversion recovery) and perfusion share one
     read of the series (read-only in the session step); both maps equal the single steps'."""
-    from tests.analysis.test_steps_real import _convert
-    from tests.oracles import missing_oracle
-
-    study = corpus_dir / "pv6-dicomifier" / "study"
-    if not study.is_dir():
-        missing_oracle("pv6-dicomifier study missing from the corpus")
-    scans = _convert(study, "30", tmp_path / "dicom")
-    session = make_session(tmp_path / "archive", scans, label="fair")
-    result = launch_session_maps(session, tmp_path / "builds")
-    assert result.ok, Path(result.stderr).read_text()[-3000:]
+    scans, session = _real_session(corpus_dir, tmp_path, "30", "fair")
     steps = _summary(session)["steps"]
     assert steps["t1map"]["status"] == steps["perfusion"]["status"] == "complete"
     for step in ("t1map", "perfusion"):
