@@ -15,8 +15,8 @@ Comparisons (figure vs baseline):
   ``dicomifier = baseline / 1.42`` (classic DICOM) and ``baseline / 1.74`` (enhanced);
 * ``xnatpic convert`` (DICOM) vs ``brkraw convert`` 0.5.7 (NIfTI of every reco; the only
   output brkraw has), target ≥ 3× on pv6 in paired medians;
-* ``xnatpic convert --format nifti`` vs ``brkraw convert`` and vs ``bruker2nifti`` 1.0.4
-  (its defaults), both installed by ``make bench``;
+* NIfTI against brkraw and bruker2nifti 1.0.4 is measured by ``bench_nifti.py`` (which
+  uses :func:`paired` from here);
 * start-up: ``xnatpic --version``, ``xnatpic --help`` and ``xnatpic convert --help`` vs
   ``brkraw --help`` (and vs the baseline's ``--version``).
 
@@ -49,7 +49,6 @@ STUDIES = {"pv6": CORPUS / "pv6-dicomifier" / "study",
 BIN = Path(sys.executable).parent
 XNATPIC = BIN / "xnatpic"
 BRKRAW = BIN / "brkraw"
-BRUKER2NIFTI = BIN / "bruker2nifti"
 REPEATS = int(os.environ.get("XNATPIC_BENCH_REPEATS", "5"))
 #: The commit before the conversion speed work of issue 13 (what dicomifier was measured
 #: against).
@@ -170,8 +169,7 @@ def _check_tools() -> None:
         if not study.is_dir():
             raise SystemExit(f"bench_convert: corpus not found at {study} (it lives beside "
                              "the project in ../shared/data/paravision)")
-    for exe, how in ((XNATPIC, "make install"), (BRKRAW, "make install (test extras)"),
-                     (BRUKER2NIFTI, "make bench installs it")):
+    for exe, how in ((XNATPIC, "make install"), (BRKRAW, "make install (test extras)")):
         if not exe.is_file():
             raise SystemExit(f"bench_convert: {exe} not found ({how})")
 
@@ -218,9 +216,6 @@ def main() -> None:
         def brkraw(src: Path) -> Command:
             return lambda o: [str(BRKRAW), "convert", str(src), "-o", str(o / "brkraw")]
 
-        def b2n(src: Path) -> Command:
-            return lambda o: [str(BRUKER2NIFTI), "-i", str(src), "-o", str(o)]
-
         print(f"paired alternating runs: {REPEATS} pairs per line (after one warm-up each); "
               "ratio = median of figure/baseline per pair; speed = 1/ratio")
         print(f"baseline xnatpic = commit {BASELINE_COMMIT} ({base_shared}), same venv")
@@ -245,10 +240,6 @@ def main() -> None:
             _line("xnatpic dicom vs brkraw 0.5.7 (NIfTI)", ("dicom", ours(src, "dicom"), env),
                   ("brkraw", brkraw(src), env), work,
                   _brkraw_target if label == "pv6" else lambda pair: "")
-            _line("xnatpic nifti vs brkraw 0.5.7 (NIfTI)", ("nifti", ours(src, "nifti"), env),
-                  ("brkraw", brkraw(src), env), work)
-            _line("xnatpic nifti vs bruker2nifti 1.0.4", ("nifti", ours(src, "nifti"), env),
-                  ("bruker2nifti", b2n(src), env), work)
     if _FAILED:
         raise SystemExit(f"bench_convert: {len(_FAILED)} line(s) could not be measured: "
                          f"{'; '.join(_FAILED)}")
