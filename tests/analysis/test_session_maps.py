@@ -264,3 +264,21 @@ def test_real_fair_scan_shared_by_t1map_and_perfusion(corpus_dir, tmp_path):
         assert single.ok, Path(single.stderr).read_text()[-2000:]
         _same_run(run_dir(alone / "RESOURCES" / MAP_STEPS[step]),
                   run_dir(session / "RESOURCES" / MAP_STEPS[step]))
+
+
+def test_unusable_input_or_output_is_one_line(tmp_path, capsys):
+    """No SCANS folder, or an output that cannot be written: exit 1, one stderr line
+    naming the folder, nothing else written."""
+    from xnatpic.analysis.session_maps import main
+
+    assert main(["--input", str(tmp_path / "none"), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"session-maps: error: {tmp_path / 'none'}: no SCANS folder; mount the "
+                   "session (archive layout SCANS/<id>/<resource>/) at the input"]
+    (tmp_path / "s" / "SCANS").mkdir(parents=True)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert main(["--input", str(tmp_path / "s"), "--output", str(blocked / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"session-maps: error: {blocked / 'out'}")
+    assert list((tmp_path / "out").iterdir()) == []  # the first run wrote nothing

@@ -179,10 +179,10 @@ def _write_session_index(session: Path, output: Path, steps: dict[str, dict[str,
 def run_session(args: argparse.Namespace) -> tuple[int, str]:
     """Run the map steps of ``args.steps`` on the session; (exit code, last stderr line)."""
     session = args.input
+    check_output_writable(args.output)  # first, as every step (one line naming the fix)
     if not (session / "SCANS").is_dir():
         raise NoScanError(f"{session}: no SCANS folder; mount the session (archive layout "
                           "SCANS/<id>/<resource>/) at the input")
-    check_output_writable(args.output)
     index = session_index(session)
     _log.info("scan index: %d scans (%d read, %d from the stored index)", len(index.entries),
               len(index.read), len(index.reused))
