@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -120,10 +121,10 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
                     sop_instance = value
         for tag, vr, value in private_values(ctx, frame, per_image=True):
             encoded.set_value(tag, vr, value, partial(part10.encode, tag, vr, value))
-        encoded.set_raw(_PIXEL_DATA, part10.encode(_PIXEL_DATA, "OW",
-                                                   frame.encoded.pixels.tobytes()))
+        pixels = np.ascontiguousarray(frame.encoded.pixels)  # written from its buffer
+        encoded.set_raw(_PIXEL_DATA, part10.pixel_data_header(pixels.nbytes))
         path = out_dir / f"{stem}_{number:05d}.dcm"
-        write_part10(path, encoded, sop_class, sop_instance, ctx.where)
+        write_part10(path, encoded, sop_class, sop_instance, ctx.where, memoryview(pixels))
         files.append(path)
         indices.append(image.index)
     return files, indices

@@ -40,6 +40,7 @@ __all__ = [
     "encode_value",
     "file_meta",
     "file_meta_bytes",
+    "pixel_data_header",
     "write_dataset",
     "write_part10",
     "write_with_pydicom",
@@ -65,6 +66,7 @@ _BINARY_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": 
                    "SV": "q", "UV": "Q"}
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _ITEM = b"\xfe\xff\x00\xe0"
+_PIXEL_DATA = 0x7FE00010
 _CHARSET = 0x00080005
 
 
@@ -297,19 +299,33 @@ def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str) -> bytes:
     return _PREAMBLE + length + body
 
 
+def pixel_data_header(nbytes: int) -> bytes:
+    """The (7FE0,0010) Pixel Data OW element without its value (``nbytes``, even)."""
+    if nbytes % 2:
+        raise ConversionError(f"internal: {nbytes} bytes of OW pixel data (odd)")
+    return struct.pack("<HH2s2xL", 0x7FE0, 0x0010, b"OW", nbytes)
+
+
 def write_part10(path: Path, encoded: EncodedDataset, sop_class_uid: str,
-                 sop_instance_uid: str, where: str) -> None:
+                 sop_instance_uid: str, where: str, pixels: memoryview | None = None) -> None:
     """Write a Part 10 file from encoded elements.
+
+    ``pixels``, when given, is the value of Pixel Data, written straight from its buffer
+    after the elements; ``encoded`` then ends with the :func:`pixel_data_header`.
 
     Raises
     ------
     ConversionError
         When the file cannot be written.
     """
+    if pixels is not None and max(encoded.elements) != _PIXEL_DATA:
+        raise ConversionError(f"{where}: internal: Pixel Data is not the last element")
     try:
         with open(path, "wb") as fp:
             fp.write(file_meta_bytes(sop_class_uid, sop_instance_uid))
             fp.writelines(encoded.parts())
+            if pixels is not None:
+                fp.write(pixels)
     except OSError as exc:
         raise ConversionError(f"{where}: writing {path} failed: {exc}") from exc
 

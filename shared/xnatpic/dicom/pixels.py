@@ -93,7 +93,8 @@ class PixelEncoding:
         """
         stored = series.stored(image) if data is None else stored_image(data, image)
         if not self.requantise:
-            return EncodedImage(stored.astype(self.dtype), image.slope, image.intercept)
+            return EncodedImage(stored.astype(self.dtype, copy=False), image.slope,
+                                image.intercept)
         real = stored.astype(np.float64) * image.slope + image.intercept
         finite = np.isfinite(real)
         if not finite.all():
