@@ -44,7 +44,6 @@ NOT_RUN = {
     "--runtime swarm": "the Swarm walk of tests/swarm",
     "roi-collection=tumour_d0": "an ROI collection drawn in XNAT's viewer "
                                 "(tests/roi/test_roi_collection.py)",
-    "xnatpic launch ...": "an elided command line",
 }
 
 #: Steps with no scan in the phantom session (it has no FAIR pair of inversion modes).
@@ -53,6 +52,7 @@ NOT_APPLICABLE = {"xnatpic-perfusion"}
 #: The reader's own data in the documents → what the walk gives instead.
 PLACEHOLDERS = {
     "/data/2024-05-14": "../shared/data/paravision/pv6-acidocest",
+    "'<your salt>'": "$(openssl rand -hex 16)",
 }
 
 
@@ -79,7 +79,7 @@ def indented_blocks(text: str) -> list[str]:
 
 def commands(block: str) -> list[str]:
     """The commands of a shell block: continuation lines joined, comments dropped."""
-    joined = re.sub(r"\\\n\s*", " ", block)
+    joined = re.sub(r"\s*\\\n\s*", " ", block)
     out = []
     for line in joined.splitlines():
         line = re.sub(r"(^|\s)#.*$", "", line).strip()
@@ -191,7 +191,8 @@ def launch_blocks() -> list[tuple[str, str]]:
     found = []
     for path in CONTAINER_READMES:
         for block in indented_blocks(path.read_text()):
-            if any(runnable(c) and c.startswith(WALKED) for c in commands(block)):
+            if any(runnable(c) and (c.startswith(WALKED) or "xnatpic launch" in c)
+                   for c in commands(block)):
                 found.append((str(path.relative_to(PROJECT_ROOT)), block))
     return found
 
