@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xnatpic.analysis.report import format_number
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
 __all__ = ["display_range", "write_direction_preview", "write_preview",
@@ -142,7 +143,7 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
     fig.suptitle(title, fontsize=11)
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.85)
-        bar.set_label(f"{unit} (display {vmin:.3g} to {vmax:.3g})")
+        bar.set_label(f"{unit} (display {format_number(vmin)} to {format_number(vmax)})")
     if status is not None:
         present = {name for name, codes in (
             ("beyond range", (VoxelStatus.LONG, VoxelStatus.SHORT)),

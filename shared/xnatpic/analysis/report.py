@@ -34,12 +34,19 @@ _LIST_MAX = 8
 
 def format_number(value: float | int) -> str:
     """A number as a reader wants it: integers as such, others to 4 significant digits
-    (``0.1 + 0.2`` reads ``0.3``)."""
+    (``0.1 + 0.2`` reads ``0.3``), large ones whole (``10180``, not ``1.018e+04``).
+
+    Examples
+    --------
+    >>> format_number(0.1 + 0.2), format_number(10183.7), format_number(0.000123456)
+    ('0.3', '10184', '0.0001235')
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
         return str(value)
-    return f"{value:.4g}"
+    text = f"{value:.4g}"
+    return f"{value:.0f}" if "e+" in text and abs(value) < 1e12 else text  # 10180, not 1.018e+04
 
 
 def format_value(value: Any) -> str:
