@@ -33,14 +33,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     # readers and numerics: nothing above them
     "paravision": frozenset(),
     "models": frozenset(),
-    # writers read ParaVision
-    "dicom": frozenset({"paravision"}),
+    # file and folder names of converted scans (scan, reco, protocol); the protocol is
+    # cleaned by dicom.deidentify_text when de-identifying (imported inside the function:
+    # the writers import the names)
+    "output_names": frozenset({"paravision", "dicom"}),
+    # writers read ParaVision and name their files by output_names
+    "dicom": frozenset({"paravision", "output_names"}),
     # the NIfTI writer de-identifies with the DICOM profile (dicom.deidentify,
     # dicom.deidentify_text); dicom never imports nifti
-    "nifti": frozenset({"paravision", "dicom"}),
+    "nifti": frozenset({"paravision", "dicom", "output_names"}),
     # the phantom's IR signal is the fitted model (models.inversion.ir_signal)
     "phantom": frozenset({"paravision", "models"}),
-    "conversion": frozenset({"paravision", "dicom", "nifti"}),
+    "conversion": frozenset({"paravision", "dicom", "nifti", "output_names"}),
     # step images: DICOM in, models, DICOM/NIfTI out; no reader, no XNAT client
     "analysis": frozenset({"dicom", "models", "nifti", "step_output"}),
     # ROIs on the map grid, the automatic one by analysis.mask's Otsu; project metadata
