@@ -1,24 +1,32 @@
 """PNG previews of the map steps: maps with their voxel status, status maps, the CEST
 Z-spectrum and the DTI principal direction.
 
-Slices are numbered from 1 (as everywhere in the outputs). Every figure is drawn with
-matplotlib's object-oriented API (:class:`matplotlib.figure.Figure` on an Agg canvas),
-imported inside each function: importing this module costs nothing.
+A map, status or direction preview is one mosaic PNG of every slice (4 per row, slice 1
+top left), coloured straight from numpy through a 256-entry lookup table
+(:mod:`xnatpic.analysis.colormaps`), upscaled nearest-neighbour and written by
+:mod:`xnatpic.analysis.png`. Slices are shown as the DICOM viewer shows the stored grid:
+rows of the image down, columns across. What a picture cannot say without a plotting
+library (the title, slice numbers from 1, the colour bar with its range and unit, the
+legend of the status colours) is returned as a :class:`Preview` and drawn by the HTML
+report (:mod:`xnatpic.analysis.report`). Only the Z-spectrum is a true plot, drawn with
+matplotlib's object-oriented API imported inside :func:`write_zspectrum_plot`.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from xnatpic.analysis.report import format_number
+from xnatpic.analysis.colormaps import lookup_table
+from xnatpic.analysis.png import write_png
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
-__all__ = ["display_range", "write_direction_preview", "write_preview",
-           "write_status_preview", "write_zspectrum_plot"]
+__all__ = ["ColourBar", "Preview", "display_range", "write_direction_preview",
+           "write_preview", "write_status_preview", "write_zspectrum_plot"]
 
 #: Colour of each voxel status (index = code): outside dark, fitted green, long/short
 #: blues, no signal grey, failures warm.
@@ -28,8 +36,61 @@ _STATUS_COLOURS = ("#202020", "#4daf4a", "#377eb8", "#80b1d3", "#999999", "#e41a
 #: Overlay colours on a map preview: beyond range (long / short) and failed voxels.
 _OVERLAY = {"beyond range": "#00e5ff", "no signal": "#9e9e9e", "failed": "#ff00ff"}
 
+#: Colour of voxels without a value and no status (outside the mask): dark grey.
+_NO_VALUE = "#262626"
+
 #: Colour maps by unit; diverging for signed quantities.
 _CMAPS = {"ms": "viridis", "mm²/s": "magma", "ppm": "RdBu_r", "ratio": "inferno"}
+
+#: Slices per mosaic row.
+_COLUMNS = 4
+#: Smallest drawn side of a slice (pixels): small matrices are upscaled by a whole factor.
+_TILE = 192
+#: White border (pixels) right of and below each slice.
+_GAP = 2
+
+
+@dataclass(frozen=True)
+class ColourBar:
+    """The colour scale of a map preview: ``colormap`` (a
+    :data:`~xnatpic.analysis.colormaps.COLORMAP_NAMES` entry) from ``low`` to ``high``
+    in ``unit``."""
+
+    colormap: str
+    low: float
+    high: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Preview(os.PathLike):
+    """A mosaic PNG and what the report draws around it.
+
+    Attributes
+    ----------
+    path : Path
+        The PNG (the object is path-like: ``Path(preview)`` is this path).
+    title : str
+    slices : int
+        Slices in the mosaic, numbered from 1, :attr:`columns` per row.
+    columns : int
+    colour_bar : ColourBar, optional
+    legend : tuple of (str, str)
+        (label, ``#rrggbb``) of the colours present besides the colour bar.
+    note : str
+        How to read the colours, when not by a bar or legend.
+    """
+
+    path: Path
+    title: str
+    slices: int
+    columns: int
+    colour_bar: ColourBar | None = None
+    legend: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
 
 
 def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
@@ -74,123 +135,99 @@ def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
     return lo, hi
 
 
-def _figure(n: int, shape: tuple[int, ...], extra_width: float) -> tuple[Any, list[Any]]:
-    """A figure with one axis per slice (4 per row), no axes drawn."""
-    from matplotlib.figure import Figure
-
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
-    aspect = shape[1] / shape[0]
-    fig = Figure(figsize=(3.0 * cols + extra_width, 3.0 * aspect * rows + 0.8))
-    axes = [fig.add_subplot(rows, cols, k + 1) for k in range(rows * cols)]
-    for ax in axes:
-        ax.axis("off")
-    return fig, axes[:n]
+def _rgb(colour: str) -> np.ndarray:
+    """``#rrggbb`` as a uint8 triplet."""
+    return np.frombuffer(bytes.fromhex(colour.lstrip("#")), dtype=np.uint8)
 
 
-def _save(fig: Any, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return path
+def _slices(volume: np.ndarray) -> np.ndarray:
+    """(X, Y, Z, ...) as (Z, Y, X, ...): slice k drawn with image rows down."""
+    return np.swapaxes(np.moveaxis(volume, 2, 0), 1, 2)
 
 
-def _overlay(status: np.ndarray) -> np.ndarray:
-    """RGBA (Y, X, 4) of one status slice (X, Y): beyond range, no signal and failed
-    voxels opaque in their colours, every other voxel transparent."""
-    from matplotlib.colors import to_rgba
+def _write_mosaic(tiles: np.ndarray, path: Path, *, title: str,
+                  colour_bar: ColourBar | None = None,
+                  legend: tuple[tuple[str, str], ...] = (), note: str = "") -> Preview:
+    """Write (Z, rows, columns, 3) uint8 slices as one PNG, :data:`_COLUMNS` per row, each
+    upscaled to at least :data:`_TILE` pixels with a :data:`_GAP` white border."""
+    n, height, width = tiles.shape[:3]
+    scale = max(1, math.ceil(_TILE / max(height, width, 1)))
+    cell_h, cell_w = height * scale + _GAP, width * scale + _GAP
+    columns = max(1, min(n, _COLUMNS))
+    rows = max(1, math.ceil(n / columns))
+    image = np.full((rows * cell_h, columns * cell_w, 3), 255, dtype=np.uint8)
+    for k in range(n):
+        top, left = (k // columns) * cell_h, (k % columns) * cell_w
+        image[top:top + height * scale, left:left + width * scale] = \
+            tiles[k].repeat(scale, axis=0).repeat(scale, axis=1)
+    write_png(image, path)
+    return Preview(path=Path(path), title=title, slices=n, columns=columns,
+                   colour_bar=colour_bar, legend=legend, note=note)
 
-    rgba = np.zeros((*status.T.shape, 4), dtype=np.float32)
-    codes = status.T
-    for name, where in (("beyond range", (codes == VoxelStatus.LONG)
-                         | (codes == VoxelStatus.SHORT)),
-                        ("no signal", codes == VoxelStatus.NO_SIGNAL),
-                        ("failed", codes >= VoxelStatus.FAILED_INPUT)):
-        rgba[where] = to_rgba(_OVERLAY[name])
-    return rgba
+
+def _overlay_masks(status: np.ndarray) -> dict[str, np.ndarray]:
+    """The voxels painted over a map, by :data:`_OVERLAY` name."""
+    return {"beyond range": (status == VoxelStatus.LONG) | (status == VoxelStatus.SHORT),
+            "no signal": status == VoxelStatus.NO_SIGNAL,
+            "failed": status >= VoxelStatus.FAILED_INPUT}
+
+
+def _colour_indices(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Lookup-table index (0-255) of each value: ``round(clip((v - low) / (high - low),
+    0, 1) * 255)``; 0 where the value is not finite."""
+    finite = np.isfinite(values)
+    fraction = (np.where(finite, values, low) - low) / (high - low)
+    return np.rint(np.clip(fraction, 0.0, 1.0) * 255).astype(np.intp)
 
 
 def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
                   status: np.ndarray | None = None, signed: bool | None = None,
-                  fences: bool = False) -> Path:
-    """Write ``values`` (X, Y, Z) as a PNG grid of slices with a colour bar.
+                  fences: bool = False) -> Preview:
+    """Write ``values`` (X, Y, Z) as a mosaic PNG of its slices.
 
-    Slices are shown as the DICOM viewer shows the stored grid: rows of the image down,
-    columns across. NaN (outside the mask) is dark grey. With ``status`` the display
-    range comes from the fitted voxels only, and beyond-range (cyan), no-signal (grey)
-    and failed (magenta) voxels are painted over the map with a legend, so a mostly
-    failed map cannot pass for a noisy one.
+    NaN (outside the mask) is dark grey. With ``status`` the display range comes from
+    the fitted voxels only, and beyond-range (cyan), no-signal (grey) and failed
+    (magenta) voxels are painted over the map, so a mostly failed map cannot pass for a
+    noisy one. The returned :class:`Preview` holds the colour bar and the legend.
     """
-    from matplotlib import colormaps
-    from matplotlib.patches import Patch
-
-    n = values.shape[2]
-    fig, axes = _figure(n, values.shape, 1.2 if status is None else 2.8)
     fitted = None if status is None else status == VoxelStatus.FITTED
-    vmin, vmax = display_range(values, unit, signed=signed, valid=fitted, fences=fences)
-    symmetric = vmin < 0 and vmin == -vmax
-    cmap = colormaps["RdBu_r" if symmetric else _CMAPS.get(unit, "viridis")
-                     ].with_extremes(bad="0.15")
-    image = None
-    for k, ax in enumerate(axes):
-        image = ax.imshow(np.ma.masked_invalid(values[:, :, k].T), cmap=cmap, vmin=vmin,
-                          vmax=vmax, interpolation="nearest")
-        if status is not None:
-            ax.imshow(_overlay(status[:, :, k]), interpolation="nearest")
-        ax.set_title(f"slice {k + 1}", fontsize=9)
-    fig.suptitle(title, fontsize=11)
-    if image is not None:
-        bar = fig.colorbar(image, ax=axes, shrink=0.85)
-        bar.set_label(f"{unit} (display {format_number(vmin)} to {format_number(vmax)})")
+    low, high = display_range(values, unit, signed=signed, valid=fitted, fences=fences)
+    symmetric = low < 0 and low == -high
+    colormap = "RdBu_r" if symmetric else _CMAPS.get(unit, "viridis")
+    volume = _slices(values)
+    rgb = lookup_table(colormap)[_colour_indices(volume, low, high)]
+    rgb[~np.isfinite(volume)] = _rgb(_NO_VALUE)
+    legend: list[tuple[str, str]] = []
     if status is not None:
-        present = {name for name, codes in (
-            ("beyond range", (VoxelStatus.LONG, VoxelStatus.SHORT)),
-            ("no signal", (VoxelStatus.NO_SIGNAL,)),
-            ("failed", tuple(c for c in VoxelStatus if c >= VoxelStatus.FAILED_INPUT)))
-            if np.isin(status, [int(c) for c in codes]).any()}
-        handles = [Patch(color=colour, label=name) for name, colour in _OVERLAY.items()
-                   if name in present]
-        if handles:
-            fig.legend(handles=handles, loc="lower left", fontsize=8, frameon=False)
-    return _save(fig, path)
+        for name, where in _overlay_masks(_slices(status)).items():
+            if where.any():
+                rgb[where] = _rgb(_OVERLAY[name])
+                legend.append((name, _OVERLAY[name]))
+    return _write_mosaic(rgb, path, title=title,
+                         colour_bar=ColourBar(colormap, low, high, unit), legend=tuple(legend))
 
 
-def write_status_preview(status: np.ndarray, path: Path, *, title: str) -> Path:
+def write_status_preview(status: np.ndarray, path: Path, *, title: str) -> Preview:
     """Write a per-voxel status map (X, Y, Z) of
-    :class:`~xnatpic.models.results.VoxelStatus` codes as a PNG grid with a legend of the
-    statuses present."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    fig, axes = _figure(status.shape[2], status.shape, 2.6)
-    cmap = ListedColormap(_STATUS_COLOURS)
-    for k, ax in enumerate(axes):
-        ax.imshow(status[:, :, k].T, cmap=cmap, vmin=-0.5, vmax=len(_STATUS_COLOURS) - 0.5,
-                  interpolation="nearest")
-        ax.set_title(f"slice {k + 1}", fontsize=9)
-    present = sorted({int(c) for c in np.unique(status)})
-    handles = [Patch(color=_STATUS_COLOURS[c], label=VOXEL_STATUS_NAMES[VoxelStatus(c)])
-               for c in present]
-    fig.legend(handles=handles, loc="center right", fontsize=8)
-    fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    :class:`~xnatpic.models.results.VoxelStatus` codes as a mosaic PNG; the legend names
+    the statuses present."""
+    table = np.stack([_rgb(c) for c in _STATUS_COLOURS])
+    codes = np.clip(_slices(status).astype(np.intp), 0, len(_STATUS_COLOURS) - 1)
+    present = sorted({int(c) for c in np.unique(codes)})
+    legend = tuple((VOXEL_STATUS_NAMES[VoxelStatus(c)], _STATUS_COLOURS[c]) for c in present)
+    return _write_mosaic(table[codes], path, title=title, legend=legend)
 
 
 def write_direction_preview(v1: np.ndarray, fa: np.ndarray, path: Path, *,
-                            title: str) -> Path:
+                            title: str) -> Preview:
     """Colour-by-direction map of the principal eigenvector: red, green, blue = |x|, |y|,
     |z| of V1 (image axes) weighted by FA; black outside the fitted voxels."""
-    fig, axes = _figure(v1.shape[2], v1.shape, 1.2)
     weight = np.clip(np.nan_to_num(fa, nan=0.0), 0.0, 1.0)
     rgb = np.clip(np.abs(np.nan_to_num(v1, nan=0.0)) * weight[..., None], 0.0, 1.0)
-    for k, ax in enumerate(axes):
-        ax.imshow(np.transpose(rgb[:, :, k, :], (1, 0, 2)), interpolation="nearest")
-        ax.set_title(f"slice {k + 1}", fontsize=9)
-    fig.suptitle(title + "\nred: x (image columns), green: y (rows), blue: z (slices); "
-                 "brightness: FA", fontsize=10)
-    return _save(fig, path)
+    tiles = np.rint(_slices(rgb) * 255).astype(np.uint8)
+    return _write_mosaic(tiles, path, title=title,
+                         note="red: x (image columns), green: y (rows), blue: z (slices); "
+                              "brightness: FA")
 
 
 def write_zspectrum_plot(offsets: np.ndarray, curves: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -205,9 +242,11 @@ def write_zspectrum_plot(offsets: np.ndarray, curves: dict[str, tuple[np.ndarray
     curves : dict
         Label -> (mean, sd), each shape (N,).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, 4.2))
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     order = np.argsort(offsets)
     x = np.asarray(offsets, dtype=float)[order]
@@ -222,4 +261,6 @@ def write_zspectrum_plot(offsets: np.ndarray, curves: dict[str, tuple[np.ndarray
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return path

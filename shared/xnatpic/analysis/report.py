@@ -8,6 +8,9 @@ import html
 from pathlib import Path
 from typing import Any
 
+from xnatpic.analysis.colormaps import lookup_table
+from xnatpic.analysis.previews import Preview
+
 __all__ = ["format_number", "format_value", "parameter_rows", "write_html_report"]
 
 _STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:70em}
@@ -17,7 +20,19 @@ padding:2px 8px;text-align:right}th{background:#eee}img{max-width:100%}
 .outcome{padding:0.6em 1em;margin:1em 0;border-radius:4px;font-weight:bold}
 .complete{background:#e6f4e6;border:1px solid #4daf4a}
 .warning{background:#fdecea;border:2px solid #e41a1c;color:#8b0000}
-.sub{color:#555;font-size:90%}"""
+.sub{color:#555;font-size:90%}
+figure.preview{margin:0.5em 0 1em}figure.preview figcaption{font-weight:bold;margin:0.3em 0}
+.mosaic{position:relative;display:inline-block;max-width:100%}.mosaic img{display:block}
+.slices{position:absolute;inset:0;display:grid;pointer-events:none}
+.slices span{align-self:start;justify-self:start;color:#fff;font-size:75%;padding:1px 4px;
+text-shadow:0 0 2px #000,0 0 2px #000}
+.scale{margin:0.3em 0;font-size:90%}.ramp{display:inline-block;width:16em;height:1em;
+vertical-align:middle;border:1px solid #888;margin:0 0.4em}
+.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;
+border:1px solid #888;margin:0 0.3em 0 0.8em}"""
+
+#: Colour stops of a colour bar's CSS gradient (every 8th entry of the 256 and the last).
+_RAMP_STOPS = (*range(0, 256, 8), 255)
 
 _COLUMNS = ("n_voxels", "mean", "sd", "median", "iqr", "fraction_fitted", "fraction_long",
             "fraction_short", "fraction_no_signal", "fraction_failed")
@@ -114,6 +129,43 @@ def _image(png: Path, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
 
 
+def _ramp(colormap: str) -> str:
+    """A CSS linear gradient through the colour map's lookup table, low to high."""
+    table = lookup_table(colormap)
+    stops = ", ".join(f"rgb({r},{g},{b}) {100 * i / 255:.1f}%"
+                      for i, (r, g, b) in ((i, table[i]) for i in _RAMP_STOPS))
+    return f"linear-gradient(to right, {stops})"
+
+
+def _preview(preview: Preview, alt: str) -> str:
+    """A mosaic preview: its title, the PNG with the slice numbers (from 1) over each
+    slice, the colour bar (range and unit) and the legend of the other colours."""
+    rows = -(-preview.slices // preview.columns)
+    labels = "".join(f"<span>slice {k}</span>" for k in range(1, preview.slices + 1))
+    parts = [f"<figure class='preview'><figcaption>{html.escape(preview.title)}</figcaption>"
+             f"<div class='mosaic'>{_image(preview.path, alt)}<div class='slices' style="
+             f"'grid-template-columns:repeat({preview.columns},1fr);"
+             f"grid-template-rows:repeat({rows},1fr)'>{labels}</div></div>"]
+    bar = preview.colour_bar
+    if bar is not None:
+        parts.append(f"<div class='scale'>{html.escape(bar.unit)}: "
+                     f"{format_number(bar.low)}<span class='ramp' role='img' "
+                     f"aria-label='colour scale' style='background:{_ramp(bar.colormap)}'>"
+                     f"</span>{format_number(bar.high)} (display range)</div>")
+    if preview.legend:
+        parts.append("<div class='scale'>" + "".join(
+            f"<span class='swatch' style='background:{colour}'></span>{html.escape(label)}"
+            for label, colour in preview.legend) + "</div>")
+    if preview.note:
+        parts.append(f"<div class='scale'>{html.escape(preview.note)}</div>")
+    return "".join(parts) + "</figure>"
+
+
+def _picture(picture: Path | Preview, alt: str) -> str:
+    """A preview with its scale, or a plain PNG (the Z-spectrum plot)."""
+    return _preview(picture, alt) if isinstance(picture, Preview) else _image(picture, alt)
+
+
 def _rows(pairs: list[tuple[str, str]], css: str) -> str:
     return (f"<table class='{css}'>" + "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
@@ -123,7 +175,7 @@ def _rows(pairs: list[tuple[str, str]], css: str) -> str:
 def write_html_report(path: Path, *, title: str, subtitle: str, outcome: tuple[str, str],
                       meta: dict[str, str], parameters: dict[str, Any],
                       sections: list[dict[str, Any]],
-                      figures: list[tuple[str, Path]] | None = None) -> Path:
+                      figures: list[tuple[str, Path | Preview]] | None = None) -> Path:
     """Write the report.
 
     Parameters
@@ -144,8 +196,9 @@ def write_html_report(path: Path, *, title: str, subtitle: str, outcome: tuple[s
     sections : list of dict
         One per map: ``name``, ``unit``, ``description``, ``stats`` (see
         :func:`xnatpic.analysis.stats.map_statistics`), ``png`` and ``status_png``
-        (Paths, optional).
-    figures : list of (str, Path), optional
+        (:class:`~xnatpic.analysis.previews.Preview`, drawn with their slice numbers,
+        colour bar and legend, or plain PNG paths; optional).
+    figures : list of (str, Path or Preview), optional
         Further figures (caption, PNG): the Z-spectrum, the DTI direction map.
     """
     css, sentence = outcome
@@ -156,14 +209,14 @@ def write_html_report(path: Path, *, title: str, subtitle: str, outcome: tuple[s
              _rows(list(meta.items()), "meta"),
              "<h2>Parameters</h2>", _rows(parameter_rows(parameters), "params")]
     for caption, png in figures or []:
-        parts.append(f"<h2>{html.escape(caption)}</h2>{_image(png, caption)}")
+        parts.append(f"<h2>{html.escape(caption)}</h2>{_picture(png, caption)}")
     for section in sections:
         parts.append(f"<h2>{html.escape(section['name'])}</h2><p>"
                      f"{html.escape(section['description'])}</p>")
         for key, label in (("png", section["name"]),
                            ("status_png", f"{section['name']} voxel status")):
             if section.get(key) is not None:
-                parts.append(_image(section[key], label))
+                parts.append(_picture(section[key], label))
         parts.append(_table(section["stats"], section["unit"]))
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
