@@ -26,7 +26,7 @@ from xnatpic.dicom.transforms import text
 if TYPE_CHECKING:
     from xnatpic.dicom.context import Frame, SeriesContext
 
-__all__ = ["CONDITIONS", "IMAGE_VALUES", "SERIES_VALUES"]
+__all__ = ["CONDITIONS", "IMAGE_VALUES", "SERIES_CONDITIONS", "SERIES_VALUES"]
 
 #: VisuAcqEchoSequenceType → EchoPulseSequence (C.8.13.4).
 ECHO_PULSE_SEQUENCE: dict[str, str] = {
@@ -321,3 +321,11 @@ CONDITIONS: dict[str, Callable[[SeriesContext, Any], bool]] = {
     "directional": lambda c, f: (f.image.diffusion is not None
                                  and f.image.diffusion.direction_logical is not None),
 }
+#: Conditions (here and in :data:`xnatpic.dicom.derived.CONDITIONS`) that do not depend on
+#: the frame: a row without ``image:`` sources under one of them is evaluated once per
+#: series, not per frame.
+SERIES_CONDITIONS: frozenset[str] = frozenset({
+    "dimension_index", "spin_echo", "original", "three_d", "rectilinear", "partial_fourier",
+    "parallel", "animal", "inversion_recovery", "temporally_related", "utf8_text",
+    "rescaled", "not_epi_single_shot",
+})

@@ -7,6 +7,13 @@ each item of PerFrameFunctionalGroupsSequence. Macros without per-frame sources 
 evaluated once. The per-frame private elements go in the private ``XNATPIC Frame
 Sequence`` of each frame (docs/private-tags.md).
 
+The functional groups are encoded straight to bytes (:func:`functional_groups`): the
+rows of a macro that do not depend on the frame are evaluated once per series, each
+frame's item is encoded once from its values (each distinct element once, no pydicom
+Dataset per frame) and the two sequences are handed to
+:func:`~xnatpic.dicom.part10.write_dataset` already encoded. The output is byte for byte
+what pydicom writes for the same dataset (tests/dicom/test_part10_encoding.py).
+
 Memory stays flat in the size of the reco: the frames are encoded one at a time, first
 to evaluate the functional groups (rescale, window), then again while the pixel data is
 streamed to the file behind the dataset written without it (Pixel Data is the last
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +35,20 @@ from pydicom.sequence import Sequence
 
 from xnatpic.dicom.classic import series_template
 from xnatpic.dicom.context import Frame, SeriesContext
-from xnatpic.dicom.deidentify import deidentify_dataset
-from xnatpic.dicom.engine import element, evaluate_rows, image_rows
+from xnatpic.dicom.deidentify import deidentify_dataset, deidentify_values
+from xnatpic.dicom.derived_enhanced import SERIES_CONDITIONS
+from xnatpic.dicom.engine import Module, Row, encode, evaluate_rows, image_rows, tag_and_vr
 from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, PER_FRAME_ONLY
-from xnatpic.dicom.part10 import write_dataset
-from xnatpic.dicom.private import add_creator, apply_private, frame_sequence
+from xnatpic.dicom.part10 import encode as encode_part10
+from xnatpic.dicom.part10 import encode_sequence, encode_value, write_dataset
+from xnatpic.dicom.private import (
+    BLOCK,
+    CREATOR,
+    FRAME_SEQUENCE,
+    GROUP,
+    private_tag,
+    private_values,
+)
 from xnatpic.dicom.routing import apply_routing
 from xnatpic.errors import ConversionError
 from xnatpic.output_names import series_stem
@@ -39,6 +56,8 @@ from xnatpic.output_names import series_stem
 __all__ = ["functional_groups", "write_enhanced"]
 
 _PIXEL_DATA = 0x7FE00010
+_SHARED = 0x52009229
+_PER_FRAME = 0x52009230
 #: (7FE0,0010) OW, Explicit VR Little Endian: tag, VR, 2 reserved bytes; the 4-byte
 #: length follows.
 _PIXEL_DATA_HEADER = struct.pack("<HH2sH", 0x7FE0, 0x0010, b"OW", 0)
@@ -55,23 +74,6 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-class _ElementCache:
-    """Build each distinct (keyword, value) DataElement once; items may share them."""
-
-    def __init__(self) -> None:
-        self.elements: dict[tuple, DataElement] = {}
-
-    def item(self, values: Values) -> Dataset:
-        item = Dataset()
-        for keyword, value in values:
-            key = (keyword, _hashable(value))
-            elem = self.elements.get(key)
-            if elem is None:
-                elem = self.elements[key] = element(keyword, value)
-            item[elem.tag] = elem
-        return item
-
-
 def _key(values: Values) -> tuple:
     return tuple((k, _hashable(v)) for k, v in values)
 
@@ -80,6 +82,42 @@ def _all_equal(frames_values: list[Values]) -> bool:
     """Whether every frame has the same values (compared one frame at a time)."""
     first = _key(frames_values[0])
     return all(_key(v) == first for v in frames_values[1:])
+
+
+class _ItemEncoder:
+    """Encode items from their (keyword, value) pairs, each distinct element once.
+
+    The values encoded must stay alive while the encoder is used (Datasets in them are
+    told apart by identity).
+    """
+
+    def __init__(self, ctx: SeriesContext) -> None:
+        self.ctx = ctx
+        self.elements: dict[tuple, tuple[int, bytes]] = {}
+
+    def item(self, values: Values) -> bytes:
+        """The item's elements in tag order, after the de-identification profile."""
+        if self.ctx.deidentify is not None:
+            values = deidentify_values(values, self.ctx)
+        parts: dict[int, bytes] = {}
+        for keyword, value in values:
+            key = (keyword, _hashable(value))
+            found = self.elements.get(key)
+            if found is None:
+                found = self.elements[key] = (tag_and_vr(keyword)[0], encode(keyword, value))
+            parts[found[0]] = found[1]
+        return b"".join(parts[tag] for tag in sorted(parts))
+
+
+_CREATOR_TAG = (GROUP << 16) | BLOCK
+_CREATOR = encode_value(_CREATOR_TAG, "LO", CREATOR)
+_FRAME_SEQUENCE = private_tag(FRAME_SEQUENCE)
+
+
+def _private_item(values: list[tuple[int, str, Any]]) -> bytes:
+    """The item of the private XNATPIC Frame Sequence (creator first)."""
+    parts = {tag: encode_part10(tag, vr, value) for tag, vr, value in values}
+    return _CREATOR + b"".join(parts[tag] for tag in sorted(parts))
 
 
 def _frames(ctx: SeriesContext) -> Iterator[Frame]:
@@ -91,44 +129,56 @@ def _frames(ctx: SeriesContext) -> Iterator[Frame]:
         yield Frame(image, number, ctx.pixels.encode(ctx.series, image))
 
 
-def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]
-                      ) -> tuple[Dataset, list[Dataset]]:
-    """The shared functional groups item and one per-frame item per frame.
+@cache
+def _split_rows(macro: Module) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+    """The rows of a macro evaluated once per series, and those evaluated per frame."""
+    once = [not r.per_image and (r.condition is None or r.condition in SERIES_CONDITIONS)
+            for r in macro.rows]
+    return (tuple(r for r, o in zip(macro.rows, once, strict=True) if o),
+            tuple(r for r, o in zip(macro.rows, once, strict=True) if not o))
+
+
+def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]) -> tuple[bytes, bytes]:
+    """The SharedFunctionalGroupsSequence and PerFrameFunctionalGroupsSequence elements,
+    encoded (Explicit VR Little Endian, defined lengths), de-identified by the profile.
 
     ``frames`` is consumed once, frame by frame (it may be a generator): only the
-    evaluated values are kept, not the pixels.
+    evaluated values are kept, not the pixels. Each per-frame item is encoded to bytes
+    once, its distinct elements once per series.
     """
     per_image = [m for m in FUNCTIONAL_GROUPS if image_rows(m)]
     values: dict[str, list[Values]] = {m.sequence: [] for m in per_image}
-    private: list[Dataset | None] = []
+    once = {m.sequence: evaluate_rows(_split_rows(m)[0], ctx, module=m) for m in per_image}
+    private: list[list[tuple[int, str, Any]]] = []
     for frame in frames:
         for macro in per_image:
-            values[macro.sequence].append(evaluate_rows(macro.rows, ctx, frame, module=macro))
-        item = Dataset()
-        private.append(item if apply_private(item, ctx, frame, per_image=True,
-                                             enhanced=True) else None)
+            values[macro.sequence].append(once[macro.sequence] + evaluate_rows(
+                _split_rows(macro)[1], ctx, frame, module=macro))
+        private.append(private_values(ctx, frame, per_image=True, enhanced=True))
     count = len(private)
     for macro in FUNCTIONAL_GROUPS:
         if not image_rows(macro):
             values[macro.sequence] = [evaluate_rows(macro.rows, ctx, module=macro)] * count
-    shared = Dataset()
-    per_frame = [Dataset() for _ in range(count)]
-    cache = _ElementCache()
+    shared: dict[int, bytes] = {}
+    per_frame: list[dict[int, bytes]] = [{} for _ in range(count)]
     for macro in FUNCTIONAL_GROUPS:
-        macro_values = values.pop(macro.sequence)  # freed once its items are built
+        macro_values = values.pop(macro.sequence)  # freed once its items are encoded
         if any(not v for v in macro_values):
             continue  # an optional macro without a value for every frame is left out
+        tag = tag_and_vr(macro.sequence)[0]
+        encoder = _ItemEncoder(ctx)
         if macro.sequence not in PER_FRAME_ONLY and _all_equal(macro_values):
-            shared[macro.sequence] = element(macro.sequence, [cache.item(macro_values[0])])
+            shared[tag] = encode_sequence(tag, [encoder.item(macro_values[0])])
             continue
         for group, frame_values in zip(per_frame, macro_values, strict=True):
-            group[macro.sequence] = element(macro.sequence, [cache.item(frame_values)])
+            group[tag] = encode_sequence(tag, [encoder.item(frame_values)])
     for group, item in zip(per_frame, private, strict=True):
-        if item is not None:
-            add_creator(group)
-            sequence = frame_sequence(item)
-            group[sequence.tag] = sequence
-    return shared, per_frame
+        if item:
+            group[_CREATOR_TAG] = _CREATOR
+            group[_FRAME_SEQUENCE] = encode_sequence(_FRAME_SEQUENCE, [_private_item(item)])
+    return (encode_sequence(_SHARED, [b"".join(shared[t] for t in sorted(shared))]),
+            encode_sequence(_PER_FRAME, (b"".join(g[t] for t in sorted(g))
+                                         for g in per_frame)))
 
 
 def _append_pixel_data(ctx: SeriesContext, path: Path) -> None:
@@ -172,16 +222,16 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
         The series image index (:attr:`Image.index`) of each frame, in frame order.
     """
     ds = series_template(ctx, ENHANCED_MR_IOD, deidentify=False)
-    shared, per_frame = functional_groups(ctx, _frames(ctx))
-    ds["SharedFunctionalGroupsSequence"] = element("SharedFunctionalGroupsSequence", [shared])
-    ds["PerFrameFunctionalGroupsSequence"] = DataElement(
-        0x52009230, "SQ", Sequence(per_frame))
-    deidentify_dataset(ds, ctx)  # no-op without a profile; dates in frames shift too
+    encoded = dict(zip((_SHARED, _PER_FRAME), functional_groups(ctx, _frames(ctx)),
+                       strict=True))
+    for tag in encoded:  # placeholders, written as the encoded bytes
+        ds[tag] = DataElement(tag, "SQ", Sequence())
+    deidentify_dataset(ds, ctx)  # no-op without a profile (the frames are done)
     apply_routing(ds, ctx.routing)
     if any(elem.tag >= _PIXEL_DATA for elem in ds):
         raise ConversionError(f"{ctx.where}: element at or after Pixel Data in the dataset; "
                               "pixel data must come last to be appended")
     path = out_dir / f"{series_stem(ctx.series, ctx.package, ctx.deidentify)}.dcm"
-    write_dataset(ds, path, ctx.where)
+    write_dataset(ds, path, ctx.where, encoded=encoded)
     _append_pixel_data(ctx, path)
     return [path], [image.index for image in ctx.images]

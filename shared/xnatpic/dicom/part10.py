@@ -14,7 +14,7 @@ the real studies), several times faster.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, Iterable, Mapping, MutableSequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ __all__ = [
     "encode",
     "encode_dataset",
     "encode_element",
+    "encode_sequence",
     "encode_value",
     "file_meta",
     "file_meta_bytes",
@@ -156,16 +157,16 @@ def encode_element(elem: DataElement, encodings: list[str] | None = None,
         if elem.is_undefined_length or any(
                 getattr(item, "is_undefined_length_sequence_item", False) for item in items):
             return _pydicom_element(elem, encodings)
-        body = b"".join(_item_bytes(item, encodings, memo) for item in items)
-        tag = int(elem.tag)
-        return struct.pack("<HH2s2xL", tag >> 16, tag & 0xFFFF, b"SQ", len(body)) + body
+        return encode_sequence(int(elem.tag),
+                               (encode_dataset(item, encodings, memo) for item in items))
     fast = None if elem.is_raw else encode_value(int(elem.tag), vr, elem.value)
     return fast if fast is not None else _pydicom_element(elem, encodings)
 
 
-def _item_bytes(item: Dataset, encodings: list[str], memo: dict[int, bytes] | None) -> bytes:
-    body = encode_dataset(item, encodings, memo)
-    return _ITEM + struct.pack("<L", len(body)) + body
+def encode_sequence(tag: int, items: Iterable[bytes]) -> bytes:
+    """A sequence element of defined length from its items' encoded elements."""
+    body = b"".join(_ITEM + struct.pack("<L", len(item)) + item for item in items)
+    return struct.pack("<HH2s2xL", tag >> 16, tag & 0xFFFF, b"SQ", len(body)) + body
 
 
 def encode_dataset(ds: Dataset, encodings: list[str] | None = None,
@@ -341,9 +342,14 @@ def file_meta(sop_class_uid: str, sop_instance_uid: str) -> FileMetaDataset:
     return meta
 
 
-def write_dataset(ds: Dataset, path: Path, where: str) -> None:
+def write_dataset(ds: Dataset, path: Path, where: str, *,
+                  encoded: Mapping[int, bytes] | None = None) -> None:
     """Write ``ds`` as a Part 10 file: the bytes ``pydicom.dcmwrite(...,
     enforce_file_format=True)`` writes, encoded by :func:`encode_dataset`.
+
+    ``encoded`` gives, by tag, elements already encoded (such as the enhanced writer's
+    functional groups): ``ds`` holds an element at each of these tags, written as the
+    given bytes instead of being encoded.
 
     Raises
     ------
@@ -351,12 +357,13 @@ def write_dataset(ds: Dataset, path: Path, where: str) -> None:
         When the file cannot be written or pydicom refuses a value.
     """
     ds.file_meta = file_meta(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    given = {id(ds.get_item(tag)): raw for tag, raw in (encoded or {}).items()}
     try:
         try:
-            body = encode_dataset(ds)
+            body = encode_dataset(ds, memo=dict(given))
         except _AmbiguousVR:
             correct_ambiguous_vr(ds, True)  # what dcmwrite does first
-            body = encode_dataset(ds)
+            body = encode_dataset(ds, memo=dict(given))
         with open(path, "wb") as fp:
             fp.write(file_meta_bytes(str(ds.SOPClassUID), str(ds.SOPInstanceUID)))
             fp.write(body)
