@@ -133,7 +133,7 @@ def _ramp(colormap: str) -> str:
     """A CSS linear gradient through the colour map's lookup table, low to high."""
     table = lookup_table(colormap)
     stops = ", ".join(f"rgb({r},{g},{b}) {100 * i / 255:.1f}%"
-                      for i, (r, g, b) in ((i, table[i]) for i in _RAMP_STOPS))
+                      for i in _RAMP_STOPS for r, g, b in [table[i]])
     return f"linear-gradient(to right, {stops})"
 
 
