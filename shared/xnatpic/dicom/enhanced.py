@@ -66,7 +66,12 @@ _PIXEL_DATA_HEADER = struct.pack("<HH2sH", 0x7FE0, 0x0010, b"OW", 0)
 Values = list[tuple[str, Any]]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _hashable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list | tuple):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, Dataset):
@@ -74,18 +79,20 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _key(values: Values) -> tuple:
-    return tuple((k, _hashable(v)) for k, v in values)
-
-
-def _all_equal(frames_values: list[Values]) -> bool:
-    """Whether every frame has the same values (compared one frame at a time)."""
-    first = _key(frames_values[0])
-    return all(_key(v) == first for v in frames_values[1:])
+def _keys(frames_values: list[Values]) -> list[tuple]:
+    """A comparable key of each frame's values (one key for a list repeated)."""
+    keys: list[tuple] = []
+    previous: Values | None = None
+    for values in frames_values:
+        if values is not previous:
+            key = tuple((k, _hashable(v)) for k, v in values)
+            previous = values
+        keys.append(key)
+    return keys
 
 
 class _ItemEncoder:
-    """Encode items from their (keyword, value) pairs, each distinct element once.
+    """Encode items from their (keyword, value) pairs, each distinct item and element once.
 
     The values encoded must stay alive while the encoder is used (Datasets in them are
     told apart by identity).
@@ -93,20 +100,30 @@ class _ItemEncoder:
 
     def __init__(self, ctx: SeriesContext) -> None:
         self.ctx = ctx
+        self.items: dict[tuple, bytes] = {}
         self.elements: dict[tuple, tuple[int, bytes]] = {}
 
-    def item(self, values: Values) -> bytes:
-        """The item's elements in tag order, after the de-identification profile."""
+    def item(self, values: Values, key: tuple) -> bytes:
+        """The item's elements in tag order, after the de-identification profile.
+
+        ``key`` is the values' key (:func:`_keys`).
+        """
+        encoded = self.items.get(key)
+        if encoded is not None:
+            return encoded
+        pairs = zip(values, key, strict=True)
         if self.ctx.deidentify is not None:
             values = deidentify_values(values, self.ctx)
+            pairs = zip(values, _keys([values])[0], strict=True)
         parts: dict[int, bytes] = {}
-        for keyword, value in values:
-            key = (keyword, _hashable(value))
-            found = self.elements.get(key)
+        for (keyword, value), element_key in pairs:
+            found = self.elements.get(element_key)
             if found is None:
-                found = self.elements[key] = (tag_and_vr(keyword)[0], encode(keyword, value))
+                found = self.elements[element_key] = (tag_and_vr(keyword)[0],
+                                                      encode(keyword, value))
             parts[found[0]] = found[1]
-        return b"".join(parts[tag] for tag in sorted(parts))
+        encoded = self.items[key] = b"".join(parts[tag] for tag in sorted(parts))
+        return encoded
 
 
 _CREATOR_TAG = (GROUP << 16) | BLOCK
@@ -167,11 +184,12 @@ def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]) -> tuple[byte
             continue  # an optional macro without a value for every frame is left out
         tag = tag_and_vr(macro.sequence)[0]
         encoder = _ItemEncoder(ctx)
-        if macro.sequence not in PER_FRAME_ONLY and _all_equal(macro_values):
-            shared[tag] = encode_sequence(tag, [encoder.item(macro_values[0])])
+        keys = _keys(macro_values)
+        if macro.sequence not in PER_FRAME_ONLY and all(k == keys[0] for k in keys):
+            shared[tag] = encode_sequence(tag, [encoder.item(macro_values[0], keys[0])])
             continue
-        for group, frame_values in zip(per_frame, macro_values, strict=True):
-            group[tag] = encode_sequence(tag, [encoder.item(frame_values)])
+        for group, frame_values, key in zip(per_frame, macro_values, keys, strict=True):
+            group[tag] = encode_sequence(tag, [encoder.item(frame_values, key)])
     for group, item in zip(per_frame, private, strict=True):
         if item:
             group[_CREATOR_TAG] = _CREATOR
