@@ -101,8 +101,10 @@ def _configure_logging(verbosity: int, debug: bool = False) -> None:
     log_file = os.environ.get(LOG_FILE_ENV)
     if log_file:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    # force: a command owns the process's logging; handlers left by an earlier in-process
+    # caller (a step's runner, a test) would write to a stream that may be closed
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
-                        handlers=handlers)
+                        handlers=handlers, force=True)
     if debug or log_file:
         logging.getLogger("xnatpic").setLevel(logging.DEBUG)
 
