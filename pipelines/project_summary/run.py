@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xnatpic.analysis.session_index import write_session_index
+from xnatpic.analysis.session_index import write_self_contained_index
 from xnatpic.errors import XnatpicError
 from xnatpic.provenance import now, write_step_provenance
 from xnatpic.roi.errors import RoiError
@@ -88,34 +87,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-#: What a session's index page shows of each run (not its NIfTI and DICOM).
-_INDEX_FILES = ("report.html", "stats.json", "stats.csv", "provenance.json", "png")
-
-
 def _session_index(session_dir: Path, out: Path) -> str:
-    """The session's index page in ``out`` (``sessions/<session>/index.html``) and its link
-    from the summary.
-
-    The runs' reports, statistics and previews are copied beside it
-    (``RESOURCES/<LABEL>/<run-key>/``, no NIfTI or DICOM), so every link of the page stays
-    inside the summary resource: it works where XNAT stores the resource, in the local
-    archive and in a downloaded copy alike.
-    """
-    for run in session_runs(session_dir):
-        target = out / run.folder.relative_to(session_dir)
-        for name in _INDEX_FILES:
-            source = run.folder / name
-            if source.is_dir():
-                shutil.copytree(source, target / name, dirs_exist_ok=True)
-            elif source.is_file():
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target / name)
-    for table in session_dir.glob("RESOURCES/ROISTATS/**/roi_stats.csv"):
-        target = out / table.relative_to(session_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(table, target)
-    out.mkdir(parents=True, exist_ok=True)
-    page = write_session_index(out, out)
+    """The session's index page in ``out`` (``sessions/<session>/index.html``), with its
+    runs' reports, statistics and previews copied beside it so every link stays inside
+    the summary resource; its link from the summary."""
+    page = write_self_contained_index(session_dir, out)
     return page.relative_to(out.parent.parent).as_posix()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,12 @@ def test_session_index_lists_every_run_and_renders_in_the_archive(phantom_run):
         ("T1MAP", "vtr-scan3"), ("T2MAP", "nlls-scan2"), ("T2STARMAP", "nlls-scan5")]
     page = render(folder / "index.html")
     assert page.problems == []
+    # every link and image stays inside SESSION_MAPS: XNAT serves each resource at its own
+    # .../resources/<LABEL>/files/ URL, where the archive's ../T2MAP/ would not resolve
+    local = [urllib.parse.unquote(urllib.parse.urlparse(u).path)
+             for u in page.links + page.images if u.startswith("file:")]
+    assert len(local) > 10
+    assert all(Path(p).resolve().is_relative_to(folder.resolve()) for p in local), local
 
 
 @pytest.mark.parametrize("step", ["t2map", "t2starmap", "t1map", "adcmap", "cest"])

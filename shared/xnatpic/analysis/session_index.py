@@ -18,13 +18,14 @@ import html
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from xnatpic import __version__
 from xnatpic.analysis.report import format_number
 
-__all__ = ["collect_runs", "write_session_index"]
+__all__ = ["INDEX_FILES", "collect_runs", "write_self_contained_index", "write_session_index"]
 
 _log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
 
 
 def _identity(session_dir: Path, runs: list[dict[str, Any]], subject: str | None,
-              project: str | None) -> dict[str, str | None]:
+              project: str | None, session: str | None = None) -> dict[str, str | None]:
     """Project, subject and session: as given, else the archive layout
     (``<project>/arc001/<session>``) and the runs' provenance (the subject the DICOM
     routing or PatientName named)."""
@@ -129,7 +130,7 @@ def _identity(session_dir: Path, runs: list[dict[str, Any]], subject: str | None
     if subject is None:
         subject = next((r["session"].get("subject") for r in runs
                         if r["session"].get("subject")), None)
-    return {"project": project, "subject": subject, "session": folder.name}
+    return {"project": project, "subject": subject, "session": session or folder.name}
 
 
 def _value(h: dict[str, Any]) -> str:
@@ -185,7 +186,7 @@ def _previews(run: dict[str, Any]) -> str:
 
 
 def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None = None,
-                        project: str | None = None) -> Path:
+                        project: str | None = None, session: str | None = None) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/index.json`` for one session.
 
     Parameters
@@ -194,9 +195,10 @@ def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None
         The session in archive layout (``.../arc001/<session>``, with ``RESOURCES/``).
     out_dir : Path
         Where the index goes (created); links are relative to it.
-    subject, project : str, optional
-        The subject and project labels (a caller holding XNAT's metadata gives them);
-        default: the subject the runs' provenance names, the project of the archive path.
+    subject, project, session : str, optional
+        The subject, project and session labels (a caller holding XNAT's metadata gives
+        them); default: the subject the runs' provenance names, the project of the archive
+        path, the session folder's name.
 
     Returns
     -------
@@ -206,7 +208,7 @@ def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None
     session_dir, out_dir = Path(session_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = collect_runs(session_dir, out_dir)
-    who = _identity(session_dir, runs, subject, project)
+    who = _identity(session_dir, runs, subject, project, session)
     document = {"project": who["project"], "subject": who["subject"],
                 "session": who["session"], "xnatpic_version": __version__,
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -233,3 +235,55 @@ def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None
     path.write_text(page, encoding="utf-8")
     _log.info("session index: %s (%d runs)", path, len(runs))
     return path
+
+
+#: What a self-contained index copies of each run: no NIfTI or DICOM.
+INDEX_FILES = ("report.html", "stats.json", "stats.csv", "provenance.json", "png")
+
+
+def write_self_contained_index(session_dir: Path, out_dir: Path, *,
+                               subject: str | None = None,
+                               project: str | None = None) -> Path:
+    """The session index in ``out_dir`` with every run's report, statistics and previews
+    copied beside it (``RESOURCES/<LABEL>/<run-key>/``, :data:`INDEX_FILES`) and the
+    session's ``roi_stats.csv`` tables.
+
+    Every link of the page stays inside the folder, so it works wherever the folder is
+    stored: as an XNAT resource served at ``.../resources/<LABEL>/files/`` (where a link
+    to another resource of the session would need XNAT's URL layout, not the archive's),
+    in the archive and in a downloaded copy.
+
+    Parameters
+    ----------
+    session_dir : Path
+        The session in archive layout (``RESOURCES/<LABEL>/<run-key>/``).
+    out_dir : Path
+        The folder of the index and its copies (created).
+    subject, project : str, optional
+        As for :func:`write_session_index`; the project defaults to the one of
+        ``session_dir``'s archive path.
+
+    Returns
+    -------
+    Path
+        ``out_dir/index.html``.
+    """
+    session_dir, out_dir = Path(session_dir), Path(out_dir)
+    resources = session_dir / "RESOURCES"
+    for label, folder in _run_folders(session_dir):
+        target = out_dir / "RESOURCES" / label / folder.relative_to(resources / label)
+        for name in INDEX_FILES:
+            source = folder / name
+            if source.is_dir():
+                shutil.copytree(source, target / name, dirs_exist_ok=True)
+            elif source.is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / name)
+    for table in (resources / "ROISTATS").rglob("roi_stats.csv"):
+        target = out_dir / table.relative_to(session_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(table, target)
+    if project is None and session_dir.parent.name.startswith("arc"):
+        project = session_dir.parent.parent.name
+    return write_session_index(out_dir, out_dir, subject=subject, project=project,
+                               session=session_dir.name)

@@ -44,7 +44,7 @@ from xnatpic.analysis.errors import NoScanError
 from xnatpic.analysis.inputs import release_unused_reads, shared_reads
 from xnatpic.analysis.mask import SNR_FLOOR
 from xnatpic.analysis.runner import EXIT_NOT_ENOUGH_SIGNAL, OUTPUT_FOLDER, build_parser, execute
-from xnatpic.analysis.scan_index import INDEX_NAME, INDEX_RESOURCE
+from xnatpic.analysis.scan_index import INDEX_NAME
 from xnatpic.analysis.selection import session_index
 from xnatpic.errors import XnatpicError
 from xnatpic.step_output import (
@@ -140,15 +140,15 @@ def _one_step(step: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write_session_index(session: Path, output: Path, steps: dict[str, dict[str, Any]],
-                         summary: Path) -> Path | None:
+                         summary: Path) -> Path:
     """The session index (every run of every map resource, earlier and new) in
     ``summary``: the new runs are laid over the session's resources in a staging copy of
-    the archive layout (links only), as XNAT will hold them once stored."""
-    try:
-        from xnatpic.analysis.session_index import write_session_index
-    except ImportError:  # the index module is another change of issue 12
-        _log.warning("session index not written: xnatpic.analysis.session_index is missing")
-        return None
+    the archive layout (links only), as XNAT will hold them once stored; the runs'
+    reports, statistics and previews are copied beside the page
+    (:func:`~xnatpic.analysis.session_index.write_self_contained_index`), so its links stay
+    inside SESSION_MAPS wherever XNAT serves it."""
+    from xnatpic.analysis.session_index import write_self_contained_index
+
     with tempfile.TemporaryDirectory(prefix="xnatpic-session-") as tmp:
         staging = Path(tmp) / session.name
         resources = staging / "RESOURCES"
@@ -166,14 +166,14 @@ def _write_session_index(session: Path, output: Path, steps: dict[str, dict[str,
                 if target.is_symlink():
                     target.unlink()  # a new run replaces the stored one of that key
                 target.symlink_to((output / step / OUTPUT_FOLDER / run).resolve())
+        roistats = session / "RESOURCES" / "ROISTATS"
+        if roistats.is_dir():
+            resources.mkdir(parents=True, exist_ok=True)
+            (resources / "ROISTATS").symlink_to(roistats.resolve())
         staging.mkdir(parents=True, exist_ok=True)  # no run anywhere: nothing made it yet
-        (staging / "SCANS").symlink_to((session / "SCANS").resolve())
-        out_dir = resources / INDEX_RESOURCE
-        written = write_session_index(staging, out_dir)
-        for path in out_dir.iterdir():
-            if path.is_file():
-                shutil.copy2(path, summary / path.name)
-        return summary / Path(written).name
+        project = (session.parent.parent.name
+                   if session.parent.name.startswith("arc") else None)
+        return write_self_contained_index(staging, summary, project=project)
 
 
 def run_session(args: argparse.Namespace) -> tuple[int, str]:
