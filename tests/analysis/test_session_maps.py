@@ -135,6 +135,10 @@ def test_session_index_lists_every_run_and_renders_in_the_archive(phantom_run):
              for u in page.links + page.images if u.startswith("file:")]
     assert len(local) > 10
     assert all(Path(p).resolve().is_relative_to(folder.resolve()) for p in local), local
+    # the reports the index links to lead back to it
+    report = render(folder / "RESOURCES" / "T2MAP" / "nlls-scan2" / "report.html")
+    assert report.problems == []
+    assert (folder / "index.html").as_uri() in report.links
 
 
 @pytest.mark.parametrize("step", ["t2map", "t2starmap", "t1map", "adcmap", "cest"])

@@ -237,6 +237,15 @@ def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None
     return path
 
 
+def _link_back(report: Path, index: Path) -> None:
+    """Put a link to the session index at the top of a copied step report."""
+    href = html.escape(Path(os.path.relpath(index, report.parent)).as_posix())
+    text = report.read_text(encoding="utf-8")
+    nav = f"<p class='sub'><a href='{href}'>&larr; session index</a></p>"
+    head, body, rest = text.partition("<body>")
+    report.write_text(head + body + nav + rest if body else nav + text, encoding="utf-8")
+
+
 #: What a self-contained index copies of each run: no NIfTI or DICOM.
 INDEX_FILES = ("report.html", "stats.json", "stats.csv", "provenance.json", "png")
 
@@ -245,8 +254,8 @@ def write_self_contained_index(session_dir: Path, out_dir: Path, *,
                                subject: str | None = None,
                                project: str | None = None) -> Path:
     """The session index in ``out_dir`` with every run's report, statistics and previews
-    copied beside it (``RESOURCES/<LABEL>/<run-key>/``, :data:`INDEX_FILES`) and the
-    session's ``roi_stats.csv`` tables.
+    copied beside it (``RESOURCES/<LABEL>/<run-key>/``, :data:`INDEX_FILES`; each copied
+    report links back to the index) and the session's ``roi_stats.csv`` tables.
 
     Every link of the page stays inside the folder, so it works wherever the folder is
     stored: as an XNAT resource served at ``.../resources/<LABEL>/files/`` (where a link
@@ -279,6 +288,8 @@ def write_self_contained_index(session_dir: Path, out_dir: Path, *,
             elif source.is_file():
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target / name)
+        if (target / "report.html").is_file():
+            _link_back(target / "report.html", out_dir / "index.html")
     for table in (resources / "ROISTATS").rglob("roi_stats.csv"):
         target = out_dir / table.relative_to(session_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
