@@ -42,7 +42,7 @@ from xnatpic.optical.overlay import render_overlay
 from xnatpic.optical.quant import RoiMeasure, quantify
 from xnatpic.optical.rois import read_collection
 from xnatpic.provenance import now, write_step_provenance
-from xnatpic.step_output import check_output_writable
+from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK, check_output_writable
 
 _log = logging.getLogger("bli-quant")
 
@@ -95,14 +95,18 @@ def _dicom_clicks(root: Path, rois: str) -> list[tuple[Any, str]]:
         if (root / "SCANS").is_dir() else [p for p in sorted(root.rglob("*.dcm"))]
     clicks = [(acq, acq.frame_of_reference) for acq in read_ivis_dicom(files)]
     if not clicks:
-        raise XnatpicError(f"{root}: no IVIS Living Image folder (ClickInfo.txt or "
-                           "AnalyzedClickInfo.txt) and no IVIS series converted by xnatpic "
-                           "in the session")
+        raise NotApplicable(f"{root}: no IVIS Living Image folder (ClickInfo.txt or "
+                            "AnalyzedClickInfo.txt) and no IVIS series converted by xnatpic "
+                            "in the session")
     if rois == "living_image":
         raise XnatpicError(f"{root}: only converted DICOM (no raw IVIS folder, e.g. a "
                            "de-identified session): Living Image's ROIs are not in it; use "
                            "--rois auto or collection")
     return clicks
+
+
+class NotApplicable(XnatpicError):
+    """The session holds no IVIS data: nothing for this step to do (exit 3)."""
 
 
 def _stats_entries(m: RoiMeasure, roi_name: str) -> list[dict[str, Any]]:
@@ -162,6 +166,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if foreign:
             raise XnatpicError(f"{', '.join(foreign)}: drawn in a frame of reference of no "
                                "acquisition of this session (another session's images?)")
+    except NotApplicable as exc:  # a session of another modality, as a map step on IVIS
+        print(f"{STEP}{NOT_APPLICABLE_MARK}{exc}", file=sys.stderr, flush=True)
+        return NOT_APPLICABLE_EXIT
     except XnatpicError as exc:
         print(f"{STEP}: error: {exc}", file=sys.stderr, flush=True)  # the last line
         return 1

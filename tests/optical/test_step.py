@@ -66,11 +66,14 @@ def test_step_rows_reach_project_summary(tmp_path: Path):
     assert {r["units"] for r in radiance} == {"p/s/cm²/sr"}
 
 
-def test_step_without_ivis_data_fails_with_reason(tmp_path: Path, capsys):
-    (tmp_path / "session").mkdir()
+def test_step_without_ivis_data_is_not_applicable(tmp_path: Path, capsys):
+    """An MRI session (no IVIS data) is 'not applicable' (exit 3 with the mark the launcher
+    and bulk launch read), as a map step on an IVIS session, not an error."""
+    (tmp_path / "session" / "SCANS").mkdir(parents=True)
     assert _step().run(["--input", str(tmp_path / "session"),
-                        "--output", str(tmp_path / "out")]) == 1
-    assert "no IVIS Living Image folder" in capsys.readouterr().err.strip().splitlines()[-1]
+                        "--output", str(tmp_path / "out")]) == 3
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("bli-quant: not applicable: ") and "no IVIS Living Image" in last
 
 
 def test_command_json_maps_every_flag():
