@@ -17,12 +17,15 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from xnatpic.errors import XnatpicError
 
 __all__ = ["CONTAINER_USER_SETTING", "NOT_APPLICABLE_EXIT", "NOT_APPLICABLE_MARK",
-           "OutputNotWritableError", "check_output_writable"]
+           "NOT_ENOUGH_SIGNAL_EXIT", "NOT_ENOUGH_SIGNAL_MARK", "STEP_OUTCOMES",
+           "OutputNotWritableError", "check_output_writable", "launch_exit_status",
+           "step_outcome"]
 
 #: Exit status of a step that finds nothing to do in its input (a map step on a session
 #: without a suitable scan). XNAT marks every non-zero exit Failed (container-service
@@ -32,6 +35,35 @@ __all__ = ["CONTAINER_USER_SETTING", "NOT_APPLICABLE_EXIT", "NOT_APPLICABLE_MARK
 #: stderr line also holds :data:`NOT_APPLICABLE_MARK` (``t2map: not applicable: ...``).
 NOT_APPLICABLE_EXIT = 3
 NOT_APPLICABLE_MARK = ": not applicable: "
+#: Exit status of a map step whose noise gate finds the data cannot give a map (fewer than
+#: half of the mask above the SNR floor; last stderr line ``t2map: not enough signal: ...``).
+#: XNAT marks it Failed too; the launchers show it as its own outcome.
+NOT_ENOUGH_SIGNAL_EXIT = 4
+NOT_ENOUGH_SIGNAL_MARK = ": not enough signal: "
+#: Outcomes a step states itself: exit status -> (outcome, mark of its last stderr line).
+STEP_OUTCOMES: dict[int, tuple[str, str]] = {
+    NOT_APPLICABLE_EXIT: ("not applicable", NOT_APPLICABLE_MARK),
+    NOT_ENOUGH_SIGNAL_EXIT: ("not enough signal", NOT_ENOUGH_SIGNAL_MARK),
+}
+
+
+def step_outcome(exit_code: int | None, last_line: str) -> str | None:
+    """The outcome a step stated by its exit status and last stderr line ("not applicable",
+    "not enough signal"), or None (a failure, or a success)."""
+    outcome, mark = STEP_OUTCOMES.get(exit_code if exit_code is not None else 0, ("", ""))
+    return outcome if mark and mark in last_line else None
+
+
+def launch_exit_status(outcomes: Iterable[str]) -> int:
+    """Exit status of a launch over sessions from their outcomes: 1 when any failed;
+    :data:`NOT_APPLICABLE_EXIT` when the step applied to none; :data:`NOT_ENOUGH_SIGNAL_EXIT`
+    when some session's data could not give a map; 0 otherwise."""
+    seen = set(outcomes)
+    if seen - {"complete", "not applicable", "not enough signal"}:
+        return 1
+    if seen == {"not applicable"}:
+        return NOT_APPLICABLE_EXIT
+    return NOT_ENOUGH_SIGNAL_EXIT if "not enough signal" in seen else 0
 
 #: Where an XNAT administrator sets the uid the containers run as (container-service
 #: site-settings.yaml "Compute Backend" tab; containerService-siteAdmin.js field

@@ -319,7 +319,7 @@ class TestNotApplicable:
         assert localizer["outcome"] == "not applicable"
         assert localizer["status"] == "Failed"  # what XNAT shows for a non-zero exit
         assert localizer["exit_code"] == 3
-        assert "1 complete, 1 not applicable, 0 failed" in proc.stderr
+        assert "1 complete, 1 not applicable, 0 not enough signal, 0 failed" in proc.stderr
         assert "--param scan=ID" in proc.stderr
 
     def test_only_not_applicable_exits_3(self, mixed, tmp_path):
@@ -328,6 +328,26 @@ class TestNotApplicable:
                        "--runtime", "local", "--build-dir", str(tmp_path / "b"))
         assert proc.returncode == 3, proc.stderr
         assert "not applicable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+class TestNotEnoughSignal:
+    """A step whose noise gate refuses the data (exit 4, '<step>: not enough signal: ...')
+    is its own outcome in the table, the report and the exit status, not a failure."""
+
+    def test_launch_shows_it_and_exits_4(self, archive, tmp_path):
+        report = tmp_path / "report.json"
+        proc = run_cli("launch", str(COMMANDS / "t2map.json"), "--session",
+                       str(the_session(archive)), "--runtime", "local", "--build-dir",
+                       str(tmp_path / "b"), "--report", str(report),
+                       "--param", "snr_floor=1000000")
+        assert proc.returncode == 4, proc.stderr
+        data = json.loads(report.read_text())
+        (result,) = data["results"]
+        assert result["outcome"] == "not enough signal" and result["exit_code"] == 4
+        assert result["status"] == "Failed"  # what XNAT shows for a non-zero exit
+        assert (data["succeeded"], data["not_enough_signal"], data["failed"]) == (0, 1, 0)
+        assert "0 complete, 0 not applicable, 1 not enough signal, 0 failed" in proc.stderr
+        assert "t2map: not enough signal: " in proc.stderr and "Traceback" not in proc.stderr
 
 
 class TestOneNumbering:

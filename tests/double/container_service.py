@@ -122,6 +122,9 @@ class ContainerServiceState:
     not_applicable : dict
         Root value -> the last stderr line of a step that exits 3 "not applicable"
         (``t2map: not applicable: ...``); XNAT marks it Failed like any non-zero exit.
+    not_enough_signal : dict
+        Root value -> the last stderr line of a step that exits 4 "not enough signal"
+        (``t2map: not enough signal: ...``); Failed on XNAT too.
     unresolvable : dict
         Root value -> reason: command resolution fails for an object that exists (a
         matcher that matches nothing, a missing resource...).
@@ -146,6 +149,7 @@ class ContainerServiceState:
         self.unqueueable: dict[str, str] = {}
         self.failing_containers: set[str] = set()
         self.not_applicable: dict[str, str] = {}
+        self.not_enough_signal: dict[str, str] = {}
         self.unresolvable: dict[str, str] = {}
         self.submit_failures: dict[str, str] = {}
         self.session_types: dict[str, str] = {}
@@ -433,7 +437,8 @@ def _launch_container(double: XnatDouble, cs: ContainerServiceState, project: st
                          + reason))
     else:
         schedule.append((2 * staging, "Running", ""))  # ContainerEntity.java:176-181
-        failing = value in cs.failing_containers or value in cs.not_applicable
+        failing = (value in cs.failing_containers or value in cs.not_applicable
+                   or value in cs.not_enough_signal)
         end = "Failed" if failing else "Complete"
         # ContainerEntity.java:191-192 (exit non-zero), ContainerFinalizeServiceImpl.java:262
         schedule.append((2 * staging + run, end, ""))
@@ -445,9 +450,12 @@ def _launch_container(double: XnatDouble, cs: ContainerServiceState, project: st
             jobid=bulk_id, created=start, schedule=schedule,
             container_id=f"container-{wfid}" if found is not None else "",
             exit_code="3" if value in cs.not_applicable else
+            "4" if value in cs.not_enough_signal else
             "1" if value in cs.failing_containers else "0",
             stderr=(f"working on {value}\n{cs.not_applicable[value]}\n"
                     if value in cs.not_applicable else
+                    f"working on {value}\n{cs.not_enough_signal[value]}\n"
+                    if value in cs.not_enough_signal else
                     "Traceback (most recent call last):\nRuntimeError: boom\n"
                     if value in cs.failing_containers else ""))
     # 2286-2287: the success report carries the workflow id as text.

@@ -339,6 +339,32 @@ class TestBulkLaunch:
             "mri2dicom: not applicable: nothing here")
         assert main(self._args()) == 3
 
+    def test_not_enough_signal_is_its_own_outcome_and_exits_4(self, xnat, tmp_path, capsys):
+        # exit 4 with "<step>: not enough signal: ..." last: Failed on XNAT, its own
+        # outcome here; a session that is fine and one not applicable do not change it
+        _register()
+        ok, weak, none = _sessions(xnat, "ok", "weak", "none")
+        cs = state(xnat)
+        line = "t2map: not enough signal: 12.0 % of the mask above SNR 5"
+        cs.not_enough_signal[f"/archive/experiments/{weak}"] = line
+        cs.not_applicable[f"/archive/experiments/{none}"] = "t2map: not applicable: no MSME"
+        report = tmp_path / "r.json"
+        assert main(self._args("--report", str(report))) == 4
+        data = json.loads(report.read_text())
+        results = {r["session"]: r for r in data["results"]}
+        assert [results[i]["outcome"] for i in (ok, weak, none)] == [
+            "complete", "not enough signal", "not applicable"]
+        assert results[weak]["status"] == "Not enough signal"
+        assert results[weak]["message"] == line
+        assert (data["failed"], data["not-applicable"], data["not-enough-signal"]) == (0, 1, 1)
+        assert "Not enough signal" in _text(capsys)
+
+    def test_exit_4_without_the_mark_stays_failed(self, xnat, tmp_path):
+        _register()
+        (weak,) = _sessions(xnat, "weak")
+        state(xnat).not_enough_signal[f"/archive/experiments/{weak}"] = "t2map: error: boom"
+        assert main(self._args()) == 1
+
     def test_workflows_of_other_launches_are_not_taken(self, xnat, tmp_path):
         _register()
         (session,) = _sessions(xnat, "m1")

@@ -65,6 +65,8 @@ from xnatpic.errors import XnatpicError
 from xnatpic.step_output import (
     NOT_APPLICABLE_EXIT,
     NOT_APPLICABLE_MARK,
+    NOT_ENOUGH_SIGNAL_EXIT,
+    NOT_ENOUGH_SIGNAL_MARK,
     OutputNotWritableError,
     check_output_writable,
 )
@@ -72,7 +74,7 @@ from xnatpic.step_output import (
 __all__ = ["EXIT_NOT_ENOUGH_SIGNAL", "STEPS", "build_parser", "execute", "main", "run_step"]
 
 #: Exit status of a step whose data cannot support the map ("not enough signal").
-EXIT_NOT_ENOUGH_SIGNAL = 4
+EXIT_NOT_ENOUGH_SIGNAL = NOT_ENOUGH_SIGNAL_EXIT
 
 _log = logging.getLogger("xnatpic.analysis")
 
@@ -404,7 +406,7 @@ def execute(step: str, args: argparse.Namespace, argv: list[str]
         return 1, f"{step}: error: {exc}", None
     if summary.get("outcome") == "not enough signal":
         return (EXIT_NOT_ENOUGH_SIGNAL,
-                f"{step}: not enough signal: {summary['outcome_reason']}", summary)
+                f"{step}{NOT_ENOUGH_SIGNAL_MARK}{summary['outcome_reason']}", summary)
     return 0, "", summary
 
 

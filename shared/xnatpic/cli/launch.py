@@ -28,9 +28,12 @@ answered from ARCHIVE/.xnatpic/ by a server on 127.0.0.1 for the launch.
 containers/<step>/Dockerfile mapped onto this clone's pipelines/ and this Python.
 
 A map step that finds no suitable scan in a session exits 3: that session is "not
-applicable" (yellow in the table, ``not_applicable`` in the report), not a failure. Exit
-status: 0 when no launch failed, 1 when any failed, 3 when the step applied to no session,
-2 on usage errors (a missing command file, a --param that names no input).
+applicable" (yellow in the table, ``not_applicable`` in the report), not a failure; one whose
+noise gate finds the data cannot give a map exits 4: "not enough signal" (orange,
+``not_enough_signal``). XNAT shows both Failed. Exit status: 0 when every launch completed
+or did not apply, 1 when any failed, 3 when the step applied to no session, 4 when some
+session had not enough signal (and none failed), 2 on usage errors (a missing command file,
+a --param that names no input).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from rich.table import Table
 from xnatpic.cli.console import make_console
 from xnatpic.cli.errors import UsageError
 from xnatpic.cli.summaries import SUMMARIES
-from xnatpic.step_output import NOT_APPLICABLE_EXIT
+from xnatpic.step_output import launch_exit_status
 from xnatpic.xnat.archive import find_sessions
 from xnatpic.xnat.bulk import bulk_launch, report
 from xnatpic.xnat.errors import CommandFileError, LaunchError
@@ -212,7 +215,8 @@ def _options(args: argparse.Namespace) -> LaunchOptions:
     )
 
 
-_OUTCOME_STYLE = {"complete": "green", "not applicable": "yellow", "failed": "red"}
+_OUTCOME_STYLE = {"complete": "green", "not applicable": "yellow",
+                  "not enough signal": "dark_orange", "failed": "red"}
 
 
 def _table(results: list[LaunchResult]) -> Table:
@@ -227,7 +231,7 @@ def _table(results: list[LaunchResult]) -> Table:
             error = (error + " " if error else "") + f"({len(r.warnings)} output warning(s))"
         stored = ", ".join(Path(p).name for p in r.stored)
         detail = stored if r.ok else "; ".join(x for x in (error[:70], stored) if x)
-        shown = r.status if r.outcome != "not applicable" else "not applicable"
+        shown = r.status if r.outcome in ("complete", "failed") else r.outcome
         label = Path(r.session_dir).name  # the folder the user names, then XNAT's id
         where = label if label == r.session else f"{label} ({r.session})"
         table.add_row(where, f"[{_OUTCOME_STYLE[r.outcome]}]{shown}[/]",
@@ -235,7 +239,8 @@ def _table(results: list[LaunchResult]) -> Table:
                       *((task_summary(r.task) if r.task else "",) if engine else ()))
     counts = report(results)
     table.caption = (f"{counts['succeeded']} complete, {counts['not_applicable']} not "
-                     f"applicable, {counts['failed']} failed")
+                     f"applicable, {counts['not_enough_signal']} not enough signal, "
+                     f"{counts['failed']} failed")
     return table
 
 
@@ -292,8 +297,9 @@ def run(args: argparse.Namespace) -> int:
         if result.outcome == "failed":
             console.print(f"[red]{result.session_dir}: {result.status}: {result.error}[/]",
                           highlight=False)
-        elif result.outcome == "not applicable":
-            console.print(f"[yellow]{result.session_dir}: {result.error}[/]", highlight=False)
+        elif result.outcome != "complete":  # not applicable, not enough signal
+            console.print(f"[{_OUTCOME_STYLE[result.outcome]}]{result.session_dir}: "
+                          f"{result.error}[/]", highlight=False)
         for warning in result.warnings:
             console.print(f"[yellow]{result.session_dir}: {warning}[/]", highlight=False)
     kept = "kept" if args.keep_outputs else "removed once stored"
@@ -306,8 +312,6 @@ def run(args: argparse.Namespace) -> int:
 
 def exit_status(results: list[LaunchResult]) -> int:
     """1 when any launch failed; 3 (``NOT_APPLICABLE_EXIT``) when the step applied to none
-    of the sessions; 0 otherwise (each session complete or not applicable)."""
-    outcomes = {r.outcome for r in results}
-    if "failed" in outcomes:
-        return 1
-    return NOT_APPLICABLE_EXIT if outcomes == {"not applicable"} else 0
+    of the sessions; 4 (``NOT_ENOUGH_SIGNAL_EXIT``) when some session's data could not give
+    a map; 0 otherwise (:func:`~xnatpic.step_output.launch_exit_status`)."""
+    return launch_exit_status(r.outcome for r in results)

@@ -35,7 +35,7 @@ from rich.table import Table
 from xnatpic.cli.examples import with_images
 from xnatpic.cli.launch import parse_params
 from xnatpic.cli.summaries import SUMMARIES
-from xnatpic.step_output import NOT_APPLICABLE_EXIT
+from xnatpic.step_output import launch_exit_status
 from xnatpic.xnat.errors import CommandFileError, XnatRequestError
 from xnatpic.xnat.lint import lint_commands
 from xnatpic.xnat.remote_bulk import BulkJob, BulkTracker
@@ -306,7 +306,8 @@ def _table(title: str, jobs: list[BulkJob], *, no_wait: bool) -> Table:
         table.add_column(column)
     for job in jobs:
         ok = job.ok or (no_wait and job.status == "Queued")
-        style = "yellow" if job.not_applicable else "green" if ok else "red"
+        style = ("yellow" if job.not_applicable else "dark_orange" if job.stated
+                 else "green" if ok else "red")
         table.add_row(job.target, job.label, job.workflow or "", f"[{style}]{job.status}[/]",
                       job.details)
     return table
@@ -341,6 +342,7 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
         "project": args.project, "wrapper": ref.name, "wrapper-id": ref.wrapper_id,
         "bulk-launch-id": bulk_id or None, "sessions": len(jobs), "failed": len(failed),
         "not-applicable": sum(j.not_applicable for j in jobs),
+        "not-enough-signal": sum(j.outcome == "not enough signal" for j in jobs),
         "results": [j.as_dict() for j in jobs],
     }
     if args.report:
@@ -351,8 +353,8 @@ def _bulk(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(report, indent=2))
     if failed:
         return 1
-    # as 'xnatpic launch': the step applied to none of the sessions
-    return NOT_APPLICABLE_EXIT if jobs and all(j.not_applicable for j in jobs) else 0
+    # as 'xnatpic launch' (3: the step applied to none; 4: some had not enough signal)
+    return launch_exit_status(j.outcome for j in jobs if j.outcome != "unfinished")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,7 +69,8 @@ def bulk_launch(command: dict[str, Any], wrapper: str | None, sessions: Sequence
 
 def report(results: Sequence[LaunchResult], **extra: Any) -> dict[str, Any]:
     """Return the JSON report of a bulk launch: counts (``succeeded``, ``not_applicable``:
-    the step found nothing to do in the session, ``failed``), counts per XNAT status, one
+    the step found nothing to do in the session, ``not_enough_signal``: its data could not
+    give a map, ``failed``), counts per XNAT status, one
     entry per session."""
     statuses: dict[str, int] = {}
     for result in results:
@@ -80,6 +81,7 @@ def report(results: Sequence[LaunchResult], **extra: Any) -> dict[str, Any]:
         "sessions": len(results),
         "succeeded": outcomes.count("complete"),
         "not_applicable": outcomes.count("not applicable"),
+        "not_enough_signal": outcomes.count("not enough signal"),
         "failed": outcomes.count("failed"),
         "statuses": statuses,
         "results": [r.as_dict() for r in results],

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic.errors import XnatpicError
-from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK
+from xnatpic.step_output import step_outcome
 from xnatpic.xnat.archive import XnatObject, load_project, load_session
 from xnatpic.xnat.errors import ContainerRuntimeError, LaunchError, ResolutionError
 from xnatpic.xnat.hardening import (
@@ -182,7 +182,7 @@ class LaunchResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     max_rss_mib: float | None = None
-    not_applicable: bool = False
+    step_outcome: str | None = None  # what the step said of itself (step_output)
     task: dict[str, Any] | None = None  # docker/swarm: the engine's run (xnatpic.xnat.swarm)
 
     @property
@@ -193,11 +193,17 @@ class LaunchResult:
     @property
     def outcome(self) -> str:
         """``complete``, ``not applicable`` (the step exited
-        :data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`: nothing to do in this session;
-        XNAT shows such a job Failed) or ``failed``."""
+        :data:`~xnatpic.step_output.NOT_APPLICABLE_EXIT`: nothing to do in this session),
+        ``not enough signal`` (:data:`~xnatpic.step_output.NOT_ENOUGH_SIGNAL_EXIT`: the
+        data cannot give a map) or ``failed``; XNAT shows the middle two Failed."""
         if self.ok:
             return "complete"
-        return "not applicable" if self.not_applicable else "failed"
+        return self.step_outcome or "failed"
+
+    @property
+    def not_applicable(self) -> bool:
+        """The step found nothing to do in this session."""
+        return self.step_outcome == "not applicable"
 
     def as_dict(self) -> dict[str, Any]:
         """The result as a dict (with its ``outcome``)."""
@@ -591,8 +597,9 @@ def _execute(resolved: ResolvedCommand, result: LaunchResult, options: LaunchOpt
                         stderr, options.timeout)
     result.exit_code = code
     last = (stderr.read_text(errors="replace").strip().splitlines() or [""])[-1]
-    if code == NOT_APPLICABLE_EXIT and NOT_APPLICABLE_MARK in last:
-        result.not_applicable = True  # XNAT shows Failed; the step says it does not apply
+    said = step_outcome(code, last)
+    if said is not None:  # XNAT shows Failed; the step says why it made no map
+        result.step_outcome = said
         raise _Failed(FAILED, f"{last} (see {stderr})")
     if code != 0:
         tail = stderr.read_text(errors="replace").strip().splitlines()[-3:]

@@ -19,8 +19,10 @@ ContainerServiceImpl.java:2073-2080), ``GET /xapi/containers/{id}`` gives the ex
 in its ``history`` (Container.java:63, 93, 1083-1095: ``exitCode`` is kept per history
 entry, not on the container) and ``GET /xapi/containers/{id}/logs/stderr`` the step's
 last words (ContainerRestApi.java:247-262). Exit 3 with a last stderr line
-``<step>: not applicable: ...`` makes the job "Not applicable". When XNAT does not tell
-(no container id, no rights to see it, an older XNAT), the job stays Failed.
+``<step>: not applicable: ...`` makes the job "Not applicable", exit 4 with
+``<step>: not enough signal: ...`` "Not enough signal" (:data:`~xnatpic.step_output.
+STEP_OUTCOMES`). When XNAT does not tell (no container id, no rights to see it, an older
+XNAT), the job stays Failed.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from xnatpic.step_output import NOT_APPLICABLE_EXIT, NOT_APPLICABLE_MARK
+from xnatpic.step_output import STEP_OUTCOMES, step_outcome
 from xnatpic.xnat.errors import XnatRequestError
 from xnatpic.xnat.rest import WrapperRef, XnatClient, is_terminal
 
-__all__ = ["NOT_APPLICABLE", "NO_WORKFLOW", "BulkJob", "BulkTracker", "exit_code_of",
-           "job_id_of"]
+__all__ = ["NOT_APPLICABLE", "NOT_ENOUGH_SIGNAL", "NO_WORKFLOW", "BulkJob", "BulkTracker",
+           "exit_code_of", "job_id_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ _log = logging.getLogger(__name__)
 NO_WORKFLOW = "Failed (no workflow)"
 #: Status of a job whose step found nothing to do in its session (exit 3 and its mark).
 NOT_APPLICABLE = "Not applicable"
+#: Status of a job whose step found its data could not give a map (exit 4 and its mark).
+NOT_ENOUGH_SIGNAL = "Not enough signal"
+#: Job status of each outcome a step states itself.
+_STATED = {"not applicable": NOT_APPLICABLE, "not enough signal": NOT_ENOUGH_SIGNAL}
 
 
 def exit_code_of(container: dict[str, Any]) -> int | None:
@@ -96,19 +102,25 @@ class BulkJob:
         return self.status == NOT_APPLICABLE
 
     @property
+    def stated(self) -> bool:
+        """The step said why it made no map: not applicable, or not enough signal."""
+        return self.status in _STATED.values()
+
+    @property
     def done(self) -> bool:
-        return is_terminal(self.status) or self.not_applicable
+        return is_terminal(self.status) or self.stated
 
     @property
     def ok(self) -> bool:
-        """Ended without failing: complete, or not applicable."""
-        return self.status.startswith("Complete") or self.not_applicable
+        """Ended without failing: complete, not applicable or not enough signal."""
+        return self.status.startswith("Complete") or self.stated
 
     @property
     def outcome(self) -> str:
-        """``complete``, ``not applicable``, ``failed`` or ``unfinished``."""
-        if self.not_applicable:
-            return "not applicable"
+        """``complete``, ``not applicable``, ``not enough signal``, ``failed`` or
+        ``unfinished``."""
+        if self.stated:
+            return next(o for o, status in _STATED.items() if status == self.status)
         if not self.done:
             return "unfinished"
         return "complete" if self.ok else "failed"
@@ -203,18 +215,19 @@ class BulkTracker:
         job.status = str(workflow.get("status") or "Unknown")
         job.details = str(workflow.get("details") or "")
         if job.status.startswith("Failed"):
-            line = self._not_applicable_line(str(workflow.get("comments") or "").strip())
-            if line is not None:
-                job.status, job.details = NOT_APPLICABLE, line
+            stated = self._stated_outcome(str(workflow.get("comments") or "").strip())
+            if stated is not None:
+                job.status, job.details = _STATED[stated[0]], stated[1]
 
-    def _not_applicable_line(self, container_id: str) -> str | None:
-        """The step's ``<step>: not applicable: ...`` line when its container exited
-        :data:`NOT_APPLICABLE_EXIT` with it as the last stderr line; None otherwise or
-        when XNAT does not tell."""
+    def _stated_outcome(self, container_id: str) -> tuple[str, str] | None:
+        """(outcome, the step's last stderr line) when its container exited with one of
+        :data:`~xnatpic.step_output.STEP_OUTCOMES` and that line holds its mark; None
+        otherwise or when XNAT does not tell."""
         if not container_id:
             return None
         try:
-            if exit_code_of(self.client.container(container_id)) != NOT_APPLICABLE_EXIT:
+            code = exit_code_of(self.client.container(container_id))
+            if code not in STEP_OUTCOMES:
                 return None
             lines = self.client.container_log(container_id, "stderr").strip().splitlines()
         except XnatRequestError as exc:
@@ -222,7 +235,8 @@ class BulkTracker:
                       container_id, exc)
             return None
         last = lines[-1].strip() if lines else ""
-        return last if NOT_APPLICABLE_MARK in last else None
+        outcome = step_outcome(code, last)
+        return (outcome, last) if outcome is not None else None
 
     def give_up(self, reason: str) -> None:
         """Mark every unfinished job with the last status seen and ``reason``."""
