@@ -101,10 +101,18 @@ def _configure_logging(verbosity: int, debug: bool = False) -> None:
     log_file = os.environ.get(LOG_FILE_ENV)
     if log_file:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    # force: a command owns the process's logging; handlers left by an earlier in-process
-    # caller (a step's runner, a test) would write to a stream that may be closed
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
-                        handlers=handlers, force=True)
+    # A command owns the console: plain stream handlers left by an earlier command or step
+    # run in this process (they may hold a closed stream) are replaced; other handlers (a
+    # caller's own, e.g. a test's log capture) stay.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(level)
     if debug or log_file:
         logging.getLogger("xnatpic").setLevel(logging.DEBUG)
 
