@@ -13,6 +13,8 @@ from types import ModuleType
 import pytest
 
 from tests.oracles import missing_oracle, require_folder
+from xnatpic.cli.main import main as xnatpic_main
+from xnatpic.output_names import folder_key
 from xnatpic.xnat.errors import ContainerRuntimeError
 from xnatpic.xnat.metadata import read_project, update_project
 from xnatpic.xnat.runtime import detect_runtime, runtime_env
@@ -87,3 +89,14 @@ def built_images(container_runtime) -> dict[str, float]:
         pytest.fail(f"containers/build-images.sh failed ({proc.returncode}):\n"
                     f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return {"seconds": time.monotonic() - start}
+
+
+@pytest.fixture(scope="session")
+def fair_dicom(tmp_path_factory) -> Path:
+    """The real FAIR scan (pv6 scan 30) converted to DICOM: perfusion needs selective and
+    non-selective inversions, which the phantom lacks."""
+    study = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
+    require_folder(study, "real ParaVision study pv6-dicomifier")
+    out = tmp_path_factory.mktemp("pv6-fair") / "dicom"
+    assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "30"]) == 0
+    return next(p for p in out.glob("*/*/*") if p.is_dir() and folder_key(p.name) == "30")

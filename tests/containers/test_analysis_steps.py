@@ -16,7 +16,6 @@ import pytest
 
 from tests.analysis.conftest import RESOURCES, make_session
 from tests.analysis.helpers import run_dir
-from tests.oracles import require_folder
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
 from xnatpic.phantom import read_truth_map, write_phantom
@@ -26,7 +25,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = PROJECT_ROOT / "commands"
 #: The real FAIR scan (pv6 scan 30: selective and non-selective inversions), for perfusion,
 #: which the phantom (non-selective IR only) cannot feed.
-PV6 = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +87,6 @@ class TestMapImages:
         assert stats["failed_voxels"] < 0.01 * stats["mask_voxels"]
         assert (resource / "report.html").stat().st_size > 1000
         shutil.rmtree(session)
-
-
-@pytest.fixture(scope="module")
-def fair_dicom(tmp_path_factory) -> Path:
-    """pv6 scan 30 (FAIR) converted to DICOM."""
-    require_folder(PV6, "real ParaVision study pv6-dicomifier")
-    out = tmp_path_factory.mktemp("pv6-fair") / "dicom"
-    assert xnatpic_main(["convert", str(PV6), "-o", str(out), "--scans", "30"]) == 0
-    return next(p for p in out.glob("*/*/*") if p.is_dir() and folder_key(p.name) == "30")
 
 
 def test_perfusion_in_container(built_images, container_runtime, fair_dicom, tmp_path):

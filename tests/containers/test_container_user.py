@@ -26,7 +26,7 @@ import pytest
 
 from tests.analysis.conftest import make_session
 from tests.analysis.helpers import run_dir
-from tests.oracles import missing_oracle, require_folder
+from tests.oracles import missing_oracle
 from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.output_names import folder_key
 from xnatpic.phantom import write_phantom
@@ -276,17 +276,6 @@ def test_read_only_output_mount_says_so(built_images, container_runtime, tmp_pat
     assert proc.stderr.splitlines() == [
         "t2map: error: /output is on a read-only mount: the command's output mount must be "
         "'writable': true"]
-
-
-@pytest.fixture(scope="module")
-def fair_dicom(tmp_path_factory) -> Path:
-    """The real FAIR scan (pv6 scan 30) converted: perfusion needs selective and
-    non-selective inversions, which the phantom lacks."""
-    study = PROJECT_ROOT.parent / "shared" / "data" / "paravision" / "pv6-dicomifier" / "study"
-    require_folder(study, "real ParaVision study pv6-dicomifier")
-    out = tmp_path_factory.mktemp("fair-uid") / "dicom"
-    assert xnatpic_main(["convert", str(study), "-o", str(out), "--scans", "30"]) == 0
-    return next(p for p in out.glob("*/*/*") if p.is_dir() and folder_key(p.name) == "30")
 
 
 def test_perfusion_step_as_another_uid(built_images, container_runtime, fair_dicom, tmp_path):
