@@ -15,7 +15,6 @@ from functools import cache
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from xnatpic.dicom.engine import IMAGE_PREFIX, Resolver, resolve
 
@@ -27,7 +26,6 @@ __all__ = [
     "PrivateElement",
     "add_creator",
     "apply_private",
-    "frame_sequence",
     "private_tag",
     "private_values",
 ]
@@ -178,8 +176,3 @@ def apply_private(ds: Dataset, ctx: Resolver, image: object = None, *,
         ds[tag] = DataElement(tag, vr, value)
     return len(values)
 
-
-def frame_sequence(item: Dataset) -> DataElement:
-    """The private per-frame functional group holding ``item``."""
-    add_creator(item)
-    return DataElement(private_tag(FRAME_SEQUENCE), "SQ", Sequence([item]))
