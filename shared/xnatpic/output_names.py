@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from xnatpic.paravision.series import ImageSeries
 
 __all__ = ["PROTOCOL_MAX", "file_stem", "folder_key", "folder_name", "package_stem",
-           "protocol_name", "reco_identity_tokens", "safe_name_part", "series_stem"]
+           "protocol_name", "safe_name_part", "series_stem"]
 
 #: Most characters of the protocol part of a name (dcm2niix's and brkraw's names stay
 #: well under file-system limits the same way).
@@ -74,17 +74,6 @@ def protocol_name(reco: Reco) -> str:
     return name or ""
 
 
-def reco_identity_tokens(reco: Reco) -> frozenset[str]:
-    """The identifying words of the reco's study (:func:`identity_tokens` of the same
-    parameter files the DICOM de-identification reads)."""
-    # Imported here: xnatpic.dicom's writers import this module.
-    from xnatpic.dicom.deidentify_text import identity_tokens
-
-    return identity_tokens({"visu": reco.visu_pars, "method": reco.scan.method,
-                            "acqp": reco.scan.acqp, "subject": reco.scan.study.subject,
-                            "reco": reco.reco})
-
-
 def _protocol_part(reco: Reco, deidentify: DeidentifyProfile | None) -> str:
     try:
         protocol = protocol_name(reco)
@@ -95,7 +84,7 @@ def _protocol_part(reco: Reco, deidentify: DeidentifyProfile | None) -> str:
     if deidentify is not None:
         if not deidentify.keep_descriptions:
             return ""
-        from xnatpic.dicom.deidentify_text import clean_text
+        from xnatpic.dicom.deidentify_text import clean_text, reco_identity_tokens
 
         protocol = clean_text(protocol, reco_identity_tokens(reco))
     return safe_name_part(protocol)

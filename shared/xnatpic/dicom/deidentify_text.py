@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["IDENTITY_PARAMETERS", "REDACTED", "clean_text", "clean_value", "identity_tokens"]
+if TYPE_CHECKING:
+    from xnatpic.paravision.dataset import Reco
+
+__all__ = ["IDENTITY_PARAMETERS", "REDACTED", "clean_text", "clean_value", "identity_tokens",
+           "reco_identity_tokens"]
 
 #: What replaces a removed part of a text.
 REDACTED = "x"
@@ -92,6 +96,14 @@ def identity_tokens(parameter_sets: Mapping[str, Any]) -> frozenset[str]:
             if len(part) >= _MIN_TOKEN and not part.isdigit():
                 found.add(part)
     return frozenset(found)
+
+
+def reco_identity_tokens(reco: Reco) -> frozenset[str]:
+    """The identifying words of a reco's study: :func:`identity_tokens` of the parameter
+    files the DICOM de-identification reads (visu_pars, method, acqp, subject, reco)."""
+    return identity_tokens({"visu": reco.visu_pars, "method": reco.scan.method,
+                            "acqp": reco.scan.acqp, "subject": reco.scan.study.subject,
+                            "reco": reco.reco})
 
 
 def clean_text(text: str, tokens: frozenset[str] = frozenset()) -> str:

@@ -31,8 +31,7 @@ from xnatpic.paravision.series import Image, ImageSeries
 if TYPE_CHECKING:  # de-identification (pydicom) is imported only when asked for
     from xnatpic.dicom.deidentify import DeidentifyProfile
 
-__all__ = ["bval_bvec_text", "deidentify_sidecar", "diffusion_table", "series_identity_tokens",
-           "sidecar"]
+__all__ = ["bval_bvec_text", "deidentify_sidecar", "diffusion_table", "sidecar"]
 
 #: Image attribute (ms) → (scalar key, per-volume key), written in seconds.
 _TIMES = {
@@ -134,21 +133,12 @@ def _inversion(layout: VolumeLayout, out: dict[str, Any]) -> None:
         out["InversionModes"] = modes
 
 
-def series_identity_tokens(series: ImageSeries) -> frozenset[str]:
-    """The identifying words of the series' study (see :mod:`xnatpic.dicom.deidentify_text`)."""
-    from xnatpic.dicom.deidentify_text import identity_tokens
-
-    reco = series.reco
-    return identity_tokens({"subject": reco.scan.study.subject, "visu": reco.visu_pars,
-                            "acqp": reco.scan.acqp})
-
-
 def deidentify_sidecar(out: dict[str, Any], series: ImageSeries,
                        profile: DeidentifyProfile) -> dict[str, Any]:
     """``out`` de-identified: descriptions cleaned (or dropped), every string cleaned."""
-    from xnatpic.dicom.deidentify_text import clean_value
+    from xnatpic.dicom.deidentify_text import clean_value, reco_identity_tokens
 
-    tokens = series_identity_tokens(series)
+    tokens = reco_identity_tokens(series.reco)
     kept = {k: v for k, v in out.items()
             if profile.keep_descriptions or k not in ("ProtocolName", "FrameGroups")}
     cleaned = clean_value(kept, tokens)
