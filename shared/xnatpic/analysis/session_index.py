@@ -24,6 +24,7 @@ from typing import Any
 
 from xnatpic import __version__
 from xnatpic.analysis.report import format_number
+from xnatpic.analysis.runs import run_folders
 
 __all__ = ["INDEX_FILES", "collect_runs", "write_self_contained_index", "write_session_index"]
 
@@ -49,13 +50,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _run_folders(session_dir: Path) -> list[tuple[str, Path]]:
     """(resource label, run folder) of every map run: ``RESOURCES/<L>/<key>/stats.json``
     (and a resource holding ``stats.json`` itself, the layout before run folders)."""
-    found = []
-    for resource in sorted(p for p in (session_dir / "RESOURCES").glob("*") if p.is_dir()):
-        if (resource / "stats.json").is_file() and (resource / "provenance.json").is_file():
-            found.append((resource.name, resource))
-        found += [(resource.name, run) for run in sorted(resource.iterdir())
-                  if (run / "stats.json").is_file() and (run / "provenance.json").is_file()]
-    return found
+    def holds(folder: Path) -> bool:
+        return (folder / "stats.json").is_file() and (folder / "provenance.json").is_file()
+
+    return [(resource.name, run)
+            for resource in sorted(p for p in (session_dir / "RESOURCES").glob("*")
+                                   if p.is_dir())
+            for run in run_folders(resource, holds)]
 
 
 def _roi_rows(session_dir: Path) -> list[dict[str, str]]:

@@ -34,6 +34,7 @@ import pydicom
 from nibabel.filebasedimages import ImageFileError
 from pydicom.errors import InvalidDicomError
 
+from xnatpic.analysis.runs import run_folders
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.grid import Grid
 from xnatpic.roi.labelmap import NIFTI_SUFFIXES, nifti_stem
@@ -156,11 +157,9 @@ def _map_files(folder: Path) -> list[Path]:
 
 
 def _run_folders(resource: Path) -> list[Path]:
-    """The run folders of a map resource (the resource itself when it holds maps)."""
-    if _map_files(resource):
-        return [resource]
-    return [sub for sub in sorted(p for p in resource.iterdir() if p.is_dir())
-            if _map_files(sub)] if resource.is_dir() else []
+    """The run folders of a map resource that hold maps (the resource itself too, when
+    it holds maps as written before run folders)."""
+    return run_folders(resource, lambda folder: bool(_map_files(folder)))
 
 
 def _source_scan(provenance: dict[str, Any]) -> str:

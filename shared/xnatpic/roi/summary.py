@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnatpic.analysis.runs import run_folders
 from xnatpic.roi.errors import RoiError
 
 __all__ = ["KEY", "ROLES", "STAT_KEYS", "SUMMARY_COLUMNS", "WHOLE_MAP", "Gathered", "MapRun",
@@ -132,14 +133,10 @@ def _run(resource: Path, folder: Path) -> MapRun:
 
 def session_runs(session_dir: Path) -> list[MapRun]:
     """Every run of every map resource of a session (both layouts), naturally sorted."""
-    runs = []
-    for resource in sorted(Path(session_dir).glob("RESOURCES/*")):
-        if not resource.is_dir() or resource.name.upper() in _NOT_MAPS:
-            continue
-        if (resource / "stats.json").is_file():
-            runs.append(_run(resource, resource))
-        runs += [_run(resource, sub) for sub in sorted(resource.iterdir())
-                 if sub.is_dir() and (sub / "stats.json").is_file()]
+    runs = [_run(resource, folder)
+            for resource in sorted(Path(session_dir).glob("RESOURCES/*"))
+            if resource.name.upper() not in _NOT_MAPS
+            for folder in run_folders(resource, lambda f: (f / "stats.json").is_file())]
     return sorted(runs, key=lambda r: (natural_key(r.resource), natural_key(r.run_key)))
 
 
