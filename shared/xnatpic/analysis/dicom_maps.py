@@ -6,6 +6,12 @@ RescaleSlope/Intercept giving the map values, a RealWorldValueMappingSequence wi
 unit as a UCUM code, SourceImageSequence naming every source image of that slice and
 ReferencedSeriesSequence naming the source series. NaN (outside the mask, failed fits)
 is stored as the lowest pixel value and declared as PixelPaddingValue.
+
+The elements common to every slice (:func:`map_template`) are encoded once
+(:class:`~xnatpic.dicom.part10.EncodedDataset`); each file then encodes only its own
+elements (:func:`slice_elements`) and its pixels, written from the array's buffer. The
+files are byte for byte what ``pydicom.dcmwrite`` writes for the same dataset
+(tests/analysis/test_dicom_maps_encoding.py).
 """
 
 from __future__ import annotations
@@ -15,19 +21,27 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.charset import convert_encodings
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
+from pydicom.filewriter import correct_ambiguous_vr
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian
 
 from xnatpic import __version__
 from xnatpic.analysis.inputs import AnalysisSeries
 from xnatpic.analysis.maps import UNITS, MapImage
 from xnatpic.analysis.previews import display_range
 from xnatpic.dicom.codes import code_item
+from xnatpic.dicom.engine import tag_and_vr
+from xnatpic.dicom.part10 import (
+    EncodedDataset,
+    encode,
+    encode_sequence,
+    pixel_data_header,
+    write_part10,
+)
 from xnatpic.dicom.text_fit import fit_bytes
 from xnatpic.dicom.uids import derived_uid
 
-__all__ = ["write_dicom_map"]
+__all__ = ["map_template", "slice_elements", "stored_values", "write_dicom_map"]
 
 _MR = "1.2.840.10008.5.1.4.1.1.4"
 _PAD = -32768
@@ -36,6 +50,7 @@ _UTF8 = "ISO_IR 192"
 #: Longest LO value in bytes (PS3.5 6.2; dciodvfy counts encoded bytes).
 _LO_BYTES = 64
 _MAX = 32767
+_PIXEL_DATA = 0x7FE00010
 #: Attributes copied from the source header (patient, study, equipment, MR acquisition).
 _COPIED = (
     "SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
@@ -62,13 +77,6 @@ def _scaling(values: np.ndarray) -> tuple[float, float]:
     slope = (hi - lo) / (_MAX - (_PAD + 1))
     intercept = lo - slope * (_PAD + 1)
     return slope, intercept
-
-
-def _instance(sop_class: str, sop_instance: str) -> Dataset:
-    item = Dataset()
-    item.ReferencedSOPClassUID = sop_class
-    item.ReferencedSOPInstanceUID = sop_instance
-    return item
 
 
 def _encodes(text: str, codec: str) -> bool:
@@ -114,6 +122,107 @@ def _rwvm(image: MapImage, slope: float, intercept: float,
     return item
 
 
+def stored_values(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The map as 16-bit stored values (NaN as :data:`_PAD`), slope and intercept."""
+    slope, intercept = _scaling(values)
+    stored = np.full(values.shape, _PAD, dtype="<i2")
+    finite = np.isfinite(values)
+    stored[finite] = np.clip(np.round((values[finite] - intercept) / slope), _PAD + 1,
+                             _MAX).astype(np.int16)
+    return stored, slope, intercept
+
+
+def map_template(image: MapImage, series: AnalysisSeries, *, series_uid: str,
+                 series_number: int, step: str, slope: float, intercept: float,
+                 now: _dt.datetime) -> tuple[Dataset, list[str]]:
+    """The elements common to every slice of a map, and the Python encodings of its text.
+
+    Ambiguous VRs (``US or SS``) are resolved as ``pydicom.dcmwrite`` resolves them.
+    """
+    values = np.asarray(image.values, dtype=np.float64)
+    src = series.header
+    ds = Dataset()
+    for keyword in _COPIED:
+        if keyword in src:
+            setattr(ds, keyword, src.data_element(keyword).value)
+    series_description = f"{image.name} map ({step})"
+    encodings = _declare_charset(ds, (image.description, series_description))
+    ds.SOPClassUID = _MR
+    ds.ImageType = ["DERIVED", "SECONDARY", image.image_type]
+    ds.Modality = "MR"
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = fit_bytes(series_description, _LO_BYTES, encodings)
+    ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
+    ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
+    ds.DerivationDescription = (f"{image.description}; xnatpic {__version__} {step}")[:1024]
+    ds.DerivationCodeSequence = Sequence([code_item("110001", "DCM", "Image Processing")])
+    ds.ImageOrientationPatient = [f"{v:.8f}" for v in series.orientation[:2].ravel()]
+    ds.PixelSpacing = [f"{np.linalg.norm(series.affine_lps[:3, 1]):.6f}",
+                       f"{np.linalg.norm(series.affine_lps[:3, 0]):.6f}"]
+    if values.shape[2] > 1:
+        ds.SpacingBetweenSlices = f"{np.linalg.norm(series.affine_lps[:3, 2]):.6f}"
+    ds.EchoTime = src.get("EchoTime", "")
+    ds.RepetitionTime = src.get("RepetitionTime", "")
+    ds.EchoTrainLength = src.get("EchoTrainLength", "")
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = values.shape[1], values.shape[0]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.PixelPaddingValue = _PAD
+    ds.RescaleIntercept = f"{intercept:.10g}"
+    ds.RescaleSlope = f"{slope:.10g}"
+    ds.RescaleType = "US"
+    lo, hi = display_range(values, image.unit)
+    ds.WindowCenter = f"{(lo + hi) / 2:.6g}"
+    ds.WindowWidth = f"{max(hi - lo, 1e-6):.6g}"
+    ds.VOILUTFunction = "LINEAR_EXACT"  # windows narrower than 1 (FA, ppm) are allowed
+    ds.BurnedInAnnotation = "NO"
+    ds.RealWorldValueMappingSequence = Sequence([_rwvm(image, slope, intercept, encodings)])
+    correct_ambiguous_vr(ds, True)
+    return ds, encodings
+
+
+def _encode(keyword: str, value: object) -> bytes:
+    return encode(*tag_and_vr(keyword), value)
+
+
+def _reference(sop_class: str, sop_instance: str, frame: int | None = None) -> bytes:
+    """The encoded elements of one SOP Instance Reference item."""
+    parts = [_encode("ReferencedSOPClassUID", sop_class),
+             _encode("ReferencedSOPInstanceUID", sop_instance)]
+    if frame is not None:
+        parts.append(_encode("ReferencedFrameNumber", frame))
+    return b"".join(parts)
+
+
+def slice_elements(series: AnalysisSeries, k: int, sop_instance_uid: str) -> dict[int, bytes]:
+    """The encoded elements of slice ``k`` (index from 0) that differ between slices,
+    pixel data aside: instance, position and the source images and series."""
+    position = series.affine_lps[:3, 3] + k * series.affine_lps[:3, 2]
+    sources = series.sop_instance_uids[k]
+    values = {
+        "SOPInstanceUID": sop_instance_uid,
+        "InstanceNumber": k + 1,
+        "ImagePositionPatient": [f"{v:.6f}" for v in position],
+        "SliceLocation": f"{float(position @ series.orientation[2]):.6f}",
+    }
+    out = {tag_and_vr(keyword)[0]: _encode(keyword, value) for keyword, value in values.items()}
+    source_images = encode_sequence(tag_and_vr("SourceImageSequence")[0], (
+        _reference(series.sop_class_uid, uid, series.frame_numbers[k][m])
+        for m, uid in enumerate(sources)))
+    instances = encode_sequence(tag_and_vr("ReferencedInstanceSequence")[0], (
+        _reference(series.sop_class_uid, uid) for uid in dict.fromkeys(sources)))
+    referenced_series = encode_sequence(tag_and_vr("ReferencedSeriesSequence")[0], [
+        instances + _encode("SeriesInstanceUID", series.series_instance_uid)])
+    out[tag_and_vr("SourceImageSequence")[0]] = source_images
+    out[tag_and_vr("ReferencedSeriesSequence")[0]] = referenced_series
+    return out
+
+
 def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
                     series_number: int, step: str, salt: str = "") -> list[Path]:
     """Write one 3-D map as a derived MR Image Storage series (one file per slice).
@@ -138,90 +247,29 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    ConversionError
+        When a file cannot be written.
     """
     values = np.asarray(image.values, dtype=np.float64)
     folder.mkdir(parents=True, exist_ok=True)
-    slope, intercept = _scaling(values)
-    stored = np.full(values.shape, _PAD, dtype=np.int16)
-    finite = np.isfinite(values)
-    stored[finite] = np.clip(np.round((values[finite] - intercept) / slope), _PAD + 1,
-                             _MAX).astype(np.int16)
-    src = series.header
+    stored, slope, intercept = stored_values(values)
     series_uid = derived_uid(series.series_instance_uid, step, image.name, salt)
-    now = _dt.datetime.now(_dt.UTC)
-    lo, hi = display_range(values, image.unit)
+    ds, encodings = map_template(image, series, series_uid=series_uid,
+                                 series_number=series_number, step=step, slope=slope,
+                                 intercept=intercept, now=_dt.datetime.now(_dt.UTC))
+    template = EncodedDataset(ds, encodings=encodings)
     files = []
     for k in range(values.shape[2]):
-        ds = Dataset()
-        for keyword in _COPIED:
-            if keyword in src:
-                setattr(ds, keyword, src.data_element(keyword).value)
-        series_description = f"{image.name} map ({step})"
-        encodings = _declare_charset(ds, (image.description, series_description))
-        ds.SOPClassUID = _MR
-        ds.SOPInstanceUID = derived_uid(series_uid, k)
-        ds.ImageType = ["DERIVED", "SECONDARY", image.image_type]
-        ds.Modality = "MR"
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.SeriesDescription = fit_bytes(series_description, _LO_BYTES, encodings)
-        ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
-        ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
-        ds.InstanceNumber = k + 1
-        ds.DerivationDescription = (f"{image.description}; xnatpic {__version__} {step}")[:1024]
-        ds.DerivationCodeSequence = Sequence([code_item("110001", "DCM", "Image Processing")])
-        position = series.affine_lps[:3, 3] + k * series.affine_lps[:3, 2]
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
-        ds.ImageOrientationPatient = [f"{v:.8f}" for v in series.orientation[:2].ravel()]
-        ds.SliceLocation = f"{float(position @ series.orientation[2]):.6f}"
-        ds.PixelSpacing = [f"{np.linalg.norm(series.affine_lps[:3, 1]):.6f}",
-                           f"{np.linalg.norm(series.affine_lps[:3, 0]):.6f}"]
-        if values.shape[2] > 1:
-            ds.SpacingBetweenSlices = f"{np.linalg.norm(series.affine_lps[:3, 2]):.6f}"
-        ds.EchoTime = src.get("EchoTime", "")
-        ds.RepetitionTime = src.get("RepetitionTime", "")
-        ds.EchoTrainLength = src.get("EchoTrainLength", "")
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows, ds.Columns = values.shape[1], values.shape[0]
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.PixelPaddingValue = _PAD
-        ds.RescaleIntercept = f"{intercept:.10g}"
-        ds.RescaleSlope = f"{slope:.10g}"
-        ds.RescaleType = "US"
-        ds.WindowCenter = f"{(lo + hi) / 2:.6g}"
-        ds.WindowWidth = f"{max(hi - lo, 1e-6):.6g}"
-        ds.VOILUTFunction = "LINEAR_EXACT"  # windows narrower than 1 (FA, ppm) are allowed
-        ds.BurnedInAnnotation = "NO"
-        ds.RealWorldValueMappingSequence = Sequence([_rwvm(image, slope, intercept, encodings)])
-        refs = []
-        for m, uid in enumerate(series.sop_instance_uids[k]):
-            ref = Dataset()
-            ref.ReferencedSOPClassUID = series.sop_class_uid
-            ref.ReferencedSOPInstanceUID = uid
-            frame = series.frame_numbers[k][m]
-            if frame is not None:
-                ref.ReferencedFrameNumber = frame
-            refs.append(ref)
-        ds.SourceImageSequence = Sequence(refs)
-        ref_series = Dataset()
-        ref_series.SeriesInstanceUID = series.series_instance_uid
-        ref_series.ReferencedInstanceSequence = Sequence(
-            [_instance(series.sop_class_uid, uid) for uid in dict.fromkeys(
-                series.sop_instance_uids[k])])
-        ds.ReferencedSeriesSequence = Sequence([ref_series])
-        ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).tobytes()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = _MR
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = derived_uid("xnatpic", "implementation")
-        meta.ImplementationVersionName = f"XNATPIC_{__version__}"[:16]
-        ds.file_meta = meta
+        sop_instance_uid = derived_uid(series_uid, k)
+        encoded = template.copy()
+        encoded.elements.update(slice_elements(series, k, sop_instance_uid))
+        pixels = np.ascontiguousarray(stored[:, :, k].T)  # written from its buffer
+        encoded.set_raw(_PIXEL_DATA, pixel_data_header(pixels.nbytes))
         path = folder / f"{image.name}-{k + 1:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        write_part10(path, encoded, _MR, sop_instance_uid, f"{step}: {image.name} map",
+                     memoryview(pixels))
         files.append(path)
     return files

@@ -229,14 +229,20 @@ class EncodedDataset:
     cache : dict or None
         Shared cache of encoded elements (values that repeat across the files of a series,
         such as an echo time, are encoded once).
+    encodings : list of str or None
+        Python encodings of the text of ``ds`` (its SpecificCharacterSet, as
+        ``pydicom.charset.convert_encodings`` gives them); default UTF-8 (ISO_IR 192).
+        Ambiguous VRs of ``ds`` must have been resolved
+        (``pydicom.filewriter.correct_ambiguous_vr``).
     """
 
-    def __init__(self, ds: Dataset | None = None, *, cache: dict | None = None) -> None:
+    def __init__(self, ds: Dataset | None = None, *, cache: dict | None = None,
+                 encodings: list[str] | None = None) -> None:
         self.elements: dict[int, bytes] = {}
         self.cache = cache
         if ds is not None:
             for elem in ds.values():
-                self.elements[int(elem.tag)] = encode_element(elem)
+                self.elements[int(elem.tag)] = encode_element(elem, encodings)
 
     def copy(self) -> EncodedDataset:
         """A copy whose elements can be replaced without touching this one."""
