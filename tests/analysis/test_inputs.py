@@ -138,3 +138,75 @@ class TestBadSeries:
         ds.save_as(tmp_path / "a.dcm")
         with pytest.raises(BadSeriesError, match="no ImagePositionPatient"):
             read_series(tmp_path)
+
+
+class TestPixelValues:
+    """Pixel values read straight from native Pixel Data equal pydicom's decoding, and
+    every other encoding still goes through pydicom."""
+
+    @staticmethod
+    def _pydicom_values(path: Path) -> np.ndarray:
+        ds = pydicom.dcmread(path)
+        slope = float(ds.get("RescaleSlope", 1.0))
+        intercept = float(ds.get("RescaleIntercept", 0.0))
+        return ds.pixel_array.astype(np.float64) * slope + intercept
+
+    def test_classic_files_ours_and_dicomifiers(self, phantom_dicom, corpus_dir):
+        from xnatpic.analysis.inputs import read_frames
+
+        dicomifier = corpus_dir / "pv6-dicomifier" / "reference" / "dicomifier-dicom"
+        folders = [phantom_dicom["2"], next(p.parent for p in dicomifier.rglob("IM000001"))]
+        for folder in folders:
+            frames = read_frames(folder)
+            assert frames
+            for frame in frames:
+                assert np.allclose(frame.pixels, self._pydicom_values(frame.path),
+                                   rtol=1e-6, atol=1e-3), frame.path
+
+    def test_enhanced_frames(self, enhanced):
+        from xnatpic.analysis.inputs import read_frames
+
+        frames = read_frames(enhanced["7"])
+        ds = pydicom.dcmread(enhanced["7"])
+        stored = ds.pixel_array.astype(np.float64)
+        for frame, plane in zip(frames, stored, strict=True):
+            item = ds.PerFrameFunctionalGroupsSequence[frame.frame_number - 1]
+            if "PixelValueTransformationSequence" not in item:
+                item = ds.SharedFunctionalGroupsSequence[0]
+            transform = item.PixelValueTransformationSequence[0]
+            expected = plane * float(transform.RescaleSlope) + float(transform.RescaleIntercept)
+            assert np.allclose(frame.pixels, expected, rtol=1e-6, atol=1e-3)
+
+    def test_bits_stored_below_allocated_and_big_endian_go_through_pydicom(
+            self, phantom_dicom, tmp_path):
+        from pydicom.uid import ExplicitVRBigEndian
+
+        from xnatpic.analysis.inputs import read_frames
+
+        source = sorted(phantom_dicom["2"].glob("*.dcm"))[0]
+        ds = pydicom.dcmread(source)
+        values = np.clip(ds.pixel_array // 32, 0, 2 ** 11 - 1).astype(np.int16)
+        clean = tmp_path / "clean"
+        clean.mkdir()
+        ds.PixelData = values.astype("<i2").tobytes()
+        ds.save_as(clean / "a.dcm")
+        twelve = tmp_path / "twelve"
+        twelve.mkdir()
+        ds.BitsStored, ds.HighBit = 12, 11
+        # bits above BitsStored are not part of the value: set them to garbage
+        garbage = (values.astype(np.uint16) & 0x0FFF) | np.uint16(0xA000)
+        ds.PixelData = garbage.astype("<u2").tobytes()
+        ds.save_as(twelve / "a.dcm")
+        (frame,) = read_frames(twelve)
+        assert np.allclose(frame.pixels, self._pydicom_values(twelve / "a.dcm"))
+        assert np.allclose(frame.pixels, self._pydicom_values(clean / "a.dcm"))
+
+        big = tmp_path / "big"
+        big.mkdir()
+        ds = pydicom.dcmread(clean / "a.dcm")
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+        ds.PixelData = values.astype(">i2").tobytes()
+        pydicom.dcmwrite(big / "b.dcm", ds, implicit_vr=False, little_endian=False,
+                         force_encoding=True)
+        (frame,) = read_frames(big)
+        assert np.allclose(frame.pixels, self._pydicom_values(clean / "a.dcm"))

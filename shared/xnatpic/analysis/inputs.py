@@ -370,6 +370,35 @@ def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
     return frames
 
 
+#: Uncompressed little-endian transfer syntaxes (explicit, implicit VR) whose Pixel Data
+#: is the stored values as they are.
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"})
+_NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2",
+                  (32, 0): "<u4", (32, 1): "<i4"}
+
+
+def _pixels(ds: Dataset, n_frames: int) -> np.ndarray:
+    """The stored pixel values of ``ds`` as float32 (flat; ``n_frames`` frames).
+
+    Native little-endian grey-scale data whose values fill their bits is read straight
+    from Pixel Data (pydicom's decoder dispatch costs more than the rest of a small
+    file's read); anything else (compressed, big-endian, BitsStored below BitsAllocated,
+    float pixel data) goes through ``pydicom``'s ``pixel_array``.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    dtype = _NATIVE_DTYPES.get((int(ds.get("BitsAllocated", 0)),
+                                int(ds.get("PixelRepresentation", -1))))
+    if (syntax in _NATIVE_LITTLE_ENDIAN and dtype is not None and "PixelData" in ds
+            and int(ds.get("SamplesPerPixel", 1)) == 1
+            and int(ds.get("BitsStored", 0)) == int(ds.BitsAllocated)):
+        count = n_frames * int(ds.Rows) * int(ds.Columns)
+        raw = ds.PixelData
+        if len(raw) in (count * np.dtype(dtype).itemsize, count * np.dtype(dtype).itemsize + 1):
+            return np.frombuffer(raw, dtype=dtype, count=count).astype(np.float32)
+    return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
+
+
 def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
     """Read every frame of the one series under ``folder``.
 
@@ -401,8 +430,8 @@ def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
         if sop_class == ENHANCED_MR_IMAGE_STORAGE:
             new = _enhanced_frames(path, ds)
             if pixels:
-                array = np.asarray(ds.pixel_array, dtype=np.float32).reshape(
-                    len(new), int(ds.Rows), int(ds.Columns))
+                array = _pixels(ds, len(new)).reshape(len(new), int(ds.Rows),
+                                                      int(ds.Columns))
                 for frame, plane in zip(new, array, strict=True):
                     slope, intercept = frame.pixels
                     frame.pixels = plane * np.float32(slope) + np.float32(intercept)
@@ -417,7 +446,7 @@ def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
             if pixels:
                 slope = _float(ds.get("RescaleSlope"))
                 intercept = _float(ds.get("RescaleIntercept"))
-                plane = np.asarray(ds.pixel_array, dtype=np.float32)
+                plane = _pixels(ds, 1).reshape(int(ds.Rows), int(ds.Columns))
                 frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
                     np.float32(intercept or 0.0)
             new = [frame]
