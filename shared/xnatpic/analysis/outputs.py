@@ -43,7 +43,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from xnatpic import __version__
@@ -60,6 +59,7 @@ from xnatpic.analysis.report import write_html_report
 from xnatpic.analysis.run_info import PathScrubber, run_key, session_identity, tidy
 from xnatpic.analysis.stats import STAT_KEYS, map_statistics
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
+from xnatpic.nifti.file import write_nifti_array
 
 __all__ = ["MOSTLY_FAILED", "VALID_FRACTION_MIN", "write_nifti", "write_outputs"]
 
@@ -84,14 +84,11 @@ _LOCATION = ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
 
 def write_nifti(values: np.ndarray, series: AnalysisSeries, path: Path,
                 dtype: type = np.float32) -> Path:
-    """Write a map (X, Y, Z[, C]) with the RAS affine of ``series`` (qform and sform)."""
-    image = nib.Nifti1Image(np.asarray(values, dtype=dtype), series.affine)
-    image.set_qform(series.affine, code=1)
-    image.set_sform(series.affine, code=1)
-    image.header.set_xyzt_units("mm", "sec")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(image, str(path))
-    return path
+    """Write a map (X, Y, Z[, C]) as ``dtype`` with the RAS affine of ``series`` (sform
+    and qform, code 1), units mm and s, gzip-compressed: the converter's NIfTI writer
+    (:func:`xnatpic.nifti.file.write_nifti_array`)."""
+    return write_nifti_array(np.asarray(values, dtype=dtype), series.affine, path,
+                             descrip=f"xnatpic {__version__}")
 
 
 def _series_uids(series: AnalysisSeries) -> dict[str, Any]:

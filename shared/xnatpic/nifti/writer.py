@@ -25,14 +25,13 @@ scanner's patient coordinates, as ParaVision reports them); the qform is left un
 the repetition time in seconds when all volumes share one (dcm2niix's convention), else
 1; ``slice_dim`` = 2; ``cal_min``/``cal_max`` are 0 (viewers scale to the data).
 
-The file is streamed: header first, then one image plane at a time in NIfTI order, so
-writing holds one 2dseq frame, not the volume (:func:`nifti_image` builds the same image
-in memory).
+The file is streamed (:func:`xnatpic.nifti.file.write_file`): header first, then one
+image plane at a time in NIfTI order, so writing holds one 2dseq frame, not the volume
+(:func:`nifti_image` builds the same image in memory).
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -40,10 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-from isal import igzip
 
 from xnatpic import __version__
 from xnatpic.errors import ConversionError
+from xnatpic.nifti.file import COMPRESSIONS, DEFAULT_COMPRESSION, orthogonal, write_file
 from xnatpic.nifti.header import nifti1_header
 from xnatpic.nifti.sidecar import bval_bvec_text, sidecar
 from xnatpic.nifti.volumes import VolumeLayout, shared_scaling, volume_layouts
@@ -57,13 +56,6 @@ if TYPE_CHECKING:  # de-identification (pydicom) and nibabel are imported only w
 
 __all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "header_bytes", "layout_data",
            "nifti_image", "write_nifti_series"]
-
-#: ``--nifti-compression`` → gzip writer class and level (None: uncompressed ``.nii``).
-#: benchmarks/bench_nifti.py measures their time and size.
-COMPRESSIONS: dict[str, tuple[type, int] | None] = {
-    "none": None, "fast": (igzip.IGzipFile, 1), "best": (gzip.GzipFile, 9)}
-DEFAULT_COMPRESSION = "fast"
-
 
 def _data_dtype(series: ImageSeries, scaling: tuple[float, float] | None) -> np.dtype:
     """Stored type (little endian) when one scaling holds, else float32."""
@@ -114,11 +106,6 @@ def layout_data(series: ImageSeries, layout: VolumeLayout) -> np.ndarray:
     return data
 
 
-def _orthogonal(affine: np.ndarray) -> bool:
-    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-    return bool(np.allclose(axes.T @ axes, np.eye(3), atol=1e-4))
-
-
 def header_bytes(series: ImageSeries, layout: VolumeLayout) -> bytes:
     """The 352 bytes before the voxels (:func:`~xnatpic.nifti.header.nifti1_header`).
 
@@ -132,7 +119,7 @@ def header_bytes(series: ImageSeries, layout: VolumeLayout) -> bytes:
     tr = trs.pop() if len(trs) == 1 else None
     affine = layout.affine_ras
     return nifti1_header(shape, _data_dtype(series, scaling), affine,
-                         qform=_orthogonal(affine),
+                         qform=orthogonal(affine),
                          repetition_s=tr / 1000.0 if tr else None,
                          descrip=f"xnatpic {__version__} {series.reco.label}".encode(),
                          scaling=scaling)
@@ -154,14 +141,7 @@ def _stream(series: ImageSeries, layout: VolumeLayout, path: Path,
             compressor: tuple[type, int] | None) -> None:
     """Write header then data plane by plane: memory stays at one 2dseq frame."""
     header = header_bytes(series, layout)
-    with open(path, "wb") as raw:
-        if compressor is None:
-            _write_image(series, layout, header, raw)
-            return
-        kind, level = compressor
-        with kind(filename=path.name, mode="wb", compresslevel=level, fileobj=raw,
-                  mtime=0) as f:
-            _write_image(series, layout, header, f)
+    write_file(path, compressor, lambda f: _write_image(series, layout, header, f))
 
 
 def _write_image(series: ImageSeries, layout: VolumeLayout, header: bytes,
