@@ -16,7 +16,6 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -459,6 +458,8 @@ def convert_study(
                 if on_progress:
                     on_progress(result)
         else:
+            from concurrent.futures import ProcessPoolExecutor  # multiprocessing: ~8 ms
+
             _import_writer(fmt)  # once, before the workers fork, instead of once per worker
             # Largest first, so the workers finish together instead of one waiting
             # on a big reco submitted last.
