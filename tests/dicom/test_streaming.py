@@ -17,7 +17,7 @@ from pydicom.filewriter import dcmwrite
 
 from tests.dicom.memory import convert_peak_rss_mib, write_large_study
 from tests.dicom.synthetic import load, write_study
-from xnatpic.dicom import write_dicom_series
+from xnatpic.dicom import enhanced, write_dicom_series
 
 #: Allowed growth of the peak resident set per MiB of image data (the per-frame
 #: functional groups of 256 × 256 frames take about 0.1).
@@ -36,7 +36,12 @@ def _rewritten(path) -> bytes:
     ("<i2", [0.5, 0.5, 0.5]),             # stored int16 unchanged, one slope
     ("<f4", [1.0, 2.0, 0.25]),            # float: re-quantised per frame while streaming
 ])
-def test_streamed_file_is_what_pydicom_writes(tmp_path, dtype, slopes):
+@pytest.mark.parametrize("keep", [True, False], ids=["frames-kept", "frames-read-twice"])
+def test_streamed_file_is_what_pydicom_writes(tmp_path, monkeypatch, dtype, slopes, keep):
+    # kept: the encoded frames of a small series are reused for Pixel Data; read twice:
+    # a series above KEEP_PIXEL_BYTES reads and encodes each frame again for Pixel Data
+    if not keep:
+        monkeypatch.setattr(enhanced, "KEEP_PIXEL_BYTES", 0)
     rng = np.random.default_rng(7)
     stored = (rng.normal(0, 900, (3, 12, 10))).astype(dtype)
     reco = write_study(tmp_path / "study", stored, slopes=slopes, offsets=[0.0, 1.5, -2.0])

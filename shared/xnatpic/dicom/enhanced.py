@@ -18,7 +18,8 @@ Memory stays flat in the size of the reco: the frames are encoded one at a time,
 to evaluate the functional groups (rescale, window), then again while the pixel data is
 streamed to the file behind the dataset written without it (Pixel Data is the last
 element, of known length), each frame read from the 2dseq on its own so no more than one
-frame of it is resident.
+frame of it is resident. A series of at most :data:`KEEP_PIXEL_BYTES` of pixel data
+keeps its encoded frames from the first pass instead of reading and encoding them again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -53,7 +55,12 @@ from xnatpic.dicom.routing import apply_routing
 from xnatpic.errors import ConversionError
 from xnatpic.output_names import series_stem
 
-__all__ = ["functional_groups", "write_enhanced"]
+__all__ = ["KEEP_PIXEL_BYTES", "functional_groups", "write_enhanced"]
+
+#: Pixel data (bytes) up to which a series keeps its encoded frames between the two passes
+#: (functional groups, then Pixel Data) instead of reading and encoding each frame twice;
+#: larger series stream (flat memory).
+KEEP_PIXEL_BYTES = 8 * 2**20
 
 _PIXEL_DATA = 0x7FE00010
 _SHARED = 0x52009229
@@ -199,26 +206,40 @@ def functional_groups(ctx: SeriesContext, frames: Iterable[Frame]) -> tuple[byte
                                          for g in per_frame)))
 
 
-def _append_pixel_data(ctx: SeriesContext, path: Path) -> None:
-    """Append Pixel Data (known length) to the file, streaming one frame at a time.
+def _pixel_data_length(ctx: SeriesContext) -> int:
+    """Bytes of Pixel Data of the series."""
+    frame_bytes = ctx.series.rows * ctx.series.columns * ctx.pixels.dtype.itemsize
+    return frame_bytes * len(ctx.images)
+
+
+def _keeping(frames: Iterable[Frame], kept: list[np.ndarray]) -> Iterator[Frame]:
+    """``frames``, each one's encoded pixels appended to ``kept`` as it passes."""
+    for frame in frames:
+        kept.append(frame.encoded.pixels)
+        yield frame
+
+
+def _append_pixel_data(ctx: SeriesContext, path: Path,
+                       kept: list[np.ndarray] | None = None) -> None:
+    """Append Pixel Data (known length) to the file, one frame at a time: ``kept`` (the
+    encoded pixels of every frame, in order) or else each frame read and encoded again.
 
     Raises
     ------
     ConversionError
         When the file cannot be written, or the frames do not fill the declared length.
     """
-    frame_bytes = ctx.series.rows * ctx.series.columns * ctx.pixels.dtype.itemsize
-    length = frame_bytes * len(ctx.images)
+    length = _pixel_data_length(ctx)
     if length >= 0xFFFFFFFF:
         raise ConversionError(f"{ctx.where}: {length} bytes of pixel data exceed the "
                               "4 GiB an Enhanced MR file can hold (PS3.5 7.1.2)")
+    frames = kept if kept is not None else (frame.encoded.pixels for frame in _frames(ctx))
     written = 0
     try:
         with open(path, "ab") as fp:
             fp.write(_PIXEL_DATA_HEADER + struct.pack("<I", length))
-            for frame in _frames(ctx):
-                written += fp.write(frame.encoded.pixels.astype(ctx.pixels.dtype,
-                                                                copy=False).tobytes())
+            for pixels in frames:
+                written += fp.write(pixels.astype(ctx.pixels.dtype, copy=False).tobytes())
     except OSError as exc:
         raise ConversionError(f"{ctx.where}: writing {path} failed: {exc}") from exc
     if written != length:
@@ -240,8 +261,12 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
         The series image index (:attr:`Image.index`) of each frame, in frame order.
     """
     ds = series_template(ctx, ENHANCED_MR_IOD, deidentify=False)
-    encoded = dict(zip((_SHARED, _PER_FRAME), functional_groups(ctx, _frames(ctx)),
-                       strict=True))
+    kept: list[np.ndarray] | None = None
+    frames: Iterable[Frame] = _frames(ctx)
+    if _pixel_data_length(ctx) <= KEEP_PIXEL_BYTES:
+        kept = []
+        frames = _keeping(frames, kept)
+    encoded = dict(zip((_SHARED, _PER_FRAME), functional_groups(ctx, frames), strict=True))
     for tag in encoded:  # placeholders, written as the encoded bytes
         ds[tag] = DataElement(tag, "SQ", Sequence())
     deidentify_dataset(ds, ctx)  # no-op without a profile (the frames are done)
@@ -251,5 +276,5 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
                               "pixel data must come last to be appended")
     path = out_dir / f"{series_stem(ctx.series, ctx.package, ctx.deidentify)}.dcm"
     write_dataset(ds, path, ctx.where, encoded=encoded)
-    _append_pixel_data(ctx, path)
+    _append_pixel_data(ctx, path, kept)
     return [path], [image.index for image in ctx.images]
