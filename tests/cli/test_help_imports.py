@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import json
 import subprocess
 import sys
 
@@ -57,3 +58,47 @@ def test_summaries_are_the_subcommands_help(name):
     importlib.import_module(f"xnatpic.cli.{name}").add_parser(sub)
     assert f"    {name}  " in parser.format_help()
     assert SUMMARIES[name] in parser.format_help()
+
+
+#: A step that asks the launch's XNAT (the local metadata server) for its session and
+#: stores the answer as its output.
+_ASKING_STEP = r'''
+import base64, json, os, sys, urllib.request
+from pathlib import Path
+out = Path(sys.argv[sys.argv.index("--output") + 1])
+token = base64.b64encode(f"{os.environ['XNAT_USER']}:{os.environ['XNAT_PASS']}".encode())
+request = urllib.request.Request(os.environ["XNAT_HOST"] + "/data/experiments/XNAT_E00001"
+                                 "?format=json", headers={"Authorization": "Basic "
+                                                          + token.decode()})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    item = json.loads(answer.read())["items"][0]
+(out / "result").mkdir()
+(out / "result" / "label.txt").write_text(item["data_fields"]["label"])
+'''
+
+#: What a one-session launch must not import in the launching process: DICOM (the
+#: metadata server's import service loads it on its first import request), numpy, and
+#: the progress bar of project launches.
+_NOT_FOR_ONE_LAUNCH = ("pydicom", "numpy", "rich.progress")
+
+
+def test_one_local_launch_imports_neither_dicom_nor_numpy(tmp_path):
+    from tests.xnat.conftest import GOOD_COMMAND
+    from tests.xnat.launch_archive import make_session
+
+    session = make_session(tmp_path / "archive", "m1")
+    command_file = tmp_path / "command.json"
+    command_file.write_text(json.dumps(GOOD_COMMAND))
+    step = tmp_path / "step.py"
+    step.write_text(_ASKING_STEP)
+    probe = _PROBE.replace("if m.startswith('xnatpic.cli.')",
+                           f"if m in {_NOT_FOR_ONE_LAUNCH!r}")
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "launch", str(command_file), "--session", str(session),
+         "--runtime", "local", "--entrypoint", f"{sys.executable} {step}", "--build-dir",
+         str(tmp_path / "b")], capture_output=True, text=True, check=True)
+    _, _, modules = proc.stdout.rpartition("MODULES ")
+    # the step reached the metadata server and its output was stored
+    assert (session / "RESOURCES" / "RESULT" / "label.txt").read_text() == "m1", \
+        proc.stderr
+    assert ast.literal_eval(modules) == []

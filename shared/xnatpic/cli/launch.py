@@ -48,7 +48,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from xnatpic.cli.console import make_console
@@ -274,6 +273,15 @@ def run(args: argparse.Namespace) -> int:
     elif root_type == "Project":
         results = [launch_project(command, args.wrapper, args.project, params, options)]
     else:
+        # only a project launch shows progress: a single launch does not pay the import
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         sessions = find_sessions(args.project)
         columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
                    MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),

@@ -37,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic.xnat.errors import ArchiveError
-from xnatpic.xnat.local_import import import_dicom_zip
 from xnatpic.xnat.metadata import FOLDER, ProjectMetadata, read_project
 
 __all__ = ["MetadataServer"]
+
+#: Seconds between two checks of the serving thread for a shutdown request: leaving the
+#: ``with`` waits up to this long (socketserver's default, 0.5 s, was paid by every launch).
+POLL_SECONDS = 0.02
 
 
 class _NotFound(Exception):
@@ -99,8 +102,8 @@ class MetadataServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True,
-                                        name="xnatpic-metadata")
+        self._thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,),
+                                        daemon=True, name="xnatpic-metadata")
         self._thread.start()
         return self
 
@@ -272,6 +275,9 @@ def _handler(server: MetadataServer) -> type[BaseHTTPRequestHandler]:
                 self._refuse()
                 return
             params = dict(urllib.parse.parse_qsl(url.query))
+            # imported here: it needs pydicom, which a launch whose step never imports
+            # DICOM should not pay for
+            from xnatpic.xnat.local_import import import_dicom_zip
             try:
                 uri = import_dicom_zip(server.archive, params, body)
             except ArchiveError as exc:
