@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -235,9 +236,11 @@ _NOT_DICOM_SUFFIXES = frozenset({".xml", ".json", ".txt", ".csv", ".html", ".png
                                  ".nii"})
 
 
-def skipped_file(path: Path) -> bool:
-    """True for a file :func:`dicom_files` never opens (hidden, catalog, JSON, text...)."""
-    return path.name.startswith(".") or path.suffix.lower() in _NOT_DICOM_SUFFIXES
+def skipped_file(path: Path | str) -> bool:
+    """True for a file :func:`dicom_files` never opens (hidden, catalog, JSON, text...);
+    ``path`` may be a file name."""
+    name = os.path.basename(path)
+    return name.startswith(".") or os.path.splitext(name)[1].lower() in _NOT_DICOM_SUFFIXES
 
 
 def dicom_files(folder: Path) -> list[Path]:

@@ -148,16 +148,16 @@ class ScanIndex:
 def scan_signature(folder: Path) -> str:
     """SHA-1 of the relative path, size and mtime (ns) of every candidate file under
     ``folder`` (``stat`` only; nothing is opened)."""
-    folder = Path(folder)
+    top = os.fspath(folder)
     rows = []
-    for root, _, files in os.walk(folder):
+    for root, _, files in os.walk(top):
+        relative = os.path.relpath(root, top).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
         for name in files:
-            path = Path(root) / name
-            if skipped_file(path):
+            if skipped_file(name):
                 continue
-            st = path.stat()
-            rows.append(f"{path.relative_to(folder).as_posix()}\0{st.st_size}\0"
-                        f"{st.st_mtime_ns}")
+            st = os.stat(os.path.join(root, name))
+            rows.append(f"{prefix}{name}\0{st.st_size}\0{st.st_mtime_ns}")
     return hashlib.sha1("\n".join(sorted(rows)).encode()).hexdigest()
 
 
