@@ -194,9 +194,10 @@ def test_each_resource_holds_every_output(runs):
         status_pngs = sum((resource / "png" / f"{name}_status.png").is_file()
                           for name in previewed)
         figures = sum((resource / "png" / f).is_file()
-                      for f in ("zspectrum.png", "V1_direction.png"))
+                      for f in ("zspectrum.svg", "V1_direction.png"))
         assert figures == {"cest": 1, "adcmap": 1}.get(step, 0), step
-        assert html.count("data:image/png;base64,") == len(previewed) + status_pngs + figures
+        assert html.count("data:image/png;base64,") + html.count(
+            "data:image/svg+xml;base64,") == len(previewed) + status_pngs + figures
         assert (resource / "stats.csv").read_text().startswith(
             "map,role,unit,slice,n_voxels")
         assert provenance["session"]["label"] == resource.parents[2].name

@@ -21,8 +21,8 @@ Container Service's ``insertResources`` merges into an existing label)::
                                  failed with the reason)
         dicom/<map>/*.dcm        primary maps as derived MR Image Storage series
         png/<map>.png            previews of the primary maps with the voxel status
-                                 painted over (and <map>_status.png); zspectrum.png
-                                 (CEST), V1_direction.png (DTI)
+                                 painted over (and <map>_status.png); zspectrum.svg
+                                 (CEST, a plot), V1_direction.png (DTI)
 
 Outcome of a run (``stats.json`` ``outcome``, the report's banner, the step's stderr):
 ``complete``; ``mostly failed`` when a primary map is valid (fitted within its
@@ -199,7 +199,7 @@ def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], ti
     if curves:
         offsets = np.asarray(result.parameters["offsets_ppm"], dtype=float)
         figures.append(("Z-spectrum", write_zspectrum_plot(
-            offsets, curves, png / "zspectrum.png",
+            offsets, curves, png / "zspectrum.svg",
             title=f"{title}: Z-spectrum over the fitted mask voxels")))
     by_name = {m.name: m for m in result.maps}
     if "V1" in by_name and "FA" in by_name:

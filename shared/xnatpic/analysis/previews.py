@@ -1,5 +1,5 @@
-"""PNG previews of the map steps: maps with their voxel status, status maps, the CEST
-Z-spectrum and the DTI principal direction.
+"""Previews of the map steps: maps with their voxel status, status maps and the DTI
+principal direction (PNG), the CEST Z-spectrum (SVG).
 
 A map, status or direction preview is one mosaic PNG of every slice (4 per row, slice 1
 top left), coloured straight from numpy through a 256-entry lookup table
@@ -8,8 +8,8 @@ top left), coloured straight from numpy through a 256-entry lookup table
 rows of the image down, columns across. What a picture cannot say without a plotting
 library (the title, slice numbers from 1, the colour bar with its range and unit, the
 legend of the status colours) is returned as a :class:`Preview` and drawn by the HTML
-report (:mod:`xnatpic.analysis.report`). Only the Z-spectrum is a true plot, drawn with
-matplotlib's object-oriented API imported inside :func:`write_zspectrum_plot`.
+report (:mod:`xnatpic.analysis.report`). Only the Z-spectrum is a true plot: an SVG
+written by :mod:`xnatpic.analysis.svg_plot`, so no step imports a plotting library.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 from xnatpic.analysis.colormaps import lookup_table
 from xnatpic.analysis.png import write_png
+from xnatpic.analysis.svg_plot import line_plot_svg
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
 __all__ = ["ColourBar", "Preview", "display_range", "write_direction_preview",
@@ -232,35 +233,22 @@ def write_direction_preview(v1: np.ndarray, fa: np.ndarray, path: Path, *,
 
 def write_zspectrum_plot(offsets: np.ndarray, curves: dict[str, tuple[np.ndarray, np.ndarray]],
                          path: Path, *, title: str) -> Path:
-    """Z-spectrum plot: each curve's mean ± SD (a band) against the saturation offset,
-    the offset axis reversed as CEST papers draw it.
+    """Z-spectrum plot (SVG): each curve's mean (line and markers) over a ±SD band
+    against the saturation offset, the offset axis reversed (high ppm left) as CEST
+    papers draw it.
 
     Parameters
     ----------
     offsets : ndarray, shape (N,)
-        Saturation offsets (ppm).
+        Saturation offsets (ppm); non-finite ones are left out.
     curves : dict
-        Label -> (mean, sd), each shape (N,).
+        Label -> (mean, sd), each shape (N,); non-finite values leave gaps.
+    path : Path
+        The ``.svg`` file (its folder is made).
+    title : str
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.0, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    order = np.argsort(offsets)
-    x = np.asarray(offsets, dtype=float)[order]
-    for label, (mean, sd) in curves.items():
-        m, s = np.asarray(mean, dtype=float)[order], np.asarray(sd, dtype=float)[order]
-        line, = ax.plot(x, m, marker="o", markersize=3, label=f"{label} (mean ± SD)")
-        ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.2)
-    ax.set_xlim(float(x.max()), float(x.min()))
-    ax.set_xlabel("saturation offset (ppm)")
-    ax.set_ylabel("Z = S / S0")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    svg = line_plot_svg(offsets, curves, title=title, xlabel="saturation offset (ppm)",
+                        ylabel="Z = S / S0", reverse_x=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    path.write_text(svg, encoding="utf-8")
     return path

@@ -124,9 +124,10 @@ def _table(stats: dict[str, Any], unit: str) -> str:
             f"{body}</table><p>voxel status (whole mask): {detail or '-'}</p>")
 
 
-def _image(png: Path, alt: str) -> str:
-    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+def _image(picture: Path, alt: str) -> str:
+    data = base64.b64encode(Path(picture).read_bytes()).decode("ascii")
+    kind = "svg+xml" if Path(picture).suffix == ".svg" else "png"
+    return f"<img alt='{html.escape(alt)}' src='data:image/{kind};base64,{data}'>"
 
 
 def _ramp(colormap: str) -> str:
@@ -162,7 +163,7 @@ def _preview(preview: Preview, alt: str) -> str:
 
 
 def _picture(picture: Path | Preview, alt: str) -> str:
-    """A preview with its scale, or a plain PNG (the Z-spectrum plot)."""
+    """A preview with its scale, or a plain picture (the Z-spectrum plot, SVG)."""
     return _preview(picture, alt) if isinstance(picture, Preview) else _image(picture, alt)
 
 
@@ -199,7 +200,7 @@ def write_html_report(path: Path, *, title: str, subtitle: str, outcome: tuple[s
         (:class:`~xnatpic.analysis.previews.Preview`, drawn with their slice numbers,
         colour bar and legend, or plain PNG paths; optional).
     figures : list of (str, Path or Preview), optional
-        Further figures (caption, PNG): the Z-spectrum, the DTI direction map.
+        Further figures (caption, picture): the Z-spectrum (SVG), the DTI direction map.
     """
     css, sentence = outcome
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -98,7 +98,7 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
         previews = [{"map": n, "png": link(folder / f"png/{n}.png"),
                      "status_png": link(folder / f"png/{n}_status.png")} for n in primary]
         previews += [{"map": caption, "png": link(folder / "png" / f), "status_png": None}
-                     for caption, f in (("Z-spectrum", "zspectrum.png"),
+                     for caption, f in (("Z-spectrum", "zspectrum.svg"),
                                         ("V1 direction", "V1_direction.png"))]
         rois = [{"map": r.get("map"), "roi": r.get("roi"), "unit": r.get("units", ""),
                  **{k: r.get(k) for k in ("median", "q1", "q3", "mean", "sd", "n")}}
