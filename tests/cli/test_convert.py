@@ -149,26 +149,3 @@ class TestDeidentify:
         assert salted[0] != other[0] and salted[1] != other[1]
         assert salted[1].startswith("ANON-") and "mouse" not in salted[1]
 
-
-_LEAN_PROBE = (
-    "import sys\n"
-    "from xnatpic.cli.main import main\n"
-    "code = main(sys.argv[1:])\n"
-    "hidden = [m for m in ('requests', 'PIL') if m in sys.modules]\n"
-    "import requests, PIL.Image, pydicom.pixels.processing as processing\n"
-    "print('RESULT', code, hidden, processing.HAVE_PIL)\n"
-)
-
-
-def test_convert_loads_pydicom_without_its_download_and_image_extras(study, tmp_path):
-    # pydicom's optional requests (test-file downloads) and PIL (ICC profiles) are not
-    # loaded for a conversion, and stay importable afterwards in the same process
-    import subprocess
-    import sys
-
-    pytest.importorskip("requests")
-    pytest.importorskip("PIL")
-    proc = subprocess.run([sys.executable, "-c", _LEAN_PROBE, "convert", str(study), "-o",
-                           str(tmp_path / "out")],
-                          capture_output=True, text=True, check=True)
-    assert proc.stdout.rpartition("RESULT ")[2].split() == ["0", "[]", "False"]

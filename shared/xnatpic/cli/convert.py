@@ -127,33 +127,6 @@ def _progress(err: Console) -> Iterator[Callbacks]:
         yield on_progress, on_start
 
 
-#: Optional packages pydicom imports when it loads, for features ``xnatpic convert`` never
-#: uses: ``requests``/``tqdm`` for downloading pydicom's test files, PIL for ICC profiles
-#: and palettes, ``jpeg_ls`` for its deprecated JPEG-LS handler (about a quarter of
-#: pydicom's import time, which is most of a small study's conversion).
-_PYDICOM_EXTRAS = ("requests", "tqdm", "PIL", "jpeg_ls")
-
-
-def _import_pydicom_lean() -> None:
-    """Import pydicom with :data:`_PYDICOM_EXTRAS` hidden from it (it takes each as
-    missing, as it does when not installed), then make them importable again.
-
-    Only for this command's own process: a package already imported is left alone, and
-    nothing is hidden once pydicom is loaded.
-    """
-    if "pydicom" in sys.modules:
-        return
-    hidden = [name for name in _PYDICOM_EXTRAS if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
-    try:
-        import pydicom  # noqa: F401
-    finally:
-        for name in hidden:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; see :func:`xnatpic.conversion.convert_study`."""
     err = make_console(stderr=True)  # a log file gets whole lines
@@ -179,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
         return run_convert(args, err)
     if args.format != "nifti" or args.deidentify:  # the DICOM writers, de-identification
-        _import_pydicom_lean()
+        from xnatpic.cli.convert_imports import import_pydicom_lean
+
+        import_pydicom_lean()
     with _progress(err) as (on_progress, on_start):
         try:
             report = convert_study(args.source, args.output, fmt=args.format, scans=scans,

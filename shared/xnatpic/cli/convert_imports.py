@@ -1,0 +1,74 @@
+"""pydicom loaded lean for ``xnatpic convert``: without what a conversion never uses.
+
+Importing pydicom loads, besides the DICOM dictionaries and codecs a conversion needs:
+
+* the optional packages of :data:`HIDDEN` (``requests``/``tqdm`` for downloading
+  pydicom's test files, PIL for ICC profiles and palettes, ``jpeg_ls`` for the deprecated
+  JPEG-LS handler), which pydicom takes as missing when they are hidden;
+* ``pydicom.data`` (and with it ``urllib.request``, ``http.client``, ``ssl``, ``email``)
+  and ``pydicom.examples`` (which searches pydicom's test-file folder 13 times), used
+  only when a test file or palette is asked for: :data:`DEFERRED` stand in for them
+  while pydicom loads and import the real module on first use.
+
+Together that is about a third of pydicom's import, the largest part of converting a
+small study. Only for the command's own process; nothing is hidden once pydicom is
+loaded, and a pydicom that needs more of the deferred modules while it loads is loaded
+again the ordinary way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DEFERRED", "HIDDEN", "import_pydicom_lean"]
+
+#: Optional packages hidden from pydicom while it loads.
+HIDDEN = ("requests", "tqdm", "PIL", "jpeg_ls")
+#: pydicom modules deferred while it loads -> the functions pydicom takes from them then.
+DEFERRED: dict[str, frozenset[str]] = {
+    "pydicom.data": frozenset({"get_palette_files"}),
+    "pydicom.examples": frozenset(),
+}
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module while pydicom loads: each function listed in
+    :data:`DEFERRED` imports the real module when called; anything else is missing."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in DEFERRED[self.__name__]:
+            raise AttributeError(f"{self.__name__}.{name} is deferred by xnatpic convert")
+        module = self.__name__
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+        return call
+
+
+def import_pydicom_lean() -> None:
+    """Import pydicom without :data:`HIDDEN` and with :data:`DEFERRED` deferred."""
+    if "pydicom" in sys.modules:
+        return
+    hidden = [name for name in HIDDEN if name not in sys.modules]
+    stand_ins = {name: _Deferred(name) for name in DEFERRED}
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("pydicom")
+    except ImportError:  # a pydicom needing more at load time: the ordinary import
+        for name in [m for m in sys.modules if m == "pydicom" or m.startswith("pydicom.")]:
+            del sys.modules[name]
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+    importlib.import_module("pydicom")  # loaded above, or now in full
