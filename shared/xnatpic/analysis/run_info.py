@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,10 @@ class PathScrubber:
     input_root: Path | None = None
     output_root: Path | None = None
 
-    def _roots(self) -> list[tuple[str, str]]:
+    @cached_property
+    def _patterns(self) -> list[tuple[str, str, re.Pattern[str], re.Pattern[str]]]:
+        """Per mount path form, longest first: (form, mount, path-under-it pattern,
+        the-path-itself pattern); computed once (``resolve`` is a system call)."""
         pairs = []
         for root, name in ((self.input_root, "/input"), (self.output_root, "/output")):
             if root is None:
@@ -106,15 +110,18 @@ class PathScrubber:
             forms = {str(Path(root).resolve())} | ({str(root)} if Path(root).is_absolute()
                                                   else set())
             pairs += [(form.rstrip("/"), name) for form in forms if form.rstrip("/")]
-        return sorted(pairs, key=lambda p: -len(p[0]))
+        return [(form, name, re.compile(re.escape(form) + "/"),
+                 re.compile(re.escape(form) + r"(?![\w.-])"))
+                for form, name in sorted(pairs, key=lambda p: -len(p[0]))]
 
     def text(self, value: str) -> str:
         """``value`` with every mount path replaced."""
-        for form, name in self._roots():
+        for form, name, under, itself in self._patterns:
             if value == form:
                 return name
-            value = re.sub(re.escape(form) + "/", "", value)
-            value = re.sub(re.escape(form) + r"(?![\w.-])", name, value)
+            if form not in value:
+                continue
+            value = itself.sub(name, under.sub("", value))
         return value
 
     def __call__(self, value: Any) -> Any:
