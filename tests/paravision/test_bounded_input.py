@@ -82,6 +82,11 @@ class TestJcampLimits:
         with pytest.raises(JcampSyntaxError, match="implausibly large"):
             parse_jcamp(f"##$P=( {MAX_EXPANDED_ELEMENTS + 1} )\n1\n##END=\n")
 
+    def test_declared_size_past_int64_is_still_too_large(self):
+        # 2**32 x 2**32 wraps to 0 in int64: the size is counted exactly
+        with pytest.raises(JcampSyntaxError, match="implausibly large"):
+            parse_jcamp("##$P=( 4294967296, 4294967296 )\n1\n##END=\n")
+
     def test_wide_string_array_stays_small(self):
         # 27,000 one-character strings and one of 27,000 characters (about 108 KB of
         # text): as a fixed-width array that is 27,001 x 27,000 x 4 bytes = 2.9 GB

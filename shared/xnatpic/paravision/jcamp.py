@@ -20,6 +20,7 @@ line; nothing else escapes :func:`parse_jcamp`.
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 from collections.abc import Iterator
@@ -281,7 +282,7 @@ def _string_array(strings: list[str], shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    count = math.prod(shape) if shape else 0  # exact (no int64 wrap), no numpy call
     if count > _MAX_ELEMENTS:
         raise JcampSyntaxError(f"declared size {shape} is implausibly large")
     body = text.strip()
@@ -290,7 +291,7 @@ def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
         # Character arrays declare the string length as their last dimension; string
         # arrays of ParaVision's adjustment files do not.
         outer = shape[:-1]
-        n_outer = int(np.prod(outer, dtype=np.int64)) if outer else 1
+        n_outer = math.prod(outer)
         if len(strings) == 1 and n_outer == 1:
             return strings[0]
         if len(strings) == n_outer:
@@ -310,12 +311,13 @@ def _parse_sized(shape: tuple[int, ...], text: str) -> Any:
     tokens = _expand_run_length(body, count)
     if len(tokens) != count:
         raise JcampSyntaxError(f"declared shape {shape} needs {count} values, found {len(tokens)}")
-    if all(_INT.match(t) for t in set(tokens)):
+    distinct = set(tokens)
+    if all(_INT.match(t) for t in distinct):
         try:
             return np.array(tokens, dtype=np.int64).reshape(shape)
         except (OverflowError, ValueError):
             return np.array(tokens, dtype=np.float64).reshape(shape)
-    if all(_FLOAT.match(t) for t in set(tokens)):
+    if all(_FLOAT.match(t) for t in distinct):
         return np.array(tokens, dtype=np.float64).reshape(shape)
     return _string_array(tokens, shape)
 
@@ -414,7 +416,10 @@ def _string_token(token: str) -> str:
         raise JcampSyntaxError("unterminated string (missing '>')")
     if token == ">":
         raise JcampSyntaxError("'>' without a matching '<'")
-    return _UNESCAPE.sub(r"\1", token[1:-1]).replace("\n", "")
+    inner = token[1:-1]
+    if "\\" in inner:
+        inner = _UNESCAPE.sub(r"\1", inner)
+    return inner.replace("\n", "")
 
 
 def _parse_tuple(tokens: list[str], i: int, depth: int) -> tuple[tuple[Any, ...], int]:
