@@ -5,14 +5,16 @@ The reference dataset is built slice by slice with pydicom, as the writer did be
 encoded the common elements once: the map's common elements (``map_template``) plus the
 slice's instance, position, source references and pixel data set as pydicom attributes,
 written by :func:`~xnatpic.dicom.part10.write_with_pydicom`. The map is a real T2 fit of
-the phantom's multi-echo scan, in the source's character set and in the ones a text
-outside it makes the writer declare. dciodvfy checks the files too.
+the phantom's multi-echo scan (classic and enhanced source), in the source's character
+set and in the ones a text outside it makes the writer declare. dciodvfy checks the
+files too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -25,6 +27,7 @@ from tests.oracles import require_executable
 from xnatpic.analysis.dicom_maps import map_template, stored_values, write_dicom_map
 from xnatpic.analysis.inputs import AnalysisSeries, read_series
 from xnatpic.analysis.maps import MapImage, compute_t2
+from xnatpic.cli.main import main as xnatpic_main
 from xnatpic.dicom.part10 import write_with_pydicom
 from xnatpic.dicom.uids import derived_uid
 
@@ -39,6 +42,18 @@ def t2(phantom_dicom) -> tuple[AnalysisSeries, MapImage]:
     result = compute_t2(series)
     (image,) = [m for m in result.maps if m.name == "T2"]
     assert np.isnan(image.values).any() and np.isfinite(image.values).any()
+    return series, image
+
+
+@pytest.fixture(scope="module")
+def t2_enhanced(phantom_study, tmp_path_factory) -> tuple[AnalysisSeries, MapImage]:
+    """The same scan converted to one Enhanced MR file, and its T2 map."""
+    out = tmp_path_factory.mktemp("enhanced")
+    assert xnatpic_main(["convert", str(phantom_study), "-o", str(out), "--format",
+                         "enhanced", "--scans", "2"]) == 0
+    (path,) = out.rglob("*.dcm")
+    series = read_series(path.parent)
+    (image,) = [m for m in compute_t2(series).maps if m.name == "T2"]
     return series, image
 
 
@@ -108,17 +123,38 @@ def test_map_files_are_what_dcmwrite_writes(t2, tmp_path, charset, name, descrip
     written = pydicom.dcmread(files[0])
     assert written.get("SpecificCharacterSet") == declared
     assert str(written.PatientName) == name
-    now = dt.datetime.strptime(written.SeriesDate + written.SeriesTime, "%Y%m%d%H%M%S")
-    reference = tmp_path / "reference.dcm"
-    for k, path in enumerate(files):
-        write_with_pydicom(_reference(image, series, k, now), reference)
-        assert path.read_bytes() == reference.read_bytes(), path.name
+    _assert_as_dcmwrite(image, series, files, tmp_path)
     # and pydicom reads every element back to the values it would write again
     decoded = pydicom.dcmread(files[-1])
     for _ in decoded.iterall():
         pass
+    reference = tmp_path / "reread.dcm"
     write_with_pydicom(decoded, reference)
     assert files[-1].read_bytes() == reference.read_bytes()
+
+
+def _assert_as_dcmwrite(image: MapImage, series: AnalysisSeries, files: list[Path],
+                        folder: Path) -> None:
+    """Every file equals what write_with_pydicom writes for its reference dataset."""
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)
+    now = dt.datetime.strptime(first.SeriesDate + first.SeriesTime, "%Y%m%d%H%M%S")
+    reference = folder / "reference.dcm"
+    for k, path in enumerate(files):
+        write_with_pydicom(_reference(image, series, k, now), reference)
+        assert path.read_bytes() == reference.read_bytes(), path.name
+
+
+def test_map_of_an_enhanced_source_is_what_dcmwrite_writes(t2_enhanced, tmp_path):
+    """An enhanced source: every slice references frames of one file (ReferencedFrameNumber)."""
+    series, image = t2_enhanced
+    files = write_dicom_map(image, series, tmp_path / "T2", series_number=201, step=STEP,
+                            salt=SALT)
+    for k, path in enumerate(files):
+        sources = pydicom.dcmread(path, stop_before_pixels=True).SourceImageSequence
+        assert [int(item.ReferencedFrameNumber) for item in sources] == [
+            int(f) for f in series.frame_numbers[k]]
+        assert len(set(series.sop_instance_uids[k])) == 1 < len(sources)
+    _assert_as_dcmwrite(image, series, files, tmp_path)
 
 
 def test_map_files_pass_dciodvfy(t2, tmp_path):
