@@ -1,9 +1,10 @@
-"""``xnatpic convert`` loads pydicom lean (xnatpic.cli.convert_imports): without its
-optional download and image packages, with pydicom.data and pydicom.examples deferred.
-Each case runs in a fresh interpreter, where ``sys.modules`` shows what was imported."""
+"""``xnatpic convert`` loads lean (xnatpic.cli.convert_imports): numpy with one BLAS
+thread, pydicom without its optional download and image packages and with pydicom.data
+and pydicom.examples deferred. Each case runs in a fresh interpreter, where ``sys.modules`` shows what was imported."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,25 +13,27 @@ import pytest
 from ..paravision.builders import write_study
 
 _PROBE = """
-import sys
+import os, sys
 {setup}
 from xnatpic.cli.main import main
 code = main(sys.argv[1:])
+blas = os.environ.get("OPENBLAS_NUM_THREADS")
 loaded = sorted(m for m in ("requests", "PIL", "pydicom.data", "pydicom.examples",
                             "urllib.request") if m in sys.modules)
 import requests, PIL.Image, pydicom.examples
 import pydicom.pixels.processing as processing
 palette = processing.get_palette_files("hotiron.dcm")  # the deferred function, real
-print("RESULT", code, loaded, processing.HAVE_PIL, pydicom.examples.get_path("ct").name,
+print("RESULT", code, blas, loaded, processing.HAVE_PIL, pydicom.examples.get_path("ct").name,
       [p.rpartition("/")[2] for p in palette])
 """
 
 
-def _convert(study, out, setup: str = "") -> list[str]:
+def _convert(study, out, setup: str = "", **env: str) -> list[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     proc = subprocess.run([sys.executable, "-c", _PROBE.format(setup=setup), "convert",
                            str(study), "-o", str(out)],
-                          capture_output=True, text=True, check=True)
-    return proc.stdout.rpartition("RESULT ")[2].strip().split(maxsplit=1)
+                          capture_output=True, text=True, check=True, env=environ | env)
+    return proc.stdout.rpartition("RESULT ")[2].strip().split(maxsplit=2)
 
 
 @pytest.fixture
@@ -41,8 +44,8 @@ def study(tmp_path):
 
 
 def test_convert_loads_pydicom_lean_and_the_rest_stays_usable(study, tmp_path):
-    code, rest = _convert(study, tmp_path / "out")
-    assert code == "0"
+    code, blas, rest = _convert(study, tmp_path / "out")
+    assert (code, blas) == ("0", "1")  # one OpenBLAS thread asked for before numpy loads
     # nothing of the hidden or deferred was loaded by the conversion; afterwards all of it
     # imports and works (PIL is missing for pydicom's ICC-profile helpers only)
     assert rest == "[] False CT_small.dcm ['hotiron.dcm']"
@@ -53,7 +56,19 @@ def test_a_pydicom_needing_more_while_loading_is_loaded_in_full(study, tmp_path)
     # up and pydicom is imported the ordinary way (download and image packages included)
     setup = ("from xnatpic.cli import convert_imports\n"
              "convert_imports.DEFERRED['pydicom.data'] = frozenset()")
-    code, rest = _convert(study, tmp_path / "out", setup)
+    code, _, rest = _convert(study, tmp_path / "out", setup)
     assert code == "0"
     assert rest == ("['PIL', 'pydicom.data', 'pydicom.examples', 'requests', "
                     "'urllib.request'] True CT_small.dcm ['hotiron.dcm']")
+
+
+def test_a_blas_thread_count_set_by_the_user_is_kept(study, tmp_path):
+    code, blas, _ = _convert(study, tmp_path / "out", OPENBLAS_NUM_THREADS="2")
+    assert (code, blas) == ("0", "2")
+
+
+def test_numpy_loaded_already_leaves_the_environment_alone(study, tmp_path):
+    # in a process that loaded numpy before (a test calling main()) the setting could
+    # no longer apply to it, only leak to its children
+    code, blas, _ = _convert(study, tmp_path / "out", "import numpy")
+    assert (code, blas) == ("0", "None")
