@@ -1,6 +1,7 @@
 """``xnatpic convert`` loads lean (xnatpic.cli.convert_imports): numpy with one BLAS
 thread, pydicom without its optional download and image packages and with pydicom.data
-and pydicom.examples deferred. Each case runs in a fresh interpreter, where ``sys.modules`` shows what was imported."""
+and pydicom.examples deferred. Each case runs in a fresh interpreter, where
+``sys.modules`` shows what was imported."""
 
 from __future__ import annotations
 
