@@ -50,6 +50,10 @@ class TestArchive:
         assert row["subject"] == "mouse1" and row["date"] == "2024-01-01"
         assert sorted(row["scans"]) == ["3", "5"]
         assert not list(archive.rglob("session.json"))  # nothing but files in a session
+        # the bytes reported are the DICOM files stored (a DICOM source: no raw resource)
+        for row in report["sessions"]:
+            scans = archive / "PRECLIN" / "arc001" / row["session"] / "SCANS"
+            assert row["bytes_sent"] == sum(p.stat().st_size for p in scans.rglob("*.dcm"))
 
     def test_rerun_copies_nothing(self, dicom_studies, tmp_path):
         src, expected = dicom_studies

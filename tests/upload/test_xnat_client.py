@@ -125,6 +125,29 @@ class TestResume:
                    for line in fake.log)  # which instances it holds
         assert_server_holds(fake, "PRECLIN", expected)
 
+    def test_partly_stored_converted_scan_gets_only_its_missing_files(self, fake,
+                                                                      phantom_study,
+                                                                      tmp_path):
+        # a converted series is indexed from one header; the instances of a scan XNAT holds
+        # in part are read from the files only then, and only the missing ones are sent
+        rc, report = _upload(fake, phantom_study, tmp_path)
+        assert rc == 0, report
+        (label,) = [s["session"] for s in report["sessions"]]
+        session = fake.session("PRECLIN", label)
+        scan = sorted(session.scans)[1]
+        held = session.scans[scan]
+        lost = sorted(held)[:3]
+        for sop in lost:  # XNAT holds the scan in part and the session is not complete
+            del held[sop]
+        del session.resources["CONVERSION"]["xnatpic-upload.json"]
+        rc, report = _upload(fake, phantom_study, tmp_path)
+        assert rc == 0, report
+        row = _row(report, label)
+        assert (row["scans_present"], row["scans_sent"]) == (len(session.scans) - 1, 1)
+        assert {sop: fake.deliveries[sop] for sop in lost} == dict.fromkeys(lost, 2)
+        assert all(fake.deliveries[sop] == 1 for s, sops in session.scans.items()
+                   for sop in sops if sop not in lost)
+
     def test_refused_copy_in_the_prearchive_is_resolved(self, fake, dicom_studies, tmp_path):
         src, expected = dicom_studies
         files = _files(src)

@@ -105,17 +105,17 @@ def test_transient_error_is_retried_by_the_upload(tmp_path, monkeypatch):
     assert list((tmp_path / "zips").iterdir()) == []
 
 
-def test_work_folder_keeps_no_half_written_zip(dicom_studies, tmp_path, monkeypatch):
+def test_work_folder_keeps_no_half_written_zip(dicom_studies, fake, tmp_path, monkeypatch):
     """``upload --work DIR``: a batch zip that fails (disk full) fails its session and
-    leaves no zip, complete-looking or partial, in DIR."""
+    leaves no zip, complete-looking or partial, in DIR (the zip XNAT's import service
+    gets; a local archive takes the files themselves)."""
     src, expected = dicom_studies
     work = tmp_path / "work"
     _fail_on_write(monkeypatch, 2, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
                    only="batch-")
     report = tmp_path / "report.json"
-    rc = main(["upload", str(src), "--project", "PRECLIN", "--archive",
-               str(tmp_path / "archive"), "--work", str(work), "--report", str(report),
-               "--retries", "3"])
+    rc = main(["upload", str(src), "--project", "PRECLIN", "--server", fake.url,
+               "--work", str(work), "--report", str(report), "--retries", "3"])
     assert rc == 1
     rows = json.loads(report.read_text())["sessions"]
     (failed,) = [r for r in rows if r["status"] == "failed"]

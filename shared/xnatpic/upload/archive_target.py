@@ -107,6 +107,7 @@ class ArchiveTarget:
 
     name = "archive"
     stateful = True
+    sends_zip = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -193,7 +194,8 @@ class ArchiveTarget:
                             and not f.name.startswith("."))
                 for p in scans.iterdir() if p.is_dir()}
 
-    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path | None
+                   ) -> None:
         """Copy each scan's files into ``SCANS/<id>/DICOM`` and record the scan."""
         for scan in scans:
             target = self._dir(plan) / "SCANS" / scan.id / "DICOM"

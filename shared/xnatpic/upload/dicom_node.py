@@ -95,6 +95,7 @@ class DicomNodeTarget:
 
     name = "dicom-node"
     stateful = False
+    sends_zip = False
 
     def __init__(self, node: DicomNode, *, calling_ae: str = "XNATPIC",
                  timeout: float = 60.0) -> None:
@@ -146,7 +147,8 @@ class DicomNodeTarget:
         """Unknown: every scan is sent."""
         return {}
 
-    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path | None
+                   ) -> None:
         """C-STORE the scans' files, one association per scan.
 
         Raises

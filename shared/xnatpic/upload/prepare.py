@@ -8,6 +8,7 @@ series with that number (xnat-rest-tests TestImport.testModifiedSeriesUIDs).
 
 from __future__ import annotations
 
+import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -77,12 +78,27 @@ class ScanFiles:
     description: str
     modality: str
     files: list[Path]
-    #: SOPInstanceUID of each file, in the order of ``files``.
+    #: SOPInstanceUID of each file, in the order of ``files``; empty when the scan was
+    #: indexed without them (a series this upload converted: :meth:`instance_uids`).
     sops: list[str] = field(default_factory=list)
+
+    def instance_uids(self) -> list[str]:
+        """SOPInstanceUID of each file, in the order of ``files`` (read from the files'
+        headers the first time when the scan was indexed without them).
+
+        Raises
+        ------
+        UploadError
+            When a file's header cannot be read.
+        """
+        if len(self.sops) != len(self.files):
+            self.sops = [_headers(f, {})["SOPInstanceUID"] for f in self.files]
+        return self.sops
 
     def only(self, sops: set[str]) -> ScanFiles:
         """The same scan restricted to the instances ``sops``."""
-        keep = [(f, u) for f, u in zip(self.files, self.sops, strict=True) if u in sops]
+        keep = [(f, u) for f, u in zip(self.files, self.instance_uids(), strict=True)
+                if u in sops]
         return ScanFiles(self.id, self.series_uid, self.description, self.modality,
                          [f for f, _ in keep], [u for _, u in keep])
 
@@ -199,6 +215,33 @@ def _headers(path: Path, known: dict[Path, dict[str, str]]) -> dict[str, str]:
     return {k: "" if ds.get(k) is None else str(ds.get(k)) for k in _HEADER_TAGS}
 
 
+def _converted_headers(report: Path, files: list[Path]) -> dict[Path, dict[str, str]]:
+    """The headers of the files a ParaVision conversion wrote, one file read per series.
+
+    A reco the conversion report lists as converted into one series, whose folder holds
+    the number of files it reports, gives each of its files the header of the first one,
+    without SOPInstanceUID (:meth:`ScanFiles.instance_uids` reads those when a resumed
+    upload needs them). Other files (a reco of several series, a de-identified report
+    naming no folder) are absent: :func:`_group` reads their headers one by one.
+    """
+    by_folder: dict[Path, list[Path]] = {}
+    for path in files:
+        by_folder.setdefault(path.parent, []).append(path)
+    known: dict[Path, dict[str, str]] = {}
+    for reco in json.loads(report.read_text(encoding="utf-8"))["recos"]:
+        uids, output = reco.get("series_uids") or [], reco.get("output")
+        members = by_folder.get(Path(output), []) if output else []
+        if reco.get("status") != "converted" or len(uids) != 1 or not members \
+                or len(members) != reco.get("files"):
+            continue
+        head = _headers(members[0], {})
+        if head["SeriesInstanceUID"] != uids[0]:
+            continue
+        series = {k: v for k, v in head.items() if k != "SOPInstanceUID"}
+        known.update((path, series) for path in members)
+    return known
+
+
 #: Which modality names the session when a study mixes them (PET/CT is a PET session).
 _MODALITY_ORDER = ("PT", "CT", "MR")
 
@@ -233,7 +276,8 @@ def _group(files: list[Path], where: str, known: dict[Path, dict[str, str]] | No
             scan = ScanFiles(scan_id, series, head["SeriesDescription"], modality, [])
             scans[scan_id] = by_series[series] = scan
         scan.files.append(path)
-        scan.sops.append(head["SOPInstanceUID"])
+        if "SOPInstanceUID" in head:
+            scan.sops.append(head["SOPInstanceUID"])
     if len(study_uids) != 1:
         raise SessionConflictError(
             f"{where}: files of {len(study_uids)} studies ({sorted(study_uids)}); one session "
@@ -270,6 +314,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     source = plan.source
     failures: list[str] = []
     report: Path | None = None
+    known = source.headers
     if source.kind in RAW_RESOURCE:
         run = converter or convert_source
         if source.kind == "ivis":  # light: converted in this process
@@ -279,6 +324,8 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
         report = Path(report_path)
         files = sorted(p for p in (work / "dicom").rglob("*") if p.is_file()
                        and not p.name.endswith(".json"))
+        if source.kind == "paravision":
+            known = _converted_headers(report, files)
     else:
         if deidentify:
             raise UploadError(f"{source.path}: --deidentify applies to ParaVision conversion; "
@@ -287,7 +334,7 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     if not files:
         detail = "; ".join(failures) if failures else "no image scan to convert"
         raise UploadError(f"{source.path}: no DICOM to upload ({detail})")
-    study_uid, scans = _group(files, str(source.path), source.headers)
+    study_uid, scans = _group(files, str(source.path), known)
     plan.study_uid, plan.modality = study_uid, session_modality(scans)
     raw_zip = None
     if plan.raw and source.kind in RAW_RESOURCE:

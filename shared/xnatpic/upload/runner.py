@@ -165,8 +165,8 @@ def _missing(target: Target, plan: SessionPlan, scans: Sequence[ScanFiles]
                 f"study has {len(scan.files)}; another series with SeriesNumber {scan.id}?")
         if have == len(scan.files):
             present.append(scan)
-        elif have and held_sops is not None and scan.sops:
-            rest = scan.only(set(scan.sops) - held_sops(plan, sid))
+        elif have and held_sops is not None and scan.files:
+            rest = scan.only(set(scan.instance_uids()) - held_sops(plan, sid))
             if rest.files:
                 _log.info("%s: scan %s holds %d of %d files; sending the %d it lacks",
                           plan.key, sid, have, len(scan.files), len(rest.files))
@@ -198,6 +198,10 @@ def _send_batch(target: Target, plan: SessionPlan, batch: list[ScanFiles], work:
                           index)
                 return
         files = [f for s in todo for f in s.files]
+        if not target.sends_zip:  # stores the files from their paths: no zip to make
+            target.send_scans(plan, todo, None)
+            sent[0] = sum(f.stat().st_size for f in files)
+            return
         common = Path(*_common_parts([f.parent for f in files]))
         zip_path = zip_files(files, common, work / "zips" / f"batch-{index}.zip")
         try:

@@ -132,6 +132,7 @@ class ServerTarget:
 
     name = "server"
     stateful = True
+    sends_zip = True
 
     def __init__(self, server: str, *, verify: bool = True, timeout: float = 300.0,
                  archive_wait: float = 600.0, create_project: bool = True) -> None:

@@ -29,6 +29,9 @@ class Target(Protocol):
     name: str
     #: Whether the destination can be asked what it holds (resume, verification).
     stateful: bool
+    #: Whether :meth:`send_scans` sends the batch's zip (XNAT's import service); a
+    #: destination that stores the files from their paths gets None and no zip is made.
+    sends_zip: bool
 
     def check_project(self, project: str) -> None:
         """Raise ProjectNotFoundError unless the project exists."""
@@ -45,8 +48,10 @@ class Target(Protocol):
     def scan_counts(self, plan: SessionPlan) -> dict[str, int]:
         """Number of DICOM files of each scan of the session."""
 
-    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path) -> None:
-        """Store some scans' DICOM files (from their paths or their zip ``zip_path``)."""
+    def send_scans(self, plan: SessionPlan, scans: list[ScanFiles], zip_path: Path | None
+                   ) -> None:
+        """Store some scans' DICOM files (from their paths, or their zip ``zip_path`` when
+        :attr:`sends_zip`)."""
 
     def resource_files(self, plan: SessionPlan, label: str) -> dict[str, int]:
         """Files of a session resource: name → size."""
