@@ -18,14 +18,16 @@ import os, sys
 {setup}
 from xnatpic.cli.main import main
 code = main(sys.argv[1:])
+import gc
 blas = os.environ.get("OPENBLAS_NUM_THREADS")
+frozen = gc.get_freeze_count() > 0
 loaded = sorted(m for m in ("requests", "PIL", "pydicom.data", "pydicom.examples",
                             "urllib.request") if m in sys.modules)
 import requests, PIL.Image, pydicom.examples
 import pydicom.pixels.processing as processing
 palette = processing.get_palette_files("hotiron.dcm")  # the deferred function, real
-print("RESULT", code, blas, loaded, processing.HAVE_PIL, pydicom.examples.get_path("ct").name,
-      [p.rpartition("/")[2] for p in palette])
+print("RESULT", code, blas, frozen, loaded, processing.HAVE_PIL,
+      pydicom.examples.get_path("ct").name, [p.rpartition("/")[2] for p in palette])
 """
 
 
@@ -34,7 +36,7 @@ def _convert(study, out, setup: str = "", **env: str) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", _PROBE.format(setup=setup), "convert",
                            str(study), "-o", str(out)],
                           capture_output=True, text=True, check=True, env=environ | env)
-    return proc.stdout.rpartition("RESULT ")[2].strip().split(maxsplit=2)
+    return proc.stdout.rpartition("RESULT ")[2].strip().split(maxsplit=3)
 
 
 @pytest.fixture
@@ -45,8 +47,10 @@ def study(tmp_path):
 
 
 def test_convert_loads_pydicom_lean_and_the_rest_stays_usable(study, tmp_path):
-    code, blas, rest = _convert(study, tmp_path / "out")
-    assert (code, blas) == ("0", "1")  # one OpenBLAS thread asked for before numpy loads
+    code, blas, frozen, rest = _convert(study, tmp_path / "out")
+    # one OpenBLAS thread asked for before numpy loads; the imports kept out of the
+    # garbage collector's passes
+    assert (code, blas, frozen) == ("0", "1", "True")
     # nothing of the hidden or deferred was loaded by the conversion; afterwards all of it
     # imports and works (PIL is missing for pydicom's ICC-profile helpers only)
     assert rest == "[] False CT_small.dcm ['hotiron.dcm']"
@@ -57,19 +61,20 @@ def test_a_pydicom_needing_more_while_loading_is_loaded_in_full(study, tmp_path)
     # up and pydicom is imported the ordinary way (download and image packages included)
     setup = ("from xnatpic.cli import convert_imports\n"
              "convert_imports.DEFERRED['pydicom.data'] = frozenset()")
-    code, _, rest = _convert(study, tmp_path / "out", setup)
+    code, _, _, rest = _convert(study, tmp_path / "out", setup)
     assert code == "0"
     assert rest == ("['PIL', 'pydicom.data', 'pydicom.examples', 'requests', "
                     "'urllib.request'] True CT_small.dcm ['hotiron.dcm']")
 
 
 def test_a_blas_thread_count_set_by_the_user_is_kept(study, tmp_path):
-    code, blas, _ = _convert(study, tmp_path / "out", OPENBLAS_NUM_THREADS="2")
+    code, blas, _, _ = _convert(study, tmp_path / "out", OPENBLAS_NUM_THREADS="2")
     assert (code, blas) == ("0", "2")
 
 
-def test_numpy_loaded_already_leaves_the_environment_alone(study, tmp_path):
-    # in a process that loaded numpy before (a test calling main()) the setting could
-    # no longer apply to it, only leak to its children
-    code, blas, _ = _convert(study, tmp_path / "out", "import numpy")
-    assert (code, blas) == ("0", "None")
+def test_a_process_with_numpy_loaded_is_left_alone(study, tmp_path):
+    # a process that loaded numpy before (a test calling main()): the thread count could
+    # no longer apply to it, only leak to its children, and frozen garbage of its
+    # earlier work would never be collected
+    code, blas, frozen, _ = _convert(study, tmp_path / "out", "import numpy")
+    assert (code, blas, frozen) == ("0", "None", "False")

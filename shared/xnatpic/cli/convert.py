@@ -145,9 +145,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.deidentify:
         require_deidentify_salt()  # refused without a secret salt, before any work
-    from xnatpic.cli.convert_imports import import_pydicom_lean, numpy_single_threaded
+    from xnatpic.cli.convert_imports import (
+        freeze_imports,
+        import_pydicom_lean,
+        numpy_single_threaded,
+    )
 
-    numpy_single_threaded()  # before the first numpy import (the IVIS check below)
+    fresh = numpy_single_threaded()  # before the first numpy import (the IVIS check below)
     from xnatpic.optical.acquisition import is_ivis_folder
 
     if is_ivis_folder(args.source):  # IVIS Living Image click or sequence folder
@@ -156,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         return run_convert(args, err)
     if args.format != "nifti" or args.deidentify:  # the DICOM writers, de-identification
         import_pydicom_lean()
+    if fresh:
+        freeze_imports()
     with _progress(err) as (on_progress, on_start):
         try:
             report = convert_study(args.source, args.output, fmt=args.format, scans=scans,

@@ -7,6 +7,12 @@ geometry, which OpenBLAS never splits between threads, so :func:`numpy_single_th
 asks for one thread (``OPENBLAS_NUM_THREADS``, unless the user set it) before numpy
 loads.
 
+A conversion allocates enough (parameter files, per-frame values) for the cyclic garbage
+collector to run often, and its passes over the oldest generation walk every object the
+imports made (modules, functions, pydicom's dictionaries) though none of them will be
+freed before the process ends: :func:`freeze_imports` moves them out of the collector's
+passes (``gc.freeze``), about a tenth of a small study's conversion.
+
 Importing pydicom loads, besides the DICOM dictionaries and codecs a conversion needs:
 
 * the optional packages of :data:`HIDDEN` (``requests``/``tqdm`` for downloading
@@ -18,13 +24,15 @@ Importing pydicom loads, besides the DICOM dictionaries and codecs a conversion 
   while pydicom loads and import the real module on first use.
 
 Together that is about a third of pydicom's import, the largest part of converting a
-small study. Only for the command's own process (nothing is changed when numpy or
-pydicom is already loaded); nothing is hidden once pydicom is loaded, and a pydicom that
-needs more of the deferred modules while it loads is loaded again the ordinary way.
+small study. All of it only for a process started for the command: nothing is changed or
+frozen when numpy or pydicom is loaded already, nothing is hidden once pydicom is
+loaded, and a pydicom that needs more of the deferred modules while it loads is loaded
+again the ordinary way.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -32,7 +40,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BLAS_THREADS", "DEFERRED", "HIDDEN", "import_pydicom_lean",
+__all__ = ["BLAS_THREADS", "DEFERRED", "HIDDEN", "freeze_imports", "import_pydicom_lean",
            "numpy_single_threaded"]
 
 #: The environment variable OpenBLAS reads its thread count from when numpy loads.
@@ -62,11 +70,28 @@ class _Deferred(types.ModuleType):
         return call
 
 
-def numpy_single_threaded() -> None:
+def numpy_single_threaded() -> bool:
     """One OpenBLAS thread for this process (and the workers it forks), set before numpy
-    loads; left alone when numpy is loaded already or the user chose a count."""
-    if "numpy" not in sys.modules:
-        os.environ.setdefault(BLAS_THREADS, "1")
+    loads; left alone when numpy is loaded already or the user chose a count.
+
+    Returns
+    -------
+    bool
+        True when numpy was not loaded yet: a process started for this command.
+    """
+    if "numpy" in sys.modules:
+        return False
+    os.environ.setdefault(BLAS_THREADS, "1")
+    return True
+
+
+def freeze_imports() -> None:
+    """Keep every object made so far out of the garbage collector's passes.
+
+    For a process started for the command only (see :func:`numpy_single_threaded`): in a
+    longer-lived one, garbage made before would never be collected.
+    """
+    gc.freeze()
 
 
 def import_pydicom_lean() -> None:
