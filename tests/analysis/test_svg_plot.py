@@ -29,7 +29,7 @@ def _lorentzian_dip(offsets: np.ndarray, centre: float = 0.2, width: float = 1.6
 def _plot(tmp_path: Path, offsets: np.ndarray, curves: dict, name: str = "z.svg"
           ) -> tuple[Path, ET.Element]:
     path = write_zspectrum_plot(offsets, curves, tmp_path / name,
-                                title="CEST <scan 7> & friends: Z-spectrum")
+                                title="CEST <scan 7> & friends' \"data\": Z-spectrum")
     return path, ET.parse(path).getroot()
 
 
@@ -54,6 +54,7 @@ def test_points_map_the_data(tmp_path):
     sd = np.full(OFFSETS.size, 0.02)
     _, root = _plot(tmp_path, OFFSETS, {"measured": (z, sd), "corrected": (z - 0.05, sd)})
     assert root.tag == f"{{{_NS['s']}}}svg"
+    assert root.get("aria-label") == "CEST <scan 7> & friends' \"data\": Z-spectrum"
     assert (int(root.get("width")), int(root.get("height"))) == (WIDTH, HEIGHT) == (560, 336)
     (line,) = _of(root, "polyline", "mean", "measured")
     xy = _points(line)
@@ -87,7 +88,7 @@ def test_points_map_the_data(tmp_path):
             where = float(tick.get("x" if axis == "x" else "y")) - (0 if axis == "x" else 4)
             assert where == pytest.approx(slope * value + zero, abs=0.1), (axis, value)
     text = ET.tostring(root, encoding="unicode", method="text")
-    for words in ("saturation offset (ppm)", "Z = S / S0", "CEST <scan 7> & friends",
+    for words in ("saturation offset (ppm)", "Z = S / S0", "CEST <scan 7> & friends' \"data\"",
                   "measured", "corrected", "\u00b1 SD"):
         assert words in text
 

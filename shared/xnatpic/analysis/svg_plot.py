@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from html import escape  # quotes too: every attribute here is in ''
 
 import numpy as np
 
@@ -197,7 +197,7 @@ def line_plot_svg(x: np.ndarray, curves: dict[str, tuple[np.ndarray, np.ndarray]
 
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
            f"viewBox='0 0 {WIDTH} {HEIGHT}' font-family='{_FONT}' role='img' "
-           f"aria-label={quoteattr(title)}>",
+           f"aria-label='{escape(title)}'>",
            f"<title>{escape(title)}</title>",
            f"<rect width='{WIDTH}' height='{HEIGHT}' fill='#ffffff'/>",
            f"<defs><clipPath id='plot-area'><rect x='{axes.left}' y='{axes.top}' "
@@ -225,7 +225,7 @@ def line_plot_svg(x: np.ndarray, curves: dict[str, tuple[np.ndarray, np.ndarray]
     out.append("</g><g clip-path='url(#plot-area)'>")
     for k, (label, (mean, sd)) in enumerate(data.items()):
         colour = _COLOURS[k % len(_COLOURS)]
-        attrs = f"data-label={quoteattr(label)}"
+        attrs = f"data-label='{escape(label)}'"
         for run in _runs(np.isfinite(mean) & np.isfinite(sd)):
             upper, lower = axes.py(mean[run] + sd[run]), axes.py(mean[run] - sd[run])
             band = _points(np.concatenate([axes.px(xs[run]), axes.px(xs[run])[::-1]]),
