@@ -28,6 +28,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "strictness": frozenset(),  # the ignore/warn/raise switch (FOUNDATION: open to all)
     "lazy": frozenset(),  # package exports imported on first use (FOUNDATION: open to all)
+    # how a process started for one job loads numpy and pydicom (convert, the steps)
+    "lean_start": frozenset(),
     "provenance": frozenset(),
     "step_output": frozenset(),
     "confine": frozenset(),  # paths named by launch values stay inside their folder

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import sys
 
-from xnatpic.analysis.runner import main
+from xnatpic.lean_start import freeze_imports, lean_step_start
+
+# before numpy and pydicom load: one BLAS thread, pydicom without its download packages
+FRESH = lean_step_start()
+
+from xnatpic.analysis.runner import main  # noqa: E402
 
 if __name__ == "__main__":
+    if FRESH:
+        freeze_imports()  # the imports are never freed: out of the collector's passes
     sys.exit(main("t2starmap"))

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.deidentify:
         require_deidentify_salt()  # refused without a secret salt, before any work
-    from xnatpic.cli.convert_imports import (
+    from xnatpic.lean_start import (
         freeze_imports,
         import_pydicom_lean,
         numpy_single_threaded,

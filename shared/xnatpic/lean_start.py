@@ -1,5 +1,5 @@
-"""What ``xnatpic convert`` loads, loaded lean: numpy without a BLAS thread team, pydicom
-without what a conversion never uses.
+"""Processes started for one job (``xnatpic convert``, a step's container) load lean:
+numpy without a BLAS thread team, pydicom without what they never use.
 
 numpy's OpenBLAS starts a thread per core when numpy is imported (about 60 ms of a
 small study's conversion on two cores); a conversion's only linear algebra is on 3 x 3
@@ -24,7 +24,9 @@ Importing pydicom loads, besides the DICOM dictionaries and codecs a conversion 
   while pydicom loads and import the real module on first use.
 
 Together that is about a third of pydicom's import, the largest part of converting a
-small study. All of it only for a process started for the command: nothing is changed or
+small study. A step (:func:`lean_step_start`) reads DICOM it did not write, which may be
+compressed: it keeps PIL and ``jpeg_ls`` (pydicom's image decoders) and hides only
+:data:`STEP_HIDDEN`. All of it only for a process started for the command: nothing is changed or
 frozen when numpy or pydicom is loaded already, nothing is hidden once pydicom is
 loaded, and a pydicom that needs more of the deferred modules while it loads is loaded
 again the ordinary way.
@@ -40,14 +42,17 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BLAS_THREADS", "DEFERRED", "HIDDEN", "freeze_imports", "import_pydicom_lean",
-           "numpy_single_threaded"]
+__all__ = ["BLAS_THREADS", "DEFERRED", "HIDDEN", "STEP_HIDDEN", "freeze_imports",
+           "import_pydicom_lean", "lean_step_start", "numpy_single_threaded"]
 
 #: The environment variable OpenBLAS reads its thread count from when numpy loads.
 BLAS_THREADS = "OPENBLAS_NUM_THREADS"
 
 #: Optional packages hidden from pydicom while it loads.
 HIDDEN = ("requests", "tqdm", "PIL", "jpeg_ls")
+#: Hidden from pydicom in a step: the download packages only (a step may have to decode
+#: compressed images of another scanner with PIL or jpeg_ls).
+STEP_HIDDEN = ("requests", "tqdm")
 #: pydicom modules deferred while it loads -> the functions pydicom takes from them then.
 DEFERRED: dict[str, frozenset[str]] = {
     "pydicom.data": frozenset({"get_palette_files"}),
@@ -61,7 +66,7 @@ class _Deferred(types.ModuleType):
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name not in DEFERRED[self.__name__]:
-            raise AttributeError(f"{self.__name__}.{name} is deferred by xnatpic convert")
+            raise AttributeError(f"{self.__name__}.{name} is deferred by xnatpic.lean_start")
         module = self.__name__
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -94,11 +99,11 @@ def freeze_imports() -> None:
     gc.freeze()
 
 
-def import_pydicom_lean() -> None:
-    """Import pydicom without :data:`HIDDEN` and with :data:`DEFERRED` deferred."""
+def import_pydicom_lean(hide: tuple[str, ...] = HIDDEN) -> None:
+    """Import pydicom without the packages ``hide`` and with :data:`DEFERRED` deferred."""
     if "pydicom" in sys.modules:
         return
-    hidden = [name for name in HIDDEN if name not in sys.modules]
+    hidden = [name for name in hide if name not in sys.modules]
     stand_ins = {name: _Deferred(name) for name in DEFERRED}
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError
@@ -116,3 +121,20 @@ def import_pydicom_lean() -> None:
             if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
     importlib.import_module("pydicom")  # loaded above, or now in full
+
+
+def lean_step_start() -> bool:
+    """Start a step's process lean: one BLAS thread, pydicom without :data:`STEP_HIDDEN`.
+
+    Called by ``pipelines/<step>/run.py`` before it imports the step; the step calls
+    :func:`freeze_imports` once its imports are done when this returned True.
+
+    Returns
+    -------
+    bool
+        True when numpy was not loaded yet (a process started for the step).
+    """
+    fresh = numpy_single_threaded()
+    if fresh:
+        import_pydicom_lean(STEP_HIDDEN)
+    return fresh

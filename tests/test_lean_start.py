@@ -1,4 +1,4 @@
-"""``xnatpic convert`` loads lean (xnatpic.cli.convert_imports): numpy with one BLAS
+"""``xnatpic convert`` and the steps load lean (xnatpic.lean_start): numpy with one BLAS
 thread, pydicom without its optional download and image packages and with pydicom.data
 and pydicom.examples deferred. Each case runs in a fresh interpreter, where
 ``sys.modules`` shows what was imported."""
@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from ..paravision.builders import write_study
+from tests.paravision.builders import write_study
 
 _PROBE = """
 import os, sys
@@ -59,8 +60,8 @@ def test_convert_loads_pydicom_lean_and_the_rest_stays_usable(study, tmp_path):
 def test_a_pydicom_needing_more_while_loading_is_loaded_in_full(study, tmp_path):
     # pydicom taking another name from pydicom.data while it loads: the lean import gives
     # up and pydicom is imported the ordinary way (download and image packages included)
-    setup = ("from xnatpic.cli import convert_imports\n"
-             "convert_imports.DEFERRED['pydicom.data'] = frozenset()")
+    setup = ("from xnatpic import lean_start\n"
+             "lean_start.DEFERRED['pydicom.data'] = frozenset()")
     code, _, _, rest = _convert(study, tmp_path / "out", setup)
     assert code == "0"
     assert rest == ("['PIL', 'pydicom.data', 'pydicom.examples', 'requests', "
@@ -78,3 +79,43 @@ def test_a_process_with_numpy_loaded_is_left_alone(study, tmp_path):
     # earlier work would never be collected
     code, blas, frozen, _ = _convert(study, tmp_path / "out", "import numpy")
     assert (code, blas, frozen) == ("0", "None", "False")
+
+
+_STEP_PROBE = """
+import os, runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+import gc
+loaded = sorted(m for m in ("requests", "pydicom.data") if m in sys.modules)
+import pydicom.uid
+import pydicom.pixels.decoders.pillow as pillow  # the image decoders stay available
+print("RESULT", code, os.environ.get("OPENBLAS_NUM_THREADS"), gc.get_freeze_count() > 0,
+      loaded, pillow.is_available(pydicom.uid.JPEGBaseline8Bit))
+"""
+
+
+def test_a_step_loads_lean_but_keeps_pydicoms_image_decoders(tmp_path):
+    """A map step started as its container starts it: pydicom without requests and its
+    test-data module, numpy with one BLAS thread, and PIL still decoding JPEG input."""
+    pytest.importorskip("PIL")
+    from tests.analysis.conftest import make_session
+    from xnatpic.cli.main import main as xnatpic_main
+
+    study = tmp_path / "phantom"
+    assert xnatpic_main(["phantom", str(study), "--seed", "0"]) == 0
+    dicom = tmp_path / "dicom"
+    assert xnatpic_main(["convert", str(study), "-o", str(dicom), "--scans", "2"]) == 0
+    (series,) = [p for p in dicom.glob("*/*/*") if p.is_dir()]
+    session = make_session(tmp_path / "archive", {"2": series})
+    run = Path(__file__).resolve().parents[1] / "pipelines" / "t2map" / "run.py"
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, "-c", _STEP_PROBE, str(run), "--input",
+                           str(session), "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = proc.stdout.rpartition("RESULT ")[2].strip()
+    assert result == "0 1 True [] True"
+    assert any((tmp_path / "out" / "maps").rglob("*.nii.gz"))
