@@ -23,17 +23,19 @@ from xnatpic.errors import FittingError
 from xnatpic.models import (
     M0_THRESHOLD_PPM,
     b0_map,
-    correct_b0,
     fit_adc,
     fit_dti,
     fit_t1_vtr,
     fit_t2,
     fit_t2star,
-    mtr_asym,
     normalize_zspectrum,
-    ratiometric_index,
 )
-from xnatpic.models.cest import mtr_asym_standard_error, repetition_frames, standard_error
+from xnatpic.models.cest import (
+    cest_readouts,
+    mtr_asym_standard_error,
+    repetition_frames,
+    standard_error,
+)
 from xnatpic.models.epg import fit_t2_epg
 from xnatpic.models.results import VoxelStatus, voxel_status
 
@@ -463,12 +465,12 @@ def _same_grid(a: AnalysisSeries, b: AnalysisSeries) -> bool:
 
 
 def _per_repetition(series: AnalysisSeries, reps: list[np.ndarray], mask: np.ndarray,
-                    b0_of: Any, computes: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+                    b0_of: Any, compute: Any, n_maps: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Each repetition processed alone (its own Z-spectrum and M0, its own B0 from
-    ``b0_of(z)``): the B0 maps (R, ...) and the ``computes(z, b0)`` maps, each (R, ...);
-    NaN where that repetition's normalisation or B0 fit failed."""
+    ``b0_of(z)``): the B0 maps (R, ...) and the ``n_maps`` maps of ``compute(z, b0)``, each
+    (R, ...); NaN where that repetition's normalisation or B0 fit failed."""
     b0s: list[np.ndarray] = []
-    values: list[list[np.ndarray]] = [[] for _ in computes]
+    values: list[list[np.ndarray]] = [[] for _ in range(n_maps)]
     for frames in reps:
         sat = series.sat_ppm[frames]
         m0 = series.is_m0[frames] if series.is_m0.any() else None
@@ -476,8 +478,8 @@ def _per_repetition(series: AnalysisSeries, reps: list[np.ndarray], mask: np.nda
         b0 = np.where(z.failed, np.nan, b0_of(z))
         b0s.append(b0)
         b0_values = np.where(np.isfinite(b0), b0, 0.0)
-        for out, compute in zip(values, computes, strict=True):
-            out.append(np.where(np.isfinite(b0), compute(z, b0_values), np.nan))
+        for out, value in zip(values, compute(z, b0_values), strict=True):
+            out.append(np.where(np.isfinite(b0), value, np.nan))
     return np.stack(b0s), [np.stack(v) for v in values]
 
 
@@ -586,22 +588,27 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     retest = f"test-retest, {n_reps} repetitions"
     b0_values = np.where(np.isfinite(b0.b0), b0.b0, 0.0)
     valid = mask & np.isfinite(b0.b0)
-    derived: list[tuple[str, str, Any]] = [
-        (f"MTRasym_{float(ppm):g}ppm", f"B0-corrected MTRasym at {float(ppm):g} ppm",
-         (lambda zs, b, p=float(ppm): mtr_asym(zs.z, zs.offsets, p, b0_ppm=b)))
+    derived: list[tuple[str, str]] = [
+        (f"MTRasym_{float(ppm):g}ppm", f"B0-corrected MTRasym at {float(ppm):g} ppm")
         for ppm in mtr_ppm]
     if ratio_ppm:
         p1, p2 = (float(v) for v in ratio_ppm)
         derived.append((f"ratio_{p1:g}_{p2:g}ppm",
-                        f"ratiometric index (1-Z{p1:g})Z{p2:g}/((1-Z{p2:g})Z{p1:g})",
-                        lambda zs, b: ratiometric_index(zs.z, zs.offsets, p1, p2, b0_ppm=b)))
+                        f"ratiometric index (1-Z{p1:g})Z{p2:g}/((1-Z{p2:g})Z{p1:g})"))
+
+    def readouts(zs: Any, b: np.ndarray, corrected: bool = False) -> Any:
+        """The ``derived`` maps (and the B0-corrected spectrum) from one spline per voxel."""
+        return cest_readouts(zs.z, zs.offsets, b, mtr_ppm=mtr_ppm,
+                             ratio_ppm=tuple(ratio_ppm) if ratio_ppm else None,
+                             corrected=corrected)
+
     rep_values: list[np.ndarray] = []
     if reps is not None:
         rep_b0, rep_values = _fit("per-repetition", series, lambda: _per_repetition(
             series, reps, mask,
             _fitted_b0(z_b0, method) if wassr is None else
             (lambda zr: np.where(b0.failed, np.nan, b0.b0)),
-            [compute for _, _, compute in derived]))
+            lambda zs, b: readouts(zs, b)[0], len(derived)))
     if reps is not None and wassr is None:
         b0_se = standard_error(rep_b0)
         b0_how = retest
@@ -629,8 +636,9 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
     noise = (gate.noise if gate.noise.sigma else estimate_noise(series.data, mask)) \
         if reps is None else None
     sigma = None if noise is None else noise.sigma
-    for k, (name, what, compute) in enumerate(derived):
-        value = np.where(valid, compute(z, b0_values), np.nan).astype(np.float32)
+    values, corrected = readouts(z, b0_values, corrected=True)
+    for k, (name, what) in enumerate(derived):
+        value = np.where(valid, values[k], np.nan).astype(np.float32)
         if reps is not None:
             se = np.where(valid, standard_error(rep_values[k]), np.nan).astype(np.float32)
             how = retest
@@ -655,7 +663,6 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
             detail += _noise_level(name, value, se, fitted, precision)
         maps.insert(len(maps) - (1 if added else 0), MapImage(
             name, value, "ratio", f"{what}; {detail}", status=status))
-    corrected = correct_b0(z.z, z.offsets, b0_values)
     corrected = np.where(mask[..., None], corrected, np.nan).astype(np.float32)
     maps.append(MapImage("Z", np.where(mask[..., None], z.z, np.nan).astype(np.float32),
                          "ratio", "Z-spectrum, not B0-corrected (4th axis: offsets in "

@@ -92,17 +92,15 @@ def _fill(
         inside = (qq >= x[0] - tol) & (qq <= x[-1] + tol)
         qc = np.clip(np.where(np.isfinite(qq), qq, x[0]), x[0], x[-1])
         seg = np.clip(np.searchsorted(x, qc, side="right") - 1, 0, x.size - 2)
-        # Second derivatives only at the knots that bound an evaluation point.
-        needed = np.union1d(seg, seg + 1)
-        lookup = np.zeros(x.size, dtype=np.intp)
-        lookup[needed] = np.arange(needed.size)
-        m = yw @ s_t[:, needed].astype(work)
+        # Second derivatives at every knot: one small product, cheaper than sorting out
+        # the knots that bound an evaluation point, and the same whatever points are asked.
+        m = yw @ s_t.astype(work)
         rows_ix = np.arange(yb.shape[0])[:, None]
         hs = h[seg]
         left = qc - x[seg]
         right = hs - left
         y0, y1 = yw[rows_ix, seg], yw[rows_ix, seg + 1]
-        m0, m1 = m[rows_ix, lookup[seg]], m[rows_ix, lookup[seg + 1]]
+        m0, m1 = m[rows_ix, seg], m[rows_ix, seg + 1]
         val = (m0 * right**3 + m1 * left**3) / (6.0 * hs)
         val += (y0 / hs - m0 * hs / 6.0) * right + (y1 / hs - m1 * hs / 6.0) * left
         return (np.where(inside, val, np.nan),)

@@ -29,6 +29,7 @@ from xnatpic.models.results import B0Fit, FitStatus, ZSpectrum
 __all__ = [
     "M0_THRESHOLD_PPM",
     "b0_map",
+    "cest_readouts",
     "correct_b0",
     "detect_m0_frames",
     "mtr_asym",
@@ -861,8 +862,98 @@ def mtr_asym(
     scalar = np.ndim(ppm) == 0
     q = np.atleast_1d(np.asarray(ppm, dtype=np.float64))
     values = z_at(z, offsets_ppm, np.concatenate([-q, q]), b0_ppm=b0_ppm)
-    out = values[..., : q.size] - values[..., q.size :]
+    out = _asymmetry(values, q.size)
     return out[..., 0] if scalar else out
+
+
+def _asymmetry(values: np.ndarray, n: int) -> np.ndarray:
+    """MTRasym from Z read at ``(-Δω_1 .. -Δω_n, +Δω_1 .. +Δω_n)`` on the last axis."""
+    return values[..., :n] - values[..., n : 2 * n]
+
+
+def _ratio(z1: np.ndarray, z2: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The ratiometric index of Z read at its two offsets (see :func:`ratiometric_index`)."""
+    z1, z2 = z1.astype(np.float64), z2.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = ((1.0 - z1) * z2) / ((1.0 - z2) * z1)
+    out = np.where(np.isfinite(out), out, np.nan)
+    return out.astype(dtype, copy=False)
+
+
+def cest_readouts(
+    z: object,
+    offsets_ppm: object,
+    b0_ppm: object,
+    *,
+    mtr_ppm: Sequence[float] = (),
+    ratio_ppm: tuple[float, float] | None = None,
+    corrected: bool = False,
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """MTRasym at several offsets, the ratiometric index and the B0-corrected spectrum from
+    one spline interpolation of every voxel's Z-spectrum.
+
+    The same values as :func:`mtr_asym` (per offset), :func:`ratiometric_index` and
+    :func:`correct_b0` called one by one with the same ``b0_ppm``; the spline of each voxel
+    is built once and read at all the offsets these need.
+
+    Parameters
+    ----------
+    z : array_like, shape (..., K)
+        Z-spectra (not B0-corrected).
+    offsets_ppm : array_like, shape (K,)
+        Strictly increasing offsets in ppm.
+    b0_ppm : array_like, shape (...)
+        Per-voxel B0 in ppm.
+    mtr_ppm : sequence of float
+        Offsets of the MTRasym maps.
+    ratio_ppm : (float, float), optional
+        Offsets of the ratiometric index (none without).
+    corrected : bool
+        Also return the B0-corrected spectrum at ``offsets_ppm``.
+
+    Returns
+    -------
+    maps : list of ndarray, shape (...)
+        MTRasym at each of ``mtr_ppm``, then the ratiometric index when asked.
+    corrected : ndarray, shape (..., K), or None
+
+    Raises
+    ------
+    FittingError
+        As :func:`z_at`, and if the two ratio offsets are equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> off = np.linspace(-6.0, 6.0, 49)
+    >>> z = 1.0 - 0.05 / (1.0 + ((off - 3.5) / 0.5) ** 2)
+    >>> maps, _ = cest_readouts(z, off, 0.0, mtr_ppm=[3.5])
+    >>> bool(maps[0] == mtr_asym(z, off, 3.5, b0_ppm=0.0))
+    True
+    """
+    mtr = np.asarray([float(p) for p in mtr_ppm], dtype=np.float64)
+    points = [-mtr, mtr]
+    if ratio_ppm is not None:
+        p1, p2 = (float(v) for v in ratio_ppm)
+        if p1 == p2:
+            raise FittingError(f"ppm1 and ppm2 must differ, got {p1} and {p2}")
+        points.append(np.array([p1, p2]))
+    arr, off, dtype = _as_spectra(z, offsets_ppm)
+    if corrected:
+        points.append(off)
+    q = np.concatenate(points)
+    values = z_at(arr, off, q, b0_ppm=b0_ppm) if q.size else np.empty((*arr.shape[:-1], 0))
+    asym = _asymmetry(values, mtr.size)
+    maps = [asym[..., i] for i in range(mtr.size)]
+    at = 2 * mtr.size
+    if ratio_ppm is not None:
+        maps.append(_ratio(values[..., at], values[..., at + 1], dtype))
+        at += 2
+    return maps, (values[..., at:] if corrected else None)
+
+
+#: Voxels per block of :func:`mtr_asym_standard_error` (two (block, K) float64 weights).
+_WEIGHT_BLOCK = 2048
 
 
 def _spline_weights(x: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -934,10 +1025,14 @@ def mtr_asym_standard_error(
     b0 = np.asarray(b0_ppm, dtype=np.float64)
     shape = b0.shape
     b0 = b0.reshape(-1)
-    minus = _spline_weights(off, -float(ppm) + b0)
-    plus = _spline_weights(off, float(ppm) + b0)
-    diff = minus - plus
-    variance = np.einsum("nk,nk,k->n", diff, diff, 1.0 / n_k)
+    inverse_counts = 1.0 / n_k
+
+    def block(b: np.ndarray) -> tuple[np.ndarray]:
+        diff = _spline_weights(off, -float(ppm) + b) - _spline_weights(off, float(ppm) + b)
+        return (np.einsum("nk,nk,k->n", diff, diff, inverse_counts),)
+
+    # Small blocks: the (voxels, K) weights stay in cache.
+    variance = map_rows(block, b0, block=_WEIGHT_BLOCK)[0]
     if mtr is not None:
         variance = variance + np.asarray(mtr, dtype=np.float64).reshape(-1) ** 2 / m0_count
     scale = np.asarray(noise_over_m0, dtype=np.float64).reshape(-1)
@@ -997,9 +1092,5 @@ def ratiometric_index(
     """
     if float(ppm1) == float(ppm2):
         raise FittingError(f"ppm1 and ppm2 must differ, got {ppm1} and {ppm2}")
-    values = z_at(z, offsets_ppm, [float(ppm1), float(ppm2)], b0_ppm=b0_ppm).astype(np.float64)
-    z1, z2 = values[..., 0], values[..., 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = ((1.0 - z1) * z2) / ((1.0 - z2) * z1)
-    out = np.where(np.isfinite(out), out, np.nan)
-    return out.astype(result_dtype(np.asarray(z)), copy=False)
+    values = z_at(z, offsets_ppm, [float(ppm1), float(ppm2)], b0_ppm=b0_ppm)
+    return _ratio(values[..., 0], values[..., 1], result_dtype(np.asarray(z)))
