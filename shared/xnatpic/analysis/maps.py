@@ -646,9 +646,10 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
                                  f"standard error of {name} ({how})",
                                  status=_precision_status(status, se)))
         elif sigma and k < len(mtr_ppm):
-            se = mtr_asym_standard_error(z.offsets, counts, float(mtr_ppm[k]), b0_values,
-                                         sigma / z.m0, mtr=value, m0_count=n_m0)
-            se = np.where(valid, se, np.nan).astype(np.float32)
+            se = np.full(mask.shape, np.nan, dtype=np.float32)
+            se[valid] = mtr_asym_standard_error(  # only where the map has a value
+                z.offsets, counts, float(mtr_ppm[k]), b0_values[valid],
+                sigma / z.m0[valid], mtr=value[valid], m0_count=n_m0)
             how = (f"noise propagation, sigma {sigma:.4g} from the {noise.method}; "
                    "B0 error not included")
             maps.append(MapImage(f"{name}_precision", se, "ratio",
