@@ -442,10 +442,19 @@ class _LorentzianProblem:
     def evaluate(self, p: np.ndarray, y: np.ndarray, w: np.ndarray | None
                  ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         c, amp, gam, x0 = (p[:, i : i + 1] for i in range(4))
-        u = (self.x - x0) / gam
-        d = 1.0 / (1.0 + u * u)
-        res = y - (c - amp * d)
-        e = (2.0 * amp / gam) * u * d * d
+        # In place, operation by operation as ``u = (x - x0) / γ``, ``D = 1 / (1 + u²)``,
+        # ``r = y - (c - A D)``, ``E = (2 A / γ) u D D`` read (the same rounding).
+        u = self.x - x0
+        u /= gam
+        d = u * u
+        np.add(1.0, d, out=d)
+        np.divide(1.0, d, out=d)
+        res = amp * d
+        np.subtract(c, res, out=res)
+        np.subtract(y, res, out=res)
+        e = (2.0 * amp / gam) * u
+        e *= d
+        e *= d
         if w is None:
             return np.einsum("nm,nm->n", res, res), (res, d, e, u)
         res *= w
