@@ -24,7 +24,7 @@ from typing import Any
 
 from xnatpic import __version__
 from xnatpic.analysis.report import format_number
-from xnatpic.analysis.runs import run_folders
+from xnatpic.analysis.runs import map_run, run_folders
 
 __all__ = ["INDEX_FILES", "collect_runs", "write_self_contained_index", "write_session_index"]
 
@@ -47,13 +47,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _run_folders(session_dir: Path) -> list[tuple[str, Path]]:
-    """(resource label, run folder) of every map run: ``RESOURCES/<L>/<key>/stats.json``
-    (and a resource holding ``stats.json`` itself, the layout before run folders)."""
+def _run_folders(session_dir: Path) -> list[tuple[Path, Path]]:
+    """(resource, run folder) of every map run: ``RESOURCES/<L>/<key>/stats.json`` (and a
+    resource holding ``stats.json`` itself, the layout before run folders)."""
     def holds(folder: Path) -> bool:
         return (folder / "stats.json").is_file() and (folder / "provenance.json").is_file()
 
-    return [(resource.name, run)
+    return [(resource, run)
             for resource in sorted(p for p in (session_dir / "RESOURCES").glob("*")
                                    if p.is_dir())
             for run in run_folders(resource, holds)]
@@ -84,14 +84,14 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
         return Path(os.path.relpath(path, out_dir)).as_posix() if path.is_file() else None
 
     runs = []
-    for label, folder in _run_folders(session_dir):
+    for resource, folder in _run_folders(session_dir):
         stats = _read_json(folder / "stats.json") or {}
         prov = _read_json(folder / "provenance.json") or {}
+        run = map_run(resource, folder, prov, stats)
+        label, key = run.resource, run.run_key
         maps = stats.get("maps") or {}
         primary = {n: e for n, e in maps.items()
-                   if isinstance(e, dict) and e.get("role", "primary") == "primary"
-                   and "whole" in e}
-        key = str(prov.get("run_key") or stats.get("run_key") or "")
+                   if isinstance(e, dict) and run.role(n) == "primary" and "whole" in e}
         headline = [_headline(n, e) for n, e in primary.items()]
         fractions = [h["valid_fraction"] for h in headline if h["valid_fraction"] is not None]
         valid = stats.get("valid_fraction", min(fractions) if fractions else None)
@@ -106,9 +106,8 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
                 and (r.get("run_key") or "") == key and r.get("map") in primary]
         noise = stats.get("noise") or {}
         runs.append({
-            "resource": label, "run_key": key, "step": prov.get("step") or stats.get("step"),
-            "method": prov.get("method") or stats.get("method"),
-            "scans": prov.get("scans") or stats.get("scans") or {},
+            "resource": label, "run_key": key, "step": run.step, "method": run.method,
+            "scans": run.scans,
             "outcome": stats.get("outcome", "unknown"),
             "outcome_reason": stats.get("outcome_reason", ""),
             "median_snr": noise.get("median_snr"), "valid_fraction": valid,
@@ -280,8 +279,8 @@ def write_self_contained_index(session_dir: Path, out_dir: Path, *,
     """
     session_dir, out_dir = Path(session_dir), Path(out_dir)
     resources = session_dir / "RESOURCES"
-    for label, folder in _run_folders(session_dir):
-        target = out_dir / "RESOURCES" / label / folder.relative_to(resources / label)
+    for resource, folder in _run_folders(session_dir):
+        target = out_dir / "RESOURCES" / resource.name / folder.relative_to(resource)
         for name in INDEX_FILES:
             source = folder / name
             if source.is_dir():

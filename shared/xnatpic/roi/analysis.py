@@ -174,7 +174,7 @@ def session_roi_stats(session_dir: Path, *, session_label: str, map_labels: list
                     "units": vol.units, "resource": vol.resource, "flag": stats.flag,
                     "mask_source": rel, "iqr": stats.iqr,
                     "step": run.step if run else "", "method": run.method if run else "",
-                    "run_key": run.key if run else "",
+                    "run_key": run.run_key if run else "",
                     "source_scan": run.source_scan if run else "",
                     "map_file": _map_file(vol, session_dir), "mask_kind": mask.kind,
                 })

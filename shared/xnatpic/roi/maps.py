@@ -34,7 +34,7 @@ import pydicom
 from nibabel.filebasedimages import ImageFileError
 from pydicom.errors import InvalidDicomError
 
-from xnatpic.analysis.runs import run_folders
+from xnatpic.analysis.runs import MapRun, map_run, run_folders
 from xnatpic.roi.errors import RoiError
 from xnatpic.roi.grid import Grid
 from xnatpic.roi.labelmap import NIFTI_SUFFIXES, nifti_stem
@@ -63,35 +63,6 @@ DEFAULT_UNITS = {
     "R2star": "1/s", "R2s": "1/s", "ADC": "mm2/s", "MD": "mm2/s", "FA": "1", "M0": "a.u.",
     "S0": "a.u.",
 }
-
-
-@dataclass(frozen=True)
-class MapRun:
-    """One run of a map step: a folder of a map resource and what its provenance says.
-
-    Attributes
-    ----------
-    resource : str
-        Resource label (``T2MAP``).
-    folder : Path
-        ``RESOURCES/<LABEL>/<run-key>`` (or the resource itself in the layout before runs).
-    key : str
-        Run key (``vtr-scan3``; empty for a resource without run folders).
-    step, method : str
-        From ``provenance.json`` (``parameters.method``/``model`` when no ``method``).
-    source_scan : str
-        The scan the maps were fitted from: ``scans.source``, else the only scan of
-        ``scans``; empty when provenance does not say.
-    provenance : dict
-    """
-
-    resource: str
-    folder: Path
-    key: str
-    step: str
-    method: str
-    source_scan: str
-    provenance: dict[str, Any]
 
 
 @dataclass
@@ -162,35 +133,16 @@ def _run_folders(resource: Path) -> list[Path]:
     return run_folders(resource, lambda folder: bool(_map_files(folder)))
 
 
-def _source_scan(provenance: dict[str, Any]) -> str:
-    scans = provenance.get("scans")
-    if isinstance(scans, dict) and scans:
-        if scans.get("source"):
-            return str(scans["source"])
-        values = {str(v) for v in scans.values() if v}
-        if len(values) == 1:
-            return values.pop()
-    return ""
-
-
 def map_runs(resource: Path) -> list[MapRun]:
-    """Every run of a map resource, with its step, method and source scan.
+    """Every run of a map resource that holds maps, with its step, method and scans.
 
     Parameters
     ----------
     resource : Path
         ``RESOURCES/<LABEL>``.
     """
-    runs = []
-    for folder in _run_folders(resource):
-        prov = _read_json(folder / "provenance.json")
-        prov = prov if isinstance(prov, dict) else {}
-        params = prov.get("parameters") if isinstance(prov.get("parameters"), dict) else {}
-        method = str(prov.get("method") or params.get("method") or params.get("model") or "")
-        key = "" if folder == resource else folder.name
-        runs.append(MapRun(resource.name, folder, str(prov.get("run_key") or key),
-                           str(prov.get("step") or ""), method, _source_scan(prov), prov))
-    return runs
+    return [map_run(resource, folder, _read_json(folder / "provenance.json"))
+            for folder in _run_folders(resource)]
 
 
 def find_map_resources(session_dir: Path, labels: list[str] | None = None) -> list[Path]:

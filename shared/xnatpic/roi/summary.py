@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xnatpic.analysis.runs import run_folders
+from xnatpic.analysis.runs import ROLES, MapRun, map_run, run_folders
 from xnatpic.roi.errors import RoiError
 
 __all__ = ["KEY", "ROLES", "STAT_KEYS", "SUMMARY_COLUMNS", "WHOLE_MAP", "Gathered", "MapRun",
@@ -40,7 +40,6 @@ STAT_KEYS = ("mean", "sd", "median", "q1", "q3", "n", "n_excluded")
 KEY = ("map", "units", "step", "method", "roi")
 #: Roles of a map (stats.json ``role``); only ``primary`` maps enter the comparisons unless
 #: asked for.
-ROLES = ("primary", "byproduct", "spectrum")
 #: Columns of the per-session table (one row per session × run × map × ROI).
 SUMMARY_COLUMNS = ("project", "subject", "session", "group", "timepoint", "map", "units",
                    "step", "method", "roi", "role", "run_key", "scan", "resource",
@@ -94,41 +93,9 @@ def session_metadata(session_dir: Path) -> dict[str, str]:
     }
 
 
-@dataclass
-class MapRun:
-    """One run of a map step in a session: where it is and what it is."""
-
-    resource: str
-    folder: Path
-    step: str
-    method: str
-    run_key: str
-    scan: str
-    stats: Any = None
-
-    def role(self, name: str) -> str:
-        """Role of map ``name``: the stats.json entry's ``role``; a map the step did not
-        list in stats.json (older steps listed only their primary maps) is a by-product."""
-        maps = self.stats.get("maps") if isinstance(self.stats, dict) else None
-        if isinstance(maps, dict) and isinstance(maps.get(name), dict):
-            role = str(maps[name].get("role") or "primary")
-            return role if role in ROLES else "byproduct"
-        return "byproduct" if isinstance(maps, dict) else "primary"
-
-
 def _run(resource: Path, folder: Path) -> MapRun:
-    stats = _read_json(folder / "stats.json")
-    prov = _read_json(folder / "provenance.json") or {}
-    params = prov.get("parameters") if isinstance(prov.get("parameters"), dict) else {}
-    scans = prov.get("scans") if isinstance(prov.get("scans"), dict) else {}
-    if not scans and isinstance(stats, dict) and isinstance(stats.get("scans"), dict):
-        scans = stats["scans"]
-    step = str(prov.get("step") or (stats.get("step") if isinstance(stats, dict) else "")
-               or resource.name.lower())
-    method = str(prov.get("method") or params.get("method") or "")
-    scan = str(scans.get("source") or ",".join(str(v) for v in scans.values()))
-    run_key = str(prov.get("run_key") or (folder.name if folder != resource else ""))
-    return MapRun(resource.name, folder, step, method, run_key, scan, stats)
+    return map_run(resource, folder, _read_json(folder / "provenance.json"),
+                   _read_json(folder / "stats.json"))
 
 
 def session_runs(session_dir: Path) -> list[MapRun]:
@@ -185,7 +152,7 @@ def _whole_map_rows(run: MapRun, where: str) -> list[dict[str, Any]]:
 
 
 def _identity(run: MapRun) -> dict[str, str]:
-    return {"step": run.step, "method": run.method, "run_key": run.run_key, "scan": run.scan,
+    return {"step": run.step, "method": run.method, "run_key": run.run_key, "scan": run.scan_list,
             "resource": run.resource}
 
 
