@@ -20,6 +20,14 @@ from xnatpic.models import (
     ratiometric_index,
     z_at,
 )
+from xnatpic.models._spline import _cubic
+from xnatpic.models.cest import (
+    _WEIGHT_BLOCK,
+    _LorentzianProblem,
+    _spline_weights,
+    cest_readouts,
+    mtr_asym_standard_error,
+)
 
 N = 4000
 Z_OFFSETS = np.arange(-6.0, 6.0 + 1e-9, 0.25)
@@ -262,3 +270,87 @@ def test_repetition_frames_and_standard_error():
     assert float(np.sqrt(np.mean(se**2))) == pytest.approx(0.02 / 2, rel=0.02)
     values[:3, 0] = np.nan
     assert np.isnan(standard_error(values)[0])
+
+
+# --- one spline per voxel for all readouts (issue 13): the same numbers ------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cest_readouts_equal_the_per_offset_functions(dtype) -> None:
+    gen = rng(13)
+    b0, m0 = truth(gen, 3000)
+    cest, _ = acquisition(gen, b0, m0, snr=100.0)
+    zs = normalize_zspectrum(cest.astype(dtype), ACQ_OFFSETS)
+    z = zs.z.copy()
+    z[:50, :3] = np.nan  # a B0-corrected-like spectrum with missing ends
+    z[50:60, 10] = np.nan  # a gap: no spline at all
+    shift = gen.uniform(-0.4, 0.4, z.shape[0])
+    maps, corrected = cest_readouts(z, zs.offsets, shift, mtr_ppm=(2.0, 3.5),
+                                    ratio_ppm=(4.2, 5.5), corrected=True)
+    expected = [mtr_asym(z, zs.offsets, 2.0, b0_ppm=shift),
+                mtr_asym(z, zs.offsets, 3.5, b0_ppm=shift),
+                ratiometric_index(z, zs.offsets, 4.2, 5.5, b0_ppm=shift)]
+    assert len(maps) == 3
+    for got, want in zip(maps, expected, strict=True):
+        assert got.dtype == want.dtype == dtype
+        assert np.array_equal(got, want, equal_nan=True)
+        assert np.isfinite(got).mean() > 0.9
+    want = correct_b0(z, zs.offsets, shift)
+    assert corrected.dtype == want.dtype and np.array_equal(corrected, want, equal_nan=True)
+    assert cest_readouts(z, zs.offsets, shift) == ([], None)
+    with pytest.raises(FittingError, match="must differ"):
+        cest_readouts(z, zs.offsets, shift, ratio_ppm=(4.2, 4.2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spline_segment_formula_keeps_its_rounding(dtype) -> None:
+    """``_cubic`` (in place) rounds exactly as the formula written out."""
+    gen = rng(5)
+    y0, y1, m0, m1 = (gen.normal(size=(300, 40)).astype(dtype) for _ in range(4))
+    hs = gen.uniform(0.1, 1.0, (300, 40))
+    left = hs * gen.uniform(0.0, 1.0, (300, 40))
+    right = hs - left
+    formula = (m0 * right**3 + m1 * left**3) / (6.0 * hs)
+    formula += (y0 / hs - m0 * hs / 6.0) * right + (y1 / hs - m1 * hs / 6.0) * left
+    assert np.array_equal(_cubic(y0, y1, m0, m1, hs, left, right), formula)
+
+
+def test_lorentzian_evaluation_keeps_its_rounding() -> None:
+    """The in-place evaluation of the WASSR Lorentzian rounds as its formula."""
+    gen = rng(6)
+    x = WASSR_OFFSETS
+    p = np.stack([gen.uniform(0.8, 1.2, 500), gen.uniform(0.1, 0.9, 500),
+                  gen.uniform(0.1, 0.5, 500), gen.uniform(-0.5, 0.5, 500)], axis=1)
+    y = gen.uniform(0.0, 1.0, (500, x.size))
+    c, amp, gam, x0 = (p[:, i : i + 1] for i in range(4))
+    u = (x - x0) / gam
+    d = 1.0 / (1.0 + u * u)
+    res = y - (c - amp * d)
+    e = (2.0 * amp / gam) * u * d * d
+    cost, cache = _LorentzianProblem(x).evaluate(p, y, None)
+    assert np.array_equal(cost, np.einsum("nm,nm->n", res, res))
+    for got, want in zip(cache, (res, d, e, u), strict=True):
+        assert np.array_equal(got, want)
+    w = (gen.uniform(size=(500, x.size)) > 0.3).astype(float)
+    cost, cache = _LorentzianProblem(x).evaluate(p, y, w)
+    assert np.array_equal(cost, np.einsum("nm,nm->n", res * w, res * w))
+    for got, want in zip(cache, (res * w, d * w, e * w, u, w), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_mtr_asym_standard_error_by_blocks_is_the_whole_volume_formula() -> None:
+    """Blocks of voxels (and any subset of them) give the whole-volume formula's values."""
+    gen = rng(7)
+    n = 2 * _WEIGHT_BLOCK + 123
+    b0 = gen.uniform(-0.5, 0.5, n)
+    scale = gen.uniform(0.005, 0.02, n)
+    mtr = gen.uniform(-0.05, 0.1, n)
+    counts = np.where(np.arange(Z_OFFSETS.size) % 3 == 0, 2, 1)
+    diff = _spline_weights(Z_OFFSETS, -3.5 + b0) - _spline_weights(Z_OFFSETS, 3.5 + b0)
+    variance = np.einsum("nk,nk,k->n", diff, diff, 1.0 / counts) + mtr**2 / 2
+    expected = scale * np.sqrt(variance)
+    got = mtr_asym_standard_error(Z_OFFSETS, counts, 3.5, b0, scale, mtr=mtr, m0_count=2)
+    assert np.array_equal(got, expected)
+    part = slice(1000, 3000)
+    assert np.array_equal(mtr_asym_standard_error(Z_OFFSETS, counts, 3.5, b0[part], scale[part],
+                                                  mtr=mtr[part], m0_count=2), expected[part])
