@@ -282,7 +282,8 @@ def _log_grid(r_bounds: tuple[float, float], per_decade: int) -> tuple[np.ndarra
 
 def _zoom(cost, n: int, r_bounds: tuple[float, float], *, per_decade: int,
           starts: int) -> tuple[np.ndarray, tuple]:
-    """Grid search then zoom on log(rate); ``cost(rates (n, K))`` -> (sse, *params).
+    """Grid search then zoom on log(rate); ``cost(rates)`` -> (sse, *params), each (n, K),
+    for rates of shape (n, K) or, on the grid every voxel shares, (1, K).
 
     The ``starts`` lowest local minima of the grid are each zoomed and the best result is
     kept (one is enough for the smooth signed costs used here).
@@ -290,8 +291,8 @@ def _zoom(cost, n: int, r_bounds: tuple[float, float], *, per_decade: int,
     grid, step0 = _log_grid(r_bounds, per_decade)
     lo, hi = np.log(r_bounds[0]), np.log(r_bounds[1])
     rows = np.arange(n)
-    points = np.broadcast_to(grid, (n, grid.size))
-    sse, *_ = cost(np.exp(points))
+    # one row of rates for all voxels: the model curves are computed once, not per voxel
+    sse, *_ = cost(np.exp(grid)[None, :])
     padded = np.pad(sse, ((0, 0), (1, 1)), constant_values=np.inf)
     local = (sse <= padded[:, :-2]) & (sse <= padded[:, 2:])
     ranked = np.argsort(np.where(local, sse, np.inf), axis=1)[:, :starts]
@@ -316,6 +317,12 @@ def _zoom(cost, n: int, r_bounds: tuple[float, float], *, per_decade: int,
         best_rate = np.where(better, np.exp(centre), best_rate)
     assert best is not None
     return best_rate, best
+
+
+def _project(curves: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Dot product of each voxel's data (n, m) with each of its model curves (n or 1,
+    K, m): (n, K)."""
+    return np.matmul(curves, data[:, :, None])[:, :, 0]
 
 
 def _signed_candidates(y: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
@@ -363,7 +370,7 @@ def _fixed_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray, alpha: float,
                  yy: np.ndarray = yy) -> tuple[np.ndarray, np.ndarray]:
             r = rates[:, :, None]
             g = 1.0 - (1.0 + alpha) * np.exp(-r * t) + alpha * np.exp(-r * rec)
-            gy = np.einsum("nkm,nm->nk", g, signed)
+            gy = _project(g, signed)
             gg = np.einsum("nkm,nkm->nk", g, g)
             with np.errstate(divide="ignore", invalid="ignore"):
                 m0 = gy / gg
@@ -394,8 +401,8 @@ def _free_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray,
             uu = np.einsum("nkm,nkm->nk", u, u)
             ww = np.einsum("nkm,nkm->nk", w, w)
             uw = np.einsum("nkm,nkm->nk", u, w)
-            uy = np.einsum("nkm,nm->nk", u, signed)
-            wy = np.einsum("nkm,nm->nk", w, signed)
+            uy = _project(u, signed)
+            wy = _project(w, signed)
             det = uu * ww - uw * uw
             with np.errstate(divide="ignore", invalid="ignore"):
                 m0 = (ww * uy - uw * wy) / det
