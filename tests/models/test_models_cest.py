@@ -11,6 +11,7 @@ import pytest
 from models_synth import lorentzian, rng, wassr_model, z_model
 
 from xnatpic.errors import FittingError
+from xnatpic.models import _spline as spline_module
 from xnatpic.models import (
     b0_map,
     correct_b0,
@@ -20,6 +21,7 @@ from xnatpic.models import (
     ratiometric_index,
     z_at,
 )
+from xnatpic.models import cest as cest_module
 from xnatpic.models._spline import _cubic
 from xnatpic.models.cest import (
     _WEIGHT_BLOCK,
@@ -354,3 +356,28 @@ def test_mtr_asym_standard_error_by_blocks_is_the_whole_volume_formula() -> None
     part = slice(1000, 3000)
     assert np.array_equal(mtr_asym_standard_error(Z_OFFSETS, counts, 3.5, b0[part], scale[part],
                                                   mtr=mtr[part], m0_count=2), expected[part])
+
+
+def test_lorentzian_b0_and_spline_do_not_depend_on_the_block_size(monkeypatch) -> None:
+    """Both run on cache-sized blocks of voxels: every voxel's result is its own, whatever
+    block it is computed in (so the block sizes are free to tune)."""
+    gen = rng(8)
+    b0, m0 = truth(gen, 2500)
+    cest, wassr = acquisition(gen, b0, m0, snr=100.0)
+    zs = normalize_zspectrum(cest.astype(np.float32), ACQ_OFFSETS)
+    shift = gen.uniform(-0.4, 0.4, b0.size)
+
+    def run() -> tuple[np.ndarray, ...]:
+        fit = b0_map(wassr, WASSR_OFFSETS, method="lorentzian")
+        return (fit.b0, fit.b0_sd, fit.r_squared, fit.rmse, fit.status,
+                correct_b0(zs.z, zs.offsets, shift))
+
+    monkeypatch.setattr(cest_module, "_LM_BLOCK", 300)
+    monkeypatch.setattr(spline_module, "_BLOCK", 700)
+    small = run()
+    monkeypatch.setattr(cest_module, "_LM_BLOCK", 10**6)
+    monkeypatch.setattr(spline_module, "_BLOCK", 10**6)
+    whole = run()
+    assert np.isfinite(whole[0]).all() and np.isfinite(whole[-1]).mean() > 0.9
+    for got, want in zip(small, whole, strict=True):
+        assert np.array_equal(got, want, equal_nan=True)

@@ -16,6 +16,9 @@ from xnatpic.models._blocks import map_rows
 
 __all__ = ["second_derivative_map", "spline_eval"]
 
+#: Rows per block of :func:`spline_eval`: its (rows, points) temporaries stay in cache.
+_BLOCK = 1024
+
 
 @lru_cache(maxsize=32)
 def _second_derivative_map(knots: tuple[float, ...]) -> np.ndarray:
@@ -105,7 +108,7 @@ def _fill(
         m0, m1 = m_flat.take(flat), m_flat.take(flat + 1)
         return (np.where(inside, _cubic(y0, y1, m0, m1, hs, left, right), np.nan),)
 
-    values = map_rows(block, rows, *((q,) if q.ndim == 2 else ()))[0]
+    values = map_rows(block, rows, *((q,) if q.ndim == 2 else ()), block=_BLOCK)[0]
     out[group] = values
 
 

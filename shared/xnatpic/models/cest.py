@@ -429,6 +429,10 @@ def _spline_minimum(x: np.ndarray, y: np.ndarray, cols: np.ndarray,
     return best_x, np.where(curvature > 0, sd, np.nan)
 
 
+#: Voxels per block of the Lorentzian fit: its working arrays stay in cache.
+_LM_BLOCK = 4096
+
+
 class _LorentzianProblem:
     """``y = c - A / (1 + ((x - x0) / γ)²)``, parameters ``(c, A, γ, x0)``, for
     :func:`levenberg_marquardt`: the weighted Jacobian rows are kept as four (n, M)
@@ -670,6 +674,7 @@ def b0_map(
             b0,
             curv,
             depth,
+            block=_LM_BLOCK,
         )
         st = st & np.uint8(FitStatus.AT_BOUND)  # parabola shape problems do not matter here
         st[on_edge] |= np.uint8(FitStatus.AT_BOUND)
