@@ -22,7 +22,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
 
-def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
+#: zlib level of the previews: on the colour mosaics level 1 is as small as 6 (often
+#: smaller) in a third of the time (0.004 against 0.013 s for a 776x486 mosaic).
+LEVEL = 1
+
+
+def encode_png(rgb: np.ndarray, level: int = LEVEL) -> bytes:
     """The PNG bytes of an image.
 
     Parameters
