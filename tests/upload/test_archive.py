@@ -55,6 +55,20 @@ class TestArchive:
             scans = archive / "PRECLIN" / "arc001" / row["session"] / "SCANS"
             assert row["bytes_sent"] == sum(p.stat().st_size for p in scans.rglob("*.dcm"))
 
+    def test_converted_files_are_the_archives_own(self, phantom_study, tmp_path):
+        # converted DICOM goes into the archive whole (linked on the same disk, the work
+        # folder then removed); a work folder kept with --work shares no file with it
+        work = tmp_path / "work"
+        kept = tmp_path / "kept"
+        assert _upload(phantom_study, kept, tmp_path, "--work", str(work))[0] == 0
+        assert _upload(phantom_study, tmp_path / "archive", tmp_path)[0] == 0
+        converted = sorted(work.rglob("dicom/**/*.dcm"))
+        assert converted and {p.stat().st_nlink for p in converted} == {1}
+        for archive in (kept, tmp_path / "archive"):
+            stored = sorted(archive.rglob("SCANS/*/DICOM/*.dcm"))
+            assert {p.name for p in stored} == {p.name for p in converted}
+            assert {p.stat().st_nlink for p in stored} == {1}
+
     def test_rerun_copies_nothing(self, dicom_studies, tmp_path):
         src, expected = dicom_studies
         archive = tmp_path / "archive"

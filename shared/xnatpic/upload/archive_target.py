@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -65,19 +66,34 @@ class _Staged:
     rows_written: bool = False
 
 
-def _atomic_copy(source: Path, destination: Path) -> None:
+def _atomic_copy(source: Path, destination: Path, *, link: bool = False) -> None:
     """Copy through a hidden partial file, removed when the copy fails. A failure a retry
     may fix (a dropped network share) is a TransientError (the copy is idempotent, so the
     runner retries it); a full disk or a read-only folder is not retried
-    (:func:`xnatpic.upload.retry.os_error`)."""
+    (:func:`xnatpic.upload.retry.os_error`).
+
+    ``link``: ``source`` is the upload's own file, removed after it (:attr:`ScanFiles.owned`):
+    it is hard-linked when the file system allows it (the same disk), else copied.
+    """
     partial = destination.with_name(f".{destination.name}.partial")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, partial)
+        if not (link and _linked(source, partial)):
+            shutil.copyfile(source, partial)
         partial.replace(destination)
     except OSError as exc:
         _discard(partial)
         raise os_error(destination, exc) from exc
+
+
+def _linked(source: Path, partial: Path) -> bool:
+    """Hard-link ``source`` as ``partial``; False when the file system refuses (another
+    disk, no links there, a partial file left by a failed attempt)."""
+    try:
+        os.link(source, partial)
+    except OSError:
+        return False
+    return True
 
 
 def _discard(partial: Path) -> None:
@@ -200,7 +216,7 @@ class ArchiveTarget:
         for scan in scans:
             target = self._dir(plan) / "SCANS" / scan.id / "DICOM"
             for path in scan.files:
-                _atomic_copy(path, target / path.name)
+                _atomic_copy(path, target / path.name, link=scan.owned)
             entry = {"xsiType": scan_xsi(scan.modality), "type": scan.description,
                      "series_description": scan.description, "modality": scan.modality,
                      "uid": scan.series_uid, "frames": len(scan.files)}

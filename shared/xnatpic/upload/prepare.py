@@ -81,6 +81,9 @@ class ScanFiles:
     #: SOPInstanceUID of each file, in the order of ``files``; empty when the scan was
     #: indexed without them (a series this upload converted: :meth:`instance_uids`).
     sops: list[str] = field(default_factory=list)
+    #: The files are this upload's own (converted into its work folder, removed once the
+    #: session is sent): a destination on the same disk may link them instead of copying.
+    owned: bool = False
 
     def instance_uids(self) -> list[str]:
         """SOPInstanceUID of each file, in the order of ``files`` (read from the files'
@@ -100,7 +103,7 @@ class ScanFiles:
         keep = [(f, u) for f, u in zip(self.files, self.instance_uids(), strict=True)
                 if u in sops]
         return ScanFiles(self.id, self.series_uid, self.description, self.modality,
-                         [f for f, _ in keep], [u for _, u in keep])
+                         [f for f, _ in keep], [u for _, u in keep], self.owned)
 
     @property
     def size(self) -> int:

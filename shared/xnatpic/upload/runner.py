@@ -260,6 +260,8 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
             result.status, result.scans_present = "complete", present
             return result
         prepared = prepare_session(plan, work, deidentify=deidentify, converter=converter)
+        for scan in prepared.scans:  # converted here, removed with the work folder
+            scan.owned = not keep and work in scan.files[0].parents
         callbacks.start(plan, prepared.size)
         held = with_retry(lambda: target.study_uid(plan), what=f"{plan.key}: session",
                           policy=policy)
