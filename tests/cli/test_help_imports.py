@@ -8,6 +8,7 @@ import argparse
 import ast
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -102,3 +103,30 @@ def test_one_local_launch_imports_neither_dicom_nor_numpy(tmp_path):
     assert (session / "RESOURCES" / "RESULT" / "label.txt").read_text() == "m1", \
         proc.stderr
     assert ast.literal_eval(modules) == []
+
+
+_LEAN_PROBE = (
+    "import gc, os, sys\n"
+    "from xnatpic.cli.main import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('RESULT', code, os.environ.get('OPENBLAS_NUM_THREADS'), gc.get_freeze_count() > 0,"
+    " 'requests' in sys.modules)\n"
+)
+
+
+def test_phantom_info_and_upload_start_lean(tmp_path):
+    # each asks for one OpenBLAS thread before numpy loads (xnatpic.lean_start); upload
+    # also loads pydicom without its download packages and freezes its imports
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    study, archive = tmp_path / "phantom", tmp_path / "archive"
+    seen = {}
+    for argv in (["phantom", str(study)], ["info", str(study)],
+                 ["upload", str(study), "--project", "P", "--archive", str(archive),
+                  "--report", str(tmp_path / "report.json")]):
+        proc = subprocess.run([sys.executable, "-c", _LEAN_PROBE, *argv], capture_output=True,
+                              text=True, check=True, env=environ, cwd=tmp_path)
+        seen[argv[0]] = proc.stdout.rpartition("RESULT ")[2].split()
+    assert seen == {"phantom": ["0", "1", "False", "False"],
+                    "info": ["0", "1", "False", "False"],
+                    "upload": ["0", "1", "True", "False"]}
+    assert len(list((archive / "P" / "arc001").iterdir())) == 1

@@ -1,5 +1,7 @@
 """``xnatpic upload``: studies into XNAT (its REST API), a local archive or a DICOM node."""
 
+# ruff: noqa: E402  (the lean start below comes before the imports that load numpy, pydicom)
+
 from __future__ import annotations
 
 import argparse
@@ -8,6 +10,12 @@ import os
 import sys
 import threading
 from pathlib import Path
+
+from xnatpic.lean_start import freeze_imports, lean_step_start
+
+# A process started for the upload loads numpy with one BLAS thread and pydicom without its
+# download packages, as a step's does (xnatpic.lean_start; nothing when already loaded).
+FRESH = lean_step_start()
 
 from rich.console import Console
 from rich.markup import escape
@@ -193,6 +201,8 @@ def _target(args: argparse.Namespace, err: Console) -> tuple[object, str] | None
 
 def run(args: argparse.Namespace) -> int:
     """Plan, then upload with progress bars; see :func:`xnatpic.upload.upload_sessions`."""
+    if FRESH:
+        freeze_imports()  # the imports are never freed: out of the collector's passes
     err = make_console(stderr=True)
     if args.jobs < 1 or args.retries < 1:
         err.print("xnatpic upload: error: --jobs and --retries must be at least 1")
