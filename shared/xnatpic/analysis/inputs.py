@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from xnatpic.analysis.errors import BadSeriesError
-from xnatpic.dicom.private import CREATOR, GROUP
+from xnatpic.dicom.private import BLOCK, CREATOR, GROUP
 from xnatpic.errors import ConversionError
 from xnatpic.nifti.affine import affine_from_slices, image_space_direction, lps_to_ras
 
@@ -186,22 +186,42 @@ def _text(value: object) -> str | None:
     return None if value is None or str(value) == "" else str(value)
 
 
-def _private(ds: Dataset, offset: int) -> object:
-    try:
-        block = ds.private_block(GROUP, CREATOR)
-    except KeyError:
+class _Block:
+    """The xnatpic private block of a dataset: its values by offset (None when absent).
+
+    The creator is looked for where xnatpic writes it (``BLOCK``), then among every
+    private creator element of the group, as pydicom's ``private_block`` does without
+    sorting the whole dataset for each lookup.
+    """
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+        self.base = self._find(ds)
+
+    @staticmethod
+    def _find(ds: Dataset) -> int | None:
+        usual = (GROUP << 16) | BLOCK  # the creator element xnatpic writes
+        if ds.get_item(usual) is not None and _creator(ds, usual):
+            return (GROUP << 16) | (BLOCK << 8)
+        tags = ds.keys()  # iterating the dataset itself would sort and convert its elements
+        for tag in tags:
+            if tag >> 16 == GROUP and 0x10 <= tag & 0xFFFF <= 0xFF and _creator(ds, tag):
+                return (GROUP << 16) | ((tag & 0xFF) << 8)
         return None
-    return _in_block(block, offset)
+
+    def get(self, offset: int) -> object:
+        """The value at ``offset`` (None when absent or no block)."""
+        if self.base is None:
+            return None
+        tag = self.base | offset
+        return self.ds[tag].value if self.ds.get_item(tag) is not None else None
 
 
-def _in_block(block: Any, offset: int) -> object:
-    """Value at ``offset`` of a private block (None when absent or no block)."""
-    if block is None:
-        return None
-    try:
-        return block[offset].value
-    except KeyError:
-        return None
+def _creator(ds: Dataset, tag: int) -> bool:
+    value = ds[tag].value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return str(value).strip(" \0") == CREATOR
 
 
 def _numbers(ds: Dataset, keyword: str) -> object:
@@ -274,11 +294,8 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
         directions = item.get("DiffusionGradientDirectionSequence")
         if gradient is None and directions:
             gradient = directions[0].get("DiffusionGradientOrientation")
-    try:
-        block = ds.private_block(GROUP, CREATOR)
-    except KeyError:
-        block = None
-    m0 = _in_block(block, _IS_M0)
+    block = _Block(ds)
+    m0 = block.get(_IS_M0)
     spacing = _numbers(ds, "PixelSpacing")
     order = (_float(_numbers(ds, "TemporalPositionIdentifier")) or 0.0,
              _float(_numbers(ds, "InstanceNumber")) or 0.0)
@@ -292,11 +309,11 @@ def _classic_frame(path: Path, ds: Dataset) -> Frame:
         te=_float(_numbers(ds, "EchoTime")), tr=_float(_numbers(ds, "RepetitionTime")),
         ti=_float(_numbers(ds, "InversionTime")), b=_float(b_value),
         gradient_lps=None if gradient is None else np.asarray([float(v) for v in gradient]),
-        sat_ppm=_float(_in_block(block, _SAT_PPM)),
+        sat_ppm=_float(block.get(_SAT_PPM)),
         is_m0=None if m0 is None else str(m0).upper() == "YES",
-        ti_nominal=_float(_in_block(block, _TI_NOMINAL)),
-        readout=_float(_in_block(block, _READOUT)),
-        inversion_mode=_text(_in_block(block, _INVERSION_MODE)),
+        ti_nominal=_float(block.get(_TI_NOMINAL)),
+        readout=_float(block.get(_READOUT)),
+        inversion_mode=_text(block.get(_INVERSION_MODE)),
     )
 
 
@@ -330,9 +347,8 @@ def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
         for it in items:
             if it is None:
                 continue
-            try:
-                seq = it.private_block(GROUP, CREATOR)[_FRAME_SEQUENCE].value
-            except KeyError:
+            seq = _Block(it).get(_FRAME_SEQUENCE)
+            if seq is None:
                 continue
             private_item = seq[0] if seq else None
             break
@@ -343,7 +359,8 @@ def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
             gradient = None if g is None else np.asarray([float(v) for v in g])
         ti = _lookup(items, "MRModifierSequence", "InversionTimes")
         temporal = _lookup(items, "FrameContentSequence", "TemporalPositionIndex")
-        m0 = None if private_item is None else _private(private_item, _IS_M0)
+        block = None if private_item is None else _Block(private_item)
+        m0 = None if block is None else block.get(_IS_M0)
         frames.append(Frame(
             path=path, sop_instance_uid=str(ds.SOPInstanceUID),
             sop_class_uid=str(ds.SOPClassUID), rows=int(ds.Rows), columns=int(ds.Columns),
@@ -357,14 +374,12 @@ def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
             ti=_float(ti),
             b=_float(_lookup(items, "MRDiffusionSequence", "DiffusionBValue")),
             gradient_lps=gradient,
-            sat_ppm=None if private_item is None else _float(_private(private_item, _SAT_PPM)),
+            sat_ppm=None if block is None else _float(block.get(_SAT_PPM)),
             is_m0=None if m0 is None else str(m0).upper() == "YES",
             frame_number=index + 1,
-            ti_nominal=None if private_item is None else _float(
-                _private(private_item, _TI_NOMINAL)),
-            readout=None if private_item is None else _float(_private(private_item, _READOUT)),
-            inversion_mode=None if private_item is None else _text(
-                _private(private_item, _INVERSION_MODE)),
+            ti_nominal=None if block is None else _float(block.get(_TI_NOMINAL)),
+            readout=None if block is None else _float(block.get(_READOUT)),
+            inversion_mode=None if block is None else _text(block.get(_INVERSION_MODE)),
         ))
         slope = _float(_lookup(items, "PixelValueTransformationSequence", "RescaleSlope"))
         intercept = _float(_lookup(items, "PixelValueTransformationSequence",
