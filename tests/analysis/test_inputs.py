@@ -210,3 +210,33 @@ class TestPixelValues:
                          force_encoding=True)
         (frame,) = read_frames(big)
         assert np.allclose(frame.pixels, self._pydicom_values(clean / "a.dcm"))
+
+
+def test_private_block_found_at_another_creator_element(phantom_dicom, tmp_path):
+    """Another writer may place the xnatpic block behind its own private creator: the
+    values are found wherever the creator element is, as pydicom's private_block finds
+    them."""
+    from xnatpic.analysis.inputs import read_frames
+    from xnatpic.dicom.private import CREATOR, GROUP
+
+    source = sorted(phantom_dicom["7"].glob("*.dcm"))[3]
+    ds = pydicom.dcmread(source)
+    expected = ds.private_block(GROUP, CREATOR)[0x21].value  # saturation offset (ppm)
+    moved = pydicom.Dataset()
+    for elem in ds:
+        if elem.tag.group == GROUP and elem.tag.element >= 0x1000:
+            moved.add_new((GROUP << 16) | 0x1200 | (elem.tag.element & 0xFF), elem.VR,
+                          elem.value)
+    for tag in [elem.tag for elem in ds if elem.tag.group == GROUP]:
+        del ds[tag]
+    ds.add_new((GROUP << 16) | 0x10, "LO", "OTHER VENDOR")
+    ds.add_new((GROUP << 16) | 0x11, "LO", "SOMEONE ELSE")
+    ds.add_new((GROUP << 16) | 0x12, "LO", CREATOR)
+    ds.update(moved)
+    folder = tmp_path / "moved"
+    folder.mkdir()
+    ds.save_as(folder / "a.dcm")
+    assert pydicom.dcmread(folder / "a.dcm").private_block(GROUP, CREATOR)[0x21].value == \
+        expected
+    (frame,) = read_frames(folder)
+    assert frame.sat_ppm == float(expected)
