@@ -51,29 +51,47 @@ def dilate_in_plane(mask: np.ndarray, iterations: int) -> np.ndarray:
 
 def _labels_4(mask: np.ndarray) -> np.ndarray:
     """Per voxel of a 2-D mask, the smallest flat index of its 4-connected component
-    (``mask.size`` outside the mask)."""
-    flat_mask = mask.ravel()
-    outside = mask.size
-    labels = np.where(mask, np.arange(mask.size).reshape(mask.shape), outside)
-    down = mask[1:] & mask[:-1]
-    right = mask[:, 1:] & mask[:, :-1]
-    while True:
-        new = labels.copy()
-        np.minimum(new[1:], np.where(down, labels[:-1], outside), out=new[1:])
-        np.minimum(new[:-1], np.where(down, labels[1:], outside), out=new[:-1])
-        np.minimum(new[:, 1:], np.where(right, labels[:, :-1], outside), out=new[:, 1:])
-        np.minimum(new[:, :-1], np.where(right, labels[:, 1:], outside), out=new[:, :-1])
-        flat = new.ravel()
-        inside = flat[flat_mask]
-        while True:  # pointer jumping: follow each label to its own label
-            jumped = flat[inside]
-            if np.array_equal(jumped, inside):
-                break
-            inside = jumped
-        flat[flat_mask] = inside
-        if np.array_equal(new, labels):
-            return labels
-        labels = new
+    (``mask.size`` outside the mask).
+
+    Union-find over the row runs of the mask: runs of neighbouring rows that share a
+    column are one component; each component takes the start of its first run in
+    row-major order, its smallest flat index.
+    """
+    rows, columns = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    run_row, run_start = np.nonzero(edges == 1)  # row-major: runs in flat order
+    run_end = np.nonzero(edges == -1)[1]  # one past each run's last column
+    parent = list(range(run_row.size))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first = np.searchsorted(run_row, np.arange(rows + 1))  # runs of row r: first[r]:first[r+1]
+    starts, ends = run_start.tolist(), run_end.tolist()
+    for r in range(1, rows):
+        i, i_end = int(first[r - 1]), int(first[r])
+        j, j_end = i_end, int(first[r + 1])
+        while i < i_end and j < j_end:
+            if starts[i] < ends[j] and starts[j] < ends[i]:  # the runs share a column
+                a, b = root(i), root(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if ends[i] < ends[j]:
+                i += 1
+            else:
+                j += 1
+    roots = np.fromiter((root(i) for i in range(run_row.size)), dtype=np.intp,
+                        count=run_row.size)
+    run_label = run_row[roots] * columns + run_start[roots]
+    flat = mask.ravel()
+    run_of = np.zeros(mask.size, dtype=np.intp)
+    run_of[run_row * columns + run_start] = 1
+    labels = np.full(mask.size, mask.size, dtype=np.intp)
+    labels[flat] = run_label[np.cumsum(run_of)[flat] - 1]
+    return labels.reshape(mask.shape)
 
 
 def remove_small_components(mask: np.ndarray, min_size: int) -> np.ndarray:
