@@ -28,19 +28,30 @@ STAT_KEYS = ("n_voxels", "n_failed", "n_valued", "mean", "sd", "median", "q1", "
 _LOCATION = ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
 
 
-def status_counts(status: np.ndarray) -> dict[str, int]:
-    """Number of voxels with each in-mask status name (outside-mask voxels ignored)."""
-    codes, counts = np.unique(np.asarray(status, dtype=np.uint8), return_counts=True)
-    return {VOXEL_STATUS_NAMES[VoxelStatus(int(c))]: int(n)
-            for c, n in zip(codes, counts, strict=True) if int(c) != VoxelStatus.OUTSIDE}
+#: Status codes with a value to rank (fitted, or beyond the range on one side).
+_VALUED = np.zeros(256, dtype=bool)
+_VALUED[[VoxelStatus.FITTED, VoxelStatus.LONG, VoxelStatus.SHORT]] = True
+
+
+def _code_counts(status: np.ndarray) -> np.ndarray:
+    """Number of voxels with each status code (index = code)."""
+    return np.bincount(np.asarray(status, dtype=np.uint8).ravel(), minlength=256)
+
+
+def status_counts(status: np.ndarray, counts: np.ndarray | None = None) -> dict[str, int]:
+    """Number of voxels with each in-mask status name (outside-mask voxels ignored);
+    ``counts`` is :func:`_code_counts` of ``status`` when already made."""
+    counts = _code_counts(status) if counts is None else counts
+    return {VOXEL_STATUS_NAMES[VoxelStatus(int(c))]: int(counts[c])
+            for c in np.flatnonzero(counts) if int(c) != VoxelStatus.OUTSIDE}
 
 
 def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
     n = int(status.size)
-    groups = {g: int(np.isin(status, [int(c) for c in codes]).sum())
-              for g, codes in STATUS_GROUPS.items()}
+    counts = _code_counts(status)
+    groups = {g: int(sum(counts[int(c)] for c in codes)) for g, codes in STATUS_GROUPS.items()}
     out: dict[str, Any] = {"n_voxels": n, "n_failed": groups["failed"]}
-    valued_status = np.isin(status, [VoxelStatus.FITTED, VoxelStatus.LONG, VoxelStatus.SHORT])
+    valued_status = _VALUED[np.asarray(status, dtype=np.uint8)]
     ranked = np.asarray(values[valued_status], dtype=np.float64).copy()
     codes = status[valued_status]
     missing = ~np.isfinite(ranked)
@@ -66,7 +77,7 @@ def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
         })
     for g in FRACTION_KEYS:
         out[f"fraction_{g}"] = groups[g] / n if n else None
-    out["status_counts"] = status_counts(status)
+    out["status_counts"] = status_counts(status, counts)
     return out
 
 
