@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.oracles import require_module
 from tests.paravision.builders import write_study
 
 _PROBE = """
@@ -42,8 +43,8 @@ def _convert(study, out, setup: str = "", **env: str) -> list[str]:
 
 @pytest.fixture
 def study(tmp_path):
-    pytest.importorskip("requests")
-    pytest.importorskip("PIL")
+    require_module("requests", "the lean start hides it while pydicom loads")
+    require_module("PIL", "the lean start hides it from the converter's pydicom")
     return write_study(tmp_path / "study", {"1": {}})
 
 
@@ -100,7 +101,7 @@ print("RESULT", code, os.environ.get("OPENBLAS_NUM_THREADS"), gc.get_freeze_coun
 def test_a_step_loads_lean_but_keeps_pydicoms_image_decoders(tmp_path):
     """A map step started as its container starts it: pydicom without requests and its
     test-data module, numpy with one BLAS thread, and PIL still decoding JPEG input."""
-    pytest.importorskip("PIL")
+    require_module("PIL", "a step keeps pydicom's PIL decoder")
     from tests.analysis.conftest import make_session
     from xnatpic.cli.main import main as xnatpic_main
 

@@ -17,6 +17,7 @@ files are byte for byte what ``pydicom.dcmwrite`` writes for the same dataset
 from __future__ import annotations
 
 import datetime as _dt
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -190,8 +191,10 @@ def _encode(keyword: str, value: object) -> bytes:
     return encode(*tag_and_vr(keyword), value)
 
 
+@lru_cache(maxsize=8192)
 def _reference(sop_class: str, sop_instance: str, frame: int | None = None) -> bytes:
-    """The encoded elements of one SOP Instance Reference item."""
+    """The encoded elements of one SOP Instance Reference item (each map of a run refers
+    to the same source images: encoded once)."""
     parts = [_encode("ReferencedSOPClassUID", sop_class),
              _encode("ReferencedSOPInstanceUID", sop_instance)]
     if frame is not None:
