@@ -32,13 +32,7 @@ from xnatpic.analysis.maps import UNITS, MapImage
 from xnatpic.analysis.previews import display_range
 from xnatpic.dicom.codes import code_item
 from xnatpic.dicom.engine import tag_and_vr
-from xnatpic.dicom.part10 import (
-    EncodedDataset,
-    encode,
-    encode_sequence,
-    pixel_data_header,
-    write_part10,
-)
+from xnatpic.dicom.part10 import EncodedDataset, encode, encode_sequence, write_part10
 from xnatpic.dicom.text_fit import fit_bytes
 from xnatpic.dicom.uids import derived_uid
 
@@ -51,7 +45,6 @@ _UTF8 = "ISO_IR 192"
 #: Longest LO value in bytes (PS3.5 6.2; dciodvfy counts encoded bytes).
 _LO_BYTES = 64
 _MAX = 32767
-_PIXEL_DATA = 0x7FE00010
 #: Attributes copied from the source header (patient, study, equipment, MR acquisition).
 _COPIED = (
     "SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
@@ -270,7 +263,6 @@ def write_dicom_map(image: MapImage, series: AnalysisSeries, folder: Path, *,
         encoded = template.copy()
         encoded.elements.update(slice_elements(series, k, sop_instance_uid))
         pixels = np.ascontiguousarray(stored[:, :, k].T)  # written from its buffer
-        encoded.set_raw(_PIXEL_DATA, pixel_data_header(pixels.nbytes))
         path = folder / f"{image.name}-{k + 1:04d}.dcm"
         write_part10(path, encoded, _MR, sop_instance_uid, f"{step}: {image.name} map",
                      memoryview(pixels))

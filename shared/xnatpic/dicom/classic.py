@@ -27,14 +27,13 @@ from xnatpic.dicom.engine import (
     tag_and_vr,
 )
 from xnatpic.dicom.modules import CLASSIC_MR_IOD
-from xnatpic.dicom.part10 import EncodedDataset, write_part10
+from xnatpic.dicom.part10 import PIXEL_DATA, EncodedDataset, write_part10
 from xnatpic.dicom.private import BLOCK, CREATOR, GROUP, apply_private, private_values
 from xnatpic.dicom.routing import apply_routing
 from xnatpic.output_names import series_stem
 
 __all__ = ["encoded_template", "image_dataset", "series_template", "write_classic"]
 
-_PIXEL_DATA = 0x7FE00010
 
 
 def series_template(ctx: SeriesContext, modules: tuple[Module, ...], *,
@@ -85,7 +84,7 @@ def image_dataset(ctx: SeriesContext, frame: Frame) -> Dataset:
         if rows:
             apply_rows(own, rows, ctx, frame, module=module)
     apply_private(own, ctx, frame, per_image=True)
-    own[_PIXEL_DATA] = DataElement(_PIXEL_DATA, "OW", frame.encoded.pixels.tobytes())
+    own[PIXEL_DATA] = DataElement(PIXEL_DATA, "OW", frame.encoded.pixels.tobytes())
     return own
 
 
@@ -122,7 +121,6 @@ def write_classic(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[i
         for tag, vr, value in private_values(ctx, frame, per_image=True):
             encoded.set_value(tag, vr, value, partial(part10.encode, tag, vr, value))
         pixels = np.ascontiguousarray(frame.encoded.pixels)  # written from its buffer
-        encoded.set_raw(_PIXEL_DATA, part10.pixel_data_header(pixels.nbytes))
         path = out_dir / f"{stem}_{number:05d}.dcm"
         write_part10(path, encoded, sop_class, sop_instance, ctx.where, memoryview(pixels))
         files.append(path)

@@ -41,8 +41,8 @@ from xnatpic.dicom.deidentify import deidentify_dataset, deidentify_values
 from xnatpic.dicom.derived_enhanced import SERIES_CONDITIONS
 from xnatpic.dicom.engine import Module, Row, encode, evaluate_rows, image_rows, tag_and_vr
 from xnatpic.dicom.enhanced_modules import ENHANCED_MR_IOD, FUNCTIONAL_GROUPS, PER_FRAME_ONLY
+from xnatpic.dicom.part10 import PIXEL_DATA, encode_sequence, encode_value, write_dataset
 from xnatpic.dicom.part10 import encode as encode_part10
-from xnatpic.dicom.part10 import encode_sequence, encode_value, write_dataset
 from xnatpic.dicom.private import (
     BLOCK,
     CREATOR,
@@ -62,7 +62,6 @@ __all__ = ["KEEP_PIXEL_BYTES", "functional_groups", "write_enhanced"]
 #: larger series stream (flat memory).
 KEEP_PIXEL_BYTES = 8 * 2**20
 
-_PIXEL_DATA = 0x7FE00010
 _SHARED = 0x52009229
 _PER_FRAME = 0x52009230
 #: (7FE0,0010) OW, Explicit VR Little Endian: tag, VR, 2 reserved bytes; the 4-byte
@@ -271,7 +270,7 @@ def write_enhanced(ctx: SeriesContext, out_dir: Path) -> tuple[list[Path], list[
         ds[tag] = DataElement(tag, "SQ", Sequence())
     deidentify_dataset(ds, ctx)  # no-op without a profile (the frames are done)
     apply_routing(ds, ctx.routing)
-    if any(elem.tag >= _PIXEL_DATA for elem in ds):
+    if any(elem.tag >= PIXEL_DATA for elem in ds):
         raise ConversionError(f"{ctx.where}: element at or after Pixel Data in the dataset; "
                               "pixel data must come last to be appended")
     path = out_dir / f"{series_stem(ctx.series, ctx.package, ctx.deidentify)}.dcm"

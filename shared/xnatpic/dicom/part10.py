@@ -33,6 +33,7 @@ from xnatpic.errors import ConversionError
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "PIXEL_DATA",
     "EncodedDataset",
     "encode",
     "encode_dataset",
@@ -41,7 +42,6 @@ __all__ = [
     "encode_value",
     "file_meta",
     "file_meta_bytes",
-    "pixel_data_header",
     "write_dataset",
     "write_part10",
     "write_with_pydicom",
@@ -67,7 +67,8 @@ _BINARY_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": 
                    "SV": "q", "UV": "Q"}
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _ITEM = b"\xfe\xff\x00\xe0"
-_PIXEL_DATA = 0x7FE00010
+#: (7FE0,0010) Pixel Data.
+PIXEL_DATA = 0x7FE00010
 _CHARSET = 0x00080005
 
 
@@ -306,7 +307,7 @@ def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str) -> bytes:
     return _PREAMBLE + length + body
 
 
-def pixel_data_header(nbytes: int) -> bytes:
+def _pixel_data_header(nbytes: int) -> bytes:
     """The (7FE0,0010) Pixel Data OW element without its value (``nbytes``, even)."""
     if nbytes % 2:
         raise ConversionError(f"internal: {nbytes} bytes of OW pixel data (odd)")
@@ -317,21 +318,22 @@ def write_part10(path: Path, encoded: EncodedDataset, sop_class_uid: str,
                  sop_instance_uid: str, where: str, pixels: memoryview | None = None) -> None:
     """Write a Part 10 file from encoded elements.
 
-    ``pixels``, when given, is the value of Pixel Data, written straight from its buffer
-    after the elements; ``encoded`` then ends with the :func:`pixel_data_header`.
+    ``pixels``, when given, is the value of Pixel Data (OW), written with its element
+    header straight from its buffer after the elements, which then all come before it.
 
     Raises
     ------
     ConversionError
         When the file cannot be written.
     """
-    if pixels is not None and max(encoded.elements) != _PIXEL_DATA:
-        raise ConversionError(f"{where}: internal: Pixel Data is not the last element")
+    if pixels is not None and max(encoded.elements, default=0) >= PIXEL_DATA:
+        raise ConversionError(f"{where}: internal: an element at or after Pixel Data")
     try:
         with open(path, "wb") as fp:
             fp.write(file_meta_bytes(sop_class_uid, sop_instance_uid))
             fp.writelines(encoded.parts())
             if pixels is not None:
+                fp.write(_pixel_data_header(pixels.nbytes))
                 fp.write(pixels)
     except OSError as exc:
         raise ConversionError(f"{where}: writing {path} failed: {exc}") from exc
