@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import least_squares
 
 from xnatpic.errors import FittingError
-from xnatpic.models.inversion import fit_t1_ir_timed, ir_signal
+from xnatpic.models.inversion import _distinct_rows, fit_t1_ir_timed, ir_signal
 
 #: pv6 scan 13 (FAIR-RARE): protocol TIs, MultiRepTime, 9 slices in the order
 #: 0 2 4 6 8 1 3 5 7, readout = 11 echoes x 5.175 ms.
@@ -109,6 +110,39 @@ class TestFixedFactor:
         fit = fit_t1_ir_timed(noisy, ti, tr=TR, readout=READOUT)
         assert np.nanmedian(fit.t1) == pytest.approx(2000.0, rel=0.02)
 
+    @pytest.mark.parametrize("free", [False, True])
+    def test_noisy_fits_are_the_least_squares_minimum(self, free: bool) -> None:
+        """On noisy data the fitted rate is the minimum of the signed least squares: scipy's
+        trust-region solver, started 5 % away in T1 on the same signed data (signs from
+        the fitted model), lands on the same M0, factor and T1."""
+        rng = np.random.default_rng(11)
+        ti = np.array([14.8, 300.0, 1000.0, 2500.0]) + 2 * SLICE_PERIOD
+        tr = ti + 5568.0
+        t1 = rng.uniform(300.0, 4000.0, 60)
+        clean = 1000.0 * ir_signal(t1[:, None], ti, tr=tr, readout=READOUT,
+                                   inversion_factor=0.9)
+        noisy = np.abs(clean + rng.normal(0.0, 20.0, clean.shape))
+        fit = fit_t1_ir_timed(noisy, ti, tr=tr, readout=READOUT,
+                              inversion_factor=None if free else 1.0)
+        assert fit.failed.sum() <= 2  # a long T1 with the factor free can fit as non-physical
+        recovery = tr - READOUT
+
+        def model(p: np.ndarray) -> np.ndarray:
+            m0, factor, rate = (p[0], p[1], p[2]) if free else (p[0], 1.0, p[1])
+            return m0 * (1.0 - (1.0 + factor) * np.exp(-rate * ti)
+                         + factor * np.exp(-rate * recovery))
+
+        for v in np.flatnonzero(~fit.failed):
+            factor = float(fit.inversion_efficiency[v]) - 1.0
+            ours = (np.array([fit.a[v], factor, 1.0 / fit.t1[v]]) if free
+                    else np.array([fit.a[v], 1.0 / fit.t1[v]]))
+            signed = noisy[v] * np.sign(model(ours))
+            start = ours.copy()
+            start[-1] /= 1.05
+            oracle = least_squares(lambda p, s=signed: model(p) - s, start, xtol=1e-15,
+                                   ftol=1e-15, gtol=1e-15, x_scale="jac").x
+            np.testing.assert_allclose(ours, oracle, rtol=2e-6, err_msg=f"voxel {v}")
+
     def test_mask_and_float32(self) -> None:
         signal = np.abs(ir_signal(1000.0, TI, tr=TR)).astype(np.float32) * np.ones((4, 1),
                                                                               np.float32)
@@ -161,3 +195,30 @@ class TestErrors:
     def test_times_that_do_not_broadcast(self) -> None:
         with pytest.raises(FittingError, match="ti has shape"):
             fit_t1_ir_timed(np.ones((2, 3)), np.ones((3, 3)))
+
+
+class TestDistinctRows:
+    """The grouping of voxels by their times (``_distinct_rows``) against ``np.unique``."""
+
+    @staticmethod
+    def _as_sets(groups: np.ndarray, inverse: np.ndarray, rows: np.ndarray) -> set:
+        np.testing.assert_array_equal(groups[inverse], rows)
+        return {tuple(g) for g in groups}
+
+    def test_same_groups_as_numpy(self) -> None:
+        rng = np.random.default_rng(3)
+        distinct = rng.uniform(0.0, 6000.0, (9, 6))
+        rows = distinct[rng.integers(0, 9, 5000)]
+        rows[:, 3:] = np.inf  # full recovery
+        groups, inverse = _distinct_rows(rows)
+        expected, _ = np.unique(rows, axis=0, return_inverse=True)
+        assert self._as_sets(groups, inverse, rows) == {tuple(g) for g in expected}
+
+    def test_a_collision_of_the_weighted_sums_falls_back(self) -> None:
+        """(sqrt 3, 0) and (0, sqrt 2) have the same weighted sum sqrt 6 (weights sqrt 2,
+        sqrt 3); shifted by a multiple of (sqrt 3, -sqrt 2), the sums stay equal."""
+        rows = np.array([[np.sqrt(3.0), 0.0], [0.0, np.sqrt(2.0)], [np.sqrt(3.0), 0.0]])
+        weights = np.sqrt([2.0, 3.0])
+        assert abs(rows[0] @ weights - rows[1] @ weights) < 1e-12
+        groups, inverse = _distinct_rows(rows)
+        assert len(self._as_sets(groups, inverse, rows)) == 2

@@ -42,13 +42,16 @@ from xnatpic.models.results import FitStatus, T1IRFit
 
 __all__ = ["fit_t1_ir_timed", "ir_signal"]
 
-#: Golden-section steps of the refinement: the bracket of +-one grid step around the
-#: grid's minimum (0.29 in log rate at 16 points per decade) shrinks by 0.618 per cost
-#: evaluation, to 3e-7 in log rate after 29 (the grid-and-zoom search it replaced, 10
-#: rounds of 9 points, reached 1.4e-7 with 90 evaluations). CBF is a difference of two
-#: fitted rates a few per mille apart, so the rates need this precision.
-_GOLDEN_STEPS = 29
-_INV_PHI = (np.sqrt(5.0) - 1.0) / 2.0
+#: Half-widths ``h`` (in log rate) of the successive parabolic interpolations after the
+#: grid: each moves to the vertex of the parabola through the cost at ``x - h``, ``x``,
+#: ``x + h`` (a Newton step with a central-difference slope): its error is about the
+#: square of the previous one, plus ``h**2`` times the cost's third over second
+#: derivative, plus the cost's rounding (a difference of sums of squares) over ``h``.
+#: These three steps (10 cost evaluations) reach 1.5e-7 in T1 on noise-free data from
+#: 150 ms to 15 s, better than the 30-evaluation golden-section search they replaced
+#: (3.4e-7); a smaller last ``h`` is worse, as rounding takes over. CBF is a difference
+#: of two fitted rates a few per mille apart, so the rates need this precision.
+_PARABOLA_STEPS = (5e-2, 5e-3, 5e-4)
 #: Grid points per decade of 1/T1. The fits work on signed data (one polarity split at a
 #: time): a smooth cost, so a coarse grid and one start suffice.
 _SIGNED_GRID_PER_DECADE = 16
@@ -221,8 +224,7 @@ def fit_t1_ir_timed(
     rate = np.full(sub.size, np.nan)
     sse = np.full(sub.size, np.nan)
     if sub.size:
-        groups, inverse = np.unique(keys, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        groups, inverse = _distinct_rows(keys)
         for g, key in enumerate(groups):
             members = np.flatnonzero(inverse == g)
             t, rec = key[:n], key[n:]
@@ -270,11 +272,34 @@ def _check_times(ti: np.ndarray, tr: np.ndarray, readout: np.ndarray, free: bool
         raise FittingError("tr - readout must be longer than ti: the next inversion comes "
                            "after the readout (tr is the inversion-to-inversion time in ms)")
     minimum = 4 if free else 3
-    distinct = min((np.unique(row).size for row in np.unique(ti, axis=0)), default=minimum)
+    distinct = min((np.unique(row).size for row in _distinct_rows(ti)[0]), default=minimum)
     if distinct < minimum:
         raise FittingError(
             f"ti has {distinct} distinct value(s); the timed inversion-recovery fit "
             f"{'with a free inversion factor ' if free else ''}needs at least {minimum}")
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``rows`` (voxels, K) and each row's index among them, as
+    ``np.unique(rows, axis=0, return_inverse=True)`` but in any order of the groups.
+
+    The times of a series take a few distinct rows (one per slice) over many voxels:
+    rows are grouped by one weighted sum each (a 1-D sort instead of a row-wise one) and
+    the grouping is checked exactly; a collision falls back to ``np.unique``.
+    """
+    if rows.size == 0:
+        groups, inverse = np.unique(rows, axis=0, return_inverse=True)
+        return groups, inverse.reshape(-1)
+    weights = np.sqrt(np.arange(2.0, rows.shape[1] + 2.0))  # incommensurate
+    with np.errstate(invalid="ignore", over="ignore"):
+        key = rows @ weights
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    groups = rows[first]
+    inverse = inverse.reshape(-1)
+    if np.array_equal(groups[inverse], rows):
+        return groups, inverse
+    groups, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return groups, inverse.reshape(-1)
 
 
 def _log_grid(r_bounds: tuple[float, float], per_decade: int) -> tuple[np.ndarray, float]:
@@ -284,52 +309,62 @@ def _log_grid(r_bounds: tuple[float, float], per_decade: int) -> tuple[np.ndarra
     return grid, float(grid[1] - grid[0])
 
 
-def _zoom(cost, n: int, r_bounds: tuple[float, float], *, per_decade: int,
-          starts: int) -> tuple[np.ndarray, tuple]:
-    """Grid search, then a golden-section search on log(rate) around the grid's minimum;
-    ``cost(rates)`` -> (sse, *params), each (n, K), for rates of shape (n, K) or, on the
-    grid every voxel shares, (1, K).
+def _zoom(cost, n: int, r_bounds: tuple[float, float], *,
+          per_decade: int) -> tuple[np.ndarray, tuple]:
+    """Grid search, then successive parabolic interpolation on log(rate) around the grid's
+    minimum; ``cost(rates)`` -> (sse, *params), each (n, K), for rates of shape (n, K) or,
+    on the grid every voxel shares, (1, K).
 
-    The ``starts`` lowest local minima of the grid are each refined and the best result is
-    kept (one is enough for the smooth signed costs used here).
+    Each refinement fits a parabola to the cost at ``x - h``, ``x``, ``x + h`` and moves
+    to its vertex (a step of at most one grid interval, inside the bracket of one grid
+    interval each side of the grid's minimum; towards the lower side where the three
+    points are not convex); ``h`` shrinks by :data:`_PARABOLA_STEPS`. The result is the
+    lowest cost evaluated, so a refinement never makes a voxel worse than the grid.
     """
     grid, step0 = _log_grid(r_bounds, per_decade)
     lo, hi = np.log(r_bounds[0]), np.log(r_bounds[1])
     # one row of rates for all voxels: the model curves are computed once, not per voxel
     sse, *_ = cost(np.exp(grid)[None, :])
-    padded = np.pad(sse, ((0, 0), (1, 1)), constant_values=np.inf)
-    local = (sse <= padded[:, :-2]) & (sse <= padded[:, 2:])
-    ranked = np.argsort(np.where(local, sse, np.inf), axis=1)[:, :starts]
+    rows = np.arange(sse.shape[0])
+    centre = np.argmin(sse, axis=1)
+    inner = np.clip(centre, 1, grid.size - 2)
+    x = _vertex(grid[inner], step0, sse[rows, inner - 1], sse[rows, inner],
+                sse[rows, inner + 1])
+    x = np.where(centre == inner, x, grid[centre])  # a minimum on the grid's edge
+    a = np.maximum(grid[centre] - step0, lo)
+    b = np.minimum(grid[centre] + step0, hi)
+    x = np.clip(x, a, b)
 
     def at(log_rate: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(v[:, 0] for v in cost(np.exp(log_rate)[:, None]))
 
-    best: tuple | None = None
-    best_rate = np.full(n, np.nan)
-    for start in range(min(starts, grid.size)):
-        centre = grid[ranked[:, start]]
-        a, b = np.maximum(centre - step0, lo), np.minimum(centre + step0, hi)
-        x1, x2 = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
-        f1, f2 = at(x1)[0], at(x2)[0]
-        for _ in range(_GOLDEN_STEPS):
-            left = f1 <= f2  # the minimum is in [a, x2]: x1 becomes the new x2
-            b = np.where(left, x2, b)
-            a = np.where(left, a, x1)
-            new = np.where(left, b - _INV_PHI * (b - a), a + _INV_PHI * (b - a))
-            f_new = at(new)[0]
-            x1, x2 = np.where(left, new, x2), np.where(left, x1, new)
-            f1, f2 = np.where(left, f_new, f2), np.where(left, f1, f_new)
-        # the better of the bracket's two inner points
-        log_rate = np.where(f1 <= f2, x1, x2)
-        found = at(log_rate)
-        if best is None:
-            best, best_rate = found, np.exp(log_rate)
-            continue
-        better = found[0] < best[0]
-        best = tuple(np.where(better, u, v) for u, v in zip(found, best, strict=True))
-        best_rate = np.where(better, np.exp(log_rate), best_rate)
-    assert best is not None
-    return best_rate, best
+    best_x = grid[centre]
+    best_f = sse[rows, centre]
+    for h in _PARABOLA_STEPS:
+        f_minus, f_mid, f_plus = (at(np.clip(x + d, lo, hi))[0] for d in (-h, 0.0, h))
+        better = f_mid < best_f
+        best_x, best_f = np.where(better, x, best_x), np.where(better, f_mid, best_f)
+        x = np.clip(_vertex(x, h, f_minus, f_mid, f_plus), a, b)
+    found = at(x)
+    keep = found[0] <= best_f
+    log_rate = np.where(keep, x, best_x)
+    if not np.all(keep):
+        found = tuple(np.where(keep, u, v) for u, v in zip(found, at(log_rate), strict=True))
+    return np.exp(log_rate), found
+
+
+def _vertex(x: np.ndarray, h: float | np.ndarray, f_minus: np.ndarray, f_mid: np.ndarray,
+            f_plus: np.ndarray) -> np.ndarray:
+    """The vertex of the parabola through ``(x - h, f_minus)``, ``(x, f_mid)``,
+    ``(x + h, f_plus)``; ``x + h`` or ``x - h``, whichever is lower, where the three
+    points are not convex; ``x`` where the costs are not finite."""
+    curvature = f_plus - 2.0 * f_mid + f_minus
+    slope = f_plus - f_minus
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(curvature > 0, -0.5 * h * slope / curvature,
+                        np.where(slope < 0, h, np.where(slope > 0, -h, 0.0)))
+    step = np.where(np.isfinite(step), step, 0.0)
+    return x + step
 
 
 def _project(curves: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -390,8 +425,7 @@ def _fixed_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray, alpha: float,
             sse = np.maximum(yy - gy * m0, 0.0)
             return np.where(np.isfinite(sse), sse, np.inf), m0
 
-        rate, (sse, m0) = _zoom(cost, y.shape[0], r_bounds, per_decade=_SIGNED_GRID_PER_DECADE,
-                                starts=1)
+        rate, (sse, m0) = _zoom(cost, y.shape[0], r_bounds, per_decade=_SIGNED_GRID_PER_DECADE)
         found.append((sse, m0, rate))
     sse, m0, rate = _best(found)
     m0, beta = _turn_over(m0, alpha * m0)
@@ -424,7 +458,7 @@ def _free_block(y: np.ndarray, t: np.ndarray, rec: np.ndarray,
             return np.where(np.isfinite(sse), sse, np.inf), m0, beta
 
         rate, (sse, m0, beta) = _zoom(cost, y.shape[0], r_bounds,
-                                      per_decade=_SIGNED_GRID_PER_DECADE, starts=1)
+                                      per_decade=_SIGNED_GRID_PER_DECADE)
         found.append((sse, m0, beta, rate))
     sse, m0, beta, rate = _best(found)
     m0, beta = _turn_over(m0, beta)
