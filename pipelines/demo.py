@@ -4,11 +4,16 @@ Usage::
 
     python pipelines/demo.py DEMO_OUT
 
-Expects the phantom study in ``DEMO_OUT/phantom/`` (``xnatpic phantom``). Stores it in
-XNAT's archive layout with ``xnatpic upload DEMO_OUT/phantom --project DEMO --archive
-DEMO_OUT/archive`` (the path the README shows: converted scans under
-``SCANS/<series>/DICOM/``, the raw study as the PARAVISION resource, the session and its
-scans recorded in ``DEMO_OUT/archive/.xnatpic/DEMO.json``), launches the one-click
+Expects the phantom study in ``DEMO_OUT/phantom/`` (``xnatpic phantom``) and its
+conversion in ``DEMO_OUT/dicom/`` with its report ``DEMO_OUT/report.json`` (``xnatpic
+convert DEMO_OUT/phantom -o DEMO_OUT/dicom --report DEMO_OUT/report.json``, as ``make
+demo`` runs it). Stores the study in XNAT's archive layout with ``xnatpic upload
+DEMO_OUT/phantom --project DEMO --archive DEMO_OUT/archive --converted DEMO_OUT/dicom
+--conversion-report DEMO_OUT/report.json`` (the path the README shows: the scans that
+conversion wrote, given XNAT's routing text, under ``SCANS/<series>/DICOM/``, the raw
+study as the PARAVISION resource, the session and its scans recorded in
+``DEMO_OUT/archive/.xnatpic/DEMO.json``; the upload checks the conversion is of this
+study and unchanged, and names it in ``DEMO_OUT/upload-report.json``), launches the one-click
 session-maps step on the session with ``xnatpic launch commands/session-maps.json
 --runtime local`` (every map the scans support, each stored as its step's resource) and
 prints where each HTML report and the session index are. Exit 1 when the launch or a map
@@ -62,13 +67,20 @@ def _xnatpic(*args: str) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-def build_session(phantom: Path, archive: Path) -> Path:
-    """Store the phantom study in ``archive`` with ``xnatpic upload --archive``; return the
-    session folder."""
+def build_session(phantom: Path, archive: Path, converted: Path | None = None,
+                  conversion_report: Path | None = None) -> Path:
+    """Store the phantom study in ``archive`` with ``xnatpic upload --archive``, sending
+    the conversion in ``converted`` (its report ``conversion_report``) when given instead
+    of converting again; return the session folder."""
     if not phantom.is_dir():
         raise SystemExit(f"demo: no phantom study at {phantom}; run xnatpic phantom first")
+    reuse: list[str] = []
+    if converted is not None:
+        reuse = ["--converted", str(converted)]
+        if conversion_report is not None:
+            reuse += ["--conversion-report", str(conversion_report)]
     proc = _xnatpic("upload", str(phantom), "--project", PROJECT, "--archive", str(archive),
-                    "--report", str(archive.parent / "upload-report.json"))
+                    "--report", str(archive.parent / "upload-report.json"), *reuse)
     if proc.returncode != 0:
         raise SystemExit(f"demo: xnatpic upload failed:\n{proc.stderr[-2000:]}")
     sessions = sorted(p for p in (archive / PROJECT / "arc001").iterdir() if p.is_dir())
@@ -91,10 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     """Store the session, launch session-maps, print the reports; 1 when something failed."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path, help="the demo output folder (holds phantom/)")
+    parser.add_argument("out", type=Path, help="the demo output folder (holds phantom/, "
+                        "dicom/ and report.json)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    session = build_session(out / "phantom", out / "archive")
+    session = build_session(out / "phantom", out / "archive", out / "dicom",
+                            out / "report.json")
     proc = _xnatpic("launch", str(ROOT / "commands" / f"{SESSION_STEP}.json"), "--session",
                     str(session), "--runtime", "local", "--build-dir", str(out / "launches"))
     summary_file = session / "RESOURCES" / SUMMARY_RESOURCE / "session-maps.json"

@@ -53,6 +53,7 @@ from xnatpic.upload.errors import ProjectNotFoundError
 from xnatpic.upload.labels import DEFAULT_SUBJECT_TEMPLATE
 from xnatpic.upload.planning import plan_sources
 from xnatpic.upload.prepare import RAW_RESOURCE
+from xnatpic.upload.reuse import Converted
 from xnatpic.upload.runner import session_state
 
 __all__ = ["add_parser", "run"]
@@ -116,6 +117,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--batch-mb", type=float, default=64.0,
                    help="scans are imported in zips of about this size (default 64; 0: one "
                    "scan per import)")
+    p.add_argument("--converted", type=Path, metavar="DIR",
+                   help="send the DICOM `xnatpic convert SRC -o DIR` wrote instead of "
+                   "converting SRC again (one ParaVision study); refused, naming the file and "
+                   "the problem, unless it is all of this study, unchanged since, in classic "
+                   "DICOM by this xnatpic version without --deidentify (the routing text is "
+                   "added as the upload's own conversion writes it)")
+    p.add_argument("--conversion-report", type=Path, metavar="FILE",
+                   help="with --converted: the report `xnatpic convert --report` wrote "
+                   "(default: DIR/conversion-report.json)")
     p.add_argument("--work", type=Path, help="keep converted DICOM and zips here")
     p.add_argument("--report", type=Path,
                    help="JSON report (default: ./xnatpic-upload-report.json)")
@@ -207,6 +217,13 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.retries < 1:
         err.print("xnatpic upload: error: --jobs and --retries must be at least 1")
         return 2
+    if args.conversion_report and not args.converted:
+        err.print("xnatpic upload: error: --conversion-report goes with --converted")
+        return 2
+    if args.converted and args.deidentify:
+        err.print("xnatpic upload: error: --converted with --deidentify: a de-identified "
+                  "upload converts with its own pseudonyms; leave out --converted")
+        return 2
     salt = require_deidentify_salt() if args.deidentify else ""
     found = discover(args.sources)
     meta = load_metadata(args.metadata)
@@ -283,4 +300,6 @@ def _upload(plans: list[SessionPlan], target: object, destination: str,
             plans, target, jobs=args.jobs, work_dir=args.work, deidentify=args.deidentify,  # type: ignore[arg-type]
             policy=RetryPolicy(attempts=args.retries), callbacks=Callbacks(start, advance, done),
             keep_work=args.work is not None, destination=destination,
-            batch_bytes=int(args.batch_mb * 1e6))
+            batch_bytes=int(args.batch_mb * 1e6),
+            converted=Converted.of(args.converted, args.conversion_report)
+            if args.converted else None)

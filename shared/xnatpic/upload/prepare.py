@@ -12,6 +12,7 @@ import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from xnatpic.dicom.routing import XnatRouting
 from xnatpic.upload.discover import Source
 from xnatpic.upload.errors import SessionConflictError, UploadError
 from xnatpic.upload.retry import os_error
+from xnatpic.upload.reuse import Converted, reuse_conversion
 
 __all__ = ["RAW_RESOURCE", "PreparedSession", "ScanFiles", "SessionPlan", "convert_source",
-           "prepare_session", "session_modality", "zip_files"]
+           "dicom_headers", "prepare_session", "session_modality", "zip_files"]
 
 _log = logging.getLogger(__name__)
 #: Session resource holding the raw data, per kind of source converted on upload.
@@ -95,7 +97,7 @@ class ScanFiles:
             When a file's header cannot be read.
         """
         if len(self.sops) != len(self.files):
-            self.sops = [_headers(f, {})["SOPInstanceUID"] for f in self.files]
+            self.sops = [dicom_headers(f)["SOPInstanceUID"] for f in self.files]
         return self.sops
 
     def only(self, sops: set[str]) -> ScanFiles:
@@ -208,8 +210,16 @@ def _remove_partial(partial: Path) -> None:
         _log.warning("%s: cannot remove the partial zip: %s", partial, exc.strerror or exc)
 
 
-def _headers(path: Path, known: dict[Path, dict[str, str]]) -> dict[str, str]:
-    if path in known:
+def dicom_headers(path: Path, known: dict[Path, dict[str, str]] | None = None
+                  ) -> dict[str, str]:
+    """The header values the upload groups files by (``known``: already read, by file).
+
+    Raises
+    ------
+    UploadError
+        When the header cannot be read.
+    """
+    if known and path in known:
         return known[path]
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
@@ -237,7 +247,7 @@ def _converted_headers(report: Path, files: list[Path]) -> dict[Path, dict[str, 
         if reco.get("status") != "converted" or len(uids) != 1 or not members \
                 or len(members) != reco.get("files"):
             continue
-        head = _headers(members[0], {})
+        head = dicom_headers(members[0])
         if head["SeriesInstanceUID"] != uids[0]:
             continue
         series = {k: v for k, v in head.items() if k != "SOPInstanceUID"}
@@ -264,7 +274,7 @@ def _group(files: list[Path], where: str, known: dict[Path, dict[str, str]] | No
     by_series: dict[str, ScanFiles] = {}
     study_uids: set[str] = set()
     for path in files:
-        head = _headers(path, known or {})
+        head = dicom_headers(path, known)
         study_uids.add(head["StudyInstanceUID"])
         series = head["SeriesInstanceUID"]
         scan = by_series.get(series)
@@ -295,7 +305,8 @@ def _scan_order(scan: ScanFiles) -> tuple[int, int, str]:
 
 
 def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
-                    converter: Any = None) -> PreparedSession:
+                    converter: Any = None, converted: Converted | None = None
+                    ) -> PreparedSession:
     """Convert (ParaVision) or index (DICOM) a study and zip its raw data.
 
     Parameters
@@ -308,11 +319,15 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
     converter : callable, optional
         ``converter(source, output, deidentify, routing)`` like :func:`convert_source` (e.g. a
         process-pool submitter); default: in this process.
+    converted : Converted, optional
+        The user's ``xnatpic convert`` of this (ParaVision) study, used instead of
+        converting once checked (:func:`xnatpic.upload.reuse.reuse_conversion`).
 
     Raises
     ------
     UploadError
-        When nothing could be converted or the files do not form one study.
+        When nothing could be converted or the files do not form one study, or
+        ``converted`` is not this study's conversion as the upload would make it.
     """
     source = plan.source
     failures: list[str] = []
@@ -322,6 +337,8 @@ def prepare_session(plan: SessionPlan, work: Path, *, deidentify: bool = False,
         run = converter or convert_source
         if source.kind == "ivis":  # light: converted in this process
             from xnatpic.optical.upload import convert_ivis_source as run
+        elif converted is not None:
+            run = partial(reuse_conversion, converted)
         routing = XnatRouting(plan.project, plan.subject, plan.session)
         report_path, failures = run(str(source.path), str(work), deidentify, routing)
         report = Path(report_path)

@@ -31,6 +31,9 @@ class SessionResult:
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The DICOM sent: ``converted`` (by this upload), ``reused: REPORT (output DIR)``
+    #: (``--converted``) or ``as found`` (a DICOM study); "" before it was prepared.
+    conversion: str = ""
 
 
 @dataclass

@@ -36,6 +36,7 @@ from xnatpic.upload.prepare import (
 )
 from xnatpic.upload.report import SessionResult, UploadReport
 from xnatpic.upload.retry import RetryPolicy, with_retry
+from xnatpic.upload.reuse import Converted
 from xnatpic.upload.target import MANIFEST_NAME, Target
 
 __all__ = ["BATCH_BYTES", "Callbacks", "session_state", "upload_sessions"]
@@ -250,7 +251,8 @@ def _ensure_resource(target: Target, plan: SessionPlan, label: str, path: Path, 
 
 def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: RetryPolicy,
                 deidentify: bool, converter: Callable[..., tuple[str, list[str]]] | None,
-                callbacks: Callbacks, keep: bool, batch_bytes: int) -> SessionResult:
+                callbacks: Callbacks, keep: bool, batch_bytes: int,
+                converted: Converted | None = None) -> SessionResult:
     result = SessionResult(str(plan.source.path), plan.project, plan.subject, plan.session)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"{plan.session}-", dir=work_root))
@@ -259,7 +261,9 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
         if present is not None:
             result.status, result.scans_present = "complete", present
             return result
-        prepared = prepare_session(plan, work, deidentify=deidentify, converter=converter)
+        prepared = prepare_session(plan, work, deidentify=deidentify, converter=converter,
+                                   converted=converted)
+        result.conversion = _conversion(plan, converted)
         for scan in prepared.scans:  # converted here, removed with the work folder
             scan.owned = not keep and work in scan.files[0].parents
         callbacks.start(plan, prepared.size)
@@ -339,11 +343,21 @@ def _upload_one(plan: SessionPlan, target: Target, work_root: Path, policy: Retr
     return result
 
 
+def _conversion(plan: SessionPlan, converted: Converted | None) -> str:
+    """How the upload report names the DICOM of a session (:attr:`SessionResult.conversion`)."""
+    if plan.source.kind not in RAW_RESOURCE:
+        return "as found"
+    if converted is not None and plan.source.kind == "paravision":
+        return converted.describe()
+    return "converted"
+
+
 def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int = 1,
                     work_dir: str | Path | None = None, deidentify: bool = False,
                     policy: RetryPolicy | None = None, callbacks: Callbacks | None = None,
                     keep_work: bool = False, destination: str = "",
-                    batch_bytes: int = BATCH_BYTES) -> UploadReport:
+                    batch_bytes: int = BATCH_BYTES, converted: Converted | None = None
+                    ) -> UploadReport:
     """Upload every planned session; one failing session never stops the others.
 
     Parameters
@@ -365,6 +379,9 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
         Keep converted DICOM and zips in ``work_dir``.
     batch_bytes : int
         Scans are imported in zips of about this size (one scan may exceed it).
+    converted : Converted, optional
+        The user's ``xnatpic convert`` of the one ParaVision study planned, sent instead of
+        converting it again once checked (:mod:`xnatpic.upload.reuse`).
 
     Returns
     -------
@@ -374,9 +391,16 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
     ------
     ProjectNotFoundError
         Before any session when the project does not exist.
+    UploadError
+        When ``converted`` is given for other than one ParaVision study.
     """
     if jobs < 1:
         raise UploadError(f"--jobs must be at least 1, got {jobs}")
+    if converted is not None and [p.source.kind for p in plans] != ["paravision"]:
+        raise UploadError(
+            f"--converted {converted.folder}: one conversion is of one ParaVision study; "
+            f"the sources hold {len(plans)} studies "
+            f"({', '.join(sorted({p.source.kind for p in plans})) or 'none'})")
     policy = policy or RetryPolicy()
     callbacks = callbacks or Callbacks()
     report = UploadReport(destination or target.name, plans[0].project if plans else "")
@@ -388,7 +412,7 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
     owned = None if work_dir else tempfile.TemporaryDirectory(prefix="xnatpic-upload-")
     root = Path(work_dir) if work_dir else Path(owned.name)  # type: ignore[union-attr]
     root.mkdir(parents=True, exist_ok=True)
-    needs_conversion = sum(p.source.kind == "paravision" for p in plans)
+    needs_conversion = 0 if converted else sum(p.source.kind == "paravision" for p in plans)
     procs = ProcessPoolExecutor(max_workers=min(jobs, needs_conversion)) if (
         jobs > 1 and needs_conversion > 1) else None
     converter = None
@@ -399,7 +423,7 @@ def upload_sessions(plans: Sequence[SessionPlan], target: Target, *, jobs: int =
     try:
         def one(plan: SessionPlan) -> SessionResult:
             res = _upload_one(plan, target, root, policy, deidentify, converter, callbacks,
-                              keep_work, batch_bytes)
+                              keep_work, batch_bytes, converted)
             callbacks.done(res)
             return res
 
