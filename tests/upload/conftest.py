@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
 from tests.double.server import PASSWORD, USER, XnatDouble
+from tests.oracles import require_executable
 
 #: (animal, study description) of the synthetic DICOM studies, one session each.
 STUDIES = (("mouse1", "study1"), ("mouse2", "study2"), ("mouse3", "study3"))
@@ -100,3 +105,35 @@ def phantom_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("phantom") / "phantom"
     write_phantom(out, snr=50.0, seed=0)
     return out
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def storescp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """storescp listening on a free port, writing what it receives to a folder."""
+    exe = require_executable("storescp", "dcmtk's; apt-get install dcmtk")
+    out = tmp_path / "received"
+    out.mkdir()
+    port = free_port()
+    # TCP_NODELAY=1: dcmtk's switch for Nagle's algorithm (else ~50 ms per C-STORE)
+    proc = subprocess.Popen([exe, "-aet", "STORESCP", "+xa", "-od", str(out), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TCP_NODELAY": "1"})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("storescp did not start listening")
+    yield f"STORESCP@127.0.0.1:{port}", out
+    proc.terminate()
+    proc.wait(timeout=10)

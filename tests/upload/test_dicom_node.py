@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from tests.oracles import require_executable
+from tests.upload.conftest import free_port as _free_port
 from xnatpic.cli.main import main
 from xnatpic.upload.dicom_node import parse_dicom_node
 from xnatpic.upload.errors import DicomNodeError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def storescp(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """storescp listening on a free port, writing what it receives to a folder."""
-    exe = require_executable("storescp", "dcmtk's; apt-get install dcmtk")
-    out = tmp_path / "received"
-    out.mkdir()
-    port = _free_port()
-    # TCP_NODELAY=1: dcmtk's switch for Nagle's algorithm (else ~50 ms per C-STORE)
-    proc = subprocess.Popen([exe, "-aet", "STORESCP", "+xa", "-od", str(out), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TCP_NODELAY": "1"})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("storescp did not start listening")
-    yield f"STORESCP@127.0.0.1:{port}", out
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _received(folder: Path) -> set[str]:
