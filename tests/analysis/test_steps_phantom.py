@@ -292,6 +292,11 @@ def test_session_index_lists_every_run(runs, phantom_session, tmp_path):
     rendered = render(page, screenshot=tmp_path / "index.png")
     assert rendered.problems == []
     assert "Session phantom_d0" in rendered.text and "ir-scan4" in rendered.text
+    cest = next(r for r in index["runs"] if r["step"] == "cest")
+    wassr = cest["scans"]["wassr"]
+    assert cest["scans"]["source"] == cest["scans"]["cest"] != wassr
+    assert f"cest {cest['scans']['cest']}, wassr {wassr}" in rendered.text
+    assert f"source {cest['scans']['cest']}" not in rendered.text  # said once, as cest
     assert len(rendered.images) == sum(
         bool(p["png"]) + bool(p["status_png"]) for r in index["runs"] for p in r["previews"])
 

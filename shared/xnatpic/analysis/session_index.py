@@ -26,7 +26,8 @@ from xnatpic import __version__
 from xnatpic.analysis.report import format_number
 from xnatpic.analysis.runs import map_run, run_folders
 
-__all__ = ["INDEX_FILES", "collect_runs", "write_self_contained_index", "write_session_index"]
+__all__ = ["INDEX_FILES", "collect_runs", "scans_text", "write_self_contained_index",
+           "write_session_index"]
 
 _log = logging.getLogger(__name__)
 
@@ -151,6 +152,22 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
+def scans_text(scans: dict[str, str]) -> str:
+    """The scans of a run by role, for a reader: ``source`` (the scan that keys the run)
+    only where no other role names it.
+
+    Examples
+    --------
+    >>> scans_text({"source": "7", "cest": "7", "wassr": "8"})
+    'cest 7, wassr 8'
+    >>> scans_text({"source": "2"})
+    'source 2'
+    """
+    named = [v for k, v in scans.items() if k != "source"]
+    return ", ".join(f"{k} {v}" for k, v in scans.items()
+                     if k != "source" or v not in named)
+
+
 def _row(run: dict[str, Any]) -> str:
     css = "complete" if run["outcome"] == "complete" else "warning"
     status = html.escape(run["outcome"]) + (
@@ -160,7 +177,6 @@ def _row(run: dict[str, Any]) -> str:
     if run["roi"]:
         values += "<br>" + "<br>".join(
             html.escape(f"ROI {r['roi']}: " + _value(r)) for r in run["roi"])
-    scans = ", ".join(f"{k} {v}" for k, v in run["scans"].items())
     report = (f"<a href='{html.escape(run['report'])}'>report</a>" if run["report"]
               else "-")
     snr = "-" if run["median_snr"] is None else format_number(float(run["median_snr"]))
@@ -168,7 +184,8 @@ def _row(run: dict[str, Any]) -> str:
             f"<td><a href='#{html.escape(run['resource'])}-{html.escape(run['run_key'])}'>"
             f"{html.escape(run['run_key'] or '-')}</a></td>"
             f"<td>{html.escape(str(run['step']))} ({html.escape(str(run['method']))})</td>"
-            f"<td>{html.escape(scans)}</td><td class='{css}'>{status}</td><td>{snr}</td>"
+            f"<td>{html.escape(scans_text(run['scans']))}</td><td class='{css}'>{status}</td>"
+            f"<td>{snr}</td>"
             f"<td>{_pct(run['valid_fraction'])}</td><td>{values}</td><td>{report}</td></tr>")
 
 
