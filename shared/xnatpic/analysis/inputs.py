@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from xnatpic.analysis.errors import BadSeriesError
+from xnatpic.dicom.part10_reader import NotHandled, Part10Dataset, parse_part10, read_part10
 from xnatpic.dicom.private import BLOCK, CREATOR, GROUP
 from xnatpic.errors import ConversionError
 from xnatpic.nifti.affine import affine_from_slices, image_space_direction, lps_to_ras
@@ -36,6 +37,7 @@ __all__ = [
     "Frame",
     "dicom_files",
     "read_frames",
+    "read_header",
     "read_series",
     "release_unused_reads",
     "shared_reads",
@@ -44,6 +46,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+#: A file's header as pydicom or the fast reader gives it (the interface used here is
+#: the same: ``in``, ``get``, attributes, ``[tag].value``, ``get_item``, ``keys``).
+Header = Dataset | Part10Dataset
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
@@ -194,12 +199,12 @@ class _Block:
     sorting the whole dataset for each lookup.
     """
 
-    def __init__(self, ds: Dataset) -> None:
+    def __init__(self, ds: Header) -> None:
         self.ds = ds
         self.base = self._find(ds)
 
     @staticmethod
-    def _find(ds: Dataset) -> int | None:
+    def _find(ds: Header) -> int | None:
         usual = (GROUP << 16) | BLOCK  # the creator element xnatpic writes
         if ds.get_item(usual) is not None and _creator(ds, usual):
             return (GROUP << 16) | (BLOCK << 8)
@@ -214,17 +219,17 @@ class _Block:
         if self.base is None:
             return None
         tag = self.base | offset
-        return self.ds[tag].value if self.ds.get_item(tag) is not None else None
+        return self.ds[tag].value if tag in self.ds else None
 
 
-def _creator(ds: Dataset, tag: int) -> bool:
+def _creator(ds: Header, tag: int) -> bool:
     value = ds[tag].value
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return str(value).strip(" \0") == CREATOR
 
 
-def _numbers(ds: Dataset, keyword: str) -> object:
+def _numbers(ds: Header, keyword: str) -> object:
     """The numbers of a DS or IS element parsed from its raw text (pydicom's DSfloat
     conversion costs more than reading the file), else its value as pydicom gives it;
     None when absent."""
@@ -240,7 +245,7 @@ def _numbers(ds: Dataset, keyword: str) -> object:
     return ds[keyword].value
 
 
-def _lookup(items: Iterable[Dataset], sequence: str, keyword: str) -> object:
+def _lookup(items: Iterable[Header | None], sequence: str, keyword: str) -> object:
     """First value of ``keyword`` inside functional group ``sequence`` of ``items``."""
     for item in items:
         if item is None or sequence not in item:
@@ -269,9 +274,7 @@ def dicom_files(folder: Path) -> list[Path]:
     if folder.is_file():
         return [folder]
     out = []
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or skipped_file(path):
-            continue
+    for path in _candidates(folder):
         with path.open("rb") as fh:
             head = fh.read(132)
         if head[128:132] == b"DICM":
@@ -279,7 +282,26 @@ def dicom_files(folder: Path) -> list[Path]:
     return out
 
 
-def _classic_frame(path: Path, ds: Dataset) -> Frame:
+def _candidates(folder: Path) -> list[Path]:
+    """The files under ``folder`` :func:`dicom_files` looks into, in its order."""
+    return [path for path in sorted(folder.rglob("*"))
+            if path.is_file() and not skipped_file(path)]
+
+
+def _dicom_bytes(path: Path, *, any_file: bool) -> bytes | None:
+    """The bytes of ``path`` when it is a DICOM file (``DICM`` at byte 128; any file when
+    ``any_file``), else None; the file is opened once."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+            if head[128:132] != b"DICM" and not any_file:
+                return None
+            return head + fh.read()
+    except OSError as exc:
+        raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
+
+
+def _classic_frame(path: Path, ds: Header) -> Frame:
     where = f"{path}"
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
         if keyword not in ds:
@@ -321,13 +343,14 @@ def _orientation(iop: np.ndarray, where: str) -> np.ndarray:
     if iop.shape != (6,) or not np.all(np.isfinite(iop)):
         raise BadSeriesError(f"{where}: ImageOrientationPatient {iop.tolist()} is not 6 numbers")
     row, col = iop[:3], iop[3:]
-    normal = np.cross(row, col)
+    (r0, r1, r2), (c0, c1, c2) = row.tolist(), col.tolist()
+    normal = np.array([r1 * c2 - r2 * c1, r2 * c0 - r0 * c2, r0 * c1 - r1 * c0])  # np.cross
     if np.linalg.norm(normal) < 0.5:
         raise BadSeriesError(f"{where}: ImageOrientationPatient rows are not orthogonal")
     return np.vstack([row, col, normal / np.linalg.norm(normal)])
 
 
-def _enhanced_frames(path: Path, ds: Dataset) -> list[Frame]:
+def _enhanced_frames(path: Path, ds: Header) -> list[Frame]:
     shared = ds.get("SharedFunctionalGroupsSequence")
     shared_item = shared[0] if shared else None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
@@ -395,7 +418,7 @@ _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2",
                   (32, 0): "<u4", (32, 1): "<i4"}
 
 
-def _pixels(ds: Dataset, n_frames: int) -> np.ndarray:
+def _pixels(ds: Header, n_frames: int) -> np.ndarray:
     """The stored pixel values of ``ds`` as float32 (flat; ``n_frames`` frames).
 
     Native little-endian grey-scale data whose values fill their bits is read straight
@@ -417,6 +440,57 @@ def _pixels(ds: Dataset, n_frames: int) -> np.ndarray:
     return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
 
 
+def read_header(path: Path, *, pixels: bool = False, fast: bool = True) -> Header:
+    """The header of one DICOM file (with its Pixel Data when ``pixels``).
+
+    ``fast``: read by :func:`~xnatpic.dicom.part10_reader.read_part10` when it reads the
+    file, else (or when not ``fast``) by ``pydicom.dcmread``.
+
+    Raises
+    ------
+    BadSeriesError
+        When the file cannot be read as DICOM.
+    """
+    try:
+        if fast:
+            try:
+                return read_part10(path, stop_before_pixels=not pixels)
+            except NotHandled as why:
+                _log.debug("%s: read with pydicom (%s)", path, why)
+        return pydicom.dcmread(path, stop_before_pixels=not pixels)
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
+
+
+def _file_frames(path: Path, ds: Header, pixels: bool) -> list[Frame]:
+    """The frames of one file's header (pixels rescaled when ``pixels``)."""
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class == ENHANCED_MR_IMAGE_STORAGE:
+        new = _enhanced_frames(path, ds)
+        if pixels:
+            array = _pixels(ds, len(new)).reshape(len(new), int(ds.Rows), int(ds.Columns))
+            for frame, plane in zip(new, array, strict=True):
+                slope, intercept = frame.pixels
+                frame.pixels = plane * np.float32(slope) + np.float32(intercept)
+        else:
+            for frame in new:
+                frame.pixels = None
+        return new
+    if sop_class == MR_IMAGE_STORAGE or "PixelData" in ds or "FloatPixelData" in ds \
+            or not pixels:
+        if str(ds.get("Modality", "MR")) != "MR":
+            raise BadSeriesError(f"{path}: modality {ds.get('Modality')}, not MR")
+        frame = _classic_frame(path, ds)
+        if pixels:
+            slope = _float(ds.get("RescaleSlope"))
+            intercept = _float(ds.get("RescaleIntercept"))
+            plane = _pixels(ds, 1).reshape(int(ds.Rows), int(ds.Columns))
+            frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
+                np.float32(intercept or 0.0)
+        return [frame]
+    raise BadSeriesError(f"{path}: SOP class {sop_class} is not an MR image")
+
+
 def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
     """Read every frame of the one series under ``folder``.
 
@@ -433,49 +507,30 @@ def read_frames(folder: Path, *, pixels: bool = True) -> list[Frame]:
         When no DICOM file is found, several series are mixed, a file is not MR, or the
         matrix sizes differ.
     """
-    files = dicom_files(folder)
-    if not files:
-        raise BadSeriesError(f"{folder}: no DICOM file found")
+    folder = Path(folder)
     frames: list[Frame] = []
     series_uids: dict[str, Path] = {}
-    for path in files:
+    single = folder.is_file()  # read whatever it holds, as dicom_files gives it
+    for path in [folder] if single else _candidates(folder):
+        content = _dicom_bytes(path, any_file=single)
+        if content is None:
+            continue
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        except (InvalidDicomError, OSError, ValueError) as exc:
-            raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
+            ds: Header = parse_part10(content, stop_before_pixels=not pixels)
+            new = _file_frames(path, ds, pixels)
+        except NotHandled as why:  # not a file the fast reader reads: pydicom reads it
+            _log.debug("%s: read with pydicom (%s)", path, why)
+            ds = read_header(path, pixels=pixels, fast=False)
+            new = _file_frames(path, ds, pixels)
         series_uids.setdefault(str(ds.get("SeriesInstanceUID", "")), path)
-        sop_class = str(ds.get("SOPClassUID", ""))
-        if sop_class == ENHANCED_MR_IMAGE_STORAGE:
-            new = _enhanced_frames(path, ds)
-            if pixels:
-                array = _pixels(ds, len(new)).reshape(len(new), int(ds.Rows),
-                                                      int(ds.Columns))
-                for frame, plane in zip(new, array, strict=True):
-                    slope, intercept = frame.pixels
-                    frame.pixels = plane * np.float32(slope) + np.float32(intercept)
-            else:
-                for frame in new:
-                    frame.pixels = None
-        elif sop_class == MR_IMAGE_STORAGE or "PixelData" in ds or "FloatPixelData" in ds \
-                or not pixels:
-            if str(ds.get("Modality", "MR")) != "MR":
-                raise BadSeriesError(f"{path}: modality {ds.get('Modality')}, not MR")
-            frame = _classic_frame(path, ds)
-            if pixels:
-                slope = _float(ds.get("RescaleSlope"))
-                intercept = _float(ds.get("RescaleIntercept"))
-                plane = _pixels(ds, 1).reshape(int(ds.Rows), int(ds.Columns))
-                frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
-                    np.float32(intercept or 0.0)
-            new = [frame]
-        else:
-            raise BadSeriesError(f"{path}: SOP class {sop_class} is not an MR image")
         frames.extend(new)
         if len(series_uids) > 1:
             first, second = list(series_uids.items())[:2]
             raise BadSeriesError(
                 f"{folder}: holds several series ({first[1].name}: {first[0]}, "
                 f"{second[1].name}: {second[0]}); point the step at one scan")
+    if not series_uids:
+        raise BadSeriesError(f"{folder}: no DICOM file found")
     sizes = {(f.rows, f.columns) for f in frames}
     if len(sizes) > 1:
         by_size: dict[tuple[int, int], Path] = {}

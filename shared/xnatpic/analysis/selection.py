@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from xnatpic.analysis.errors import BadSeriesError, NoScanError, NoSuitableScanError
-from xnatpic.analysis.inputs import Frame, dicom_files, read_frames
+from xnatpic.analysis.inputs import Frame, dicom_files, read_frames, read_header
 from xnatpic.analysis.scan_index import IndexEntry, ScanIndex, scan_index, scan_key
 
 __all__ = [
@@ -234,7 +233,7 @@ def scan_folder(session: Path, scan_id: str) -> Path:
 
 
 def _scanning_sequence(path: Path) -> tuple[str, ...]:
-    header = pydicom.dcmread(path, stop_before_pixels=True)
+    header = read_header(path)
     scanning = tuple(str(v) for v in np.atleast_1d(header.get("ScanningSequence", [])))
     if not scanning and str(header.get("EchoPulseSequence", "")):
         technique = str(header.EchoPulseSequence)
