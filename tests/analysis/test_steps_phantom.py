@@ -23,6 +23,7 @@ from tests.analysis.conftest import RESOURCES, launch_step
 from tests.analysis.helpers import run_dir
 from tests.browser import render
 from tests.oracles import require_executable
+from xnatpic.analysis.report import format_number
 from xnatpic.analysis.session_index import write_session_index
 from xnatpic.phantom import read_truth, read_truth_map
 
@@ -299,6 +300,35 @@ def test_session_index_lists_every_run(runs, phantom_session, tmp_path):
     assert f"source {cest['scans']['cest']}" not in rendered.text  # said once, as cest
     assert len(rendered.images) == sum(
         bool(p["png"]) + bool(p["status_png"]) for r in index["runs"] for p in r["previews"])
+
+
+def test_session_index_draws_each_maps_scale(runs, phantom_session, tmp_path):
+    """Every map preview of the session index carries its colour bar (unit, display range)
+    and the voxel-status previews their legend, as the step report draws them; the range
+    is the 2nd-98th percentile of the map's fitted voxels (signed maps symmetric)."""
+    out = tmp_path / "index"
+    page = write_session_index(phantom_session, out)
+    index = json.loads((out / "index.json").read_text())
+    previews = [p for r in index["runs"] for p in r["previews"] if p["figure"]]
+    assert len(previews) >= 10
+    rendered = render(page, screenshot=tmp_path / "index.png")
+    assert rendered.problems == []
+    assert rendered.text.count("(display range)") == len(previews)
+    t2 = next(r for r in index["runs"] if r["step"] == "t2map")
+    folder = phantom_session / "RESOURCES" / RESOURCES["t2map"] / t2["run_key"]
+    values, status = _map(folder, "T2"), _map(folder, "T2_status")
+    low, high = np.percentile(values[status == 1], [2, 98])
+    (figure,) = [p["figure"] for p in t2["previews"] if p["map"] == "T2"]
+    bar = figure["colour_bar"]
+    assert (bar["unit"], figure["slices"]) == ("ms", values.shape[2])
+    np.testing.assert_allclose([bar["low"], bar["high"]], [low, high], rtol=1e-6)
+    assert f"ms: {format_number(bar['low'])}" in rendered.text
+    b0 = next(p["figure"] for r in index["runs"] for p in r["previews"] if p["map"] == "B0")
+    assert b0["colour_bar"]["low"] == -b0["colour_bar"]["high"]
+    legends = [label for r in index["runs"] for p in r["previews"] if p["status_figure"]
+               for label, _ in p["status_figure"]["legend"]]
+    assert "fitted" in legends
+    assert rendered.text.count("slice 1") >= 2 * len(previews)
 
 
 @pytest.mark.parametrize("step", ["t2map", "t1map", "t1map-ir", "adcmap", "cest"])

@@ -11,7 +11,10 @@ Container Service's ``insertResources`` merges into an existing label)::
                                  previews, statistics and statuses
         stats.json, stats.csv    statistics over the mask of every map, each with its
                                  ``unit`` and ``role`` (primary, byproduct, spectrum);
-                                 slices numbered from 1
+                                 slices numbered from 1; in stats.json a primary map's
+                                 ``preview_figure`` and ``status_preview_figure``
+                                 (colour bar, legend: :meth:`Preview.describe
+                                 <xnatpic.analysis.previews.Preview.describe>`)
         provenance.json          step, method, run_key, scans (``source`` first), session
                                  (label, subject), parameters, input UIDs; relative paths
         nifti/<map>.nii.gz       every map (and mask.nii.gz) on the source geometry
@@ -284,6 +287,7 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
             status_png = write_status_preview(
                 image.status, run / "png" / f"{image.name}_status.png",
                 title=f"{image.name} voxel status ({title})")
+            entry["status_preview_figure"] = status_png.describe()
         png = None
         if complete:
             write_dicom_map(image, series, run / "dicom" / image.name,
@@ -297,6 +301,7 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
                                 signed=image.name.startswith(("MTRasym", "B0"))
                                 and not image.name.endswith("_precision"),
                                 fences=image.name.startswith("ratio_"))
+            entry["preview_figure"] = png.describe()
         else:
             _drop_location(entry)
         sections.append({"name": image.name, "unit": image.unit,

@@ -18,6 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,36 @@ class Preview(os.PathLike):
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
+
+    def describe(self) -> dict[str, Any]:
+        """What the report draws around the PNG, as JSON (``stats.json`` keeps it, so the
+        session index draws the same scale): ``slices``, ``columns``, ``colour_bar``
+        (``colormap``, ``low``, ``high``, ``unit``; None), ``legend`` and ``note``."""
+        bar = self.colour_bar
+        return {"slices": self.slices, "columns": self.columns,
+                "colour_bar": None if bar is None else {
+                    "colormap": bar.colormap, "low": bar.low, "high": bar.high,
+                    "unit": bar.unit},
+                "legend": [list(item) for item in self.legend], "note": self.note}
+
+    @classmethod
+    def described(cls, path: Path, title: str, description: dict[str, Any]) -> Preview:
+        """The preview :meth:`describe` wrote, its PNG at ``path``.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            When ``description`` is not what :meth:`describe` writes.
+        """
+        bar = description.get("colour_bar")
+        return cls(path=Path(path), title=title, slices=int(description["slices"]),
+                   columns=int(description["columns"]),
+                   colour_bar=None if bar is None else ColourBar(
+                       str(bar["colormap"]), float(bar["low"]), float(bar["high"]),
+                       str(bar["unit"])),
+                   legend=tuple((str(label), str(colour))
+                                for label, colour in description.get("legend") or ()),
+                   note=str(description.get("note") or ""))
 
 
 def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,

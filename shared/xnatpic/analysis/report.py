@@ -11,7 +11,20 @@ from typing import Any
 from xnatpic.analysis.colormaps import lookup_table
 from xnatpic.analysis.previews import Preview
 
-__all__ = ["format_number", "format_value", "parameter_rows", "write_html_report"]
+__all__ = ["PREVIEW_STYLE", "format_number", "format_value", "parameter_rows",
+           "preview_figure", "write_html_report"]
+
+#: The style of :func:`preview_figure` (the step report and the session index).
+PREVIEW_STYLE = """figure.preview{margin:0.5em 0 1em}
+figure.preview figcaption{font-weight:bold;margin:0.3em 0}
+.mosaic{position:relative;display:inline-block;max-width:100%}.mosaic img{display:block}
+.slices{position:absolute;inset:0;display:grid;pointer-events:none}
+.slices span{align-self:start;justify-self:start;color:#fff;font-size:75%;padding:1px 4px;
+text-shadow:0 0 2px #000,0 0 2px #000}
+.scale{margin:0.3em 0;font-size:90%}.ramp{display:inline-block;width:16em;height:1em;
+vertical-align:middle;border:1px solid #888;margin:0 0.4em}
+.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;
+border:1px solid #888;margin:0 0.3em 0 0.8em}"""
 
 _STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:70em}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;
@@ -21,15 +34,8 @@ padding:2px 8px;text-align:right}th{background:#eee}img{max-width:100%}
 .complete{background:#e6f4e6;border:1px solid #4daf4a}
 .warning{background:#fdecea;border:2px solid #e41a1c;color:#8b0000}
 .sub{color:#555;font-size:90%}
-figure.preview{margin:0.5em 0 1em}figure.preview figcaption{font-weight:bold;margin:0.3em 0}
-.mosaic{position:relative;display:inline-block;max-width:100%}.mosaic img{display:block}
-.slices{position:absolute;inset:0;display:grid;pointer-events:none}
-.slices span{align-self:start;justify-self:start;color:#fff;font-size:75%;padding:1px 4px;
-text-shadow:0 0 2px #000,0 0 2px #000}
-.scale{margin:0.3em 0;font-size:90%}.ramp{display:inline-block;width:16em;height:1em;
-vertical-align:middle;border:1px solid #888;margin:0 0.4em}
-.swatch{display:inline-block;width:1em;height:1em;vertical-align:middle;
-border:1px solid #888;margin:0 0.3em 0 0.8em}"""
+""" + PREVIEW_STYLE
+
 
 #: Colour stops of a colour bar's CSS gradient (every 8th entry of the 256 and the last).
 _RAMP_STOPS = (*range(0, 256, 8), 255)
@@ -138,13 +144,14 @@ def _ramp(colormap: str) -> str:
     return f"linear-gradient(to right, {stops})"
 
 
-def _preview(preview: Preview, alt: str) -> str:
-    """A mosaic preview: its title, the PNG with the slice numbers (from 1) over each
-    slice, the colour bar (range and unit) and the legend of the other colours."""
+def preview_figure(preview: Preview, image: str) -> str:
+    """A mosaic preview as HTML: its title, ``image`` (the ``<img>`` of its PNG, embedded
+    or linked) with the slice numbers (from 1) over each slice, the colour bar (range and
+    unit) and the legend of the other colours; styled by :data:`PREVIEW_STYLE`."""
     rows = -(-preview.slices // preview.columns)
     labels = "".join(f"<span>slice {k}</span>" for k in range(1, preview.slices + 1))
     parts = [f"<figure class='preview'><figcaption>{html.escape(preview.title)}</figcaption>"
-             f"<div class='mosaic'>{_image(preview.path, alt)}<div class='slices' style="
+             f"<div class='mosaic'>{image}<div class='slices' style="
              f"'grid-template-columns:repeat({preview.columns},1fr);"
              f"grid-template-rows:repeat({rows},1fr)'>{labels}</div></div>"]
     bar = preview.colour_bar
@@ -164,7 +171,9 @@ def _preview(preview: Preview, alt: str) -> str:
 
 def _picture(picture: Path | Preview, alt: str) -> str:
     """A preview with its scale, or a plain picture (the Z-spectrum plot, SVG)."""
-    return _preview(picture, alt) if isinstance(picture, Preview) else _image(picture, alt)
+    if isinstance(picture, Preview):
+        return preview_figure(picture, _image(picture.path, alt))
+    return _image(picture, alt)
 
 
 def _rows(pairs: list[tuple[str, str]], css: str) -> str:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from xnatpic import __version__
-from xnatpic.analysis.report import format_number
+from xnatpic.analysis.previews import Preview
+from xnatpic.analysis.report import PREVIEW_STYLE, format_number, preview_figure
 from xnatpic.analysis.runs import map_run, run_folders
 
 __all__ = ["INDEX_FILES", "collect_runs", "scans_text", "write_self_contained_index",
@@ -36,7 +37,8 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;
 padding:3px 8px;text-align:left;vertical-align:top}th{background:#eee}
 .complete{color:#1b5e20;font-weight:bold}.warning{color:#b71c1c;font-weight:bold}
 .sub{color:#555}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
-figure img{max-width:28em;border:1px solid #ccc}figcaption{font-size:90%}"""
+figure img{max-width:28em;border:1px solid #ccc}figcaption{font-size:90%}
+""" + PREVIEW_STYLE
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -97,8 +99,12 @@ def collect_runs(session_dir: Path, out_dir: Path) -> list[dict[str, Any]]:
         fractions = [h["valid_fraction"] for h in headline if h["valid_fraction"] is not None]
         valid = stats.get("valid_fraction", min(fractions) if fractions else None)
         previews = [{"map": n, "png": link(folder / f"png/{n}.png"),
-                     "status_png": link(folder / f"png/{n}_status.png")} for n in primary]
-        previews += [{"map": caption, "png": link(folder / "png" / f), "status_png": None}
+                     "status_png": link(folder / f"png/{n}_status.png"),
+                     "figure": e.get("preview_figure"),
+                     "status_figure": e.get("status_preview_figure")}
+                    for n, e in primary.items()]
+        previews += [{"map": caption, "png": link(folder / "png" / f), "status_png": None,
+                      "figure": None, "status_figure": None}
                      for caption, f in (("Z-spectrum", "zspectrum.svg"),
                                         ("V1 direction", "V1_direction.png"))]
         rois = [{"map": r.get("map"), "roi": r.get("roi"), "unit": r.get("units", ""),
@@ -194,12 +200,27 @@ def _previews(run: dict[str, Any]) -> str:
     parts = [f"<h2 id='{html.escape(anchor)}'>{html.escape(run['resource'])} / "
              f"{html.escape(run['run_key'] or '-')}: {html.escape(run['outcome'])}</h2>"]
     for p in run["previews"]:
-        for key, caption in (("png", p["map"]), ("status_png", f"{p['map']} voxel status")):
+        for key, figure, caption in (("png", "figure", p["map"]),
+                                     ("status_png", "status_figure",
+                                      f"{p['map']} voxel status")):
             if p.get(key):
-                parts.append(f"<figure><a href='{html.escape(p[key])}'><img "
-                             f"src='{html.escape(p[key])}' alt='{html.escape(caption)}'></a>"
-                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                parts.append(_figure(p[key], caption, p.get(figure)))
     return "\n".join(parts)
+
+
+def _figure(link: str, caption: str, description: dict[str, Any] | None) -> str:
+    """A preview linked to its file: with its slice numbers, colour bar and legend as the
+    step report draws them (:func:`~xnatpic.analysis.report.preview_figure`) when its
+    run recorded them, the plain picture otherwise (a plot, a run of an older xnatpic)."""
+    image = (f"<a href='{html.escape(link)}'><img src='{html.escape(link)}' "
+             f"alt='{html.escape(caption)}'></a>")
+    if description:
+        try:
+            return preview_figure(Preview.described(Path(link), caption, description), image)
+        except (KeyError, TypeError, ValueError) as exc:
+            _log.warning("session index: the scale of %s is unreadable (%s); shown without",
+                         link, exc)
+    return f"<figure>{image}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def write_session_index(session_dir: Path, out_dir: Path, *, subject: str | None = None,
