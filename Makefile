@@ -39,11 +39,10 @@ test: install container-tools jayway
 lint: venv
 	$(BIN)/ruff check shared pipelines tests benchmarks
 
+# The demo runs xnatpic phantom, info, convert, upload --converted and launch session-maps,
+# each command printed as it runs, all in one Python process (pipelines/demo.py).
 demo: install
 	rm -rf $(DEMO_OUT)
-	$(BIN)/xnatpic phantom $(DEMO_OUT)/phantom --snr 100 --seed 0
-	$(BIN)/xnatpic info $(DEMO_OUT)/phantom
-	$(BIN)/xnatpic convert $(DEMO_OUT)/phantom -o $(DEMO_OUT)/dicom --report $(DEMO_OUT)/report.json
 	$(PY) pipelines/demo.py $(DEMO_OUT)
 
 # bruker2nifti 1.0.4 (pure Python, installs on 3.11) is a baseline of the conversion benchmarks

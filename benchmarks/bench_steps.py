@@ -14,9 +14,10 @@ one warm-up each; min/median/max of both sides and the median of the per-pair ra
 * **session-maps vs the single steps**: one session-maps process against the five single
   steps run one after the other (cold, as five XNAT launches on an unindexed session).
 * **``make demo``'s chain vs one conversion of the same phantom** (target <=
-  :data:`TARGET_DEMO`): ``xnatpic phantom``, ``info``, ``convert`` and
-  ``pipelines/demo.py`` (upload into an archive, one session-maps launch) against one
-  ``xnatpic convert`` of the phantom.
+  :data:`TARGET_DEMO`): the Makefile's ``demo`` recipe as it stands (:func:`demo_chain`:
+  ``xnatpic phantom``, ``info``, ``convert`` and ``pipelines/demo.py``, which uploads that
+  conversion into an archive and launches session-maps) against one ``xnatpic convert``
+  of the phantom.
 
 Run: ``make bench`` or ``.venv/bin/python -m benchmarks steps``.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from benchmarks.bench_convert import CORPUS, XNATPIC, CommandFailed, Pair, paired
 
-__all__ = ["FLOOR", "TARGET_DEMO", "TARGET_VS_FLOOR", "main"]
+__all__ = ["FLOOR", "TARGET_DEMO", "TARGET_VS_FLOOR", "demo_chain", "main"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = PROJECT_ROOT / "pipelines"
@@ -193,14 +194,32 @@ def _session_vs_singles(session: Path, work: Path) -> None:
     _print("session-maps / sum of single steps", pair)
 
 
+def demo_chain(out: str, project: Path = PROJECT_ROOT) -> str:
+    """``make demo``'s recipe as one shell command writing into ``out``, as make itself
+    expands it (``make -n``, the ``install`` prerequisite left out, this venv), run from
+    the project folder, what the steps print on stdout discarded: the benchmark runs what
+    ``make demo`` runs.
+
+    Raises
+    ------
+    SystemExit
+        When make cannot list the recipe.
+    """
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-o", "install", "-C",
+                           str(project), "demo", f"DEMO_OUT={out}",
+                           f"VENV={XNATPIC.parent.parent}"], capture_output=True, text=True)
+    recipe = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not recipe:
+        raise SystemExit(f"bench_steps: make -n demo in {project} failed: "
+                         f"{done.stderr.strip()[-1000:]}")
+    return f"cd {project} && ({' && '.join(recipe)}) > /dev/null"
+
+
 def _demo_vs_convert(phantom: Path, work: Path) -> None:
-    chain = (f"{XNATPIC} phantom OUT/phantom --snr 100 --seed 0 && {XNATPIC} info "
-             f"OUT/phantom > /dev/null && {XNATPIC} convert OUT/phantom -o OUT/dicom "
-             f"--report OUT/report.json && {PYTHON} {PIPELINES / 'demo.py'} OUT > /dev/null")
     _header(f"make demo's chain vs one conversion of the same phantom, target <= "
             f"{TARGET_DEMO:g}", "chain", "convert")
     try:
-        pair = paired(("chain", lambda out: ["bash", "-c", chain.replace("OUT", str(out))], {}),
+        pair = paired(("chain", lambda out: ["bash", "-c", demo_chain(str(out / "demo"))], {}),
                       ("convert", lambda out: [str(XNATPIC), "convert", str(phantom), "-o",
                                                str(out / "dicom")], {}), work)
     except CommandFailed as exc:

@@ -1,27 +1,32 @@
-"""``make demo``, last part: the phantom's maps in one click, as XNAT would run them.
+"""``make demo``: the phantom study converted, stored and mapped in one click, as XNAT would.
 
 Usage::
 
     python pipelines/demo.py DEMO_OUT
 
-Expects the phantom study in ``DEMO_OUT/phantom/`` (``xnatpic phantom``) and its
-conversion in ``DEMO_OUT/dicom/`` with its report ``DEMO_OUT/report.json`` (``xnatpic
-convert DEMO_OUT/phantom -o DEMO_OUT/dicom --report DEMO_OUT/report.json``, as ``make
-demo`` runs it). Stores the study in XNAT's archive layout with ``xnatpic upload
-DEMO_OUT/phantom --project DEMO --archive DEMO_OUT/archive --converted DEMO_OUT/dicom
---conversion-report DEMO_OUT/report.json`` (the path the README shows: the scans that
-conversion wrote, given XNAT's routing text, under ``SCANS/<series>/DICOM/``, the raw
-study as the PARAVISION resource, the session and its scans recorded in
-``DEMO_OUT/archive/.xnatpic/DEMO.json``; the upload checks the conversion is of this
-study and unchanged, and names it in ``DEMO_OUT/upload-report.json``), launches the one-click
-session-maps step on the session with ``xnatpic launch commands/session-maps.json
---runtime local`` (every map the scans support, each stored as its step's resource) and
-prints where each HTML report and the session index are. Exit 1 when the launch or a map
-fails.
+Runs, in this order, the ``xnatpic`` commands a user runs (each printed as ``$ xnatpic
+...`` before it runs, with its own output):
 
-Both commands run in this process (:func:`xnatpic.cli.main.main`, what the ``xnatpic``
-program runs), their output captured and shown when they fail: one interpreter start
-and one set of imports instead of three.
+1. ``xnatpic phantom DEMO_OUT/phantom --snr 100 --seed 0``: the phantom ParaVision study;
+2. ``xnatpic info DEMO_OUT/phantom``: what it holds;
+3. ``xnatpic convert DEMO_OUT/phantom -o DEMO_OUT/dicom --report DEMO_OUT/report.json``;
+4. ``xnatpic upload DEMO_OUT/phantom --project DEMO --archive DEMO_OUT/archive --converted
+   DEMO_OUT/dicom --conversion-report DEMO_OUT/report.json``: the study in XNAT's archive
+   layout (the path the README shows), sending the conversion of step 3 (checked to be of
+   this study and unchanged, given XNAT's routing text) instead of converting again: scans
+   under ``SCANS/<series>/DICOM/``, the raw study as the PARAVISION resource, the session
+   and its scans recorded in ``DEMO_OUT/archive/.xnatpic/DEMO.json``, the conversion used
+   named in ``DEMO_OUT/upload-report.json``; its table is shown only when it fails;
+5. ``xnatpic launch commands/session-maps.json --session SESSION --runtime local``: the
+   one-click session-maps step (every map the scans support, each stored as its step's
+   resource); then prints where each HTML report and the session index are.
+
+``DEMO_OUT/phantom`` must not exist yet (``make demo`` empties ``DEMO_OUT`` first). Exit 1
+when a step or a map fails, naming it.
+
+Every command runs in this process (:func:`xnatpic.cli.main.main`, what the ``xnatpic``
+program runs, with the same arguments): one interpreter start and one set of imports
+instead of five.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import contextlib
 import io
 import json
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,19 +58,36 @@ class Ran:
     stderr: str
 
 
-def _xnatpic(*args: str) -> Ran:
-    """Run ``xnatpic ARGS`` in this process, its stdout and stderr captured.
+def _xnatpic(*args: str, capture: bool = True) -> Ran:
+    """Run ``xnatpic ARGS`` in this process (printed first), its stdout and stderr
+    captured (``capture``) or shown as they come.
 
     :func:`xnatpic.cli.main.main` turns every error into one line on stderr and a non-zero
     status, as the ``xnatpic`` program does; a usage error (argparse's exit) is the same.
     """
+    print(f"$ xnatpic {shlex.join(args)}", flush=True)
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (contextlib.redirect_stdout(out) if capture else contextlib.nullcontext(),
+          contextlib.redirect_stderr(err) if capture else contextlib.nullcontext()):
         try:
             code = xnatpic_main(list(args))
         except SystemExit as exc:  # argparse refusing the arguments
             code = exc.code if isinstance(exc.code, int) else 2
+    sys.stdout.flush()
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def _step(*args: str) -> None:
+    """Run ``xnatpic ARGS`` with its output shown.
+
+    Raises
+    ------
+    SystemExit
+        When it fails (exit 1, naming the command).
+    """
+    code = _xnatpic(*args, capture=False).returncode
+    if code != 0:
+        raise SystemExit(f"demo: xnatpic {args[0]} failed (exit {code})")
 
 
 def build_session(phantom: Path, archive: Path, converted: Path | None = None,
@@ -103,10 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     """Store the session, launch session-maps, print the reports; 1 when something failed."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path, help="the demo output folder (holds phantom/, "
-                        "dicom/ and report.json)")
+    parser.add_argument("out", type=Path, help="the demo output folder (phantom/, dicom/, "
+                        "report.json, archive/ are written into it)")
     args = parser.parse_args(argv)
-    out = args.out.resolve()
+    out = args.out
+    phantom = out / "phantom"
+    _step("phantom", str(phantom), "--snr", "100", "--seed", "0")
+    _step("info", str(phantom))
+    _step("convert", str(phantom), "-o", str(out / "dicom"), "--report",
+          str(out / "report.json"))
+    out = out.resolve()
     session = build_session(out / "phantom", out / "archive", out / "dicom",
                             out / "report.json")
     proc = _xnatpic("launch", str(ROOT / "commands" / f"{SESSION_STEP}.json"), "--session",
