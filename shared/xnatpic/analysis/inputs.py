@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -418,8 +419,9 @@ _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2",
                   (32, 0): "<u4", (32, 1): "<i4"}
 
 
-def _pixels(ds: Header, n_frames: int) -> np.ndarray:
-    """The stored pixel values of ``ds`` as float32 (flat; ``n_frames`` frames).
+def _pixels(ds: Header, n_frames: int, path: Path) -> np.ndarray:
+    """The stored pixel values of ``ds`` (the file ``path``) as float32 (flat;
+    ``n_frames`` frames).
 
     Native little-endian grey-scale data whose values fill their bits is read straight
     from Pixel Data (pydicom's decoder dispatch costs more than the rest of a small
@@ -437,7 +439,10 @@ def _pixels(ds: Header, n_frames: int) -> np.ndarray:
         raw = ds.PixelData
         if len(raw) in (count * np.dtype(dtype).itemsize, count * np.dtype(dtype).itemsize + 1):
             return np.frombuffer(raw, dtype=dtype, count=count).astype(np.float32)
-    return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
+    try:
+        return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
+    except (ValueError, AttributeError, RuntimeError) as exc:  # truncated, absent, no codec
+        raise BadSeriesError(f"{path}: the pixel data cannot be read ({exc})") from exc
 
 
 def read_header(path: Path, *, pixels: bool = False, fast: bool = True) -> Header:
@@ -458,7 +463,7 @@ def read_header(path: Path, *, pixels: bool = False, fast: bool = True) -> Heade
             except NotHandled as why:
                 _log.debug("%s: read with pydicom (%s)", path, why)
         return pydicom.dcmread(path, stop_before_pixels=not pixels)
-    except (InvalidDicomError, OSError, ValueError) as exc:
+    except (InvalidDicomError, OSError, ValueError, struct.error) as exc:  # struct: truncated
         raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
 
 
@@ -468,7 +473,7 @@ def _file_frames(path: Path, ds: Header, pixels: bool) -> list[Frame]:
     if sop_class == ENHANCED_MR_IMAGE_STORAGE:
         new = _enhanced_frames(path, ds)
         if pixels:
-            array = _pixels(ds, len(new)).reshape(len(new), int(ds.Rows), int(ds.Columns))
+            array = _pixels(ds, len(new), path).reshape(len(new), int(ds.Rows), int(ds.Columns))
             for frame, plane in zip(new, array, strict=True):
                 slope, intercept = frame.pixels
                 frame.pixels = plane * np.float32(slope) + np.float32(intercept)
@@ -484,7 +489,7 @@ def _file_frames(path: Path, ds: Header, pixels: bool) -> list[Frame]:
         if pixels:
             slope = _float(ds.get("RescaleSlope"))
             intercept = _float(ds.get("RescaleIntercept"))
-            plane = _pixels(ds, 1).reshape(int(ds.Rows), int(ds.Columns))
+            plane = _pixels(ds, 1, path).reshape(int(ds.Rows), int(ds.Columns))
             frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
                 np.float32(intercept or 0.0)
         return [frame]

@@ -463,8 +463,8 @@ def _ae(raw: bytes) -> Any:
 def _binary(fmt: str) -> Callable[[bytes], Any]:
     """A decoder of binary numbers in struct format ``fmt`` (pydicom's
     ``convert_numbers``: one number, or a list)."""
-    size = struct.calcsize(fmt)
     one = struct.Struct(f"<{fmt}").unpack
+    size = struct.calcsize(f"<{fmt}")
 
     def decode(raw: bytes) -> Any:
         if len(raw) == size:
