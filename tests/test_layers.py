@@ -16,8 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "shared" / "xnatpic"
 
 #: Open to every unit (they import nothing of xnatpic but ``errors``).
-FOUNDATION = frozenset({"errors", "__init__", "__version__", "strictness", "lazy",
-                        "numeric"})
+FOUNDATION = frozenset({"errors", "__init__", "__version__", "strictness", "lazy"})
 
 #: XNAT's REST/HTTP client and its errors: only for units that talk to a server.
 XNAT_CLIENT = frozenset({"xnat.rest", "xnat.http", "xnat.errors"})
@@ -29,7 +28,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "strictness": frozenset(),  # the ignore/warn/raise switch (FOUNDATION: open to all)
     "lazy": frozenset(),  # package exports imported on first use (FOUNDATION: open to all)
-    "numeric": frozenset(),  # numpy's statistics without their start-up cost (FOUNDATION)
     # how a process started for one job loads numpy and pydicom (convert, the steps)
     "lean_start": frozenset(),
     "provenance": frozenset(),

@@ -38,7 +38,6 @@ from xnatpic.models.cest import (
 )
 from xnatpic.models.epg import fit_t2_epg
 from xnatpic.models.results import VoxelStatus, voxel_status
-from xnatpic.numeric import median
 
 __all__ = [
     "UNITS",
@@ -267,7 +266,7 @@ def _t2_epg(series: AnalysisSeries, te: np.ndarray, *, threshold: float | None,
     status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
     nominal = nominal_refocusing_angle(series.source)
     fitted = fit.angle[gate.fit_mask & ~fit.failed]
-    median_angle = median(fitted) if fitted.size else None
+    median_angle = float(np.median(fitted)) if fitted.size else None
     model = ("stimulated-echo EPG (CPMG, refocusing angle fitted per voxel, no slice "
              "profile, T1 1000 ms fixed)")
     maps = [
@@ -516,7 +515,7 @@ def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) ->
     values = se[mask & np.isfinite(se)]
     if values.size == 0:
         return f"precision: not available ({source})"
-    return f"precision: median standard error {median(values):.3g}{unit} ({source})"
+    return f"precision: median standard error {float(np.median(values)):.3g}{unit} ({source})"
 
 
 def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
@@ -623,8 +622,8 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
 
     def note(name: str, se: np.ndarray, unit: str, how: str) -> str:
         values = se[fitted & np.isfinite(se)]
-        precision[name] = {"median_standard_error": median(values) if values.size else None,
-                           "source": how}
+        median = float(np.median(values)) if values.size else None
+        precision[name] = {"median_standard_error": median, "source": how}
         return _precision_note(se, fitted, unit, how)
 
     maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source} "

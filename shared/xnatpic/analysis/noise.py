@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from xnatpic.analysis.morphology import box_mean, dilate_in_plane
-from xnatpic.numeric import median
 
 __all__ = ["MIN_BACKGROUND", "NoiseEstimate", "estimate_noise", "voxel_snr"]
 
@@ -111,9 +110,9 @@ def estimate_noise(data: np.ndarray, anatomy: np.ndarray, *, margin: int = 4) ->
     background = background[np.isfinite(background) & (background != 0)]
     if background.size >= MIN_BACKGROUND:
         if np.count_nonzero(background < 0) > 0.05 * background.size:
-            return NoiseEstimate(median(np.abs(background)) / _GAUSS_ABS_MEDIAN,
+            return NoiseEstimate(float(np.median(np.abs(background)) / _GAUSS_ABS_MEDIAN),
                                  "background (Gaussian)", int(background.size))
-        return NoiseEstimate(median(background) / _RAYLEIGH_MEDIAN,
+        return NoiseEstimate(float(np.median(background) / _RAYLEIGH_MEDIAN),
                              "background (Rayleigh)", int(background.size))
     return _local_sd_mode(_strongest(data, anatomy), anatomy)
 

@@ -22,7 +22,6 @@ from xnatpic.analysis.selection import ScanInfo, session_scans
 from xnatpic.errors import FittingError
 from xnatpic.models.perfusion import fair_flow
 from xnatpic.models.results import VoxelStatus, voxel_status
-from xnatpic.numeric import median
 
 __all__ = ["BLOOD_T1_MS", "PARTITION_ML_PER_G", "compute_perfusion", "fair_scan_pair",
            "merge_fair"]
@@ -95,7 +94,7 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
     flow = np.where(gate.fit_mask & ~failed, flow, np.nan).astype(np.float32)
     values = flow[np.isfinite(flow)]
     _log.info("perfusion: median %.3g mL/100 g/min over %d voxels (%d failed)",
-              median(values) if values.size else float("nan"), values.size,
+              float(np.median(values)) if values.size else float("nan"), values.size,
               int(failed.sum()))
     formula = ("f = λ (T1_ns / T1_blood) (1/T1_sel − 1/T1_ns), λ = "
                f"{partition:g} mL/g, T1_blood = {blood_t1:g} ms")
