@@ -219,8 +219,8 @@ class _Block:
         """The value at ``offset`` (None when absent or no block)."""
         if self.base is None:
             return None
-        tag = self.base | offset
-        return self.ds[tag].value if tag in self.ds else None
+        elem = self.ds.get(self.base | offset)  # a tag: the element, as pydicom gives it
+        return None if elem is None else elem.value
 
 
 def _creator(ds: Header, tag: int) -> bool:
@@ -430,14 +430,15 @@ def _pixels(ds: Header, n_frames: int, path: Path) -> np.ndarray:
     """
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    dtype = _NATIVE_DTYPES.get((int(ds.get("BitsAllocated", 0)),
-                                int(ds.get("PixelRepresentation", -1))))
+    bits = int(ds.get("BitsAllocated", 0))
+    dtype = _NATIVE_DTYPES.get((bits, int(ds.get("PixelRepresentation", -1))))
     if (syntax in _NATIVE_LITTLE_ENDIAN and dtype is not None and "PixelData" in ds
             and int(ds.get("SamplesPerPixel", 1)) == 1
-            and int(ds.get("BitsStored", 0)) == int(ds.BitsAllocated)):
+            and int(ds.get("BitsStored", 0)) == bits):
         count = n_frames * int(ds.Rows) * int(ds.Columns)
         raw = ds.PixelData
-        if len(raw) in (count * np.dtype(dtype).itemsize, count * np.dtype(dtype).itemsize + 1):
+        nbytes = count * np.dtype(dtype).itemsize
+        if len(raw) in (nbytes, nbytes + 1):
             return np.frombuffer(raw, dtype=dtype, count=count).astype(np.float32)
     try:
         return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
@@ -489,9 +490,10 @@ def _file_frames(path: Path, ds: Header, pixels: bool) -> list[Frame]:
         if pixels:
             slope = _float(ds.get("RescaleSlope"))
             intercept = _float(ds.get("RescaleIntercept"))
-            plane = _pixels(ds, 1, path).reshape(int(ds.Rows), int(ds.Columns))
-            frame.pixels = plane * np.float32(1.0 if slope is None else slope) + \
-                np.float32(intercept or 0.0)
+            plane = _pixels(ds, 1, path).reshape(frame.rows, frame.columns)
+            plane *= np.float32(1.0 if slope is None else slope)  # in place: _pixels' copy
+            plane += np.float32(intercept or 0.0)
+            frame.pixels = plane
         return [frame]
     raise BadSeriesError(f"{path}: SOP class {sop_class} is not an MR image")
 

@@ -57,6 +57,7 @@ _Record = int | list
 _EXPLICIT_HEADER = struct.Struct("<HH2sH")
 _IMPLICIT_HEADER = struct.Struct("<HHL")  # also an item or delimiter header
 _LENGTH = struct.Struct("<L")
+_EXPLICIT_TAIL = struct.Struct("<2sH").unpack_from  # VR code and 2-byte length
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -116,7 +117,16 @@ def parse_part10(buf: bytes, *, stop_before_pixels: bool = False) -> Part10Datas
         raise NotHandled("pydicom's value settings are not the defaults")
     if buf[128:132] != b"DICM":
         raise NotHandled("no DICM prefix")
+    try:
+        return _parse(buf, stop_before_pixels)
+    except struct.error as exc:  # an element header past the end of the file
+        raise NotHandled(f"truncated ({exc})") from exc
+
+
+def _parse(buf: bytes, stop_before_pixels: bool) -> Part10Dataset:
     meta, pos = _parse_explicit(buf, 132, len(buf), frozenset(), before=0x00030000)
+    if any(tag >> 16 != 2 for tag in meta):
+        raise NotHandled("File Meta Information outside group 0002")
     file_meta = Part10Dataset(buf, meta, implicit=False)
     syntax = file_meta.get("TransferSyntaxUID")
     if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
@@ -146,23 +156,23 @@ def _parse_explicit(buf: bytes, pos: int, end: int, stop: frozenset[int], *,
     sizes = _HEADER_SIZES
     slow = min(before, min(stop, default=before))  # tags from which the checks below run
     while pos < end:
-        if pos + 8 > end:
-            raise NotHandled(f"element header at byte {pos} runs past the end")
+        # a header running past ``end`` runs past the value below, or past the buffer
+        # (struct.error, a NotHandled for the callers of the parsers)
         g, e, code, length = header(buf, pos)
         tag = g << 16 | e
         if tag >= slow:
-            if g == 0xFFFE and before == 0xFFFE0000:
+            if tag in stop:
+                return elements, pos
+            if tag >= before:
+                if before != 0xFFFE0000:  # the end of the File Meta Information
+                    return elements, pos
                 if tag == _ITEM_END and in_item:
                     return elements, pos + 8
-                raise NotHandled(f"unexpected delimiter ({g:04X},{e:04X}) at byte {pos}")
-            if tag >= before or tag in stop:
-                return elements, pos
+                raise NotHandled(f"unexpected ({g:04X},{e:04X}) at byte {pos}")
         size = sizes.get(code)
         if size is None:
             raise NotHandled(f"unknown VR {code!r} at byte {pos}")
         if size == 12:
-            if pos + 12 > end:
-                raise NotHandled(f"element header at byte {pos} runs past the end")
             length = long_length(buf, pos + 8)[0]
             if length == _UNDEFINED:
                 pos = _undefined(buf, elements, tag, _VRS[code], pos + 12, False)
@@ -289,7 +299,8 @@ class Part10Dataset:
         self.file_meta: Part10Dataset | None = None
 
     def __contains__(self, key: int | str) -> bool:
-        return _tag_of(key) in self._elements
+        tag = _TAGS.get(key)  # type: ignore[call-overload]
+        return (_tag_of(key) if tag is None else tag) in self._elements
 
     def __len__(self) -> int:
         return len(self._elements)
@@ -301,16 +312,24 @@ class Part10Dataset:
     def get(self, key: int | str, default: Any = None) -> Any:
         """The value of keyword ``key`` (an element for a tag, as pydicom), else
         ``default``."""
-        tag = _tag_of(key)
+        tag = _TAGS.get(key)  # type: ignore[call-overload]
+        if tag is None:
+            tag = _tag_of(key)
         if tag not in self._elements:
             return default
-        return self.value(tag) if key.__class__ is str else self[tag]
+        if key.__class__ is not str:
+            return self[tag]
+        value = self._values.get(tag, _MISSING)
+        return self.value(tag) if value is _MISSING else value
 
     def __getattr__(self, name: str) -> Any:
-        tag = _tag_of(name) if name[:1].isupper() else None
+        tag = _TAGS.get(name)
+        if tag is None and name[:1].isupper():
+            tag = _tag_of(name)
         if tag not in self._elements:
             raise AttributeError(f"the data set has no element {name!r}")
-        return self.value(tag)
+        value = self._values.get(tag, _MISSING)
+        return self.value(tag) if value is _MISSING else value
 
     def __getitem__(self, key: int | str) -> RawElement:
         tag = _tag_of(key)
@@ -321,8 +340,14 @@ class Part10Dataset:
     def get_item(self, key: int | str) -> RawElement | None:
         """The element with its raw value bytes (None when absent)."""
         tag = _tag_of(key)
-        if tag not in self._elements:
+        record = self._elements.get(tag)
+        if record is None:
             return None
+        if record.__class__ is int and not self._implicit:  # the common case, inline
+            code, length = _EXPLICIT_TAIL(self._buf, record + 4)
+            vr = _SHORT_VRS.get(code)
+            if vr is not None:
+                return RawElement(tag, vr, self._buf[record + 8:record + 8 + length])
         vr, start, length, _ = self._element(tag)
         return RawElement(tag, vr, self._buf[start:start + length])
 
@@ -336,10 +361,20 @@ class Part10Dataset:
         value = self._values.get(tag, _MISSING)
         if value is not _MISSING:
             return value
+        record = self._elements[tag]
+        if record.__class__ is int and not self._implicit:  # the common case, inline
+            code, length = _EXPLICIT_TAIL(self._buf, record + 4)
+            decoder = _SHORT_DECODERS.get(code)
+            if decoder is not None and length:
+                value = self._values[tag] = decoder(self._buf[record + 8:record + 8 + length])
+                return value
         vr, start, length, items = self._element(tag)
         if vr == "SQ":
             if items is None:
-                items, _ = _items(self._buf, start, start + length, self._implicit)
+                try:
+                    items, _ = _items(self._buf, start, start + length, self._implicit)
+                except struct.error as exc:  # an item's header past the end of the file
+                    raise NotHandled(f"truncated sequence ({exc})") from exc
             value = [Part10Dataset(self._buf, item, implicit=self._implicit, parent=self)
                      for item in items]
         elif length == 0:
@@ -487,5 +522,9 @@ _DECODERS: dict[str, Callable[[bytes], Any]] = {
     "TM": _strings, "UI": _strings, "DS": _ds, "IS": _is, "UR": _ur,
 }
 _DECODERS.update({vr: _binary(fmt) for vr, fmt in _BINARY_FORMATS.items()})
+#: The VRs with a 2-byte length by code, and their decoders.
+_SHORT_VRS = {code: vr for code, vr in _VRS.items() if vr not in _LONG_VRS}
+_SHORT_DECODERS = {code: _DECODERS[vr] for code, vr in _VRS.items()
+                   if vr in _DECODERS and vr not in _LONG_VRS}
 #: Text VRs decoded in the data set's character set.
 _CHARSET_TEXT = frozenset({"LO", "SH", "UC", "ST", "LT", "UT"})
