@@ -59,15 +59,8 @@ def _splice(data: bytes, routing: XnatRouting) -> bytes | None:
     pos, syntax = _meta_end(data)
     if syntax != _EXPLICIT_LE:
         return None
-    end = len(data)
-    while pos + 8 <= end:
-        group, element = struct.unpack_from("<HH", data, pos)
-        tag = group << 16 | element
-        vr = data[pos + 4:pos + 6]
-        if vr in _LONG_VRS:
-            header, length = 12, struct.unpack_from("<I", data, pos + 8)[0]
-        else:
-            header, length = 8, struct.unpack_from("<H", data, pos + 6)[0]
+    while pos + 8 <= len(data):
+        tag, header, length = _element_header(data, pos)
         if tag >= _PATIENT_COMMENTS:
             break
         if length == _UNDEFINED:
@@ -101,15 +94,19 @@ def _meta_end(data: bytes) -> tuple[int, bytes]:
     always explicit VR little endian)."""
     pos, syntax = 132, b""
     while pos + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, pos)
-        if group != 0x0002:
+        tag, header, length = _element_header(data, pos)
+        if tag >> 16 != 0x0002:
             break
-        vr = data[pos + 4:pos + 6]
-        if vr in _LONG_VRS:
-            header, length = 12, struct.unpack_from("<I", data, pos + 8)[0]
-        else:
-            header, length = 8, struct.unpack_from("<H", data, pos + 6)[0]
-        if element == 0x0010:
+        if tag == 0x00020010:
             syntax = data[pos + header:pos + header + length].rstrip(b"\0 ")
         pos += header + length
     return pos, syntax
+
+
+def _element_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, header bytes, value length) of the explicit VR little endian element at
+    ``pos``."""
+    group, element = struct.unpack_from("<HH", data, pos)
+    if data[pos + 4:pos + 6] in _LONG_VRS:
+        return group << 16 | element, 12, struct.unpack_from("<I", data, pos + 8)[0]
+    return group << 16 | element, 8, struct.unpack_from("<H", data, pos + 6)[0]
