@@ -159,6 +159,30 @@ class TestRoutingSplice:
             "fasted overnight; Project: P1 Subject: s1 Session: x1")
 
 
+    @pytest.mark.parametrize("case", ["implicit VR", "non-ASCII comment"])
+    def test_other_files_are_rewritten_by_pydicom(self, tmp_path, case):
+        from pydicom.uid import ImplicitVRLittleEndian
+
+        from tests.upload.conftest import dicom_instance
+        from xnatpic.dicom.routing import XnatRouting
+
+        ds = dicom_instance("1.2.3", "1.2.3.4", 1, 3)
+        if case == "implicit VR":
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        else:
+            ds.SpecificCharacterSet = "ISO_IR 100"
+            ds.PatientComments = "nüchtern"
+        source, spliced = tmp_path / "in.dcm", tmp_path / "out.dcm"
+        ds.save_as(source, enforce_file_format=True)
+        write_with_routing(source, spliced, XnatRouting("P1", "s1", "x1"))
+        back = pydicom.dcmread(spliced)
+        assert xnat_default_route(back, {"P1"}) == ("P1", "s1", "x1")
+        assert back.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+        assert back.PixelData == ds.PixelData and back.SOPInstanceUID == ds.SOPInstanceUID
+        if case != "implicit VR":
+            assert back.PatientComments.startswith("nüchtern; ")
+
+
 def _refused(study: Path, tmp_path: Path, *extra: str) -> str:
     """Upload with ``extra`` into a fresh archive: it must fail and store nothing; return
     the session's error."""
