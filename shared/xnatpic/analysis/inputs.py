@@ -284,9 +284,22 @@ def dicom_files(folder: Path) -> list[Path]:
 
 
 def _candidates(folder: Path) -> list[Path]:
-    """The files under ``folder`` :func:`dicom_files` looks into, in its order."""
-    return [path for path in sorted(folder.rglob("*"))
-            if path.is_file() and not skipped_file(path)]
+    """The files under ``folder`` :func:`dicom_files` looks into, sorted (those of
+    ``sorted(folder.rglob("*"))``: symbolic links to folders not followed, to files
+    kept), with ``os.scandir``, whose entries know their type without a ``stat``."""
+    found = []
+    folders = [str(folder)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue  # as rglob: nothing under it
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.is_file() and not skipped_file(entry.name):
+                found.append(Path(entry.path))
+    return sorted(found)
 
 
 def _dicom_bytes(path: Path, *, any_file: bool) -> bytes | None:
@@ -341,14 +354,15 @@ def _classic_frame(path: Path, ds: Header) -> Frame:
 
 
 def _orientation(iop: np.ndarray, where: str) -> np.ndarray:
-    if iop.shape != (6,) or not np.all(np.isfinite(iop)):
+    if iop.shape != (6,) or not np.isfinite(iop).all():
         raise BadSeriesError(f"{where}: ImageOrientationPatient {iop.tolist()} is not 6 numbers")
     row, col = iop[:3], iop[3:]
     (r0, r1, r2), (c0, c1, c2) = row.tolist(), col.tolist()
     normal = np.array([r1 * c2 - r2 * c1, r2 * c0 - r0 * c2, r0 * c1 - r1 * c0])  # np.cross
-    if np.linalg.norm(normal) < 0.5:
+    length = np.linalg.norm(normal)
+    if length < 0.5:
         raise BadSeriesError(f"{where}: ImageOrientationPatient rows are not orthogonal")
-    return np.vstack([row, col, normal / np.linalg.norm(normal)])
+    return np.array([row, col, normal / length])
 
 
 def _enhanced_frames(path: Path, ds: Header) -> list[Frame]:
