@@ -212,16 +212,11 @@ class TestPixelValues:
         assert np.allclose(frame.pixels, self._pydicom_values(clean / "a.dcm"))
 
 
-def test_private_block_found_at_another_creator_element(phantom_dicom, tmp_path):
-    """Another writer may place the xnatpic block behind its own private creator: the
-    values are found wherever the creator element is, as pydicom's private_block finds
-    them."""
-    from xnatpic.analysis.inputs import read_frames
+def move_private_block(ds: pydicom.Dataset) -> None:
+    """Move the xnatpic private block of ``ds`` behind a third creator element (0x12),
+    after two other vendors' creators."""
     from xnatpic.dicom.private import CREATOR, GROUP
 
-    source = sorted(phantom_dicom["7"].glob("*.dcm"))[3]
-    ds = pydicom.dcmread(source)
-    expected = ds.private_block(GROUP, CREATOR)[0x21].value  # saturation offset (ppm)
     moved = pydicom.Dataset()
     for elem in ds:
         if elem.tag.group == GROUP and elem.tag.element >= 0x1000:
@@ -233,6 +228,19 @@ def test_private_block_found_at_another_creator_element(phantom_dicom, tmp_path)
     ds.add_new((GROUP << 16) | 0x11, "LO", "SOMEONE ELSE")
     ds.add_new((GROUP << 16) | 0x12, "LO", CREATOR)
     ds.update(moved)
+
+
+def test_private_block_found_at_another_creator_element(phantom_dicom, tmp_path):
+    """Another writer may place the xnatpic block behind its own private creator: the
+    values are found wherever the creator element is, as pydicom's private_block finds
+    them."""
+    from xnatpic.analysis.inputs import read_frames
+    from xnatpic.dicom.private import CREATOR, GROUP
+
+    source = sorted(phantom_dicom["7"].glob("*.dcm"))[3]
+    ds = pydicom.dcmread(source)
+    expected = ds.private_block(GROUP, CREATOR)[0x21].value  # saturation offset (ppm)
+    move_private_block(ds)
     folder = tmp_path / "moved"
     folder.mkdir()
     ds.save_as(folder / "a.dcm")

@@ -22,6 +22,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from tests.analysis.test_inputs import move_private_block
 from tests.dicom.conftest import CORPUS_STUDIES
 from tests.dicom.test_part10_reader import assert_file_same_as_pydicom
 from xnatpic.analysis import BadSeriesError, inputs
@@ -218,20 +219,8 @@ def test_private_block_behind_another_creator(phantom_dicom, tmp_path, monkeypat
                                               syntax):
     """The xnatpic block at another creator element (written Explicit or Implicit VR,
     whose private values pydicom gives as raw bytes) reads as with pydicom."""
-    from xnatpic.dicom.private import CREATOR, GROUP
-
     ds = pydicom.dcmread(sorted(phantom_dicom["7"].glob("*.dcm"))[3])
-    moved = pydicom.Dataset()
-    for elem in ds:
-        if elem.tag.group == GROUP and elem.tag.element >= 0x1000:
-            moved.add_new((GROUP << 16) | 0x1200 | (elem.tag.element & 0xFF), elem.VR,
-                          elem.value)
-    for tag in [elem.tag for elem in ds if elem.tag.group == GROUP]:
-        del ds[tag]
-    ds.add_new((GROUP << 16) | 0x10, "LO", "OTHER VENDOR")
-    ds.add_new((GROUP << 16) | 0x11, "LO", "SOMEONE ELSE")
-    ds.add_new((GROUP << 16) | 0x12, "LO", CREATOR)
-    ds.update(moved)
+    move_private_block(ds)
     ds.file_meta.TransferSyntaxUID = syntax
     folder = tmp_path / "moved"
     folder.mkdir()
