@@ -434,8 +434,8 @@ _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2",
 
 
 def _pixels(ds: Header, n_frames: int, path: Path) -> np.ndarray:
-    """The stored pixel values of ``ds`` (the file ``path``) as float32 (flat;
-    ``n_frames`` frames).
+    """The stored pixel values of ``ds`` (the file ``path``) as a new float32 array
+    (flat; ``n_frames`` frames).
 
     Native little-endian grey-scale data whose values fill their bits is read straight
     from Pixel Data (pydicom's decoder dispatch costs more than the rest of a small
@@ -455,7 +455,7 @@ def _pixels(ds: Header, n_frames: int, path: Path) -> np.ndarray:
         if len(raw) in (nbytes, nbytes + 1):
             return np.frombuffer(raw, dtype=dtype, count=count).astype(np.float32)
     try:
-        return np.asarray(ds.pixel_array, dtype=np.float32).ravel()
+        return np.array(ds.pixel_array, dtype=np.float32).ravel()  # a copy the caller owns
     except (ValueError, AttributeError, RuntimeError) as exc:  # truncated, absent, no codec
         raise BadSeriesError(f"{path}: the pixel data cannot be read ({exc})") from exc
 

@@ -4,8 +4,9 @@
 14 KB classic MR file, most of it in general machinery the analysis steps do not need.
 :func:`read_part10` parses the File Meta Information and the data set of an Explicit VR
 Little Endian (1.2.840.10008.1.2.1) or Implicit VR Little Endian (1.2.840.10008.1.2)
-file into a :class:`Part10Dataset`: the position and VR of each element, sequences
-(defined or undefined length, nested) parsed into items when first read. Values are
+file into a :class:`Part10Dataset`: where each element's header is (its VR and length
+are read from it when the element is), sequences (defined or undefined length, nested)
+parsed into items when first read. Values are
 decoded when asked for, as pydicom decodes them (same strings, numbers, multi-values
 and empty values; plain ``str``/``float``/``int``/``list`` instead of pydicom's
 ``UID``/``DSfloat``/``IS``/``MultiValue``, which compare equal).
@@ -34,7 +35,7 @@ from pydicom.valuerep import VR as _PYDICOM_VRS
 
 from xnatpic.dicom.part10 import _BINARY_FORMATS, _LONG_VRS, PIXEL_DATA
 
-__all__ = ["NotHandled", "Part10Dataset", "RawElement", "read_part10"]
+__all__ = ["NotHandled", "Part10Dataset", "RawElement", "parse_part10", "read_part10"]
 
 
 class NotHandled(Exception):
@@ -63,7 +64,6 @@ _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 _CHARSET = 0x00080005
-_TRANSFER_SYNTAX = 0x00020010
 #: Where ``pydicom.dcmread(..., stop_before_pixels=True)`` stops.
 _PIXEL_TAGS = frozenset({PIXEL_DATA, 0x7FE00009, 0x7FE00008})
 #: VR codes as they appear in Explicit VR files.
