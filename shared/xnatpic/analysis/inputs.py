@@ -306,11 +306,13 @@ def _dicom_bytes(path: Path, *, any_file: bool) -> bytes | None:
     """The bytes of ``path`` when it is a DICOM file (``DICM`` at byte 128; any file when
     ``any_file``), else None; the file is opened once."""
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: two reads, no copy between
             head = fh.read(132)
+            while len(head) < 132 and (more := fh.read(132 - len(head))):
+                head += more  # a short read (not at the end of the file)
             if head[128:132] != b"DICM" and not any_file:
                 return None
-            return head + fh.read()
+            return head + fh.readall()
     except OSError as exc:
         raise BadSeriesError(f"{path}: not a readable DICOM file ({exc})") from exc
 
@@ -359,7 +361,7 @@ def _orientation(iop: np.ndarray, where: str) -> np.ndarray:
     row, col = iop[:3], iop[3:]
     (r0, r1, r2), (c0, c1, c2) = row.tolist(), col.tolist()
     normal = np.array([r1 * c2 - r2 * c1, r2 * c0 - r0 * c2, r0 * c1 - r1 * c0])  # np.cross
-    length = np.linalg.norm(normal)
+    length = np.sqrt(normal.dot(normal))  # np.linalg.norm, without its checks
     if length < 0.5:
         raise BadSeriesError(f"{where}: ImageOrientationPatient rows are not orthogonal")
     return np.array([row, col, normal / length])

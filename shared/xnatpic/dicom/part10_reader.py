@@ -312,13 +312,14 @@ class Part10Dataset:
     def get(self, key: int | str, default: Any = None) -> Any:
         """The value of keyword ``key`` (an element for a tag, as pydicom), else
         ``default``."""
-        tag = _TAGS.get(key)  # type: ignore[call-overload]
+        if key.__class__ is not str:
+            tag = int(key)
+            return self._item(tag) if tag in self._elements else default
+        tag = _TAGS.get(key)
         if tag is None:
             tag = _tag_of(key)
         if tag not in self._elements:
             return default
-        if key.__class__ is not str:
-            return self[tag]
         value = self._values.get(tag, _MISSING)
         return self.value(tag) if value is _MISSING else value
 
@@ -335,6 +336,15 @@ class Part10Dataset:
         tag = _tag_of(key)
         if tag not in self._elements:
             raise KeyError(key)
+        return self._item(tag)
+
+    def _item(self, tag: int) -> RawElement:
+        """The element ``tag`` (present) with its decoded value."""
+        record = self._elements[tag]
+        if record.__class__ is int and not self._implicit:  # the common case, inline
+            vr = _VRS[self._buf[record + 4:record + 6]]
+            if vr != "UN":
+                return RawElement(tag, vr, self.value(tag))
         return RawElement(tag, self._element(tag)[0], self.value(tag))
 
     def get_item(self, key: int | str) -> RawElement | None:
