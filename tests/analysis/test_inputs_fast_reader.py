@@ -139,11 +139,11 @@ def test_vendor_dicom(vendor_series, monkeypatch):
     assert outcomes["frames"] >= 2 * 8, outcomes
 
 
-def test_element_values_of_converted_files(converted_corpus):
+def test_element_values_of_converted_files(converted_corpus, phantom_dicom):
     """Every element of our converter's files (sequence items included) decodes to
     pydicom's value."""
     counts: Counter = Counter()
-    for series in converted_corpus:
+    for series in converted_corpus + [phantom_dicom[scan] for scan in sorted(phantom_dicom)]:
         for path in [series] if series.is_file() else sorted(series.glob("*.dcm")):
             assert_file_same_as_pydicom(path, counts)
     for vr in ("DS", "IS", "CS", "UI", "LO", "SH", "LT", "FD", "US", "SQ", "OW"):
