@@ -309,6 +309,10 @@ class Part10Dataset:
         """The tags of the elements (in file order)."""
         return iter(self._elements)
 
+    def __iter__(self) -> Iterator[int]:
+        """The tags of the elements (in file order), as :meth:`keys`."""
+        return iter(self._elements)
+
     def get(self, key: int | str, default: Any = None) -> Any:
         """The value of keyword ``key`` (an element for a tag, as pydicom), else
         ``default``."""
@@ -360,6 +364,21 @@ class Part10Dataset:
                 return RawElement(tag, vr, self._buf[record + 8:record + 8 + length])
         vr, start, length, _ = self._element(tag)
         return RawElement(tag, vr, self._buf[start:start + length])
+
+    @property
+    def is_implicit_vr(self) -> bool:
+        """The data set is Implicit VR Little Endian (else Explicit)."""
+        return self._implicit
+
+    def span(self, key: int | str) -> tuple[int, int] | None:
+        """Where the element ``key`` lies in the file: (offset of its header, offset after
+        its value); None when it is absent or an undefined-length sequence (whose end
+        is not recorded)."""
+        record = self._elements.get(_tag_of(key))
+        if record is None or record.__class__ is list:
+            return None
+        _, start, length, _ = self._element(_tag_of(key))
+        return record, start + length
 
     @property
     def pixel_array(self) -> Any:

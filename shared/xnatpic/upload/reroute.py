@@ -5,7 +5,8 @@ reuses it (:mod:`xnatpic.upload.reuse`) writes ``Project: P Subject: S Session: 
 PatientComments (0010,4000) of each file (:func:`xnatpic.dicom.routing.apply_routing`,
 the converter's own routine, decides the text), so the files are those a conversion with
 routing would have written. A file in explicit VR little endian (what the converter
-writes) gets the element spliced into its bytes, every other element left as it is; any
+writes) gets the element spliced into its bytes where the map steps' reader
+(:mod:`xnatpic.dicom.part10_reader`) finds it, every other element left as it is; any
 other file is read and written by pydicom.
 """
 
@@ -18,16 +19,12 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from xnatpic.dicom.part10_reader import NotHandled, parse_part10
 from xnatpic.dicom.routing import XnatRouting, apply_routing
 
 __all__ = ["write_with_routing"]
 
 _PATIENT_COMMENTS = 0x00104000
-_EXPLICIT_LE = b"1.2.840.10008.1.2.1"
-#: Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                       b"UR", b"UT", b"UV"})
-_UNDEFINED = 0xFFFFFFFF
 
 
 def write_with_routing(source: Path, destination: Path, routing: XnatRouting) -> None:
@@ -51,29 +48,31 @@ def write_with_routing(source: Path, destination: Path, routing: XnatRouting) ->
 
 
 def _splice(data: bytes, routing: XnatRouting) -> bytes | None:
-    """``data`` with PatientComments replaced or inserted; None when the file is not
-    explicit VR little endian Part 10 with defined lengths up to group 0010, or holds a
-    comment that is not plain ASCII (its character set would matter)."""
-    if data[128:132] != b"DICM":
+    """``data`` with PatientComments replaced or inserted; None when the file is not one
+    :func:`~xnatpic.dicom.part10_reader.parse_part10` reads in Explicit VR Little Endian,
+    PatientComments or the element after it is an undefined-length sequence, or the
+    comment is not plain ASCII (its character set would matter)."""
+    try:
+        ds = parse_part10(data)
+    except NotHandled:
         return None
-    pos, syntax = _meta_end(data)
-    if syntax != _EXPLICIT_LE:
+    if ds.is_implicit_vr:
         return None
-    while pos + 8 <= len(data):
-        tag, header, length = _element_header(data, pos)
-        if tag >= _PATIENT_COMMENTS:
-            break
-        if length == _UNDEFINED:
+    span = ds.span(_PATIENT_COMMENTS)
+    previous = b""
+    if span is not None:
+        previous = ds.get_item(_PATIENT_COMMENTS).value  # type: ignore[union-attr]
+    elif _PATIENT_COMMENTS in ds:
+        return None
+    else:  # inserted before the first element after it, or at the end
+        after = next((tag for tag in ds if tag > _PATIENT_COMMENTS), None)
+        at = len(data) if after is None else (ds.span(after) or (None,))[0]
+        if at is None:
             return None
-        pos += header + length
-    else:
-        return None
-    previous, rest = b"", pos
-    if tag == _PATIENT_COMMENTS:
-        previous, rest = data[pos + header:pos + header + length], pos + header + length
+        span = (at, at)
     if not previous.isascii():
         return None
-    return data[:pos] + _element(previous, routing) + data[rest:]
+    return data[:span[0]] + _element(previous, routing) + data[span[1]:]
 
 
 @lru_cache(maxsize=64)
@@ -87,26 +86,3 @@ def _element(previous: bytes, routing: XnatRouting) -> bytes:
     value = ds.PatientComments.encode("ascii")
     value += b" " * (len(value) % 2)
     return struct.pack("<HH2sH", 0x0010, 0x4000, b"LT", len(value)) + value
-
-
-def _meta_end(data: bytes) -> tuple[int, bytes]:
-    """(offset of the data set, TransferSyntaxUID) of a Part 10 file (the meta group is
-    always explicit VR little endian)."""
-    pos, syntax = 132, b""
-    while pos + 8 <= len(data):
-        tag, header, length = _element_header(data, pos)
-        if tag >> 16 != 0x0002:
-            break
-        if tag == 0x00020010:
-            syntax = data[pos + header:pos + header + length].rstrip(b"\0 ")
-        pos += header + length
-    return pos, syntax
-
-
-def _element_header(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, header bytes, value length) of the explicit VR little endian element at
-    ``pos``."""
-    group, element = struct.unpack_from("<HH", data, pos)
-    if data[pos + 4:pos + 6] in _LONG_VRS:
-        return group << 16 | element, 12, struct.unpack_from("<I", data, pos + 8)[0]
-    return group << 16 | element, 8, struct.unpack_from("<H", data, pos + 6)[0]
