@@ -24,6 +24,7 @@ import numpy as np
 
 from xnatpic.analysis.colormaps import lookup_table
 from xnatpic.analysis.png import write_png
+from xnatpic.analysis.stats import linear_quantiles
 from xnatpic.analysis.svg_plot import line_plot_svg
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
@@ -43,6 +44,10 @@ _NO_VALUE = "#262626"
 
 #: Colour maps by unit; diverging for signed quantities.
 _CMAPS = {"ms": "viridis", "mm²/s": "magma", "ppm": "RdBu_r", "ratio": "inferno"}
+
+#: The display range's percentiles (2, 25, 75, 98 %) as fractions, as np.percentile
+#: divides them.
+_PERCENTILES = (2 / 100, 25 / 100, 75 / 100, 98 / 100)
 
 #: Slices per mosaic row.
 _COLUMNS = 4
@@ -154,7 +159,8 @@ def display_range(values: np.ndarray, unit: str, *, signed: bool | None = None,
         finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0.0, 1.0
-    lo, q1, q3, hi = (float(v) for v in np.percentile(finite, [2, 25, 75, 98]))
+    # np.percentile(finite, [2, 25, 75, 98]), bit for bit, from one sort
+    lo, q1, q3, hi = linear_quantiles(np.sort(finite), _PERCENTILES, finite.dtype)
     if fences:  # heavy tails do not set the scale
         lo, hi = max(lo, q1 - 1.5 * (q3 - q1)), min(hi, q3 + 1.5 * (q3 - q1))
     if signed is None:
@@ -172,44 +178,71 @@ def _rgb(colour: str) -> np.ndarray:
     return np.frombuffer(bytes.fromhex(colour.lstrip("#")), dtype=np.uint8)
 
 
+#: White: the border of the slices.
+_WHITE = "#ffffff"
+
+#: A map preview's palette after the 256 colours of its colour map: no value, the
+#: overlays (:data:`_OVERLAY` order), the border.
+_NO_VALUE_INDEX = 256
+_OVERLAY_INDEX = {name: 257 + i for i, name in enumerate(_OVERLAY)}
+_MAP_WHITE = 257 + len(_OVERLAY)
+_MAP_EXTRA = np.stack([_rgb(c) for c in (_NO_VALUE, *_OVERLAY.values(), _WHITE)])
+
+#: The status codes painted over a map, by :data:`_OVERLAY` name.
+_OVERLAY_CODES = {"beyond range": (VoxelStatus.LONG, VoxelStatus.SHORT),
+                  "no signal": (VoxelStatus.NO_SIGNAL,),
+                  "failed": tuple(range(VoxelStatus.FAILED_INPUT, 256))}
+
+#: Palette index painted over a map by status code (0: none; above every colour-map and
+#: no-value index, so the larger index wins).
+_OVERLAY_BY_CODE = np.zeros(256, dtype=np.uint16)
+for _name, _codes in _OVERLAY_CODES.items():
+    _OVERLAY_BY_CODE[list(_codes)] = _OVERLAY_INDEX[_name]
+
+#: A status preview's palette: :data:`_STATUS_COLOURS`, then the border.
+_STATUS_PALETTE = np.stack([_rgb(c) for c in (*_STATUS_COLOURS, _WHITE)])
+
+
 def _slices(volume: np.ndarray) -> np.ndarray:
     """(X, Y, Z, ...) as (Z, Y, X, ...): slice k drawn with image rows down."""
     return np.swapaxes(np.moveaxis(volume, 2, 0), 1, 2)
 
 
-def _write_mosaic(tiles: np.ndarray, path: Path, *, title: str,
-                  colour_bar: ColourBar | None = None,
-                  legend: tuple[tuple[str, str], ...] = (), note: str = "") -> Preview:
-    """Write (Z, rows, columns, 3) uint8 slices as one PNG, :data:`_COLUMNS` per row, each
-    upscaled to at least :data:`_TILE` pixels with a :data:`_GAP` white border."""
+def _layout(tiles: np.ndarray, fill: int) -> np.ndarray:
+    """(Z, rows, columns[, 3]) slices as one mosaic image, :data:`_COLUMNS` per row, each
+    upscaled (nearest neighbour) to at least :data:`_TILE` pixels with a :data:`_GAP`
+    border of ``fill``."""
     n, height, width = tiles.shape[:3]
     scale = max(1, math.ceil(_TILE / max(height, width, 1)))
     cell_h, cell_w = height * scale + _GAP, width * scale + _GAP
     columns = max(1, min(n, _COLUMNS))
     rows = max(1, math.ceil(n / columns))
-    image = np.full((rows * cell_h, columns * cell_w, 3), 255, dtype=np.uint8)
+    depth = tiles.shape[3:]
+    image = np.full((rows * cell_h, columns * cell_w, *depth), fill, dtype=tiles.dtype)
     for k in range(n):
         top, left = (k // columns) * cell_h, (k % columns) * cell_w
-        image[top:top + height * scale, left:left + width * scale] = \
-            tiles[k].repeat(scale, axis=0).repeat(scale, axis=1)
-    write_png(image, path)
-    return Preview(path=Path(path), title=title, slices=n, columns=columns,
+        tile = tiles[k] if scale == 1 else tiles[k].repeat(scale, axis=0).repeat(scale, axis=1)
+        image[top:top + height * scale, left:left + width * scale] = tile
+    return image
+
+
+def _preview(path: Path, n: int, *, title: str, colour_bar: ColourBar | None = None,
+             legend: tuple[tuple[str, str], ...] = (), note: str = "") -> Preview:
+    return Preview(path=Path(path), title=title, slices=n, columns=max(1, min(n, _COLUMNS)),
                    colour_bar=colour_bar, legend=legend, note=note)
 
 
-def _overlay_masks(status: np.ndarray) -> dict[str, np.ndarray]:
-    """The voxels painted over a map, by :data:`_OVERLAY` name."""
-    return {"beyond range": (status == VoxelStatus.LONG) | (status == VoxelStatus.SHORT),
-            "no signal": status == VoxelStatus.NO_SIGNAL,
-            "failed": status >= VoxelStatus.FAILED_INPUT}
-
-
 def _colour_indices(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Lookup-table index (0-255) of each value: ``round(clip((v - low) / (high - low),
-    0, 1) * 255)``; 0 where the value is not finite."""
+    """Lookup-table index (0-255, uint16) of each value: ``round(clip((v - low) / (high -
+    low), 0, 1) * 255)`` in the values' type; 0 where the value is not finite."""
     finite = np.isfinite(values)
-    fraction = (np.where(finite, values, low) - low) / (high - low)
-    return np.rint(np.clip(fraction, 0.0, 1.0) * 255).astype(np.intp)
+    fraction = np.where(finite, values, low)
+    np.subtract(fraction, low, out=fraction)
+    np.divide(fraction, high - low, out=fraction)
+    np.clip(fraction, 0.0, 1.0, out=fraction)
+    np.multiply(fraction, 255, out=fraction)
+    np.rint(fraction, out=fraction)
+    return fraction.astype(np.uint16)
 
 
 def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
@@ -226,28 +259,34 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
     low, high = display_range(values, unit, signed=signed, valid=fitted, fences=fences)
     symmetric = low < 0 and low == -high
     colormap = "RdBu_r" if symmetric else _CMAPS.get(unit, "viridis")
-    volume = _slices(values)
-    rgb = lookup_table(colormap)[_colour_indices(volume, low, high)]
-    rgb[~np.isfinite(volume)] = _rgb(_NO_VALUE)
+    indices = _colour_indices(values, low, high)
+    indices[~np.isfinite(values)] = _NO_VALUE_INDEX
     legend: list[tuple[str, str]] = []
     if status is not None:
-        for name, where in _overlay_masks(_slices(status)).items():
-            if where.any():
-                rgb[where] = _rgb(_OVERLAY[name])
+        codes = np.asarray(status, dtype=np.uint8)
+        present = np.bincount(codes.ravel(), minlength=256)
+        for name, overlaid in _OVERLAY_CODES.items():
+            if present[list(overlaid)].any():
                 legend.append((name, _OVERLAY[name]))
-    return _write_mosaic(rgb, path, title=title,
-                         colour_bar=ColourBar(colormap, low, high, unit), legend=tuple(legend))
+        if legend:
+            np.maximum(indices, _OVERLAY_BY_CODE[codes], out=indices)
+    palette = np.concatenate([lookup_table(colormap), _MAP_EXTRA])
+    write_png(_layout(_slices(indices), _MAP_WHITE), path, palette=palette)
+    return _preview(path, indices.shape[2], title=title,
+                    colour_bar=ColourBar(colormap, low, high, unit), legend=tuple(legend))
 
 
 def write_status_preview(status: np.ndarray, path: Path, *, title: str) -> Preview:
     """Write a per-voxel status map (X, Y, Z) of
     :class:`~xnatpic.models.results.VoxelStatus` codes as a mosaic PNG; the legend names
     the statuses present."""
-    table = np.stack([_rgb(c) for c in _STATUS_COLOURS])
-    codes = np.clip(_slices(status).astype(np.intp), 0, len(_STATUS_COLOURS) - 1)
-    present = sorted({int(c) for c in np.unique(codes)})
-    legend = tuple((VOXEL_STATUS_NAMES[VoxelStatus(c)], _STATUS_COLOURS[c]) for c in present)
-    return _write_mosaic(table[codes], path, title=title, legend=legend)
+    last = len(_STATUS_COLOURS) - 1
+    codes = np.minimum(np.asarray(status, dtype=np.uint8), np.uint8(last))
+    counts = np.bincount(codes.ravel(), minlength=last + 1)
+    legend = tuple((VOXEL_STATUS_NAMES[VoxelStatus(c)], _STATUS_COLOURS[c])
+                   for c in np.flatnonzero(counts).tolist())
+    write_png(_layout(_slices(codes), last + 1), path, palette=_STATUS_PALETTE)
+    return _preview(path, codes.shape[2], title=title, legend=legend)
 
 
 def write_direction_preview(v1: np.ndarray, fa: np.ndarray, path: Path, *,
@@ -257,9 +296,10 @@ def write_direction_preview(v1: np.ndarray, fa: np.ndarray, path: Path, *,
     weight = np.clip(np.nan_to_num(fa, nan=0.0), 0.0, 1.0)
     rgb = np.clip(np.abs(np.nan_to_num(v1, nan=0.0)) * weight[..., None], 0.0, 1.0)
     tiles = np.rint(_slices(rgb) * 255).astype(np.uint8)
-    return _write_mosaic(tiles, path, title=title,
-                         note="red: x (image columns), green: y (rows), blue: z (slices); "
-                              "brightness: FA")
+    write_png(_layout(tiles, 255), path)
+    return _preview(path, tiles.shape[0], title=title,
+                    note="red: x (image columns), green: y (rows), blue: z (slices); "
+                         "brightness: FA")
 
 
 def write_zspectrum_plot(offsets: np.ndarray, curves: dict[str, tuple[np.ndarray, np.ndarray]],

@@ -11,13 +11,15 @@ quantiles.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from xnatpic.models.results import STATUS_GROUPS, VOXEL_STATUS_NAMES, VoxelStatus
 
-__all__ = ["FRACTION_KEYS", "STAT_KEYS", "map_statistics", "status_counts"]
+__all__ = ["FRACTION_KEYS", "STAT_KEYS", "linear_quantiles", "map_statistics",
+           "status_counts"]
 
 #: Keys of the ``fractions`` entry (groups of :class:`xnatpic.models.results.VoxelStatus`).
 FRACTION_KEYS = tuple(STATUS_GROUPS)
@@ -31,6 +33,11 @@ _LOCATION = ("mean", "sd", "median", "q1", "q3", "iqr", "min", "max")
 #: Status codes with a value to rank (fitted, or beyond the range on one side).
 _VALUED = np.zeros(256, dtype=bool)
 _VALUED[[VoxelStatus.FITTED, VoxelStatus.LONG, VoxelStatus.SHORT]] = True
+_VALUED_CODES = (int(VoxelStatus.FITTED), int(VoxelStatus.LONG), int(VoxelStatus.SHORT))
+
+#: Status of a mask voxel when no status is given, by whether its value is finite:
+#: fitted where it is, failed (non-finite) elsewhere.
+_DEFAULT_STATUS = np.array([VoxelStatus.FAILED_NONFINITE, VoxelStatus.FITTED], dtype=np.uint8)
 
 
 def _code_counts(status: np.ndarray) -> np.ndarray:
@@ -46,46 +53,119 @@ def status_counts(status: np.ndarray, counts: np.ndarray | None = None) -> dict[
             for c in np.flatnonzero(counts) if int(c) != VoxelStatus.OUTSIDE}
 
 
+def linear_quantiles(ordered: np.ndarray, quantiles: tuple[float, ...],
+                     dtype: np.dtype | type = np.float64) -> list[float]:
+    """Quantiles of sorted values as ``np.quantile(a, quantiles, method="linear")``
+    computes them for an array ``a`` of ``dtype`` holding the same values, bit for bit.
+
+    ``np.quantile`` partitions a copy of ``a`` at the neighbours of each virtual index
+    ``(n - 1) q`` and interpolates them (numpy's ``_lerp``): ``b - a`` in ``dtype``, then
+    ``a + (b - a) t`` below ``t = 0.5`` and ``b - (b - a)(1 - t)`` from it, in float64
+    (``t`` is float64). Here the neighbours are read from ``ordered`` (any float type
+    whose values ``dtype`` holds exactly: float32 sorts faster than the float64 copy).
+    A single value is interpolated with itself at ``t = 1`` as numpy does (so ``inf``
+    gives NaN, as in numpy).
+
+    Parameters
+    ----------
+    ordered : ndarray, shape (n,)
+        The values sorted ascending, without NaN; ``n >= 1``.
+    quantiles : tuple of float
+        In [0, 1] (for a percentile ``p``, ``p / 100``).
+    dtype : dtype
+        The array type numpy would have been given (float32 or float64).
+
+    Returns
+    -------
+    list of float
+    """
+    kind = np.dtype(dtype).type
+    n = int(ordered.size)
+    out = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for q in quantiles:
+            virtual = (n - 1) * q
+            if virtual >= n - 1:  # numpy takes the last value at t = virtual + 1
+                low = high = kind(ordered[-1])
+                t = virtual + 1
+            else:
+                k = math.floor(virtual)
+                low, high = kind(ordered[k]), kind(ordered[k + 1])
+                t = virtual - k
+            diff = float(high - low)
+            out.append(float(high) - diff * (1 - t) if t >= 0.5 else float(low) + diff * t)
+    return out
+
+
+def _work_values(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32 or float64 (other types as float64): the statistics are
+    those of the float64 values, which a float32 array holds exactly."""
+    values = np.asarray(values)
+    if values.dtype in (np.float32, np.float64):
+        return values
+    return values.astype(np.float64)
+
+
 def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
+    """Statistics of the voxels of one region: ``values`` (float32 or float64) and their
+    ``status`` (uint8), 1-D in the same order, contiguous."""
     n = int(status.size)
-    counts = _code_counts(status)
-    groups = {g: int(sum(counts[int(c)] for c in codes)) for g, codes in STATUS_GROUPS.items()}
+    counts = np.bincount(status, minlength=256)
+    listed = counts.tolist()
+    groups = {g: sum(listed[int(c)] for c in codes) for g, codes in STATUS_GROUPS.items()}
     out: dict[str, Any] = {"n_voxels": n, "n_failed": groups["failed"]}
-    valued_status = _VALUED[np.asarray(status, dtype=np.uint8)]
-    ranked = np.asarray(values[valued_status], dtype=np.float64).copy()
-    codes = status[valued_status]
-    missing = ~np.isfinite(ranked)
-    ranked[missing & (codes == VoxelStatus.LONG)] = np.inf
-    ranked[missing & (codes == VoxelStatus.SHORT)] = -np.inf
-    ranked = ranked[~np.isnan(ranked)]
-    finite = ranked[np.isfinite(ranked)]
+    if sum(listed[c] for c in _VALUED_CODES) == n:
+        ranked, codes = values, status
+    else:
+        valued = _VALUED[status]
+        ranked, codes = values[valued], status[valued]
+    finite_mask = np.isfinite(ranked)
+    if finite_mask.all():
+        finite = ranked
+    else:  # long/short without a finite value rank at +/-inf; NaN is left out
+        ranked = ranked.copy()
+        missing = ~finite_mask
+        ranked[missing & (codes == VoxelStatus.LONG)] = np.inf
+        ranked[missing & (codes == VoxelStatus.SHORT)] = -np.inf
+        ranked = ranked[~np.isnan(ranked)]
+        finite = ranked[np.isfinite(ranked)]
     out["n_valued"] = int(ranked.size)
     if ranked.size == 0:
         out.update({k: None for k in _LOCATION})
     else:
-        q1, median, q3 = (float(v) for v in np.quantile(ranked, [0.25, 0.5, 0.75],
-                                                        method="linear"))
+        ordered = np.sort(ranked)
+        q1, median, q3 = linear_quantiles(ordered, (0.25, 0.5, 0.75))
+        # mean and sd as numpy sums the float64 values, in the voxels' order
+        finite64 = np.asarray(finite, dtype=np.float64)
+        if finite.size == ranked.size:
+            low, high = float(ordered[0]), float(ordered[-1])
+        elif finite.size:
+            low, high = float(finite.min()), float(finite.max())
         out.update({
-            "mean": float(finite.mean()) if finite.size else None,
-            "sd": float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None),
-            "median": median if np.isfinite(median) else None,
-            "q1": q1 if np.isfinite(q1) else None,
-            "q3": q3 if np.isfinite(q3) else None,
-            "iqr": float(q3 - q1) if np.isfinite(q3 - q1) else None,
-            "min": float(finite.min()) if finite.size else None,
-            "max": float(finite.max()) if finite.size else None,
+            "mean": float(finite64.mean()) if finite.size else None,
+            "sd": (float(finite64.std(ddof=1)) if finite.size > 1
+                   else (0.0 if finite.size else None)),
+            "median": median if math.isfinite(median) else None,
+            "q1": q1 if math.isfinite(q1) else None,
+            "q3": q3 if math.isfinite(q3) else None,
+            "iqr": float(q3 - q1) if math.isfinite(q3 - q1) else None,
+            "min": low if finite.size else None,
+            "max": high if finite.size else None,
         })
     for g in FRACTION_KEYS:
         out[f"fraction_{g}"] = groups[g] / n if n else None
-    out["status_counts"] = status_counts(status, counts)
+    out["status_counts"] = {VOXEL_STATUS_NAMES[VoxelStatus(c)]: k
+                            for c, k in enumerate(listed) if k and c != VoxelStatus.OUTSIDE}
     return out
 
 
-def _status_from_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    status = np.where(np.isfinite(values), np.uint8(VoxelStatus.FITTED),
-                      np.uint8(VoxelStatus.FAILED_NONFINITE)).astype(np.uint8)
-    status[~mask] = VoxelStatus.OUTSIDE
-    return status
+def _masked_status(masked_values: np.ndarray, mask: np.ndarray,
+                   status: np.ndarray | None) -> np.ndarray:
+    """The status of the voxels of ``mask`` (``status[mask]``, or from
+    :data:`_DEFAULT_STATUS` by their values ``masked_values``)."""
+    if status is not None:
+        return status[mask]
+    return _DEFAULT_STATUS[np.isfinite(masked_values).view(np.uint8)]
 
 
 def map_statistics(values: np.ndarray, mask: np.ndarray,
@@ -123,14 +203,23 @@ def map_statistics(values: np.ndarray, mask: np.ndarray,
     >>> s["n_failed"], s["median"], s["fraction_long"]
     (0, 4.5, 0.125)
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = _work_values(values)
     mask = np.asarray(mask, dtype=bool)
-    if status is None:
-        status = _status_from_values(values, mask)
-    status = np.asarray(status, dtype=np.uint8)
-    whole = _summary(values[mask], status[mask])
+    if status is not None:
+        status = np.asarray(status, dtype=np.uint8)
+    whole_values = values[mask]  # (X, Y, Z) order: the whole map's sums
+    whole = _summary(whole_values, _masked_status(whole_values, mask, status))
+    # slice by slice: the mask voxels in (Z, X, Y) order, each slice's in the order of
+    # values[:, :, k][mask[:, :, k]]
+    by_slice = np.moveaxis(mask, 2, 0)
+    slice_values = np.moveaxis(values, 2, 0)[by_slice]
+    slice_status = _masked_status(
+        slice_values, by_slice, None if status is None else np.moveaxis(status, 2, 0))
+    ends = np.cumsum(by_slice.sum(axis=(1, 2))).tolist()
     slices = []
-    for k in range(values.shape[2]):
-        m = mask[:, :, k]
-        slices.append({"slice": k + 1, **_summary(values[:, :, k][m], status[:, :, k][m])})
+    start = 0
+    for k, end in enumerate(ends):
+        slices.append({"slice": k + 1, **_summary(slice_values[start:end],
+                                                  slice_status[start:end])})
+        start = end
     return {"whole": whole, "slices": slices}
