@@ -43,6 +43,7 @@ import datetime as _dt
 import json
 import logging
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,90 @@ def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], ti
     return figures
 
 
+def _submit_files(pool: ThreadPoolExecutor, result: StepResult, run: Path, title: str
+                  ) -> dict[tuple[str, str], Future]:
+    """Submit every NIfTI file and preview of a run to ``pool``: futures by (map name,
+    ``nifti``, ``status_nifti``, ``status_png`` or ``png``; the mask as ``mask``)."""
+    series = result.series[0]
+    complete = result.outcome == "complete"
+    nifti = run / "nifti"
+    files = {("mask", "nifti"): pool.submit(write_nifti, result.mask.astype(np.float32),
+                                            series, nifti / "mask.nii.gz")}
+    if complete:
+        for image in result.maps:
+            files[image.name, "nifti"] = pool.submit(write_nifti, image.values, series,
+                                                     nifti / f"{image.name}.nii.gz")
+    for image in (m for m in result.maps if m.primary):
+        if image.status is not None:
+            files[image.name, "status_nifti"] = pool.submit(
+                write_nifti, image.status, series, nifti / f"{image.name}_status.nii.gz",
+                dtype=np.uint8)
+            files[image.name, "status_png"] = pool.submit(
+                write_status_preview, image.status, run / "png" / f"{image.name}_status.png",
+                title=f"{image.name} voxel status ({title})")
+        if complete:
+            files[image.name, "png"] = pool.submit(
+                write_preview, image.values, run / "png" / f"{image.name}.png",
+                title=f"{image.name} ({title})", unit=image.unit, status=image.status,
+                signed=image.name.startswith(("MTRasym", "B0"))
+                and not image.name.endswith("_precision"),
+                fences=image.name.startswith("ratio_"))
+    return files
+
+
+def _statistics_and_dicom(result: StepResult, run: Path, files: dict[tuple[str, str], Future],
+                          primary: list[MapImage], valid: np.ndarray
+                          ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The statistics of every map (a spectrum's over ``valid``) and the report's section
+    of each primary map (its description not yet scrubbed), the DICOM maps written;
+    waits for ``files``."""
+    series = result.series[0]
+    complete = result.outcome == "complete"
+    stats: dict[str, dict[str, Any]] = {}
+    offsets = list(result.parameters.get("offsets_ppm") or [])
+    for image in result.maps:
+        if image.role == "spectrum":
+            stats[image.name] = _spectrum_entry(image, valid, offsets)
+        elif not image.primary:
+            entry: dict[str, Any] = {"unit": image.unit, "role": image.role,
+                                     "description": image.description}
+            if image.values.ndim == 3:
+                entry.update(map_statistics(image.values, result.mask))
+            else:
+                entry["components"] = int(image.values.shape[3])
+            stats[image.name] = entry
+        else:
+            stats[image.name] = {"unit": image.unit, "role": image.role,
+                                 "description": image.description,
+                                 **map_statistics(image.values, result.mask, image.status)}
+    sections = []
+    base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
+    for index, image in enumerate(primary, start=1):
+        entry = stats[image.name]
+        entry["valid_fraction"] = entry["whole"].get("fraction_fitted")
+        status_png = None
+        if image.status is not None:
+            status_png = files[image.name, "status_png"].result()
+            entry["status_preview_figure"] = status_png.describe()
+        png = None
+        if complete:
+            write_dicom_map(image, series, run / "dicom" / image.name,
+                            series_number=base_number + index, step=result.step,
+                            salt=json.dumps(result.parameters, sort_keys=True, default=str))
+            entry["dicom"] = f"dicom/{image.name}"
+            entry["preview"] = f"png/{image.name}.png"
+            png = files[image.name, "png"].result()
+            entry["preview_figure"] = png.describe()
+        else:
+            _drop_location(entry)
+        sections.append({"name": image.name, "unit": image.unit,
+                         "description": image.description, "stats": entry,
+                         "png": png, "status_png": status_png})
+    for future in files.values():  # every file written (or its error raised)
+        future.result()
+    return stats, sections
+
+
 def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
                   argv: list[str] | None = None, input_root: Path | None = None,
                   output_root: Path | None = None) -> dict[str, Any]:
@@ -249,64 +334,18 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
     series = result.series[0]
     session = session_identity(series.header, input_root)
     complete = result.outcome == "complete"
-    write_nifti(result.mask.astype(np.float32), series, run / "nifti" / "mask.nii.gz")
     title = f"{STEP_TITLES.get(result.step, result.step)}, scan {scans['source']}"
-    stats: dict[str, dict[str, Any]] = {}
     primary: list[MapImage] = [m for m in result.maps if m.primary]
-    if complete:
-        for image in result.maps:
-            write_nifti(image.values, series, run / "nifti" / f"{image.name}.nii.gz")
     headline = next((m.status for m in primary if m.status is not None), None)
     valid = result.mask if headline is None else headline == VoxelStatus.FITTED
-    offsets = list(result.parameters.get("offsets_ppm") or [])
-    for image in result.maps:
-        if image.role == "spectrum":
-            stats[image.name] = _spectrum_entry(image, valid, offsets)
-        elif not image.primary:
-            entry: dict[str, Any] = {"unit": image.unit, "role": image.role,
-                                     "description": image.description}
-            if image.values.ndim == 3:
-                entry.update(map_statistics(image.values, result.mask))
-            else:
-                entry["components"] = int(image.values.shape[3])
-            stats[image.name] = entry
-        else:
-            stats[image.name] = {"unit": image.unit, "role": image.role,
-                                 "description": image.description,
-                                 **map_statistics(image.values, result.mask, image.status)}
+    # the NIfTI files and previews are made (compressed) in a thread while this one
+    # computes the statistics and writes the DICOM maps; each file is the same either way
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs") as pool:
+        files = _submit_files(pool, result, run, title)
+        stats, sections = _statistics_and_dicom(result, run, files, primary, valid)
     outcome, reason, lowest = _outcome(result, stats)
-    sections = []
-    base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
-    for index, image in enumerate(primary, start=1):
-        entry = stats[image.name]
-        entry["valid_fraction"] = entry["whole"].get("fraction_fitted")
-        status_png = None
-        if image.status is not None:
-            write_nifti(image.status, series, run / "nifti" / f"{image.name}_status.nii.gz",
-                        dtype=np.uint8)
-            status_png = write_status_preview(
-                image.status, run / "png" / f"{image.name}_status.png",
-                title=f"{image.name} voxel status ({title})")
-            entry["status_preview_figure"] = status_png.describe()
-        png = None
-        if complete:
-            write_dicom_map(image, series, run / "dicom" / image.name,
-                            series_number=base_number + index, step=result.step,
-                            salt=json.dumps(result.parameters, sort_keys=True, default=str))
-            entry["dicom"] = f"dicom/{image.name}"
-            entry["preview"] = f"png/{image.name}.png"
-            png = write_preview(image.values, run / "png" / f"{image.name}.png",
-                                title=f"{image.name} ({title})", unit=image.unit,
-                                status=image.status,
-                                signed=image.name.startswith(("MTRasym", "B0"))
-                                and not image.name.endswith("_precision"),
-                                fences=image.name.startswith("ratio_"))
-            entry["preview_figure"] = png.describe()
-        else:
-            _drop_location(entry)
-        sections.append({"name": image.name, "unit": image.unit,
-                         "description": scrub.text(image.description), "stats": entry,
-                         "png": png, "status_png": status_png})
+    for section in sections:
+        section["description"] = scrub.text(section["description"])
     figures = _figures(result, run / "png", stats, title, valid) if complete else []
     summary = {"step": result.step, "method": key.rsplit("-scan", 1)[0], "run_key": key,
                "scans": scans, "session": session, "outcome": outcome,
