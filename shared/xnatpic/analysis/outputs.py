@@ -61,7 +61,7 @@ from xnatpic.analysis.previews import (
 )
 from xnatpic.analysis.report import write_html_report
 from xnatpic.analysis.run_info import PathScrubber, run_key, session_identity, tidy
-from xnatpic.analysis.stats import STAT_KEYS, map_statistics
+from xnatpic.analysis.stats import STAT_KEYS, Region, map_statistics
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 from xnatpic.nifti.file import write_nifti_array
 
@@ -216,22 +216,15 @@ def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], ti
 
 def _submit_files(pool: ThreadPoolExecutor, result: StepResult, run: Path, title: str
                   ) -> dict[tuple[str, str], Future]:
-    """Submit every NIfTI file and preview of a run to ``pool``: futures by (map name,
-    ``nifti``, ``status_nifti``, ``status_png`` or ``png``; the mask as ``mask``)."""
+    """Submit every preview and NIfTI file of a run to ``pool``, the previews first (the
+    report waits for them): futures by (map name, ``status_png``, ``png``, ``nifti`` or
+    ``status_nifti``; the mask as ``mask``)."""
     series = result.series[0]
     complete = result.outcome == "complete"
-    nifti = run / "nifti"
-    files = {("mask", "nifti"): pool.submit(write_nifti, result.mask.astype(np.float32),
-                                            series, nifti / "mask.nii.gz")}
-    if complete:
-        for image in result.maps:
-            files[image.name, "nifti"] = pool.submit(write_nifti, image.values, series,
-                                                     nifti / f"{image.name}.nii.gz")
-    for image in (m for m in result.maps if m.primary):
+    primary = [m for m in result.maps if m.primary]
+    files: dict[tuple[str, str], Future] = {}
+    for image in primary:
         if image.status is not None:
-            files[image.name, "status_nifti"] = pool.submit(
-                write_nifti, image.status, series, nifti / f"{image.name}_status.nii.gz",
-                dtype=np.uint8)
             files[image.name, "status_png"] = pool.submit(
                 write_status_preview, image.status, run / "png" / f"{image.name}_status.png",
                 title=f"{image.name} voxel status ({title})")
@@ -242,6 +235,18 @@ def _submit_files(pool: ThreadPoolExecutor, result: StepResult, run: Path, title
                 signed=image.name.startswith(("MTRasym", "B0"))
                 and not image.name.endswith("_precision"),
                 fences=image.name.startswith("ratio_"))
+    nifti = run / "nifti"
+    files["mask", "nifti"] = pool.submit(write_nifti, result.mask.astype(np.float32), series,
+                                         nifti / "mask.nii.gz")
+    if complete:
+        for image in result.maps:
+            files[image.name, "nifti"] = pool.submit(write_nifti, image.values, series,
+                                                     nifti / f"{image.name}.nii.gz")
+    for image in primary:
+        if image.status is not None:
+            files[image.name, "status_nifti"] = pool.submit(
+                write_nifti, image.status, series, nifti / f"{image.name}_status.nii.gz",
+                dtype=np.uint8)
     return files
 
 
@@ -254,6 +259,7 @@ def _statistics_and_dicom(result: StepResult, run: Path, files: dict[tuple[str, 
     series = result.series[0]
     complete = result.outcome == "complete"
     stats: dict[str, dict[str, Any]] = {}
+    region = Region.of(result.mask)  # found once for every map
     offsets = list(result.parameters.get("offsets_ppm") or [])
     for image in result.maps:
         if image.role == "spectrum":
@@ -262,17 +268,22 @@ def _statistics_and_dicom(result: StepResult, run: Path, files: dict[tuple[str, 
             entry: dict[str, Any] = {"unit": image.unit, "role": image.role,
                                      "description": image.description}
             if image.values.ndim == 3:
-                entry.update(map_statistics(image.values, result.mask))
+                entry.update(map_statistics(image.values, region))
             else:
                 entry["components"] = int(image.values.shape[3])
             stats[image.name] = entry
         else:
             stats[image.name] = {"unit": image.unit, "role": image.role,
                                  "description": image.description,
-                                 **map_statistics(image.values, result.mask, image.status)}
-    sections = []
+                                 **map_statistics(image.values, region, image.status)}
     base_number = int(series.header.get("SeriesNumber", 0) or 0) * 100
-    for index, image in enumerate(primary, start=1):
+    if complete:  # before waiting for the previews
+        salt = json.dumps(result.parameters, sort_keys=True, default=str)
+        for index, image in enumerate(primary, start=1):
+            write_dicom_map(image, series, run / "dicom" / image.name,
+                            series_number=base_number + index, step=result.step, salt=salt)
+    sections = []
+    for image in primary:
         entry = stats[image.name]
         entry["valid_fraction"] = entry["whole"].get("fraction_fitted")
         status_png = None
@@ -281,9 +292,6 @@ def _statistics_and_dicom(result: StepResult, run: Path, files: dict[tuple[str, 
             entry["status_preview_figure"] = status_png.describe()
         png = None
         if complete:
-            write_dicom_map(image, series, run / "dicom" / image.name,
-                            series_number=base_number + index, step=result.step,
-                            salt=json.dumps(result.parameters, sort_keys=True, default=str))
             entry["dicom"] = f"dicom/{image.name}"
             entry["preview"] = f"png/{image.name}.png"
             png = files[image.name, "png"].result()

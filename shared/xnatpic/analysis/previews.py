@@ -263,13 +263,12 @@ def write_preview(values: np.ndarray, path: Path, *, title: str, unit: str,
     indices[~np.isfinite(values)] = _NO_VALUE_INDEX
     legend: list[tuple[str, str]] = []
     if status is not None:
-        codes = np.asarray(status, dtype=np.uint8)
-        present = np.bincount(codes.ravel(), minlength=256)
-        for name, overlaid in _OVERLAY_CODES.items():
-            if present[list(overlaid)].any():
-                legend.append((name, _OVERLAY[name]))
-        if legend:
-            np.maximum(indices, _OVERLAY_BY_CODE[codes], out=indices)
+        overlay = _OVERLAY_BY_CODE[np.asarray(status, dtype=np.uint8)]
+        if overlay.any():
+            for name in _OVERLAY:
+                if (overlay == _OVERLAY_INDEX[name]).any():
+                    legend.append((name, _OVERLAY[name]))
+            np.maximum(indices, overlay, out=indices)
     palette = np.concatenate([lookup_table(colormap), _MAP_EXTRA])
     write_png(_layout(_slices(indices), _MAP_WHITE), path, palette=palette)
     return _preview(path, indices.shape[2], title=title,
@@ -282,9 +281,8 @@ def write_status_preview(status: np.ndarray, path: Path, *, title: str) -> Previ
     the statuses present."""
     last = len(_STATUS_COLOURS) - 1
     codes = np.minimum(np.asarray(status, dtype=np.uint8), np.uint8(last))
-    counts = np.bincount(codes.ravel(), minlength=last + 1)
     legend = tuple((VOXEL_STATUS_NAMES[VoxelStatus(c)], _STATUS_COLOURS[c])
-                   for c in np.flatnonzero(counts).tolist())
+                   for c in range(last + 1) if (codes == c).any())
     write_png(_layout(_slices(codes), last + 1), path, palette=_STATUS_PALETTE)
     return _preview(path, codes.shape[2], title=title, legend=legend)
 

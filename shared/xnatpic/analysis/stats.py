@@ -12,13 +12,14 @@ quantiles.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from xnatpic.models.results import STATUS_GROUPS, VOXEL_STATUS_NAMES, VoxelStatus
 
-__all__ = ["FRACTION_KEYS", "STAT_KEYS", "linear_quantiles", "map_statistics",
+__all__ = ["FRACTION_KEYS", "STAT_KEYS", "Region", "linear_quantiles", "map_statistics",
            "status_counts"]
 
 #: Keys of the ``fractions`` entry (groups of :class:`xnatpic.models.results.VoxelStatus`).
@@ -106,12 +107,11 @@ def _work_values(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
+def _summary(values: np.ndarray, status: np.ndarray, listed: list[int]) -> dict[str, Any]:
     """Statistics of the voxels of one region: ``values`` (float32 or float64) and their
-    ``status`` (uint8), 1-D in the same order, contiguous."""
+    ``status`` (uint8), 1-D in the same order, contiguous; ``listed`` the number of them
+    with each status code."""
     n = int(status.size)
-    counts = np.bincount(status, minlength=256)
-    listed = counts.tolist()
     groups = {g: sum(listed[int(c)] for c in codes) for g, codes in STATUS_GROUPS.items()}
     out: dict[str, Any] = {"n_voxels": n, "n_failed": groups["failed"]}
     if sum(listed[c] for c in _VALUED_CODES) == n:
@@ -159,16 +159,43 @@ def _summary(values: np.ndarray, status: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _masked_status(masked_values: np.ndarray, mask: np.ndarray,
-                   status: np.ndarray | None) -> np.ndarray:
-    """The status of the voxels of ``mask`` (``status[mask]``, or from
-    :data:`_DEFAULT_STATUS` by their values ``masked_values``)."""
-    if status is not None:
-        return status[mask]
-    return _DEFAULT_STATUS[np.isfinite(masked_values).view(np.uint8)]
+@dataclass(frozen=True)
+class Region:
+    """The voxels of a mask (X, Y, Z) as the statistics read them, found once for every
+    map over that mask.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The mask's shape.
+    flat : ndarray of intp
+        Flat (C order) indices of the mask voxels: the whole map's order, as
+        ``values[mask]``.
+    by_slice : ndarray of intp
+        The permutation of :attr:`flat` putting the voxels slice by slice, each slice's
+        in the order of ``values[:, :, k][mask[:, :, k]]``.
+    slice_sizes : list of int
+        Mask voxels in each slice.
+    """
+
+    shape: tuple[int, ...]
+    flat: np.ndarray
+    by_slice: np.ndarray
+    slice_sizes: list[int]
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> Region:
+        """The region of a boolean mask (X, Y, Z)."""
+        mask = np.asarray(mask, dtype=bool)
+        depth = mask.shape[2]
+        flat = np.flatnonzero(mask)
+        slice_of = (flat % depth).astype(np.uint16 if depth <= 65536 else np.intp)
+        return cls(shape=mask.shape, flat=flat,
+                   by_slice=np.argsort(slice_of, kind="stable"),  # a stable radix sort
+                   slice_sizes=np.bincount(slice_of, minlength=depth).tolist())
 
 
-def map_statistics(values: np.ndarray, mask: np.ndarray,
+def map_statistics(values: np.ndarray, mask: np.ndarray | Region,
                    status: np.ndarray | None = None) -> dict[str, Any]:
     """Statistics of a 3-D map ``(X, Y, Z)`` over every voxel of ``mask``.
 
@@ -176,8 +203,9 @@ def map_statistics(values: np.ndarray, mask: np.ndarray,
     ----------
     values : ndarray, shape (X, Y, Z)
         The map.
-    mask : ndarray of bool, shape (X, Y, Z)
-        The voxels the statistics describe.
+    mask : ndarray of bool, shape (X, Y, Z), or Region
+        The voxels the statistics describe (a :class:`Region` when several maps share
+        the mask).
     status : ndarray of uint8, shape (X, Y, Z), optional
         :class:`~xnatpic.models.results.VoxelStatus` per voxel; default: fitted where the
         value is finite, failed (non-finite) elsewhere.
@@ -203,23 +231,27 @@ def map_statistics(values: np.ndarray, mask: np.ndarray,
     >>> s["n_failed"], s["median"], s["fraction_long"]
     (0, 4.5, 0.125)
     """
+    region = mask if isinstance(mask, Region) else Region.of(mask)
     values = _work_values(values)
-    mask = np.asarray(mask, dtype=bool)
-    if status is not None:
-        status = np.asarray(status, dtype=np.uint8)
-    whole_values = values[mask]  # (X, Y, Z) order: the whole map's sums
-    whole = _summary(whole_values, _masked_status(whole_values, mask, status))
-    # slice by slice: the mask voxels in (Z, X, Y) order, each slice's in the order of
-    # values[:, :, k][mask[:, :, k]]
-    by_slice = np.moveaxis(mask, 2, 0)
-    slice_values = np.moveaxis(values, 2, 0)[by_slice]
-    slice_status = _masked_status(
-        slice_values, by_slice, None if status is None else np.moveaxis(status, 2, 0))
-    ends = np.cumsum(by_slice.sum(axis=(1, 2))).tolist()
+    if values.shape != region.shape:
+        raise ValueError(f"map_statistics: map {values.shape} and mask {region.shape} differ")
+    whole_values = np.take(values, region.flat)  # as values[mask]
+    if status is None:
+        whole_status = _DEFAULT_STATUS[np.isfinite(whole_values).view(np.uint8)]
+    else:
+        whole_status = np.take(np.asarray(status, dtype=np.uint8), region.flat)
+    slice_values = whole_values.take(region.by_slice)
+    slice_status = whole_status.take(region.by_slice)
+    # voxels of each status code in each slice, in one count
+    depth = len(region.slice_sizes)
+    key = slice_status.astype(np.intp)
+    key += np.repeat(np.arange(depth, dtype=np.intp) * 256, region.slice_sizes)
+    counts = np.bincount(key, minlength=256 * depth).reshape(depth, 256)
+    whole = _summary(whole_values, whole_status, counts.sum(axis=0).tolist())
     slices = []
     start = 0
-    for k, end in enumerate(ends):
-        slices.append({"slice": k + 1, **_summary(slice_values[start:end],
-                                                  slice_status[start:end])})
-        start = end
+    for k, (size, listed) in enumerate(zip(region.slice_sizes, counts.tolist(), strict=True)):
+        slices.append({"slice": k + 1, **_summary(slice_values[start:start + size],
+                                                  slice_status[start:start + size], listed)})
+        start += size
     return {"whole": whole, "slices": slices}
