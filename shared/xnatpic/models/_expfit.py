@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from xnatpic.models._blocks import map_rows
-from xnatpic.models._lm import levenberg_marquardt
 from xnatpic.models._validate import row_count, row_sum
 
 __all__ = ["ExpFit", "fit_exponential", "grid_search", "loglinear", "residual_sse"]
@@ -217,6 +216,85 @@ class _VarProProblem:
         return a[:, None, None], g[:, None]
 
 
+def _refine_rate(
+    problem: _VarProProblem,
+    data: tuple[np.ndarray, ...],
+    k0: np.ndarray,
+    k_bounds: tuple[float, float],
+    *,
+    max_iter: int,
+    xtol: float,
+    ftol: float,
+    cost_tol: np.ndarray,
+    cost_floor: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt on the rate alone: ``(k, alpha, beta, converged)`` per voxel.
+
+    The iterations of :func:`xnatpic.models._lm.levenberg_marquardt` for one parameter
+    (same damping, acceptance and convergence tests, the 1x1 normal equation solved as a
+    division), on per-voxel scalars instead of (n, 1, 1) matrices: the tail of slowly
+    converging voxels costs a fraction of the general solver's fixed work per iteration.
+    """
+    k_lo, k_hi = k_bounds
+    n = k0.shape[0]
+    k_out = np.clip(np.asarray(k0, dtype=np.float64), k_lo, k_hi)
+    alpha_out = np.empty(n)
+    beta_out = np.empty(n)
+    converged = np.zeros(n, dtype=bool)
+    idx = np.arange(n)
+    k = k_out.copy()
+    ta = np.asarray(cost_tol, dtype=np.float64)
+    fa = np.asarray(cost_floor, dtype=np.float64)
+    sol = problem.solve(k, data)
+    cost = np.where(np.isfinite(sol["cost"]), sol["cost"], np.inf)
+    a, g, alpha, beta = sol["a"], sol["g"], sol["alpha"], sol["beta"]
+    lam = np.full(n, 1e-3)
+    live = np.ones(n, dtype=bool)
+    for it in range(1, max_iter + 1):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            damped = a + lam * np.maximum(a, 1e-12 * np.maximum(a, 1e-300))
+            delta = g / damped
+            ok = (damped > 0) & np.isfinite(delta)
+        delta[~ok] = 0.0
+        trial = np.clip(k + delta, k_lo, k_hi)
+        new = problem.solve(trial, data)
+        cost_t = new["cost"]
+        accept = ok & np.isfinite(cost_t) & (cost_t <= cost + ta)
+        step = trial - k
+        predicted = 2.0 * step * g - step * a * step
+        small = np.abs(step) <= xtol * (np.abs(k) + k_lo)
+        small |= ok & (predicted <= np.maximum(ftol * cost, fa))
+        small |= accept & (np.abs(cost - cost_t) <= ftol * cost_t)
+        k = np.where(accept, trial, k)
+        cost = np.where(accept, cost_t, cost)
+        a = np.where(accept, new["a"], a)
+        g = np.where(accept, new["g"], g)
+        alpha = np.where(accept, new["alpha"], alpha)
+        beta = np.where(accept, new["beta"], beta)
+        lam = np.where(accept, np.maximum(lam * 0.2, 1e-12), lam * 8.0)
+        # Converged: a tiny step, a tiny (predicted or achieved) cost decrease, or damping
+        # so large that no step lowers the cost any more (a minimum to working precision).
+        done = small | (lam > 1e12)
+        finished = live.copy() if it == max_iter else (done & live)
+        if finished.any():
+            sel = idx[finished]
+            k_out[sel] = k[finished]
+            alpha_out[sel] = alpha[finished]
+            beta_out[sel] = beta[finished]
+            converged[sel] = done[finished]
+            live &= ~finished
+            n_live = int(live.sum())
+            if n_live == 0:
+                break
+            # Dropping rows copies the data rows: only worth it once enough finished.
+            if n_live < 0.8 * live.size:
+                idx, k, cost, lam, ta, fa = (v[live] for v in (idx, k, cost, lam, ta, fa))
+                a, g, alpha, beta = (v[live] for v in (a, g, alpha, beta))
+                data = tuple(v[live] for v in data)
+                live = np.ones(n_live, dtype=bool)
+    return k_out, alpha_out, beta_out, converged
+
+
 def fit_exponential(
     y: np.ndarray,
     t: np.ndarray,
@@ -299,27 +377,14 @@ def fit_exponential(
         if not refine or n == 0:
             return alpha, _unshift(beta, k, t0), k, sse + within, np.ones(n, dtype=bool)
         data = problem.data(yb)
-        res = levenberg_marquardt(
-            problem,
-            data,
-            k[:, None],
-            lower=np.array([k_lo]),
-            upper=np.array([k_hi]),
-            x_scale=np.array([k_lo]),
-            max_iter=max_iter,
-            xtol=1e-6,
-            ftol=1e-7,
-            # float32 exponentials and sums leave ~1e-7 relative noise on |y|² minus the
-            # projection, and ~1e-13 |y|² on the predicted decrease of a step.
-            cost_tol=1e-6 * data[2],
-            cost_floor=1e-11 * data[2],
-            keep_cache=True,
-        )
-        _, _, alpha, beta = res.cache
-        k = res.params[:, 0]
+        # float32 exponentials and sums leave ~1e-7 relative noise on |y|² minus the
+        # projection, and ~1e-13 |y|² on the predicted decrease of a step.
+        k, alpha, beta, converged = _refine_rate(
+            problem, data, k, k_bounds, max_iter=max_iter, xtol=1e-6, ftol=1e-7,
+            cost_tol=1e-6 * data[2], cost_floor=1e-11 * data[2])
         # The solver's cost is a difference of large float32 sums; report the residuals'.
         sse = residual_sse(yb, tt, alpha, beta, k, recovery=recovery, weights=weights)
-        return alpha, _unshift(beta, k, t0), k, sse + within, res.converged
+        return alpha, _unshift(beta, k, t0), k, sse + within, converged
 
     starts = () if p0 is None else tuple(np.asarray(v, dtype=np.float64) for v in p0)
     return ExpFit(*map_rows(block, y, *starts))
