@@ -61,6 +61,16 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float((edges[best[0] + 1] + edges[best[-1] + 1]) / 2)
 
 
+def _peak(data: np.ndarray) -> np.ndarray:
+    """``np.nanmax(np.abs(data), axis=3)``: frame by frame (``fmax`` skips NaN as
+    ``nanmax`` does; all-NaN voxels stay NaN), without the reduction over the short
+    innermost axis nor the ``|data|`` copy."""
+    peak = np.abs(data[..., 0])
+    for i in range(1, data.shape[3]):
+        np.fmax(peak, np.abs(data[..., i]), out=peak)
+    return peak
+
+
 def foreground_mask(data: np.ndarray, *, threshold: float | None = None) -> np.ndarray:
     """Foreground voxels of a 4-D series ``(X, Y, Z, N)``.
 
@@ -77,7 +87,7 @@ def foreground_mask(data: np.ndarray, *, threshold: float | None = None) -> np.n
     -------
     ndarray of bool, shape (X, Y, Z)
     """
-    peak = np.nanmax(np.abs(data), axis=3)
+    peak = _peak(data)
     if threshold:
         cut = float(threshold) * float(np.nanpercentile(peak, 99))
     else:

@@ -64,9 +64,24 @@ class NoiseEstimate:
 
 def _strongest(data: np.ndarray, anatomy: np.ndarray) -> np.ndarray:
     """The measurement with the highest mean signal in the anatomy, as float64 (X, Y, Z)."""
-    means = [float(np.mean(np.abs(data[..., i])[anatomy])) if anatomy.any() else 0.0
+    means = [float(np.mean(np.abs(data[..., i][anatomy]))) if anatomy.any() else 0.0
              for i in range(data.shape[3])]
     return np.asarray(data[..., int(np.argmax(means))], dtype=np.float64)
+
+
+def _median(values: np.ndarray) -> float:
+    """``numpy.median`` of a 1-D array, in float64, without a float64 copy of it.
+
+    The middle element(s) are chosen in the values' own dtype (the order of float32 values
+    is that of their float64 images) and only they are converted: the same float64 result
+    as ``np.median(values.astype(np.float64))``, bit for bit.
+    """
+    n = values.size
+    half = n // 2
+    part = np.partition(values, half)  # one pivot: ~3x faster than numpy.median's two
+    if n % 2:
+        return float(part[half])
+    return float((np.float64(part[:half].max()) + np.float64(part[half])) / 2.0)
 
 
 def _local_sd_mode(frame: np.ndarray, anatomy: np.ndarray) -> NoiseEstimate:
@@ -106,13 +121,18 @@ def estimate_noise(data: np.ndarray, anatomy: np.ndarray, *, margin: int = 4) ->
     """
     anatomy = np.asarray(anatomy, dtype=bool)
     near = dilate_in_plane(anatomy, margin) if anatomy.any() else anatomy
-    background = np.asarray(data[~near], dtype=np.float64).ravel()
+    frames = np.reshape(data, (-1, data.shape[3]))
+    background = np.compress(~near.ravel(), frames, axis=0).ravel()
+    if background.dtype not in (np.float32, np.float64):  # integers: |x| may overflow
+        background = background.astype(np.float64)
+    # float32 samples as they are: their median is one of them (or the mean of two, taken
+    # in float64), the value a float64 copy gives.
     background = background[np.isfinite(background) & (background != 0)]
     if background.size >= MIN_BACKGROUND:
         if np.count_nonzero(background < 0) > 0.05 * background.size:
-            return NoiseEstimate(float(np.median(np.abs(background)) / _GAUSS_ABS_MEDIAN),
+            return NoiseEstimate(_median(np.abs(background)) / _GAUSS_ABS_MEDIAN,
                                  "background (Gaussian)", int(background.size))
-        return NoiseEstimate(float(np.median(background) / _RAYLEIGH_MEDIAN),
+        return NoiseEstimate(_median(background) / _RAYLEIGH_MEDIAN,
                              "background (Rayleigh)", int(background.size))
     return _local_sd_mode(_strongest(data, anatomy), anatomy)
 
