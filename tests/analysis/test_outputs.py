@@ -215,3 +215,26 @@ class TestMostlyFailed:
         intact = t2_outputs[2] / "png" / "T2.png"
         assert magenta(intact) == 0
         assert magenta(run / "png" / "T2.png") > 1000
+
+
+def test_files_written_in_a_thread_equal_files_written_in_order(phantom_dicom, tmp_path,
+                                                                  monkeypatch):
+    """The NIfTI files and previews made by the writer thread are the bytes written one
+    after the other (a process on one CPU), and stats.json is the same."""
+    import xnatpic.analysis.outputs as outputs
+
+    result = compute_t2(read_series(phantom_dicom["2"]))
+    runs = {}
+    for cpus in ({0, 1}, {0}):
+        monkeypatch.setattr(outputs.os, "sched_getaffinity", lambda _pid, cpus=cpus: cpus)
+        out = tmp_path / f"cpus{len(cpus)}"
+        outputs.write_outputs(result, out, scans={"source": "2"})
+        run = run_dir(out, "nlls-scan2")
+        runs[len(cpus)] = {p.relative_to(run).as_posix(): p.read_bytes()
+                           for p in run.rglob("*") if p.suffix in (".gz", ".png", ".json")
+                           and p.name != "provenance.json"}
+    assert runs[2].keys() == runs[1].keys()
+    assert {"nifti/T2.nii.gz", "nifti/T2_status.nii.gz", "png/T2.png", "png/T2_status.png",
+            "stats.json"} <= runs[2].keys()
+    assert all(runs[2][name] == runs[1][name] for name in runs[2]), \
+        [name for name in runs[2] if runs[2][name] != runs[1][name]]

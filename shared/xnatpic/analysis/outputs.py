@@ -42,8 +42,10 @@ import csv
 import datetime as _dt
 import json
 import logging
+import os
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,26 @@ from xnatpic.nifti.file import write_nifti_array
 __all__ = ["MOSTLY_FAILED", "VALID_FRACTION_MIN", "write_nifti", "write_outputs"]
 
 _log = logging.getLogger(__name__)
+
+
+class _InOrder(Executor):
+    """An executor that runs each call when it is submitted (its error raised there): the
+    files of a run written one after the other, where a second CPU is not available to
+    the process."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _file_writer() -> Executor:
+    """The executor of a run's NIfTI files and previews: one thread when the process may
+    run on two CPUs or more (on one, switching between threads costs more than it
+    saves), else :class:`_InOrder`."""
+    if len(os.sched_getaffinity(0)) > 1:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs")
+    return _InOrder()
 
 #: A primary map valid (fitted within range) in fewer of the mask voxels than this is
 #: "mostly failed".
@@ -214,7 +236,7 @@ def _figures(result: StepResult, png: Path, stats: dict[str, dict[str, Any]], ti
     return figures
 
 
-def _submit_files(pool: ThreadPoolExecutor, result: StepResult, run: Path, title: str
+def _submit_files(pool: Executor, result: StepResult, run: Path, title: str
                   ) -> dict[tuple[str, str], Future]:
     """Submit every preview and NIfTI file of a run to ``pool``, the previews first (the
     report waits for them): futures by (map name, ``status_png``, ``png``, ``nifti`` or
@@ -348,7 +370,7 @@ def write_outputs(result: StepResult, out: Path, *, scans: dict[str, str],
     valid = result.mask if headline is None else headline == VoxelStatus.FITTED
     # the NIfTI files and previews are made (compressed) in a thread while this one
     # computes the statistics and writes the DICOM maps; each file is the same either way
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs") as pool:
+    with _file_writer() as pool:
         files = _submit_files(pool, result, run, title)
         stats, sections = _statistics_and_dicom(result, run, files, primary, valid)
     outcome, reason, lowest = _outcome(result, stats)
