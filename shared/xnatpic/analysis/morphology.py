@@ -23,12 +23,18 @@ def box_mean(a: np.ndarray, size: int | tuple[int, ...]) -> np.ndarray:
         if width == 1:
             continue
         half = width // 2
-        padded = np.pad(out, [(half, half) if i == axis else (0, 0) for i in range(out.ndim)],
-                        mode="symmetric")
         n = out.shape[axis]
         lead = (slice(None),) * axis
-        total = padded[(*lead, slice(0, n))].copy()
-        for shift in range(1, width):
+        if n >= half:  # mirrored edges, as np.pad(mode="symmetric") gives them
+            padded = np.concatenate((out[(*lead, slice(half - 1, None, -1) if half > 0
+                                          else slice(0, 0))],
+                                     out, out[(*lead, slice(n - 1, n - half - 1 if n > half
+                                                            else None, -1))]), axis=axis)
+        else:
+            padded = np.pad(out, [(half, half) if i == axis else (0, 0)
+                                  for i in range(out.ndim)], mode="symmetric")
+        total = padded[(*lead, slice(0, n))] + padded[(*lead, slice(1, 1 + n))]
+        for shift in range(2, width):
             total += padded[(*lead, slice(shift, shift + n))]
         out = total / width
     return out
@@ -53,39 +59,37 @@ def _labels_4(mask: np.ndarray) -> np.ndarray:
     """Per voxel of a 2-D mask, the smallest flat index of its 4-connected component
     (``mask.size`` outside the mask).
 
-    Union-find over the row runs of the mask: runs of neighbouring rows that share a
-    column are one component; each component takes the start of its first run in
-    row-major order, its smallest flat index.
+    Connected components of the row runs of the mask: runs of neighbouring rows that share
+    a column are linked (found for all rows at once by binary search in the sorted runs),
+    and each run takes the smallest run index of its component by repeated minimum over
+    the links with pointer jumping; the smallest run is the first in row-major order, so
+    its start is the component's smallest flat index.
     """
-    rows, columns = mask.shape
+    columns = mask.shape[1]
     edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
     run_row, run_start = np.nonzero(edges == 1)  # row-major: runs in flat order
     run_end = np.nonzero(edges == -1)[1]  # one past each run's last column
-    parent = list(range(run_row.size))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first = np.searchsorted(run_row, np.arange(rows + 1))  # runs of row r: first[r]:first[r+1]
-    starts, ends = run_start.tolist(), run_end.tolist()
-    for r in range(1, rows):
-        i, i_end = int(first[r - 1]), int(first[r])
-        j, j_end = i_end, int(first[r + 1])
-        while i < i_end and j < j_end:
-            if starts[i] < ends[j] and starts[j] < ends[i]:  # the runs share a column
-                a, b = root(i), root(j)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            if ends[i] < ends[j]:
-                i += 1
-            else:
-                j += 1
-    roots = np.fromiter((root(i) for i in range(run_row.size)), dtype=np.intp,
-                        count=run_row.size)
-    run_label = run_row[roots] * columns + run_start[roots]
+    # Runs in flat coordinates (row * (columns + 1) + column): sorted starts and ends.
+    width = columns + 1
+    flat_start = run_row * width + run_start
+    flat_end = run_row * width + run_end
+    # Run j of row r + 1 overlaps run i of row r when start_j < end_i and start_i < end_j:
+    # j from the first run below ending after start_i to the last starting before end_i.
+    lo = np.searchsorted(flat_end, flat_start + width, side="right")
+    hi = np.searchsorted(flat_start, flat_end + width, side="left")
+    count = np.maximum(hi - lo, 0)
+    first = np.repeat(np.arange(run_row.size), count)
+    second = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+    label = np.arange(run_row.size)
+    while first.size:
+        low = np.minimum(label[first], label[second])
+        changed = (low < label[first]) | (low < label[second])
+        if not changed.any():
+            break
+        np.minimum.at(label, first, low)
+        np.minimum.at(label, second, low)
+        label = label[label]  # pointer jumping: a run's label's label is smaller or equal
+    run_label = run_row[label] * columns + run_start[label]
     flat = mask.ravel()
     run_of = np.zeros(mask.size, dtype=np.intp)
     run_of[run_row * columns + run_start] = 1

@@ -216,41 +216,67 @@ class _VarProProblem:
         return a[:, None, None], g[:, None]
 
 
+#: The solver state of each voxel, in the order blocks return it.
+_STATE = ("k", "alpha", "beta", "cost", "a", "g", "lam", "it")
+#: A block leaves its last voxels to a pooled pass over every block once fewer than this
+#: fraction of it is still iterating: the slow tail (tens of iterations of a few voxels,
+#: each iteration a fixed Python/numpy overhead) then runs once, not once per block.
+_TAIL = 0.05
+
+
+def _start_rate(
+    problem: _VarProProblem, data: tuple[np.ndarray, ...], k0: np.ndarray,
+    k_bounds: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """The solver state at the starting rates ``k0`` (clipped to the bounds)."""
+    k = np.clip(np.asarray(k0, dtype=np.float64), *k_bounds)
+    sol = problem.solve(k, data)
+    return {"k": k, "alpha": sol["alpha"], "beta": sol["beta"],
+            "cost": np.where(np.isfinite(sol["cost"]), sol["cost"], np.inf),
+            "a": sol["a"], "g": sol["g"], "lam": np.full(k.size, 1e-3),
+            "it": np.zeros(k.size, dtype=np.int64)}
+
+
 def _refine_rate(
     problem: _VarProProblem,
     data: tuple[np.ndarray, ...],
-    k0: np.ndarray,
+    state: dict[str, np.ndarray],
     k_bounds: tuple[float, float],
     *,
     max_iter: int,
-    xtol: float,
-    ftol: float,
-    cost_tol: np.ndarray,
-    cost_floor: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt on the rate alone: ``(k, alpha, beta, converged)`` per voxel.
+    xtol: float = 1e-6,
+    ftol: float = 1e-7,
+    tail: float = 0.0,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt on the rate alone, from ``state`` (:func:`_start_rate`).
 
     The iterations of :func:`xnatpic.models._lm.levenberg_marquardt` for one parameter
     (same damping, acceptance and convergence tests, the 1x1 normal equation solved as a
-    division), on per-voxel scalars instead of (n, 1, 1) matrices: the tail of slowly
-    converging voxels costs a fraction of the general solver's fixed work per iteration.
+    division), on per-voxel scalars instead of (n, 1, 1) matrices, with each voxel's own
+    iteration count (``state["it"]``), so that a voxel's iterations can stop and resume.
+
+    Returns
+    -------
+    state : dict of ndarray
+        Every voxel's final state, or its current one where ``pending``.
+    converged : ndarray of bool
+        A convergence criterion was met before ``max_iter``.
+    pending : ndarray of bool
+        Still iterating when fewer than ``tail`` (fraction) of the voxels were (0: never).
     """
     k_lo, k_hi = k_bounds
-    n = k0.shape[0]
-    k_out = np.clip(np.asarray(k0, dtype=np.float64), k_lo, k_hi)
-    alpha_out = np.empty(n)
-    beta_out = np.empty(n)
+    out = {name: np.array(v, copy=True) for name, v in state.items()}
+    n = out["k"].size
     converged = np.zeros(n, dtype=bool)
+    pending = np.zeros(n, dtype=bool)
     idx = np.arange(n)
-    k = k_out.copy()
-    ta = np.asarray(cost_tol, dtype=np.float64)
-    fa = np.asarray(cost_floor, dtype=np.float64)
-    sol = problem.solve(k, data)
-    cost = np.where(np.isfinite(sol["cost"]), sol["cost"], np.inf)
-    a, g, alpha, beta = sol["a"], sol["g"], sol["alpha"], sol["beta"]
-    lam = np.full(n, 1e-3)
+    k, alpha, beta, cost, a, g, lam, it = (np.array(state[name], copy=True) for name in _STATE)
+    # float32 exponentials and sums leave ~1e-7 relative noise on |y|² minus the
+    # projection, and ~1e-13 |y|² on the predicted decrease of a step.
+    ta, fa = 1e-6 * data[2], 1e-11 * data[2]
     live = np.ones(n, dtype=bool)
-    for it in range(1, max_iter + 1):
+    while live.size:
+        it += 1
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             damped = a + lam * np.maximum(a, 1e-12 * np.maximum(a, 1e-300))
             delta = g / damped
@@ -275,24 +301,27 @@ def _refine_rate(
         # Converged: a tiny step, a tiny (predicted or achieved) cost decrease, or damping
         # so large that no step lowers the cost any more (a minimum to working precision).
         done = small | (lam > 1e12)
-        finished = live.copy() if it == max_iter else (done & live)
+        finished = live & (done | (it >= max_iter))
+        n_live = int(live.sum()) - int(finished.sum())
+        stop = n_live < tail * n
+        if stop:
+            finished = live
         if finished.any():
             sel = idx[finished]
-            k_out[sel] = k[finished]
-            alpha_out[sel] = alpha[finished]
-            beta_out[sel] = beta[finished]
+            for name, value in zip(_STATE, (k, alpha, beta, cost, a, g, lam, it), strict=True):
+                out[name][sel] = value[finished]
             converged[sel] = done[finished]
+            pending[sel] = ~done[finished] & (it[finished] < max_iter)
             live &= ~finished
-            n_live = int(live.sum())
-            if n_live == 0:
+            if n_live == 0 or stop:
                 break
             # Dropping rows copies the data rows: only worth it once enough finished.
             if n_live < 0.8 * live.size:
-                idx, k, cost, lam, ta, fa = (v[live] for v in (idx, k, cost, lam, ta, fa))
+                idx, k, cost, lam, ta, fa, it = (v[live] for v in (idx, k, cost, lam, ta, fa, it))
                 a, g, alpha, beta = (v[live] for v in (a, g, alpha, beta))
                 data = tuple(v[live] for v in data)
                 live = np.ones(n_live, dtype=bool)
-    return k_out, alpha_out, beta_out, converged
+    return out, converged, pending
 
 
 def fit_exponential(
@@ -354,17 +383,20 @@ def fit_exponential(
     tt = tt - t0
     problem = _VarProProblem(tt, recovery, constant, weights)
 
+    def group(yb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows as fitted (group means when times repeat) and the spread within."""
+        if not grouped:
+            return yb, np.zeros(yb.shape[0])
+        y64 = np.asarray(yb, dtype=np.float64)
+        means = y64 @ average
+        within = np.einsum("nm,nm->n", y64, y64) - np.einsum(
+            "nu,nu,u->n", means, means, weights
+        )
+        return means.astype(np.float32), np.maximum(within, 0.0)
+
     def block(yb: np.ndarray, *start: np.ndarray) -> tuple[np.ndarray, ...]:
         n = yb.shape[0]
-        within = np.zeros(n)
-        if grouped:
-            y64 = np.asarray(yb, dtype=np.float64)
-            means = y64 @ average
-            within = np.einsum("nm,nm->n", y64, y64) - np.einsum(
-                "nu,nu,u->n", means, means, weights
-            )
-            within = np.maximum(within, 0.0)
-            yb = means.astype(np.float32)
+        yb, within = group(yb)
         if start:
             alpha, beta, k = (np.asarray(v, dtype=np.float64) for v in start)
             with np.errstate(over="ignore", invalid="ignore"):
@@ -375,19 +407,36 @@ def fit_exponential(
                 yb, tt, k_grid, recovery=recovery, constant=constant, weights=weights
             )
         if not refine or n == 0:
-            return alpha, _unshift(beta, k, t0), k, sse + within, np.ones(n, dtype=bool)
+            return alpha, beta, k, sse + within, np.ones(n, dtype=bool)
         data = problem.data(yb)
-        # float32 exponentials and sums leave ~1e-7 relative noise on |y|² minus the
-        # projection, and ~1e-13 |y|² on the predicted decrease of a step.
-        k, alpha, beta, converged = _refine_rate(
-            problem, data, k, k_bounds, max_iter=max_iter, xtol=1e-6, ftol=1e-7,
-            cost_tol=1e-6 * data[2], cost_floor=1e-11 * data[2])
+        state, converged, pending = _refine_rate(
+            problem, data, _start_rate(problem, data, k, k_bounds), k_bounds,
+            max_iter=max_iter, tail=_TAIL)
         # The solver's cost is a difference of large float32 sums; report the residuals'.
-        sse = residual_sse(yb, tt, alpha, beta, k, recovery=recovery, weights=weights)
-        return alpha, _unshift(beta, k, t0), k, sse + within, converged
+        sse = residual_sse(yb, tt, state["alpha"], state["beta"], state["k"],
+                           recovery=recovery, weights=weights)
+        return (state["alpha"], state["beta"], state["k"], sse + within, converged, pending,
+                *(state[name] for name in _STATE[3:]))
+
+    def tail(yb: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, ...]:
+        yb, within = group(yb)
+        data = problem.data(yb)
+        state, converged, _ = _refine_rate(
+            problem, data, dict(zip(_STATE, values, strict=True)), k_bounds, max_iter=max_iter)
+        sse = residual_sse(yb, tt, state["alpha"], state["beta"], state["k"],
+                           recovery=recovery, weights=weights)
+        return state["alpha"], state["beta"], state["k"], sse + within, converged
 
     starts = () if p0 is None else tuple(np.asarray(v, dtype=np.float64) for v in p0)
-    return ExpFit(*map_rows(block, y, *starts))
+    alpha, beta, k, sse, converged, *rest = map_rows(block, y, *starts)
+    if rest and rest[0].any():
+        # The slow voxels of every block, iterated together to the end.
+        rows = np.flatnonzero(rest[0])
+        resumed = map_rows(tail, y[rows], k[rows], alpha[rows], beta[rows],
+                           *(v[rows] for v in rest[1:]))
+        for full, part in zip((alpha, beta, k, sse, converged), resumed, strict=True):
+            full[rows] = part
+    return ExpFit(alpha, _unshift(beta, k, t0), k, sse, converged)
 
 
 def _unshift(beta: np.ndarray, k: np.ndarray, t0: float) -> np.ndarray:
