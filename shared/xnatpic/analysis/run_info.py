@@ -29,6 +29,9 @@ from xnatpic.dicom.routing import read_routing
 
 __all__ = ["PathScrubber", "run_key", "session_identity", "tidy"]
 
+#: Types with no text inside (numbers, None): what :class:`PathScrubber` leaves alone.
+_PLAIN = frozenset({float, int, bool, type(None)})
+
 #: Fit method of steps whose parameters name none.
 _STEP_METHODS = {"perfusion": "fair"}
 
@@ -126,6 +129,8 @@ class PathScrubber:
 
     def __call__(self, value: Any) -> Any:
         """Every string inside ``value`` (dicts, lists, paths) scrubbed."""
+        if type(value) in _PLAIN:  # most of a run's statistics: nothing to scrub
+            return value
         if isinstance(value, dict):
             return {k: self(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -137,6 +142,13 @@ class PathScrubber:
 
 def tidy(value: Any) -> Any:
     """``value`` ready for ``json.dumps`` (see the module docstring)."""
+    kind = type(value)  # the common exact types first, as the checks below treat them
+    if kind is float:
+        return float(f"{value:.12g}") if math.isfinite(value) else None
+    if kind is str or kind is int or value is None:
+        return value
+    if kind is dict:
+        return {str(k): tidy(v) for k, v in value.items()}
     if isinstance(value, dict):
         return {str(k): tidy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
