@@ -119,10 +119,14 @@ def _rwvm(image: MapImage, slope: float, intercept: float,
 def stored_values(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     """The map as 16-bit stored values (NaN as :data:`_PAD`), slope and intercept."""
     slope, intercept = _scaling(values)
-    stored = np.full(values.shape, _PAD, dtype="<i2")
-    finite = np.isfinite(values)
-    stored[finite] = np.clip(np.round((values[finite] - intercept) / slope), _PAD + 1,
-                             _MAX).astype(np.int16)
+    # every voxel scaled in place (the finite ones as on their own), the others padded
+    scaled = np.subtract(values, intercept)
+    np.divide(scaled, slope, out=scaled)
+    np.round(scaled, out=scaled)
+    np.clip(scaled, _PAD + 1, _MAX, out=scaled)
+    with np.errstate(invalid="ignore"):  # NaN and inf are cast, then padded
+        stored = scaled.astype("<i2")
+    stored[~np.isfinite(values)] = _PAD
     return stored, slope, intercept
 
 
