@@ -64,7 +64,10 @@ class NoiseEstimate:
 
 def _strongest(data: np.ndarray, anatomy: np.ndarray) -> np.ndarray:
     """The measurement with the highest mean signal in the anatomy, as float64 (X, Y, Z)."""
-    means = [float(np.mean(np.abs(data[..., i][anatomy]))) if anatomy.any() else 0.0
+    inside = np.compress(anatomy.ravel(), np.reshape(data, (-1, data.shape[3])), axis=0)
+    # each frame's |values| made contiguous, as a 1-D mask selection gives them: the same
+    # pairwise sums
+    means = [float(np.mean(np.abs(inside[:, i]))) if inside.size else 0.0
              for i in range(data.shape[3])]
     return np.asarray(data[..., int(np.argmax(means))], dtype=np.float64)
 

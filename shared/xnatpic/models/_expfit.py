@@ -81,6 +81,7 @@ def grid_search(
     norm = np.where(usable, np.sqrt(np.where(usable, hh, 1.0)), 1.0)
     basis32 = (w[:, None] * basis / norm).astype(np.float32)
     unusable = ~usable
+    any_unusable = bool(unusable.any())
     w32 = w.astype(np.float32)
     n = y.shape[0]
     alpha = np.zeros(n)
@@ -96,11 +97,15 @@ def grid_search(
         c = yc @ basis32  # (c, K), projections on the unit-norm columns
         # SSE_j = |y|² (- M mean(y)²) - c_j²: maximise the projection.
         proj = c * c
-        proj[:, unusable] = -1.0
+        if any_unusable:
+            proj[:, unusable] = -1.0
         j = np.argmax(proj, axis=1)
         jm = np.clip(j - 1, 0, kk - 1)
         jp = np.clip(j + 1, 0, kk - 1)
-        pm, p0, pp = (proj[rows, i].astype(np.float64) for i in (jm, j, jp))
+        # Row r, column i is element r K + i of the flat arrays (a 1-D take is faster).
+        base = rows * kk
+        flat_proj, flat_c = proj.ravel(), c.ravel()
+        pm, p0, pp = (flat_proj[base + i].astype(np.float64) for i in (jm, j, jp))
         # Parabola through the SSE at the neighbouring grid points, in log k.
         denom = 2.0 * p0 - pm - pp
         inner = (j > 0) & (j < kk - 1) & (denom > 0) & np.isfinite(denom)
@@ -110,8 +115,8 @@ def grid_search(
         # Linear parameters interpolated towards the neighbour on the side of the minimum.
         jn = np.where(frac >= 0, jp, jm)
         f = np.abs(frac)
-        beta_j = c[rows, j] / norm[j]
-        beta_n = c[rows, jn] / norm[jn]
+        beta_j = flat_c[base + j] / norm[j]
+        beta_n = flat_c[base + jn] / norm[jn]
         s1 = (yc @ w32).astype(np.float64)
         yy = np.einsum("nm,nm,m->n", yc, yc, w32, dtype=np.float64)
         sl = slice(start, start + yc.shape[0])
