@@ -130,3 +130,11 @@ def test_linear_quantiles_equal_np_quantile(dtype: type) -> None:
                     wide = np.quantile(a.astype(np.float64), list(qs), method="linear")
                 ours = linear_quantiles(np.sort(a), qs, np.float64)
                 assert all(_same(o, float(e)) for o, e in zip(ours, wide, strict=True))
+
+
+def test_map_statistics_refuses_a_map_or_status_of_another_shape():
+    mask = np.ones((3, 4, 2), bool)
+    with pytest.raises(ValueError, match="map"):
+        map_statistics(np.zeros((4, 3, 2)), mask)
+    with pytest.raises(ValueError, match="status"):
+        map_statistics(np.zeros((3, 4, 2)), mask, np.ones((3, 4, 1), np.uint8))

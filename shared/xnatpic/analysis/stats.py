@@ -233,8 +233,10 @@ def map_statistics(values: np.ndarray, mask: np.ndarray | Region,
     """
     region = mask if isinstance(mask, Region) else Region.of(mask)
     values = _work_values(values)
-    if values.shape != region.shape:
-        raise ValueError(f"map_statistics: map {values.shape} and mask {region.shape} differ")
+    for name, array in (("map", values), ("status", status)):
+        if array is not None and np.shape(array) != region.shape:
+            raise ValueError(f"map_statistics: {name} {np.shape(array)} and mask "
+                             f"{region.shape} differ")
     whole_values = np.take(values, region.flat)  # as values[mask]
     if status is None:
         whole_status = _DEFAULT_STATUS[np.isfinite(whole_values).view(np.uint8)]
