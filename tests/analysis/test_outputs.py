@@ -221,12 +221,16 @@ def test_files_written_in_a_thread_equal_files_written_in_order(phantom_dicom, t
                                                                   monkeypatch):
     """The NIfTI files and previews made by the writer thread are the bytes written one
     after the other (a process on one CPU), and stats.json is the same."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import xnatpic.analysis.outputs as outputs
 
     result = compute_t2(read_series(phantom_dicom["2"]))
     runs = {}
-    for cpus in ({0, 1}, {0}):
+    monkeypatch.setattr(outputs.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    for cpus, kind in (({0, 1}, ThreadPoolExecutor), ({0}, outputs._InOrder)):
         monkeypatch.setattr(outputs.os, "sched_getaffinity", lambda _pid, cpus=cpus: cpus)
+        assert isinstance(outputs._file_writer(), kind)
         out = tmp_path / f"cpus{len(cpus)}"
         outputs.write_outputs(result, out, scans={"source": "2"})
         run = run_dir(out, "nlls-scan2")
