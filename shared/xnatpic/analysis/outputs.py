@@ -42,7 +42,6 @@ import csv
 import datetime as _dt
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -64,6 +63,7 @@ from xnatpic.analysis.previews import (
 from xnatpic.analysis.report import write_html_report
 from xnatpic.analysis.run_info import PathScrubber, run_key, session_identity, tidy
 from xnatpic.analysis.stats import STAT_KEYS, Region, map_statistics
+from xnatpic.models._blocks import threads_setting
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 from xnatpic.nifti.file import write_nifti_array
 
@@ -84,13 +84,13 @@ class _InOrder(Executor):
 
 
 def _file_writer() -> Executor:
-    """The executor of a run's NIfTI files and previews: one thread when the process may
-    run on two CPUs or more and one of them is idle (1-minute load average at most the
-    CPUs less one), else :class:`_InOrder`: threads sharing one busy CPU switch more than
-    they save (measured: 12 ms saved of 44 on an idle second CPU, 7 ms lost on a busy
-    one)."""
-    cpus = len(os.sched_getaffinity(0))
-    if cpus > 1 and os.getloadavg()[0] <= cpus - 1:
+    """The executor of a run's NIfTI files and previews: one thread when the fits would
+    use two threads or more (:func:`~xnatpic.models._blocks.threads_setting`: the CPUs
+    this process may use, container limit included, that are idle, or
+    ``XNATPIC_THREADS``), else :class:`_InOrder`: threads sharing one busy CPU switch more
+    than they save (measured: 12 ms saved of 44 on an idle second CPU, 7 ms lost on a
+    busy one)."""
+    if threads_setting() > 1:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs")
     return _InOrder()
 
