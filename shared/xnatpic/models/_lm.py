@@ -117,8 +117,6 @@ def levenberg_marquardt(
     xtol: float = 1e-6,
     ftol: float = 1e-8,
     lambda0: float = 1e-3,
-    cost_tol: np.ndarray | None = None,
-    cost_floor: np.ndarray | None = None,
     keep_cache: bool = False,
 ) -> LMResult:
     """Minimise ``sum_m (w (y - model(p)))**2`` independently for every row of ``y``.
@@ -150,12 +148,6 @@ def levenberg_marquardt(
         ``ftol * cost`` ends the iterations of that voxel.
     lambda0 : float
         Initial Marquardt damping (relative to the diagonal of JᵀJ).
-    cost_tol : ndarray, shape (n,), optional
-        Absolute rounding noise of the cost (for problems whose cost is a difference of
-        large sums): a step that raises the cost by less is still accepted.
-    cost_floor : ndarray, shape (n,), optional
-        A predicted cost decrease below this counts as converged even when ``ftol * cost``
-        is smaller (noise-free data, whose cost tends to zero).
     keep_cache : bool
         Return the problem's evaluation cache at the final parameters (saves a final
         evaluation when it holds derived quantities, e.g. projected linear parameters).
@@ -182,8 +174,6 @@ def levenberg_marquardt(
     ya = y
     wa = None if weights is None else np.broadcast_to(weights, np.shape(y))
     sa = scale
-    ta = np.zeros(n) if cost_tol is None else np.broadcast_to(cost_tol, (n,)).astype(np.float64)
-    fa = np.zeros(n) if cost_floor is None else np.broadcast_to(cost_floor, (n,)).astype(float)
     cost, cache = problem.evaluate(pa, ya, wa)
     cost = np.where(np.isfinite(cost), cost, np.inf)
     cache = tuple(np.array(c, copy=True) for c in cache)  # updated in place below
@@ -200,12 +190,12 @@ def levenberg_marquardt(
         delta, ok = solve_spd(damped, g)
         trial = np.clip(pa + delta, lower, upper)
         cost_t, cache_t = problem.evaluate(trial, ya, wa)
-        accept = ok & np.isfinite(cost_t) & (cost_t <= cost + ta)
+        accept = ok & np.isfinite(cost_t) & (cost_t <= cost)
         step = trial - pa
         # Reduction of the cost predicted by the linearised model for the projected step.
         predicted = 2.0 * np.einsum("np,np->n", step, g) - np.einsum("np,npq,nq->n", step, a, step)
         small = np.all(np.abs(step) <= xtol * (np.abs(pa) + sa), axis=1)
-        small |= ok & (predicted <= np.maximum(ftol * cost, fa))
+        small |= ok & (predicted <= ftol * cost)
         small |= accept & (np.abs(cost - cost_t) <= ftol * cost_t)
         np.copyto(pa, trial, where=accept[:, None])
         for old, new in zip(cache, cache_t, strict=True):
@@ -230,7 +220,7 @@ def levenberg_marquardt(
                 break
             # Dropping rows copies every working array: only worth it once enough finished.
             if n_live < 0.8 * live.size:
-                idx, pa, sa, ta, fa = idx[live], pa[live], sa[live], ta[live], fa[live]
+                idx, pa, sa = idx[live], pa[live], sa[live]
                 cost, lam = cost[live], lam[live]
                 ya = tuple(v[live] for v in ya) if isinstance(ya, tuple) else ya[live]
                 cache = tuple(c[live] for c in cache)
