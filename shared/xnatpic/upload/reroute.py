@@ -12,13 +12,13 @@ other file is read and written by pydicom.
 
 from __future__ import annotations
 
-import struct
 from functools import lru_cache
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
+from xnatpic.dicom.part10 import encode_value
 from xnatpic.dicom.part10_reader import NotHandled, parse_part10
 from xnatpic.dicom.routing import XnatRouting, apply_routing
 
@@ -51,7 +51,7 @@ def _splice(data: bytes, routing: XnatRouting) -> bytes | None:
     """``data`` with PatientComments replaced or inserted; None when the file is not one
     :func:`~xnatpic.dicom.part10_reader.parse_part10` reads in Explicit VR Little Endian,
     PatientComments or the element after it is an undefined-length sequence, or the
-    comment is not plain ASCII (its character set would matter)."""
+    comment or the routing text is not plain ASCII (its character set would matter)."""
     try:
         ds = parse_part10(data)
     except NotHandled:
@@ -70,19 +70,19 @@ def _splice(data: bytes, routing: XnatRouting) -> bytes | None:
         if at is None:
             return None
         span = (at, at)
-    if not previous.isascii():
+    element = _element(previous, routing) if previous.isascii() else None
+    if element is None:
         return None
-    return data[:span[0]] + _element(previous, routing) + data[span[1]:]
+    return data[:span[0]] + element + data[span[1]:]
 
 
 @lru_cache(maxsize=64)
-def _element(previous: bytes, routing: XnatRouting) -> bytes:
-    """PatientComments (explicit VR little endian) holding ``previous`` (ASCII) and the
-    routing text, as :func:`apply_routing` composes them (the files of a study share it)."""
+def _element(previous: bytes, routing: XnatRouting) -> bytes | None:
+    """PatientComments (explicit VR little endian, the converter's encoder) holding
+    ``previous`` (ASCII) and the routing text, as :func:`apply_routing` composes them (the
+    files of a study share it); None when the text is not ASCII."""
     ds = Dataset()
     if previous.strip(b" \0"):
         ds.PatientComments = previous.decode("ascii").rstrip(" \0")
     apply_routing(ds, routing)
-    value = ds.PatientComments.encode("ascii")
-    value += b" " * (len(value) % 2)
-    return struct.pack("<HH2sH", 0x0010, 0x4000, b"LT", len(value)) + value
+    return encode_value(_PATIENT_COMMENTS, "LT", ds.PatientComments)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,19 +95,17 @@ def reuse_conversion(converted: Converted, source: str, output: str, deidentify:
     _check_options(where, data)
     stamp = where.stat().st_mtime_ns
     study_uid = _check_study(where, data, Path(source), stamp)
-    folders = {id(reco): _reco_folder(converted, data, reco) for reco in data["recos"]
-               if reco.get("status") == "converted"}
-    checked = {id(reco): _check_folder(where, reco, folders[id(reco)], stamp, study_uid)
-               for reco in data["recos"] if id(reco) in folders}
+    recos = [reco for reco in data["recos"] if reco.get("status") == "converted"]
+    folders = [_reco_folder(converted, data, reco) for reco in recos]
+    checked = [_check_folder(where, reco, folder, stamp, study_uid)
+               for reco, folder in zip(recos, folders, strict=True)]
     work = Path(output) / "dicom"
-    for reco in data["recos"]:
-        if id(reco) not in folders:
-            continue
-        copy = work / folders[id(reco)].relative_to(converted.folder)
+    for reco, folder, files in zip(recos, folders, checked, strict=True):
+        copy = work / folder.relative_to(converted.folder)
         copy.mkdir(parents=True, exist_ok=True)
-        for path in checked[id(reco)]:
+        for path in files:
             if routing is None:
-                (copy / path.name).write_bytes(path.read_bytes())
+                shutil.copyfile(path, copy / path.name)
             else:
                 write_with_routing(path, copy / path.name, routing)
         reco["output"] = str(copy)
