@@ -208,6 +208,11 @@ def _slices(volume: np.ndarray) -> np.ndarray:
     return np.swapaxes(np.moveaxis(volume, 2, 0), 1, 2)
 
 
+def _mosaic_columns(n: int) -> int:
+    """Slices per row of a mosaic of ``n`` slices."""
+    return max(1, min(n, _COLUMNS))
+
+
 def _layout(tiles: np.ndarray, fill: int) -> np.ndarray:
     """(Z, rows, columns[, 3]) slices as one mosaic image, :data:`_COLUMNS` per row, each
     upscaled (nearest neighbour) to at least :data:`_TILE` pixels with a :data:`_GAP`
@@ -215,7 +220,7 @@ def _layout(tiles: np.ndarray, fill: int) -> np.ndarray:
     n, height, width = tiles.shape[:3]
     scale = max(1, math.ceil(_TILE / max(height, width, 1)))
     cell_h, cell_w = height * scale + _GAP, width * scale + _GAP
-    columns = max(1, min(n, _COLUMNS))
+    columns = _mosaic_columns(n)
     rows = max(1, math.ceil(n / columns))
     depth = tiles.shape[3:]
     image = np.full((rows * cell_h, columns * cell_w, *depth), fill, dtype=tiles.dtype)
@@ -228,7 +233,7 @@ def _layout(tiles: np.ndarray, fill: int) -> np.ndarray:
 
 def _preview(path: Path, n: int, *, title: str, colour_bar: ColourBar | None = None,
              legend: tuple[tuple[str, str], ...] = (), note: str = "") -> Preview:
-    return Preview(path=Path(path), title=title, slices=n, columns=max(1, min(n, _COLUMNS)),
+    return Preview(path=Path(path), title=title, slices=n, columns=_mosaic_columns(n),
                    colour_bar=colour_bar, legend=legend, note=note)
 
 

@@ -140,15 +140,18 @@ class PathScrubber:
         return value
 
 
+def _rounded(number: float) -> float | None:
+    """``number`` to 12 significant digits; None when not finite (JSON has no NaN)."""
+    return float(f"{number:.12g}") if math.isfinite(number) else None
+
+
 def tidy(value: Any) -> Any:
     """``value`` ready for ``json.dumps`` (see the module docstring)."""
     kind = type(value)  # the common exact types first, as the checks below treat them
     if kind is float:
-        return float(f"{value:.12g}") if math.isfinite(value) else None
+        return _rounded(value)
     if kind is str or kind is int or value is None:
         return value
-    if kind is dict:
-        return {str(k): tidy(v) for k, v in value.items()}
     if isinstance(value, dict):
         return {str(k): tidy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -160,8 +163,7 @@ def tidy(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return float(f"{number:.12g}") if math.isfinite(number) else None
+        return _rounded(float(value))
     if isinstance(value, Path):
         return str(value)
     return value

@@ -41,17 +41,11 @@ _VALUED_CODES = (int(VoxelStatus.FITTED), int(VoxelStatus.LONG), int(VoxelStatus
 _DEFAULT_STATUS = np.array([VoxelStatus.FAILED_NONFINITE, VoxelStatus.FITTED], dtype=np.uint8)
 
 
-def _code_counts(status: np.ndarray) -> np.ndarray:
-    """Number of voxels with each status code (index = code)."""
-    return np.bincount(np.asarray(status, dtype=np.uint8).ravel(), minlength=256)
-
-
-def status_counts(status: np.ndarray, counts: np.ndarray | None = None) -> dict[str, int]:
-    """Number of voxels with each in-mask status name (outside-mask voxels ignored);
-    ``counts`` is :func:`_code_counts` of ``status`` when already made."""
-    counts = _code_counts(status) if counts is None else counts
-    return {VOXEL_STATUS_NAMES[VoxelStatus(int(c))]: int(counts[c])
-            for c in np.flatnonzero(counts) if int(c) != VoxelStatus.OUTSIDE}
+def status_counts(counts: list[int]) -> dict[str, int]:
+    """Number of voxels with each in-mask status name (outside-mask voxels ignored), from
+    the number of voxels with each status code (``counts[code]``)."""
+    return {VOXEL_STATUS_NAMES[VoxelStatus(c)]: k
+            for c, k in enumerate(counts) if k and c != VoxelStatus.OUTSIDE}
 
 
 def linear_quantiles(ordered: np.ndarray, quantiles: tuple[float, ...],
@@ -154,8 +148,7 @@ def _summary(values: np.ndarray, status: np.ndarray, listed: list[int]) -> dict[
         })
     for g in FRACTION_KEYS:
         out[f"fraction_{g}"] = groups[g] / n if n else None
-    out["status_counts"] = {VOXEL_STATUS_NAMES[VoxelStatus(c)]: k
-                            for c, k in enumerate(listed) if k and c != VoxelStatus.OUTSIDE}
+    out["status_counts"] = status_counts(listed)
     return out
 
 

@@ -316,9 +316,9 @@ def _zoom(cost, n: int, r_bounds: tuple[float, float], *,
     on the grid every voxel shares, (1, K).
 
     Each refinement fits a parabola to the cost at ``x - h``, ``x``, ``x + h`` and moves
-    to its vertex (a step of at most one grid interval, inside the bracket of one grid
-    interval each side of the grid's minimum; towards the lower side where the three
-    points are not convex); ``h`` shrinks by :data:`_PARABOLA_STEPS`. The result is the
+    to its vertex (towards the lower side where the three points are not convex), kept
+    inside the bracket of one grid interval each side of the grid's minimum; ``h`` takes
+    the values of :data:`_PARABOLA_STEPS`. The result is the
     lowest cost evaluated, so a refinement never makes a voxel worse than the grid.
     """
     grid, step0 = _log_grid(r_bounds, per_decade)
