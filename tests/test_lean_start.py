@@ -120,3 +120,42 @@ def test_a_step_loads_lean_but_keeps_pydicoms_image_decoders(tmp_path):
     result = proc.stdout.rpartition("RESULT ")[2].strip()
     assert result == "0 1 True [] True"
     assert any((tmp_path / "out" / "maps").rglob("*.nii.gz"))
+
+
+
+_HEAP = """
+import ctypes, sys
+{setup}
+import numpy as np
+
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2 (malloc.h), all size_t
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = MallInfo2
+temporary = np.ones(5 << 20)  # 40 MiB, as a step's temporaries on a large map
+mapped = mallinfo2().hblkhd  # bytes in blocks with a mapping of their own
+del temporary
+kept = mallinfo2().fordblks  # freed bytes the heap keeps for reuse
+print("RESULT", mapped >> 20, kept >> 20)
+"""
+
+
+def _heap_mib(setup: str) -> tuple[int, int]:
+    proc = subprocess.run([sys.executable, "-c", _HEAP.format(setup=setup)],
+                          capture_output=True, text=True, check=True)
+    mapped, kept = proc.stdout.rpartition("RESULT ")[2].split()
+    return int(mapped), int(kept)
+
+
+def test_a_steps_temporaries_reuse_freed_memory_instead_of_mapping_it_again():
+    # by default glibc gives a 40 MiB block a mapping of its own and unmaps it when
+    # freed (the next temporary is faulted in page by page again); after a step's lean
+    # start it comes from the heap, which keeps it when freed
+    plain_mapped, plain_kept = _heap_mib("")
+    lean_mapped, lean_kept = _heap_mib("from xnatpic.lean_start import lean_step_start\n"
+                                       "assert lean_step_start()")
+    assert plain_mapped >= 40 and plain_kept < 40
+    assert lean_mapped < 40 <= lean_kept
