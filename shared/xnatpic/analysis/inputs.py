@@ -25,6 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from xnatpic.analysis.errors import BadSeriesError
+from xnatpic.arrays import distinct
 from xnatpic.dicom.part10_reader import NotHandled, Part10Dataset, parse_part10, read_part10
 from xnatpic.dicom.private import BLOCK, CREATOR, GROUP
 from xnatpic.errors import ConversionError
@@ -174,7 +175,7 @@ class AnalysisSeries:
         """Sorted distinct finite values of a measurement attribute (``"te"``...)."""
         values = np.asarray(getattr(self, name), dtype=np.float64)
         values = values[np.isfinite(values)]
-        return np.unique(np.round(values, 6))
+        return distinct(np.round(values, 6))
 
 
 def _float(value: object) -> float | None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from xnatpic.analysis.errors import BadSeriesError, StepFailedError
 from xnatpic.analysis.inputs import AnalysisSeries
+from xnatpic.arrays import distinct
 from xnatpic.errors import FittingError
 from xnatpic.models.inversion import fit_t1_ir_timed
 from xnatpic.models.relaxometry import fit_t1_ir
@@ -128,7 +129,7 @@ def fit_ir_series(series: AnalysisSeries, mask: np.ndarray, *, ir_model: str = "
     if np.isnan(series.ti).any():
         raise BadSeriesError(f"{series.source}: some images have no InversionTime")
     groups = fair_groups(series)
-    if "" in groups and np.unique(series.ti).size < series.ti.size:
+    if "" in groups and distinct(series.ti).size < series.ti.size:
         _log.warning("%s: inversion times repeat (%s ms) and no image says which FAIR "
                      "inversion it follows; all images are fitted together (selective and "
                      "non-selective pairs would be pooled)", series.source,
@@ -139,7 +140,7 @@ def fit_ir_series(series: AnalysisSeries, mask: np.ndarray, *, ir_model: str = "
     for mode, frames in groups.items():
         ti, tr, readout = _timing(series, frames)
         nominal = series.ti[frames]
-        model = _choose(ir_model, tr, np.unique(nominal).size)
+        model = _choose(ir_model, tr, distinct(nominal).size)
         if model.startswith("timed") and tr is None:
             raise BadSeriesError(f"{series.source}: --ir-model {model} needs the repetition "
                                  "time (inversion to inversion) of every image; use three "
@@ -168,7 +169,7 @@ def fit_ir_series(series: AnalysisSeries, mask: np.ndarray, *, ir_model: str = "
             "slice_delays_ms": np.round(delays[:, 0], 3).tolist(),
         }
         _log.info("T1 (IR%s): %s model, %d inversion times, slice delays up to %.1f ms",
-                  f", {mode.lower()}" if mode else "", model, np.unique(nominal).size,
+                  f", {mode.lower()}" if mode else "", model, distinct(nominal).size,
                   float(delays.max(initial=0.0)))
     params: dict[str, Any] = {"ir_model": chosen, "ir_model_requested": ir_model,
                               "model": IR_MODELS[chosen], "timing": timing,

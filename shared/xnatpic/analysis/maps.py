@@ -19,6 +19,7 @@ from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.mask import SNR_FLOOR, SignalMask, foreground_mask, signal_mask
 from xnatpic.analysis.noise import estimate_noise
 from xnatpic.analysis.sidecar import echo_train_duration, nominal_refocusing_angle
+from xnatpic.arrays import distinct, median
 from xnatpic.errors import FittingError
 from xnatpic.models import (
     M0_THRESHOLD_PPM,
@@ -210,7 +211,7 @@ def _decay(step: str, series: AnalysisSeries, *, method: str, threshold: float |
            offset: bool, drop_first_echo: bool, star: bool,
            snr_floor: float = SNR_FLOOR) -> StepResult:
     te = series.te
-    if np.isnan(te).any() or np.unique(te).size < 2:
+    if np.isnan(te).any() or distinct(te).size < 2:
         raise BadSeriesError(f"{series.source}: {step} needs several echo times, found "
                              f"{series.distinct('te').tolist()} ms")
     if method == "epg":
@@ -266,7 +267,7 @@ def _t2_epg(series: AnalysisSeries, te: np.ndarray, *, threshold: float | None,
     status = voxel_status(fit.status, mask=gate.mask, no_signal=gate.no_signal)
     nominal = nominal_refocusing_angle(series.source)
     fitted = fit.angle[gate.fit_mask & ~fit.failed]
-    median_angle = float(np.median(fitted)) if fitted.size else None
+    median_angle = median(fitted) if fitted.size else None
     model = ("stimulated-echo EPG (CPMG, refocusing angle fitted per voxel, no slice "
              "profile, T1 1000 ms fixed)")
     maps = [
@@ -515,7 +516,7 @@ def _precision_note(se: np.ndarray, mask: np.ndarray, unit: str, source: str) ->
     values = se[mask & np.isfinite(se)]
     if values.size == 0:
         return f"precision: not available ({source})"
-    return f"precision: median standard error {float(np.median(values)):.3g}{unit} ({source})"
+    return f"precision: median standard error {median(values):.3g}{unit} ({source})"
 
 
 def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
@@ -622,8 +623,8 @@ def compute_cest(series: AnalysisSeries, *, wassr: AnalysisSeries | None = None,
 
     def note(name: str, se: np.ndarray, unit: str, how: str) -> str:
         values = se[fitted & np.isfinite(se)]
-        median = float(np.median(values)) if values.size else None
-        precision[name] = {"median_standard_error": median, "source": how}
+        precision[name] = {"median_standard_error": median(values) if values.size else None,
+                           "source": how}
         return _precision_note(se, fitted, unit, how)
 
     maps = [MapImage("B0", b0.b0, "ppm", f"water frequency offset from the {b0_source} "

@@ -16,6 +16,7 @@ import numpy as np
 
 from xnatpic.analysis.morphology import remove_small_components
 from xnatpic.analysis.noise import NoiseEstimate, estimate_noise, voxel_snr
+from xnatpic.arrays import median
 
 __all__ = ["MIN_SIGNAL_FRACTION", "SNR_FLOOR", "SignalMask", "foreground_mask",
            "otsu_threshold", "signal_mask"]
@@ -141,7 +142,7 @@ class SignalMask:
         inside = self.snr[self.mask]
         finite = inside[np.isfinite(inside)]
         return {**self.noise.as_dict(), "snr_floor": self.snr_floor,
-                "median_snr": float(np.median(finite)) if finite.size else None,
+                "median_snr": median(finite) if finite.size else None,
                 "signal_fraction": self.signal_fraction,
                 "min_signal_fraction": MIN_SIGNAL_FRACTION,
                 "gate": "applied" if self.noise.sigma else "not applied (noise unknown)"}

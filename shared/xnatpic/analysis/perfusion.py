@@ -19,6 +19,7 @@ from xnatpic.analysis.inversion import fit_ir_series
 from xnatpic.analysis.maps import MapImage, StepResult
 from xnatpic.analysis.mask import SNR_FLOOR, signal_mask
 from xnatpic.analysis.selection import ScanInfo, session_scans
+from xnatpic.arrays import median
 from xnatpic.errors import FittingError
 from xnatpic.models.perfusion import fair_flow
 from xnatpic.models.results import VoxelStatus, voxel_status
@@ -94,7 +95,7 @@ def compute_perfusion(series: AnalysisSeries, *, threshold: float | None = None,
     flow = np.where(gate.fit_mask & ~failed, flow, np.nan).astype(np.float32)
     values = flow[np.isfinite(flow)]
     _log.info("perfusion: median %.3g mL/100 g/min over %d voxels (%d failed)",
-              float(np.median(values)) if values.size else float("nan"), values.size,
+              median(values), values.size,
               int(failed.sum()))
     formula = ("f = λ (T1_ns / T1_blood) (1/T1_sel − 1/T1_ns), λ = "
                f"{partition:g} mL/g, T1_blood = {blood_t1:g} ms")

@@ -30,6 +30,7 @@ import numpy as np
 from xnatpic.analysis.errors import BadSeriesError, NoScanError, NoSuitableScanError
 from xnatpic.analysis.inputs import Frame, dicom_files, read_frames, read_header
 from xnatpic.analysis.scan_index import IndexEntry, ScanIndex, scan_index, scan_key
+from xnatpic.arrays import distinct
 
 __all__ = [
     "KIND_DESCRIPTIONS",
@@ -112,7 +113,7 @@ def _distinct(frames: list[Frame], name: str) -> np.ndarray:
     values = np.array([np.nan if getattr(f, name) is None else getattr(f, name)
                        for f in frames], dtype=np.float64)
     values = values[np.isfinite(values)]
-    return np.unique(np.round(values, 4))
+    return distinct(np.round(values, 4))
 
 
 def _describe(values: np.ndarray, what: str, unit: str) -> str:

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from xnatpic.arrays import distinct
 from xnatpic.models._blocks import map_rows
 
 __all__ = ["second_derivative_map", "spline_eval"]
@@ -73,7 +74,7 @@ def spline_eval(x: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     count = finite.sum(axis=1)
     usable = (count == last - first + 1) & (count >= 4)
     key = first * (k + 1) + last
-    for run in np.unique(key[usable]):
+    for run in distinct(key[usable]):
         lo, hi = divmod(int(run), k + 1)
         group = np.flatnonzero(usable & (key == run))
         _fill(x[lo : hi + 1], rows[group, lo : hi + 1], q[group] if q.ndim == 2 else q, group, out)

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from xnatpic.arrays import distinct
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
 from xnatpic.models._expfit import fit_exponential, loglinear, residual_sse
@@ -159,10 +160,10 @@ def fit_adc(
     layout = prepare(arr, mask, what="diffusion measurements")
     b = _bvals(bvals, arr.shape[-1])
     keep = _selection(b, select, b_range)
-    if np.unique(b[keep]).size < 2:
+    if distinct(b[keep]).size < 2:
         raise FittingError(
             f"fitting an ADC needs at least 2 distinct selected b-values, got "
-            f"{np.unique(b[keep]).tolist()} (bvals {b.tolist()})"
+            f"{distinct(b[keep]).tolist()} (bvals {b.tolist()})"
         )
     k_bounds = as_bounds(bounds, ADC_BOUNDS, "bounds")
     b = b[keep]

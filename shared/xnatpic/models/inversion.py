@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from xnatpic.arrays import distinct
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
 from xnatpic.models._validate import as_bounds, goodness, prepare
@@ -272,10 +273,11 @@ def _check_times(ti: np.ndarray, tr: np.ndarray, readout: np.ndarray, free: bool
         raise FittingError("tr - readout must be longer than ti: the next inversion comes "
                            "after the readout (tr is the inversion-to-inversion time in ms)")
     minimum = 4 if free else 3
-    distinct = min((np.unique(row).size for row in _distinct_rows(ti)[0]), default=minimum)
-    if distinct < minimum:
+    n_distinct = min((distinct(row).size for row in _distinct_rows(ti)[0]),
+                     default=minimum)
+    if n_distinct < minimum:
         raise FittingError(
-            f"ti has {distinct} distinct value(s); the timed inversion-recovery fit "
+            f"ti has {n_distinct} distinct value(s); the timed inversion-recovery fit "
             f"{'with a free inversion factor ' if free else ''}needs at least {minimum}")
 
 
@@ -382,9 +384,9 @@ def _signed_candidates(y: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
     is also "every point inverted": the magnitude ``|M0 g|`` is blind to a global sign, a
     fit with ``M0 < 0`` is turned over at the end (:func:`_turn_over`).
     """
-    distinct = np.unique(t)
-    group = np.searchsorted(distinct, t)
-    means = np.stack([y[:, group == k].mean(axis=1) for k in range(distinct.size)], axis=1)
+    times = distinct(t)
+    group = np.searchsorted(times, t)
+    means = np.stack([y[:, group == k].mean(axis=1) for k in range(times.size)], axis=1)
     k_min = np.argmin(means, axis=1)
     out = [y]
     for extra in (0, 1):

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from xnatpic.arrays import distinct
 from xnatpic.errors import FittingError
 from xnatpic.models._blocks import map_rows
 from xnatpic.models._expfit import (
@@ -38,8 +39,8 @@ _ZOOM_POINTS = 9
 
 def _default_bounds(t: np.ndarray) -> tuple[float, float]:
     """0.1 x the smallest spacing of the times to 10 x the longest time."""
-    distinct = np.unique(t)
-    return 0.1 * float(np.min(np.diff(distinct))), 10.0 * float(np.max(distinct))
+    times = distinct(t)
+    return 0.1 * float(np.min(np.diff(times))), 10.0 * float(np.max(times))
 
 
 #: Longest time (ms) below which a protocol is implausible in ms and probably in seconds.
@@ -56,10 +57,11 @@ def _times(values: object, name: str, n: int, *, minimum: int, quantity: str) ->
             f"{name} must be in milliseconds; its longest value {np.max(t):g} is below "
             f"{limit:g} ms, which looks like seconds (multiply by 1000)"
         )
-    distinct = np.unique(t).size
-    if distinct < minimum:
+    n_distinct = distinct(t).size
+    if n_distinct < minimum:
         raise FittingError(
-            f"{name} has {distinct} distinct value(s); fitting {quantity} needs at least {minimum}"
+            f"{name} has {n_distinct} distinct value(s); fitting {quantity} needs at least "
+            f"{minimum}"
         )
     return t
 
@@ -105,10 +107,10 @@ def _measurable(t: np.ndarray, recovery: bool) -> tuple[float, float]:
     Recovery (T1 by variable TR): from a third of the shortest TR (every sample within 5 %
     of full recovery) to 5 x the longest TR (the recovery curve is nearly a straight line).
     """
-    distinct = np.unique(t)
+    times = distinct(t)
     if recovery:
-        return float(distinct[0]) / 3.0, 5.0 * float(distinct[-1])
-    return 0.5 * float(np.min(np.diff(distinct))), 10.0 * float(distinct[-1])
+        return float(times[0]) / 3.0, 5.0 * float(times[-1])
+    return 0.5 * float(np.min(np.diff(times))), 10.0 * float(times[-1])
 
 
 def _flag_range(
@@ -198,10 +200,10 @@ def _decay(
     if drop_first_echo:
         keep[np.argmin(t)] = False
     t = t[keep]
-    if np.unique(t).size < minimum:
+    if distinct(t).size < minimum:
         dropped = " after dropping the first echo" if drop_first_echo else ""
         raise FittingError(
-            f"{te_name} has {np.unique(t).size} distinct echo time(s){dropped}; "
+            f"{te_name} has {distinct(t).size} distinct echo time(s){dropped}; "
             f"method={method!r}{' with offset' if offset else ''} needs at least {minimum}"
         )
     k_bounds_t = as_bounds(bounds, _hard_bounds(t, quantity), "bounds")
@@ -648,7 +650,7 @@ def fit_t1_ir(
     layout = prepare(arr, mask, what="inversion times")
     minimum = 4 if model == "three" else 3
     t = _times(ti, "ti", arr.shape[-1], minimum=minimum, quantity="T1 by inversion recovery")
-    if model == "two" or (model == "auto" and np.unique(t).size < 4):
+    if model == "two" or (model == "auto" and distinct(t).size < 4):
         return _fit_t1_ir_fixed(layout, t, bounds, inversion_efficiency)
     tb = as_bounds(bounds, _default_bounds(t), "bounds")
     k_bounds = (1.0 / tb[1], 1.0 / tb[0])

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from xnatpic.arrays import median
 from xnatpic.optical.acquisition import IvisAcquisition
 from xnatpic.optical.errors import OpticalError
 from xnatpic.optical.geometry import image_grid
@@ -165,7 +166,7 @@ def noise_sd(image: np.ndarray) -> float:
     finite = image[np.isfinite(image)]
     if finite.size == 0:
         return 0.0
-    return float(1.4826 * np.median(np.abs(finite - np.median(finite))))
+    return 1.4826 * median(np.abs(finite - median(finite)))
 
 
 def auto_rois(signal: np.ndarray, pixel_cm: float, *, fraction: float = AUTO_FRACTION,

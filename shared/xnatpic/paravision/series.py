@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from xnatpic.arrays import median
 from xnatpic.errors import ParaVisionError, UnsupportedDataError
 from xnatpic.paravision.acquisition import (
     M0_THRESHOLD_PPM,
@@ -206,7 +207,7 @@ class ImageSeries:
         heights = sorted({round(float(np.dot(im.position, normal)), 6) for im in images})
         if len(heights) < 2:
             return None
-        return float(np.median(np.diff(heights)))
+        return median(np.diff(heights))
 
     def stored(self, image: Image) -> np.ndarray:
         """Stored values of one image, shape (rows, columns), native byte order."""

@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
+from xnatpic.arrays import distinct
 from xnatpic.roi.errors import MaskSourceError
 from xnatpic.roi.grid import Grid
 from xnatpic.roi.masks import GriddedMasks
@@ -115,7 +116,7 @@ def read_label_map(path: Path, names_path: Path | None = None) -> GriddedMasks:
         raise MaskSourceError(f"{path}: a label map must hold integer labels; found "
                               "fractional or non-finite values (is this a map, not a mask?)")
     labels = data.astype(np.int64)
-    present = [int(v) for v in np.unique(labels) if v != 0]
+    present = [int(v) for v in distinct(labels) if v != 0]
     if not present:
         raise MaskSourceError(f"{path}: label map holds no label (every voxel is 0)")
     names: dict[int, str] = {}

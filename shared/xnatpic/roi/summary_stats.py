@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from xnatpic.arrays import median
 from xnatpic.roi.summary import KEY, natural_key
 
 __all__ = ["ANIMAL_COLUMNS", "COMPARISON_COLUMNS", "GROUP_COLUMNS", "MIN_ANIMALS",
@@ -93,7 +94,7 @@ def group_statistics(animals: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "timepoint": timepoint, "n_animals": int(v.size),
                         "mean": float(v.mean()),
                         "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan"),
-                        "median": float(np.median(v)), "min": float(v.min()),
+                        "median": median(v), "min": float(v.min()),
                         "max": float(v.max())})
     return out
 
