@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from xnatpic.analysis.stats import linear_quantiles, map_statistics
+from xnatpic.analysis.stats import linear_quantiles, map_statistics, partially_sorted
 from xnatpic.models.results import VOXEL_STATUS_NAMES, VoxelStatus
 
 
@@ -125,6 +125,11 @@ def test_linear_quantiles_equal_np_quantile(dtype: type) -> None:
             ours = linear_quantiles(np.sort(a), qs, dtype)
             assert all(_same(o, float(e)) for o, e in zip(ours, expected, strict=True)), \
                 (n, a, ours, expected)
+            # from a partition instead of a sort: the same quantiles, minimum and maximum
+            parted = partially_sorted(a, qs)
+            from_partition = linear_quantiles(parted, qs, dtype)
+            assert all(_same(o, p) for o, p in zip(ours, from_partition, strict=True))
+            assert (parted[0], parted[-1]) == (a.min(), a.max())
             if dtype is np.float32:  # float32 values, numpy given the float64 copy
                 with np.errstate(invalid="ignore"):
                     wide = np.quantile(a.astype(np.float64), list(qs), method="linear")

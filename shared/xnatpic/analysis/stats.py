@@ -20,7 +20,7 @@ import numpy as np
 from xnatpic.models.results import STATUS_GROUPS, VOXEL_STATUS_NAMES, VoxelStatus
 
 __all__ = ["FRACTION_KEYS", "STAT_KEYS", "Region", "linear_quantiles", "map_statistics",
-           "status_counts"]
+           "partially_sorted", "status_counts"]
 
 #: Keys of the ``fractions`` entry (groups of :class:`xnatpic.models.results.VoxelStatus`).
 FRACTION_KEYS = tuple(STATUS_GROUPS)
@@ -41,11 +41,27 @@ _VALUED_CODES = (int(VoxelStatus.FITTED), int(VoxelStatus.LONG), int(VoxelStatus
 _DEFAULT_STATUS = np.array([VoxelStatus.FAILED_NONFINITE, VoxelStatus.FITTED], dtype=np.uint8)
 
 
+_QUARTILES = (0.25, 0.5, 0.75)
+
+
 def status_counts(counts: list[int]) -> dict[str, int]:
     """Number of voxels with each in-mask status name (outside-mask voxels ignored), from
     the number of voxels with each status code (``counts[code]``)."""
     return {VOXEL_STATUS_NAMES[VoxelStatus(c)]: k
             for c, k in enumerate(counts) if k and c != VoxelStatus.OUTSIDE}
+
+
+def partially_sorted(values: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """A copy of 1-D ``values`` (``n >= 1``) partitioned so that the positions
+    :func:`linear_quantiles` reads for ``quantiles``, and the first and the last, hold what
+    a full sort puts there: the quantiles, minimum and maximum of a sort at a fraction of
+    its cost (about 1/4 on a slice's 12,000 voxels, 4/5 on 110,000)."""
+    n = int(values.size)
+    ranks = {0, n - 1}
+    for q in quantiles:
+        k = min(math.floor((n - 1) * q), n - 1)
+        ranks.update((k, min(k + 1, n - 1)))
+    return np.partition(values, sorted(ranks))
 
 
 def linear_quantiles(ordered: np.ndarray, quantiles: tuple[float, ...],
@@ -64,7 +80,8 @@ def linear_quantiles(ordered: np.ndarray, quantiles: tuple[float, ...],
     Parameters
     ----------
     ordered : ndarray, shape (n,)
-        The values sorted ascending, without NaN; ``n >= 1``.
+        The values sorted ascending, or :func:`partially_sorted` for ``quantiles``;
+        without NaN; ``n >= 1``.
     quantiles : tuple of float
         In [0, 1] (for a percentile ``p``, ``p / 100``).
     dtype : dtype
@@ -127,8 +144,8 @@ def _summary(values: np.ndarray, status: np.ndarray, listed: list[int]) -> dict[
     if ranked.size == 0:
         out.update({k: None for k in _LOCATION})
     else:
-        ordered = np.sort(ranked)
-        q1, median, q3 = linear_quantiles(ordered, (0.25, 0.5, 0.75))
+        ordered = partially_sorted(ranked, _QUARTILES)
+        q1, median, q3 = linear_quantiles(ordered, _QUARTILES)
         # mean and sd as numpy sums the float64 values, in the voxels' order
         finite64 = np.asarray(finite, dtype=np.float64)
         if finite.size == ranked.size:
