@@ -95,8 +95,10 @@ def main() -> None:
     for r in swarm:
         task = r.task or {}
         memory = task.get("memory") or {}
+        figures = (f"peak {memory['peak_mib']}  working set {memory.get('working_set_mib')}"
+                   if memory.get("peak_mib") is not None
+                   else "not measured: the job ended before Docker's first stats sample")
         print(f"  {r.session:<36} {task.get('reserve_memory_mib')} / "
-              f"{task.get('limit_memory_mib')}  peak {memory.get('peak_mib')}  working set "
-              f"{memory.get('working_set_mib')}  {r.outcome}")
+              f"{task.get('limit_memory_mib')}  {figures}  {r.outcome}")
     print(json.dumps({"swarm_jobs_per_min": round(rate, 2),
                       "local_jobs_per_min": round(base, 2), "ratio": round(rate / base, 2)}))
