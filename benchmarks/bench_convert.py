@@ -1,9 +1,13 @@
 """Conversion speed against every peer, measured in one run with paired alternating runs.
 
-Studies: the real ``pv6-dicomifier/study`` (15 recos, 62 MiB) and ``pv6-acidocest/study``
-(3 recos) in ``../shared/data/paravision``. Every command runs as its own process, in a
-fresh output folder, :data:`REPEATS` times, alternating with its baseline (A B, B A,
-A B, ...); each line prints min/median/max of both and the median of the per-pair ratios.
+Studies: the real ``pv6-dicomifier/study`` (15 recos, 21 MiB of 2dseq image data) and
+``pv6-acidocest/study`` (3 recos) in ``../shared/data/paravision``, and a large one: pv6's
+scans :data:`LARGE_COPIES` times under new scan numbers (hard links; 120 recos, 168 MiB),
+so that every converter reads a real study's files at eight times the size.
+dicomifier's derived time (below) holds for it as for pv6: the same recos, each converted
+as often. Every command runs as its own process, in a fresh output folder,
+:data:`REPEATS` times, alternating with its baseline (A B, B A, A B, ...); each line
+prints min/median/max of both and the median of the per-pair ratios.
 
 Comparisons (figure vs baseline):
 
@@ -46,6 +50,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "paravision"
 STUDIES = {"pv6": CORPUS / "pv6-dicomifier" / "study",
            "acidoCEST": CORPUS / "pv6-acidocest" / "study"}
+#: Copies of pv6's scans in the large study (scan ``n`` of copy ``k`` is ``n + 100 k``).
+LARGE_COPIES = 8
 BIN = Path(sys.executable).parent
 XNATPIC = BIN / "xnatpic"
 BRKRAW = BIN / "brkraw"
@@ -193,6 +199,23 @@ def _line(label: str, figure: Side, baseline: Side, work: Path,
 _FAILED: list[str] = []
 
 
+def _large_study(work: Path) -> Path:
+    """pv6's study with its scans :data:`LARGE_COPIES` times (hard-linked files)."""
+    source = STUDIES["pv6"]
+    study = work / "large" / "study"
+    study.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.is_file():  # subject, ResultState, ...
+            os.link(entry, study / entry.name)
+        elif not entry.name.isdigit():
+            shutil.copytree(entry, study / entry.name, copy_function=os.link)
+        else:
+            for copy in range(LARGE_COPIES):
+                shutil.copytree(entry, study / str(int(entry.name) + 100 * copy),
+                                copy_function=os.link)
+    return study
+
+
 def _header(title: str) -> None:
     print(f"\n{title}")
     print(f"{'figure vs baseline':44s} {'figure min/med/max s':>20s} "
@@ -230,7 +253,8 @@ def main() -> None:
               brkraw_help, work)
         _line("xnatpic --version vs baseline --version", version,
               ("base --version", lambda o: [str(XNATPIC), "--version"], base_env), work)
-        for label, src in STUDIES.items():
+        studies = {**STUDIES, f"pv6 x {LARGE_COPIES} (large)": _large_study(work)}
+        for label, src in studies.items():
             _header(f"{label}: {src}")
             for fmt in ("dicom", "enhanced"):
                 pair = _line(f"xnatpic {fmt} vs baseline {fmt}", (fmt, ours(src, fmt), env),
