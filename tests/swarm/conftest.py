@@ -93,7 +93,8 @@ def memory_log() -> Iterator[list[dict[str, Any]]]:
 
 
 def record(memory_log: list[dict[str, Any]], step: str, data: str, result: Any) -> None:
-    """Add a launch's declared and measured memory to the report; fail on an OOM kill."""
+    """Add a launch's declared and measured memory to the report; fail on an OOM kill or
+    an unmeasured peak."""
     task = result.task or {}
     memory = task.get("memory") or {}
     memory_log.append({
@@ -104,6 +105,8 @@ def record(memory_log: list[dict[str, Any]], step: str, data: str, result: Any) 
         "oom_killed": task.get("oom_killed"), "seconds": result.seconds,
         "pending_seconds": task.get("pending_seconds"),
     })
+    # the launcher runs on the engine's host here: the container's own cgroup is read
+    assert memory.get("peak_mib"), f"{step} on {data}: peak memory not measured: {memory}"
     assert not task.get("oom_killed") and result.exit_code != 137, (
         f"{step} on {data} was killed by its own limit-memory {task.get('limit_memory_mib')} "
         f"MiB (peak {memory.get('peak_mib')} MiB)")
