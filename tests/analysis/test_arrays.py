@@ -44,7 +44,8 @@ def test_distinct_is_numpys_unique(values):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("values", [v for v in _CASES if v.size], ids=_id)
+@pytest.mark.parametrize("values", [v for v in _CASES if v.size and v.dtype.kind != "c"],
+                         ids=_id)
 def test_median_is_numpys_median(values):
     want = float(np.median(values))
     got = median(values)
