@@ -159,3 +159,21 @@ def test_a_steps_temporaries_reuse_freed_memory_instead_of_mapping_it_again():
                                        "assert lean_step_start()")
     assert plain_mapped >= 40 and plain_kept < 40
     assert lean_mapped < 40 <= lean_kept
+
+
+_COMMAND = """
+import os, sys
+from xnatpic.cli.main import main
+code = main(sys.argv[1:])
+print("RESULT", code, os.environ.get("OPENBLAS_NUM_THREADS"))
+"""
+
+
+@pytest.mark.parametrize("command", ["info", "phantom"])
+def test_every_command_runs_numpy_with_one_blas_thread(command, study, tmp_path):
+    # set once by the command line before the subcommand's module loads (cli.main)
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    target = study if command == "info" else tmp_path / "phantom"
+    proc = subprocess.run([sys.executable, "-c", _COMMAND, command, str(target)],
+                          capture_output=True, text=True, check=True, env=environ)
+    assert proc.stdout.rpartition("RESULT ")[2].split() == ["0", "1"], proc.stderr[-2000:]

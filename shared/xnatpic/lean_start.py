@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["BLAS_THREADS", "DEFERRED", "HIDDEN", "STEP_HIDDEN", "freeze_imports",
+           "fresh_process",
            "import_pydicom_lean", "lean_step_start", "numpy_single_threaded",
            "reuse_freed_memory"]
 
@@ -90,6 +91,12 @@ class _Deferred(types.ModuleType):
         return call
 
 
+def fresh_process() -> bool:
+    """True while numpy is not loaded yet: a process started for one command or step, whose
+    start :mod:`xnatpic.lean_start` may still shape."""
+    return "numpy" not in sys.modules
+
+
 def numpy_single_threaded() -> bool:
     """One OpenBLAS thread for this process (and the workers it forks), set before numpy
     loads; left alone when numpy is loaded already or the user chose a count.
@@ -99,7 +106,7 @@ def numpy_single_threaded() -> bool:
     bool
         True when numpy was not loaded yet: a process started for this command.
     """
-    if "numpy" in sys.modules:
+    if not fresh_process():
         return False
     os.environ.setdefault(BLAS_THREADS, "1")
     return True

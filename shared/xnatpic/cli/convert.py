@@ -145,13 +145,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.deidentify:
         require_deidentify_salt()  # refused without a secret salt, before any work
-    from xnatpic.lean_start import (
-        freeze_imports,
-        import_pydicom_lean,
-        numpy_single_threaded,
-    )
+    from xnatpic.lean_start import freeze_imports, fresh_process, import_pydicom_lean
 
-    fresh = numpy_single_threaded()  # before the first numpy import (the IVIS check below)
+    fresh = fresh_process()  # before the first numpy import (the IVIS check below)
     from xnatpic.optical.acquisition import is_ivis_folder
 
     if is_ivis_folder(args.source):  # IVIS Living Image click or sequence folder

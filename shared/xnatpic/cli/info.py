@@ -13,7 +13,6 @@ from rich.tree import Tree
 from xnatpic.cli.console import make_console
 from xnatpic.cli.safe_text import terminal_safe
 from xnatpic.cli.summaries import SUMMARIES
-from xnatpic.lean_start import numpy_single_threaded
 from xnatpic.strictness import add_strict_option
 
 __all__ = ["add_parser", "run", "series_numbers"]
@@ -102,7 +101,6 @@ def _reco_line(scan: str, reco: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of a study."""
-    numpy_single_threaded()  # before numpy loads: reading parameters needs no BLAS threads
     from xnatpic.optical.acquisition import is_ivis_folder
     from xnatpic.paravision.dataset import open_dataset
     from xnatpic.paravision.summary import study_summary

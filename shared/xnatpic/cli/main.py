@@ -28,6 +28,7 @@ from xnatpic import __version__
 from xnatpic.cli.errors import UsageError
 from xnatpic.cli.summaries import SUMMARIES
 from xnatpic.errors import XnatpicError
+from xnatpic.lean_start import numpy_single_threaded
 from xnatpic.strictness import Strictness, strictness
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -80,6 +81,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         for name, summary in SUMMARIES.items():
             subparsers.add_parser(name, help=summary)
         return parser
+    # every command runs numpy with one BLAS thread (none does linear algebra a thread team
+    # speeds up; the fits thread their own blocks), set before its module can load numpy
+    numpy_single_threaded()
     module = importlib.import_module(f"xnatpic.cli.{command}")
     sub = module.add_parser(subparsers)
     sub.set_defaults(_run=module.run)

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xnatpic.cli.summaries import SUMMARIES
-from xnatpic.lean_start import numpy_single_threaded
 
 __all__ = ["add_parser", "run"]
 
@@ -58,7 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the phantom; see :func:`xnatpic.phantom.write_phantom`."""
-    numpy_single_threaded()  # before numpy loads: no BLAS thread team for elementwise work
     from xnatpic.phantom import write_phantom
 
     err = Console(stderr=True)
