@@ -163,7 +163,8 @@ class PeakMemory:
         Returns
         -------
         dict
-            ``peak_mib`` (kernel high-water mark on cgroup v1, largest sample on v2),
+            ``peak_mib`` (the kernel's high-water mark where the cgroup's own file or the
+            engine gives it, else the largest sample),
             ``working_set_mib``, ``samples``, ``kernel_high_water``.
         """
         self._stop.set()  # the launcher has seen the container end
