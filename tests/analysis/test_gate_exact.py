@@ -16,7 +16,8 @@ from scipy import ndimage
 from xnatpic.analysis.inputs import read_series
 from xnatpic.analysis.mask import _peak, foreground_mask, otsu_threshold
 from xnatpic.analysis.morphology import dilate_in_plane
-from xnatpic.analysis.noise import _GAUSS_ABS_MEDIAN, _RAYLEIGH_MEDIAN, _median, estimate_noise
+from xnatpic.analysis.noise import _GAUSS_ABS_MEDIAN, _RAYLEIGH_MEDIAN, estimate_noise
+from xnatpic.arrays import median
 
 RNG = np.random.default_rng(20261205)
 
@@ -37,7 +38,7 @@ def _numpy_sigma(data: np.ndarray, anatomy: np.ndarray) -> tuple[float, str, int
 def test_median_is_numpys_float64_median(n: int, dtype: type) -> None:
     values = RNG.rayleigh(3.0, n).astype(dtype)
     values[: n // 3] = values[n // 3 : 2 * (n // 3)]  # ties
-    assert _median(values) == float(np.median(values.astype(np.float64)))
+    assert median(values, float64=True) == float(np.median(values.astype(np.float64)))
 
 
 @pytest.mark.parametrize("gaussian", [False, True])

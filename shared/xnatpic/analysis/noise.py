@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xnatpic.analysis.morphology import box_mean, dilate_in_plane
+from xnatpic.arrays import median
 
 __all__ = ["MIN_BACKGROUND", "NoiseEstimate", "estimate_noise", "voxel_snr"]
 
@@ -70,21 +71,6 @@ def _strongest(data: np.ndarray, anatomy: np.ndarray) -> np.ndarray:
     means = [float(np.mean(np.abs(inside[:, i]))) if inside.size else 0.0
              for i in range(data.shape[3])]
     return np.asarray(data[..., int(np.argmax(means))], dtype=np.float64)
-
-
-def _median(values: np.ndarray) -> float:
-    """``numpy.median`` of a 1-D array, in float64, without a float64 copy of it.
-
-    The middle element(s) are chosen in the values' own dtype (the order of float32 values
-    is that of their float64 images) and only they are converted: the same float64 result
-    as ``np.median(values.astype(np.float64))``, bit for bit.
-    """
-    n = values.size
-    half = n // 2
-    part = np.partition(values, half)  # one pivot: ~3x faster than numpy.median's two
-    if n % 2:
-        return float(part[half])
-    return float((np.float64(part[:half].max()) + np.float64(part[half])) / 2.0)
 
 
 def _local_sd_mode(frame: np.ndarray, anatomy: np.ndarray) -> NoiseEstimate:
@@ -133,9 +119,9 @@ def estimate_noise(data: np.ndarray, anatomy: np.ndarray, *, margin: int = 4) ->
     background = background[np.isfinite(background) & (background != 0)]
     if background.size >= MIN_BACKGROUND:
         if np.count_nonzero(background < 0) > 0.05 * background.size:
-            return NoiseEstimate(_median(np.abs(background)) / _GAUSS_ABS_MEDIAN,
+            return NoiseEstimate(median(np.abs(background), float64=True) / _GAUSS_ABS_MEDIAN,
                                  "background (Gaussian)", int(background.size))
-        return NoiseEstimate(_median(background) / _RAYLEIGH_MEDIAN,
+        return NoiseEstimate(median(background, float64=True) / _RAYLEIGH_MEDIAN,
                              "background (Rayleigh)", int(background.size))
     return _local_sd_mode(_strongest(data, anatomy), anatomy)
 
