@@ -58,6 +58,12 @@ ENGINE_RUNTIMES = ("docker", "swarm")
 #: never come back, so they end it here too.
 EXIT_STATES = frozenset({"failed", "complete", "rejected", "shutdown", "orphaned", "remove"})
 _POLL_SECONDS = 0.5
+#: Task states in which the task's container is about to run or runs: polled every
+#: :data:`_CONTAINER_POLL_SECONDS` until its id is known, so that its memory is followed
+#: from its first fraction of a second (a map step's container lives for about one).
+_PLACED_STATES = frozenset({"assigned", "accepted", "preparing", "ready", "starting",
+                            "running"})
+_CONTAINER_POLL_SECONDS = 0.05
 
 
 def service_spec(resolved: ResolvedCommand, image: str, hosts: dict[str, Path],
@@ -154,7 +160,9 @@ def _watch(client: DockerClient, service_id: str, run: EngineRun, timeout: float
         if timeout is not None and time.monotonic() - start > timeout:
             raise LaunchError(f"stopped after {timeout:g} s (--timeout); task "
                               f"{run.state}" + (f": {run.reason}" if run.reason else ""))
-        time.sleep(_POLL_SECONDS)
+        placed = bool(tasks) and run.state in _PLACED_STATES
+        time.sleep(_CONTAINER_POLL_SECONDS if placed and container_id is None
+                   else _POLL_SECONDS)
     if watcher is not None:
         run.memory = watcher.result()
     return container_id
