@@ -97,7 +97,7 @@ def main() -> None:
         memory = task.get("memory") or {}
         figures = (f"peak {memory['peak_mib']}  working set {memory.get('working_set_mib')}"
                    if memory.get("peak_mib") is not None
-                   else "not measured: the job ended before Docker's first stats sample")
+                   else "not measured: the container ended before its first memory sample")
         print(f"  {r.session:<36} {task.get('reserve_memory_mib')} / "
               f"{task.get('limit_memory_mib')}  {figures}  {r.outcome}")
     print(json.dumps({"swarm_jobs_per_min": round(rate, 2),
